@@ -1,0 +1,1 @@
+//! One file per subcommand: each parses its arguments (clap derive) and calls one library function.
