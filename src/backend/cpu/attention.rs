@@ -1,0 +1,178 @@
+//! Causal grouped-query attention over packed variable-length sequences.
+//!
+//! Rows of q/k/v are tokens of several sequences laid end to end (`seqs` gives each sequence's
+//! first row and length); a token attends only to earlier tokens of its own sequence. Query head
+//! h reads key/value head h / (n_q_heads / n_kv_heads). The softmax statistic (log-sum-exp) is
+//! kept per (token, head) so the backward recomputes probabilities instead of storing T×T.
+use super::gemm::gemm;
+use rayon::prelude::*;
+
+/// Shapes shared by the forward and backward.
+#[derive(Clone, Copy, Debug)]
+pub struct AttnDims {
+    pub n_q_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl AttnDims {
+    pub fn group(&self) -> usize {
+        self.n_q_heads / self.n_kv_heads
+    }
+    pub fn scale(&self) -> f32 {
+        1.0 / (self.head_dim as f32).sqrt()
+    }
+}
+
+/// Copy head `h` of rows `start..start+len` of a [N, heads·D] matrix into a contiguous [len, D].
+pub fn gather_head(x: &[f32], heads: usize, d: usize, h: usize, start: usize, len: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(len * d);
+    for t in start..start + len {
+        let o = t * heads * d + h * d;
+        out.extend_from_slice(&x[o..o + d]);
+    }
+    out
+}
+
+fn scatter_head(dst: &mut [f32], src: &[f32], heads: usize, d: usize, h: usize, start: usize) {
+    for (i, r) in src.chunks(d).enumerate() {
+        let o = (start + i) * heads * d + h * d;
+        dst[o..o + d].copy_from_slice(r);
+    }
+}
+
+/// One head of one sequence: queries [tq, D] against keys/values [tk, D]; query i sits at
+/// position `tk − tq + i` and sees keys 0..=that position. Returns (out [tq, D], lse [tq]).
+pub fn attend_head(qh: &[f32], kh: &[f32], vh: &[f32], tq: usize, tk: usize, d: usize, scale: f32) -> (Vec<f32>, Vec<f32>) {
+    let offset = tk - tq;
+    let mut s = vec![0.0f32; tq * tk];
+    gemm(tq, tk, d, scale, qh, false, kh, true, 0.0, &mut s);
+    let mut lse = vec![0.0f32; tq];
+    for i in 0..tq {
+        let row = &mut s[i * tk..(i + 1) * tk];
+        let visible = offset + i + 1;
+        let m = row[..visible].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f64;
+        for x in row[..visible].iter_mut() {
+            *x = (*x - m).exp();
+            sum += *x as f64;
+        }
+        let inv = (1.0 / sum) as f32;
+        for x in row[..visible].iter_mut() {
+            *x *= inv;
+        }
+        for x in row[visible..].iter_mut() {
+            *x = 0.0;
+        }
+        lse[i] = m + (sum.ln() as f32);
+    }
+    let mut o = vec![0.0f32; tq * d];
+    gemm(tq, d, tk, 1.0, &s, false, vh, false, 0.0, &mut o);
+    (o, lse)
+}
+
+/// Forward over packed sequences (no cache). Returns (out [N, Hq·D], lse [N, Hq]).
+pub fn attention_fwd(q: &[f32], k: &[f32], v: &[f32], seqs: &[(usize, usize)], dims: AttnDims) -> (Vec<f32>, Vec<f32>) {
+    let AttnDims { n_q_heads: hq, n_kv_heads: hkv, head_dim: d } = dims;
+    let n = q.len() / (hq * d);
+    let tasks: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|s| (0..hq).map(move |h| (s, h))).collect();
+    let results: Vec<(Vec<f32>, Vec<f32>)> = tasks
+        .par_iter()
+        .map(|&(s, h)| {
+            let (start, len) = seqs[s];
+            let g = h / dims.group();
+            let qh = gather_head(q, hq, d, h, start, len);
+            let kh = gather_head(k, hkv, d, g, start, len);
+            let vh = gather_head(v, hkv, d, g, start, len);
+            attend_head(&qh, &kh, &vh, len, len, d, dims.scale())
+        })
+        .collect();
+    let mut out = vec![0.0f32; n * hq * d];
+    let mut lse = vec![0.0f32; n * hq];
+    for (&(s, h), (o, l)) in tasks.iter().zip(results) {
+        let (start, _) = seqs[s];
+        scatter_head(&mut out, &o, hq, d, h, start);
+        for (i, x) in l.into_iter().enumerate() {
+            lse[(start + i) * hq + h] = x;
+        }
+    }
+    (out, lse)
+}
+
+/// Backward over packed sequences. Returns (dq, dk, dv). One task per (sequence, kv head), so
+/// the query heads sharing a kv head add into dk/dv in a fixed order (deterministic).
+#[allow(clippy::too_many_arguments)]
+pub fn attention_bwd(
+    dout: &[f32],
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    out: &[f32],
+    lse: &[f32],
+    seqs: &[(usize, usize)],
+    dims: AttnDims,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let AttnDims { n_q_heads: hq, n_kv_heads: hkv, head_dim: d } = dims;
+    let n = q.len() / (hq * d);
+    let scale = dims.scale();
+    let tasks: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|s| (0..hkv).map(move |g| (s, g))).collect();
+    type HeadGrads = (Vec<(usize, Vec<f32>)>, Vec<f32>, Vec<f32>);
+    let results: Vec<HeadGrads> = tasks
+        .par_iter()
+        .map(|&(s, g)| {
+            let (start, t) = seqs[s];
+            let kh = gather_head(k, hkv, d, g, start, t);
+            let vh = gather_head(v, hkv, d, g, start, t);
+            let mut dk = vec![0.0f32; t * d];
+            let mut dv = vec![0.0f32; t * d];
+            let mut dqs = Vec::new();
+            for h in g * dims.group()..(g + 1) * dims.group() {
+                let qh = gather_head(q, hq, d, h, start, t);
+                let oh = gather_head(out, hq, d, h, start, t);
+                let doh = gather_head(dout, hq, d, h, start, t);
+                // P from the saved log-sum-exp.
+                let mut p = vec![0.0f32; t * t];
+                gemm(t, t, d, scale, &qh, false, &kh, true, 0.0, &mut p);
+                for i in 0..t {
+                    let l = lse[(start + i) * hq + h];
+                    for j in 0..t {
+                        let x = &mut p[i * t + j];
+                        *x = if j <= i { (*x - l).exp() } else { 0.0 };
+                    }
+                }
+                // dV += Pᵀ dO ; dP = dO Vᵀ
+                gemm(t, d, t, 1.0, &p, true, &doh, false, 1.0, &mut dv);
+                let mut dp = vec![0.0f32; t * t];
+                gemm(t, t, d, 1.0, &doh, false, &vh, true, 0.0, &mut dp);
+                // dS = P ∘ (dP − rowsum(dO ∘ O))
+                for i in 0..t {
+                    let di: f64 = (0..d).map(|c| doh[i * d + c] as f64 * oh[i * d + c] as f64).sum();
+                    for j in 0..=i {
+                        let idx = i * t + j;
+                        dp[idx] = p[idx] * (dp[idx] - di as f32);
+                    }
+                    for j in i + 1..t {
+                        dp[i * t + j] = 0.0;
+                    }
+                }
+                let mut dq = vec![0.0f32; t * d];
+                gemm(t, d, t, scale, &dp, false, &kh, false, 0.0, &mut dq);
+                gemm(t, d, t, scale, &dp, true, &qh, false, 1.0, &mut dk);
+                dqs.push((h, dq));
+            }
+            (dqs, dk, dv)
+        })
+        .collect();
+    let mut dq = vec![0.0f32; n * hq * d];
+    let mut dk = vec![0.0f32; n * hkv * d];
+    let mut dv = vec![0.0f32; n * hkv * d];
+    for (&(s, g), (dqs, dkh, dvh)) in tasks.iter().zip(results) {
+        let (start, _) = seqs[s];
+        for (h, x) in dqs {
+            scatter_head(&mut dq, &x, hq, d, h, start);
+        }
+        scatter_head(&mut dk, &dkh, hkv, d, g, start);
+        scatter_head(&mut dv, &dvh, hkv, d, g, start);
+    }
+    (dq, dk, dv)
+}

@@ -1,0 +1,183 @@
+//! Token log-probabilities and entropies of temperature-scaled softmax, and their gradient —
+//! both from a logits matrix (the unfused reference) and fused with the LM-head GEMM, chunk by
+//! chunk, so that at most `chunk_rows × V` logits exist at once (issue 4: never T×V).
+//!
+//! Per token with logits z, u = z/τ, p = softmax(u):
+//!   logp = u_y − lse(u),   H = lse(u) − Σ_v p_v u_v.
+//! Given upstream gradients g_lp (on logp) and g_H (on H):
+//!   ∂L/∂z_v = (g_lp·(1[v=y] − p_v) − g_H·p_v·(log p_v + H)) / τ.
+use super::gemm::gemm;
+use rayon::prelude::*;
+
+/// Statistics of one row: (logp of target, entropy, log-sum-exp of u).
+pub fn row_stats(z: &[f32], target: usize, inv_temp: f32) -> (f32, f32, f32) {
+    let m = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64 * inv_temp as f64;
+    let mut s = 0.0f64;
+    let mut su = 0.0f64;
+    for &x in z {
+        let u = x as f64 * inv_temp as f64;
+        let e = (u - m).exp();
+        s += e;
+        su += e * u;
+    }
+    let lse = m + s.ln();
+    let logp = z[target] as f64 * inv_temp as f64 - lse;
+    let h = lse - su / s;
+    (logp as f32, h as f32, lse as f32)
+}
+
+/// Overwrite row `z` with ∂L/∂z (see module docs). `lse`, `h` from [`row_stats`].
+#[allow(clippy::too_many_arguments)]
+pub fn row_grad_in_place(z: &mut [f32], target: usize, inv_temp: f32, lse: f32, h: f32, g_lp: f32, g_h: f32) {
+    let (lse, h, it) = (lse as f64, h as f64, inv_temp as f64);
+    for (v, x) in z.iter_mut().enumerate() {
+        let logp_v = *x as f64 * it - lse;
+        let p = logp_v.exp();
+        let mut g = -(g_lp as f64) * p - g_h as f64 * p * (logp_v + h);
+        if v == target {
+            g += g_lp as f64;
+        }
+        *x = (g * it) as f32;
+    }
+}
+
+/// Per-token outputs of the log-prob forward.
+#[derive(Clone, Debug, Default)]
+pub struct LogprobOut {
+    pub logp: Vec<f32>,
+    pub entropy: Vec<f32>,
+    pub lse: Vec<f32>,
+}
+
+/// From a logits matrix [rows, V].
+pub fn logprob_from_logits(logits: &[f32], vocab: usize, targets: &[u32], inv_temp: f32) -> LogprobOut {
+    let stats: Vec<(f32, f32, f32)> = logits
+        .par_chunks(vocab)
+        .zip(targets.par_iter())
+        .map(|(z, &y)| row_stats(z, y as usize, inv_temp))
+        .collect();
+    unzip3(stats)
+}
+
+fn unzip3(stats: Vec<(f32, f32, f32)>) -> LogprobOut {
+    let mut o = LogprobOut::default();
+    for (a, b, c) in stats {
+        o.logp.push(a);
+        o.entropy.push(b);
+        o.lse.push(c);
+    }
+    o
+}
+
+/// Gradient w.r.t. the logits matrix.
+#[allow(clippy::too_many_arguments)]
+pub fn logprob_from_logits_bwd(
+    logits: &[f32],
+    vocab: usize,
+    targets: &[u32],
+    inv_temp: f32,
+    fwd: &LogprobOut,
+    g_lp: &[f32],
+    g_h: &[f32],
+) -> Vec<f32> {
+    let mut dz = logits.to_vec();
+    dz.par_chunks_mut(vocab).enumerate().for_each(|(t, z)| {
+        row_grad_in_place(z, targets[t] as usize, inv_temp, fwd.lse[t], fwd.entropy[t], g_lp[t], g_h[t]);
+    });
+    dz
+}
+
+/// Rows per chunk so a chunk of logits stays under `budget_floats`.
+pub fn chunk_rows(vocab: usize, rows: usize, budget_floats: usize) -> usize {
+    (budget_floats / vocab.max(1)).clamp(1, rows.max(1))
+}
+
+/// Default logits budget for the fused path on the CPU: 4M floats (16 MiB).
+pub const FUSED_BUDGET_FLOATS: usize = 1 << 22;
+
+/// Fused LM head + log-prob: hidden [rows, d], weight [V, d] (HF layout).
+pub fn fused_logprob_fwd(hidden: &[f32], weight: &[f32], d: usize, targets: &[u32], inv_temp: f32, budget: usize) -> LogprobOut {
+    let vocab = weight.len() / d;
+    let rows = targets.len();
+    let c = chunk_rows(vocab, rows, budget);
+    let mut logits = vec![0.0f32; c * vocab];
+    let mut out = LogprobOut::default();
+    for start in (0..rows).step_by(c) {
+        let n = c.min(rows - start);
+        let z = &mut logits[..n * vocab];
+        gemm(n, vocab, d, 1.0, &hidden[start * d..(start + n) * d], false, weight, true, 0.0, z);
+        let o = logprob_from_logits(z, vocab, &targets[start..start + n], inv_temp);
+        out.logp.extend(o.logp);
+        out.entropy.extend(o.entropy);
+        out.lse.extend(o.lse);
+    }
+    out
+}
+
+/// Fused backward: recomputes each chunk's logits, turns them into ∂L/∂z with the per-token
+/// coefficients folded in, then dH = ∂z·W and dW += ∂zᵀ·H. Returns (d_hidden, d_weight).
+#[allow(clippy::too_many_arguments)]
+pub fn fused_logprob_bwd(
+    hidden: &[f32],
+    weight: &[f32],
+    d: usize,
+    targets: &[u32],
+    inv_temp: f32,
+    fwd: &LogprobOut,
+    g_lp: &[f32],
+    g_h: &[f32],
+    budget: usize,
+) -> (Vec<f32>, Vec<f32>) {
+    let vocab = weight.len() / d;
+    let rows = targets.len();
+    let c = chunk_rows(vocab, rows, budget);
+    let mut logits = vec![0.0f32; c * vocab];
+    let mut dh = vec![0.0f32; rows * d];
+    let mut dw = vec![0.0f32; vocab * d];
+    for start in (0..rows).step_by(c) {
+        let n = c.min(rows - start);
+        let h = &hidden[start * d..(start + n) * d];
+        let z = &mut logits[..n * vocab];
+        gemm(n, vocab, d, 1.0, h, false, weight, true, 0.0, z);
+        z.par_chunks_mut(vocab).enumerate().for_each(|(i, zr)| {
+            let t = start + i;
+            row_grad_in_place(zr, targets[t] as usize, inv_temp, fwd.lse[t], fwd.entropy[t], g_lp[t], g_h[t]);
+        });
+        gemm(n, d, vocab, 1.0, z, false, weight, false, 0.0, &mut dh[start * d..(start + n) * d]);
+        gemm(vocab, d, n, 1.0, z, true, h, false, 1.0, &mut dw);
+    }
+    (dh, dw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fused_matches_unfused_with_tiny_chunks() {
+        let (rows, d, vocab) = (5, 3, 7);
+        let h: Vec<f32> = (0..rows * d).map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.3).collect();
+        let w: Vec<f32> = (0..vocab * d).map(|i| ((i * 29 % 11) as f32 - 5.0) * 0.2).collect();
+        let y = vec![0u32, 6, 3, 3, 1];
+        let it = 1.0 / 0.7;
+        let mut logits = vec![0.0; rows * vocab];
+        gemm(rows, vocab, d, 1.0, &h, false, &w, true, 0.0, &mut logits);
+        let a = logprob_from_logits(&logits, vocab, &y, it);
+        let b = fused_logprob_fwd(&h, &w, d, &y, it, 2 * vocab);
+        for t in 0..rows {
+            assert!((a.logp[t] - b.logp[t]).abs() < 1e-6);
+            assert!((a.entropy[t] - b.entropy[t]).abs() < 1e-6);
+        }
+        let glp = vec![1.0, -0.5, 0.25, 0.0, 2.0];
+        let gh = vec![0.1, 0.0, -0.3, 0.2, 0.0];
+        let dz = logprob_from_logits_bwd(&logits, vocab, &y, it, &a, &glp, &gh);
+        let mut dh_ref = vec![0.0; rows * d];
+        gemm(rows, d, vocab, 1.0, &dz, false, &w, false, 0.0, &mut dh_ref);
+        let mut dw_ref = vec![0.0; vocab * d];
+        gemm(vocab, d, rows, 1.0, &dz, true, &h, false, 0.0, &mut dw_ref);
+        let (dh, dw) = fused_logprob_bwd(&h, &w, d, &y, it, &b, &glp, &gh, 2 * vocab);
+        for (x, r) in dh.iter().zip(&dh_ref).chain(dw.iter().zip(&dw_ref)) {
+            assert!((x - r).abs() < 1e-5, "{x} vs {r}");
+        }
+    }
+}
