@@ -14,6 +14,7 @@ pub mod generate;
 pub mod model;
 pub mod optim;
 pub mod rl;
+pub mod rng;
 pub mod tensor;
 pub mod tokenizer;
 pub mod util;

@@ -10,11 +10,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Per-token log-probs and entropies of token sequences (JSONL in, JSONL out).
+    Logprobs(rlvr::cli::logprobs::Args),
+}
 
 fn main() {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result = match cli.command {
+        Command::Logprobs(a) => rlvr::cli::logprobs::run(a),
+    };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

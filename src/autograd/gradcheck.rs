@@ -7,7 +7,10 @@ use crate::tensor::Tensor;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((self.0 >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
     }
     fn tensor(&mut self, dims: &[usize], scale: f32) -> Tensor {
@@ -28,7 +31,9 @@ fn check(name: &str, inputs: Vec<Tensor>, f: impl Fn(&Tape, &[Var]) -> Var) {
         f(&t, &v).value.item() as f64
     };
     for (i, x) in inputs.iter().enumerate() {
-        let g = grads.get(&vars[i]).unwrap_or_else(|| panic!("{name}: input {i} got no gradient"));
+        let g = grads
+            .get(&vars[i])
+            .unwrap_or_else(|| panic!("{name}: input {i} got no gradient"));
         assert_eq!(g.dims(), x.dims(), "{name}: gradient shape of input {i}");
         let n = x.numel();
         let step = (n / 24).max(1);
@@ -42,7 +47,10 @@ fn check(name: &str, inputs: Vec<Tensor>, f: impl Fn(&Tape, &[Var]) -> Var) {
             let num = (fp - fm) / (2.0 * eps as f64);
             let ana = g.data()[j] as f64;
             let tol = 2e-3 + 2e-2 * num.abs();
-            assert!((num - ana).abs() <= tol, "{name}: d/d input{i}[{j}] analytic {ana} vs numeric {num}");
+            assert!(
+                (num - ana).abs() <= tol,
+                "{name}: d/d input{i}[{j}] analytic {ana} vs numeric {num}"
+            );
         }
     }
 }
@@ -55,7 +63,11 @@ fn coefs(r: &mut Lcg, n: usize) -> Vec<f32> {
 fn linear_with_and_without_bias() {
     let mut r = Lcg(1);
     let c = coefs(&mut r, 3 * 5);
-    let (x, w, b) = (r.tensor(&[3, 4], 1.0), r.tensor(&[5, 4], 1.0), r.tensor(&[5], 1.0));
+    let (x, w, b) = (
+        r.tensor(&[3, 4], 1.0),
+        r.tensor(&[5, 4], 1.0),
+        r.tensor(&[5], 1.0),
+    );
     check("linear+bias", vec![x.clone(), w.clone(), b], |t, v| {
         let y = t.linear(&v[0], &v[1], Some(&v[2]));
         t.weighted_sum(&y, &c)
@@ -81,39 +93,59 @@ fn embedding_repeated_ids() {
 fn rmsnorm_rope_swiglu_add_scale_reshape_sum() {
     let mut r = Lcg(3);
     let c = coefs(&mut r, 3 * 8);
-    check("rmsnorm", vec![r.tensor(&[3, 8], 1.0), r.tensor(&[8], 1.0)], |t, v| {
-        let y = t.rmsnorm(&v[0], &v[1], 1e-5);
-        t.weighted_sum(&y, &c)
-    });
+    check(
+        "rmsnorm",
+        vec![r.tensor(&[3, 8], 1.0), r.tensor(&[8], 1.0)],
+        |t, v| {
+            let y = t.rmsnorm(&v[0], &v[1], 1e-5);
+            t.weighted_sum(&y, &c)
+        },
+    );
     let tables = RopeTables::new(&[0, 5, 17], &[1.0, 0.1]);
     check("rope", vec![r.tensor(&[3, 8], 1.0)], |t, v| {
         let y = t.rope(&v[0], 2, 4, &tables);
         t.weighted_sum(&y, &c)
     });
-    check("swiglu", vec![r.tensor(&[3, 8], 2.0), r.tensor(&[3, 8], 1.0)], |t, v| {
-        let y = t.swiglu(&v[0], &v[1]);
-        t.weighted_sum(&y, &c)
-    });
-    check("add/scale/reshape/sum", vec![r.tensor(&[3, 8], 1.0), r.tensor(&[3, 8], 1.0)], |t, v| {
-        let y = t.add(&v[0], &v[1]);
-        let y = t.scale(&y, -1.5);
-        let y = t.reshape(&y, &[24]);
-        let a = t.weighted_sum(&y, &c);
-        let b = t.sum(&v[0]);
-        t.add(&a, &b)
-    });
+    check(
+        "swiglu",
+        vec![r.tensor(&[3, 8], 2.0), r.tensor(&[3, 8], 1.0)],
+        |t, v| {
+            let y = t.swiglu(&v[0], &v[1]);
+            t.weighted_sum(&y, &c)
+        },
+    );
+    check(
+        "add/scale/reshape/sum",
+        vec![r.tensor(&[3, 8], 1.0), r.tensor(&[3, 8], 1.0)],
+        |t, v| {
+            let y = t.add(&v[0], &v[1]);
+            let y = t.scale(&y, -1.5);
+            let y = t.reshape(&y, &[24]);
+            let a = t.weighted_sum(&y, &c);
+            let b = t.sum(&v[0]);
+            t.add(&a, &b)
+        },
+    );
 }
 
 #[test]
 fn attention_packed_gqa() {
     let mut r = Lcg(4);
-    let dims = AttnDims { n_q_heads: 4, n_kv_heads: 2, head_dim: 3 };
+    let dims = AttnDims {
+        n_q_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 3,
+    };
     let seqs = [(0usize, 3usize), (3, 1), (4, 4)];
     let n = 8;
     let c = coefs(&mut r, n * 12);
     check(
         "attention",
-        vec![r.tensor(&[n, 12], 1.0), r.tensor(&[n, 6], 1.0), r.tensor(&[n, 6], 1.0)],
+        vec![
+            r.tensor(&[n, 12], 1.0),
+            r.tensor(&[n, 6], 1.0),
+            r.tensor(&[n, 6], 1.0),
+        ],
         |t, v| {
             let y = t.attention(&v[0], &v[1], &v[2], &seqs, dims);
             t.weighted_sum(&y, &c)
@@ -126,18 +158,26 @@ fn logprob_unfused_and_fused() {
     let mut r = Lcg(5);
     let targets = [2u32, 0, 6, 6, 1];
     let (cl, ch) = (coefs(&mut r, 5), coefs(&mut r, 5));
-    check("logprob_from_logits", vec![r.tensor(&[5, 7], 2.0)], |t, v| {
-        let (lp, h) = t.logprob_from_logits(&v[0], &targets, 0.8);
-        let a = t.weighted_sum(&lp, &cl);
-        let b = t.weighted_sum(&h, &ch);
-        t.add(&a, &b)
-    });
-    check("fused_logprob", vec![r.tensor(&[5, 4], 1.0), r.tensor(&[7, 4], 1.0)], |t, v| {
-        let (lp, h) = t.fused_logprob_with_budget(&v[0], &v[1], &targets, 1.3, 14);
-        let a = t.weighted_sum(&lp, &cl);
-        let b = t.weighted_sum(&h, &ch);
-        t.add(&a, &b)
-    });
+    check(
+        "logprob_from_logits",
+        vec![r.tensor(&[5, 7], 2.0)],
+        |t, v| {
+            let (lp, h) = t.logprob_from_logits(&v[0], &targets, 0.8);
+            let a = t.weighted_sum(&lp, &cl);
+            let b = t.weighted_sum(&h, &ch);
+            t.add(&a, &b)
+        },
+    );
+    check(
+        "fused_logprob",
+        vec![r.tensor(&[5, 4], 1.0), r.tensor(&[7, 4], 1.0)],
+        |t, v| {
+            let (lp, h) = t.fused_logprob_with_budget(&v[0], &v[1], &targets, 1.3, 14);
+            let a = t.weighted_sum(&lp, &cl);
+            let b = t.weighted_sum(&h, &ch);
+            t.add(&a, &b)
+        },
+    );
 }
 
 #[test]

@@ -82,12 +82,18 @@ impl Default for Tape {
 impl Tape {
     /// A tape that records gradients.
     pub fn new() -> Tape {
-        Tape { enabled: true, inner: RefCell::new(TapeInner::default()) }
+        Tape {
+            enabled: true,
+            inner: RefCell::new(TapeInner::default()),
+        }
     }
 
     /// A tape that records nothing (inference).
     pub fn no_grad() -> Tape {
-        Tape { enabled: false, inner: RefCell::new(TapeInner::default()) }
+        Tape {
+            enabled: false,
+            inner: RefCell::new(TapeInner::default()),
+        }
     }
 
     pub fn grad_enabled(&self) -> bool {
@@ -102,7 +108,11 @@ impl Tape {
 
     /// A trainable leaf (a parameter): gradients flow to it when the tape is enabled.
     pub fn leaf(&self, t: Tensor) -> Var {
-        let id = if self.enabled { Some(self.fresh_id()) } else { None };
+        let id = if self.enabled {
+            Some(self.fresh_id())
+        } else {
+            None
+        };
         Var { value: t, id }
     }
 
@@ -119,10 +129,20 @@ impl Tape {
     /// Record an op. `backward` is only kept when some input requires a gradient.
     pub fn record(&self, inputs: &[&Var], outputs: Vec<Tensor>, backward: BackwardFn) -> Vec<Var> {
         if !self.needs_grad(inputs) {
-            return outputs.into_iter().map(|t| Var { value: t, id: None }).collect();
+            return outputs
+                .into_iter()
+                .map(|t| Var { value: t, id: None })
+                .collect();
         }
         let ids: Vec<usize> = outputs.iter().map(|_| self.fresh_id()).collect();
-        let vars = outputs.into_iter().zip(&ids).map(|(t, &id)| Var { value: t, id: Some(id) }).collect();
+        let vars = outputs
+            .into_iter()
+            .zip(&ids)
+            .map(|(t, &id)| Var {
+                value: t,
+                id: Some(id),
+            })
+            .collect();
         self.inner.borrow_mut().nodes.push(Node {
             inputs: inputs.iter().map(|v| v.id).collect(),
             outputs: ids,
@@ -143,7 +163,8 @@ impl Tape {
         let nodes = std::mem::take(&mut self.inner.borrow_mut().nodes);
         // Ids of leaves are never node outputs, so their gradients stay in `grads` at the end.
         for node in nodes.into_iter().rev() {
-            let out_grads: Vec<Option<Tensor>> = node.outputs.iter().map(|id| grads.remove(id)).collect();
+            let out_grads: Vec<Option<Tensor>> =
+                node.outputs.iter().map(|id| grads.remove(id)).collect();
             if out_grads.iter().all(|g| g.is_none()) {
                 continue;
             }

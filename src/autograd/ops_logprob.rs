@@ -12,17 +12,33 @@ impl Tape {
     }
 
     /// (log π(y_t), H_t) from logits [N, V] at temperature τ.
-    pub fn logprob_from_logits(&self, logits: &Var, targets: &[u32], temperature: f32) -> (Var, Var) {
+    pub fn logprob_from_logits(
+        &self,
+        logits: &Var,
+        targets: &[u32],
+        temperature: f32,
+    ) -> (Var, Var) {
         let vocab = logits.dims()[1];
         let n = targets.len();
         let it = 1.0 / temperature;
         let fwd = logprob::logprob_from_logits(logits.value.data(), vocab, targets, it);
-        let outs = vec![Tensor::new_cpu(fwd.logp.clone(), &[n]), Tensor::new_cpu(fwd.entropy.clone(), &[n])];
+        let outs = vec![
+            Tensor::new_cpu(fwd.logp.clone(), &[n]),
+            Tensor::new_cpu(fwd.entropy.clone(), &[n]),
+        ];
         let lv = logits.value.clone();
         let targets = targets.to_vec();
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let (glp, gh) = (grad_or_zeros(g, 0, &[n]), grad_or_zeros(g, 1, &[n]));
-            let dz = logprob::logprob_from_logits_bwd(lv.data(), vocab, &targets, it, &fwd, glp.data(), gh.data());
+            let dz = logprob::logprob_from_logits_bwd(
+                lv.data(),
+                vocab,
+                &targets,
+                it,
+                &fwd,
+                glp.data(),
+                gh.data(),
+            );
             vec![Some(Tensor::new_cpu(dz, lv.dims()))]
         });
         let mut v = self.record(&[logits], outs, back);
@@ -32,8 +48,20 @@ impl Tape {
 
     /// Fused LM head + log-prob: (log π(y_t), H_t) from final hidden states [N, d] and the LM
     /// head [V, d], computing logits chunk by chunk (forward and backward), never [N, V].
-    pub fn fused_logprob(&self, hidden: &Var, lm_head: &Var, targets: &[u32], temperature: f32) -> (Var, Var) {
-        self.fused_logprob_with_budget(hidden, lm_head, targets, temperature, logprob::FUSED_BUDGET_FLOATS)
+    pub fn fused_logprob(
+        &self,
+        hidden: &Var,
+        lm_head: &Var,
+        targets: &[u32],
+        temperature: f32,
+    ) -> (Var, Var) {
+        self.fused_logprob_with_budget(
+            hidden,
+            lm_head,
+            targets,
+            temperature,
+            logprob::FUSED_BUDGET_FLOATS,
+        )
     }
 
     pub fn fused_logprob_with_budget(
@@ -47,8 +75,18 @@ impl Tape {
         let d = lm_head.dims()[1];
         let n = targets.len();
         let it = 1.0 / temperature;
-        let fwd = logprob::fused_logprob_fwd(hidden.value.data(), lm_head.value.data(), d, targets, it, budget_floats);
-        let outs = vec![Tensor::new_cpu(fwd.logp.clone(), &[n]), Tensor::new_cpu(fwd.entropy.clone(), &[n])];
+        let fwd = logprob::fused_logprob_fwd(
+            hidden.value.data(),
+            lm_head.value.data(),
+            d,
+            targets,
+            it,
+            budget_floats,
+        );
+        let outs = vec![
+            Tensor::new_cpu(fwd.logp.clone(), &[n]),
+            Tensor::new_cpu(fwd.entropy.clone(), &[n]),
+        ];
         let (hv, wv) = (hidden.value.clone(), lm_head.value.clone());
         let targets = targets.to_vec();
         let back = Box::new(move |g: &[Option<Tensor>], needs: &[bool]| {
@@ -74,4 +112,3 @@ impl Tape {
         (v.pop().expect("two outputs"), e)
     }
 }
-

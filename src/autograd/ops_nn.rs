@@ -14,7 +14,10 @@ pub struct RopeTables {
 impl RopeTables {
     pub fn new(positions: &[u32], inv_freq: &[f32]) -> RopeTables {
         let (c, s) = rope::rope_tables(positions, inv_freq);
-        RopeTables { cos: Arc::new(c), sin: Arc::new(s) }
+        RopeTables {
+            cos: Arc::new(c),
+            sin: Arc::new(s),
+        }
     }
 }
 
@@ -27,30 +30,61 @@ impl Tape {
     pub fn linear(&self, x: &Var, w: &Var, b: Option<&Var>) -> Var {
         let (out_f, in_f) = (w.dims()[0], w.dims()[1]);
         let n = rows_of(&x.value, in_f);
-        assert_eq!(x.value.numel(), n * in_f, "linear: input width {} vs weight {}", x.dims().last().unwrap_or(&0), in_f);
+        assert_eq!(
+            x.value.numel(),
+            n * in_f,
+            "linear: input width {} vs weight {}",
+            x.dims().last().unwrap_or(&0),
+            in_f
+        );
         let mut y = gemm::linear(x.value.data(), w.value.data(), n, in_f, out_f);
         if let Some(b) = b {
             elementwise::add_bias_rows(&mut y, b.value.data());
         }
         let (xv, wv) = (x.value.clone(), w.value.clone());
-        let back = Box::new(move |g: &[Option<Tensor>], needs: &[bool]| {
-            let dy = grad_or_zeros(g, 0, &[n, out_f]);
-            let dx = needs[0].then(|| {
-                let mut dx = vec![0.0; n * in_f];
-                gemm::gemm(n, in_f, out_f, 1.0, dy.data(), false, wv.data(), false, 0.0, &mut dx);
-                Tensor::new_cpu(dx, xv.dims())
+        let back =
+            Box::new(move |g: &[Option<Tensor>], needs: &[bool]| {
+                let dy = grad_or_zeros(g, 0, &[n, out_f]);
+                let dx = needs[0].then(|| {
+                    let mut dx = vec![0.0; n * in_f];
+                    gemm::gemm(
+                        n,
+                        in_f,
+                        out_f,
+                        1.0,
+                        dy.data(),
+                        false,
+                        wv.data(),
+                        false,
+                        0.0,
+                        &mut dx,
+                    );
+                    Tensor::new_cpu(dx, xv.dims())
+                });
+                let dw = needs[1].then(|| {
+                    let mut dw = vec![0.0; out_f * in_f];
+                    gemm::gemm(
+                        out_f,
+                        in_f,
+                        n,
+                        1.0,
+                        dy.data(),
+                        true,
+                        xv.data(),
+                        false,
+                        0.0,
+                        &mut dw,
+                    );
+                    Tensor::new_cpu(dw, &[out_f, in_f])
+                });
+                let mut r = vec![dx, dw];
+                if needs.len() > 2 {
+                    r.push(needs[2].then(|| {
+                        Tensor::new_cpu(elementwise::sum_rows(dy.data(), out_f), &[out_f])
+                    }));
+                }
+                r
             });
-            let dw = needs[1].then(|| {
-                let mut dw = vec![0.0; out_f * in_f];
-                gemm::gemm(out_f, in_f, n, 1.0, dy.data(), true, xv.data(), false, 0.0, &mut dw);
-                Tensor::new_cpu(dw, &[out_f, in_f])
-            });
-            let mut r = vec![dx, dw];
-            if needs.len() > 2 {
-                r.push(needs[2].then(|| Tensor::new_cpu(elementwise::sum_rows(dy.data(), out_f), &[out_f])));
-            }
-            r
-        });
         let mut outs = vec![y];
         let t = Tensor::new_cpu(outs.remove(0), &[n, out_f]);
         match b {
@@ -62,11 +96,17 @@ impl Tape {
     /// Rows of `table` ([V, d]) at `ids` → [N, d]. Ids must be validated by the caller.
     pub fn embedding(&self, table: &Var, ids: &[u32]) -> Var {
         let (vocab, d) = (table.dims()[0], table.dims()[1]);
-        let y = Tensor::new_cpu(embedding::embedding_fwd(table.value.data(), d, ids), &[ids.len(), d]);
+        let y = Tensor::new_cpu(
+            embedding::embedding_fwd(table.value.data(), d, ids),
+            &[ids.len(), d],
+        );
         let ids = ids.to_vec();
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let dy = grad_or_zeros(g, 0, &[ids.len(), d]);
-            vec![Some(Tensor::new_cpu(embedding::embedding_bwd(dy.data(), d, &ids, vocab), &[vocab, d]))]
+            vec![Some(Tensor::new_cpu(
+                embedding::embedding_bwd(dy.data(), d, &ids, vocab),
+                &[vocab, d],
+            ))]
         });
         self.record(&[table], vec![y], back).remove(0)
     }
@@ -79,7 +119,10 @@ impl Tape {
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let dy = grad_or_zeros(g, 0, xv.dims());
             let (dx, dw) = norm::rmsnorm_bwd(dy.data(), xv.data(), wv.data(), &rstd);
-            vec![Some(Tensor::new_cpu(dx, xv.dims())), Some(Tensor::new_cpu(dw, wv.dims()))]
+            vec![
+                Some(Tensor::new_cpu(dx, xv.dims())),
+                Some(Tensor::new_cpu(dw, wv.dims())),
+            ]
         });
         self.record(&[x, w], vec![y], back).remove(0)
     }
@@ -100,15 +143,31 @@ impl Tape {
     }
 
     /// Causal GQA attention over packed sequences `seqs` = [(first row, length)].
-    pub fn attention(&self, q: &Var, k: &Var, v: &Var, seqs: &[(usize, usize)], dims: attention::AttnDims) -> Var {
-        let (o, lse) = attention::attention_fwd(q.value.data(), k.value.data(), v.value.data(), seqs, dims);
+    pub fn attention(
+        &self,
+        q: &Var,
+        k: &Var,
+        v: &Var,
+        seqs: &[(usize, usize)],
+        dims: attention::AttnDims,
+    ) -> Var {
+        let (o, lse) =
+            attention::attention_fwd(q.value.data(), k.value.data(), v.value.data(), seqs, dims);
         let o = Tensor::new_cpu(o, q.dims());
         let (qv, kv, vv, ov) = (q.value.clone(), k.value.clone(), v.value.clone(), o.clone());
         let seqs = seqs.to_vec();
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let dout = grad_or_zeros(g, 0, qv.dims());
-            let (dq, dk, dv) =
-                attention::attention_bwd(dout.data(), qv.data(), kv.data(), vv.data(), ov.data(), &lse, &seqs, dims);
+            let (dq, dk, dv) = attention::attention_bwd(
+                dout.data(),
+                qv.data(),
+                kv.data(),
+                vv.data(),
+                ov.data(),
+                &lse,
+                &seqs,
+                dims,
+            );
             vec![
                 Some(Tensor::new_cpu(dq, qv.dims())),
                 Some(Tensor::new_cpu(dk, kv.dims())),
@@ -120,12 +179,18 @@ impl Tape {
 
     /// `silu(gate) · up`.
     pub fn swiglu(&self, gate: &Var, up: &Var) -> Var {
-        let y = Tensor::new_cpu(mlp::swiglu_fwd(gate.value.data(), up.value.data()), gate.dims());
+        let y = Tensor::new_cpu(
+            mlp::swiglu_fwd(gate.value.data(), up.value.data()),
+            gate.dims(),
+        );
         let (gv, uv) = (gate.value.clone(), up.value.clone());
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let dy = grad_or_zeros(g, 0, gv.dims());
             let (dg, du) = mlp::swiglu_bwd(dy.data(), gv.data(), uv.data());
-            vec![Some(Tensor::new_cpu(dg, gv.dims())), Some(Tensor::new_cpu(du, uv.dims()))]
+            vec![
+                Some(Tensor::new_cpu(dg, gv.dims())),
+                Some(Tensor::new_cpu(du, uv.dims())),
+            ]
         });
         self.record(&[gate, up], vec![y], back).remove(0)
     }

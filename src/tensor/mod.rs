@@ -41,16 +41,30 @@ impl Tensor {
     pub fn from_vec(data: Vec<f32>, dims: &[usize]) -> Result<Tensor> {
         let shape = Shape::new(dims);
         if shape.numel() != data.len() {
-            bail!("tensor of shape {shape} needs {} elements, got {}", shape.numel(), data.len());
+            bail!(
+                "tensor of shape {shape} needs {} elements, got {}",
+                shape.numel(),
+                data.len()
+            );
         }
-        Ok(Tensor { shape, storage: Storage::Cpu(Arc::new(data)) })
+        Ok(Tensor {
+            shape,
+            storage: Storage::Cpu(Arc::new(data)),
+        })
     }
 
     /// For internal call sites whose sizes are correct by construction.
     pub(crate) fn new_cpu(data: Vec<f32>, dims: &[usize]) -> Tensor {
         let shape = Shape::new(dims);
-        assert_eq!(shape.numel(), data.len(), "internal shape/data mismatch for {shape}");
-        Tensor { shape, storage: Storage::Cpu(Arc::new(data)) }
+        assert_eq!(
+            shape.numel(),
+            data.len(),
+            "internal shape/data mismatch for {shape}"
+        );
+        Tensor {
+            shape,
+            storage: Storage::Cpu(Arc::new(data)),
+        }
     }
 
     pub fn zeros(dims: &[usize]) -> Tensor {
@@ -113,13 +127,19 @@ impl Tensor {
         if shape.numel() != self.numel() {
             bail!("cannot reshape {} into {shape}", self.shape);
         }
-        Ok(Tensor { shape, storage: self.storage.clone() })
+        Ok(Tensor {
+            shape,
+            storage: self.storage.clone(),
+        })
     }
 
     /// Rows `start..end` of a tensor viewed as [rows, cols] (cols = product of trailing dims).
     pub fn narrow_rows(&self, start: usize, end: usize) -> Tensor {
         let rows = self.dims().first().copied().unwrap_or(1);
-        assert!(start <= end && end <= rows, "narrow_rows {start}..{end} of {rows}");
+        assert!(
+            start <= end && end <= rows,
+            "narrow_rows {start}..{end} of {rows}"
+        );
         let cols = if rows == 0 { 0 } else { self.numel() / rows };
         let mut dims = self.dims().to_vec();
         dims[0] = end - start;
@@ -145,7 +165,12 @@ impl Tensor {
     /// Elementwise sum of two tensors of the same shape.
     pub fn add(&self, other: &Tensor) -> Tensor {
         assert_eq!(self.dims(), other.dims(), "add: shape mismatch");
-        let v = self.data().iter().zip(other.data()).map(|(a, b)| a + b).collect();
+        let v = self
+            .data()
+            .iter()
+            .zip(other.data())
+            .map(|(a, b)| a + b)
+            .collect();
         Tensor::new_cpu(v, self.dims())
     }
 
@@ -162,6 +187,10 @@ impl Tensor {
     }
 
     pub fn max_abs_diff(&self, other: &Tensor) -> f32 {
-        self.data().iter().zip(other.data()).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+        self.data()
+            .iter()
+            .zip(other.data())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
     }
 }

@@ -25,7 +25,14 @@ impl AttnDims {
 }
 
 /// Copy head `h` of rows `start..start+len` of a [N, heads·D] matrix into a contiguous [len, D].
-pub fn gather_head(x: &[f32], heads: usize, d: usize, h: usize, start: usize, len: usize) -> Vec<f32> {
+pub fn gather_head(
+    x: &[f32],
+    heads: usize,
+    d: usize,
+    h: usize,
+    start: usize,
+    len: usize,
+) -> Vec<f32> {
     let mut out = Vec::with_capacity(len * d);
     for t in start..start + len {
         let o = t * heads * d + h * d;
@@ -43,7 +50,15 @@ fn scatter_head(dst: &mut [f32], src: &[f32], heads: usize, d: usize, h: usize, 
 
 /// One head of one sequence: queries [tq, D] against keys/values [tk, D]; query i sits at
 /// position `tk − tq + i` and sees keys 0..=that position. Returns (out [tq, D], lse [tq]).
-pub fn attend_head(qh: &[f32], kh: &[f32], vh: &[f32], tq: usize, tk: usize, d: usize, scale: f32) -> (Vec<f32>, Vec<f32>) {
+pub fn attend_head(
+    qh: &[f32],
+    kh: &[f32],
+    vh: &[f32],
+    tq: usize,
+    tk: usize,
+    d: usize,
+    scale: f32,
+) -> (Vec<f32>, Vec<f32>) {
     let offset = tk - tq;
     let mut s = vec![0.0f32; tq * tk];
     gemm(tq, tk, d, scale, qh, false, kh, true, 0.0, &mut s);
@@ -51,7 +66,10 @@ pub fn attend_head(qh: &[f32], kh: &[f32], vh: &[f32], tq: usize, tk: usize, d: 
     for i in 0..tq {
         let row = &mut s[i * tk..(i + 1) * tk];
         let visible = offset + i + 1;
-        let m = row[..visible].iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        let m = row[..visible]
+            .iter()
+            .cloned()
+            .fold(f32::NEG_INFINITY, f32::max);
         let mut sum = 0.0f64;
         for x in row[..visible].iter_mut() {
             *x = (*x - m).exp();
@@ -72,10 +90,22 @@ pub fn attend_head(qh: &[f32], kh: &[f32], vh: &[f32], tq: usize, tk: usize, d: 
 }
 
 /// Forward over packed sequences (no cache). Returns (out [N, Hq·D], lse [N, Hq]).
-pub fn attention_fwd(q: &[f32], k: &[f32], v: &[f32], seqs: &[(usize, usize)], dims: AttnDims) -> (Vec<f32>, Vec<f32>) {
-    let AttnDims { n_q_heads: hq, n_kv_heads: hkv, head_dim: d } = dims;
+pub fn attention_fwd(
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    seqs: &[(usize, usize)],
+    dims: AttnDims,
+) -> (Vec<f32>, Vec<f32>) {
+    let AttnDims {
+        n_q_heads: hq,
+        n_kv_heads: hkv,
+        head_dim: d,
+    } = dims;
     let n = q.len() / (hq * d);
-    let tasks: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|s| (0..hq).map(move |h| (s, h))).collect();
+    let tasks: Vec<(usize, usize)> = (0..seqs.len())
+        .flat_map(|s| (0..hq).map(move |h| (s, h)))
+        .collect();
     let results: Vec<(Vec<f32>, Vec<f32>)> = tasks
         .par_iter()
         .map(|&(s, h)| {
@@ -112,10 +142,16 @@ pub fn attention_bwd(
     seqs: &[(usize, usize)],
     dims: AttnDims,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let AttnDims { n_q_heads: hq, n_kv_heads: hkv, head_dim: d } = dims;
+    let AttnDims {
+        n_q_heads: hq,
+        n_kv_heads: hkv,
+        head_dim: d,
+    } = dims;
     let n = q.len() / (hq * d);
     let scale = dims.scale();
-    let tasks: Vec<(usize, usize)> = (0..seqs.len()).flat_map(|s| (0..hkv).map(move |g| (s, g))).collect();
+    let tasks: Vec<(usize, usize)> = (0..seqs.len())
+        .flat_map(|s| (0..hkv).map(move |g| (s, g)))
+        .collect();
     type HeadGrads = (Vec<(usize, Vec<f32>)>, Vec<f32>, Vec<f32>);
     let results: Vec<HeadGrads> = tasks
         .par_iter()
@@ -146,7 +182,9 @@ pub fn attention_bwd(
                 gemm(t, t, d, 1.0, &doh, false, &vh, true, 0.0, &mut dp);
                 // dS = P ∘ (dP − rowsum(dO ∘ O))
                 for i in 0..t {
-                    let di: f64 = (0..d).map(|c| doh[i * d + c] as f64 * oh[i * d + c] as f64).sum();
+                    let di: f64 = (0..d)
+                        .map(|c| doh[i * d + c] as f64 * oh[i * d + c] as f64)
+                        .sum();
                     for j in 0..=i {
                         let idx = i * t + j;
                         dp[idx] = p[idx] * (dp[idx] - di as f32);

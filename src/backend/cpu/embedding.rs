@@ -14,7 +14,10 @@ pub fn embedding_bwd(dy: &[f32], dim: usize, ids: &[u32], vocab: usize) -> Vec<f
     let mut g = vec![0.0f32; vocab * dim];
     for (t, &id) in ids.iter().enumerate() {
         let r = id as usize;
-        for (a, b) in g[r * dim..(r + 1) * dim].iter_mut().zip(&dy[t * dim..(t + 1) * dim]) {
+        for (a, b) in g[r * dim..(r + 1) * dim]
+            .iter_mut()
+            .zip(&dy[t * dim..(t + 1) * dim])
+        {
             *a += b;
         }
     }

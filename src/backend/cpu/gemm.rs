@@ -27,8 +27,16 @@ pub fn gemm(
         }
         return;
     }
-    let (rsa, csa) = if trans_a { (1, m as isize) } else { (k as isize, 1) };
-    let (rsb, csb) = if trans_b { (1, k as isize) } else { (n as isize, 1) };
+    let (rsa, csa) = if trans_a {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    let (rsb, csb) = if trans_b {
+        (1, k as isize)
+    } else {
+        (n as isize, 1)
+    };
     // SAFETY: the asserts above guarantee every index the strides reach is inside the slices.
     unsafe {
         matrixmultiply::sgemm(
@@ -80,8 +88,12 @@ mod tests {
     #[test]
     fn all_transpose_combinations_match_naive() {
         let (m, n, k) = (7, 5, 11);
-        let a: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 17) as f32 - 8.0) * 0.1).collect();
-        let b: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 19) as f32 - 9.0) * 0.1).collect();
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 37 % 17) as f32 - 8.0) * 0.1)
+            .collect();
+        let b: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 53 % 19) as f32 - 9.0) * 0.1)
+            .collect();
         for ta in [false, true] {
             for tb in [false, true] {
                 let mut c = vec![0.0; m * n];

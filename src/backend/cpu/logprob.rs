@@ -28,7 +28,15 @@ pub fn row_stats(z: &[f32], target: usize, inv_temp: f32) -> (f32, f32, f32) {
 
 /// Overwrite row `z` with ∂L/∂z (see module docs). `lse`, `h` from [`row_stats`].
 #[allow(clippy::too_many_arguments)]
-pub fn row_grad_in_place(z: &mut [f32], target: usize, inv_temp: f32, lse: f32, h: f32, g_lp: f32, g_h: f32) {
+pub fn row_grad_in_place(
+    z: &mut [f32],
+    target: usize,
+    inv_temp: f32,
+    lse: f32,
+    h: f32,
+    g_lp: f32,
+    g_h: f32,
+) {
     let (lse, h, it) = (lse as f64, h as f64, inv_temp as f64);
     for (v, x) in z.iter_mut().enumerate() {
         let logp_v = *x as f64 * it - lse;
@@ -50,7 +58,12 @@ pub struct LogprobOut {
 }
 
 /// From a logits matrix [rows, V].
-pub fn logprob_from_logits(logits: &[f32], vocab: usize, targets: &[u32], inv_temp: f32) -> LogprobOut {
+pub fn logprob_from_logits(
+    logits: &[f32],
+    vocab: usize,
+    targets: &[u32],
+    inv_temp: f32,
+) -> LogprobOut {
     let stats: Vec<(f32, f32, f32)> = logits
         .par_chunks(vocab)
         .zip(targets.par_iter())
@@ -82,7 +95,15 @@ pub fn logprob_from_logits_bwd(
 ) -> Vec<f32> {
     let mut dz = logits.to_vec();
     dz.par_chunks_mut(vocab).enumerate().for_each(|(t, z)| {
-        row_grad_in_place(z, targets[t] as usize, inv_temp, fwd.lse[t], fwd.entropy[t], g_lp[t], g_h[t]);
+        row_grad_in_place(
+            z,
+            targets[t] as usize,
+            inv_temp,
+            fwd.lse[t],
+            fwd.entropy[t],
+            g_lp[t],
+            g_h[t],
+        );
     });
     dz
 }
@@ -96,7 +117,14 @@ pub fn chunk_rows(vocab: usize, rows: usize, budget_floats: usize) -> usize {
 pub const FUSED_BUDGET_FLOATS: usize = 1 << 22;
 
 /// Fused LM head + log-prob: hidden [rows, d], weight [V, d] (HF layout).
-pub fn fused_logprob_fwd(hidden: &[f32], weight: &[f32], d: usize, targets: &[u32], inv_temp: f32, budget: usize) -> LogprobOut {
+pub fn fused_logprob_fwd(
+    hidden: &[f32],
+    weight: &[f32],
+    d: usize,
+    targets: &[u32],
+    inv_temp: f32,
+    budget: usize,
+) -> LogprobOut {
     let vocab = weight.len() / d;
     let rows = targets.len();
     let c = chunk_rows(vocab, rows, budget);
@@ -105,7 +133,18 @@ pub fn fused_logprob_fwd(hidden: &[f32], weight: &[f32], d: usize, targets: &[u3
     for start in (0..rows).step_by(c) {
         let n = c.min(rows - start);
         let z = &mut logits[..n * vocab];
-        gemm(n, vocab, d, 1.0, &hidden[start * d..(start + n) * d], false, weight, true, 0.0, z);
+        gemm(
+            n,
+            vocab,
+            d,
+            1.0,
+            &hidden[start * d..(start + n) * d],
+            false,
+            weight,
+            true,
+            0.0,
+            z,
+        );
         let o = logprob_from_logits(z, vocab, &targets[start..start + n], inv_temp);
         out.logp.extend(o.logp);
         out.entropy.extend(o.entropy);
@@ -141,9 +180,28 @@ pub fn fused_logprob_bwd(
         gemm(n, vocab, d, 1.0, h, false, weight, true, 0.0, z);
         z.par_chunks_mut(vocab).enumerate().for_each(|(i, zr)| {
             let t = start + i;
-            row_grad_in_place(zr, targets[t] as usize, inv_temp, fwd.lse[t], fwd.entropy[t], g_lp[t], g_h[t]);
+            row_grad_in_place(
+                zr,
+                targets[t] as usize,
+                inv_temp,
+                fwd.lse[t],
+                fwd.entropy[t],
+                g_lp[t],
+                g_h[t],
+            );
         });
-        gemm(n, d, vocab, 1.0, z, false, weight, false, 0.0, &mut dh[start * d..(start + n) * d]);
+        gemm(
+            n,
+            d,
+            vocab,
+            1.0,
+            z,
+            false,
+            weight,
+            false,
+            0.0,
+            &mut dh[start * d..(start + n) * d],
+        );
         gemm(vocab, d, n, 1.0, z, true, h, false, 1.0, &mut dw);
     }
     (dh, dw)
@@ -156,8 +214,12 @@ mod tests {
     #[test]
     fn fused_matches_unfused_with_tiny_chunks() {
         let (rows, d, vocab) = (5, 3, 7);
-        let h: Vec<f32> = (0..rows * d).map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.3).collect();
-        let w: Vec<f32> = (0..vocab * d).map(|i| ((i * 29 % 11) as f32 - 5.0) * 0.2).collect();
+        let h: Vec<f32> = (0..rows * d)
+            .map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.3)
+            .collect();
+        let w: Vec<f32> = (0..vocab * d)
+            .map(|i| ((i * 29 % 11) as f32 - 5.0) * 0.2)
+            .collect();
         let y = vec![0u32, 6, 3, 3, 1];
         let it = 1.0 / 0.7;
         let mut logits = vec![0.0; rows * vocab];

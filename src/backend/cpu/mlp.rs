@@ -6,7 +6,10 @@ fn sigmoid(x: f32) -> f32 {
 }
 
 pub fn swiglu_fwd(gate: &[f32], up: &[f32]) -> Vec<f32> {
-    gate.par_iter().zip(up.par_iter()).map(|(&g, &u)| g * sigmoid(g) * u).collect()
+    gate.par_iter()
+        .zip(up.par_iter())
+        .map(|(&g, &u)| g * sigmoid(g) * u)
+        .collect()
 }
 
 /// Returns (d_gate, d_up).

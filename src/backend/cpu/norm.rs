@@ -35,7 +35,12 @@ pub fn rmsnorm_bwd(dy: &[f32], x: &[f32], w: &[f32], rstd: &[f32]) -> (Vec<f32>,
         .zip(rstd.par_chunks(ROW_BLOCK))
         .map(|(((dxb, dyb), xb), rb)| {
             let mut dw = vec![0.0f64; d];
-            for (((dxr, dyr), xr), &rs) in dxb.chunks_mut(d).zip(dyb.chunks(d)).zip(xb.chunks(d)).zip(rb) {
+            for (((dxr, dyr), xr), &rs) in dxb
+                .chunks_mut(d)
+                .zip(dyb.chunks(d))
+                .zip(xb.chunks(d))
+                .zip(rb)
+            {
                 let mut dot = 0.0f64;
                 for j in 0..d {
                     dot += (dyr[j] * w[j]) as f64 * xr[j] as f64;

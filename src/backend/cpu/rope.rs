@@ -19,7 +19,14 @@ pub fn rope_tables(positions: &[u32], inv_freq: &[f32]) -> (Vec<f32>, Vec<f32>) 
 }
 
 /// Rotate x ([n_tokens, n_heads·D]) in place; `inverse` rotates by −angle (the backward).
-pub fn rope_apply(x: &mut [f32], n_heads: usize, head_dim: usize, cos: &[f32], sin: &[f32], inverse: bool) {
+pub fn rope_apply(
+    x: &mut [f32],
+    n_heads: usize,
+    head_dim: usize,
+    cos: &[f32],
+    sin: &[f32],
+    inverse: bool,
+) {
     let half = head_dim / 2;
     let row = n_heads * head_dim;
     x.par_chunks_mut(row).enumerate().for_each(|(t, xr)| {

@@ -1,0 +1,85 @@
+//! The decoder forward pass on the tape: embedding → N × (RMSNorm → attention → residual →
+//! RMSNorm → SwiGLU MLP → residual) → final RMSNorm. The LM head is applied by the caller
+//! through the fused log-prob op (or `Tape::logits` for small vocabularies).
+use super::{Batch, Model};
+use crate::autograd::{RopeTables, Tape, Var};
+use crate::backend::cpu::attention::AttnDims;
+use anyhow::{bail, Result};
+
+impl Model {
+    pub fn attn_dims(&self) -> AttnDims {
+        AttnDims {
+            n_q_heads: self.config.num_heads,
+            n_kv_heads: self.config.num_kv_heads,
+            head_dim: self.config.head_dim,
+        }
+    }
+
+    /// Final hidden states [N, d] for a packed batch. `vars` from [`Model::vars`].
+    pub fn forward_hidden(&self, tape: &Tape, vars: &[Var], batch: &Batch) -> Result<Var> {
+        self.check_tokens(&batch.tokens)?;
+        if let Some(w) = self.config.sliding_window {
+            if let Some(&(_, len)) = batch.seqs.iter().find(|&&(_, l)| l > w) {
+                bail!("sequence of {len} tokens exceeds the sliding window ({w}); sliding-window attention is not implemented");
+            }
+        }
+        let cfg = &self.config;
+        let lay = &self.layout;
+        let n = batch.len();
+        let (hd, nh, nkv) = (cfg.head_dim, cfg.num_heads, cfg.num_kv_heads);
+        let tables = RopeTables::new(&batch.positions, &self.inv_freq);
+        let dims = self.attn_dims();
+        let opt = |i: Option<usize>| i.map(|i| &vars[i]);
+        let mut h = tape.embedding(&vars[lay.embed], &batch.tokens);
+        for l in &lay.layers {
+            let a = tape.rmsnorm(&h, &vars[l.input_norm], cfg.rms_norm_eps);
+            let mut q = tape.linear(&a, &vars[l.q], opt(l.q_bias));
+            let mut k = tape.linear(&a, &vars[l.k], opt(l.k_bias));
+            let v = tape.linear(&a, &vars[l.v], opt(l.v_bias));
+            if let (Some(qn), Some(kn)) = (l.q_norm, l.k_norm) {
+                let qr = tape.reshape(&q, &[n * nh, hd]);
+                q = tape.reshape(
+                    &tape.rmsnorm(&qr, &vars[qn], cfg.rms_norm_eps),
+                    &[n, nh * hd],
+                );
+                let kr = tape.reshape(&k, &[n * nkv, hd]);
+                k = tape.reshape(
+                    &tape.rmsnorm(&kr, &vars[kn], cfg.rms_norm_eps),
+                    &[n, nkv * hd],
+                );
+            }
+            let q = tape.rope(&q, nh, hd, &tables);
+            let k = tape.rope(&k, nkv, hd, &tables);
+            let o = tape.attention(&q, &k, &v, &batch.seqs, dims);
+            let o = tape.linear(&o, &vars[l.o], opt(l.o_bias));
+            h = tape.add(&h, &o);
+            let m = tape.rmsnorm(&h, &vars[l.post_norm], cfg.rms_norm_eps);
+            let g = tape.linear(&m, &vars[l.gate], opt(l.gate_bias));
+            let u = tape.linear(&m, &vars[l.up], opt(l.up_bias));
+            let s = tape.swiglu(&g, &u);
+            let dn = tape.linear(&s, &vars[l.down], opt(l.down_bias));
+            h = tape.add(&h, &dn);
+        }
+        Ok(tape.rmsnorm(&h, &vars[lay.final_norm], cfg.rms_norm_eps))
+    }
+
+    /// The LM-head variable (the embedding when tied).
+    pub fn lm_head<'a>(&self, vars: &'a [Var]) -> &'a Var {
+        &vars[self.layout.lm_head_index()]
+    }
+
+    /// log π(next token) and entropy for every row that has a next token in its sequence, in
+    /// batch order, at temperature τ — through the fused op, never a [N, V] logits tensor.
+    pub fn next_token_logprobs(
+        &self,
+        tape: &Tape,
+        vars: &[Var],
+        batch: &Batch,
+        temperature: f32,
+    ) -> Result<(Var, Var)> {
+        let h = self.forward_hidden(tape, vars, batch)?;
+        let (rows, targets) = batch.next_token_rows();
+        let hs = tape.gather_rows(&h, &rows);
+        Ok(tape.fused_logprob(&hs, self.lm_head(vars), &targets, temperature))
+    }
+}
