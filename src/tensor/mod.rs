@@ -140,7 +140,7 @@ impl Tensor {
             start <= end && end <= rows,
             "narrow_rows {start}..{end} of {rows}"
         );
-        let cols = if rows == 0 { 0 } else { self.numel() / rows };
+        let cols = self.numel().checked_div(rows).unwrap_or(0);
         let mut dims = self.dims().to_vec();
         dims[0] = end - start;
         Tensor::new_cpu(self.data()[start * cols..end * cols].to_vec(), &dims)
