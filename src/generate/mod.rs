@@ -1,1 +1,3 @@
-//! generate
+//! Generation: sampling and the batched, KV-cached rollout engine.
+pub mod engine;
+pub mod sampling;

@@ -5,6 +5,7 @@ pub mod batch;
 pub mod config;
 mod forward;
 pub mod init;
+pub mod kv_cache;
 pub mod params;
 pub mod score;
 pub mod weights;

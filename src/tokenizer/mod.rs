@@ -17,21 +17,30 @@ impl Tokenizer {
 
     pub fn from_file(path: &Path) -> Result<Tokenizer> {
         if !path.exists() {
-            anyhow::bail!("{}: not found (text input needs the model's tokenizer.json)", path.display());
+            anyhow::bail!(
+                "{}: not found (text input needs the model's tokenizer.json)",
+                path.display()
+            );
         }
-        let inner = tokenizers::Tokenizer::from_file(path).map_err(|e| anyhow!("{}: cannot load tokenizer ({e})", path.display()))?;
+        let inner = tokenizers::Tokenizer::from_file(path)
+            .map_err(|e| anyhow!("{}: cannot load tokenizer ({e})", path.display()))?;
         Ok(Tokenizer { inner })
     }
 
     /// Encode text whose special tokens are written out (templates do that); no BOS is added.
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self.inner.encode(text, false).map_err(|e| anyhow!("tokenizing: {e}"))?;
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| anyhow!("tokenizing: {e}"))?;
         Ok(enc.get_ids().to_vec())
     }
 
     /// Decode, keeping special tokens as text (what the paper's reward sees).
     pub fn decode(&self, ids: &[u32], skip_special: bool) -> Result<String> {
-        self.inner.decode(ids, skip_special).map_err(|e| anyhow!("detokenizing: {e}"))
+        self.inner
+            .decode(ids, skip_special)
+            .map_err(|e| anyhow!("detokenizing: {e}"))
     }
 
     pub fn token_id(&self, token: &str) -> Option<u32> {
@@ -50,10 +59,16 @@ pub fn eos_ids_from_dir(dir: &Path) -> Result<Vec<u32>> {
         if !p.exists() {
             continue;
         }
-        let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: malformed JSON", p.display()))?;
+        let text =
+            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{}: malformed JSON", p.display()))?;
         let ids: Vec<u32> = match v.get("eos_token_id") {
-            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32).collect(),
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .filter_map(|x| x.as_u64())
+                .map(|x| x as u32)
+                .collect(),
             Some(x) => x.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
             None => vec![],
         };

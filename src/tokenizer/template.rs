@@ -13,7 +13,10 @@ pub struct Message {
 
 impl Message {
     pub fn new(role: &str, content: &str) -> Message {
-        Message { role: role.to_string(), content: content.to_string() }
+        Message {
+            role: role.to_string(),
+            content: content.to_string(),
+        }
     }
 }
 
@@ -67,10 +70,14 @@ impl FromStr for ChatTemplate {
     }
 }
 
-const PAPER_SUFFIX: &str = "\nPlease reason step by step, and put your final answer within \\boxed{}.";
-const QWEN_DEFAULT_SYSTEM: &str = "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
-const QWEN_MATH_DEFAULT_SYSTEM: &str = "Please reason step by step, and put your final answer within \\boxed{}.";
-const SMOLLM_DEFAULT_SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+const PAPER_SUFFIX: &str =
+    "\nPlease reason step by step, and put your final answer within \\boxed{}.";
+const QWEN_DEFAULT_SYSTEM: &str =
+    "You are Qwen, created by Alibaba Cloud. You are a helpful assistant.";
+const QWEN_MATH_DEFAULT_SYSTEM: &str =
+    "Please reason step by step, and put your final answer within \\boxed{}.";
+const SMOLLM_DEFAULT_SYSTEM: &str =
+    "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
 
 fn chatml_turn(out: &mut String, role: &str, content: &str) {
     out.push_str("<|im_start|>");
@@ -105,7 +112,11 @@ impl ChatTemplate {
         let mut out = String::new();
         match self {
             ChatTemplate::Qwen25 | ChatTemplate::Qwen25Math => {
-                let default = if *self == ChatTemplate::Qwen25 { QWEN_DEFAULT_SYSTEM } else { QWEN_MATH_DEFAULT_SYSTEM };
+                let default = if *self == ChatTemplate::Qwen25 {
+                    QWEN_DEFAULT_SYSTEM
+                } else {
+                    QWEN_MATH_DEFAULT_SYSTEM
+                };
                 if messages.first().map(|m| m.role.as_str()) != Some("system") {
                     chatml_turn(&mut out, "system", default);
                 }
@@ -118,7 +129,11 @@ impl ChatTemplate {
             }
             ChatTemplate::Qwen3NoThink => {
                 for m in messages {
-                    let content = if m.role == "assistant" { qwen3_strip_think(&m.content) } else { m.content.as_str() };
+                    let content = if m.role == "assistant" {
+                        qwen3_strip_think(&m.content)
+                    } else {
+                        m.content.as_str()
+                    };
                     chatml_turn(&mut out, &m.role, content);
                 }
                 if add_generation_prompt {
@@ -126,7 +141,10 @@ impl ChatTemplate {
                 }
             }
             ChatTemplate::SmolLM2 | ChatTemplate::ChatML => {
-                if *self == ChatTemplate::SmolLM2 && messages.first().map(|m| m.role.as_str()) != Some("system") && !messages.is_empty() {
+                if *self == ChatTemplate::SmolLM2
+                    && messages.first().map(|m| m.role.as_str()) != Some("system")
+                    && !messages.is_empty()
+                {
                     chatml_turn(&mut out, "system", SMOLLM_DEFAULT_SYSTEM);
                 }
                 for m in messages {
@@ -157,8 +175,16 @@ impl ChatTemplate {
                     out.push_str("<|start_header_id|>assistant<|end_header_id|>\n\n");
                 }
             }
-            ChatTemplate::PaperQwen | ChatTemplate::PaperQwen3NoThink | ChatTemplate::PaperLlama | ChatTemplate::Plain => {
-                let question = messages.iter().rev().find(|m| m.role == "user").map(|m| m.content.as_str()).unwrap_or("");
+            ChatTemplate::PaperQwen
+            | ChatTemplate::PaperQwen3NoThink
+            | ChatTemplate::PaperLlama
+            | ChatTemplate::Plain => {
+                let question = messages
+                    .iter()
+                    .rev()
+                    .find(|m| m.role == "user")
+                    .map(|m| m.content.as_str())
+                    .unwrap_or("");
                 out = self.render_question(question);
             }
         }
