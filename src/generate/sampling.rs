@@ -43,7 +43,8 @@ impl SamplingParams {
     }
 
     pub fn validate(&self) -> Result<()> {
-        if !self.greedy && !(self.temperature > 0.0 && self.temperature.is_finite()) {
+        let valid_temperature = self.temperature > 0.0 && self.temperature.is_finite();
+        if !self.greedy && !valid_temperature {
             bail!(
                 "temperature must be > 0 (got {}); ask for greedy decoding explicitly instead",
                 self.temperature
@@ -213,7 +214,7 @@ mod tests {
         let pr = probs(&logits, 1.0);
         let mut order: Vec<usize> = (0..50).collect();
         order.sort_by(|&a, &b| pr[b].total_cmp(&pr[a]));
-        let mut nucleus = vec![false; 50];
+        let mut nucleus = [false; 50];
         let mut acc = 0.0;
         for &v in &order {
             nucleus[v] = true;
