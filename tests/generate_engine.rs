@@ -42,7 +42,7 @@ fn greedy_is_argmax_of_full_forward() {
         let full: Vec<u32> = r.prompt.iter().chain(&c.tokens).copied().collect();
         let tape = Tape::no_grad();
         let vars = m.vars(&tape);
-        let b = Batch::from_sequences(&[full.clone()]);
+        let b = Batch::from_sequences(std::slice::from_ref(&full));
         let h = m.forward_hidden(&tape, &vars, &b).unwrap();
         let logits = tape.logits(&h, m.lm_head(&vars));
         let v = m.config.vocab_size;
