@@ -102,8 +102,8 @@ mod tests {
         let a = [1.0f32, -1.0, 0.1];
         let lp = [-0.5f32, -2.0, -1.0];
         let c = token_coefficients(&inputs(&a, &lp, &lp, &[0.0; 3]));
-        for t in 0..3 {
-            assert!((c.g_logp[t] + a[t] / 3.0).abs() < 1e-7);
+        for (g, a) in c.g_logp.iter().zip(&a) {
+            assert!((g + a / 3.0).abs() < 1e-7);
         }
         assert_eq!(c.clipped_tokens, 0);
     }
