@@ -87,12 +87,23 @@ fn chatml_turn(out: &mut String, role: &str, content: &str) {
     out.push_str("<|im_end|>\n");
 }
 
-/// Qwen3 drops the reasoning of earlier assistant turns: keep what follows the last `</think>`,
-/// without leading newlines.
-fn qwen3_strip_think(content: &str) -> &str {
+/// Qwen3's split of an assistant message into (reasoning, reply) around the last `</think>`,
+/// as its template does: reasoning is what follows the last `<think>` before it.
+fn qwen3_split_think(content: &str) -> (&str, &str) {
     match content.rfind("</think>") {
-        Some(i) => content[i + "</think>".len()..].trim_start_matches('\n'),
-        None => content,
+        Some(i) => {
+            let before = content[..content.find("</think>").unwrap_or(i)].trim_end_matches('\n');
+            let reasoning = before
+                .rsplit("<think>")
+                .next()
+                .unwrap_or("")
+                .trim_start_matches('\n');
+            (
+                reasoning,
+                content[i + "</think>".len()..].trim_start_matches('\n'),
+            )
+        }
+        None => ("", content),
     }
 }
 
@@ -128,13 +139,23 @@ impl ChatTemplate {
                 }
             }
             ChatTemplate::Qwen3NoThink => {
-                for m in messages {
-                    let content = if m.role == "assistant" {
-                        qwen3_strip_think(&m.content)
+                let last_query = messages.iter().rposition(|m| m.role == "user");
+                for (i, m) in messages.iter().enumerate() {
+                    if m.role != "assistant" {
+                        chatml_turn(&mut out, &m.role, &m.content);
+                        continue;
+                    }
+                    let (reasoning, content) = qwen3_split_think(&m.content);
+                    let after_query = last_query.is_none_or(|q| i > q);
+                    if after_query && (i + 1 == messages.len() || !reasoning.is_empty()) {
+                        let body = format!(
+                            "<think>\n{}\n</think>\n\n{content}",
+                            reasoning.trim_matches('\n')
+                        );
+                        chatml_turn(&mut out, "assistant", &body);
                     } else {
-                        m.content.as_str()
-                    };
-                    chatml_turn(&mut out, &m.role, content);
+                        chatml_turn(&mut out, "assistant", content);
+                    }
                 }
                 if add_generation_prompt {
                     out.push_str("<|im_start|>assistant\n<think>\n\n</think>\n\n");
