@@ -82,4 +82,39 @@ impl Model {
         let hs = tape.gather_rows(&h, &rows);
         Ok(tape.fused_logprob(&hs, self.lm_head(vars), &targets, temperature))
     }
+
+    /// log π and entropy of the last `suffix_lens[i]` tokens of each sequence of the batch (a
+    /// response after its prompt), in batch order.
+    pub fn suffix_logprobs(
+        &self,
+        tape: &Tape,
+        vars: &[Var],
+        batch: &Batch,
+        suffix_lens: &[usize],
+        temperature: f32,
+    ) -> Result<(Var, Var)> {
+        let (rows, targets) = suffix_rows(batch, suffix_lens)?;
+        let h = self.forward_hidden(tape, vars, batch)?;
+        let hs = tape.gather_rows(&h, &rows);
+        Ok(tape.fused_logprob(&hs, self.lm_head(vars), &targets, temperature))
+    }
+}
+
+/// (row, target) pairs predicting the last `suffix_lens[i]` tokens of each sequence.
+pub fn suffix_rows(batch: &Batch, suffix_lens: &[usize]) -> Result<(Vec<usize>, Vec<u32>)> {
+    if suffix_lens.len() != batch.seqs.len() {
+        bail!("suffix_rows: {} lengths for {} sequences", suffix_lens.len(), batch.seqs.len());
+    }
+    let mut rows = Vec::new();
+    let mut targets = Vec::new();
+    for (&(start, len), &m) in batch.seqs.iter().zip(suffix_lens) {
+        if m >= len.max(1) {
+            bail!("cannot score {m} tokens of a sequence of {len} (the first token has no context)");
+        }
+        for i in len - m..len {
+            rows.push(start + i - 1);
+            targets.push(batch.tokens[start + i]);
+        }
+    }
+    Ok((rows, targets))
 }

@@ -20,6 +20,19 @@ pub fn score_sequences(
     temperature: f32,
     token_budget: usize,
 ) -> Result<Vec<SeqScores>> {
+    let suffix: Vec<usize> = seqs.iter().map(|s| s.len().saturating_sub(1)).collect();
+    score_suffixes(model, seqs, &suffix, temperature, token_budget)
+}
+
+/// Like [`score_sequences`] but only the last `suffix_lens[i]` tokens of each sequence are
+/// scored (a response after its prompt): entry j is log p(token P+j | tokens before it).
+pub fn score_suffixes(
+    model: &Model,
+    seqs: &[Vec<u32>],
+    suffix_lens: &[usize],
+    temperature: f32,
+    token_budget: usize,
+) -> Result<Vec<SeqScores>> {
     let tape = Tape::no_grad();
     let vars = model.vars(&tape);
     let mut out = Vec::with_capacity(seqs.len());
@@ -32,11 +45,10 @@ pub fn score_sequences(
             j += 1;
         }
         let batch = Batch::from_sequences(&seqs[i..j]);
-        let (lp, h) = model.next_token_logprobs(&tape, &vars, &batch, temperature)?;
+        let (lp, h) = model.suffix_logprobs(&tape, &vars, &batch, &suffix_lens[i..j], temperature)?;
         let (lp, h) = (lp.value.data(), h.value.data());
         let mut at = 0;
-        for s in &seqs[i..j] {
-            let m = s.len().saturating_sub(1);
+        for &m in &suffix_lens[i..j] {
             out.push(SeqScores {
                 logprobs: lp[at..at + m].to_vec(),
                 entropy: h[at..at + m].to_vec(),
