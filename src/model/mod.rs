@@ -3,7 +3,7 @@
 
 pub mod batch;
 pub mod config;
-mod forward;
+pub mod forward;
 pub mod init;
 pub mod kv_cache;
 pub mod params;

@@ -1,5 +1,11 @@
-//! Reinforcement learning: objectives and advantages, per-token loss coefficients, the trainer.
+//! Reinforcement learning: objectives and advantages, per-token loss coefficients, rollouts,
+//! the policy and critic updates, and the trainer loop.
+pub mod config;
 pub mod loss;
 pub mod objective;
+pub mod ppo;
+pub mod rollout;
+pub mod update;
 
+pub use config::TrainConfig;
 pub use objective::{Objective, PsrNsrMode};

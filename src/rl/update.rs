@@ -1,0 +1,150 @@
+//! The policy update of one RL step: mini-batches in order (verl: `shuffle=False`, one epoch),
+//! each split into micro-batches by a token budget, gradients accumulated, clipped, AdamW.
+use super::config::TrainConfig;
+use super::loss::{token_coefficients, LossInputs};
+use super::rollout::Sample;
+use crate::autograd::Tape;
+use crate::model::{Batch, Model};
+use crate::optim::{clip_grad_norm, AdamW};
+use crate::tensor::Tensor;
+use anyhow::{bail, Result};
+
+pub struct UpdateInputs<'a> {
+    pub samples: &'a [Sample],
+    /// Per-token advantages of each sample.
+    pub adv: &'a [Vec<f32>],
+    pub old_logp: &'a [Vec<f32>],
+    pub ref_logp: Option<&'a [Vec<f32>]>,
+    /// Nominal sequences per mini-batch (prompts × n).
+    pub mb_seqs: usize,
+    pub kl_coef: f32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct UpdateStats {
+    pub optimizer_steps: usize,
+    pub pg_loss: f64,
+    pub clip_frac: f64,
+    pub approx_kl: f64,
+    pub kl: f64,
+    pub grad_norm: f64,
+    pub tokens: usize,
+}
+
+/// Consecutive index ranges of `lens` whose token sums stay within `budget` (at least one each).
+pub fn micro_batches(lens: &[usize], budget: usize) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut sum = 0;
+    for (i, &l) in lens.iter().enumerate() {
+        if i > start && sum + l > budget {
+            out.push(start..i);
+            start = i;
+            sum = 0;
+        }
+        sum += l;
+    }
+    if start < lens.len() {
+        out.push(start..lens.len());
+    }
+    out
+}
+
+/// Add a micro-batch's gradients into the accumulators.
+pub fn accumulate(acc: &mut [Option<Tensor>], grads: Vec<Option<Tensor>>) {
+    for (a, g) in acc.iter_mut().zip(grads) {
+        if let Some(g) = g {
+            match a {
+                Some(a) => a.add_assign(&g),
+                None => *a = Some(g),
+            }
+        }
+    }
+}
+
+/// Finite check, clip and step. `names` label tensors in errors.
+pub fn apply_gradients(params: &mut [Tensor], opt: &mut AdamW, acc: Vec<Option<Tensor>>, names: &[String], clip: f32, lr: f32) -> Result<f32> {
+    let mut grads: Vec<Tensor> = acc.into_iter().zip(params.iter()).map(|(g, p)| g.unwrap_or_else(|| Tensor::zeros(p.dims()))).collect();
+    if let Some(i) = grads.iter().position(|g| g.has_non_finite()) {
+        bail!("non-finite gradient in {}; the update was not applied", names[i]);
+    }
+    let norm = clip_grad_norm(&mut grads, clip);
+    opt.update(params, &grads, lr);
+    if let Some(i) = params.iter().position(|p| p.has_non_finite()) {
+        bail!("parameter {} became non-finite after the update", names[i]);
+    }
+    Ok(norm)
+}
+
+pub fn policy_update(model: &mut Model, opt: &mut AdamW, x: &UpdateInputs<'_>, cfg: &TrainConfig, lr: f32) -> Result<UpdateStats> {
+    let names: Vec<String> = model.param_names().map(str::to_string).collect();
+    let mut st = UpdateStats::default();
+    let n = x.samples.len();
+    let mut mb_start = 0;
+    while mb_start < n {
+        let mb_end = (mb_start + x.mb_seqs).min(n);
+        let mb = mb_start..mb_end;
+        let mb_tokens: usize = x.samples[mb.clone()].iter().map(|s| s.response.len()).sum();
+        // verl scales each micro-batch by its share of the nominal mini-batch, so a short
+        // mini-batch moves the weights less (method.md §1.4).
+        let scale = if cfg.short_minibatch_downweight { mb.len() as f64 / x.mb_seqs as f64 } else { 1.0 };
+        let lens: Vec<usize> = x.samples[mb.clone()].iter().map(|s| s.prompt.len() + s.response.len()).collect();
+        let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
+        for micro in micro_batches(&lens, cfg.max_tokens_per_micro_batch) {
+            let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
+            let seqs: Vec<Vec<u32>> = idx.iter().map(|&i| [x.samples[i].prompt.as_slice(), &x.samples[i].response].concat()).collect();
+            let suffix: Vec<usize> = idx.iter().map(|&i| x.samples[i].response.len()).collect();
+            let flat = |v: &[Vec<f32>]| -> Vec<f32> { idx.iter().flat_map(|&i| v[i].iter().copied()).collect() };
+            let (adv, old) = (flat(x.adv), flat(x.old_logp));
+            let refl = x.ref_logp.map(flat);
+            let tape = Tape::new();
+            let vars = model.vars(&tape);
+            let batch = Batch::from_sequences(&seqs);
+            let (lp, ent) = model.suffix_logprobs(&tape, &vars, &batch, &suffix, cfg.temperature)?;
+            let c = token_coefficients(&LossInputs {
+                advantages: &adv,
+                logp: lp.value.data(),
+                logp_old: &old,
+                entropy: ent.value.data(),
+                logp_ref: refl.as_deref(),
+                clip_eps: cfg.clip_eps,
+                entropy_coef: cfg.entropy_coef,
+                kl_coef: x.kl_coef,
+                norm_tokens: mb_tokens as f64,
+                scale,
+            });
+            st.pg_loss += c.pg_loss;
+            st.clip_frac += c.clipped_tokens as f64;
+            st.approx_kl += c.ppo_kl_sum;
+            st.kl += c.kl_sum;
+            st.tokens += adv.len();
+            let l1 = tape.weighted_sum(&lp, &c.g_logp);
+            let l2 = tape.weighted_sum(&ent, &c.g_entropy);
+            let loss = tape.add(&l1, &l2);
+            let mut grads = tape.backward(&loss);
+            accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
+        }
+        st.grad_norm += apply_gradients(&mut model.params, opt, acc, &names, cfg.grad_clip, lr)? as f64;
+        st.optimizer_steps += 1;
+        mb_start = mb_end;
+    }
+    let t = st.tokens.max(1) as f64;
+    st.clip_frac /= t;
+    st.approx_kl /= t;
+    st.kl /= t;
+    st.grad_norm /= st.optimizer_steps.max(1) as f64;
+    Ok(st)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micro_batches_respect_budget_and_cover_all() {
+        let lens = [5, 5, 5, 20, 1, 1];
+        let mb = micro_batches(&lens, 10);
+        assert_eq!(mb, vec![0..2, 2..3, 3..4, 4..6]);
+        assert!(micro_batches(&[], 10).is_empty());
+    }
+}
