@@ -13,12 +13,15 @@ struct Cli {
 enum Command {
     /// Per-token log-probs and entropies of token sequences (JSONL in, JSONL out).
     Logprobs(rlvr::cli::logprobs::Args),
+    /// Grade model responses against gold answers (JSONL in, JSONL out with `correct` and `pred`).
+    Grade(rlvr::cli::grade::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result: anyhow::Result<()> = match cli.command {
         Command::Logprobs(a) => rlvr::cli::logprobs::run(a),
+        Command::Grade(a) => rlvr::cli::grade::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,3 +1,4 @@
 //! One file per subcommand: each parses its arguments (clap derive) and calls one library function.
 pub mod device;
+pub mod grade;
 pub mod logprobs;

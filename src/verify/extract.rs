@@ -1,0 +1,143 @@
+//! Answer extraction: the paper's `extract_answer_math` (method.md §4.2), plus `\fbox{}` and the
+//! GSM8K `#### N` form in the correct mode.
+use super::normalize::normalize;
+use super::Mode;
+
+/// The raw (not yet normalised) answer of a response, with the paper's post-processing (first
+/// line, leading `:`, trailing `.` and `/`) applied. `None` when nothing is extractable.
+pub fn extract_raw(response: &str, mode: Mode) -> Option<String> {
+    let candidate = if let Some(pos) = response.rfind("boxed") {
+        after_boxed(&response[pos + "boxed".len()..])
+    } else if let Some(fbox) = (mode == Mode::Correct).then(|| last_braced_after(response, "\\fbox")).flatten() {
+        fbox
+    } else if let Some(gsm) = (mode == Mode::Correct).then(|| gsm8k_answer(response)).flatten() {
+        gsm
+    } else if let Some(pos) = response.rfind("he answer is") {
+        response[pos + "he answer is".len()..].trim().to_string()
+    } else {
+        last_number(response)?
+    };
+    Some(post_process(&candidate))
+}
+
+/// The normalised answer: `extract_raw` then `strip_string` (with the mode's fixes).
+/// `None` when nothing is extractable or the answer normalises to "".
+pub fn extract_normalized(response: &str, mode: Mode) -> Option<String> {
+    let raw = extract_raw(response, mode)?;
+    let norm = normalize(&raw, mode);
+    (!norm.is_empty()).then_some(norm)
+}
+
+/// Text after the last `boxed`: a brace-matched group, or `\boxed 5` up to the next `$`.
+fn after_boxed(rest: &str) -> String {
+    if let Some(inner) = rest.strip_prefix('{') {
+        matched_group(inner)
+    } else {
+        rest.split('$').next().unwrap_or("").trim().to_string()
+    }
+}
+
+/// Characters up to the `}` matching an already-consumed `{`; everything if unbalanced.
+fn matched_group(inner: &str) -> String {
+    let mut depth = 1usize;
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return inner[..i].to_string();
+                }
+            }
+            _ => {}
+        }
+    }
+    inner.to_string()
+}
+
+fn last_braced_after(text: &str, cmd: &str) -> Option<String> {
+    let pos = text.rfind(cmd)?;
+    let rest = text[pos + cmd.len()..].trim_start();
+    Some(matched_group(rest.strip_prefix('{')?))
+}
+
+/// GSM8K: the text after the last `####`, first line, commas removed.
+fn gsm8k_answer(text: &str) -> Option<String> {
+    let pos = text.rfind("####")?;
+    let line = text[pos + 4..].trim().lines().next().unwrap_or("").trim();
+    (!line.is_empty()).then(|| line.replace(',', ""))
+}
+
+/// Last match of the regex `-?\d*\.?\d+` in the text with commas removed (Python `findall`
+/// semantics: leftmost, non-overlapping).
+fn last_number(text: &str) -> Option<String> {
+    let t: Vec<u8> = text.bytes().filter(|&b| b != b',').collect();
+    let digits = |mut i: usize| {
+        while i < t.len() && t[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut last = None;
+    let mut i = 0;
+    while i < t.len() {
+        let start = i;
+        let j0 = if t[i] == b'-' { i + 1 } else { i };
+        let j1 = digits(j0);
+        let end = if j1 < t.len() && t[j1] == b'.' && j1 + 1 < t.len() && t[j1 + 1].is_ascii_digit() {
+            Some(digits(j1 + 1))
+        } else if j1 > j0 {
+            Some(j1)
+        } else {
+            None
+        };
+        match end {
+            Some(e) => {
+                last = Some((start, e));
+                i = e;
+            }
+            None => i += 1,
+        }
+    }
+    last.map(|(s, e)| String::from_utf8_lossy(&t[s..e]).into_owned())
+}
+
+/// Post-processing: first line, drop a leading `:`, one trailing `.`, one trailing `/`.
+fn post_process(s: &str) -> String {
+    let mut p = s.split('\n').next().unwrap_or("");
+    p = p.strip_prefix(':').unwrap_or(p);
+    p = p.strip_suffix('.').unwrap_or(p);
+    p = p.strip_suffix('/').unwrap_or(p);
+    p.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    const P: Mode = Mode::Paper;
+
+    #[test]
+    fn boxed_forms() {
+        assert_eq!(extract_raw("so \\boxed{\\frac{1}{2}} and \\boxed{3}", P).as_deref(), Some("3"));
+        assert_eq!(extract_raw("\\boxed{\\frac{1}{2}}.", P).as_deref(), Some("\\frac{1}{2}"));
+        assert_eq!(extract_raw("$\\boxed 5$", P).as_deref(), Some("5"));
+        assert_eq!(extract_raw("\\boxed{1{2", P).as_deref(), Some("1{2"));
+        assert_eq!(extract_raw("\\boxed", P).as_deref(), Some(""));
+        assert_eq!(extract_raw("\\boxed{}", P).as_deref(), Some(""));
+        assert_eq!(extract_normalized("\\boxed{}", P), None);
+    }
+
+    #[test]
+    fn fallbacks() {
+        assert_eq!(extract_raw("The answer is: 42.\nmore", P).as_deref(), Some(" 42"));
+        assert_eq!(extract_normalized("The answer is: 42.\nmore", P).as_deref(), Some("42"));
+        assert_eq!(extract_raw("we get 1,234 then -3.5 and .5 ok", P).as_deref(), Some(".5"));
+        assert_eq!(extract_raw("x = 7.", P).as_deref(), Some("7"));
+        assert_eq!(extract_raw("1.2.3", P).as_deref(), Some(".3"));
+        assert_eq!(extract_raw("no digits", P), None);
+        assert_eq!(extract_raw("\\fbox{12} and 13", P).as_deref(), Some("13"));
+        assert_eq!(extract_raw("\\fbox{12} and 13", Mode::Correct).as_deref(), Some("12"));
+        assert_eq!(extract_raw("so\n#### 1,000\n", Mode::Correct).as_deref(), Some("1000"));
+        assert_eq!(extract_raw("ratio 1/", P).as_deref(), Some("1"));
+    }
+}
