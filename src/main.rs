@@ -10,11 +10,20 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Unbiased Pass@k of an evaluation JSONL (question_id + label per line), printed as JSON
+    /// with values as fractions in [0, 1].
+    Passk(rlvr::cli::passk::Args),
+    /// Write a seeded synthetic task set (arithmetic, linear equations, word problems) as JSONL.
+    MakeTask(rlvr::cli::make_task::Args),
+}
 
 fn main() {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Passk(a) => rlvr::cli::passk::run(a),
+        Command::MakeTask(a) => rlvr::cli::make_task::run(a),
+    };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

@@ -1,1 +1,3 @@
 //! One file per subcommand: each parses its arguments (clap derive) and calls one library function.
+pub mod make_task;
+pub mod passk;

@@ -1,1 +1,2 @@
 //! data
+pub mod synthetic;

@@ -76,7 +76,11 @@ pub fn passk_rows(counts: &[(usize, usize)], ks: &[usize]) -> Vec<PasskRow> {
             }
             PasskRow {
                 k,
-                value: if used > 0 { sum / used as f64 } else { f64::NAN },
+                value: if used > 0 {
+                    sum / used as f64
+                } else {
+                    f64::NAN
+                },
                 n_problems: used,
                 n_excluded: counts.len() - used,
             }
@@ -123,8 +127,16 @@ impl PasskReport {
         PasskReport {
             n_problems: counts.len(),
             n_samples_per_problem: n_min,
-            passk: rows.iter().filter(|r| r.n_problems > 0).map(|r| (r.k, r.value)).collect(),
-            excluded: rows.iter().filter(|r| r.n_excluded > 0).map(|r| (r.k, r.n_excluded)).collect(),
+            passk: rows
+                .iter()
+                .filter(|r| r.n_problems > 0)
+                .map(|r| (r.k, r.value))
+                .collect(),
+            excluded: rows
+                .iter()
+                .filter(|r| r.n_excluded > 0)
+                .map(|r| (r.k, r.n_excluded))
+                .collect(),
         }
     }
 

@@ -97,9 +97,24 @@ pub struct Layout {
 
 impl Layout {
     /// Compute the layout of `series` on a `width`×`height` canvas.
-    pub fn new(spec: &PlotSpec, series: &[Series], width: f64, height: f64, text: TextMetrics) -> Self {
-        let xs: Vec<f64> = series.iter().flat_map(|s| s.points.iter()).filter_map(|&(x, _)| axis_x(spec.log2_x, x)).collect();
-        let ys: Vec<f64> = series.iter().flat_map(|s| s.points.iter()).filter(|p| point_ok(spec.log2_x, **p)).map(|p| p.1).collect();
+    pub fn new(
+        spec: &PlotSpec,
+        series: &[Series],
+        width: f64,
+        height: f64,
+        text: TextMetrics,
+    ) -> Self {
+        let xs: Vec<f64> = series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter_map(|&(x, _)| axis_x(spec.log2_x, x))
+            .collect();
+        let ys: Vec<f64> = series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|p| point_ok(spec.log2_x, **p))
+            .map(|p| p.1)
+            .collect();
 
         let (x_range, x_ticks) = if spec.log2_x {
             let r = widen(min_max(&xs).unwrap_or((0.0, 3.0)), 1.0);
@@ -109,17 +124,37 @@ impl Layout {
             (r, linear_ticks(r, 6, false).1)
         };
         let (y_range, y_ticks) = match spec.y_range {
-            Some(r) if r.0.is_finite() && r.1.is_finite() && r.1 > r.0 => (r, linear_ticks(r, 6, false).1),
+            Some(r) if r.0.is_finite() && r.1.is_finite() && r.1 > r.0 => {
+                (r, linear_ticks(r, 6, false).1)
+            }
             _ => linear_ticks(widen(min_max(&ys).unwrap_or((0.0, 1.0)), 1.0), 6, true),
         };
 
         let (cw, ch) = (text.char_w, text.char_h);
         let pad = ch;
-        let max_y_label = y_ticks.iter().map(|(_, l)| l.chars().count()).max().unwrap_or(1) as f64;
-        let left = pad + if spec.y_label.is_empty() { 0.0 } else { ch + pad } + max_y_label * cw + pad;
+        let max_y_label = y_ticks
+            .iter()
+            .map(|(_, l)| l.chars().count())
+            .max()
+            .unwrap_or(1) as f64;
+        let left =
+            pad + if spec.y_label.is_empty() {
+                0.0
+            } else {
+                ch + pad
+            } + max_y_label * cw
+                + pad;
         let right = width - 2.0 * pad;
         let top = pad + if spec.title.is_empty() { 0.0 } else { ch + pad };
-        let bottom = height - (pad + ch + pad + if spec.x_label.is_empty() { 0.0 } else { ch + pad * 0.7 });
+        let bottom = height
+            - (pad
+                + ch
+                + pad
+                + if spec.x_label.is_empty() {
+                    0.0
+                } else {
+                    ch + pad * 0.7
+                });
 
         let mut layout = Layout {
             width,
@@ -151,11 +186,13 @@ impl Layout {
     }
 
     fn axis_to_px_x(&self, ax: f64) -> f64 {
-        self.left + (ax - self.x_range.0) / (self.x_range.1 - self.x_range.0) * (self.right - self.left)
+        self.left
+            + (ax - self.x_range.0) / (self.x_range.1 - self.x_range.0) * (self.right - self.left)
     }
 
     fn axis_to_px_y(&self, y: f64) -> f64 {
-        self.bottom - (y - self.y_range.0) / (self.y_range.1 - self.y_range.0) * (self.bottom - self.top)
+        self.bottom
+            - (y - self.y_range.0) / (self.y_range.1 - self.y_range.0) * (self.bottom - self.top)
     }
 
     /// Pixel polylines of a series, split where a point cannot be drawn.
@@ -180,12 +217,19 @@ impl Layout {
             return None;
         }
         let (cw, ch) = (self.text.char_w, self.text.char_h);
-        let longest = named.iter().map(|s| s.name.chars().count()).max().unwrap_or(0) as f64;
+        let longest = named
+            .iter()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(0) as f64;
         let w = ch * 0.8 + 3.0 * ch + ch * 0.6 + longest * cw + ch * 0.8;
         let h = named.len() as f64 * self.legend_row_h + ch * 0.6;
         let m = ch * 0.8;
         let boxes = [
-            (Corner::BottomRight, (self.right - m - w, self.bottom - m - h)),
+            (
+                Corner::BottomRight,
+                (self.right - m - w, self.bottom - m - h),
+            ),
             (Corner::TopLeft, (self.left + m, self.top + m)),
             (Corner::TopRight, (self.right - m - w, self.top + m)),
             (Corner::BottomLeft, (self.left + m, self.bottom - m - h)),
@@ -202,7 +246,12 @@ impl Layout {
                 segs
             })
             .collect();
-        let hidden = |x: f64, y: f64| samples.iter().filter(|p| p.0 >= x && p.0 <= x + w && p.1 >= y && p.1 <= y + h).count();
+        let hidden = |x: f64, y: f64| {
+            samples
+                .iter()
+                .filter(|p| p.0 >= x && p.0 <= x + w && p.1 >= y && p.1 <= y + h)
+                .count()
+        };
         let mut best = boxes[0].1;
         let mut best_hidden = usize::MAX;
         for (_, (x, y)) in boxes {
@@ -250,7 +299,11 @@ fn widen((lo, hi): (f64, f64), half: f64) -> (f64, f64) {
 
 /// Ticks at 1, 2 or 5 × 10^e aiming for about `target` intervals. With `extend`, the range grows
 /// to the enclosing tick steps.
-fn linear_ticks((lo, hi): (f64, f64), target: usize, extend: bool) -> ((f64, f64), Vec<(f64, String)>) {
+fn linear_ticks(
+    (lo, hi): (f64, f64),
+    target: usize,
+    extend: bool,
+) -> ((f64, f64), Vec<(f64, String)>) {
     let raw = (hi - lo) / target as f64;
     let mag = 10f64.powf(raw.log10().floor());
     let step = mag
@@ -260,7 +313,11 @@ fn linear_ticks((lo, hi): (f64, f64), target: usize, extend: bool) -> ((f64, f64
             r if r < 7.0 => 5.0,
             _ => 10.0,
         };
-    let (lo, hi) = if extend { ((lo / step).floor() * step, (hi / step).ceil() * step) } else { (lo, hi) };
+    let (lo, hi) = if extend {
+        ((lo / step).floor() * step, (hi / step).ceil() * step)
+    } else {
+        (lo, hi)
+    };
     let decimals = (-(step.log10() + 1e-9).floor()).max(0.0) as usize;
     let first = (lo / step - 1e-9).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
@@ -287,7 +344,11 @@ fn log2_ticks((lo, hi): (f64, f64)) -> Vec<(f64, String)> {
         .step_by(stride)
         .map(|e| {
             let v = 2f64.powi(e as i32);
-            let label = if e >= 0 { format!("{}", v as u64) } else { format!("{v}") };
+            let label = if e >= 0 {
+                format!("{}", v as u64)
+            } else {
+                format!("{v}")
+            };
             (e as f64, label)
         })
         .collect()
@@ -321,7 +382,10 @@ const SVG_FONT_PX: f64 = 13.0;
 
 /// The layout [`render_svg`] uses.
 pub fn svg_layout(spec: &PlotSpec, series: &[Series]) -> Layout {
-    let text = TextMetrics { char_w: SVG_FONT_PX * 0.6, char_h: SVG_FONT_PX };
+    let text = TextMetrics {
+        char_w: SVG_FONT_PX * 0.6,
+        char_h: SVG_FONT_PX,
+    };
     Layout::new(spec, series, SVG_WIDTH, SVG_HEIGHT, text)
 }
 
@@ -337,7 +401,11 @@ pub fn render_svg(spec: &PlotSpec, series: &[Series]) -> String {
         h = l.height,
         f = SVG_FONT_PX
     );
-    let _ = writeln!(s, r#"<rect x="0" y="0" width="{}" height="{}" fill="white"/>"#, l.width, l.height);
+    let _ = writeln!(
+        s,
+        r#"<rect x="0" y="0" width="{}" height="{}" fill="white"/>"#,
+        l.width, l.height
+    );
     let (pw, ph) = (l.right - l.left, l.bottom - l.top);
     let _ = writeln!(
         s,
@@ -346,17 +414,54 @@ pub fn render_svg(spec: &PlotSpec, series: &[Series]) -> String {
     );
     for (v, label) in &l.x_ticks {
         let x = l.axis_to_px_x(*v);
-        let _ = writeln!(s, r#"<line x1="{x:.2}" y1="{:.2}" x2="{x:.2}" y2="{:.2}" stroke="{}"/>"#, l.top, l.bottom, hex(GRID));
-        let _ = writeln!(s, r#"<line x1="{x:.2}" y1="{:.2}" x2="{x:.2}" y2="{:.2}" stroke="black"/>"#, l.bottom, l.bottom + ch * 0.4);
-        let _ = writeln!(s, r#"<text x="{x:.2}" y="{:.2}" text-anchor="middle">{}</text>"#, l.bottom + ch * 1.6, xml_escape(label));
+        let _ = writeln!(
+            s,
+            r#"<line x1="{x:.2}" y1="{:.2}" x2="{x:.2}" y2="{:.2}" stroke="{}"/>"#,
+            l.top,
+            l.bottom,
+            hex(GRID)
+        );
+        let _ = writeln!(
+            s,
+            r#"<line x1="{x:.2}" y1="{:.2}" x2="{x:.2}" y2="{:.2}" stroke="black"/>"#,
+            l.bottom,
+            l.bottom + ch * 0.4
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.2}" y="{:.2}" text-anchor="middle">{}</text>"#,
+            l.bottom + ch * 1.6,
+            xml_escape(label)
+        );
     }
     for (v, label) in &l.y_ticks {
         let y = l.axis_to_px_y(*v);
-        let _ = writeln!(s, r#"<line x1="{:.2}" y1="{y:.2}" x2="{:.2}" y2="{y:.2}" stroke="{}"/>"#, l.left, l.right, hex(GRID));
-        let _ = writeln!(s, r#"<line x1="{:.2}" y1="{y:.2}" x2="{:.2}" y2="{y:.2}" stroke="black"/>"#, l.left - ch * 0.4, l.left);
-        let _ = writeln!(s, r#"<text x="{:.2}" y="{:.2}" text-anchor="end">{}</text>"#, l.left - ch * 0.6, y + ch * 0.35, xml_escape(label));
+        let _ = writeln!(
+            s,
+            r#"<line x1="{:.2}" y1="{y:.2}" x2="{:.2}" y2="{y:.2}" stroke="{}"/>"#,
+            l.left,
+            l.right,
+            hex(GRID)
+        );
+        let _ = writeln!(
+            s,
+            r#"<line x1="{:.2}" y1="{y:.2}" x2="{:.2}" y2="{y:.2}" stroke="black"/>"#,
+            l.left - ch * 0.4,
+            l.left
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.2}" y="{:.2}" text-anchor="end">{}</text>"#,
+            l.left - ch * 0.6,
+            y + ch * 0.35,
+            xml_escape(label)
+        );
     }
-    let _ = writeln!(s, r#"<rect x="{:.2}" y="{:.2}" width="{pw:.2}" height="{ph:.2}" fill="none" stroke="black"/>"#, l.left, l.top);
+    let _ = writeln!(
+        s,
+        r#"<rect x="{:.2}" y="{:.2}" width="{pw:.2}" height="{ph:.2}" fill="none" stroke="black"/>"#,
+        l.left, l.top
+    );
     if !spec.title.is_empty() {
         let _ = writeln!(
             s,
@@ -368,11 +473,21 @@ pub fn render_svg(spec: &PlotSpec, series: &[Series]) -> String {
         );
     }
     if !spec.x_label.is_empty() {
-        let _ = writeln!(s, r#"<text x="{:.2}" y="{:.2}" text-anchor="middle">{}</text>"#, (l.left + l.right) / 2.0, l.height - ch * 0.7, xml_escape(&spec.x_label));
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.2}" y="{:.2}" text-anchor="middle">{}</text>"#,
+            (l.left + l.right) / 2.0,
+            l.height - ch * 0.7,
+            xml_escape(&spec.x_label)
+        );
     }
     if !spec.y_label.is_empty() {
         let (x, y) = (ch * 1.8, (l.top + l.bottom) / 2.0);
-        let _ = writeln!(s, r#"<text x="{x:.2}" y="{y:.2}" text-anchor="middle" transform="rotate(-90 {x:.2} {y:.2})">{}</text>"#, xml_escape(&spec.y_label));
+        let _ = writeln!(
+            s,
+            r#"<text x="{x:.2}" y="{y:.2}" text-anchor="middle" transform="rotate(-90 {x:.2} {y:.2})">{}</text>"#,
+            xml_escape(&spec.y_label)
+        );
     }
     for (i, ser) in series.iter().enumerate() {
         let color = hex(series_color(i));
@@ -387,20 +502,42 @@ pub fn render_svg(spec: &PlotSpec, series: &[Series]) -> String {
             );
             if markers {
                 for (x, y) in &line {
-                    let _ = writeln!(s, r#"<circle cx="{x:.2}" cy="{y:.2}" r="3" fill="{color}"/>"#);
+                    let _ = writeln!(
+                        s,
+                        r#"<circle cx="{x:.2}" cy="{y:.2}" r="3" fill="{color}"/>"#
+                    );
                 }
             }
         }
         let _ = writeln!(s, "</g>");
     }
     if let Some((x, y, w, h)) = l.legend {
-        let _ = writeln!(s, r#"<rect x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" fill="white" fill-opacity="0.9" stroke="{}"/>"#, hex([0x99, 0x99, 0x99]));
-        for (row, (i, ser)) in series.iter().enumerate().filter(|(_, s)| !s.name.is_empty()).enumerate() {
+        let _ = writeln!(
+            s,
+            r#"<rect x="{x:.2}" y="{y:.2}" width="{w:.2}" height="{h:.2}" fill="white" fill-opacity="0.9" stroke="{}"/>"#,
+            hex([0x99, 0x99, 0x99])
+        );
+        for (row, (i, ser)) in series
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.name.is_empty())
+            .enumerate()
+        {
             let cy = y + ch * 0.3 + (row as f64 + 0.5) * l.legend_row_h;
             let x0 = x + ch * 0.8;
             let x1 = x0 + 3.0 * ch;
-            let _ = writeln!(s, r#"<line x1="{x0:.2}" y1="{cy:.2}" x2="{x1:.2}" y2="{cy:.2}" stroke="{}" stroke-width="2"/>"#, hex(series_color(i)));
-            let _ = writeln!(s, r#"<text x="{:.2}" y="{:.2}">{}</text>"#, x1 + ch * 0.6, cy + ch * 0.35, xml_escape(&ser.name));
+            let _ = writeln!(
+                s,
+                r#"<line x1="{x0:.2}" y1="{cy:.2}" x2="{x1:.2}" y2="{cy:.2}" stroke="{}" stroke-width="2"/>"#,
+                hex(series_color(i))
+            );
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.2}" y="{:.2}">{}</text>"#,
+                x1 + ch * 0.6,
+                cy + ch * 0.35,
+                xml_escape(&ser.name)
+            );
         }
     }
     s.push_str("</svg>\n");
@@ -419,7 +556,10 @@ fn png_text_scale(width: usize) -> usize {
 /// The layout [`render_png`] uses for a `width`×`height` image.
 pub fn png_layout(spec: &PlotSpec, series: &[Series], width: usize, height: usize) -> Layout {
     let s = png_text_scale(width) as f64;
-    let text = TextMetrics { char_w: font::ADVANCE as f64 * s, char_h: font::GLYPH_H as f64 * s };
+    let text = TextMetrics {
+        char_w: font::ADVANCE as f64 * s,
+        char_h: font::GLYPH_H as f64 * s,
+    };
     Layout::new(spec, series, width as f64, height as f64, text)
 }
 
@@ -434,7 +574,12 @@ fn rasterize(spec: &PlotSpec, series: &[Series], width: usize, height: usize) ->
     let scale = png_text_scale(width);
     let ch = l.text.char_h;
     let mut c = Canvas::new(width, height, WHITE);
-    let (left, right, top, bottom) = (l.left.round() as i64, l.right.round() as i64, l.top.round() as i64, l.bottom.round() as i64);
+    let (left, right, top, bottom) = (
+        l.left.round() as i64,
+        l.right.round() as i64,
+        l.top.round() as i64,
+        l.bottom.round() as i64,
+    );
     let tw = |t: &str| font::text_width(t, scale) as i64;
     let tick = (ch * 0.4).round() as i64;
 
@@ -442,13 +587,25 @@ fn rasterize(spec: &PlotSpec, series: &[Series], width: usize, height: usize) ->
         let x = l.axis_to_px_x(*v).round() as i64;
         c.fill_rect(x, top, x + 1, bottom, GRID);
         c.fill_rect(x, bottom, x + 1, bottom + tick, BLACK);
-        c.text(x - tw(label) / 2, bottom + tick + (ch * 0.4) as i64, label, scale, BLACK);
+        c.text(
+            x - tw(label) / 2,
+            bottom + tick + (ch * 0.4) as i64,
+            label,
+            scale,
+            BLACK,
+        );
     }
     for (v, label) in &l.y_ticks {
         let y = l.axis_to_px_y(*v).round() as i64;
         c.fill_rect(left, y, right, y + 1, GRID);
         c.fill_rect(left - tick, y, left, y + 1, BLACK);
-        c.text(left - tick - (ch * 0.3) as i64 - tw(label), y - ch as i64 / 2, label, scale, BLACK);
+        c.text(
+            left - tick - (ch * 0.3) as i64 - tw(label),
+            y - ch as i64 / 2,
+            label,
+            scale,
+            BLACK,
+        );
     }
     // Frame.
     c.fill_rect(left, top, right + 1, top + 1, BLACK);
@@ -458,18 +615,35 @@ fn rasterize(spec: &PlotSpec, series: &[Series], width: usize, height: usize) ->
 
     if !spec.title.is_empty() {
         let x = ((l.left + l.right) / 2.0) as i64 - tw(&spec.title) / 2;
-        c.text(x, (l.top - 1.8 * ch).round() as i64, &spec.title, scale, BLACK);
+        c.text(
+            x,
+            (l.top - 1.8 * ch).round() as i64,
+            &spec.title,
+            scale,
+            BLACK,
+        );
     }
     if !spec.x_label.is_empty() {
         let x = ((l.left + l.right) / 2.0) as i64 - tw(&spec.x_label) / 2;
-        c.text(x, (l.height - 1.7 * ch).round() as i64, &spec.x_label, scale, BLACK);
+        c.text(
+            x,
+            (l.height - 1.7 * ch).round() as i64,
+            &spec.x_label,
+            scale,
+            BLACK,
+        );
     }
     if !spec.y_label.is_empty() {
         let y = ((l.top + l.bottom) / 2.0) as i64 - tw(&spec.y_label) / 2;
         c.text_up(ch as i64, y, &spec.y_label, scale, BLACK);
     }
 
-    let clip = Clip { x0: left + 1, y0: top + 1, x1: right, y1: bottom };
+    let clip = Clip {
+        x0: left + 1,
+        y0: top + 1,
+        x1: right,
+        y1: bottom,
+    };
     let line_w = scale as f64 + 0.5;
     for (i, ser) in series.iter().enumerate() {
         let color = series_color(i);
@@ -485,19 +659,35 @@ fn rasterize(spec: &PlotSpec, series: &[Series], width: usize, height: usize) ->
     }
 
     if let Some((x, y, w, h)) = l.legend {
-        let (x, y, w, h) = (x.round() as i64, y.round() as i64, w.round() as i64, h.round() as i64);
+        let (x, y, w, h) = (
+            x.round() as i64,
+            y.round() as i64,
+            w.round() as i64,
+            h.round() as i64,
+        );
         c.fill_rect(x, y, x + w, y + h, WHITE);
         let border = [0x99, 0x99, 0x99];
         c.fill_rect(x, y, x + w, y + 1, border);
         c.fill_rect(x, y + h - 1, x + w, y + h, border);
         c.fill_rect(x, y, x + 1, y + h, border);
         c.fill_rect(x + w - 1, y, x + w, y + h, border);
-        for (row, (i, ser)) in series.iter().enumerate().filter(|(_, s)| !s.name.is_empty()).enumerate() {
+        for (row, (i, ser)) in series
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.name.is_empty())
+            .enumerate()
+        {
             let cy = y as f64 + ch * 0.3 + (row as f64 + 0.5) * l.legend_row_h;
             let x0 = x as f64 + ch * 0.8;
             let x1 = x0 + 3.0 * ch;
             c.polyline(&[(x0, cy), (x1, cy)], line_w, series_color(i), None);
-            c.text((x1 + ch * 0.6) as i64, (cy - ch / 2.0).round() as i64, &ser.name, scale, BLACK);
+            c.text(
+                (x1 + ch * 0.6) as i64,
+                (cy - ch / 2.0).round() as i64,
+                &ser.name,
+                scale,
+                BLACK,
+            );
         }
     }
     c
@@ -528,8 +718,21 @@ mod tests {
 
     #[test]
     fn gaps_split_lines() {
-        let spec = PlotSpec { log2_x: true, ..Default::default() };
-        let s = Series { name: "a".into(), points: vec![(1.0, 0.1), (2.0, 0.2), (0.0, 0.3), (4.0, f64::NAN), (8.0, 0.5), (16.0, 0.6)] };
+        let spec = PlotSpec {
+            log2_x: true,
+            ..Default::default()
+        };
+        let s = Series {
+            name: "a".into(),
+            points: vec![
+                (1.0, 0.1),
+                (2.0, 0.2),
+                (0.0, 0.3),
+                (4.0, f64::NAN),
+                (8.0, 0.5),
+                (16.0, 0.6),
+            ],
+        };
         let l = svg_layout(&spec, std::slice::from_ref(&s));
         let lines = l.polylines(&s);
         assert_eq!(lines.iter().map(Vec::len).collect::<Vec<_>>(), vec![2, 2]);
@@ -537,10 +740,23 @@ mod tests {
 
     #[test]
     fn legend_avoids_rising_curve() {
-        let spec = PlotSpec { log2_x: true, y_range: Some((0.0, 1.0)), ..Default::default() };
-        let s = Series { name: "base".into(), points: (0..9).map(|e| (2f64.powi(e), 0.5 + 0.05 * e as f64)).collect() };
+        let spec = PlotSpec {
+            log2_x: true,
+            y_range: Some((0.0, 1.0)),
+            ..Default::default()
+        };
+        let s = Series {
+            name: "base".into(),
+            points: (0..9)
+                .map(|e| (2f64.powi(e), 0.5 + 0.05 * e as f64))
+                .collect(),
+        };
         let l = svg_layout(&spec, std::slice::from_ref(&s));
         let (x, y, _, _) = l.legend.unwrap();
-        assert!(x > (l.left + l.right) / 2.0 && y > (l.top + l.bottom) / 2.0, "{:?}", l.legend);
+        assert!(
+            x > (l.left + l.right) / 2.0 && y > (l.top + l.bottom) / 2.0,
+            "{:?}",
+            l.legend
+        );
     }
 }

@@ -20,7 +20,10 @@ pub struct QuestionSamples {
 impl QuestionSamples {
     /// `(n, c)`: samples and correct samples.
     pub fn counts(&self) -> (usize, usize) {
-        (self.labels.len(), self.labels.iter().filter(|&&l| l).count())
+        (
+            self.labels.len(),
+            self.labels.iter().filter(|&&l| l).count(),
+        )
     }
 }
 
@@ -57,7 +60,10 @@ impl EvalSamples {
                 labels: q.labels[..n].to_vec(),
             });
         }
-        Ok(EvalSamples { questions, duplicate_generations: self.duplicate_generations })
+        Ok(EvalSamples {
+            questions,
+            duplicate_generations: self.duplicate_generations,
+        })
     }
 }
 
@@ -79,7 +85,8 @@ pub fn parse_eval_samples(reader: impl BufRead, name: &str) -> Result<EvalSample
         if line.trim().is_empty() {
             continue;
         }
-        let v: Value = serde_json::from_str(&line).with_context(|| format!("{}: malformed JSON", at()))?;
+        let v: Value =
+            serde_json::from_str(&line).with_context(|| format!("{}: malformed JSON", at()))?;
         let Value::Object(obj) = &v else {
             bail!("{}: expected a JSON object", at());
         };
@@ -104,12 +111,18 @@ pub fn parse_eval_samples(reader: impl BufRead, name: &str) -> Result<EvalSample
             }
         }
         let slot = *index.entry(qid.clone()).or_insert_with(|| {
-            questions.push(QuestionSamples { question_id: qid, labels: Vec::new() });
+            questions.push(QuestionSamples {
+                question_id: qid,
+                labels: Vec::new(),
+            });
             questions.len() - 1
         });
         questions[slot].labels.push(label);
     }
-    Ok(EvalSamples { questions, duplicate_generations })
+    Ok(EvalSamples {
+        questions,
+        duplicate_generations,
+    })
 }
 
 fn id_text(v: &Value) -> Result<String> {
@@ -159,10 +172,19 @@ mod tests {
             ("{\"label\": true}", "t.jsonl:2: missing \"question_id\""),
             ("{\"question_id\": 1}", "t.jsonl:2: missing \"label\""),
             ("{\"question_id\": 1, \"label\": 2}", "t.jsonl:2: bad label"),
-            ("{\"question_id\": 1.5, \"label\": 1}", "t.jsonl:2: bad question_id"),
-            ("{\"question_id\": 1, \"label\"", "t.jsonl:2: malformed JSON"),
+            (
+                "{\"question_id\": 1.5, \"label\": 1}",
+                "t.jsonl:2: bad question_id",
+            ),
+            (
+                "{\"question_id\": 1, \"label\"",
+                "t.jsonl:2: malformed JSON",
+            ),
             ("[1]", "t.jsonl:2: expected a JSON object"),
-            ("{\"question_id\": 1, \"label\": 1, \"response\": 3}", "t.jsonl:2: \"response\" must be"),
+            (
+                "{\"question_id\": 1, \"label\": 1, \"response\": 3}",
+                "t.jsonl:2: \"response\" must be",
+            ),
         ];
         for (bad, want) in cases {
             let text = format!("{{\"question_id\": 0, \"label\": true}}\n{bad}\n");

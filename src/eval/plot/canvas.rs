@@ -27,7 +27,11 @@ impl Canvas {
         for _ in 0..width * height {
             pixels.extend(background);
         }
-        Canvas { width, height, pixels }
+        Canvas {
+            width,
+            height,
+            pixels,
+        }
     }
 
     #[cfg(test)]
@@ -43,9 +47,9 @@ impl Canvas {
         }
         let a = alpha.min(1.0);
         let i = (y as usize * self.width + x as usize) * 3;
-        for c in 0..3 {
-            let old = self.pixels[i + c] as f64;
-            self.pixels[i + c] = (old + (color[c] as f64 - old) * a).round() as u8;
+        for (dst, &src) in self.pixels[i..i + 3].iter_mut().zip(&color) {
+            let old = *dst as f64;
+            *dst = (old + (src as f64 - old) * a).round() as u8;
         }
     }
 
@@ -58,7 +62,12 @@ impl Canvas {
     }
 
     fn full_clip(&self) -> Clip {
-        Clip { x0: 0, y0: 0, x1: self.width as i64, y1: self.height as i64 }
+        Clip {
+            x0: 0,
+            y0: 0,
+            x1: self.width as i64,
+            y1: self.height as i64,
+        }
     }
 
     /// Stroke connected segments through `points` (pixel coordinates) with line `width`.
@@ -66,7 +75,8 @@ impl Canvas {
     pub fn polyline(&mut self, points: &[(f64, f64)], width: f64, color: Rgb, clip: Option<Clip>) {
         let clip = clip.unwrap_or_else(|| self.full_clip());
         let half = width / 2.0;
-        let mut cover: std::collections::HashMap<(i64, i64), f64> = std::collections::HashMap::new();
+        let mut cover: std::collections::HashMap<(i64, i64), f64> =
+            std::collections::HashMap::new();
         let segments: Vec<((f64, f64), (f64, f64))> = if points.len() == 1 {
             vec![(points[0], points[0])]
         } else {
@@ -140,7 +150,11 @@ impl Canvas {
 fn dist_to_segment(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 { (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let t = if len2 > 0.0 {
+        (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let (qx, qy) = (a.0 + t * dx, a.1 + t * dy);
     ((p.0 - qx).powi(2) + (p.1 - qy).powi(2)).sqrt()
 }
@@ -162,7 +176,12 @@ mod tests {
     #[test]
     fn clip_limits_stroke() {
         let mut c = Canvas::new(40, 20, [255, 255, 255]);
-        let clip = Clip { x0: 0, y0: 0, x1: 20, y1: 20 };
+        let clip = Clip {
+            x0: 0,
+            y0: 0,
+            x1: 20,
+            y1: 20,
+        };
         c.polyline(&[(5.0, 10.0), (35.0, 10.0)], 2.0, [0, 0, 0], Some(clip));
         assert_eq!(c.get(10, 10), [0, 0, 0]);
         assert_eq!(c.get(25, 10), [255, 255, 255]);

@@ -108,7 +108,11 @@ const GLYPHS: [[u8; GLYPH_H]; 95] = [
 /// The glyph of `c`; characters outside printable ASCII are drawn as '?'.
 pub fn glyph(c: char) -> &'static [u8; GLYPH_H] {
     let code = c as u32;
-    let idx = if (32..=126).contains(&code) { code - 32 } else { '?' as u32 - 32 };
+    let idx = if (32..=126).contains(&code) {
+        code - 32
+    } else {
+        '?' as u32 - 32
+    };
     &GLYPHS[idx as usize]
 }
 
@@ -136,7 +140,11 @@ mod tests {
         for (i, g) in GLYPHS.iter().enumerate() {
             assert!(g.iter().all(|&r| r < 0x20), "glyph {i} wider than 5");
             if i > 0 {
-                assert!(g.iter().any(|&r| r != 0), "glyph {} is blank", (i as u8 + 32) as char);
+                assert!(
+                    g.iter().any(|&r| r != 0),
+                    "glyph {} is blank",
+                    (i as u8 + 32) as char
+                );
             }
         }
         let mut seen = std::collections::HashSet::new();

@@ -69,13 +69,17 @@ const LEN_BASE: [u16; 29] = [
     3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 15, 17, 19, 23, 27, 31, 35, 43, 51, 59, 67, 83, 99, 115, 131,
     163, 195, 227, 258,
 ];
-const LEN_EXTRA: [u8; 29] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0];
-const DIST_BASE: [u16; 30] = [
-    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537, 2049,
-    3073, 4097, 6145, 8193, 12289, 16385, 24577,
+const LEN_EXTRA: [u8; 29] = [
+    0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 5, 5, 5, 5, 0,
 ];
-const DIST_EXTRA: [u8; 30] =
-    [0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13];
+const DIST_BASE: [u16; 30] = [
+    1, 2, 3, 4, 5, 7, 9, 13, 17, 25, 33, 49, 65, 97, 129, 193, 257, 385, 513, 769, 1025, 1537,
+    2049, 3073, 4097, 6145, 8193, 12289, 16385, 24577,
+];
+const DIST_EXTRA: [u8; 30] = [
+    0, 0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13,
+    13,
+];
 
 fn put_litlen_symbol(w: &mut BitWriter, sym: u32) {
     match sym {
@@ -88,7 +92,10 @@ fn put_litlen_symbol(w: &mut BitWriter, sym: u32) {
 
 /// Index of the last table entry `<= value`.
 fn bucket(table: &[u16], value: usize) -> usize {
-    table.iter().rposition(|&b| b as usize <= value).unwrap_or(0)
+    table
+        .iter()
+        .rposition(|&b| b as usize <= value)
+        .unwrap_or(0)
 }
 
 fn put_match(w: &mut BitWriter, len: usize, dist: usize) {
@@ -97,7 +104,10 @@ fn put_match(w: &mut BitWriter, len: usize, dist: usize) {
     w.put((len - LEN_BASE[li] as usize) as u32, LEN_EXTRA[li] as u32);
     let di = bucket(&DIST_BASE, dist);
     w.put_code(di as u32, 5);
-    w.put((dist - DIST_BASE[di] as usize) as u32, DIST_EXTRA[di] as u32);
+    w.put(
+        (dist - DIST_BASE[di] as usize) as u32,
+        DIST_EXTRA[di] as u32,
+    );
 }
 
 const WINDOW: usize = 32 * 1024;
@@ -114,7 +124,11 @@ fn hash3(d: &[u8]) -> usize {
 
 /// Raw deflate (RFC 1951): a single final block with the fixed Huffman codes.
 pub fn deflate_fixed(data: &[u8]) -> Vec<u8> {
-    let mut w = BitWriter { out: Vec::with_capacity(data.len() / 4 + 16), acc: 0, nbits: 0 };
+    let mut w = BitWriter {
+        out: Vec::with_capacity(data.len() / 4 + 16),
+        acc: 0,
+        nbits: 0,
+    };
     w.put(1, 1); // BFINAL
     w.put(1, 2); // BTYPE = 01, fixed codes
     let mut head = vec![NONE; 1 << HASH_BITS];
@@ -134,7 +148,11 @@ pub fn deflate_fixed(data: &[u8]) -> Vec<u8> {
             let mut cand = head[hash3(&data[pos..])];
             let mut chain = 0;
             while cand != NONE && pos - cand <= WINDOW && chain < MAX_CHAIN {
-                let len = data[cand..].iter().zip(&data[pos..pos + max_len]).take_while(|(a, b)| a == b).count();
+                let len = data[cand..]
+                    .iter()
+                    .zip(&data[pos..pos + max_len])
+                    .take_while(|(a, b)| a == b)
+                    .count();
                 if len > best_len {
                     (best_len, best_dist) = (len, pos - cand);
                     if len == max_len {
@@ -190,7 +208,11 @@ pub const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x
 /// Panics if `rgb` has the wrong length: the callers in this crate build the buffer themselves.
 pub fn encode_rgb(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
     let stride = width as usize * 3;
-    assert_eq!(rgb.len(), stride * height as usize, "RGB buffer does not match {width}x{height}");
+    assert_eq!(
+        rgb.len(),
+        stride * height as usize,
+        "RGB buffer does not match {width}x{height}"
+    );
     let mut ihdr = Vec::with_capacity(13);
     ihdr.extend(width.to_be_bytes());
     ihdr.extend(height.to_be_bytes());
@@ -231,7 +253,10 @@ mod tests {
     fn zlib_header_is_valid() {
         let z = zlib_compress(b"hello hello hello");
         assert_eq!((z[0] as u32 * 256 + z[1] as u32) % 31, 0);
-        assert_eq!(&z[z.len() - 4..], &adler32(b"hello hello hello").to_be_bytes());
+        assert_eq!(
+            &z[z.len() - 4..],
+            &adler32(b"hello hello hello").to_be_bytes()
+        );
     }
 
     #[test]
