@@ -500,3 +500,21 @@ fn training_curve_with_many_points() {
         "no markers on long series"
     );
 }
+
+#[test]
+fn passk_reports_plot_to_svg_and_png_files() {
+    use rlvr::eval::passk::PasskReport;
+    let dir = tempfile::tempdir().unwrap();
+    let base = PasskReport::new(&[(16, 2), (16, 0), (16, 9)], None);
+    let nsr = PasskReport::new(&[(16, 3), (16, 1), (16, 9)], None);
+    let series = [base.series("base"), nsr.series("NSR")];
+    assert_eq!(series[0].points.len(), 5);
+    assert_eq!(series[0].points[4].0, 16.0);
+    let stem = dir.path().join("out/passk");
+    rlvr::eval::plot::write_plot(&stem, &PlotSpec::passk("MATH"), &series, 640, 400).unwrap();
+    let svg = std::fs::read_to_string(dir.path().join("out/passk.svg")).unwrap();
+    check_xml(&svg);
+    assert!(svg.contains(">MATH</text>"));
+    let img = decode_png(&std::fs::read(dir.path().join("out/passk.png")).unwrap());
+    assert_eq!((img.width, img.height), (640, 400));
+}

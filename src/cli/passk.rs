@@ -3,8 +3,9 @@
 
 use crate::eval::passk::PasskReport;
 use crate::eval::samples::read_eval_samples;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Parser;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Print the unbiased Pass@k (1 − C(n−c,k)/C(n,k), averaged over questions) of an evaluation
@@ -32,7 +33,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let report = passk_report_for_file(&args)?;
-    println!("{}", report.to_json());
+    // writeln! rather than println!: a closed pipe (`| head`) is an error, not a panic.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", report.to_json()).context("writing to stdout")?;
     Ok(())
 }
 

@@ -140,6 +140,14 @@ impl PasskReport {
         }
     }
 
+    /// The report as a plot curve named `name` (x = k, y = Pass@k), for [`crate::eval::plot`].
+    pub fn series(&self, name: &str) -> crate::eval::plot::Series {
+        crate::eval::plot::Series {
+            name: name.to_string(),
+            points: self.passk.iter().map(|&(k, v)| (k as f64, v)).collect(),
+        }
+    }
+
     /// Pretty JSON text (ends without a newline).
     pub fn to_json(&self) -> String {
         // Serializing plain numbers and strings into a String cannot fail.

@@ -9,8 +9,11 @@ mod canvas;
 pub mod font;
 pub mod png;
 
+use crate::util::write_atomic;
+use anyhow::Result;
 use canvas::{Canvas, Clip, Rgb};
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 /// One named curve.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +32,36 @@ pub struct PlotSpec {
     pub log2_x: bool,
     /// Fixed y range; `None` fits the data and rounds out to tick steps.
     pub y_range: Option<(f64, f64)>,
+}
+
+impl PlotSpec {
+    /// The paper's Figure 1 layout: Pass@k against k on a log2 axis, y fitted to the data.
+    pub fn passk(title: &str) -> Self {
+        PlotSpec {
+            title: title.to_string(),
+            x_label: "k".into(),
+            y_label: "Pass@k".into(),
+            log2_x: true,
+            y_range: None,
+        }
+    }
+}
+
+/// Write `<stem>.svg` and `<stem>.png` (`width`×`height`), each atomically.
+pub fn write_plot(
+    stem: &Path,
+    spec: &PlotSpec,
+    series: &[Series],
+    width: usize,
+    height: usize,
+) -> Result<()> {
+    let with_ext = |ext: &str| {
+        let mut name = stem.as_os_str().to_owned();
+        name.push(ext);
+        PathBuf::from(name)
+    };
+    write_atomic(&with_ext(".svg"), render_svg(spec, series).as_bytes())?;
+    write_atomic(&with_ext(".png"), &render_png(spec, series, width, height))
 }
 
 /// Matplotlib's "tab10" cycle: distinct hues that survive greyscale printing reasonably.
