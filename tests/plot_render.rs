@@ -518,3 +518,46 @@ fn passk_reports_plot_to_svg_and_png_files() {
     let img = decode_png(&std::fs::read(dir.path().join("out/passk.png")).unwrap());
     assert_eq!((img.width, img.height), (640, 400));
 }
+
+#[test]
+fn odd_inputs_do_not_panic() {
+    let flat = Series {
+        name: "flat".into(),
+        points: vec![(3.0, 0.5), (3.0, 0.5)],
+    };
+    let wild = Series {
+        name: "wild é ü".into(),
+        points: vec![
+            (f64::INFINITY, 1.0),
+            (-1.0, f64::NAN),
+            (1e300, -1e300),
+            (2.0, 7.0),
+        ],
+    };
+    let empty = Series {
+        name: "empty".into(),
+        points: vec![],
+    };
+    let series = [flat, wild, empty];
+    for log2_x in [false, true] {
+        for y_range in [
+            None,
+            Some((1.0, 0.0)),
+            Some((0.0, 1.0)),
+            Some((f64::NAN, 1.0)),
+        ] {
+            let spec = PlotSpec {
+                title: "t".into(),
+                x_label: "x".into(),
+                y_label: "y".into(),
+                log2_x,
+                y_range,
+            };
+            check_xml(&render_svg(&spec, &series));
+            for (w, h) in [(1, 1), (40, 30), (300, 200)] {
+                let img = decode_png(&render_png(&spec, &series, w, h));
+                assert_eq!((img.width, img.height), (w, h));
+            }
+        }
+    }
+}

@@ -354,7 +354,10 @@ fn linear_ticks(
     let decimals = (-(step.log10() + 1e-9).floor()).max(0.0) as usize;
     let first = (lo / step - 1e-9).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
+    // The step keeps the count near `target`; the cap only guards against float breakdown at
+    // extreme magnitudes.
     let ticks = (first..=last)
+        .take(64)
         .map(|i| {
             let v = i as f64 * step;
             let mut label = format!("{v:.decimals$}");
