@@ -230,15 +230,18 @@ impl Layout {
 
     /// Pixel polylines of a series, split where a point cannot be drawn.
     pub fn polylines(&self, s: &Series) -> Vec<Vec<(f64, f64)>> {
-        let mut out = vec![Vec::new()];
+        let mut out: Vec<Vec<(f64, f64)>> = Vec::new();
+        let mut current = Vec::new();
         for &(x, y) in &s.points {
             match self.to_px(x, y) {
-                Some(p) => out.last_mut().into_iter().for_each(|l| l.push(p)),
-                None if out.last().is_some_and(|l| !l.is_empty()) => out.push(Vec::new()),
+                Some(p) => current.push(p),
+                None if !current.is_empty() => out.push(std::mem::take(&mut current)),
                 None => {}
             }
         }
-        out.retain(|l| !l.is_empty());
+        if !current.is_empty() {
+            out.push(current);
+        }
         out
     }
 
