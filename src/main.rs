@@ -15,6 +15,11 @@ enum Command {
     Logprobs(rlvr::cli::logprobs::Args),
     /// Grade model responses against gold answers (JSONL in, JSONL out with `correct` and `pred`).
     Grade(rlvr::cli::grade::Args),
+    /// Unbiased Pass@k of an evaluation JSONL (question_id + label per line), printed as JSON
+    /// with values as fractions in [0, 1].
+    Passk(rlvr::cli::passk::Args),
+    /// Write a seeded synthetic task set (arithmetic, linear equations, word problems) as JSONL.
+    MakeTask(rlvr::cli::make_task::Args),
 }
 
 fn main() {
@@ -22,6 +27,8 @@ fn main() {
     let result: anyhow::Result<()> = match cli.command {
         Command::Logprobs(a) => rlvr::cli::logprobs::run(a),
         Command::Grade(a) => rlvr::cli::grade::run(a),
+        Command::Passk(a) => rlvr::cli::passk::run(a),
+        Command::MakeTask(a) => rlvr::cli::make_task::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

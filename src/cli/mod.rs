@@ -2,3 +2,5 @@
 pub mod device;
 pub mod grade;
 pub mod logprobs;
+pub mod make_task;
+pub mod passk;

@@ -1,2 +1,3 @@
-//! data
+//! Data: verl-style parquet/JSONL problem sets and seeded synthetic verifiable tasks.
+pub mod synthetic;
 pub mod verl;

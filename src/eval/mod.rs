@@ -1,1 +1,4 @@
 //! eval
+pub mod passk;
+pub mod plot;
+pub mod samples;
