@@ -20,6 +20,8 @@ enum Command {
     Passk(rlvr::cli::passk::Args),
     /// Write a seeded synthetic task set (arithmetic, linear equations, word problems) as JSONL.
     MakeTask(rlvr::cli::make_task::Args),
+    /// Train with PSR, NSR, W-REINFORCE, REINFORCE, GRPO or PPO on verifiable problems.
+    Train(rlvr::cli::train::Args),
 }
 
 fn main() {
@@ -29,6 +31,7 @@ fn main() {
         Command::Grade(a) => rlvr::cli::grade::run(a),
         Command::Passk(a) => rlvr::cli::passk::run(a),
         Command::MakeTask(a) => rlvr::cli::make_task::run(a),
+        Command::Train(a) => rlvr::cli::train::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -4,3 +4,4 @@ pub mod grade;
 pub mod logprobs;
 pub mod make_task;
 pub mod passk;
+pub mod train;

@@ -1,4 +1,5 @@
 //! Tokenizer (`tokenizers` crate over a model directory's tokenizer.json) and chat templates.
+pub mod charlevel;
 pub mod template;
 
 pub use template::{ChatTemplate, Message};

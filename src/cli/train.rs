@@ -1,0 +1,180 @@
+//! `rlvr train`: RL on verifiable problems with PSR, NSR, W-REINFORCE, REINFORCE, GRPO or PPO.
+use crate::rl::config::{TrainConfig, PRESETS};
+use anyhow::{anyhow, Context, Result};
+use std::path::PathBuf;
+
+/// Train a policy with one of the paper's objectives. Settings come from (later wins): the
+/// defaults, `--preset`, `--config run.toml` (every flag is also a key, with `_` for `-`), and the
+/// flags given here. Writes RUN_DIR/metrics.jsonl (one line per RL step), RUN_DIR/log.txt,
+/// RUN_DIR/config.toml and Hugging Face checkpoints under RUN_DIR/checkpoints/step-N.
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    /// Preset with the paper's values: paper-qwen2.5-math-7b, paper-qwen3-4b, tiny-cpu.
+    #[arg(long)]
+    pub preset: Option<String>,
+    /// TOML file with any of the keys below.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Continue from the newest checkpoint in the output directory (bit-for-bit).
+    #[arg(long)]
+    pub resume: bool,
+    /// Hugging Face model directory (with tokenizer.json).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Training data: verl parquet or JSONL (`prompt`, `answer`); repeatable.
+    #[arg(long, num_args = 1..)]
+    pub data: Vec<PathBuf>,
+    /// Validation data (greedy accuracy every --val-every steps); repeatable.
+    #[arg(long, num_args = 1..)]
+    pub val_data: Vec<PathBuf>,
+    /// Run directory.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// psr | nsr | w-reinforce | reinforce | grpo | ppo
+    #[arg(long)]
+    pub objective: Option<String>,
+    /// W-REINFORCE's weight on positive samples (paper: 0.1).
+    #[arg(long)]
+    pub lambda: Option<f32>,
+    /// How PSR/NSR leave out the other class: filter (the paper's code) | mask.
+    #[arg(long)]
+    pub psr_nsr_mode: Option<String>,
+    /// RL steps.
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Prompts per RL step (paper: 1024).
+    #[arg(long)]
+    pub prompts_per_step: Option<usize>,
+    /// Samples per prompt (paper: 8).
+    #[arg(long)]
+    pub n: Option<usize>,
+    /// Prompts per mini-batch, one optimizer step each (paper: 256).
+    #[arg(long)]
+    pub mini_batch_prompts: Option<usize>,
+    /// PPO clip ε (paper: 0.2).
+    #[arg(long)]
+    pub clip_eps: Option<f32>,
+    /// Actor learning rate (paper: 1e-6, constant).
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// AdamW weight decay (paper code: 0.01).
+    #[arg(long)]
+    pub weight_decay: Option<f32>,
+    /// Global gradient-norm clip (paper: 1.0).
+    #[arg(long)]
+    pub grad_clip: Option<f32>,
+    /// Rollout temperature (paper: 1.0); log-probs use logits divided by it.
+    #[arg(long)]
+    pub temperature: Option<f32>,
+    /// Rollout top-p (paper: 1.0).
+    #[arg(long)]
+    pub top_p: Option<f32>,
+    /// Rollout top-k (0 = off).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// Prompts with more tokens are dropped (counted in log.txt).
+    #[arg(long)]
+    pub max_prompt_tokens: Option<usize>,
+    /// Response token limit.
+    #[arg(long)]
+    pub max_response_tokens: Option<usize>,
+    /// Entropy bonus coefficient (paper text 1e-4; released code 1e-3).
+    #[arg(long)]
+    pub entropy_coef: Option<f32>,
+    /// GRPO k3 KL-loss coefficient to the frozen initial policy (paper: 1e-3).
+    #[arg(long)]
+    pub kl_coef: Option<f32>,
+    /// PPO k1 KL penalty in the reward (paper: 1e-3).
+    #[arg(long)]
+    pub ppo_kl_coef: Option<f32>,
+    /// PPO critic learning rate (paper: 1e-5).
+    #[arg(long)]
+    pub critic_lr: Option<f32>,
+    /// Seed for data order and rollouts.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Chat template (qwen2.5, qwen2.5-math, qwen3-nothink, llama3, smollm2, chatml, paper-qwen,
+    /// paper-qwen3-nothink, paper-llama, plain); default by model family.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Checkpoint every N RL steps (and at the end).
+    #[arg(long)]
+    pub save_every: Option<usize>,
+    /// Validate every N RL steps.
+    #[arg(long)]
+    pub val_every: Option<usize>,
+    /// Validate on at most this many problems (0 = all).
+    #[arg(long)]
+    pub val_max_problems: Option<usize>,
+    /// Token budget (prompt + response) of one micro-batch; gradients are accumulated.
+    #[arg(long)]
+    pub max_tokens_per_micro_batch: Option<usize>,
+    /// Sequences decoded at once during rollouts.
+    #[arg(long)]
+    pub rollout_batch: Option<usize>,
+    /// Reproduce verl's quirk of lr = 0 for the whole first RL step.
+    #[arg(long)]
+    pub lr_zero_first_step: bool,
+    /// Do not shrink the gradient of a short mini-batch (verl does, by len/nominal).
+    #[arg(long)]
+    pub no_short_minibatch_downweight: bool,
+    /// Verifier: correct (default) | paper (reproduces the paper's math_equal quirks).
+    #[arg(long)]
+    pub verifier: Option<String>,
+    /// Hide the progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Overlay a TOML table onto a config (keys as in `TrainConfig`).
+fn overlay(base: TrainConfig, table: toml::Table, source: &str) -> Result<TrainConfig> {
+    let mut v = toml::Table::try_from(&base)?;
+    for (k, val) in table {
+        if !v.contains_key(&k) {
+            return Err(anyhow!("{source}: unknown key `{k}`"));
+        }
+        v.insert(k, val);
+    }
+    toml::Value::Table(v).try_into().map_err(|e| anyhow!("{source}: {e}"))
+}
+
+pub fn resolve(a: &Args) -> Result<TrainConfig> {
+    let mut cfg = match &a.preset {
+        Some(p) => TrainConfig::preset(p)?,
+        None => TrainConfig::default(),
+    };
+    if let Some(path) = &a.config {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let table: toml::Table = text.parse().map_err(|e| anyhow!("{}: malformed TOML: {e}", path.display()))?;
+        cfg = overlay(cfg, table, &path.display().to_string())?;
+    }
+    macro_rules! set {
+        ($($f:ident),*) => { $( if let Some(v) = a.$f.clone() { cfg.$f = v; } )* };
+    }
+    set!(model, output, objective, lambda, psr_nsr_mode, steps, prompts_per_step, n, mini_batch_prompts, clip_eps, lr, weight_decay, grad_clip, temperature, top_p, top_k, max_prompt_tokens, max_response_tokens, entropy_coef, kl_coef, ppo_kl_coef, critic_lr, seed, template, save_every, val_every, val_max_problems, max_tokens_per_micro_batch, rollout_batch, verifier);
+    if !a.data.is_empty() {
+        cfg.data = a.data.clone();
+    }
+    if !a.val_data.is_empty() {
+        cfg.val_data = a.val_data.clone();
+    }
+    if a.lr_zero_first_step {
+        cfg.lr_zero_first_step = true;
+    }
+    if a.no_short_minibatch_downweight {
+        cfg.short_minibatch_downweight = false;
+    }
+    let _ = PRESETS;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let cfg = resolve(&a)?;
+    let s = crate::rl::trainer::train(&cfg, a.resume, !a.quiet)?;
+    println!("{}", serde_json::to_string_pretty(&s.last_metrics)?);
+    if let Some(c) = s.final_checkpoint {
+        eprintln!("final checkpoint: {}", c.display());
+    }
+    Ok(())
+}
