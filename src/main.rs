@@ -10,11 +10,16 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Import a GGUF model (llama.cpp format) as a Hugging Face model directory.
+    Convert(rlvr::cli::convert::Args),
+}
 
 fn main() {
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {};
+    let result: anyhow::Result<()> = match cli.command {
+        Command::Convert(a) => rlvr::cli::convert::run(a),
+    };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
         std::process::exit(1);

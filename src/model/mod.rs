@@ -1,1 +1,2 @@
 //! model
+pub mod gguf;
