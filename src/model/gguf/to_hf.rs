@@ -185,6 +185,13 @@ fn write_model_dir(
     {
         bail!("{e}");
     }
+    // The safetensors writer creates a private (0600) temp file; give it the usual file mode.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&st_path, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("setting permissions of {}", st_path.display()))?;
+    }
     Ok(std::fs::metadata(&st_path)
         .with_context(|| st_path.display().to_string())?
         .len())
