@@ -1,0 +1,112 @@
+//! The real SmolLM2-135M-Instruct GGUF (fetched by scripts/get-smollm2.sh): metadata, tensors and
+//! the rebuilt tokenizer. Skips, saying so, when the file is absent.
+use rlvr::model::gguf::hf_config::HParams;
+use rlvr::model::gguf::tokenizer_json::GgufVocab;
+use rlvr::model::gguf::{GgmlType, GgufFile};
+use std::path::PathBuf;
+
+fn smollm2_gguf() -> Option<PathBuf> {
+    let path = std::env::var_os("RLVR_SMOLLM2_GGUF")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/SmolLM2-135M-Instruct.Q4_1.gguf")
+        });
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent (run scripts/get-smollm2.sh or set RLVR_SMOLLM2_GGUF)",
+            path.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn smollm2_gguf_metadata_tensors_and_tokenizer() {
+    let Some(path) = smollm2_gguf() else { return };
+    let f = GgufFile::open(&path).expect("SmolLM2 GGUF parses");
+    assert_eq!(f.version, 3);
+    assert_eq!(f.get_str("general.architecture").unwrap(), "llama");
+    assert_eq!(f.tensors.len(), 272);
+    let count = |ty: GgmlType| f.tensors.iter().filter(|t| t.ty == ty).count();
+    assert_eq!(
+        (
+            count(GgmlType::Q4_1),
+            count(GgmlType::F32),
+            count(GgmlType::Q8_0)
+        ),
+        (210, 61, 1)
+    );
+    assert!(
+        f.tensor("output.weight").is_none(),
+        "SmolLM2 ties its embeddings"
+    );
+
+    let hp = HParams::read(&f).unwrap();
+    assert_eq!(hp.num_hidden_layers, 30);
+    assert_eq!(hp.hidden_size, 576);
+    assert_eq!(hp.intermediate_size, 1536);
+    assert_eq!(
+        (hp.num_attention_heads, hp.num_key_value_heads, hp.head_dim),
+        (9, 3, 64)
+    );
+    assert_eq!(hp.vocab_size, 49152);
+    assert_eq!(hp.rope_theta, 1e5);
+    assert_eq!(hp.rms_norm_eps, 1e-5);
+    assert_eq!(hp.max_position_embeddings, 8192);
+    assert!(hp.tie_word_embeddings);
+    assert_eq!((hp.bos_token_id, hp.eos_token_id), (Some(1), Some(2)));
+
+    // Dequantised weights look like trained weights: finite, small, not constant.
+    for name in [
+        "token_embd.weight",
+        "blk.0.attn_q.weight",
+        "blk.29.ffn_down.weight",
+        "output_norm.weight",
+    ] {
+        let t = f.tensor(name).unwrap();
+        let w = f.tensor_f32(t).unwrap();
+        let mean_abs = w.iter().map(|x| x.abs() as f64).sum::<f64>() / w.len() as f64;
+        assert!(w.iter().all(|x| x.is_finite()), "{name}");
+        assert!(
+            mean_abs > 1e-3 && mean_abs < 10.0,
+            "{name}: mean |w| = {mean_abs}"
+        );
+    }
+
+    let vocab = GgufVocab::read(&f).unwrap();
+    assert_eq!(vocab.tokens.len(), 49152);
+    assert_eq!(vocab.merges.len(), 48900);
+    assert_eq!(vocab.pre, "smollm");
+    assert!(!vocab.add_bos);
+    assert!(vocab.chat_template.unwrap().contains("<|im_start|>"));
+    let tok: tokenizers::Tokenizer = vocab.tokenizer_json().unwrap().parse().unwrap();
+
+    let q = tok.encode("What is 7 + 5?", false).unwrap();
+    assert_eq!(
+        q.get_tokens(),
+        ["What", "Ġis", "Ġ", "7", "Ġ+", "Ġ", "5", "?"]
+    );
+    let digits = tok.encode("12345", false).unwrap();
+    assert_eq!(
+        digits.get_tokens(),
+        ["1", "2", "3", "4", "5"],
+        "digits split individually"
+    );
+
+    let chat = "<|im_start|>user\nWhat is 7 + 5?<|im_end|>\n<|im_start|>assistant\n";
+    let ids = tok.encode(chat, false).unwrap().get_ids().to_vec();
+    assert_eq!(ids[0], 1, "<|im_start|> is id 1");
+    assert_eq!(ids.iter().filter(|&&i| i == 1).count(), 2);
+    assert_eq!(
+        ids.iter().filter(|&&i| i == 2).count(),
+        1,
+        "<|im_end|> is id 2"
+    );
+    assert_eq!(tok.decode(&ids, false).unwrap(), chat);
+    assert_eq!(tok.decode(q.get_ids(), false).unwrap(), "What is 7 + 5?");
+    let text = "Natalia sold 48/2 = 24 clips in May. Ça coûte 3,50 €\n\n  done";
+    let round = tok.encode(text, false).unwrap();
+    assert_eq!(tok.decode(round.get_ids(), false).unwrap(), text);
+}
