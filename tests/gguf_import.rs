@@ -17,6 +17,8 @@ enum Kv {
     Str(String),
     StrArr(Vec<String>),
     I32Arr(Vec<i32>),
+    /// Any value: gguf type id and its encoded bytes.
+    Raw(u32, Vec<u8>),
 }
 
 struct TensorSpec {
@@ -94,6 +96,10 @@ impl GgufWriter {
                     for s in a {
                         put_str(&mut out, s);
                     }
+                }
+                Kv::Raw(ty, bytes) => {
+                    out.extend(ty.to_le_bytes());
+                    out.extend(bytes);
                 }
                 Kv::I32Arr(a) => {
                     out.extend(9u32.to_le_bytes());
@@ -1196,4 +1202,94 @@ fn version_2_files_read() {
         f.tensor_f32(t).unwrap(),
         quantize(GgmlType::Q4_0, &test_values(32, 1)).1
     );
+}
+
+#[test]
+fn metadata_of_every_type_reads_back() {
+    use rlvr::model::gguf::Value;
+    let arr = |elem_ty: u32, items: &[&[u8]]| {
+        let mut b = elem_ty.to_le_bytes().to_vec();
+        b.extend((items.len() as u64).to_le_bytes());
+        for i in items {
+            b.extend(*i);
+        }
+        b
+    };
+    let mut s = Vec::new();
+    put_str(&mut s, "héllo");
+    let mut w = GgufWriter::new();
+    w.kv("u8", Kv::Raw(0, vec![200]))
+        .kv("i8", Kv::Raw(1, vec![0xFE]))
+        .kv("u16", Kv::Raw(2, 60000u16.to_le_bytes().to_vec()))
+        .kv("i16", Kv::Raw(3, (-300i16).to_le_bytes().to_vec()))
+        .kv("u32", Kv::U32(4_000_000_000))
+        .kv("i32", Kv::Raw(5, (-7i32).to_le_bytes().to_vec()))
+        .kv("f32", Kv::F32(0.25))
+        .kv("bool", Kv::Bool(true))
+        .kv("string", Kv::Str("héllo".into()))
+        .kv("u64", Kv::Raw(10, u64::MAX.to_le_bytes().to_vec()))
+        .kv("i64", Kv::Raw(11, i64::MIN.to_le_bytes().to_vec()))
+        .kv("f64", Kv::Raw(12, 1e-300f64.to_le_bytes().to_vec()))
+        .kv(
+            "strings",
+            Kv::StrArr(vec!["a b".into(), String::new(), "Ġthe".into()]),
+        )
+        .kv(
+            "nested",
+            Kv::Raw(
+                9,
+                arr(9, &[&arr(8, &[&s]), &arr(6, &[&1.5f32.to_le_bytes()])]),
+            ),
+        );
+    let f = GgufFile::from_bytes("kv.gguf", w.bytes()).expect("parses");
+    let get = |k: &str| f.get(k).cloned().unwrap();
+    assert_eq!(get("u8"), Value::U8(200));
+    assert_eq!(get("i8"), Value::I8(-2));
+    assert_eq!(get("u16"), Value::U16(60000));
+    assert_eq!(get("i16"), Value::I16(-300));
+    assert_eq!(f.get_u64("u32").unwrap(), 4_000_000_000);
+    assert_eq!(get("i32"), Value::I32(-7));
+    assert_eq!(f.get_f64("f32").unwrap(), 0.25);
+    assert_eq!(f.opt_bool("bool").unwrap(), Some(true));
+    assert_eq!(f.get_str("string").unwrap(), "héllo");
+    assert_eq!(f.get_u64("u64").unwrap(), u64::MAX);
+    assert_eq!(get("i64"), Value::I64(i64::MIN));
+    assert_eq!(get("f64"), Value::F64(1e-300));
+    assert_eq!(f.get_str_array("strings").unwrap(), vec!["a b", "", "Ġthe"]);
+    assert_eq!(
+        get("nested"),
+        Value::Array(vec![
+            Value::Array(vec![Value::String("héllo".into())]),
+            Value::Array(vec![Value::F32(1.5)])
+        ])
+    );
+    // Typed accessors name the key and the actual type on a mismatch.
+    let e = f.get_u64("string").unwrap_err().to_string();
+    assert!(
+        e.contains("kv.gguf")
+            && e.contains("string")
+            && e.contains("expected a non-negative integer"),
+        "{e}"
+    );
+    assert!(f.get_u64("i8").is_err(), "negative values are not u64");
+    assert!(f
+        .get_str("missing")
+        .unwrap_err()
+        .to_string()
+        .contains("missing metadata key missing"));
+
+    let mut bad_bool = GgufWriter::new();
+    bad_bool.kv("b", Kv::Raw(7, vec![2]));
+    let e = GgufFile::from_bytes("bool.gguf", bad_bool.bytes())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("bool byte 2"), "{e}");
+    let mut bad_type = GgufWriter::new();
+    bad_type.kv("x", Kv::Raw(13, vec![0; 8]));
+    let e = GgufFile::from_bytes("type.gguf", bad_type.bytes())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("unknown metadata value type 13"), "{e}");
 }
