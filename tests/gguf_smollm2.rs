@@ -110,3 +110,56 @@ fn smollm2_gguf_metadata_tensors_and_tokenizer() {
     let round = tok.encode(text, false).unwrap();
     assert_eq!(tok.decode(round.get_ids(), false).unwrap(), text);
 }
+
+/// The directory scripts/get-smollm2.sh writes: config, tokenizer file and tensor index.
+#[test]
+fn converted_smollm2_directory_is_complete() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/smollm2-135m-instruct");
+    if !dir.join("model.safetensors").exists() {
+        eprintln!(
+            "SKIPPED: {} is absent (run scripts/get-smollm2.sh)",
+            dir.display()
+        );
+        return;
+    }
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    for (key, want) in [
+        ("num_hidden_layers", 30.0),
+        ("hidden_size", 576.0),
+        ("intermediate_size", 1536.0),
+        ("num_attention_heads", 9.0),
+        ("num_key_value_heads", 3.0),
+        ("head_dim", 64.0),
+        ("vocab_size", 49152.0),
+        ("rope_theta", 1e5),
+        ("rms_norm_eps", 1e-5),
+        ("bos_token_id", 1.0),
+        ("eos_token_id", 2.0),
+    ] {
+        assert_eq!(cfg[key].as_f64(), Some(want), "config.json {key}");
+    }
+    assert_eq!(cfg["tie_word_embeddings"], true);
+    assert_eq!(cfg["architectures"][0], "LlamaForCausalLM");
+
+    let tok = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    let ids = tok
+        .encode("What is 7 + 5?", false)
+        .unwrap()
+        .get_ids()
+        .to_vec();
+    assert_eq!(ids, [1780, 314, 216, 39, 1232, 216, 37, 47]);
+
+    let file = std::fs::File::open(dir.join("model.safetensors")).unwrap();
+    // SAFETY: read-only map of a file this test does not modify.
+    let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
+    let st = safetensors::SafeTensors::deserialize(&map).unwrap();
+    assert_eq!(st.len(), 272);
+    assert!(st.names().iter().all(|n| *n != "lm_head.weight"));
+    let q = st.tensor("model.layers.0.self_attn.q_proj.weight").unwrap();
+    assert_eq!(q.shape(), [576, 576]);
+    let k = st
+        .tensor("model.layers.29.self_attn.k_proj.weight")
+        .unwrap();
+    assert_eq!(k.shape(), [192, 576]);
+}
