@@ -22,6 +22,8 @@ enum Command {
     MakeTask(rlvr::cli::make_task::Args),
     /// Train with PSR, NSR, W-REINFORCE, REINFORCE, GRPO or PPO on verifiable problems.
     Train(rlvr::cli::train::Args),
+    /// Import a GGUF model (llama.cpp format) as a Hugging Face model directory.
+    Convert(rlvr::cli::convert::Args),
 }
 
 fn main() {
@@ -32,6 +34,7 @@ fn main() {
         Command::Passk(a) => rlvr::cli::passk::run(a),
         Command::MakeTask(a) => rlvr::cli::make_task::run(a),
         Command::Train(a) => rlvr::cli::train::run(a),
+        Command::Convert(a) => rlvr::cli::convert::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

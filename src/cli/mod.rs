@@ -5,3 +5,4 @@ pub mod logprobs;
 pub mod make_task;
 pub mod passk;
 pub mod train;
+pub mod convert;

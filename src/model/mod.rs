@@ -123,3 +123,5 @@ impl Model {
         Ok(())
     }
 }
+//! model
+pub mod gguf;
