@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod config;
 pub mod forward;
+pub mod gguf;
 pub mod init;
 pub mod kv_cache;
 pub mod params;
@@ -123,5 +124,3 @@ impl Model {
         Ok(())
     }
 }
-//! model
-pub mod gguf;
