@@ -22,6 +22,10 @@ enum Command {
     MakeTask(rlvr::cli::make_task::Args),
     /// Train with PSR, NSR, W-REINFORCE, REINFORCE, GRPO or PPO on verifiable problems.
     Train(rlvr::cli::train::Args),
+    /// Write a randomly initialised character-level Llama (for from-scratch experiments).
+    NewModel(rlvr::cli::new_model::Args),
+    /// Supervised fine-tuning on (prompt, answer) pairs (token-mean NLL of the response).
+    Sft(rlvr::cli::sft::Args),
     /// Import a GGUF model (llama.cpp format) as a Hugging Face model directory.
     Convert(rlvr::cli::convert::Args),
 }
@@ -34,6 +38,8 @@ fn main() {
         Command::Passk(a) => rlvr::cli::passk::run(a),
         Command::MakeTask(a) => rlvr::cli::make_task::run(a),
         Command::Train(a) => rlvr::cli::train::run(a),
+        Command::NewModel(a) => rlvr::cli::new_model::run(a),
+        Command::Sft(a) => rlvr::cli::sft::run(a),
         Command::Convert(a) => rlvr::cli::convert::run(a),
     };
     if let Err(e) = result {

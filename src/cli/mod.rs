@@ -3,6 +3,8 @@ pub mod device;
 pub mod grade;
 pub mod logprobs;
 pub mod make_task;
+pub mod new_model;
 pub mod passk;
+pub mod sft;
 pub mod train;
 pub mod convert;

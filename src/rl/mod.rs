@@ -6,6 +6,7 @@ pub mod loss;
 pub mod objective;
 pub mod ppo;
 pub mod rollout;
+pub mod sft;
 pub mod trainer;
 pub mod update;
 

@@ -48,6 +48,10 @@ impl Tokenizer {
         self.inner.token_to_id(token)
     }
 
+    pub fn token_text(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
