@@ -1,0 +1,56 @@
+// Shared helpers for every kernel file. The same source compiles with nvcc (for the GPU) and with
+// g++ against kernels/emu/emu.h (RLVR_EMU, for the host emulator).
+//
+// Conventions: bf16 storage, f32 accumulation. Kernels are declared with RLVR_KERNEL(name, params...)
+// so that nvcc sees `extern "C" __global__` and the emulator registers a trampoline that unpacks the
+// same `void** kernelParams` cuLaunchKernel gets. Element counts are int64_t, shape sizes int.
+#pragma once
+
+#ifdef RLVR_EMU
+#include "emu/emu.h"
+#else
+#include <cuda_bf16.h>
+#include <stdint.h>
+#define RLVR_KERNEL(name, ...) extern "C" __global__ void name(__VA_ARGS__)
+#define RLVR_KERNEL_BOUNDED(name, max_threads, ...) \
+    extern "C" __global__ void __launch_bounds__(max_threads) name(__VA_ARGS__)
+#define RLVR_DYNAMIC_SMEM(T, name)                                   \
+    extern __shared__ __align__(16) unsigned char rlvr_dyn_smem_[]; \
+    T* name = reinterpret_cast<T*>(rlvr_dyn_smem_)
+#endif
+
+typedef __nv_bfloat16 bf16;
+
+static __device__ __forceinline__ float ld_bf16(const bf16* p) { return __bfloat162float(*p); }
+static __device__ __forceinline__ void st_bf16(bf16* p, float v) { *p = __float2bfloat16(v); }
+
+// Sum over the 32 lanes of a full warp (every lane gets the result).
+static __device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v += __shfl_xor_sync(0xffffffffu, v, off);
+    return v;
+}
+
+static __device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int off = 16; off > 0; off >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
+    return v;
+}
+
+// Sum over the whole block (blockDim.x a multiple of 32, at most 1024); every thread gets the
+// result. `scratch` holds 32 floats of shared memory; the order of additions is fixed, so the
+// result is deterministic. Ends with a barrier so `scratch` can be reused right away.
+static __device__ __forceinline__ float block_sum(float v, float* scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    v = warp_sum(v);
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float t = lane < nwarps ? scratch[lane] : 0.0f;
+    t = warp_sum(t);
+    __syncthreads();
+    return t;
+}
+
+// Grid-stride loop over [0, n).
+#define RLVR_GRID_STRIDE(i, n) \
+    for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
