@@ -21,7 +21,15 @@ const GENCODE: &[&str] = &[
 fn main() {
     println!("cargo:rerun-if-changed=kernels");
     println!("cargo:rerun-if-changed=build.rs");
-    for v in ["NVCC", "CUDA_HOME", "REQUIRE_NVCC", "REQUIRE_NO_SPILLS", "NVCC_EXTRA_FLAGS", "CXX", "RLVR_NO_EMU"] {
+    for v in [
+        "NVCC",
+        "CUDA_HOME",
+        "REQUIRE_NVCC",
+        "REQUIRE_NO_SPILLS",
+        "NVCC_EXTRA_FLAGS",
+        "CXX",
+        "RLVR_NO_EMU",
+    ] {
         println!("cargo:rerun-if-env-changed={v}");
     }
     println!("cargo::rustc-check-cfg=cfg(rlvr_emu)");
@@ -47,7 +55,8 @@ fn main() {
     }
     let include = cuda_include_dir(nvcc.as_deref(), &root);
     let cxx = env::var("CXX").unwrap_or_else(|_| "g++".into());
-    let build_emu = include.is_some() && env::var("RLVR_NO_EMU").map_or(true, |v| v != "1") && tool_runs(&cxx);
+    let build_emu =
+        include.is_some() && env::var("RLVR_NO_EMU").map_or(true, |v| v != "1") && tool_runs(&cxx);
     if !build_emu {
         println!("cargo:warning=CUDA headers or {cxx} not found: the kernel emulator (--device emu) is not built");
     }
@@ -56,7 +65,11 @@ fn main() {
     let mut jobs: Vec<Job> = Vec::new();
     if let Some(nvcc) = &nvcc {
         for f in &cu_files {
-            jobs.push(Job::Nvcc { nvcc: nvcc.clone(), src: f.clone(), out: out.join(format!("{}.fatbin", stem(f))) });
+            jobs.push(Job::Nvcc {
+                nvcc: nvcc.clone(),
+                src: f.clone(),
+                out: out.join(format!("{}.fatbin", stem(f))),
+            });
         }
     }
     let mut emu_objs = Vec::new();
@@ -75,7 +88,8 @@ fn main() {
             units.push(unit);
             emu_objs.push(cpp);
         }
-        let mut link = String::from("// generated: pulls every kernel unit out of the static library\n");
+        let mut link =
+            String::from("// generated: pulls every kernel unit out of the static library\n");
         for u in &units {
             let _ = writeln!(link, "extern \"C\" void rlvr_emu_{u}();");
         }
@@ -102,7 +116,8 @@ fn main() {
     let t0 = std::time::Instant::now();
     let results = run_jobs(jobs);
     let mut failures = Vec::new();
-    let mut report = String::from("file\tkernel\tarch\tregisters\tspill_stores\tspill_loads\tstack\tsmem\n");
+    let mut report =
+        String::from("file\tkernel\tarch\tregisters\tspill_stores\tspill_loads\tstack\tsmem\n");
     let mut spills = Vec::new();
     for r in &results {
         match r {
@@ -118,7 +133,13 @@ fn main() {
                     let _ = writeln!(
                         report,
                         "{file}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-                        row.kernel, row.arch, row.registers, row.spill_stores, row.spill_loads, row.stack, row.smem
+                        row.kernel,
+                        row.arch,
+                        row.registers,
+                        row.spill_stores,
+                        row.spill_loads,
+                        row.stack,
+                        row.smem
                     );
                 }
             }
@@ -132,15 +153,25 @@ fn main() {
         println!("cargo:warning=register spill: {s}");
     }
     if require_no_spills && !spills.is_empty() {
-        panic!("REQUIRE_NO_SPILLS=1 and kernels spill registers:\n{}", spills.join("\n"));
+        panic!(
+            "REQUIRE_NO_SPILLS=1 and kernels spill registers:\n{}",
+            spills.join("\n")
+        );
     }
 
     if build_emu {
         let lib = out.join("librlvr_emu.a");
         let _ = fs::remove_file(&lib);
-        let objs: Vec<PathBuf> =
-            emu_objs.iter().map(|s| out.join("emu").join(format!("{}.o", stem(s)))).collect();
-        let status = Command::new("ar").arg("crs").arg(&lib).args(&objs).status().expect("run ar");
+        let objs: Vec<PathBuf> = emu_objs
+            .iter()
+            .map(|s| out.join("emu").join(format!("{}.o", stem(s))))
+            .collect();
+        let status = Command::new("ar")
+            .arg("crs")
+            .arg(&lib)
+            .args(&objs)
+            .status()
+            .expect("run ar");
         assert!(status.success(), "ar failed building {}", lib.display());
         println!("cargo:rustc-link-search=native={}", out.display());
         println!("cargo:rustc-link-lib=static=rlvr_emu");
@@ -157,7 +188,11 @@ fn main() {
     for f in &cu_files {
         let s = stem(f);
         if nvcc.is_some() {
-            let _ = writeln!(rs, "    ({s:?}, include_bytes!({:?})),", out.join(format!("{s}.fatbin")));
+            let _ = writeln!(
+                rs,
+                "    ({s:?}, include_bytes!({:?})),",
+                out.join(format!("{s}.fatbin"))
+            );
         } else {
             let _ = writeln!(rs, "    ({s:?}, &[]),");
         }
@@ -172,20 +207,30 @@ fn main() {
     }
     rs.push_str("];\n");
     let _ = writeln!(rs, "pub const PTXAS_REPORT: &str = {report:?};");
-    let _ = writeln!(rs, "pub const KERNEL_BUILD_SECONDS: f64 = {:.2};", t0.elapsed().as_secs_f64());
+    let _ = writeln!(
+        rs,
+        "pub const KERNEL_BUILD_SECONDS: f64 = {:.2};",
+        t0.elapsed().as_secs_f64()
+    );
     write_if_changed(&out.join("kernels.rs"), &rs);
 }
 
 fn list(dir: &Path, ext: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == ext)).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == ext))
+                .collect()
+        })
         .unwrap_or_default();
     v.sort();
     v
 }
 
 fn stem(p: &Path) -> String {
-    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn write_if_changed(path: &Path, text: &str) {
@@ -195,7 +240,10 @@ fn write_if_changed(path: &Path, text: &str) {
 }
 
 fn tool_runs(exe: &str) -> bool {
-    Command::new(exe).arg("--version").output().is_ok_and(|o| o.status.success())
+    Command::new(exe)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 fn find_nvcc(root: &Path) -> Option<PathBuf> {
@@ -214,7 +262,9 @@ fn find_nvcc(root: &Path) -> Option<PathBuf> {
     if let Ok(path) = env::var("PATH") {
         cands.extend(env::split_paths(&path).map(|d| d.join("nvcc")));
     }
-    cands.into_iter().find(|c| c.is_file() && tool_runs(&c.to_string_lossy()))
+    cands
+        .into_iter()
+        .find(|c| c.is_file() && tool_runs(&c.to_string_lossy()))
 }
 
 /// Directory holding cuda_bf16.h: next to nvcc (PyPI layout and toolkit layout), or $CUDA_HOME.
@@ -242,7 +292,10 @@ fn kernel_names(src: &str) -> Vec<String> {
         let t = line.trim_start();
         for pre in ["RLVR_KERNEL_BOUNDED(", "RLVR_KERNEL("] {
             if let Some(rest) = t.strip_prefix(pre) {
-                let name: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
                 if !name.is_empty() {
                     names.push(name);
                 }
@@ -254,8 +307,18 @@ fn kernel_names(src: &str) -> Vec<String> {
 }
 
 enum Job {
-    Nvcc { nvcc: PathBuf, src: PathBuf, out: PathBuf },
-    Cxx { cxx: String, src: PathBuf, out: PathBuf, kdir: PathBuf, include: PathBuf },
+    Nvcc {
+        nvcc: PathBuf,
+        src: PathBuf,
+        out: PathBuf,
+    },
+    Cxx {
+        cxx: String,
+        src: PathBuf,
+        out: PathBuf,
+        kdir: PathBuf,
+        include: PathBuf,
+    },
 }
 
 enum JobResult {
@@ -281,7 +344,8 @@ fn run_job(job: Job) -> JobResult {
             match cmd.output() {
                 Ok(o) if o.status.success() => JobResult::Nvcc {
                     file: stem(&src),
-                    log: String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout),
+                    log: String::from_utf8_lossy(&o.stderr).into_owned()
+                        + &String::from_utf8_lossy(&o.stdout),
                 },
                 Ok(o) => JobResult::Failed(format!(
                     "nvcc {} failed:\n{}{}",
@@ -292,9 +356,23 @@ fn run_job(job: Job) -> JobResult {
                 Err(e) => JobResult::Failed(format!("running {}: {e}", nvcc.display())),
             }
         }
-        Job::Cxx { cxx, src, out, kdir, include } => {
+        Job::Cxx {
+            cxx,
+            src,
+            out,
+            kdir,
+            include,
+        } => {
             let o = Command::new(&cxx)
-                .args(["-std=c++20", "-O2", "-g", "-fPIC", "-DRLVR_EMU", "-Wall", "-Wno-unknown-pragmas"])
+                .args([
+                    "-std=c++20",
+                    "-O2",
+                    "-g",
+                    "-fPIC",
+                    "-DRLVR_EMU",
+                    "-Wall",
+                    "-Wno-unknown-pragmas",
+                ])
                 // Shared memory is plain statics: keep GCC from assuming an opaque barrier
                 // call leaves them untouched.
                 .arg("-fno-ipa-reference")
@@ -329,13 +407,19 @@ fn run_job(job: Job) -> JobResult {
 fn run_jobs(jobs: Vec<Job>) -> Vec<JobResult> {
     let n = jobs.len();
     let queue = Arc::new(Mutex::new(jobs.into_iter().enumerate().collect::<Vec<_>>()));
-    let results = Arc::new(Mutex::new((0..n).map(|_| None).collect::<Vec<Option<JobResult>>>()));
-    let workers = std::thread::available_parallelism().map_or(2, |p| p.get()).clamp(1, 8);
+    let results = Arc::new(Mutex::new(
+        (0..n).map(|_| None).collect::<Vec<Option<JobResult>>>(),
+    ));
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |p| p.get())
+        .clamp(1, 8);
     let handles: Vec<_> = (0..workers)
         .map(|_| {
             let (q, r) = (Arc::clone(&queue), Arc::clone(&results));
             std::thread::spawn(move || loop {
-                let Some((i, job)) = q.lock().expect("queue").pop() else { break };
+                let Some((i, job)) = q.lock().expect("queue").pop() else {
+                    break;
+                };
                 let res = run_job(job);
                 r.lock().expect("results")[i] = Some(res);
             })
@@ -344,8 +428,15 @@ fn run_jobs(jobs: Vec<Job>) -> Vec<JobResult> {
     for h in handles {
         h.join().expect("compile worker panicked");
     }
-    let results = Arc::try_unwrap(results).ok().expect("results still shared").into_inner().expect("results");
-    results.into_iter().map(|r| r.expect("job finished")).collect()
+    let results = Arc::try_unwrap(results)
+        .ok()
+        .expect("results still shared")
+        .into_inner()
+        .expect("results");
+    results
+        .into_iter()
+        .map(|r| r.expect("job finished"))
+        .collect()
 }
 
 struct PtxasRow {
@@ -363,7 +454,10 @@ struct PtxasRow {
 fn parse_ptxas(log: &str) -> Vec<PtxasRow> {
     let mut rows: Vec<PtxasRow> = Vec::new();
     let num_before = |line: &str, unit: &str| -> u32 {
-        let words: Vec<&str> = line.split(|c: char| c.is_whitespace() || c == ',').filter(|w| !w.is_empty()).collect();
+        let words: Vec<&str> = line
+            .split(|c: char| c.is_whitespace() || c == ',')
+            .filter(|w| !w.is_empty())
+            .collect();
         words
             .windows(2)
             .find(|w| w[1].starts_with(unit))
@@ -375,7 +469,15 @@ fn parse_ptxas(log: &str) -> Vec<PtxasRow> {
             let mut parts = rest.split('\'');
             let kernel = parts.next().unwrap_or_default().to_string();
             let arch = parts.nth(1).unwrap_or_default().to_string();
-            rows.push(PtxasRow { kernel, arch, registers: 0, spill_stores: 0, spill_loads: 0, stack: 0, smem: 0 });
+            rows.push(PtxasRow {
+                kernel,
+                arch,
+                registers: 0,
+                spill_stores: 0,
+                spill_loads: 0,
+                stack: 0,
+                smem: 0,
+            });
         } else if let Some(row) = rows.last_mut() {
             if line.contains("bytes stack frame") {
                 row.stack = num_before(line, "bytes");
@@ -384,7 +486,10 @@ fn parse_ptxas(log: &str) -> Vec<PtxasRow> {
                 row.spill_loads = w.get(2).map_or(0, |s| num_before(s, "bytes"));
             } else if line.contains("Used ") && line.contains("registers") {
                 row.registers = num_before(line, "registers");
-                row.smem = line.split(',').find(|s| s.contains("smem")).map_or(0, |s| num_before(s, "bytes"));
+                row.smem = line
+                    .split(',')
+                    .find(|s| s.contains("smem"))
+                    .map_or(0, |s| num_before(s, "bytes"));
             }
         }
     }

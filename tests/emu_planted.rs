@@ -9,7 +9,8 @@ use rlvr::backend::cuda::rng::Rng;
 use rlvr::backend::emu::EmuDevice;
 
 fn emu(seed: u64) -> EmuDevice {
-    EmuDevice::new(seed).expect("the emulator is built (scripts/setup-cuda.sh provides the CUDA headers)")
+    EmuDevice::new(seed)
+        .expect("the emulator is built (scripts/setup-cuda.sh provides the CUDA headers)")
 }
 
 fn bf16s(v: &[f32]) -> Vec<bf16> {
@@ -27,21 +28,43 @@ fn rmsnorm_passes(kernel: &str, seed: u64) -> bool {
     let mut rng = Rng::new(seed);
     let x = widen(&bf16s(&rng.vec(rows * hidden, -2.0, 2.0)));
     let w = widen(&bf16s(&rng.vec(hidden, 0.5, 1.5)));
-    let (dx, dw) = (upload(&dev, &bf16s(&x)).unwrap(), upload(&dev, &bf16s(&w)).unwrap());
+    let (dx, dw) = (
+        upload(&dev, &bf16s(&x)).unwrap(),
+        upload(&dev, &bf16s(&w)).unwrap(),
+    );
     let y = filled(&dev, rows * hidden, bf16::NAN).unwrap();
     let rstd = filled(&dev, rows, f32::NAN).unwrap();
     let mut a = KernelArgs::new();
-    a.buf(&y).buf(&rstd).buf(&dx).buf(&dw).i32(hidden as i32).f32(1e-6);
-    dev.launch(kernel, &LaunchCfg::linear(rows as u32, 256, 0), &mut a).unwrap();
+    a.buf(&y)
+        .buf(&rstd)
+        .buf(&dx)
+        .buf(&dw)
+        .i32(hidden as i32)
+        .f32(1e-6);
+    dev.launch(kernel, &LaunchCfg::linear(rows as u32, 256, 0), &mut a)
+        .unwrap();
     let (y_ref, _) = r::rmsnorm_fwd(&x, &w, hidden, 1e-6);
-    compare(kernel, "8x576", &widen(&download(&dev, &y).unwrap()), &y_ref, TOL_BF16).pass
+    compare(
+        kernel,
+        "8x576",
+        &widen(&download(&dev, &y).unwrap()),
+        &y_ref,
+        TOL_BF16,
+    )
+    .pass
 }
 
 #[test]
 fn missing_syncthreads_is_caught_by_shuffled_thread_order() {
     for seed in 0..4 {
-        assert!(rmsnorm_passes("rmsnorm_fwd_bf16", seed), "correct kernel fails with seed {seed}");
-        assert!(!rmsnorm_passes("planted_rmsnorm_missing_sync", seed), "missing barrier not caught with seed {seed}");
+        assert!(
+            rmsnorm_passes("rmsnorm_fwd_bf16", seed),
+            "correct kernel fails with seed {seed}"
+        );
+        assert!(
+            !rmsnorm_passes("planted_rmsnorm_missing_sync", seed),
+            "missing barrier not caught with seed {seed}"
+        );
     }
 }
 
@@ -52,16 +75,31 @@ fn cast_passes(kernel: &str, n: usize) -> bool {
     let out = filled(&dev, n, bf16::NAN).unwrap();
     let mut a = KernelArgs::new();
     a.buf(&out).buf(&dx).i64(n as i64);
-    dev.launch(kernel, &LaunchCfg::linear(n.div_ceil(256).min(4096) as u32, 256, 0), &mut a).unwrap();
+    dev.launch(
+        kernel,
+        &LaunchCfg::linear(n.div_ceil(256).min(4096) as u32, 256, 0),
+        &mut a,
+    )
+    .unwrap();
     let want: Vec<f32> = x.iter().map(|&v| r::round_bf16(v)).collect();
-    compare(kernel, "", &widen(&download(&dev, &out).unwrap()), &want, 0.0).pass
+    compare(
+        kernel,
+        "",
+        &widen(&download(&dev, &out).unwrap()),
+        &want,
+        0.0,
+    )
+    .pass
 }
 
 #[test]
 fn off_by_one_tile_bound_is_caught_by_nan_prefilled_outputs() {
     for n in [1000, 4099] {
         assert!(cast_passes("cast_f32_to_bf16", n));
-        assert!(!cast_passes("planted_cast_tile_off_by_one", n), "tile bound bug not caught at n={n}");
+        assert!(
+            !cast_passes("planted_cast_tile_off_by_one", n),
+            "tile bound bug not caught at n={n}"
+        );
     }
     // with a whole number of tiles the bug is invisible: the check is about inputs, not luck
     assert!(cast_passes("planted_cast_tile_off_by_one", 1024));
@@ -75,9 +113,17 @@ fn row_sum_passes(kernel: &str) -> bool {
     let out = filled(&dev, rows, f32::NAN).unwrap();
     let mut a = KernelArgs::new();
     a.buf(&out).buf(&dx).i32(cols as i32);
-    dev.launch(kernel, &LaunchCfg::linear(rows as u32, 32, 0), &mut a).unwrap();
+    dev.launch(kernel, &LaunchCfg::linear(rows as u32, 32, 0), &mut a)
+        .unwrap();
     let want: Vec<f32> = x.chunks(cols).map(|c| c.iter().sum()).collect();
-    compare(kernel, "5x100", &download(&dev, &out).unwrap(), &want, TOL_F32).pass
+    compare(
+        kernel,
+        "5x100",
+        &download(&dev, &out).unwrap(),
+        &want,
+        TOL_F32,
+    )
+    .pass
 }
 
 #[test]
@@ -93,18 +139,32 @@ fn residual_oob(n: usize) -> anyhow::Result<()> {
     let out = filled(&dev, n, bf16::NAN)?;
     let mut args = KernelArgs::new();
     args.buf(&out).buf(&a).buf(&b).i64(n as i64);
-    dev.launch("planted_residual_add_oob_store", &LaunchCfg::linear(n.div_ceil(256) as u32, 256, 0), &mut args)
+    dev.launch(
+        "planted_residual_add_oob_store",
+        &LaunchCfg::linear(n.div_ceil(256) as u32, 256, 0),
+        &mut args,
+    )
 }
 
 #[test]
 fn out_of_bounds_store_hits_the_guard_page_with_kernel_block_and_thread_named() {
     // 1000 bf16 = 2000 bytes, a multiple of 16: the allocation ends exactly at its guard page
-    let e = residual_oob(1000).expect_err("store past the end must fault").to_string();
+    let e = residual_oob(1000)
+        .expect_err("store past the end must fault")
+        .to_string();
     assert!(e.contains("planted_residual_add_oob_store"), "{e}");
-    assert!(e.contains("block (3,0,0)") && e.contains("thread (231,0,0)"), "{e}");
-    assert!(e.contains("SIGSEGV") && e.contains("0 bytes past the end of a 2000-byte"), "{e}");
+    assert!(
+        e.contains("block (3,0,0)") && e.contains("thread (231,0,0)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("SIGSEGV") && e.contains("0 bytes past the end of a 2000-byte"),
+        "{e}"
+    );
     // 999 bf16 leaves alignment slack before the guard page: the canary check catches it
-    let e = residual_oob(999).expect_err("store into the slack must be reported").to_string();
+    let e = residual_oob(999)
+        .expect_err("store into the slack must be reported")
+        .to_string();
     assert!(e.contains("past the end of a 1998-byte"), "{e}");
     // and the emulator keeps working after a fault
     assert!(cast_passes("cast_f32_to_bf16", 1000));
@@ -117,7 +177,14 @@ fn shuffle_with_exited_lanes_is_reported() {
     let out = filled(&dev, 32, f32::NAN).unwrap();
     let mut a = KernelArgs::new();
     a.buf(&out).buf(&x);
-    let e = dev.launch("planted_shuffle_after_exit", &LaunchCfg::linear(1, 32, 0), &mut a).unwrap_err().to_string();
+    let e = dev
+        .launch(
+            "planted_shuffle_after_exit",
+            &LaunchCfg::linear(1, 32, 0),
+            &mut a,
+        )
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("which has exited"), "{e}");
 }
 
@@ -128,10 +195,16 @@ fn argument_marshalling_is_checked_against_the_kernel_signature() {
     let out = filled(&dev, 4, bf16::NAN).unwrap();
     let mut a = KernelArgs::new();
     a.buf(&out).buf(&x).i32(4); // the kernel takes int64_t n
-    let e = dev.launch("cast_f32_to_bf16", &LaunchCfg::linear(1, 32, 0), &mut a).unwrap_err().to_string();
+    let e = dev
+        .launch("cast_f32_to_bf16", &LaunchCfg::linear(1, 32, 0), &mut a)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("sizes [8,8,8]") && e.contains("[8,8,4]"), "{e}");
     let mut a = KernelArgs::new();
     a.buf(&out).buf(&x).i64(4);
-    let e = dev.launch("cast_f32_to_bf16", &LaunchCfg::linear(1, 2048, 0), &mut a).unwrap_err().to_string();
+    let e = dev
+        .launch("cast_f32_to_bf16", &LaunchCfg::linear(1, 2048, 0), &mut a)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("invalid launch configuration"), "{e}");
 }

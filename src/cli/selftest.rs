@@ -46,7 +46,11 @@ pub fn run(args: Args) -> Result<()> {
     let t0 = Instant::now();
     let (dev, set): (Box<dyn KernelDevice>, ShapeSet) = match args.device {
         SelftestDevice::Emu => {
-            let set = if args.full { ShapeSet::Full } else { ShapeSet::Small };
+            let set = if args.full {
+                ShapeSet::Full
+            } else {
+                ShapeSet::Small
+            };
             (Box::new(EmuDevice::new(args.seed)?), set)
         }
         SelftestDevice::Cuda => {
@@ -55,16 +59,27 @@ pub fn run(args: Args) -> Result<()> {
                     println!("selftest --device cuda: no GPU here ({e}); skipped (--allow-no-gpu)");
                     return Ok(());
                 }
-                bail!("selftest --device cuda: no GPU here ({e}); pass --allow-no-gpu to accept that");
+                bail!(
+                    "selftest --device cuda: no GPU here ({e}); pass --allow-no-gpu to accept that"
+                );
             }
             (Box::new(Gpu::new(0)?), ShapeSet::Full)
         }
     };
-    println!("selftest on {} ({set:?} shapes, seed {})", dev.name(), args.seed);
+    println!(
+        "selftest on {} ({set:?} shapes, seed {})",
+        dev.name(),
+        args.seed
+    );
     let rows = parity::run_all(dev.as_ref(), set, args.seed, args.filter.as_deref());
     print_table(&rows);
     let failed = rows.iter().filter(|r| !r.pass).count();
-    println!("{} checks, {} failed, {:.1} s", rows.len(), failed, t0.elapsed().as_secs_f64());
+    println!(
+        "{} checks, {} failed, {:.1} s",
+        rows.len(),
+        failed,
+        t0.elapsed().as_secs_f64()
+    );
     if rows.is_empty() {
         bail!("no checks matched the filter");
     }
@@ -75,7 +90,10 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 fn print_table(rows: &[CheckRow]) {
-    println!("{:<32} {:<22} {:>11} {:>11} {:>8}  result", "kernel", "shape", "max abs err", "max rel err", "tol");
+    println!(
+        "{:<32} {:<22} {:>11} {:>11} {:>8}  result",
+        "kernel", "shape", "max abs err", "max rel err", "tol"
+    );
     for r in rows {
         println!(
             "{:<32} {:<22} {:>11.3e} {:>11.3e} {:>8.0e}  {}{}",
@@ -85,7 +103,11 @@ fn print_table(rows: &[CheckRow]) {
             r.max_rel,
             r.tol,
             if r.pass { "PASS" } else { "FAIL" },
-            if r.note.is_empty() { String::new() } else { format!("  ({})", r.note) }
+            if r.note.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", r.note)
+            }
         );
     }
 }
@@ -104,12 +126,18 @@ fn print_report() {
     let mut lines = kernels::PTXAS_REPORT.lines();
     if let Some(h) = lines.next() {
         let cols: Vec<&str> = h.split('\t').collect();
-        println!("{:<10} {:<24} {:<7} {:>9} {:>12} {:>11} {:>6} {:>6}", cols[0], cols[1], cols[2], "regs", "spill st B", "spill ld B", "stack", "smem");
+        println!(
+            "{:<10} {:<24} {:<7} {:>9} {:>12} {:>11} {:>6} {:>6}",
+            cols[0], cols[1], cols[2], "regs", "spill st B", "spill ld B", "stack", "smem"
+        );
     }
     for l in lines {
         let c: Vec<&str> = l.split('\t').collect();
         if c.len() == 8 {
-            println!("{:<10} {:<24} {:<7} {:>9} {:>12} {:>11} {:>6} {:>6}", c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]);
+            println!(
+                "{:<10} {:<24} {:<7} {:>9} {:>12} {:>11} {:>6} {:>6}",
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]
+            );
         }
     }
 }

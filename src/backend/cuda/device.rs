@@ -58,7 +58,11 @@ pub struct LaunchCfg {
 
 impl LaunchCfg {
     pub fn linear(grid: u32, block: u32, smem_bytes: u32) -> Self {
-        LaunchCfg { grid: [grid, 1, 1], block: [block, 1, 1], smem_bytes }
+        LaunchCfg {
+            grid: [grid, 1, 1],
+            block: [block, 1, 1],
+            smem_bytes,
+        }
     }
 }
 
@@ -88,7 +92,10 @@ impl KernelArgs {
     /// A device pointer `offset` elements into `b` (checked against its length).
     pub fn buf_at<T: DevElem>(&mut self, b: &DevBuf<T>, offset: usize) -> Result<&mut Self> {
         if offset > b.len {
-            bail!("argument offset {offset} is past the end of a {}-element buffer", b.len);
+            bail!(
+                "argument offset {offset} is past the end of a {}-element buffer",
+                b.len
+            );
         }
         let p = b.raw.ptr + (offset * std::mem::size_of::<T>()) as u64;
         Ok(self.push_bytes(&p.to_ne_bytes()))
@@ -121,7 +128,10 @@ impl KernelArgs {
     }
     /// Pointers to each argument value; valid while `self` is not modified.
     pub fn param_ptrs(&mut self) -> Vec<*mut c_void> {
-        self.slots.iter_mut().map(|s| s.as_mut_ptr() as *mut c_void).collect()
+        self.slots
+            .iter_mut()
+            .map(|s| s.as_mut_ptr() as *mut c_void)
+            .collect()
     }
 }
 
@@ -139,7 +149,11 @@ pub trait KernelDevice: Send + Sync {
 /// Uninitialised buffer of `n` elements (the emulator fills it with NaN bytes).
 pub fn alloc<T: DevElem>(dev: &dyn KernelDevice, n: usize) -> Result<DevBuf<T>> {
     let raw = dev.alloc_bytes(n * std::mem::size_of::<T>())?;
-    Ok(DevBuf { raw, len: n, _t: PhantomData })
+    Ok(DevBuf {
+        raw,
+        len: n,
+        _t: PhantomData,
+    })
 }
 
 pub fn upload<T: DevElem>(dev: &dyn KernelDevice, host: &[T]) -> Result<DevBuf<T>> {
@@ -148,9 +162,17 @@ pub fn upload<T: DevElem>(dev: &dyn KernelDevice, host: &[T]) -> Result<DevBuf<T
     Ok(b)
 }
 
-pub fn copy_to_device<T: DevElem>(dev: &dyn KernelDevice, host: &[T], dst: &DevBuf<T>) -> Result<()> {
+pub fn copy_to_device<T: DevElem>(
+    dev: &dyn KernelDevice,
+    host: &[T],
+    dst: &DevBuf<T>,
+) -> Result<()> {
     if host.len() != dst.len {
-        bail!("copy of {} elements into a device buffer of {}", host.len(), dst.len);
+        bail!(
+            "copy of {} elements into a device buffer of {}",
+            host.len(),
+            dst.len
+        );
     }
     dev.htod_bytes(bytemuck::cast_slice(host), &dst.raw)
 }

@@ -80,8 +80,17 @@ impl Gpu {
         // SAFETY: called before any allocation or launch on this context; one stream is used.
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream().context("creating a CUDA stream")?;
-        let pool = Arc::new(Pool { ctx: ctx.clone(), free: Mutex::new(HashMap::new()) });
-        Ok(Gpu { ctx, stream, modules: Mutex::new(HashMap::new()), functions: Mutex::new(HashMap::new()), pool })
+        let pool = Arc::new(Pool {
+            ctx: ctx.clone(),
+            free: Mutex::new(HashMap::new()),
+        });
+        Ok(Gpu {
+            ctx,
+            stream,
+            modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
+            pool,
+        })
     }
 
     pub fn context(&self) -> &Arc<CudaContext> {
@@ -94,7 +103,10 @@ impl Gpu {
 
     /// The function handle for `kernel`, loading its file's fatbin on first use.
     fn function(&self, kernel: &str, smem: u32) -> Result<CudaFunction> {
-        let mut fns = self.functions.lock().map_err(|_| anyhow!("function cache poisoned"))?;
+        let mut fns = self
+            .functions
+            .lock()
+            .map_err(|_| anyhow!("function cache poisoned"))?;
         if let Some((f, opt_in)) = fns.get_mut(kernel) {
             if smem > DEFAULT_SMEM_LIMIT && smem > *opt_in {
                 f.set_attribute(
@@ -106,13 +118,19 @@ impl Gpu {
             }
             return Ok(f.clone());
         }
-        let file = kernels::file_of(kernel).ok_or_else(|| anyhow!("no kernel named {kernel} in kernels/*.cu"))?;
+        let file = kernels::file_of(kernel)
+            .ok_or_else(|| anyhow!("no kernel named {kernel} in kernels/*.cu"))?;
         let module = {
-            let mut mods = self.modules.lock().map_err(|_| anyhow!("module cache poisoned"))?;
+            let mut mods = self
+                .modules
+                .lock()
+                .map_err(|_| anyhow!("module cache poisoned"))?;
             match mods.get(file) {
                 Some(m) => m.clone(),
                 None => {
-                    let bytes = kernels::fatbin(file).filter(|b| !b.is_empty()).ok_or_else(|| anyhow!("fatbin {file} is empty"))?;
+                    let bytes = kernels::fatbin(file)
+                        .filter(|b| !b.is_empty())
+                        .ok_or_else(|| anyhow!("fatbin {file} is empty"))?;
                     let m = self
                         .ctx
                         .load_module(cudarc::nvrtc::Ptx::from_binary(bytes.to_vec()))
@@ -122,11 +140,16 @@ impl Gpu {
                 }
             }
         };
-        let f = module.load_function(kernel).with_context(|| format!("{kernel} in kernels/{file}.cu"))?;
+        let f = module
+            .load_function(kernel)
+            .with_context(|| format!("{kernel} in kernels/{file}.cu"))?;
         let mut opt_in = DEFAULT_SMEM_LIMIT;
         if smem > DEFAULT_SMEM_LIMIT {
-            f.set_attribute(sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem as i32)
-                .with_context(|| format!("{kernel}: opting in to {smem} bytes of shared memory"))?;
+            f.set_attribute(
+                sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                smem as i32,
+            )
+            .with_context(|| format!("{kernel}: opting in to {smem} bytes of shared memory"))?;
             opt_in = smem;
         }
         fns.insert(kernel.to_string(), (f.clone(), opt_in));
@@ -145,39 +168,67 @@ impl KernelDevice for Gpu {
 
     fn alloc_bytes(&self, bytes: usize) -> Result<RawBuf> {
         let class = size_class(bytes);
-        let cached = self.pool.free.lock().ok().and_then(|mut f| f.get_mut(&class).and_then(|v| v.pop()));
+        let cached = self
+            .pool
+            .free
+            .lock()
+            .ok()
+            .and_then(|mut f| f.get_mut(&class).and_then(|v| v.pop()));
         let ptr = match cached {
             Some(p) => p,
             None => {
                 self.ctx.bind_to_thread()?;
                 // SAFETY: plain device allocation; freed by the pool.
-                unsafe { result::malloc_sync(class) }.with_context(|| format!("cuMemAlloc of {class} bytes"))?
+                unsafe { result::malloc_sync(class) }
+                    .with_context(|| format!("cuMemAlloc of {class} bytes"))?
             }
         };
-        let owner = PooledBlock { pool: self.pool.clone(), ptr, class };
-        Ok(RawBuf { ptr, bytes, _owner: Box::new(owner) })
+        let owner = PooledBlock {
+            pool: self.pool.clone(),
+            ptr,
+            class,
+        };
+        Ok(RawBuf {
+            ptr,
+            bytes,
+            _owner: Box::new(owner),
+        })
     }
 
     fn htod_bytes(&self, src: &[u8], dst: &RawBuf) -> Result<()> {
         if src.len() > dst.bytes {
-            bail!("host-to-device copy of {} bytes into a {}-byte buffer", src.len(), dst.bytes);
+            bail!(
+                "host-to-device copy of {} bytes into a {}-byte buffer",
+                src.len(),
+                dst.bytes
+            );
         }
         self.ctx.bind_to_thread()?;
         // SAFETY: dst is a live allocation of at least src.len() bytes; the stream is synchronised
         // before returning, so `src` outlives the copy.
-        unsafe { result::memcpy_htod_async(dst.ptr, src, self.stream.cu_stream()) }.context("cuMemcpyHtoDAsync")?;
-        self.stream.synchronize().context("synchronising after a host-to-device copy")?;
+        unsafe { result::memcpy_htod_async(dst.ptr, src, self.stream.cu_stream()) }
+            .context("cuMemcpyHtoDAsync")?;
+        self.stream
+            .synchronize()
+            .context("synchronising after a host-to-device copy")?;
         Ok(())
     }
 
     fn dtoh_bytes(&self, src: &RawBuf, dst: &mut [u8]) -> Result<()> {
         if dst.len() > src.bytes {
-            bail!("device-to-host copy of {} bytes from a {}-byte buffer", dst.len(), src.bytes);
+            bail!(
+                "device-to-host copy of {} bytes from a {}-byte buffer",
+                dst.len(),
+                src.bytes
+            );
         }
         self.ctx.bind_to_thread()?;
         // SAFETY: src is a live allocation of at least dst.len() bytes; synchronised before return.
-        unsafe { result::memcpy_dtoh_async(dst, src.ptr, self.stream.cu_stream()) }.context("cuMemcpyDtoHAsync")?;
-        self.stream.synchronize().context("synchronising after a device-to-host copy (a kernel may have faulted)")?;
+        unsafe { result::memcpy_dtoh_async(dst, src.ptr, self.stream.cu_stream()) }
+            .context("cuMemcpyDtoHAsync")?;
+        self.stream
+            .synchronize()
+            .context("synchronising after a device-to-host copy (a kernel may have faulted)")?;
         Ok(())
     }
 
@@ -197,7 +248,12 @@ impl KernelDevice for Gpu {
                 &mut params,
             )
         }
-        .with_context(|| format!("launching {kernel} grid {:?} block {:?} smem {}", cfg.grid, cfg.block, cfg.smem_bytes))
+        .with_context(|| {
+            format!(
+                "launching {kernel} grid {:?} block {:?} smem {}",
+                cfg.grid, cfg.block, cfg.smem_bytes
+            )
+        })
     }
 
     fn synchronize(&self) -> Result<()> {
@@ -214,7 +270,10 @@ mod tests {
         for bytes in [1usize, 511, 512, 513, 1000, 4096, 4097, 123_457, 1 << 30] {
             let c = size_class(bytes);
             assert!(c >= bytes, "{bytes} -> {c}");
-            assert!(bytes <= 512 || (c - bytes) * 4 <= bytes, "{bytes} -> {c} wastes too much");
+            assert!(
+                bytes <= 512 || (c - bytes) * 4 <= bytes,
+                "{bytes} -> {c} wastes too much"
+            );
         }
         assert_eq!(size_class(4097), 5120);
     }

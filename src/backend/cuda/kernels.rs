@@ -3,7 +3,10 @@ include!(concat!(env!("OUT_DIR"), "/kernels.rs"));
 
 /// The file stem (fatbin) that defines `kernel`.
 pub fn file_of(kernel: &str) -> Option<&'static str> {
-    KERNEL_FILES.iter().find(|(k, _)| *k == kernel).map(|(_, f)| *f)
+    KERNEL_FILES
+        .iter()
+        .find(|(k, _)| *k == kernel)
+        .map(|(_, f)| *f)
 }
 
 /// The fatbin bytes of one file stem.

@@ -33,7 +33,12 @@ pub fn cast_bf16_to_f32(dev: &dyn KernelDevice, out: &DevBuf<f32>, x: &DevBuf<bf
 }
 
 /// out = a + b (bf16, f32 math). `out` may be the same buffer as `a`.
-pub fn residual_add_bf16(dev: &dyn KernelDevice, out: &DevBuf<bf16>, a: &DevBuf<bf16>, b: &DevBuf<bf16>) -> Result<()> {
+pub fn residual_add_bf16(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<bf16>,
+    a: &DevBuf<bf16>,
+    b: &DevBuf<bf16>,
+) -> Result<()> {
     same_len("residual_add_bf16", &[out.len(), a.len(), b.len()])?;
     let mut args = KernelArgs::new();
     args.buf(out).buf(a).buf(b).i64(a.len() as i64);
@@ -46,7 +51,7 @@ fn row_block(width: usize) -> u32 {
 }
 
 fn check_rows(what: &str, len: usize, hidden: usize) -> Result<usize> {
-    if hidden == 0 || len % hidden != 0 {
+    if hidden == 0 || !len.is_multiple_of(hidden) {
         bail!("{what}: {len} elements are not whole rows of {hidden}");
     }
     Ok(len / hidden)
@@ -67,7 +72,11 @@ pub fn rmsnorm_fwd_bf16(
     same_len("rmsnorm_fwd_bf16 rstd/rows", &[rstd.len(), rows])?;
     let mut a = KernelArgs::new();
     a.buf(y).buf(rstd).buf(x).buf(w).i32(hidden as i32).f32(eps);
-    dev.launch("rmsnorm_fwd_bf16", &LaunchCfg::linear(rows as u32, row_block(hidden), 0), &mut a)
+    dev.launch(
+        "rmsnorm_fwd_bf16",
+        &LaunchCfg::linear(rows as u32, row_block(hidden), 0),
+        &mut a,
+    )
 }
 
 /// Blocks of the RMSNorm backward: a fixed function of `rows`, so the dw sum order (and result)
@@ -99,11 +108,21 @@ pub fn rmsnorm_bwd_bf16(
     let partial = super::device::alloc::<f32>(dev, blocks * hidden)?;
     let mut a = KernelArgs::new();
     a.buf(dx).buf(&partial).buf(dy).buf(x).buf(w).buf(rstd);
-    a.i32(rows as i32).i32(hidden as i32).i32(rows_per_block as i32);
+    a.i32(rows as i32)
+        .i32(hidden as i32)
+        .i32(rows_per_block as i32);
     let smem = (hidden * 4) as u32;
-    dev.launch("rmsnorm_bwd_bf16", &LaunchCfg::linear(blocks as u32, row_block(hidden), smem), &mut a)?;
+    dev.launch(
+        "rmsnorm_bwd_bf16",
+        &LaunchCfg::linear(blocks as u32, row_block(hidden), smem),
+        &mut a,
+    )?;
     let mut r = KernelArgs::new();
-    r.buf(dw).buf(&partial).i32(blocks as i32).i32(hidden as i32).i32(accumulate as i32);
+    r.buf(dw)
+        .buf(&partial)
+        .i32(blocks as i32)
+        .i32(hidden as i32)
+        .i32(accumulate as i32);
     dev.launch("rmsnorm_dw_reduce_f32", &elementwise_cfg(hidden), &mut r)
 }
 
@@ -120,8 +139,17 @@ fn rope_launch(
     let tokens = pos.len();
     same_len(kernel, &[out.len(), x.len(), tokens * heads * head_dim])?;
     let mut a = KernelArgs::new();
-    a.buf(out).buf(x).buf(pos).buf(inv_freq).i32(heads as i32).i32(head_dim as i32);
-    dev.launch(kernel, &LaunchCfg::linear(tokens as u32, row_block(heads * head_dim / 2), 0), &mut a)
+    a.buf(out)
+        .buf(x)
+        .buf(pos)
+        .buf(inv_freq)
+        .i32(heads as i32)
+        .i32(head_dim as i32);
+    dev.launch(
+        kernel,
+        &LaunchCfg::linear(tokens as u32, row_block(heads * head_dim / 2), 0),
+        &mut a,
+    )
 }
 
 /// RoPE forward on [tokens, heads, head_dim] (head_dim = 2 * inv_freq.len()); `out` may be `x`.
@@ -148,7 +176,12 @@ pub fn rope_bwd_bf16(
     rope_launch(dev, "rope_bwd_bf16", dx, dy, pos, inv_freq, heads)
 }
 
-pub fn swiglu_fwd_bf16(dev: &dyn KernelDevice, out: &DevBuf<bf16>, gate: &DevBuf<bf16>, up: &DevBuf<bf16>) -> Result<()> {
+pub fn swiglu_fwd_bf16(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<bf16>,
+    gate: &DevBuf<bf16>,
+    up: &DevBuf<bf16>,
+) -> Result<()> {
     same_len("swiglu_fwd_bf16", &[out.len(), gate.len(), up.len()])?;
     let mut a = KernelArgs::new();
     a.buf(out).buf(gate).buf(up).i64(gate.len() as i64);
@@ -163,9 +196,17 @@ pub fn swiglu_bwd_bf16(
     gate: &DevBuf<bf16>,
     up: &DevBuf<bf16>,
 ) -> Result<()> {
-    same_len("swiglu_bwd_bf16", &[dgate.len(), dup.len(), dout.len(), gate.len(), up.len()])?;
+    same_len(
+        "swiglu_bwd_bf16",
+        &[dgate.len(), dup.len(), dout.len(), gate.len(), up.len()],
+    )?;
     let mut a = KernelArgs::new();
-    a.buf(dgate).buf(dup).buf(dout).buf(gate).buf(up).i64(gate.len() as i64);
+    a.buf(dgate)
+        .buf(dup)
+        .buf(dout)
+        .buf(gate)
+        .buf(up)
+        .i64(gate.len() as i64);
     dev.launch("swiglu_bwd_bf16", &elementwise_cfg(gate.len()), &mut a)
 }
 
@@ -180,8 +221,16 @@ pub fn embedding_fwd_bf16(
     let vocab = check_rows("embedding_fwd_bf16 table", table.len(), hidden)?;
     same_len("embedding_fwd_bf16 out", &[out.len(), ids.len() * hidden])?;
     let mut a = KernelArgs::new();
-    a.buf(out).buf(table).buf(ids).i32(hidden as i32).i32(vocab as i32);
-    dev.launch("embedding_fwd_bf16", &LaunchCfg::linear(ids.len() as u32, row_block(hidden), 0), &mut a)
+    a.buf(out)
+        .buf(table)
+        .buf(ids)
+        .i32(hidden as i32)
+        .i32(vocab as i32);
+    dev.launch(
+        "embedding_fwd_bf16",
+        &LaunchCfg::linear(ids.len() as u32, row_block(hidden), 0),
+        &mut a,
+    )
 }
 
 /// Host-side grouping of token positions by id for the deterministic embedding backward:
@@ -204,7 +253,8 @@ impl EmbeddingGradIndex {
             order.push((id, t as i32));
         }
         order.sort_unstable();
-        let (mut rows, mut offsets, mut token_idx) = (Vec::new(), Vec::new(), Vec::with_capacity(ids.len()));
+        let (mut rows, mut offsets, mut token_idx) =
+            (Vec::new(), Vec::new(), Vec::with_capacity(ids.len()));
         for (k, &(id, t)) in order.iter().enumerate() {
             if k == 0 || order[k - 1].0 != id {
                 rows.push(id);
@@ -213,7 +263,11 @@ impl EmbeddingGradIndex {
             token_idx.push(t);
         }
         offsets.push(order.len() as i32);
-        Ok(EmbeddingGradIndex { rows, offsets, token_idx })
+        Ok(EmbeddingGradIndex {
+            rows,
+            offsets,
+            token_idx,
+        })
     }
 }
 
@@ -235,8 +289,17 @@ pub fn embedding_bwd_f32(
     let offsets = super::device::upload(dev, &idx.offsets)?;
     let token_idx = super::device::upload(dev, &idx.token_idx)?;
     let mut a = KernelArgs::new();
-    a.buf(dtable).buf(dout).buf(&rows).buf(&offsets).buf(&token_idx).i32(hidden as i32);
-    dev.launch("embedding_bwd_f32", &LaunchCfg::linear(idx.rows.len() as u32, row_block(hidden), 0), &mut a)
+    a.buf(dtable)
+        .buf(dout)
+        .buf(&rows)
+        .buf(&offsets)
+        .buf(&token_idx)
+        .i32(hidden as i32);
+    dev.launch(
+        "embedding_bwd_f32",
+        &LaunchCfg::linear(idx.rows.len() as u32, row_block(hidden), 0),
+        &mut a,
+    )
 }
 
 /// Blocks per tensor in the first grad-norm stage (fixed, so the sum order is fixed).
@@ -246,7 +309,11 @@ fn sumsq_blocks(n: usize) -> usize {
 
 /// Global L2 norm over `grads` and the clip coefficient min(1, max_norm / (norm + 1e-6)), both
 /// left on the device as [norm, coef] (max_norm <= 0 gives coef 1).
-pub fn grad_norm_f32(dev: &dyn KernelDevice, grads: &[&DevBuf<f32>], max_norm: f32) -> Result<DevBuf<f32>> {
+pub fn grad_norm_f32(
+    dev: &dyn KernelDevice,
+    grads: &[&DevBuf<f32>],
+    max_norm: f32,
+) -> Result<DevBuf<f32>> {
     let blocks: Vec<usize> = grads.iter().map(|g| sumsq_blocks(g.len())).collect();
     let total: usize = blocks.iter().sum::<usize>().max(1);
     let partial = super::device::alloc::<f32>(dev, total)?;
@@ -254,18 +321,31 @@ pub fn grad_norm_f32(dev: &dyn KernelDevice, grads: &[&DevBuf<f32>], max_norm: f
     for (g, &b) in grads.iter().zip(&blocks) {
         let mut a = KernelArgs::new();
         a.buf_at(&partial, off)?.buf(*g).i64(g.len() as i64);
-        dev.launch("sumsq_partial_f32", &LaunchCfg::linear(b as u32, 256, 0), &mut a)?;
+        dev.launch(
+            "sumsq_partial_f32",
+            &LaunchCfg::linear(b as u32, 256, 0),
+            &mut a,
+        )?;
         off += b;
     }
     let out = super::device::alloc::<f32>(dev, 2)?;
     let mut a = KernelArgs::new();
     a.buf(&out).buf(&partial).i32(off as i32).f32(max_norm);
-    dev.launch("grad_norm_finalize_f32", &LaunchCfg::linear(1, 256, 0), &mut a)?;
+    dev.launch(
+        "grad_norm_finalize_f32",
+        &LaunchCfg::linear(1, 256, 0),
+        &mut a,
+    )?;
     Ok(out)
 }
 
 /// x *= coef[0] for a device scalar (e.g. element 1 of `grad_norm_f32`'s result).
-pub fn scale_by_f32(dev: &dyn KernelDevice, x: &DevBuf<f32>, coef: &DevBuf<f32>, coef_index: usize) -> Result<()> {
+pub fn scale_by_f32(
+    dev: &dyn KernelDevice,
+    x: &DevBuf<f32>,
+    coef: &DevBuf<f32>,
+    coef_index: usize,
+) -> Result<()> {
     let mut a = KernelArgs::new();
     a.buf(x).buf_at(coef, coef_index)?.i64(x.len() as i64);
     dev.launch("scale_by_f32", &elementwise_cfg(x.len()), &mut a)
@@ -284,7 +364,10 @@ pub fn adamw_step_f32(
     grad_scale: Option<(&DevBuf<f32>, usize)>,
     h: &super::reference::AdamW,
 ) -> Result<()> {
-    same_len("adamw_step_f32", &[param.len(), m.len(), v.len(), grad.len()])?;
+    same_len(
+        "adamw_step_f32",
+        &[param.len(), m.len(), v.len(), grad.len()],
+    )?;
     if let Some(b) = param_bf16 {
         same_len("adamw_step_f32 bf16 copy", &[b.len(), param.len()])?;
     }
@@ -298,6 +381,13 @@ pub fn adamw_step_f32(
         Some((s, i)) => a.buf_at(s, i)?,
         None => a.opt_buf::<f32>(None),
     };
-    a.i64(param.len() as i64).f32(h.lr).f32(h.beta1).f32(h.beta2).f32(h.eps).f32(h.weight_decay).f32(c1).f32(c2);
+    a.i64(param.len() as i64)
+        .f32(h.lr)
+        .f32(h.beta1)
+        .f32(h.beta2)
+        .f32(h.eps)
+        .f32(h.weight_decay)
+        .f32(c1)
+        .f32(c2);
     dev.launch("adamw_step_f32", &elementwise_cfg(param.len()), &mut a)
 }

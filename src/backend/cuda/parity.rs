@@ -50,7 +50,8 @@ pub fn compare(kernel: &str, shape: &str, got: &[f32], want: &[f32], tol: f32) -
         row.note = format!("length {} != {}", got.len(), want.len());
         return row;
     }
-    let rms = (want.iter().map(|&w| w as f64 * w as f64).sum::<f64>() / want.len().max(1) as f64).sqrt() as f32;
+    let rms = (want.iter().map(|&w| w as f64 * w as f64).sum::<f64>() / want.len().max(1) as f64)
+        .sqrt() as f32;
     let floor = rms.max(f32::MIN_POSITIVE);
     let mut non_finite = 0usize;
     for (&g, &w) in got.iter().zip(want) {
@@ -85,7 +86,9 @@ fn failed(kernel: &str, shape: &str, e: anyhow::Error) -> CheckRow {
 }
 
 fn bf16_vec(rng: &mut Rng, n: usize, lo: f32, hi: f32) -> (Vec<f32>, Vec<bf16>) {
-    let h: Vec<bf16> = (0..n).map(|_| bf16::from_f32(rng.uniform(lo, hi))).collect();
+    let h: Vec<bf16> = (0..n)
+        .map(|_| bf16::from_f32(rng.uniform(lo, hi)))
+        .collect();
     (h.iter().map(|v| v.to_f32()).collect(), h)
 }
 
@@ -102,7 +105,12 @@ fn nan_f32(dev: &dyn KernelDevice, n: usize) -> Result<DevBuf<f32>> {
 }
 
 /// Runs one check body, turning an error (e.g. an emulator fault) into a failed row.
-fn guarded(rows: &mut Vec<CheckRow>, kernel: &str, shape: &str, f: impl FnOnce() -> Result<Vec<CheckRow>>) {
+fn guarded(
+    rows: &mut Vec<CheckRow>,
+    kernel: &str,
+    shape: &str,
+    f: impl FnOnce() -> Result<Vec<CheckRow>>,
+) {
     match f() {
         Ok(mut v) => rows.append(&mut v),
         Err(e) => rows.push(failed(kernel, shape, e)),
@@ -119,13 +127,25 @@ fn elementwise_sizes(set: ShapeSet) -> Vec<usize> {
 fn row_shapes(set: ShapeSet) -> Vec<(usize, usize)> {
     match set {
         ShapeSet::Small => vec![(1, 64), (3, 96), (17, 576), (129, 96)],
-        ShapeSet::Full => vec![(1, 64), (3, 96), (17, 576), (129, 3584), (1024, 1536), (4096, 576)],
+        ShapeSet::Full => vec![
+            (1, 64),
+            (3, 96),
+            (17, 576),
+            (129, 3584),
+            (1024, 1536),
+            (4096, 576),
+        ],
     }
 }
 
 /// (tokens, heads, head_dim, llama3 scaling)
 fn rope_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, bool)> {
-    let mut v = vec![(1, 1, 64, false), (3, 9, 64, false), (17, 2, 128, false), (5, 12, 128, true)];
+    let mut v = vec![
+        (1, 1, 64, false),
+        (3, 9, 64, false),
+        (17, 2, 128, false),
+        (5, 12, 128, true),
+    ];
     if set == ShapeSet::Full {
         v.extend([(256, 28, 128, false), (4096, 12, 128, true)]);
     }
@@ -133,67 +153,98 @@ fn rope_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, bool)> {
 }
 
 /// Runs every check whose kernel name contains `filter` (all when None).
-pub fn run_all(dev: &dyn KernelDevice, set: ShapeSet, seed: u64, filter: Option<&str>) -> Vec<CheckRow> {
+pub fn run_all(
+    dev: &dyn KernelDevice,
+    set: ShapeSet,
+    seed: u64,
+    filter: Option<&str>,
+) -> Vec<CheckRow> {
     let want = |k: &str| filter.is_none_or(|f| k.contains(f));
     let mut rows = Vec::new();
     let mut rng = Rng::new(seed);
     if want("cast") {
         for n in elementwise_sizes(set) {
             let shape = format!("n={n}");
-            guarded(&mut rows, "cast", &shape, || check_cast(dev, &mut rng, n, &shape));
+            guarded(&mut rows, "cast", &shape, || {
+                check_cast(dev, &mut rng, n, &shape)
+            });
         }
     }
     if want("residual_add_bf16") {
         for n in elementwise_sizes(set) {
             let shape = format!("n={n}");
-            guarded(&mut rows, "residual_add_bf16", &shape, || check_residual(dev, &mut rng, n, &shape));
+            guarded(&mut rows, "residual_add_bf16", &shape, || {
+                check_residual(dev, &mut rng, n, &shape)
+            });
         }
     }
     if want("rmsnorm") {
         for (rows_, hidden) in row_shapes(set) {
             let shape = format!("{rows_}x{hidden}");
-            guarded(&mut rows, "rmsnorm", &shape, || check_rmsnorm(dev, &mut rng, rows_, hidden, &shape));
+            guarded(&mut rows, "rmsnorm", &shape, || {
+                check_rmsnorm(dev, &mut rng, rows_, hidden, &shape)
+            });
         }
     }
     if want("rope") {
         for (t, h, d, llama3) in rope_shapes(set) {
             let shape = format!("t{t} h{h} d{d}{}", if llama3 { " llama3" } else { "" });
-            guarded(&mut rows, "rope", &shape, || check_rope(dev, &mut rng, t, h, d, llama3, &shape));
+            guarded(&mut rows, "rope", &shape, || {
+                check_rope(dev, &mut rng, t, h, d, llama3, &shape)
+            });
         }
     }
     if want("swiglu") {
         for n in elementwise_sizes(set) {
             let shape = format!("n={n}");
-            guarded(&mut rows, "swiglu", &shape, || check_swiglu(dev, &mut rng, n, &shape));
+            guarded(&mut rows, "swiglu", &shape, || {
+                check_swiglu(dev, &mut rng, n, &shape)
+            });
         }
     }
     if want("embedding") {
         for (tokens, hidden) in row_shapes(set) {
             let vocab = 50;
             let shape = format!("t{tokens} v{vocab} h{hidden}");
-            guarded(&mut rows, "embedding", &shape, || check_embedding(dev, &mut rng, tokens, vocab, hidden, &shape));
+            guarded(&mut rows, "embedding", &shape, || {
+                check_embedding(dev, &mut rng, tokens, vocab, hidden, &shape)
+            });
         }
     }
     if want("grad_norm") || want("scale_by") || want("sumsq") {
         let sets: Vec<Vec<usize>> = match set {
             ShapeSet::Small => vec![vec![1], vec![37, 4099], vec![3, 100_003, 64]],
-            ShapeSet::Full => vec![vec![1], vec![37, 4099], vec![3, 100_003, 64], vec![3584 * 3584, 151_936 * 8 + 3]],
+            ShapeSet::Full => vec![
+                vec![1],
+                vec![37, 4099],
+                vec![3, 100_003, 64],
+                vec![3584 * 3584, 151_936 * 8 + 3],
+            ],
         };
         for sizes in sets {
             let shape = format!("{sizes:?}");
-            guarded(&mut rows, "grad_norm", &shape, || check_grad_norm(dev, &mut rng, &sizes, &shape));
+            guarded(&mut rows, "grad_norm", &shape, || {
+                check_grad_norm(dev, &mut rng, &sizes, &shape)
+            });
         }
     }
     if want("adamw") {
         for n in elementwise_sizes(set) {
             let shape = format!("n={n}");
-            guarded(&mut rows, "adamw_step_f32", &shape, || check_adamw(dev, &mut rng, n, &shape));
+            guarded(&mut rows, "adamw_step_f32", &shape, || {
+                check_adamw(dev, &mut rng, n, &shape)
+            });
         }
     }
     rows
 }
 
-fn check_cast(dev: &dyn KernelDevice, rng: &mut Rng, n: usize, shape: &str) -> Result<Vec<CheckRow>> {
+fn check_cast(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    n: usize,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
     let x = rng.vec(n, -300.0, 300.0);
     let dx = upload(dev, &x)?;
     let db = nan_bf16(dev, n)?;
@@ -202,25 +253,54 @@ fn check_cast(dev: &dyn KernelDevice, rng: &mut Rng, n: usize, shape: &str) -> R
     let r1 = compare("cast_f32_to_bf16", shape, &down_bf16(dev, &db)?, &want, 0.0);
     let back = nan_f32(dev, n)?;
     launch::cast_bf16_to_f32(dev, &back, &db)?;
-    let r2 = compare("cast_bf16_to_f32", shape, &download(dev, &back)?, &want, 0.0);
+    let r2 = compare(
+        "cast_bf16_to_f32",
+        shape,
+        &download(dev, &back)?,
+        &want,
+        0.0,
+    );
     Ok(vec![r1, r2])
 }
 
-fn check_residual(dev: &dyn KernelDevice, rng: &mut Rng, n: usize, shape: &str) -> Result<Vec<CheckRow>> {
+fn check_residual(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    n: usize,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
     let (a, ah) = bf16_vec(rng, n, -4.0, 4.0);
     let (b, bh) = bf16_vec(rng, n, -4.0, 4.0);
     let (da, db) = (upload(dev, &ah)?, upload(dev, &bh)?);
     let out = nan_bf16(dev, n)?;
     launch::residual_add_bf16(dev, &out, &da, &db)?;
     let want = r::residual_add(&a, &b);
-    let r1 = compare("residual_add_bf16", shape, &down_bf16(dev, &out)?, &want, TOL_BF16);
+    let r1 = compare(
+        "residual_add_bf16",
+        shape,
+        &down_bf16(dev, &out)?,
+        &want,
+        TOL_BF16,
+    );
     // in place: out == a
     launch::residual_add_bf16(dev, &da, &da, &db)?;
-    let r2 = compare("residual_add_bf16", &format!("{shape} in-place"), &down_bf16(dev, &da)?, &want, TOL_BF16);
+    let r2 = compare(
+        "residual_add_bf16",
+        &format!("{shape} in-place"),
+        &down_bf16(dev, &da)?,
+        &want,
+        TOL_BF16,
+    );
     Ok(vec![r1, r2])
 }
 
-fn check_rmsnorm(dev: &dyn KernelDevice, rng: &mut Rng, rows: usize, hidden: usize, shape: &str) -> Result<Vec<CheckRow>> {
+fn check_rmsnorm(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    rows: usize,
+    hidden: usize,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
     let n = rows * hidden;
     let (x, xh) = bf16_vec(rng, n, -2.0, 2.0);
     let (w, wh) = bf16_vec(rng, hidden, 0.5, 1.5);
@@ -231,8 +311,20 @@ fn check_rmsnorm(dev: &dyn KernelDevice, rng: &mut Rng, rows: usize, hidden: usi
     launch::rmsnorm_fwd_bf16(dev, &y, &rstd, &dx_, &dw_, eps)?;
     let (y_ref, rstd_ref) = r::rmsnorm_fwd(&x, &w, hidden, eps);
     let mut out = vec![
-        compare("rmsnorm_fwd_bf16 y", shape, &down_bf16(dev, &y)?, &y_ref, TOL_BF16),
-        compare("rmsnorm_fwd_bf16 rstd", shape, &download(dev, &rstd)?, &rstd_ref, TOL_F32),
+        compare(
+            "rmsnorm_fwd_bf16 y",
+            shape,
+            &down_bf16(dev, &y)?,
+            &y_ref,
+            TOL_BF16,
+        ),
+        compare(
+            "rmsnorm_fwd_bf16 rstd",
+            shape,
+            &download(dev, &rstd)?,
+            &rstd_ref,
+            TOL_F32,
+        ),
     ];
     // backward from the reference rstd, so dx/dw are compared on identical inputs
     let rstd_in = upload(dev, &rstd_ref)?;
@@ -240,18 +332,43 @@ fn check_rmsnorm(dev: &dyn KernelDevice, rng: &mut Rng, rows: usize, hidden: usi
     let (gx, gw) = (nan_bf16(dev, n)?, nan_f32(dev, hidden)?);
     launch::rmsnorm_bwd_bf16(dev, &gx, &gw, &ddy, &dx_, &dw_, &rstd_in, false)?;
     let (dx_ref, dw_ref) = r::rmsnorm_bwd(&dy, &x, &w, &rstd_ref, hidden);
-    out.push(compare("rmsnorm_bwd_bf16 dx", shape, &down_bf16(dev, &gx)?, &dx_ref, TOL_BF16));
+    out.push(compare(
+        "rmsnorm_bwd_bf16 dx",
+        shape,
+        &down_bf16(dev, &gx)?,
+        &dx_ref,
+        TOL_BF16,
+    ));
     let gw1 = download(dev, &gw)?;
-    out.push(compare("rmsnorm_bwd_bf16 dw", shape, &gw1, &dw_ref, TOL_F32));
+    out.push(compare(
+        "rmsnorm_bwd_bf16 dw",
+        shape,
+        &gw1,
+        &dw_ref,
+        TOL_F32,
+    ));
     // accumulate = true adds onto the existing dw, bit-for-bit twice the deterministic result
     launch::rmsnorm_bwd_bf16(dev, &gx, &gw, &ddy, &dx_, &dw_, &rstd_in, true)?;
     let twice: Vec<f32> = gw1.iter().map(|v| v + v).collect();
-    out.push(compare("rmsnorm_bwd_bf16 dw accumulate", shape, &download(dev, &gw)?, &twice, 0.0));
+    out.push(compare(
+        "rmsnorm_bwd_bf16 dw accumulate",
+        shape,
+        &download(dev, &gw)?,
+        &twice,
+        0.0,
+    ));
     Ok(out)
 }
 
 /// llama3 rope scaling applied to the default inverse frequencies (as HF `_compute_llama3_parameters`).
-pub fn llama3_inv_freq(head_dim: usize, theta: f32, factor: f32, low: f32, high: f32, orig_max_pos: f32) -> Vec<f32> {
+pub fn llama3_inv_freq(
+    head_dim: usize,
+    theta: f32,
+    factor: f32,
+    low: f32,
+    high: f32,
+    orig_max_pos: f32,
+) -> Vec<f32> {
     let low_wavelen = orig_max_pos / low;
     let high_wavelen = orig_max_pos / high;
     r::rope_inv_freq(head_dim, theta)
@@ -290,26 +407,61 @@ fn check_rope(
     let (dx, dpos, dinv) = (upload(dev, &xh)?, upload(dev, &pos)?, upload(dev, &inv)?);
     let out = nan_bf16(dev, n)?;
     launch::rope_fwd_bf16(dev, &out, &dx, &dpos, &dinv, heads)?;
-    let r1 = compare("rope_fwd_bf16", shape, &down_bf16(dev, &out)?, &r::rope(&x, &pos, &inv, heads, head_dim, false), TOL_BF16);
+    let r1 = compare(
+        "rope_fwd_bf16",
+        shape,
+        &down_bf16(dev, &out)?,
+        &r::rope(&x, &pos, &inv, heads, head_dim, false),
+        TOL_BF16,
+    );
     let back = nan_bf16(dev, n)?;
     launch::rope_bwd_bf16(dev, &back, &dx, &dpos, &dinv, heads)?;
-    let r2 = compare("rope_bwd_bf16", shape, &down_bf16(dev, &back)?, &r::rope(&x, &pos, &inv, heads, head_dim, true), TOL_BF16);
+    let r2 = compare(
+        "rope_bwd_bf16",
+        shape,
+        &down_bf16(dev, &back)?,
+        &r::rope(&x, &pos, &inv, heads, head_dim, true),
+        TOL_BF16,
+    );
     Ok(vec![r1, r2])
 }
 
-fn check_swiglu(dev: &dyn KernelDevice, rng: &mut Rng, n: usize, shape: &str) -> Result<Vec<CheckRow>> {
+fn check_swiglu(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    n: usize,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
     let (g, gh) = bf16_vec(rng, n, -6.0, 6.0);
     let (u, uh) = bf16_vec(rng, n, -2.0, 2.0);
     let (d, dh) = bf16_vec(rng, n, -1.0, 1.0);
     let (dg, du, dd) = (upload(dev, &gh)?, upload(dev, &uh)?, upload(dev, &dh)?);
     let out = nan_bf16(dev, n)?;
     launch::swiglu_fwd_bf16(dev, &out, &dg, &du)?;
-    let r1 = compare("swiglu_fwd_bf16", shape, &down_bf16(dev, &out)?, &r::swiglu_fwd(&g, &u), TOL_BF16);
+    let r1 = compare(
+        "swiglu_fwd_bf16",
+        shape,
+        &down_bf16(dev, &out)?,
+        &r::swiglu_fwd(&g, &u),
+        TOL_BF16,
+    );
     let (gg, gu) = (nan_bf16(dev, n)?, nan_bf16(dev, n)?);
     launch::swiglu_bwd_bf16(dev, &gg, &gu, &dd, &dg, &du)?;
     let (rg, ru) = r::swiglu_bwd(&d, &g, &u);
-    let r2 = compare("swiglu_bwd_bf16 dgate", shape, &down_bf16(dev, &gg)?, &rg, TOL_BF16);
-    let r3 = compare("swiglu_bwd_bf16 dup", shape, &down_bf16(dev, &gu)?, &ru, TOL_BF16);
+    let r2 = compare(
+        "swiglu_bwd_bf16 dgate",
+        shape,
+        &down_bf16(dev, &gg)?,
+        &rg,
+        TOL_BF16,
+    );
+    let r3 = compare(
+        "swiglu_bwd_bf16 dup",
+        shape,
+        &down_bf16(dev, &gu)?,
+        &ru,
+        TOL_BF16,
+    );
     Ok(vec![r1, r2, r3])
 }
 
@@ -323,11 +475,19 @@ fn check_embedding(
 ) -> Result<Vec<CheckRow>> {
     let (table, th) = bf16_vec(rng, vocab * hidden, -1.0, 1.0);
     // a skewed id distribution so some rows repeat many times and some never occur
-    let ids: Vec<i32> = (0..tokens).map(|_| (rng.below(vocab as u32) * rng.below(2)) as i32).collect();
+    let ids: Vec<i32> = (0..tokens)
+        .map(|_| (rng.below(vocab as u32) * rng.below(2)) as i32)
+        .collect();
     let (dt, di) = (upload(dev, &th)?, upload(dev, &ids)?);
     let out = nan_bf16(dev, tokens * hidden)?;
     launch::embedding_fwd_bf16(dev, &out, &dt, &di, hidden)?;
-    let r1 = compare("embedding_fwd_bf16", shape, &down_bf16(dev, &out)?, &r::embedding_fwd(&table, &ids, hidden), 0.0);
+    let r1 = compare(
+        "embedding_fwd_bf16",
+        shape,
+        &down_bf16(dev, &out)?,
+        &r::embedding_fwd(&table, &ids, hidden),
+        0.0,
+    );
     let (dout, douth) = bf16_vec(rng, tokens * hidden, -1.0, 1.0);
     let prior = rng.vec(vocab * hidden, -1.0, 1.0);
     let dtable = upload(dev, &prior)?;
@@ -335,11 +495,22 @@ fn check_embedding(
     launch::embedding_bwd_f32(dev, &dtable, &ddout, &ids, hidden)?;
     let grad = r::embedding_bwd(&dout, &ids, vocab, hidden);
     let want: Vec<f32> = prior.iter().zip(&grad).map(|(p, g)| p + g).collect();
-    let r2 = compare("embedding_bwd_f32", shape, &download(dev, &dtable)?, &want, TOL_F32);
+    let r2 = compare(
+        "embedding_bwd_f32",
+        shape,
+        &download(dev, &dtable)?,
+        &want,
+        TOL_F32,
+    );
     Ok(vec![r1, r2])
 }
 
-fn check_grad_norm(dev: &dyn KernelDevice, rng: &mut Rng, sizes: &[usize], shape: &str) -> Result<Vec<CheckRow>> {
+fn check_grad_norm(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    sizes: &[usize],
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
     let host: Vec<Vec<f32>> = sizes.iter().map(|&n| rng.vec(n, -0.1, 0.1)).collect();
     let bufs: Vec<DevBuf<f32>> = host.iter().map(|h| upload(dev, h)).collect::<Result<_>>()?;
     let refs: Vec<&[f32]> = host.iter().map(|h| h.as_slice()).collect();
@@ -348,32 +519,77 @@ fn check_grad_norm(dev: &dyn KernelDevice, rng: &mut Rng, sizes: &[usize], shape
     let (norm, coef) = r::grad_norm(&refs, max_norm);
     let brefs: Vec<&DevBuf<f32>> = bufs.iter().collect();
     let out = launch::grad_norm_f32(dev, &brefs, max_norm)?;
-    let mut rows = vec![compare("grad_norm_f32 [norm, coef]", shape, &download(dev, &out)?, &[norm, coef], TOL_F32)];
+    let mut rows = vec![compare(
+        "grad_norm_f32 [norm, coef]",
+        shape,
+        &download(dev, &out)?,
+        &[norm, coef],
+        TOL_F32,
+    )];
     let last = bufs.last().expect("at least one tensor");
     launch::scale_by_f32(dev, last, &out, 1)?;
-    let want: Vec<f32> = host.last().expect("tensor").iter().map(|v| v * coef).collect();
-    rows.push(compare("scale_by_f32", shape, &download(dev, last)?, &want, TOL_F32));
+    let want: Vec<f32> = host
+        .last()
+        .expect("tensor")
+        .iter()
+        .map(|v| v * coef)
+        .collect();
+    rows.push(compare(
+        "scale_by_f32",
+        shape,
+        &download(dev, last)?,
+        &want,
+        TOL_F32,
+    ));
     Ok(rows)
 }
 
-fn check_adamw(dev: &dyn KernelDevice, rng: &mut Rng, n: usize, shape: &str) -> Result<Vec<CheckRow>> {
-    let h = AdamW { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, step: 3 };
+fn check_adamw(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    n: usize,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
+    let h = AdamW {
+        lr: 1e-3,
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+        weight_decay: 0.01,
+        step: 3,
+    };
     let mut p = rng.vec(n, -1.0, 1.0);
     let mut m = rng.vec(n, -0.01, 0.01);
     let mut v = rng.vec(n, 0.0, 1e-4);
     let g = rng.vec(n, -0.05, 0.05);
     let scale = 0.5f32;
-    let (dp, dm, dv, dg) = (upload(dev, &p)?, upload(dev, &m)?, upload(dev, &v)?, upload(dev, &g)?);
+    let (dp, dm, dv, dg) = (
+        upload(dev, &p)?,
+        upload(dev, &m)?,
+        upload(dev, &v)?,
+        upload(dev, &g)?,
+    );
     let ds = upload(dev, &[f32::NAN, scale])?;
     let pb = nan_bf16(dev, n)?;
     launch::adamw_step_f32(dev, &dp, &dm, &dv, Some(&pb), &dg, Some((&ds, 1)), &h)?;
     r::adamw_step(&mut p, &mut m, &mut v, &g, scale, &h);
     let pbf: Vec<f32> = p.iter().map(|&x| round_bf16(x)).collect();
     Ok(vec![
-        compare("adamw_step_f32 param", shape, &download(dev, &dp)?, &p, TOL_F32),
+        compare(
+            "adamw_step_f32 param",
+            shape,
+            &download(dev, &dp)?,
+            &p,
+            TOL_F32,
+        ),
         compare("adamw_step_f32 m", shape, &download(dev, &dm)?, &m, TOL_F32),
         compare("adamw_step_f32 v", shape, &download(dev, &dv)?, &v, TOL_F32),
-        compare("adamw_step_f32 param_bf16", shape, &down_bf16(dev, &pb)?, &pbf, TOL_BF16),
+        compare(
+            "adamw_step_f32 param_bf16",
+            shape,
+            &down_bf16(dev, &pb)?,
+            &pbf,
+            TOL_BF16,
+        ),
     ])
 }
-

@@ -16,11 +16,11 @@ pub fn rmsnorm_fwd(x: &[f32], w: &[f32], hidden: usize, eps: f32) -> (Vec<f32>, 
     let rows = x.len() / hidden;
     let mut y = vec![0.0; x.len()];
     let mut rstd = vec![0.0; rows];
-    for r in 0..rows {
+    for (r, rstd_r) in rstd.iter_mut().enumerate() {
         let xr = &x[r * hidden..(r + 1) * hidden];
         let ss: f64 = xr.iter().map(|&v| (v as f64) * (v as f64)).sum();
         let rs = (1.0 / (ss / hidden as f64 + eps as f64).sqrt()) as f32;
-        rstd[r] = rs;
+        *rstd_r = rs;
         for c in 0..hidden {
             y[r * hidden + c] = xr[c] * rs * w[c];
         }
@@ -29,14 +29,21 @@ pub fn rmsnorm_fwd(x: &[f32], w: &[f32], hidden: usize, eps: f32) -> (Vec<f32>, 
 }
 
 /// RMSNorm backward given the forward's rstd: (dx, dw).
-pub fn rmsnorm_bwd(dy: &[f32], x: &[f32], w: &[f32], rstd: &[f32], hidden: usize) -> (Vec<f32>, Vec<f32>) {
-    let rows = x.len() / hidden;
+pub fn rmsnorm_bwd(
+    dy: &[f32],
+    x: &[f32],
+    w: &[f32],
+    rstd: &[f32],
+    hidden: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let mut dx = vec![0.0; x.len()];
     let mut dw = vec![0.0f64; hidden];
-    for r in 0..rows {
+    for (r, &rs) in rstd.iter().enumerate().take(x.len() / hidden) {
         let o = r * hidden;
-        let rs = rstd[r] as f64;
-        let dot: f64 = (0..hidden).map(|c| dy[o + c] as f64 * w[c] as f64 * x[o + c] as f64 * rs).sum();
+        let rs = rs as f64;
+        let dot: f64 = (0..hidden)
+            .map(|c| dy[o + c] as f64 * w[c] as f64 * x[o + c] as f64 * rs)
+            .sum();
         let mean = dot / hidden as f64;
         for c in 0..hidden {
             let xhat = x[o + c] as f64 * rs;
@@ -49,7 +56,14 @@ pub fn rmsnorm_bwd(dy: &[f32], x: &[f32], w: &[f32], rstd: &[f32], hidden: usize
 }
 
 /// RoPE (HF rotate_half) on [tokens, heads, head_dim]; `inverse` applies the backward rotation.
-pub fn rope(x: &[f32], pos: &[i32], inv_freq: &[f32], heads: usize, head_dim: usize, inverse: bool) -> Vec<f32> {
+pub fn rope(
+    x: &[f32],
+    pos: &[i32],
+    inv_freq: &[f32],
+    heads: usize,
+    head_dim: usize,
+    inverse: bool,
+) -> Vec<f32> {
     let half = head_dim / 2;
     let mut out = vec![0.0; x.len()];
     for (t, &p) in pos.iter().enumerate() {
@@ -70,7 +84,9 @@ pub fn rope(x: &[f32], pos: &[i32], inv_freq: &[f32], heads: usize, head_dim: us
 
 /// Default RoPE inverse frequencies: theta^(-2i/d).
 pub fn rope_inv_freq(head_dim: usize, theta: f32) -> Vec<f32> {
-    (0..head_dim / 2).map(|i| 1.0 / (theta as f64).powf(2.0 * i as f64 / head_dim as f64) as f32).collect()
+    (0..head_dim / 2)
+        .map(|i| 1.0 / (theta as f64).powf(2.0 * i as f64 / head_dim as f64) as f32)
+        .collect()
 }
 
 fn sigmoid(g: f64) -> f64 {
@@ -78,7 +94,10 @@ fn sigmoid(g: f64) -> f64 {
 }
 
 pub fn swiglu_fwd(gate: &[f32], up: &[f32]) -> Vec<f32> {
-    gate.iter().zip(up).map(|(&g, &u)| (g as f64 * sigmoid(g as f64) * u as f64) as f32).collect()
+    gate.iter()
+        .zip(up)
+        .map(|(&g, &u)| (g as f64 * sigmoid(g as f64) * u as f64) as f32)
+        .collect()
 }
 
 /// (dgate, dup).
@@ -95,7 +114,13 @@ pub fn swiglu_bwd(dout: &[f32], gate: &[f32], up: &[f32]) -> (Vec<f32>, Vec<f32>
 }
 
 pub fn embedding_fwd(table: &[f32], ids: &[i32], hidden: usize) -> Vec<f32> {
-    ids.iter().flat_map(|&id| table[id as usize * hidden..(id as usize + 1) * hidden].iter().copied()).collect()
+    ids.iter()
+        .flat_map(|&id| {
+            table[id as usize * hidden..(id as usize + 1) * hidden]
+                .iter()
+                .copied()
+        })
+        .collect()
 }
 
 /// dtable (vocab x hidden) = sum over tokens of dout rows into their id's row.
@@ -111,9 +136,17 @@ pub fn embedding_bwd(dout: &[f32], ids: &[i32], vocab: usize, hidden: usize) -> 
 
 /// (global L2 norm over all tensors, clip coefficient as torch.nn.utils.clip_grad_norm_).
 pub fn grad_norm(tensors: &[&[f32]], max_norm: f32) -> (f32, f32) {
-    let ss: f64 = tensors.iter().flat_map(|t| t.iter()).map(|&v| v as f64 * v as f64).sum();
+    let ss: f64 = tensors
+        .iter()
+        .flat_map(|t| t.iter())
+        .map(|&v| v as f64 * v as f64)
+        .sum();
     let norm = ss.sqrt() as f32;
-    let coef = if max_norm > 0.0 { (max_norm / (norm + 1e-6)).min(1.0) } else { 1.0 };
+    let coef = if max_norm > 0.0 {
+        (max_norm / (norm + 1e-6)).min(1.0)
+    } else {
+        1.0
+    };
     (norm, coef)
 }
 
@@ -130,12 +163,22 @@ pub struct AdamW {
 
 impl AdamW {
     pub fn bias_corrections(&self) -> (f32, f32) {
-        (1.0 - self.beta1.powi(self.step as i32), 1.0 - self.beta2.powi(self.step as i32))
+        (
+            1.0 - self.beta1.powi(self.step as i32),
+            1.0 - self.beta2.powi(self.step as i32),
+        )
     }
 }
 
 /// One AdamW step in place on (param, m, v), gradient scaled by `grad_scale`.
-pub fn adamw_step(param: &mut [f32], m: &mut [f32], v: &mut [f32], grad: &[f32], grad_scale: f32, h: &AdamW) {
+pub fn adamw_step(
+    param: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    grad: &[f32],
+    grad_scale: f32,
+    h: &AdamW,
+) {
     let (c1, c2) = h.bias_corrections();
     let step = h.lr / c1;
     let sqrt_c2 = c2.sqrt();

@@ -81,7 +81,10 @@ pub fn launch(kernel: &str, cfg: &LaunchCfg, args: &mut KernelArgs, seed: u64) -
     };
     if rc != 0 {
         let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
-        bail!("emulated launch failed: {}", String::from_utf8_lossy(&err[..end]));
+        bail!(
+            "emulated launch failed: {}",
+            String::from_utf8_lossy(&err[..end])
+        );
     }
     Ok(())
 }

@@ -44,7 +44,10 @@ impl EmuDevice {
                  run scripts/setup-cuda.sh and rebuild"
             );
         }
-        Ok(EmuDevice { seed, launches: AtomicU64::new(0) })
+        Ok(EmuDevice {
+            seed,
+            launches: AtomicU64::new(0),
+        })
     }
 }
 
@@ -55,12 +58,20 @@ impl KernelDevice for EmuDevice {
 
     fn alloc_bytes(&self, bytes: usize) -> Result<RawBuf> {
         let p = ffi::alloc(bytes)?;
-        Ok(RawBuf { ptr: p as u64, bytes, _owner: Box::new(EmuAlloc(p)) })
+        Ok(RawBuf {
+            ptr: p as u64,
+            bytes,
+            _owner: Box::new(EmuAlloc(p)),
+        })
     }
 
     fn htod_bytes(&self, src: &[u8], dst: &RawBuf) -> Result<()> {
         if src.len() > dst.bytes {
-            bail!("host-to-device copy of {} bytes into a {}-byte buffer", src.len(), dst.bytes);
+            bail!(
+                "host-to-device copy of {} bytes into a {}-byte buffer",
+                src.len(),
+                dst.bytes
+            );
         }
         // SAFETY: dst.ptr is a live emulator allocation of dst.bytes bytes (owned by dst).
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.ptr as *mut u8, src.len()) };
@@ -69,7 +80,11 @@ impl KernelDevice for EmuDevice {
 
     fn dtoh_bytes(&self, src: &RawBuf, dst: &mut [u8]) -> Result<()> {
         if dst.len() > src.bytes {
-            bail!("device-to-host copy of {} bytes from a {}-byte buffer", dst.len(), src.bytes);
+            bail!(
+                "device-to-host copy of {} bytes from a {}-byte buffer",
+                dst.len(),
+                src.bytes
+            );
         }
         // SAFETY: src.ptr is a live emulator allocation of src.bytes bytes (owned by src).
         unsafe { std::ptr::copy_nonoverlapping(src.ptr as *const u8, dst.as_mut_ptr(), dst.len()) };
@@ -78,7 +93,10 @@ impl KernelDevice for EmuDevice {
 
     fn launch(&self, kernel: &str, cfg: &LaunchCfg, args: &mut KernelArgs) -> Result<()> {
         let n = self.launches.fetch_add(1, Ordering::Relaxed);
-        let seed = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(n);
+        let seed = self
+            .seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(n);
         ffi::launch(kernel, cfg, args, seed)
     }
 
