@@ -54,3 +54,34 @@ static __device__ __forceinline__ float block_sum(float v, float* scratch) {
 // Grid-stride loop over [0, n).
 #define RLVR_GRID_STRIDE(i, n) \
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+// Two consecutive bf16 (4-byte aligned) as the 32-bit register an mma fragment holds.
+static __device__ __forceinline__ uint32_t ld_bf16x2(const bf16* p) {
+#ifdef RLVR_EMU
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+#else
+    return *reinterpret_cast<const uint32_t*>(p);
+#endif
+}
+
+// d = a * b + c for one warp: mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 (sm_80+).
+// Fragments (g = lane / 4, t = lane % 4), per the PTX ISA:
+//   a[r]: A[g + 8 * (r & 1)][2t + 8 * (r >> 1) + {0, 1}]   (A is 16 x 16, m x k)
+//   b[r]: B[2t + 8 * r + {0, 1}][g]                         (B is 16 x 8, k x n)
+//   c/d[i]: C[g + 8 * (i >> 1)][2t + (i & 1)]               (C is 16 x 8)
+// The emulator runs it as a warp rendezvous that evaluates exactly this layout.
+static __device__ __forceinline__ void mma_bf16_16816(float d[4], const uint32_t a[4], const uint32_t b[2],
+                                                      const float c[4]) {
+#ifdef RLVR_EMU
+    rlvr_emu::warp_mma_m16n8k16_bf16(0xffffffffu, d, a, b, c);
+#else
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+        "{%10,%11,%12,%13};\n"
+        : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]),
+          "f"(c[3]));
+#endif
+}

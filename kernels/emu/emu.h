@@ -40,7 +40,7 @@
 #define __forceinline__ inline __attribute__((always_inline))
 #define __noinline__ __attribute__((noinline))
 #define __launch_bounds__(...)
-#define __align__(n) alignas(n)
+#define __align__(n) __attribute__((aligned(n)))
 #define __restrict__ __restrict
 #define __shared__ static __attribute__((section("rlvr_emu_shared"), aligned(16)))
 

@@ -391,3 +391,119 @@ pub fn adamw_step_f32(
         .f32(c2);
     dev.launch("adamw_step_f32", &elementwise_cfg(param.len()), &mut a)
 }
+
+/// How a GEMM operand is laid out in memory, as element strides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Strides {
+    /// Stride of the outer index (m for A, n for B).
+    pub outer: usize,
+    /// Stride of k.
+    pub k: usize,
+    /// Stride between batch entries.
+    pub batch: usize,
+}
+
+impl Strides {
+    /// Row-major [outer, k] (A = x [M, K]; B = W [N, K], i.e. y = x W^T).
+    pub fn rows(outer: usize, k: usize) -> Self {
+        Strides {
+            outer: k,
+            k: 1,
+            batch: outer * k,
+        }
+    }
+    /// Stored transposed: row-major [k, outer] (A = dY^T from dY [K, M]; B = W [K, N]).
+    pub fn cols(outer: usize, k: usize) -> Self {
+        Strides {
+            outer: 1,
+            k: outer,
+            batch: outer * k,
+        }
+    }
+    /// Largest element index touched, plus one.
+    fn extent(&self, batch: usize, outer: usize, k: usize) -> usize {
+        if batch == 0 || outer == 0 || k == 0 {
+            return 0;
+        }
+        (batch - 1) * self.batch + (outer - 1) * self.outer + (k - 1) * self.k + 1
+    }
+}
+
+/// A batched GEMM problem: C[z] = alpha * A[z] B[z]^T + beta * C[z], C dense [batch, m, n].
+#[derive(Clone, Copy, Debug)]
+pub struct Gemm {
+    pub batch: usize,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: Strides,
+    pub b: Strides,
+    pub alpha: f32,
+    /// Only with an f32 output: adds beta * the previous contents (gradient accumulation).
+    pub beta: f32,
+}
+
+/// Tensor-core GEMM (mma.sync bf16 -> f32). Writes `c_f32` and/or `c_bf16`.
+pub fn gemm_bf16(
+    dev: &dyn KernelDevice,
+    c_f32: Option<&DevBuf<f32>>,
+    c_bf16: Option<&DevBuf<bf16>>,
+    a: &DevBuf<bf16>,
+    b: &DevBuf<bf16>,
+    g: &Gemm,
+) -> Result<()> {
+    let c_len = g.batch * g.m * g.n;
+    if c_f32.is_none() && c_bf16.is_none() {
+        bail!("gemm_bf16: no output buffer");
+    }
+    for (what, len) in [
+        ("c_f32", c_f32.map(|c| c.len())),
+        ("c_bf16", c_bf16.map(|c| c.len())),
+    ] {
+        if let Some(len) = len {
+            if len != c_len {
+                bail!("gemm_bf16: {what} has {len} elements, the problem needs {c_len}");
+            }
+        }
+    }
+    if g.a.extent(g.batch, g.m, g.k) > a.len() || g.b.extent(g.batch, g.n, g.k) > b.len() {
+        bail!(
+            "gemm_bf16: operand strides reach past the end of A ({}) or B ({})",
+            a.len(),
+            b.len()
+        );
+    }
+    if c_len == 0 {
+        return Ok(());
+    }
+    if g.m > i32::MAX as usize
+        || g.n > i32::MAX as usize
+        || g.k > i32::MAX as usize
+        || g.batch > 65535
+    {
+        bail!("gemm_bf16: problem {g:?} exceeds the launch limits");
+    }
+    let mut args = KernelArgs::new();
+    args.opt_buf(c_f32).opt_buf(c_bf16).buf(a).buf(b);
+    args.i32(g.m as i32).i32(g.n as i32).i32(g.k as i32);
+    args.i64(g.a.outer as i64)
+        .i64(g.a.k as i64)
+        .i64(g.b.outer as i64)
+        .i64(g.b.k as i64);
+    args.i64(g.n as i64)
+        .i64(g.a.batch as i64)
+        .i64(g.b.batch as i64)
+        .i64((g.m * g.n) as i64);
+    args.f32(g.alpha)
+        .f32(if c_f32.is_some() { g.beta } else { 0.0 });
+    let cfg = LaunchCfg {
+        grid: [
+            g.n.div_ceil(64) as u32,
+            g.m.div_ceil(64) as u32,
+            g.batch as u32,
+        ],
+        block: [128, 1, 1],
+        smem_bytes: 0,
+    };
+    dev.launch("gemm_bf16_mma", &cfg, &mut args)
+}

@@ -10,6 +10,8 @@ use half::bf16;
 
 /// Tolerance for outputs stored as bf16 (inputs are bf16 too).
 pub const TOL_BF16: f32 = 1e-2;
+/// Tolerance for f32 results of long bf16 dot products (tensor-core accumulation order differs).
+pub const TOL_GEMM: f32 = 1e-4;
 /// Tolerance for f32 outputs.
 pub const TOL_F32: f32 = 1e-5;
 
@@ -226,6 +228,33 @@ pub fn run_all(
             guarded(&mut rows, "grad_norm", &shape, || {
                 check_grad_norm(dev, &mut rng, &sizes, &shape)
             });
+        }
+    }
+    if want("gemm") {
+        let shapes: Vec<(usize, usize, usize, usize)> = match set {
+            ShapeSet::Small => vec![
+                (1, 1, 8, 16),
+                (1, 17, 24, 40),
+                (1, 64, 64, 64),
+                (2, 65, 33, 48),
+                (1, 3, 130, 96),
+            ],
+            ShapeSet::Full => vec![
+                (1, 1, 8, 16),
+                (1, 17, 24, 40),
+                (2, 65, 33, 48),
+                (1, 129, 1536, 576),
+                (1, 256, 3584, 512),
+                (4, 128, 128, 128),
+            ],
+        };
+        for (batch, m, n, k) in shapes {
+            for layout in ["nt", "nn", "tn"] {
+                let shape = format!("{layout} b{batch} {m}x{n}x{k}");
+                guarded(&mut rows, "gemm_bf16_mma", &shape, || {
+                    check_gemm(dev, &mut rng, (batch, m, n, k), layout, &shape)
+                });
+            }
         }
     }
     if want("adamw") {
@@ -589,6 +618,65 @@ fn check_adamw(
             shape,
             &down_bf16(dev, &pb)?,
             &pbf,
+            TOL_BF16,
+        ),
+    ])
+}
+
+fn check_gemm(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    (batch, m, n, k): (usize, usize, usize, usize),
+    layout: &str,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
+    use launch::{Gemm, Strides};
+    let (a_s, b_s) = match layout {
+        "nt" => (Strides::rows(m, k), Strides::rows(n, k)),
+        "nn" => (Strides::rows(m, k), Strides::cols(n, k)),
+        _ => (Strides::cols(m, k), Strides::rows(n, k)),
+    };
+    let (a, ah) = bf16_vec(rng, batch * m * k, -1.0, 1.0);
+    let (b, bh) = bf16_vec(rng, batch * n * k, -1.0, 1.0);
+    let prior = rng.vec(batch * m * n, -1.0, 1.0);
+    let (da, db) = (upload(dev, &ah)?, upload(dev, &bh)?);
+    let g = Gemm {
+        batch,
+        m,
+        n,
+        k,
+        a: a_s,
+        b: b_s,
+        alpha: 0.5,
+        beta: 1.0,
+    };
+    let c = upload(dev, &prior)?;
+    let cb = nan_bf16(dev, batch * m * n)?;
+    launch::gemm_bf16(dev, Some(&c), Some(&cb), &da, &db, &g)?;
+    let want = r::gemm(
+        &a,
+        &b,
+        Some(&prior),
+        (batch, m, n, k),
+        (a_s.outer, a_s.k, a_s.batch),
+        (b_s.outer, b_s.k, b_s.batch),
+        0.5,
+        1.0,
+    );
+    let want_bf: Vec<f32> = want.iter().map(|&v| round_bf16(v)).collect();
+    Ok(vec![
+        compare(
+            "gemm_bf16_mma f32 (beta=1)",
+            shape,
+            &download(dev, &c)?,
+            &want,
+            TOL_GEMM,
+        ),
+        compare(
+            "gemm_bf16_mma bf16",
+            shape,
+            &down_bf16(dev, &cb)?,
+            &want_bf,
             TOL_BF16,
         ),
     ])

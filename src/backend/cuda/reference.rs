@@ -191,3 +191,35 @@ pub fn adamw_step(
         param[i] = p;
     }
 }
+
+/// Strided batched GEMM: c[z][m][n] = alpha * sum_k A(z,m,k) * B(z,n,k) + beta * c_in[z][m][n],
+/// with A(z,m,k) = a[z*batch_a + m*sam + k*sak] and B(z,n,k) = b[z*batch_b + n*sbn + k*sbk];
+/// c is dense [batch, m, n].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    a: &[f32],
+    b: &[f32],
+    c_in: Option<&[f32]>,
+    (batch, m, n, k): (usize, usize, usize, usize),
+    (sam, sak, batch_a): (usize, usize, usize),
+    (sbn, sbk, batch_b): (usize, usize, usize),
+    alpha: f32,
+    beta: f32,
+) -> Vec<f32> {
+    let mut c = vec![0.0f32; batch * m * n];
+    for z in 0..batch {
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0f64;
+                for p in 0..k {
+                    s += a[z * batch_a + i * sam + p * sak] as f64
+                        * b[z * batch_b + j * sbn + p * sbk] as f64;
+                }
+                let idx = (z * m + i) * n + j;
+                let prior = c_in.map_or(0.0, |c| beta as f64 * c[idx] as f64);
+                c[idx] = (alpha as f64 * s + prior) as f32;
+            }
+        }
+    }
+    c
+}
