@@ -549,7 +549,7 @@ fn check_grad_norm(
     let brefs: Vec<&DevBuf<f32>> = bufs.iter().collect();
     let out = launch::grad_norm_f32(dev, &brefs, max_norm)?;
     let mut rows = vec![compare(
-        "grad_norm_f32 [norm, coef]",
+        "grad_norm_finalize_f32 [norm, coef]",
         shape,
         &download(dev, &out)?,
         &[norm, coef],
