@@ -51,6 +51,18 @@ static __device__ __forceinline__ float block_sum(float v, float* scratch) {
     return t;
 }
 
+// Maximum over the whole block, same contract as block_sum.
+static __device__ __forceinline__ float block_max(float v, float* scratch) {
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+    v = warp_max(v);
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float t = lane < nwarps ? scratch[lane] : -INFINITY;
+    t = warp_max(t);
+    __syncthreads();
+    return t;
+}
+
 // Grid-stride loop over [0, n).
 #define RLVR_GRID_STRIDE(i, n) \
     for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)

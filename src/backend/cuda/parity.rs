@@ -257,6 +257,18 @@ pub fn run_all(
             }
         }
     }
+    if want("softmax") {
+        let shapes: Vec<(usize, usize)> = match set {
+            ShapeSet::Small => vec![(1, 1), (3, 33), (17, 1000), (2, 5003)],
+            ShapeSet::Full => vec![(1, 1), (3, 33), (17, 1000), (64, 49_152), (8, 151_936)],
+        };
+        for (rows_, cols) in shapes {
+            let shape = format!("{rows_}x{cols}");
+            guarded(&mut rows, "softmax", &shape, || {
+                check_softmax(dev, &mut rng, rows_, cols, &shape)
+            });
+        }
+    }
     if want("adamw") {
         for n in elementwise_sizes(set) {
             let shape = format!("n={n}");
@@ -678,6 +690,37 @@ fn check_gemm(
             &down_bf16(dev, &cb)?,
             &want_bf,
             TOL_BF16,
+        ),
+    ])
+}
+
+fn check_softmax(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    rows: usize,
+    cols: usize,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
+    let (x, xh) = bf16_vec(rng, rows * cols, -20.0, 20.0);
+    let dx = upload(dev, &xh)?;
+    let p = nan_f32(dev, rows * cols)?;
+    launch::softmax_fwd_bf16(dev, &p, &dx, cols)?;
+    let lp = nan_f32(dev, rows * cols)?;
+    launch::log_softmax_fwd_bf16(dev, &lp, &dx, cols)?;
+    Ok(vec![
+        compare(
+            "softmax_fwd_bf16",
+            shape,
+            &download(dev, &p)?,
+            &r::softmax(&x, cols, false),
+            TOL_F32,
+        ),
+        compare(
+            "log_softmax_fwd_bf16",
+            shape,
+            &download(dev, &lp)?,
+            &r::softmax(&x, cols, true),
+            TOL_F32,
         ),
     ])
 }
