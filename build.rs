@@ -247,10 +247,16 @@ fn tool_runs(exe: &str) -> bool {
 }
 
 fn find_nvcc(root: &Path) -> Option<PathBuf> {
-    let mut cands: Vec<PathBuf> = Vec::new();
-    if let Ok(p) = env::var("NVCC") {
-        cands.push(p.into());
+    // An explicit $NVCC is the only candidate (NVCC=/nonexistent builds the no-nvcc variant).
+    if let Some(p) = env::var_os("NVCC").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        if tool_runs(&p.to_string_lossy()) {
+            return Some(p);
+        }
+        println!("cargo:warning=NVCC={} does not run", p.display());
+        return None;
     }
+    let mut cands: Vec<PathBuf> = Vec::new();
     if let Ok(h) = env::var("CUDA_HOME") {
         cands.push(Path::new(&h).join("bin").join("nvcc"));
     }
