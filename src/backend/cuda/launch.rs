@@ -351,6 +351,26 @@ pub fn scale_by_f32(
     dev.launch("scale_by_f32", &elementwise_cfg(x.len()), &mut a)
 }
 
+/// AdamW hyper-parameters for one step (t starts at 1).
+#[derive(Clone, Copy, Debug)]
+pub struct AdamW {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    pub weight_decay: f32,
+    pub step: u32,
+}
+
+impl AdamW {
+    pub fn bias_corrections(&self) -> (f32, f32) {
+        (
+            1.0 - self.beta1.powi(self.step as i32),
+            1.0 - self.beta2.powi(self.step as i32),
+        )
+    }
+}
+
 /// One fused AdamW step on f32 master weights and moments; optionally writes the bf16 copy and
 /// scales the gradient by a device scalar (the clip coefficient).
 #[allow(clippy::too_many_arguments)]
@@ -362,7 +382,7 @@ pub fn adamw_step_f32(
     param_bf16: Option<&DevBuf<bf16>>,
     grad: &DevBuf<f32>,
     grad_scale: Option<(&DevBuf<f32>, usize)>,
-    h: &super::reference::AdamW,
+    h: &AdamW,
 ) -> Result<()> {
     same_len(
         "adamw_step_f32",
@@ -544,4 +564,53 @@ pub fn log_softmax_fwd_bf16(
     cols: usize,
 ) -> Result<()> {
     softmax_launch(dev, "log_softmax_fwd_bf16", out, x, cols)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedding_grad_index_groups_positions_by_id_in_order() {
+        let idx = EmbeddingGradIndex::build(&[4, 1, 4, 0, 1, 4], 5).unwrap();
+        assert_eq!(idx.rows, vec![0, 1, 4]);
+        assert_eq!(idx.offsets, vec![0, 1, 3, 6]);
+        assert_eq!(idx.token_idx, vec![3, 1, 4, 0, 2, 5]);
+        let e = EmbeddingGradIndex::build(&[0, 7], 5)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("token id 7 at position 1"), "{e}");
+    }
+
+    #[test]
+    fn kernel_args_are_marshalled_in_order_with_their_sizes() {
+        let mut a = KernelArgs::new();
+        a.i32(-3).i64(1 << 40).f32(0.5).u32(7);
+        assert_eq!(a.sizes(), &[4, 8, 4, 4]);
+        let p = a.param_ptrs();
+        // SAFETY: each pointer addresses an 8-byte slot holding the value written above.
+        unsafe {
+            assert_eq!(*(p[0] as *const i32), -3);
+            assert_eq!(*(p[1] as *const i64), 1 << 40);
+            assert_eq!(*(p[2] as *const f32), 0.5);
+            assert_eq!(*(p[3] as *const u32), 7);
+        }
+    }
+
+    #[test]
+    fn rmsnorm_backward_partition_covers_every_row_once() {
+        for rows in [1usize, 3, 255, 256, 257, 1000, 100_000] {
+            let (blocks, per) = rmsnorm_bwd_blocks(rows);
+            assert!(
+                blocks <= 256 && blocks * per >= rows && (blocks - 1) * per < rows,
+                "{rows}"
+            );
+        }
+    }
+
+    #[test]
+    fn gemm_strides_extent() {
+        assert_eq!(Strides::rows(3, 5).extent(2, 3, 5), 30);
+        assert_eq!(Strides::cols(3, 5).extent(1, 3, 5), 15);
+    }
 }

@@ -3,7 +3,8 @@
 //! the emulator tests.
 use super::device::{download, filled, upload, DevBuf, KernelDevice};
 use super::launch;
-use super::reference::{self as r, round_bf16, AdamW};
+use super::launch::AdamW;
+use super::reference::{self as r, round_bf16};
 use super::rng::Rng;
 use anyhow::Result;
 use half::bf16;

@@ -1,6 +1,7 @@
 //! f32 CPU references for every CUDA kernel, as plain functions over slices so the CPU backend
 //! can replace them later. Inputs that are bf16 on the device are passed already rounded to bf16
 //! and widened to f32.
+use super::launch::AdamW;
 
 /// Round to bf16 and back (round-to-nearest-even, as `__float2bfloat16`).
 pub fn round_bf16(x: f32) -> f32 {
@@ -148,26 +149,6 @@ pub fn grad_norm(tensors: &[&[f32]], max_norm: f32) -> (f32, f32) {
         1.0
     };
     (norm, coef)
-}
-
-/// AdamW hyper-parameters for one step (t starts at 1).
-#[derive(Clone, Copy, Debug)]
-pub struct AdamW {
-    pub lr: f32,
-    pub beta1: f32,
-    pub beta2: f32,
-    pub eps: f32,
-    pub weight_decay: f32,
-    pub step: u32,
-}
-
-impl AdamW {
-    pub fn bias_corrections(&self) -> (f32, f32) {
-        (
-            1.0 - self.beta1.powi(self.step as i32),
-            1.0 - self.beta2.powi(self.step as i32),
-        )
-    }
 }
 
 /// One AdamW step in place on (param, m, v), gradient scaled by `grad_scale`.
