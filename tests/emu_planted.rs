@@ -235,3 +235,19 @@ fn skip() -> bool {
     }
     false
 }
+
+#[test]
+fn barrier_in_divergent_code_is_reported() {
+    if skip() {
+        return;
+    }
+    let dev = emu(0);
+    let out = filled(&dev, 64, f32::NAN).unwrap();
+    let mut a = KernelArgs::new();
+    a.buf(&out);
+    let e = dev
+        .launch("planted_divergent_barrier", &LaunchCfg::linear(1, 64, 0), &mut a)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("different __syncthreads"), "{e}");
+}

@@ -74,6 +74,7 @@ struct Fiber {
     int width;
     uint64_t result;
     void* mma[4];  // d, a, b, c
+    void* barrier_site;  // return address of the __syncthreads this thread waits at
 };
 
 struct Launch {
@@ -369,6 +370,23 @@ bool run_block(const dim3& block, std::mt19937_64& rng) {
             }
             if (done == nthreads) return true;
             if (at_warp == 0 && at_barrier > 0) {
+                // All waiting threads must be at the same __syncthreads: a barrier in divergent
+                // code is undefined behaviour (hangs or silently misbehaves on hardware).
+                Fiber* first = nullptr;
+                for (int i = 0; i < nthreads; ++i) {
+                    Fiber* f = &g_fibers[i];
+                    if (f->state != kAtBarrier) continue;
+                    if (!first) {
+                        first = f;
+                    } else if (f->barrier_site != first->barrier_site) {
+                        g_cur = f;
+                        set_error(fmt("%s: waits at a different __syncthreads (code %p) than thread (%u,%u,%u) (code "
+                                      "%p): barrier in divergent code",
+                                      where().c_str(), f->barrier_site, first->tid.x, first->tid.y, first->tid.z,
+                                      first->barrier_site));
+                        return false;
+                    }
+                }
                 // Threads that exited count as arrived (as on sm_70+ hardware).
                 for (int i = 0; i < nthreads; ++i)
                     if (g_fibers[i].state == kAtBarrier) g_fibers[i].state = kReady;
@@ -477,8 +495,9 @@ bool register_kernel(const char* name, Trampoline t, int nargs, const size_t* ar
     return true;
 }
 
-void syncthreads() {
+__attribute__((noinline)) void syncthreads() {
     asm volatile("" ::: "memory");
+    g_cur->barrier_site = __builtin_return_address(0);
     g_cur->state = kAtBarrier;
     yield_to_scheduler();
     asm volatile("" ::: "memory");

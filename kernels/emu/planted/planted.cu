@@ -76,3 +76,17 @@ RLVR_KERNEL(planted_shuffle_after_exit, float* __restrict__ out, const float* __
     if (lane >= 16) return;
     out[lane] = __shfl_xor_sync(0xffffffffu, x[lane], 1);
 }
+
+// Bug: __syncthreads in divergent code: even and odd warps wait at different barriers.
+RLVR_KERNEL(planted_divergent_barrier, float* __restrict__ out) {
+    __shared__ float s[64];
+    const int warp = threadIdx.x >> 5;
+    if (warp & 1) {
+        s[threadIdx.x] = 1.0f;
+        __syncthreads();
+    } else {
+        s[threadIdx.x] = 2.0f;
+        __syncthreads();
+    }
+    out[threadIdx.x] = s[threadIdx.x ^ 32];
+}
