@@ -97,3 +97,44 @@ static __device__ __forceinline__ void mma_bf16_16816(float d[4], const uint32_t
           "f"(c[3]));
 #endif
 }
+
+// ldmatrix.sync.aligned.m8n8.x4.shared.b16: lane L passes the address of row L % 8 of matrix
+// L / 8 (16-byte aligned, shared memory); r[j] gets row L / 4, columns 2 (L % 4) .. +1 of matrix j.
+static __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const bf16* row_addr) {
+#ifdef RLVR_EMU
+    rlvr_emu::warp_ldmatrix(r, row_addr, 4, false);
+#else
+    const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row_addr));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+#endif
+}
+
+// cp.async.cg 16 bytes global -> shared; bytes past `src_bytes` (0..16) are zero-filled.
+static __device__ __forceinline__ void cp_async16(bf16* smem_dst, const bf16* gmem_src, int src_bytes) {
+#ifdef RLVR_EMU
+    rlvr_emu::cp_async16(smem_dst, gmem_src, src_bytes);
+#else
+    const unsigned d = static_cast<unsigned>(__cvta_generic_to_shared(smem_dst));
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(d), "l"(gmem_src), "r"(src_bytes));
+#endif
+}
+
+static __device__ __forceinline__ void cp_async_commit() {
+#ifdef RLVR_EMU
+    rlvr_emu::cp_async_commit();
+#else
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+
+// Waits until at most N committed cp.async groups of this thread are still in flight.
+template <int N>
+static __device__ __forceinline__ void cp_async_wait() {
+#ifdef RLVR_EMU
+    rlvr_emu::cp_async_wait_group(N);
+#else
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
+}

@@ -246,8 +246,40 @@ fn barrier_in_divergent_code_is_reported() {
     let mut a = KernelArgs::new();
     a.buf(&out);
     let e = dev
-        .launch("planted_divergent_barrier", &LaunchCfg::linear(1, 64, 0), &mut a)
+        .launch(
+            "planted_divergent_barrier",
+            &LaunchCfg::linear(1, 64, 0),
+            &mut a,
+        )
         .unwrap_err()
         .to_string();
     assert!(e.contains("different __syncthreads"), "{e}");
+}
+
+fn cp_async_passes(kernel: &str) -> bool {
+    let dev = emu(5);
+    let x: Vec<f32> = Rng::new(4)
+        .vec(256, -1.0, 1.0)
+        .iter()
+        .map(|&v| r::round_bf16(v))
+        .collect();
+    let dx = upload(&dev, &bf16s(&x)).unwrap();
+    let out = filled(&dev, 256, f32::NAN).unwrap();
+    let mut a = KernelArgs::new();
+    a.buf(&out).buf(&dx);
+    dev.launch(kernel, &LaunchCfg::linear(1, 32, 0), &mut a)
+        .unwrap();
+    let want: Vec<f32> = (0..256)
+        .map(|i| x[((i / 8 + 1) % 32) * 8 + i % 8])
+        .collect();
+    compare(kernel, "256", &download(&dev, &out).unwrap(), &want, 0.0).pass
+}
+
+#[test]
+fn missing_cp_async_wait_is_caught() {
+    if skip() {
+        return;
+    }
+    assert!(cp_async_passes("planted_cp_async_ok"));
+    assert!(!cp_async_passes("planted_cp_async_missing_wait"));
 }

@@ -1,6 +1,8 @@
 //! What build.rs produced: fatbins and ptxas report (when nvcc was available) and an emulator
 //! library that defines the same kernels as kernels/*.cu.
-use rlvr::backend::cuda::kernels::{fatbin, EMU_BUILT, FATBINS, KERNELS_COMPILED, KERNEL_FILES, PTXAS_REPORT};
+use rlvr::backend::cuda::kernels::{
+    fatbin, EMU_BUILT, FATBINS, KERNELS_COMPILED, KERNEL_FILES, PTXAS_REPORT,
+};
 
 #[test]
 fn fatbins_are_embedded_when_nvcc_was_found() {
@@ -27,12 +29,18 @@ fn ptxas_report_covers_every_kernel_on_both_sass_targets() {
         for arch in ["sm_80", "sm_90a"] {
             let row = PTXAS_REPORT
                 .lines()
-                .find(|l| l.split('\t').nth(1) == Some(*kernel) && l.split('\t').nth(2) == Some(arch))
+                .find(|l| {
+                    l.split('\t').nth(1) == Some(*kernel) && l.split('\t').nth(2) == Some(arch)
+                })
                 .unwrap_or_else(|| panic!("{kernel} ({arch}) missing from the ptxas report"));
             let cols: Vec<&str> = row.split('\t').collect();
             let regs: u32 = cols[3].parse().unwrap();
             assert!(regs > 0 && regs <= 255, "{kernel}: {regs} registers");
-            assert_eq!((cols[4], cols[5]), ("0", "0"), "{kernel} ({arch}) spills registers");
+            assert_eq!(
+                (cols[4], cols[5]),
+                ("0", "0"),
+                "{kernel} ({arch}) spills registers"
+            );
         }
     }
 }
@@ -45,7 +53,10 @@ fn emulator_defines_the_same_kernels_as_the_cuda_build() {
     }
     let emu = rlvr::backend::emu::kernel_names();
     for (kernel, _) in KERNEL_FILES {
-        assert!(emu.iter().any(|k| k == kernel), "{kernel} is missing from the emulator");
+        assert!(
+            emu.iter().any(|k| k == kernel),
+            "{kernel} is missing from the emulator"
+        );
     }
     for k in &emu {
         assert!(

@@ -61,6 +61,12 @@ std::map<uintptr_t, Alloc> g_allocs;  // keyed by the user pointer
 
 enum State { kReady, kAtBarrier, kAtWarp, kDone };
 
+struct AsyncCopy {
+    char* dst;
+    const char* src;
+    int src_bytes;
+};
+
 struct Fiber {
     ucontext_t ctx;
     State state;
@@ -75,6 +81,8 @@ struct Fiber {
     uint64_t result;
     void* mma[4];  // d, a, b, c
     void* barrier_site;  // return address of the __syncthreads this thread waits at
+    std::vector<AsyncCopy> uncommitted;               // cp.async issued since the last commit
+    std::vector<std::vector<AsyncCopy>> committed;  // oldest group first
 };
 
 struct Launch {
@@ -123,8 +131,13 @@ void yield_to_scheduler() {
     swapcontext(&me->ctx, &g_sched);
 }
 
+void complete_copies(std::vector<AsyncCopy>& v);
+
 void fiber_entry() {
     g_launch->entry->tramp(g_launch->args);
+    for (auto& g : g_cur->committed) complete_copies(g);
+    complete_copies(g_cur->uncommitted);
+    g_cur->committed.clear();
     g_cur->state = kDone;
     // returning continues at uc_link (the scheduler)
 }
@@ -161,6 +174,7 @@ const char* op_name(int op) {
         case kReduceXor: return "__reduce_xor_sync";
         case kSyncWarp: return "__syncwarp";
         case kMma: return "mma.sync.m16n8k16";
+        case kLdmatrix: return "ldmatrix";
     }
     return "?";
 }
@@ -209,6 +223,52 @@ void resolve_mma(Fiber* const lanes[32]) {
             d[i] = acc;
         }
     }
+}
+
+bool in_shared(const void* p, size_t n) {
+    const char* c = static_cast<const char*>(p);
+    if (__start_rlvr_emu_shared && c >= __start_rlvr_emu_shared && c + n <= __stop_rlvr_emu_shared) return true;
+    const char* d = g_launch->dyn_smem;
+    return d && c >= d && c + n <= d + g_launch->smem_bytes;
+}
+
+void complete_copies(std::vector<AsyncCopy>& v) {
+    for (const AsyncCopy& c : v) {
+        std::memcpy(c.dst, c.src, size_t(c.src_bytes));
+        std::memset(c.dst + c.src_bytes, 0, size_t(16 - c.src_bytes));
+    }
+    v.clear();
+}
+
+// ldmatrix for the whole warp; returns false (error set) on a bad address.
+bool resolve_ldmatrix(Fiber* const lanes[32]) {
+    const int num = lanes[0]->arg & 0xF;
+    const bool trans = (lanes[0]->arg >> 4) & 1;
+    for (int j = 0; j < num * 8; ++j) {
+        const void* p = lanes[j]->mma[1];
+        if ((uintptr_t(p) & 15) || !in_shared(p, 16)) {
+            g_cur = lanes[j];
+            set_error(fmt("%s: ldmatrix row address %p is not a 16-byte aligned shared-memory address",
+                          where().c_str(), p));
+            return false;
+        }
+    }
+    for (int l = 0; l < 32; ++l) {
+        uint32_t* out = static_cast<uint32_t*>(lanes[l]->mma[0]);
+        for (int j = 0; j < num; ++j) {
+            uint16_t lo, hi;
+            if (!trans) {
+                const uint16_t* row = static_cast<const uint16_t*>(lanes[j * 8 + l / 4]->mma[1]);
+                lo = row[2 * (l % 4)];
+                hi = row[2 * (l % 4) + 1];
+            } else {
+                lo = static_cast<const uint16_t*>(lanes[j * 8 + 2 * (l % 4)]->mma[1])[l / 4];
+                hi = static_cast<const uint16_t*>(lanes[j * 8 + 2 * (l % 4) + 1]->mma[1])[l / 4];
+            }
+            out[j] = uint32_t(lo) | (uint32_t(hi) << 16);
+        }
+    }
+    return true;
 }
 
 // Resolves every complete warp rendezvous; returns how many lanes were released, or -1 on error.
@@ -285,11 +345,20 @@ int resolve_warps(int nthreads) {
                 rxor ^= u;
                 radd += u;
             }
-            if (f->op == kMma && m != 0xffffffffu) {
-                set_error(fmt("%s: mma.sync needs all 32 lanes (mask 0x%08x)", where().c_str(), m));
+            if ((f->op == kMma || f->op == kLdmatrix) && m != 0xffffffffu) {
+                set_error(fmt("%s: %s needs all 32 lanes (mask 0x%08x)", where().c_str(), op_name(f->op), m));
                 return -1;
             }
             if (f->op == kMma) resolve_mma(lanes);
+            if (f->op == kLdmatrix) {
+                for (int j = 0; j < 32; ++j) {
+                    if (lanes[j]->arg != f->arg) {
+                        set_error(fmt("%s: lanes disagree on the ldmatrix shape", where().c_str()));
+                        return -1;
+                    }
+                }
+                if (!resolve_ldmatrix(lanes)) return -1;
+            }
             for (int j = 0; j < 32; ++j) {
                 if (!(m >> j & 1)) continue;
                 Fiber* o = lanes[j];
@@ -317,6 +386,7 @@ int resolve_warps(int nthreads) {
                     case kReduceXor: o->result = rxor; break;
                     default: o->result = 0; break;
                 }
+                if (o->op == kLdmatrix || o->op == kMma) src = -1;
                 if (src >= 0) {
                     // Reading a lane outside the mask is undefined on hardware: hand back poison.
                     o->result = (m >> src & 1) ? lanes[src]->value : ~0ull;
@@ -345,6 +415,8 @@ bool run_block(const dim3& block, std::mt19937_64& rng) {
         Fiber& f = g_fibers[i];
         f.state = kReady;
         f.linear = i;
+        f.uncommitted.clear();
+        f.committed.clear();
         f.tid = uint3{unsigned(i % block.x), unsigned((i / block.x) % block.y), unsigned(i / (block.x * block.y))};
         getcontext(&f.ctx);
         f.ctx.uc_stack.ss_sp = fiber_stack(i);
@@ -524,6 +596,36 @@ void warp_mma_m16n8k16_bf16(unsigned mask, float d[4], const uint32_t a[4], cons
     me->mma[2] = const_cast<uint32_t*>(b);
     me->mma[3] = const_cast<float*>(c);
     warp_op(kMma, mask, 0, 0, 32);
+}
+
+void warp_ldmatrix(uint32_t* regs, const void* row_addr, int num, bool trans) {
+    if (num != 1 && num != 2 && num != 4) fail("ldmatrix .num must be 1, 2 or 4");
+    Fiber* me = g_cur;
+    me->mma[0] = regs;
+    me->mma[1] = const_cast<void*>(row_addr);
+    warp_op(kLdmatrix, 0xffffffffu, 0, num | (trans ? 16 : 0), 32);
+}
+
+void cp_async16(void* smem_dst, const void* gmem_src, int src_bytes) {
+    if ((uintptr_t(smem_dst) & 15) || !in_shared(smem_dst, 16))
+        fail("cp.async destination is not a 16-byte aligned shared-memory address");
+    if (uintptr_t(gmem_src) & 15) fail("cp.async source is not 16-byte aligned");
+    if (src_bytes < 0 || src_bytes > 16) fail("cp.async src-size must be in [0, 16]");
+    g_cur->uncommitted.push_back(AsyncCopy{static_cast<char*>(smem_dst), static_cast<const char*>(gmem_src), src_bytes});
+}
+
+void cp_async_commit() {
+    g_cur->committed.push_back(std::move(g_cur->uncommitted));
+    g_cur->uncommitted.clear();
+}
+
+void cp_async_wait_group(int pending) {
+    auto& groups = g_cur->committed;
+    while (int(groups.size()) > pending) {
+        complete_copies(groups.front());
+        groups.erase(groups.begin());
+    }
+    asm volatile("" ::: "memory");
 }
 
 void* dynamic_smem() { return g_launch->dyn_smem; }

@@ -71,6 +71,7 @@ enum WarpOp : int {
     kReduceMinS = 15,
     kReduceMaxS = 16,
     kMma = 17,
+    kLdmatrix = 18,
 };
 
 using Trampoline = void (*)(void** args);
@@ -81,6 +82,15 @@ void syncthreads();
 uint64_t warp_op(int op, unsigned mask, uint64_t value, int arg, int width);
 // mma.sync.m16n8k16 bf16 x bf16 -> f32: a rendezvous that exchanges whole fragments.
 void warp_mma_m16n8k16_bf16(unsigned mask, float d[4], const uint32_t a[4], const uint32_t b[2], const float c[4]);
+// ldmatrix.sync.aligned.m8n8.x{num}[.trans].shared.b16: lane L supplies the address of row L % 8
+// of matrix L / 8; register j of lane L receives row L / 4, columns 2 (L % 4) and +1 of matrix j
+// (with .trans: column L / 4, rows 2 (L % 4) and +1).
+void warp_ldmatrix(uint32_t* regs, const void* row_addr, int num, bool trans);
+// cp.async (16 bytes, global -> shared, zero fill past src_bytes): queued per thread and only
+// performed at cp_async_wait_group (or thread exit), so a missing wait reads poison.
+void cp_async16(void* smem_dst, const void* gmem_src, int src_bytes);
+void cp_async_commit();
+void cp_async_wait_group(int pending);
 void* dynamic_smem();
 [[noreturn]] void fail(const char* what);
 

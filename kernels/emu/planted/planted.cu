@@ -90,3 +90,26 @@ RLVR_KERNEL(planted_divergent_barrier, float* __restrict__ out) {
     }
     out[threadIdx.x] = s[threadIdx.x ^ 32];
 }
+
+// cp.async staging of 8 bf16 per thread (block = 32 threads, 256 elements), then every thread
+// reads a neighbour's chunk. The planted version forgets cp.async.wait_group before the barrier.
+// (A plain function with a flag, not a template: g++ drops the section attribute of a bf16
+// __shared__ array inside a function template, see docs/gpu-log.md.)
+static __device__ void stage_and_read(float* out, const bf16* in, bool wait) {
+    __shared__ __align__(16) bf16 buf[256];
+    const int tid = threadIdx.x;
+    cp_async16(&buf[tid * 8], in + tid * 8, 16);
+    cp_async_commit();
+    if (wait) cp_async_wait<0>();  // BUG when wait is false: the copy may not have landed yet
+    __syncthreads();
+    const int src = (tid + 1) % 32;
+    for (int i = 0; i < 8; ++i) out[tid * 8 + i] = ld_bf16(&buf[src * 8 + i]);
+}
+
+RLVR_KERNEL(planted_cp_async_ok, float* __restrict__ out, const bf16* __restrict__ in) {
+    stage_and_read(out, in, true);
+}
+
+RLVR_KERNEL(planted_cp_async_missing_wait, float* __restrict__ out, const bf16* __restrict__ in) {
+    stage_and_read(out, in, false);
+}

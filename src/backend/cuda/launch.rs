@@ -503,19 +503,6 @@ pub fn gemm_bf16(
     {
         bail!("gemm_bf16: problem {g:?} exceeds the launch limits");
     }
-    let mut args = KernelArgs::new();
-    args.opt_buf(c_f32).opt_buf(c_bf16).buf(a).buf(b);
-    args.i32(g.m as i32).i32(g.n as i32).i32(g.k as i32);
-    args.i64(g.a.outer as i64)
-        .i64(g.a.k as i64)
-        .i64(g.b.outer as i64)
-        .i64(g.b.k as i64);
-    args.i64(g.n as i64)
-        .i64(g.a.batch as i64)
-        .i64(g.b.batch as i64)
-        .i64((g.m * g.n) as i64);
-    args.f32(g.alpha)
-        .f32(if c_f32.is_some() { g.beta } else { 0.0 });
     let cfg = LaunchCfg {
         grid: [
             g.n.div_ceil(64) as u32,
@@ -525,7 +512,44 @@ pub fn gemm_bf16(
         block: [128, 1, 1],
         smem_bytes: 0,
     };
-    dev.launch("gemm_bf16_mma", &cfg, &mut args)
+    let kernel = gemm_kernel_for(g, a, b);
+    let mut args = KernelArgs::new();
+    args.opt_buf(c_f32).opt_buf(c_bf16).buf(a).buf(b);
+    args.i32(g.m as i32).i32(g.n as i32).i32(g.k as i32);
+    if kernel == "gemm_bf16_mma_kc" {
+        args.i64(g.a.outer as i64).i64(g.b.outer as i64);
+    } else {
+        args.i64(g.a.outer as i64)
+            .i64(g.a.k as i64)
+            .i64(g.b.outer as i64)
+            .i64(g.b.k as i64);
+    }
+    args.i64(g.n as i64)
+        .i64(g.a.batch as i64)
+        .i64(g.b.batch as i64)
+        .i64((g.m * g.n) as i64);
+    args.f32(g.alpha)
+        .f32(if c_f32.is_some() { g.beta } else { 0.0 });
+    dev.launch(kernel, &cfg, &mut args)
+}
+
+/// Which GEMM kernel `gemm_bf16` runs: the cp.async + ldmatrix pipeline when both operands are
+/// contiguous in k with 16-byte aligned rows and bases, else the general strided kernel.
+pub fn gemm_kernel_for(g: &Gemm, a: &DevBuf<bf16>, b: &DevBuf<bf16>) -> &'static str {
+    let aligned = |x: usize| x.is_multiple_of(8);
+    let fast = g.a.k == 1
+        && g.b.k == 1
+        && aligned(g.k)
+        && aligned(g.a.outer)
+        && aligned(g.b.outer)
+        && (g.batch == 1 || (aligned(g.a.batch) && aligned(g.b.batch)))
+        && a.raw().device_ptr().is_multiple_of(16)
+        && b.raw().device_ptr().is_multiple_of(16);
+    if fast {
+        "gemm_bf16_mma_kc"
+    } else {
+        "gemm_bf16_mma"
+    }
 }
 
 fn softmax_launch(

@@ -677,16 +677,17 @@ fn check_gemm(
         1.0,
     );
     let want_bf: Vec<f32> = want.iter().map(|&v| round_bf16(v)).collect();
+    let kernel = launch::gemm_kernel_for(&g, &da, &db);
     Ok(vec![
         compare(
-            "gemm_bf16_mma f32 (beta=1)",
+            &format!("{kernel} f32 (beta=1)"),
             shape,
             &download(dev, &c)?,
             &want,
             TOL_GEMM,
         ),
         compare(
-            "gemm_bf16_mma bf16",
+            &format!("{kernel} bf16"),
             shape,
             &down_bf16(dev, &cb)?,
             &want_bf,
