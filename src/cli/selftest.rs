@@ -17,8 +17,8 @@ pub enum SelftestDevice {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Where to run the kernels.
-    #[arg(long, value_enum, default_value_t = SelftestDevice::Emu)]
+    /// Where to run the kernels (the emulator needs no GPU).
+    #[arg(long, value_enum, default_value_t = SelftestDevice::Cuda)]
     pub device: SelftestDevice,
     /// With `--device cuda` on a machine without a usable GPU: say so and exit 0 instead of failing.
     #[arg(long)]
