@@ -28,6 +28,8 @@ enum Command {
     Sft(rlvr::cli::sft::Args),
     /// Import a GGUF model (llama.cpp format) as a Hugging Face model directory.
     Convert(rlvr::cli::convert::Args),
+    /// Check every CUDA kernel against its CPU reference, on the GPU or the host emulator.
+    Selftest(rlvr::cli::selftest::Args),
 }
 
 fn main() {
@@ -41,6 +43,7 @@ fn main() {
         Command::NewModel(a) => rlvr::cli::new_model::run(a),
         Command::Sft(a) => rlvr::cli::sft::run(a),
         Command::Convert(a) => rlvr::cli::convert::run(a),
+        Command::Selftest(a) => rlvr::cli::selftest::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

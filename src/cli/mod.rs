@@ -8,3 +8,4 @@ pub mod passk;
 pub mod sft;
 pub mod train;
 pub mod convert;
+pub mod selftest;

@@ -1,1 +1,13 @@
-//! CUDA backend.
+//! CUDA backend: kernels from kernels/*.cu (fatbins embedded by build.rs), loaded with cudarc.
+//!
+//! `device` is the launcher interface shared with the host emulator (`backend::emu`); `launch`
+//! holds one thin launcher per kernel, used by both devices; `reference` the f32 CPU references
+//! the parity checks compare against.
+pub mod detect;
+pub mod device;
+pub mod gpu;
+pub mod kernels;
+pub mod launch;
+pub mod parity;
+pub mod reference;
+pub mod rng;

@@ -1,0 +1,28 @@
+// Token embedding. Forward: out[t, :] = table[ids[t], :] (4H bytes per token, no FLOPs); an id
+// outside [0, vocab) yields a NaN row so that it cannot pass silently.
+// Backward, deterministic without float atomics: the host groups token positions by id (ascending
+// positions per id, see launch::EmbeddingGradIndex); block b owns table row uniq_rows[b] and adds
+// the dout rows token_idx[offsets[b] .. offsets[b + 1]] in that order (2H bytes read per token).
+#include "common.cuh"
+
+RLVR_KERNEL(embedding_fwd_bf16, bf16* __restrict__ out, const bf16* __restrict__ table, const int* __restrict__ ids,
+            int hidden, int vocab) {
+    const int64_t t = blockIdx.x;
+    const int id = ids[t];
+    const bool ok = id >= 0 && id < vocab;
+    for (int c = threadIdx.x; c < hidden; c += blockDim.x)
+        out[t * hidden + c] = ok ? table[int64_t(id) * hidden + c] : __float2bfloat16(NAN);
+}
+
+RLVR_KERNEL(embedding_bwd_f32, float* __restrict__ dtable, const bf16* __restrict__ dout,
+            const int* __restrict__ uniq_rows, const int* __restrict__ offsets, const int* __restrict__ token_idx,
+            int hidden) {
+    const int b = blockIdx.x;
+    const int64_t row = uniq_rows[b];
+    const int j0 = offsets[b], j1 = offsets[b + 1];
+    for (int c = threadIdx.x; c < hidden; c += blockDim.x) {
+        float s = 0.0f;
+        for (int j = j0; j < j1; ++j) s += ld_bf16(dout + int64_t(token_idx[j]) * hidden + c);
+        dtable[row * hidden + c] += s;
+    }
+}

@@ -1,0 +1,189 @@
+//! The launcher interface shared by the CUDA device and the host emulator: typed device buffers,
+//! kernel arguments marshalled exactly as cuLaunchKernel's `void** kernelParams`, and launches.
+use anyhow::{bail, Result};
+use std::any::Any;
+use std::ffi::c_void;
+use std::marker::PhantomData;
+
+/// Element types that live in device buffers.
+pub trait DevElem: bytemuck::Pod + Send + Sync + 'static {}
+impl DevElem for f32 {}
+impl DevElem for half::bf16 {}
+impl DevElem for u32 {}
+impl DevElem for i32 {}
+impl DevElem for u8 {}
+
+/// Untyped device memory: a device address plus whatever frees it on drop.
+pub struct RawBuf {
+    pub(crate) ptr: u64,
+    pub(crate) bytes: usize,
+    pub(crate) _owner: Box<dyn Any + Send + Sync>,
+}
+
+impl RawBuf {
+    pub fn device_ptr(&self) -> u64 {
+        self.ptr
+    }
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// A typed device buffer of `len` elements.
+pub struct DevBuf<T: DevElem> {
+    raw: RawBuf,
+    len: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: DevElem> DevBuf<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    pub fn raw(&self) -> &RawBuf {
+        &self.raw
+    }
+}
+
+/// Grid, block and dynamic shared memory of one launch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LaunchCfg {
+    pub grid: [u32; 3],
+    pub block: [u32; 3],
+    pub smem_bytes: u32,
+}
+
+impl LaunchCfg {
+    pub fn linear(grid: u32, block: u32, smem_bytes: u32) -> Self {
+        LaunchCfg {
+            grid: [grid, 1, 1],
+            block: [block, 1, 1],
+            smem_bytes,
+        }
+    }
+}
+
+/// Kernel arguments in declaration order. Each value is stored in its own 8-byte slot;
+/// `param_ptrs` gives the array of pointers cuLaunchKernel (and the emulator) read through.
+#[derive(Default)]
+pub struct KernelArgs {
+    slots: Vec<[u8; 8]>,
+    sizes: Vec<usize>,
+}
+
+impl KernelArgs {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    fn push_bytes(&mut self, b: &[u8]) -> &mut Self {
+        let mut slot = [0u8; 8];
+        slot[..b.len()].copy_from_slice(b);
+        self.slots.push(slot);
+        self.sizes.push(b.len());
+        self
+    }
+    /// A device pointer (`T*` in the kernel).
+    pub fn buf<T: DevElem>(&mut self, b: &DevBuf<T>) -> &mut Self {
+        self.push_bytes(&b.raw.ptr.to_ne_bytes())
+    }
+    /// A device pointer `offset` elements into `b` (checked against its length).
+    pub fn buf_at<T: DevElem>(&mut self, b: &DevBuf<T>, offset: usize) -> Result<&mut Self> {
+        if offset > b.len {
+            bail!(
+                "argument offset {offset} is past the end of a {}-element buffer",
+                b.len
+            );
+        }
+        let p = b.raw.ptr + (offset * std::mem::size_of::<T>()) as u64;
+        Ok(self.push_bytes(&p.to_ne_bytes()))
+    }
+    /// An optional device pointer: `nullptr` when absent.
+    pub fn opt_buf<T: DevElem>(&mut self, b: Option<&DevBuf<T>>) -> &mut Self {
+        self.push_bytes(&b.map_or(0u64, |b| b.raw.ptr).to_ne_bytes())
+    }
+    pub fn i32(&mut self, v: i32) -> &mut Self {
+        self.push_bytes(&v.to_ne_bytes())
+    }
+    pub fn u32(&mut self, v: u32) -> &mut Self {
+        self.push_bytes(&v.to_ne_bytes())
+    }
+    pub fn i64(&mut self, v: i64) -> &mut Self {
+        self.push_bytes(&v.to_ne_bytes())
+    }
+    pub fn f32(&mut self, v: f32) -> &mut Self {
+        self.push_bytes(&v.to_ne_bytes())
+    }
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+    /// Byte size of each argument, in order (the emulator checks them against the kernel).
+    pub fn sizes(&self) -> &[usize] {
+        &self.sizes
+    }
+    /// Pointers to each argument value; valid while `self` is not modified.
+    pub fn param_ptrs(&mut self) -> Vec<*mut c_void> {
+        self.slots
+            .iter_mut()
+            .map(|s| s.as_mut_ptr() as *mut c_void)
+            .collect()
+    }
+}
+
+/// What a kernel launcher needs from a device. Implemented by the CUDA `Gpu` and the `EmuDevice`.
+pub trait KernelDevice: Send + Sync {
+    /// Human-readable device name, e.g. "NVIDIA H100 (sm_90)" or "emulator".
+    fn name(&self) -> String;
+    fn alloc_bytes(&self, bytes: usize) -> Result<RawBuf>;
+    fn htod_bytes(&self, src: &[u8], dst: &RawBuf) -> Result<()>;
+    fn dtoh_bytes(&self, src: &RawBuf, dst: &mut [u8]) -> Result<()>;
+    fn launch(&self, kernel: &str, cfg: &LaunchCfg, args: &mut KernelArgs) -> Result<()>;
+    fn synchronize(&self) -> Result<()>;
+}
+
+/// Uninitialised buffer of `n` elements (the emulator fills it with NaN bytes).
+pub fn alloc<T: DevElem>(dev: &dyn KernelDevice, n: usize) -> Result<DevBuf<T>> {
+    let raw = dev.alloc_bytes(n * std::mem::size_of::<T>())?;
+    Ok(DevBuf {
+        raw,
+        len: n,
+        _t: PhantomData,
+    })
+}
+
+pub fn upload<T: DevElem>(dev: &dyn KernelDevice, host: &[T]) -> Result<DevBuf<T>> {
+    let b = alloc::<T>(dev, host.len())?;
+    dev.htod_bytes(bytemuck::cast_slice(host), &b.raw)?;
+    Ok(b)
+}
+
+pub fn copy_to_device<T: DevElem>(
+    dev: &dyn KernelDevice,
+    host: &[T],
+    dst: &DevBuf<T>,
+) -> Result<()> {
+    if host.len() != dst.len {
+        bail!(
+            "copy of {} elements into a device buffer of {}",
+            host.len(),
+            dst.len
+        );
+    }
+    dev.htod_bytes(bytemuck::cast_slice(host), &dst.raw)
+}
+
+pub fn download<T: DevElem>(dev: &dyn KernelDevice, b: &DevBuf<T>) -> Result<Vec<T>> {
+    let mut v = vec![T::zeroed(); b.len];
+    dev.dtoh_bytes(&b.raw, bytemuck::cast_slice_mut(&mut v))?;
+    Ok(v)
+}
+
+/// A buffer holding `host`-sized copies of `fill` (used to pre-fill outputs with NaN).
+pub fn filled<T: DevElem>(dev: &dyn KernelDevice, n: usize, fill: T) -> Result<DevBuf<T>> {
+    upload(dev, &vec![fill; n])
+}

@@ -1,0 +1,280 @@
+//! The CUDA device: one context and stream (event tracking off), a lazily filled module cache over
+//! the embedded fatbins, and a caching allocator keyed by size class so ops don't cuMemAlloc
+//! every time. Nothing here has run on a GPU yet (see docs/gpu-log.md).
+use super::detect::cuda_available;
+use super::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use super::kernels;
+use anyhow::{anyhow, bail, Context, Result};
+use cudarc::driver::{result, sys, CudaContext, CudaFunction, CudaModule, CudaStream};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Dynamic shared memory above this needs the per-function opt-in attribute.
+const DEFAULT_SMEM_LIMIT: u32 = 48 * 1024;
+
+pub struct Gpu {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    functions: Mutex<HashMap<String, (CudaFunction, u32)>>,
+    pool: Arc<Pool>,
+}
+
+/// Free device blocks by size class. Blocks go back here when their `RawBuf` drops.
+struct Pool {
+    ctx: Arc<CudaContext>,
+    free: Mutex<HashMap<usize, Vec<u64>>>,
+}
+
+/// Size classes: 512 B minimum, then four classes per power of two (at most 25% waste).
+pub fn size_class(bytes: usize) -> usize {
+    if bytes <= 512 {
+        return 512;
+    }
+    let hb = usize::BITS - (bytes - 1).leading_zeros(); // 2^(hb-1) < bytes <= 2^hb
+    let step = 1usize << (hb - 3);
+    bytes.div_ceil(step) * step
+}
+
+struct PooledBlock {
+    pool: Arc<Pool>,
+    ptr: u64,
+    class: usize,
+}
+
+impl Drop for PooledBlock {
+    fn drop(&mut self) {
+        if let Ok(mut f) = self.pool.free.lock() {
+            f.entry(self.class).or_default().push(self.ptr);
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        if self.ctx.bind_to_thread().is_err() {
+            return;
+        }
+        if let Ok(f) = self.free.get_mut() {
+            for p in f.drain().flat_map(|(_, v)| v) {
+                // SAFETY: every pointer came from malloc_sync and no RawBuf refers to it any more.
+                unsafe {
+                    let _ = result::free_sync(p);
+                }
+            }
+        }
+    }
+}
+
+impl Gpu {
+    /// Opens device `ordinal`. Errors (never panics) when there is no usable GPU.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        let n = cuda_available().map_err(|e| anyhow!("no CUDA device: {e}"))?;
+        if ordinal >= n {
+            bail!("CUDA device {ordinal} requested but only {n} present");
+        }
+        if !kernels::KERNELS_COMPILED {
+            bail!("this binary was built without nvcc, so it has no CUDA kernels (build with REQUIRE_NVCC=1)");
+        }
+        let ctx = CudaContext::new(ordinal).context("creating the CUDA context")?;
+        // SAFETY: called before any allocation or launch on this context; one stream is used.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.new_stream().context("creating a CUDA stream")?;
+        let pool = Arc::new(Pool {
+            ctx: ctx.clone(),
+            free: Mutex::new(HashMap::new()),
+        });
+        Ok(Gpu {
+            ctx,
+            stream,
+            modules: Mutex::new(HashMap::new()),
+            functions: Mutex::new(HashMap::new()),
+            pool,
+        })
+    }
+
+    pub fn context(&self) -> &Arc<CudaContext> {
+        &self.ctx
+    }
+
+    pub fn stream(&self) -> &Arc<CudaStream> {
+        &self.stream
+    }
+
+    /// The function handle for `kernel`, loading its file's fatbin on first use.
+    fn function(&self, kernel: &str, smem: u32) -> Result<CudaFunction> {
+        let mut fns = self
+            .functions
+            .lock()
+            .map_err(|_| anyhow!("function cache poisoned"))?;
+        if let Some((f, opt_in)) = fns.get_mut(kernel) {
+            if smem > DEFAULT_SMEM_LIMIT && smem > *opt_in {
+                f.set_attribute(
+                    sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    smem as i32,
+                )
+                .with_context(|| format!("{kernel}: opting in to {smem} bytes of shared memory"))?;
+                *opt_in = smem;
+            }
+            return Ok(f.clone());
+        }
+        let file = kernels::file_of(kernel)
+            .ok_or_else(|| anyhow!("no kernel named {kernel} in kernels/*.cu"))?;
+        let module = {
+            let mut mods = self
+                .modules
+                .lock()
+                .map_err(|_| anyhow!("module cache poisoned"))?;
+            match mods.get(file) {
+                Some(m) => m.clone(),
+                None => {
+                    let bytes = kernels::fatbin(file)
+                        .filter(|b| !b.is_empty())
+                        .ok_or_else(|| anyhow!("fatbin {file} is empty"))?;
+                    let m = self
+                        .ctx
+                        .load_module(cudarc::nvrtc::Ptx::from_binary(bytes.to_vec()))
+                        .with_context(|| format!("loading kernels/{file}.cu fatbin"))?;
+                    mods.insert(file, m.clone());
+                    m
+                }
+            }
+        };
+        let f = module
+            .load_function(kernel)
+            .with_context(|| format!("{kernel} in kernels/{file}.cu"))?;
+        let mut opt_in = DEFAULT_SMEM_LIMIT;
+        if smem > DEFAULT_SMEM_LIMIT {
+            f.set_attribute(
+                sys::CUfunction_attribute_enum::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                smem as i32,
+            )
+            .with_context(|| format!("{kernel}: opting in to {smem} bytes of shared memory"))?;
+            opt_in = smem;
+        }
+        fns.insert(kernel.to_string(), (f.clone(), opt_in));
+        Ok(f)
+    }
+}
+
+impl KernelDevice for Gpu {
+    fn name(&self) -> String {
+        let name = self.ctx.name().unwrap_or_else(|_| "CUDA device".into());
+        match self.ctx.compute_capability() {
+            Ok((ma, mi)) => format!("{name} (sm_{ma}{mi})"),
+            Err(_) => name,
+        }
+    }
+
+    fn alloc_bytes(&self, bytes: usize) -> Result<RawBuf> {
+        let class = size_class(bytes);
+        let cached = self
+            .pool
+            .free
+            .lock()
+            .ok()
+            .and_then(|mut f| f.get_mut(&class).and_then(|v| v.pop()));
+        let ptr = match cached {
+            Some(p) => p,
+            None => {
+                self.ctx.bind_to_thread()?;
+                // SAFETY: plain device allocation; freed by the pool.
+                unsafe { result::malloc_sync(class) }
+                    .with_context(|| format!("cuMemAlloc of {class} bytes"))?
+            }
+        };
+        let owner = PooledBlock {
+            pool: self.pool.clone(),
+            ptr,
+            class,
+        };
+        Ok(RawBuf {
+            ptr,
+            bytes,
+            _owner: Box::new(owner),
+        })
+    }
+
+    fn htod_bytes(&self, src: &[u8], dst: &RawBuf) -> Result<()> {
+        if src.len() > dst.bytes {
+            bail!(
+                "host-to-device copy of {} bytes into a {}-byte buffer",
+                src.len(),
+                dst.bytes
+            );
+        }
+        self.ctx.bind_to_thread()?;
+        // SAFETY: dst is a live allocation of at least src.len() bytes; the stream is synchronised
+        // before returning, so `src` outlives the copy.
+        unsafe { result::memcpy_htod_async(dst.ptr, src, self.stream.cu_stream()) }
+            .context("cuMemcpyHtoDAsync")?;
+        self.stream
+            .synchronize()
+            .context("synchronising after a host-to-device copy")?;
+        Ok(())
+    }
+
+    fn dtoh_bytes(&self, src: &RawBuf, dst: &mut [u8]) -> Result<()> {
+        if dst.len() > src.bytes {
+            bail!(
+                "device-to-host copy of {} bytes from a {}-byte buffer",
+                dst.len(),
+                src.bytes
+            );
+        }
+        self.ctx.bind_to_thread()?;
+        // SAFETY: src is a live allocation of at least dst.len() bytes; synchronised before return.
+        unsafe { result::memcpy_dtoh_async(dst, src.ptr, self.stream.cu_stream()) }
+            .context("cuMemcpyDtoHAsync")?;
+        self.stream
+            .synchronize()
+            .context("synchronising after a device-to-host copy (a kernel may have faulted)")?;
+        Ok(())
+    }
+
+    fn launch(&self, kernel: &str, cfg: &LaunchCfg, args: &mut KernelArgs) -> Result<()> {
+        let f = self.function(kernel, cfg.smem_bytes)?;
+        let mut params = args.param_ptrs();
+        self.ctx.bind_to_thread()?;
+        // SAFETY: `params` point at argument values that match the kernel's signature (the same
+        // marshalling is checked against the signature by the emulator's parity tests).
+        unsafe {
+            result::launch_kernel(
+                f.cu_function(),
+                (cfg.grid[0], cfg.grid[1], cfg.grid[2]),
+                (cfg.block[0], cfg.block[1], cfg.block[2]),
+                cfg.smem_bytes,
+                self.stream.cu_stream(),
+                &mut params,
+            )
+        }
+        .with_context(|| {
+            format!(
+                "launching {kernel} grid {:?} block {:?} smem {}",
+                cfg.grid, cfg.block, cfg.smem_bytes
+            )
+        })
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.stream.synchronize().context("cuStreamSynchronize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::size_class;
+
+    #[test]
+    fn size_classes_cover_the_request_with_bounded_waste() {
+        for bytes in [1usize, 511, 512, 513, 1000, 4096, 4097, 123_457, 1 << 30] {
+            let c = size_class(bytes);
+            assert!(c >= bytes, "{bytes} -> {c}");
+            assert!(
+                bytes <= 512 || (c - bytes) * 4 <= bytes,
+                "{bytes} -> {c} wastes too much"
+            );
+        }
+        assert_eq!(size_class(4097), 5120);
+    }
+}

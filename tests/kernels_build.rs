@@ -1,0 +1,69 @@
+//! What build.rs produced: fatbins and ptxas report (when nvcc was available) and an emulator
+//! library that defines the same kernels as kernels/*.cu.
+use rlvr::backend::cuda::kernels::{
+    fatbin, EMU_BUILT, FATBINS, KERNELS_COMPILED, KERNEL_FILES, PTXAS_REPORT,
+};
+
+#[test]
+fn fatbins_are_embedded_when_nvcc_was_found() {
+    assert!(!FATBINS.is_empty(), "kernels/*.cu not listed");
+    for (file, bytes) in FATBINS {
+        if KERNELS_COMPILED {
+            assert!(bytes.len() > 16, "{file}: empty fatbin");
+            let magic = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+            assert_eq!(magic, 0xBA55_ED50, "{file}: not a fatbin");
+        } else {
+            assert!(bytes.is_empty());
+        }
+    }
+}
+
+#[test]
+fn ptxas_report_covers_every_kernel_on_both_sass_targets() {
+    if !KERNELS_COMPILED {
+        eprintln!("skipped: built without nvcc");
+        return;
+    }
+    for (kernel, file) in KERNEL_FILES {
+        assert!(fatbin(file).is_some());
+        for arch in ["sm_80", "sm_90a"] {
+            let row = PTXAS_REPORT
+                .lines()
+                .find(|l| {
+                    l.split('\t').nth(1) == Some(*kernel) && l.split('\t').nth(2) == Some(arch)
+                })
+                .unwrap_or_else(|| panic!("{kernel} ({arch}) missing from the ptxas report"));
+            let cols: Vec<&str> = row.split('\t').collect();
+            let regs: u32 = cols[3].parse().unwrap();
+            assert!(regs > 0 && regs <= 255, "{kernel}: {regs} registers");
+            assert_eq!(
+                (cols[4], cols[5]),
+                ("0", "0"),
+                "{kernel} ({arch}) spills registers"
+            );
+        }
+    }
+}
+
+#[test]
+fn emulator_defines_the_same_kernels_as_the_cuda_build() {
+    if !EMU_BUILT {
+        eprintln!("skipped: emulator not built");
+        return;
+    }
+    let emu = rlvr::backend::emu::kernel_names();
+    for (kernel, _) in KERNEL_FILES {
+        assert!(
+            emu.iter().any(|k| k == kernel),
+            "{kernel} is missing from the emulator"
+        );
+    }
+    for k in &emu {
+        assert!(
+            k.starts_with("planted_")
+                || k.starts_with("emu_probe_")
+                || KERNEL_FILES.iter().any(|(n, _)| n == k),
+            "emulator kernel {k} is not in kernels/*.cu"
+        );
+    }
+}
