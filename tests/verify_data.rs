@@ -37,6 +37,16 @@ fn loader_reads_all_math_rows() {
     assert!(ps.iter().all(|p| p.level.is_some() && p.subject.is_some()));
 }
 
+/// Targets that `strip_string` damaged beyond repair: `\mbox{ cm}^2` lost its unit but kept the
+/// power, so the target reads as a square (`2400^2` for 2400 cm²). The correct mode rejects the
+/// solution's own answer for these; the paper mode accepts it by string equality.
+const DAMAGED_TARGETS: &[&str] = &[
+    "train:TianHongZXY/MATH/5701",
+    "test:TianHongZXY/MATH/1901",
+    "test:TianHongZXY/MATH/1958",
+    "test:TianHongZXY/MATH/3647",
+];
+
 #[test]
 fn solutions_extract_to_their_targets() {
     let Some(ps) = math_problems() else { return };
@@ -52,7 +62,7 @@ fn solutions_extract_to_their_targets() {
         if !p.answer.is_empty() {
             nonempty += 1;
             let g = grade(sol, &p.answer, Mode::Correct);
-            if !g.correct {
+            if !g.correct && !DAMAGED_TARGETS.contains(&p.id.as_str()) {
                 mismatches.push(format!("{}: correct mode rejects its own solution ({}): `{}` vs `{}`", p.id, g.rule, g.pred_norm, g.ref_norm));
             }
             correct_ok += usize::from(g.correct);
@@ -76,7 +86,19 @@ fn rewrites(t: &str) -> Vec<(&'static str, String)> {
     if t.contains("\\frac") {
         out.push(("dfrac", t.replace("\\frac", "\\dfrac")));
     }
-    let spaced: String = t.chars().flat_map(|c| if matches!(c, '+' | '=' | ',' | '&') { vec![' ', c, ' '] } else { vec![c] }).collect();
+    // Spaces around operators, but never between a backslash and its control symbol (`\,`).
+    let mut spaced = String::new();
+    let mut prev = ' ';
+    for c in t.chars() {
+        if matches!(c, '+' | '=' | ',' | '&') && prev != '\\' {
+            spaced.push(' ');
+            spaced.push(c);
+            spaced.push(' ');
+        } else {
+            spaced.push(c);
+        }
+        prev = c;
+    }
     if spaced != t {
         out.push(("spacing", spaced));
     }
@@ -124,7 +146,7 @@ fn rewritten_targets_are_equal() {
         for (kind, rw) in rewrites(&p.answer) {
             total += 1;
             let g = grade(&format!("so the answer is $\\boxed{{{rw}}}$."), &p.answer, Mode::Correct);
-            if !g.correct {
+            if !g.correct && !DAMAGED_TARGETS.contains(&p.id.as_str()) {
                 failed.push(format!("{} [{kind}] `{rw}` vs `{}` ({}; pred_norm `{}`)", p.id, p.answer, g.rule, g.pred_norm));
             }
         }
@@ -141,18 +163,22 @@ fn different_targets_are_not_equal() {
     let Some(ps) = math_problems() else { return };
     let targets: Vec<&str> = ps.iter().map(|p| p.answer.as_str()).filter(|t| !t.is_empty()).collect();
     let n = targets.len();
-    let (mut pairs, mut misses) = (0usize, Vec::new());
+    let (mut pairs, mut misses, mut paper_misses) = (0usize, Vec::new(), 0usize);
     for (i, a) in targets.iter().enumerate() {
-        // A fixed pseudo-random partner with a different target string.
-        let mut j = (i * 7919 + 104_729) % n;
-        while targets[j] == *a {
-            j = (j + 1) % n;
-        }
-        pairs += 1;
-        if is_equivalent(a, targets[j], Mode::Correct) {
-            misses.push(format!("`{a}` ≡ `{}`", targets[j]));
+        // Four fixed pseudo-random partners with a different target string.
+        for salt in [104_729usize, 7, 1_299_709, 15_485_863] {
+            let mut j = (i * 7919 + salt) % n;
+            while targets[j] == *a {
+                j = (j + 1) % n;
+            }
+            pairs += 1;
+            if is_equivalent(a, targets[j], Mode::Correct) {
+                misses.push(format!("`{a}` ≡ `{}`", targets[j]));
+            }
+            paper_misses += usize::from(is_equivalent(a, targets[j], Mode::Paper));
         }
     }
+    eprintln!("paper mode judged {paper_misses}/{pairs} different-target pairs equal");
     let rate = 1.0 - misses.len() as f64 / pairs as f64;
     eprintln!("different targets judged not equal: {}/{pairs} ({:.4}%)", pairs - misses.len(), 100.0 * rate);
     for m in &misses {

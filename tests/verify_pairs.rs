@@ -81,9 +81,10 @@ const TABLE: &str = r#"
 3.14 | \pi | F | F
 \frac{\pi}{2} | \frac{1}{2}\pi | T | T
 \pi/2 | \frac{\pi}{2} | T | T
-2\pi r | 2r\pi | T | T
-6\pi | 18.85 | F | F
-e^2 | e\cdot e | T | F
+2\pi r | 2r\pi | T | -
+6\pi | 18.8 | F | F
+6\pi | 18.85 | T | T
+e^2 | e\cdot e | T | -
 \frac{3\pi}{4} | \frac{3}{4}\pi | T | T
 4\pi | 12.566 | T | T
 \infty | \infty | T | T
@@ -97,7 +98,7 @@ x^2+1 | (x+1)^2 | F | F
 2^10 | 1024 | T | T
 10^{-2} | 0.01 | T | T
 3^4 | 81 | T | T
-x^3 | x\cdot x\cdot x | T | F
+x^3 | x\cdot x\cdot x | T | -
 2x+3 | 3+2x | T | T
 2x-3 | 3-2x | F | F
 a+b | b+a | T | T
@@ -112,7 +113,7 @@ x^{-1} | \frac{1}{x} | T | T
 \frac{x^2-1}{x-1} | x+1 | T | T
 \frac{1}{x}+\frac{1}{y} | \frac{x+y}{xy} | T | T
 n(n+1)/2 | \frac{n^2+n}{2} | T | T
-2^{n+1} | 2\cdot2^n | T | F
+2^{n+1} | 2\cdot2^n | T | -
 10^{10^{10}} | 10^{10^{11}} | F | F
 # functions
 \sin^2x+\cos^2x | 1 | T | T
@@ -153,11 +154,11 @@ i^2 | -1 | T | T
 (0,0,1) | (0,0,1) | T | T
 # intervals
 [1,2] | [1,2] | T | T
-[1,2) | [1,2] | F | F
-(1,2] | [1,2] | F | F
+[1,2) | [1,2] | F | T
+(1,2] | [1,2] | F | T
 (-\infty,3) | (-\infty,3) | T | T
-(-\infty, 3) | (-inf,3) | T | T
-(-\infty,3] | (-\infty,3) | F | F
+(-\infty, 3) | (-inf,3) | T | F
+(-\infty,3] | (-\infty,3) | F | T
 [0,\infty) | [0,\infty) | T | T
 (-\infty,-1)\cup(1,\infty) | (-\infty,-1)\cup(1,\infty) | T | T
 (1,\infty)\cup(-\infty,-1) | (-\infty,-1)\cup(1,\infty) | T | F
@@ -176,14 +177,15 @@ i^2 | -1 | T | T
 \{5\} | 5 | T | F
 \sqrt{2},-\sqrt{2} | -\sqrt{2},\sqrt{2} | T | F
 # matrices
-\begin{pmatrix}1&2\\3&4\end{pmatrix} | \begin{pmatrix}1&2\\3&4\end{pmatrix} | T | T
+\begin{pmatrix}1&2\\3&4\end{pmatrix} | \begin{pmatrix}1&2\\3&4\end{pmatrix} | T | F
+\begin{pmatrix}1&2\\3&4\end{pmatrix} | \begin{pmatrix}1&2\3&4\end{pmatrix} | T | T
 \begin{pmatrix}1&2\\3&4\end{pmatrix} | \begin{pmatrix}1&2\\4&3\end{pmatrix} | F | F
 \begin{pmatrix}\frac{1}{2}\\3\end{pmatrix} | \begin{pmatrix}0.5\\3\end{pmatrix} | T | F
-\begin{bmatrix}1&0\\0&1\end{bmatrix} | \begin{bmatrix}1 & 0\\0 & 1\end{bmatrix} | T | T
+\begin{bmatrix}1&0\\0&1\end{bmatrix} | \begin{bmatrix}1 & 0\\0 & 1\end{bmatrix} | T | F
 \begin{pmatrix}1\\2\end{pmatrix} | (1,2) | T | F
 \begin{pmatrix}1\\2\end{pmatrix} | \begin{pmatrix}1&2\end{pmatrix} | F | F
 \begin{pmatrix}2&4\end{pmatrix} | \begin{pmatrix}2&4\end{pmatrix} | T | T
-\begin{pmatrix}-1\\2\\0\end{pmatrix} | \begin{pmatrix}-1\\2\\0\end{pmatrix} | T | T
+\begin{pmatrix}-1\\2\\0\end{pmatrix} | \begin{pmatrix}-1\2\0\end{pmatrix} | T | T
 # equations
 x=3 | 3 | T | T
 y = 2x+3 | 2x+3 | T | T
@@ -215,7 +217,7 @@ x^2+y^2=1 | y^2+x^2=1 | T | T
 A | (A) | T | T
 \text{(A)} | A | T | T
 (B) | (A) | F | F
-\textbf{(C)} | C | T | T
+\textbf{(C)} | C | T | F
 E | (E) | T | T
 (D) | D | T | T
 C | (D) | F | F

@@ -35,6 +35,10 @@ fn eq_at(p: &str, r: &str, depth: usize) -> (bool, &'static str) {
     if let (Some(a), Some(b)) = (choice_letter(p), choice_letter(r)) {
         return (a == b, "choice letter");
     }
+    let word = |s: &str| s.len() >= 2 && s.chars().all(|c| c.is_alphabetic());
+    if word(p) && word(r) && p.to_lowercase() == r.to_lowercase() {
+        return (true, "text (case-insensitive)");
+    }
     if let Some(v) = structured(p, r, depth) {
         return v;
     }
@@ -68,8 +72,16 @@ fn set_items(s: &str) -> Option<Vec<String>> {
     if let Some(items) = set_literal(s) {
         return Some(items);
     }
-    let items = split_top(s, ",");
-    (items.len() >= 2 && bracketed(s).is_none()).then_some(items)
+    if bracketed(s).is_some() {
+        return None;
+    }
+    // `strip_string` leaves `2,3,{}4` of "2, 3, \text{and} 4" and `-2{or}-12` of "\text{ or }".
+    let mut cleaned = s.to_string();
+    for sep in ["{,,}", "{,}", "{or}", "{}"] {
+        cleaned = cleaned.replace(sep, ",");
+    }
+    let items: Vec<String> = split_top(&cleaned, ",").into_iter().filter(|x| !x.trim().is_empty()).collect();
+    (items.len() >= 2).then_some(items)
 }
 
 fn structured(p: &str, r: &str, depth: usize) -> Option<(bool, &'static str)> {
@@ -171,7 +183,7 @@ fn expressions(p: &str, r: &str) -> Option<(bool, &'static str)> {
 /// Words: equal after dropping braces, text commands and spaces (case-insensitive for plain
 /// words). Strings with fractions, powers or roots are never compared this way.
 fn text(p: &str, r: &str) -> (bool, &'static str) {
-    let risky = |s: &str| s.contains("\\frac") || s.contains('^') || s.contains('_') || s.contains("\\sqrt");
+    let risky = |s: &str| s.contains("\\frac") || s.contains('^') || s.contains("\\sqrt");
     if risky(p) || risky(r) {
         return (false, "no rule matched");
     }

@@ -38,7 +38,7 @@ pub fn normalize(s: &str, mode: Mode) -> String {
     if s.starts_with('.') {
         s.insert(0, '0');
     }
-    s = drop_short_equation_lhs(&s);
+    s = if correct { drop_short_name_lhs(&s) } else { drop_short_equation_lhs(&s) };
     s = brace_sqrt_argument(&s);
     s = s.replace(' ', "");
     s = fix_fracs(&s);
@@ -227,6 +227,16 @@ fn drop_short_equation_lhs(s: &str) -> String {
     }
 }
 
+/// Step 19 (correct): as the paper, but only when the left side is a name (`k = 5`), not a
+/// number (`1 = x+y` is an equation).
+fn drop_short_name_lhs(s: &str) -> String {
+    let mut parts = s.split('=');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(l), Some(_), None) if l.trim().parse::<f64>().is_ok() => s.to_string(),
+        _ => drop_short_equation_lhs(s),
+    }
+}
+
 /// Step 20: regex `\\sqrt(\w+)` → `\sqrt{\1}`.
 fn brace_sqrt_argument(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 4);
@@ -306,8 +316,19 @@ fn fix_a_slash_b(s: &str) -> String {
 /// value, and degree signs in every spelling, so `5\text{ cm}` ≡ `5` and `336^\circ` ≡ `336`.
 fn drop_units_and_degrees(s: &str) -> String {
     let mut s = s.replace("^{\\circ}", "").replace("^\\circ", "").replace("\\circ", "");
+    s = s.replace("\\textbf{", "\\text{").replace("x \\in", "x\\in");
+    for cmd in ["\\text", "\\mbox", "\\mathrm"] {
+        s = s.replace(&format!("{cmd} {{"), &format!("{cmd}{{"));
+    }
+    for conj in ["\\text{ and }", "\\text{and}", "\\text{ or }", "\\text{or}", "\\text{, and }", "{or}"] {
+        s = s.replace(conj, ",");
+    }
+    for space in ["\\,", "\\;", "\\:", "\\qquad", "\\quad"] {
+        s = s.replace(space, "");
+    }
     s = s.replace('°', "").replace("\\degree", "");
-    for cmd in ["\\text{", "\\mbox{", "\\mathrm{", "\\textbf{"] {
+    // A bare `{cm}` is what `strip_string` leaves of `\text{ cm}` in pre-normalised targets.
+    for cmd in ["\\text{", "\\mbox{", "\\mathrm{", "{"] {
         let mut out = String::with_capacity(s.len());
         let mut rest = s.as_str();
         while let Some(pos) = rest.find(cmd) {
@@ -315,8 +336,10 @@ fn drop_units_and_degrees(s: &str) -> String {
             let Some(end) = rest[body_start..].find('}') else { break };
             let body = &rest[body_start..body_start + end];
             let before = format!("{out}{}", &rest[..pos]);
+            let min_len = if cmd == "{" { 2 } else { 1 };
             let is_unit = body.trim().chars().all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '.')
-                && !body.trim().is_empty()
+                && body.trim().len() >= min_len
+                && !(cmd == "{" && rest[..pos].ends_with(|c: char| c.is_ascii_alphabetic() || c == '^' || c == '_'))
                 && before.trim_end().ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')');
             out.push_str(&rest[..pos]);
             if !is_unit {

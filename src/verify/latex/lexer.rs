@@ -88,7 +88,7 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
                 }
                 continue;
             }
-            out.push(Tok::Cmd(name));
+            push_command(&mut out, name);
         } else if c.is_ascii_alphabetic() {
             let start = i;
             while i < cs.len() && cs[i].is_ascii_alphabetic() {
@@ -115,6 +115,30 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
         }
     }
     (out.len() <= MAX_TOKENS).then_some(out)
+}
+
+/// Commands the parser knows, for splitting glued names like `\pir` (from `\pi r` after
+/// `strip_string` deleted the space) into `\pi` and `r`.
+const KNOWN: &[&str] = &[
+    "pi", "infty", "frac", "dfrac", "tfrac", "cfrac", "sqrt", "cdot", "times", "div", "log", "ln", "sin", "cos", "tan",
+    "sec", "csc", "cot", "exp", "alpha", "beta", "gamma", "delta", "theta", "lambda", "mu", "sigma", "phi", "omega",
+    "circ",
+];
+
+fn push_command(out: &mut Vec<Tok>, name: String) {
+    let is_letters = name.chars().all(|c| c.is_ascii_alphabetic());
+    if !is_letters || KNOWN.contains(&name.as_str()) || name.len() > 24 {
+        out.push(Tok::Cmd(name));
+        return;
+    }
+    let prefix = KNOWN.iter().filter(|k| name.starts_with(*k)).max_by_key(|k| k.len());
+    match prefix {
+        Some(p) if !matches!(*p, "frac" | "dfrac" | "tfrac" | "cfrac" | "sqrt") => {
+            out.push(Tok::Cmd(p.to_string()));
+            out.extend(name[p.len()..].chars().map(Tok::Letter));
+        }
+        _ => out.push(Tok::Cmd(name)),
+    }
 }
 
 /// Raw text of a brace group starting after its `{`; returns (body, index after the `}`).
