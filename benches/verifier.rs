@@ -64,11 +64,21 @@ fn bench(c: &mut Criterion) {
             std::hint::black_box(grade(&pairs[i].2, &pairs[i].1, mode));
         });
         c.bench_function(&format!("is_equivalent_math_test_{mode:?}"), |b| {
-            b.iter(|| pairs.iter().filter(|(p, r, _)| is_equivalent(p, r, mode)).count())
+            b.iter(|| {
+                pairs
+                    .iter()
+                    .filter(|(p, r, _)| is_equivalent(p, r, mode))
+                    .count()
+            })
         });
     }
     c.bench_function("grade_solution_math_test_Correct", |b| {
-        b.iter(|| pairs.iter().filter(|(_, r, s)| grade(s, r, Mode::Correct).correct).count())
+        b.iter(|| {
+            pairs
+                .iter()
+                .filter(|(_, r, s)| grade(s, r, Mode::Correct).correct)
+                .count()
+        })
     });
 }
 

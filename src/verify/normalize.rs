@@ -4,6 +4,9 @@
 //! Every step is a plain string scan (no regex engine), linear in the input.
 use super::Mode;
 
+/// Longest input that is normalised (bytes); longer ones are only trimmed.
+pub const MAX_NORMALIZE_LEN: usize = 8192;
+
 /// The paper's `strip_string`, step for step.
 pub fn strip_string(s: &str) -> String {
     normalize(s, Mode::Paper)
@@ -11,6 +14,10 @@ pub fn strip_string(s: &str) -> String {
 
 /// `strip_string` with the correct mode's fixes when `mode` is `Correct`.
 pub fn normalize(s: &str, mode: Mode) -> String {
+    if s.len() > MAX_NORMALIZE_LEN {
+        // Bounded work: an answer this long is garbage; it is only ever compared as a string.
+        return s.trim().to_string();
+    }
     let correct = mode == Mode::Correct;
     let mut s = trim_newlines_and_dots(s);
     if correct {
@@ -26,9 +33,17 @@ pub fn normalize(s: &str, mode: Mode) -> String {
     s = drop_text_and_x_in(&s);
     s = drop_percent(&s);
     s = add_leading_zero_after_space_or_brace(&s);
-    s = if correct { cdot_to_times(&s) } else { drop_cdot(&s) };
+    s = if correct {
+        cdot_to_times(&s)
+    } else {
+        drop_cdot(&s)
+    };
     s = normalize_infinity(&s);
-    s = if correct { drop_word_and(&s) } else { s.replace("and", "") };
+    s = if correct {
+        drop_word_and(&s)
+    } else {
+        s.replace("and", "")
+    };
     s = drop_mathbf_and_mbox(&s);
     s = j_to_i_when_no_i(&s);
     s = drop_zero_decimals(&s);
@@ -38,7 +53,11 @@ pub fn normalize(s: &str, mode: Mode) -> String {
     if s.starts_with('.') {
         s.insert(0, '0');
     }
-    s = if correct { drop_short_name_lhs(&s) } else { drop_short_equation_lhs(&s) };
+    s = if correct {
+        drop_short_name_lhs(&s)
+    } else {
+        drop_short_equation_lhs(&s)
+    };
     s = brace_sqrt_argument(&s);
     s = s.replace(' ', "");
     s = fix_fracs(&s);
@@ -190,7 +209,8 @@ fn drop_zero_decimals(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         // A match needs a digit, a '.', one or more '0', then a non-digit character.
-        if b[i] == b'.' && i > 0 && b[i - 1].is_ascii_digit() && i + 1 < b.len() && b[i + 1] == b'0' {
+        if b[i] == b'.' && i > 0 && b[i - 1].is_ascii_digit() && i + 1 < b.len() && b[i + 1] == b'0'
+        {
             let mut j = i + 1;
             while j < b.len() && b[j] == b'0' {
                 j += 1;
@@ -244,8 +264,11 @@ fn brace_sqrt_argument(s: &str) -> String {
     while let Some(pos) = rest.find("\\sqrt") {
         out.push_str(&rest[..pos + 5]);
         rest = &rest[pos + 5..];
-        let word_len: usize =
-            rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum();
+        let word_len: usize = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .map(char::len_utf8)
+            .sum();
         if word_len > 0 {
             out.push('{');
             out.push_str(&rest[..word_len]);
@@ -291,7 +314,10 @@ pub fn fix_fracs(s: &str) -> String {
 /// Python `str(int(x)) == x` for the canonical integer spellings `_fix_a_slash_b` accepts.
 fn is_canonical_int(x: &str) -> bool {
     let d = x.strip_prefix('-').unwrap_or(x);
-    !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()) && (d == "0" || !d.starts_with('0')) && x != "-0"
+    !d.is_empty()
+        && d.bytes().all(|c| c.is_ascii_digit())
+        && (d == "0" || !d.starts_with('0'))
+        && x != "-0"
 }
 
 /// Step 23: `_fix_a_slash_b`: `a/b` → `\frac{a}{b}` when both sides are integers (or contain
@@ -315,12 +341,22 @@ fn fix_a_slash_b(s: &str) -> String {
 /// Correct mode only: remove unit words in `\text{..}`/`\mbox{..}`/`\mathrm{..}` that follow a
 /// value, and degree signs in every spelling, so `5\text{ cm}` ≡ `5` and `336^\circ` ≡ `336`.
 fn drop_units_and_degrees(s: &str) -> String {
-    let mut s = s.replace("^{\\circ}", "").replace("^\\circ", "").replace("\\circ", "");
+    let mut s = s
+        .replace("^{\\circ}", "")
+        .replace("^\\circ", "")
+        .replace("\\circ", "");
     s = s.replace("\\textbf{", "\\text{").replace("x \\in", "x\\in");
     for cmd in ["\\text", "\\mbox", "\\mathrm"] {
         s = s.replace(&format!("{cmd} {{"), &format!("{cmd}{{"));
     }
-    for conj in ["\\text{ and }", "\\text{and}", "\\text{ or }", "\\text{or}", "\\text{, and }", "{or}"] {
+    for conj in [
+        "\\text{ and }",
+        "\\text{and}",
+        "\\text{ or }",
+        "\\text{or}",
+        "\\text{, and }",
+        "{or}",
+    ] {
         s = s.replace(conj, ",");
     }
     for space in ["\\,", "\\;", "\\:", "\\qquad", "\\quad"] {
@@ -333,14 +369,21 @@ fn drop_units_and_degrees(s: &str) -> String {
         let mut rest = s.as_str();
         while let Some(pos) = rest.find(cmd) {
             let body_start = pos + cmd.len();
-            let Some(end) = rest[body_start..].find('}') else { break };
+            let Some(end) = rest[body_start..].find('}') else {
+                break;
+            };
             let body = &rest[body_start..body_start + end];
             let before = format!("{out}{}", &rest[..pos]);
             let min_len = if cmd == "{" { 2 } else { 1 };
-            let is_unit = body.trim().chars().all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '.')
+            let is_unit = body
+                .trim()
+                .chars()
+                .all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '.')
                 && body.trim().len() >= min_len
-                && !(cmd == "{" && rest[..pos].ends_with(|c: char| c.is_ascii_alphabetic() || c == '^' || c == '_'))
-                && before.trim_end().ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')');
+                && (cmd != "{" || bare_group_can_be_unit(&before, body.trim()))
+                && before
+                    .trim_end()
+                    .ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')');
             out.push_str(&rest[..pos]);
             if !is_unit {
                 out.push_str(&rest[pos..body_start + end + 1]);
@@ -360,6 +403,36 @@ fn drop_units_and_degrees(s: &str) -> String {
         s = out;
     }
     s
+}
+
+/// A bare `{word}` is a unit left over by `strip_string` when it follows a number, or a
+/// complete group (`8\sqrt{3}{squareinches}`) that is not the first argument of `\frac` or
+/// `\binom` (`\frac{x+y}{xy}` keeps its denominator).
+fn bare_group_can_be_unit(before: &str, body: &str) -> bool {
+    let before = before.trim_end();
+    if before.ends_with(|c: char| c.is_ascii_digit()) {
+        return true;
+    }
+    if !before.ends_with('}') || body.len() < 4 {
+        return false;
+    }
+    let mut depth = 0usize;
+    for (i, c) in before.char_indices().rev() {
+        match c {
+            '}' => depth += 1,
+            '{' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    let head = &before[..i];
+                    return !["frac", "binom", "^", "_"]
+                        .iter()
+                        .any(|cmd| head.ends_with(cmd));
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -388,7 +461,10 @@ mod tests {
         assert_eq!(strip_string("1 and 2"), "12");
         assert_eq!(strip_string("3j"), "3i");
         assert_eq!(strip_string("\\mbox{cm}5"), "5");
-        assert_eq!(strip_string("\\begin{pmatrix}1\\\\2\\end{pmatrix}"), "\\begin{pmatrix}1\\2\\end{pmatrix}");
+        assert_eq!(
+            strip_string("\\begin{pmatrix}1\\\\2\\end{pmatrix}"),
+            "\\begin{pmatrix}1\\2\\end{pmatrix}"
+        );
         assert_eq!(strip_string("5."), "5");
         assert_eq!(strip_string(""), "");
     }
