@@ -176,6 +176,9 @@ i^2 | -1 | T | T
 1\text{ and }2 | 1,2 | T | F
 \{5\} | 5 | T | F
 \sqrt{2},-\sqrt{2} | -\sqrt{2},\sqrt{2} | T | F
+\pm\sqrt{2} | \sqrt{2},-\sqrt{2} | T | -
+3\pm\sqrt{5} | 3+\sqrt{5},3-\sqrt{5} | T | -
+3\pm\sqrt{5} | 3+\sqrt{5} | F | -
 # matrices
 \begin{pmatrix}1&2\\3&4\end{pmatrix} | \begin{pmatrix}1&2\\3&4\end{pmatrix} | T | F
 \begin{pmatrix}1&2\\3&4\end{pmatrix} | \begin{pmatrix}1&2\3&4\end{pmatrix} | T | T

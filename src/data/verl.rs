@@ -274,6 +274,83 @@ mod tests {
         assert!(e.contains("prompt"), "{e}");
     }
 
+    /// A flat parquet file with the given message type and one row of values per column.
+    fn flat_parquet(message: &str, columns: &[ColumnValue]) -> tempfile::NamedTempFile {
+        use parquet::data_type::{ByteArray, ByteArrayType, Int32Type};
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use std::sync::Arc;
+        let f = tempfile::Builder::new()
+            .suffix(".parquet")
+            .tempfile()
+            .expect("tempfile");
+        let schema =
+            Arc::new(parquet::schema::parser::parse_message_type(message).expect("schema"));
+        let props = Arc::new(WriterProperties::builder().build());
+        let file = f.reopen().expect("reopen");
+        let mut writer = SerializedFileWriter::new(file, schema, props).expect("writer");
+        let mut rg = writer.next_row_group().expect("row group");
+        let mut i = 0;
+        while let Some(mut col) = rg.next_column().expect("column") {
+            match &columns[i] {
+                ColumnValue::Str(v) => {
+                    col.typed::<ByteArrayType>()
+                        .write_batch(&[ByteArray::from(*v)], None, None)
+                        .expect("write");
+                }
+                ColumnValue::Int(v) => {
+                    col.typed::<Int32Type>()
+                        .write_batch(&[*v], None, None)
+                        .expect("write");
+                }
+            }
+            col.close().expect("close column");
+            i += 1;
+        }
+        rg.close().expect("close row group");
+        writer.close().expect("close file");
+        f
+    }
+
+    enum ColumnValue {
+        Str(&'static str),
+        Int(i32),
+    }
+
+    #[test]
+    fn parquet_errors_name_file_row_and_column() {
+        let f = flat_parquet(
+            "message m { required binary data_source (UTF8); required binary prompt (UTF8); }",
+            &[ColumnValue::Str("d"), ColumnValue::Str("What?")],
+        );
+        let e = format!("{:#}", load_problems(f.path()).unwrap_err());
+        assert!(
+            e.contains("row 0") && e.contains("missing column `reward_model`"),
+            "{e}"
+        );
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+
+        let f = flat_parquet(
+            "message m { required binary data_source (UTF8); required int32 prompt; }",
+            &[ColumnValue::Str("d"), ColumnValue::Int(3)],
+        );
+        let e = format!("{:#}", load_problems(f.path()).unwrap_err());
+        assert!(
+            e.contains("row 0") && e.contains("column `prompt`") && e.contains("expected"),
+            "{e}"
+        );
+
+        let f = flat_parquet(
+            "message m { required binary prompt (UTF8); required binary reward_model (UTF8); }",
+            &[ColumnValue::Str("q"), ColumnValue::Str("5")],
+        );
+        let e = format!("{:#}", load_problems(f.path()).unwrap_err());
+        assert!(
+            e.contains("column `reward_model`: expected a struct"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn bad_parquet_and_extension() {
         let f = write(".parquet", "not parquet at all");

@@ -100,6 +100,10 @@ fn set_items(s: &str) -> Option<Vec<String>> {
     if bracketed(s).is_some() {
         return None;
     }
+    // `a\pm b` is the pair {a+b, a-b}.
+    if s.matches("\\pm").count() == 1 && split_top(s, ",").len() == 1 {
+        return Some(vec![s.replace("\\pm", "+"), s.replace("\\pm", "-")]);
+    }
     // `strip_string` leaves `2,3,{}4` of "2, 3, \text{and} 4" and `-2{or}-12` of "\text{ or }".
     let mut cleaned = s.to_string();
     for sep in ["{,,}", "{,}", "{or}", "{}"] {
@@ -235,4 +239,58 @@ fn text(p: &str, r: &str) -> (bool, &'static str) {
     let words = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphabetic());
     let same = a == b || (words(&a) && words(&b) && a.to_lowercase() == b.to_lowercase());
     (same, "text")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::equal;
+
+    #[test]
+    fn each_rule_decides() {
+        assert_eq!(equal("x", "x"), (true, "string"));
+        assert_eq!(equal("1,000", "1000"), (true, "number"));
+        assert_eq!(equal("", "1"), (false, "empty"));
+        assert_eq!(equal("A", "(A)"), (true, "choice letter"));
+        assert_eq!(equal("Yes", "yes"), (true, "text (case-insensitive)"));
+        assert_eq!(equal("(1,2)\\cup(3,4)", "(3,4)\\cup(1,2)"), (true, "union"));
+        assert_eq!(
+            equal(
+                "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
+                "\\begin{pmatrix}1\\\\2.0\\end{pmatrix}"
+            ),
+            (true, "matrix")
+        );
+        assert_eq!(
+            equal("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "(1,2)"),
+            (true, "matrix vs tuple")
+        );
+        assert_eq!(equal("(1,2]", "(1,2)"), (false, "bracket type"));
+        assert_eq!(equal("(1,2)", "(1,2.0)"), (true, "tuple/interval"));
+        assert_eq!(equal("(1,2)", "3"), (false, "tuple vs non-tuple"));
+        assert_eq!(equal("\\{3,1\\}", "1,3"), (true, "set"));
+        assert_eq!(
+            equal("1\\pm\\sqrt{2}", "1-\\sqrt{2},1+\\sqrt{2}"),
+            (true, "set")
+        );
+        assert_eq!(equal("\\pm2", "2,-2"), (true, "set"));
+        assert_eq!(equal("x+1=y", "y=x+1"), (true, "equation sides swapped"));
+        assert_eq!(
+            equal("2y=4x", "y=2x"),
+            (true, "equation (lhs-rhs proportional)")
+        );
+        assert_eq!(
+            equal("y=x^2", "y=x"),
+            (false, "equation (lhs-rhs proportional)")
+        );
+        assert_eq!(equal("\\frac{4}{6}", "\\frac{2}{3}"), (true, "number"));
+        assert_eq!(equal("2^{-1}", "\\frac{1}{2}"), (true, "exact rational"));
+        assert_eq!(equal("\\sqrt{2}", "2^{1/2}"), (true, "numeric value"));
+        assert_eq!(equal("(x+1)^2", "x^2+2x+1"), (true, "random points"));
+        assert_eq!(equal("\\text{blue}", "blue"), (true, "random points"));
+        assert_eq!(equal("\\text{it's}", "it's"), (true, "text"));
+        assert_eq!(
+            equal("10^{10^{10}}", "10^{10^{10}}+1"),
+            (false, "undecidable value")
+        );
+    }
 }

@@ -174,3 +174,62 @@ fn symbolic_equal(a: &str, b: &str) -> bool {
     let tol = if symbolic { 1e-9 } else { 1e-4 };
     latex::equal(&x, &y, tol, false).is_some_and(|r| r.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(p: &str, r: &str) -> (bool, &'static str) {
+        math_equal(p, r)
+    }
+
+    #[test]
+    fn each_step_decides() {
+        assert_eq!(rule("", ""), (true, "string"));
+        assert_eq!(rule("0.5", "50"), (true, "number (incl. x100, /100)"));
+        assert_eq!(rule("1.0001", "1"), (true, "number (incl. x100, /100)"));
+        assert_eq!(rule("2", "3"), (false, "number (incl. x100, /100)"));
+        assert_eq!(rule("", "x"), (false, "empty"));
+        assert_eq!(rule("(1,2)", "1,2"), (true, "string without brackets"));
+        assert_eq!(
+            rule("\\frac{12}{3}", "\\frac{1}{23}"),
+            (true, "string without brackets")
+        );
+        assert_eq!(rule("[1,2)", "(1,2]"), (true, "tuple elements"));
+        assert_eq!(
+            rule("(0.5,1)", "(\\frac{1}{2},1)"),
+            (true, "tuple elements")
+        );
+        assert_eq!(
+            rule(
+                "\\begin{pmatrix}1&0.5\\end{pmatrix}",
+                "\\begin{pmatrix}1&\\frac{1}{2}\\end{pmatrix}"
+            ),
+            (true, "matrix cells")
+        );
+        assert_eq!(rule("x+y=1", "1=y+x"), (true, "equation (lhs-rhs)"));
+        assert_eq!(rule("x=\\frac{1}{2}", "0.5"), (true, "equation rhs"));
+        assert_eq!(rule("\\sqrt{8}", "2\\sqrt{2}"), (true, "symbolic"));
+        assert_eq!(rule("336", "336^\\circ"), (false, "no rule matched"));
+    }
+
+    #[test]
+    fn pmatrix_conversion_quirk() {
+        assert_eq!(
+            str_to_pmatrix("{1,2}"),
+            "\\begin{pmatrix}1\\2\\end{pmatrix}"
+        );
+        assert_eq!(str_to_pmatrix("5"), "");
+        assert!(!math_equal("\\begin{pmatrix}5\\end{pmatrix}", "5").0);
+    }
+
+    #[test]
+    fn bracket_regex() {
+        assert!(looks_bracketed("(1,2)"));
+        assert!(looks_bracketed("[a)b"));
+        assert!(!looks_bracketed("()"));
+        assert!(!looks_bracketed("(é"));
+        assert_eq!(inner("(é,1)"), "é,1");
+        assert_eq!(inner("("), "");
+    }
+}

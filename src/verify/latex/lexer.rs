@@ -119,6 +119,9 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
                         };
                         let inner = tokenize(&text)?;
                         out.extend(inner);
+                    } else if body.chars().all(|c| c.is_ascii_alphabetic()) {
+                        // `\text{blue}` means the same as `blue` (what `strip_string` leaves).
+                        out.extend(body.chars().map(Tok::Letter));
                     } else {
                         out.push(Tok::Word(body.to_string()));
                     }
