@@ -6,6 +6,13 @@ use super::Mode;
 /// The raw (not yet normalised) answer of a response, with the paper's post-processing (first
 /// line, leading `:`, trailing `.` and `/`) applied. `None` when nothing is extractable.
 pub fn extract_raw(response: &str, mode: Mode) -> Option<String> {
+    let cleaned;
+    let response = if mode == Mode::Correct && response.contains("<|") {
+        cleaned = strip_special_tokens(response);
+        cleaned.as_str()
+    } else {
+        response
+    };
     let candidate = if let Some(pos) = response.rfind("boxed") {
         after_boxed(&response[pos + "boxed".len()..])
     } else if let Some(fbox) = (mode == Mode::Correct)
@@ -32,6 +39,31 @@ pub fn extract_normalized(response: &str, mode: Mode) -> Option<String> {
     let raw = extract_raw(response, mode)?;
     let norm = normalize(&raw, mode);
     (!norm.is_empty()).then_some(norm)
+}
+
+/// Remove chat special tokens like `<|im_end|>`, `<|endoftext|>`, `<|eot_id|>` (the reward
+/// decodes responses with special tokens; the paper mode keeps them, so "The answer is 12<|im_end|>"
+/// extracts `12<|im_end|>` there).
+fn strip_special_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("<|") {
+        let after = &rest[pos + 2..];
+        let name_len = after
+            .bytes()
+            .take(64)
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        if after[name_len..].starts_with("|>") {
+            out.push_str(&rest[..pos]);
+            rest = &after[name_len + 2..];
+        } else {
+            out.push_str(&rest[..pos + 2]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Text after the last `boxed`: a brace-matched group, or `\boxed 5` up to the next `$`.
@@ -138,6 +170,19 @@ mod tests {
         assert_eq!(extract_raw("\\boxed", P).as_deref(), Some(""));
         assert_eq!(extract_raw("\\boxed{}", P).as_deref(), Some(""));
         assert_eq!(extract_normalized("\\boxed{}", P), None);
+    }
+
+    #[test]
+    fn special_tokens() {
+        assert_eq!(strip_special_tokens("a<|im_end|>b<|x"), "ab<|x");
+        assert_eq!(
+            extract_raw("The answer is 12<|im_end|>", Mode::Correct).as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            extract_raw("The answer is 12<|im_end|>", P).as_deref(),
+            Some("12<|im_end|>")
+        );
     }
 
     #[test]

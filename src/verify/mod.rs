@@ -17,7 +17,7 @@
 //! | aspect | `Mode::Paper` | `Mode::Correct` |
 //! |---|---|---|
 //! | reference | compared as given (training targets are pre-normalised; raw golds are not, so `336^\circ` never matches — the AIME25 quirk) | normalised like the prediction |
-//! | extraction | `boxed`, "he answer is", last number | also `\fbox{…}` and GSM8K `#### N` (after `boxed`, before "he answer is") |
+//! | extraction | `boxed`, "he answer is", last number | chat special tokens (`<|im_end|>`) removed first; also `\fbox{…}` and GSM8K `#### N` (after `boxed`, before "he answer is") |
 //! | `\cdot` | deleted (`2\cdot3` → `23`) | multiplication |
 //! | `and` | every occurrence deleted (`\text{Sandy}` → `\text{Sy}`, `1 and 2` → `12`) | whole word only, becomes a comma (`1 and 2` → `1,2`) |
 //! | units | only a trailing `\text{…}` is dropped | also `\text{ cm}`, `\mbox`, `\mathrm` unit words after a value (with `^2`/`^3`), `°`, `\circ`, `\degree` |
@@ -157,6 +157,24 @@ mod tests {
         assert!(grade("\\boxed{336}", "336^\\circ", Mode::Correct).correct);
         assert!(grade("no answer", "", Mode::Paper).correct);
         assert!(!grade("no answer", "", Mode::Correct).correct);
+    }
+
+    #[test]
+    fn trainer_style_responses() {
+        let resp =
+            "Let me think.\n\nSo $x = \\dfrac{3}{4}$, i.e. \\boxed{\\dfrac{3}{4}}.<|im_end|>";
+        assert_eq!(extract_answer(resp).as_deref(), Some("\\frac{3}{4}"));
+        let g = grade(resp, "0.75", Mode::Correct);
+        assert!(g.correct, "{g:?}");
+        assert_eq!(g.rule, "number");
+        let g = grade("The answer is 12<|endoftext|>", "12", Mode::Correct);
+        assert!(g.correct && g.pred.as_deref() == Some("12"), "{g:?}");
+        // The paper keeps special tokens in the decoded response.
+        assert!(!grade("The answer is 12<|endoftext|>", "12", Mode::Paper).correct);
+        assert_eq!(extract_answer("nothing to see"), None);
+        assert_eq!(extract_answer("\\boxed{}"), None);
+        let g = grade("\\boxed{}", "", Mode::Paper);
+        assert!(g.correct && g.pred.is_none(), "empty target quirk: {g:?}");
     }
 
     #[test]
