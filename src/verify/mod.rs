@@ -28,6 +28,8 @@
 //! | sets / lists | ordered (as tuples, only when bracketed) | `\{…\}` and bare lists `a,b` unordered |
 //! | matrices | rows split on `\\` only (after `strip_string` rows are single `\`, so cells only match as whole strings) | rows at `\\` or a `\` not starting a command; a row/column vector ≡ a tuple |
 //! | equations | `lhs-(rhs)` equal or negated; `x=3` vs `3` for lhs ≤ 2 chars | also sides equal/swapped, lhs−rhs proportional (`2x=4` ≡ `x=2`), lhs a command name (`\theta=3`) |
+//! | plain arithmetic with `^` | sympy `parse_expr` runs first and Python reads `^` as XOR: `2^10` is 8, `10^6` is 12 (`2^{10}` is not Python syntax and is 1024) | `^` is a power |
+//! | `i` | an ordinary symbol (sympy): `i^2` ≢ `-1` | the imaginary unit |
 //! | expressions | constants within rel 1e-4 (`isclose(N(a), N(b))`) | exact rationals compared exactly; decimal literals within rel 1e-4; otherwise rel 1e-9 |
 //! | choices | letters compared as strings | `A` ≡ `(A)` ≡ `\text{(A)}` |
 //! | words | case-insensitive after deleting `{}()` | case-insensitive for plain words after deleting text commands and braces |

@@ -167,7 +167,9 @@ fn symbolic_equal(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
-    let (Some(x), Some(y)) = (latex::parse(a), latex::parse(b)) else {
+    let parse =
+        |s: &str| latex::python::parse_python_arith(s).or_else(|| latex::parse_symbolic_i(s));
+    let (Some(x), Some(y)) = (parse(a), parse(b)) else {
         return false;
     };
     let symbolic = latex::eval::has_symbols(&x) || latex::eval::has_symbols(&y);

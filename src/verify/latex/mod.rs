@@ -9,7 +9,9 @@ pub mod eval;
 pub mod lexer;
 pub mod parser;
 
-pub use parser::{parse, Expr};
+pub mod python;
+
+pub use parser::{parse, parse_symbolic_i, Expr};
 
 /// Number of evaluation points for expressions with symbols.
 const POINTS: u64 = 5;

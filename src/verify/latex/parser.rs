@@ -52,8 +52,17 @@ pub enum Expr {
 /// Deepest nesting the parser follows before giving up.
 const MAX_DEPTH: usize = 40;
 
-/// Parse a whole answer as one expression; `None` when it is not one.
+/// Parse a whole answer as one expression; `None` when it is not one. `i` is the imaginary unit.
 pub fn parse(s: &str) -> Option<Expr> {
+    parse_with(s, true)
+}
+
+/// As [`parse`], but `i` is an ordinary symbol (as for sympy/latex2sympy in the paper mode).
+pub fn parse_symbolic_i(s: &str) -> Option<Expr> {
+    parse_with(s, false)
+}
+
+fn parse_with(s: &str, imaginary_i: bool) -> Option<Expr> {
     let toks = tokenize(s)?;
     if toks.is_empty() {
         return None;
@@ -62,6 +71,7 @@ pub fn parse(s: &str) -> Option<Expr> {
         toks,
         pos: 0,
         depth: 0,
+        imaginary_i,
     };
     let e = p.sum()?;
     (p.pos == p.toks.len()).then_some(e)
@@ -71,6 +81,7 @@ struct Parser {
     toks: Vec<Tok>,
     pos: usize,
     depth: usize,
+    imaginary_i: bool,
 }
 
 fn func_of(name: &str) -> Option<Func> {
@@ -335,7 +346,7 @@ impl Parser {
                 let sub = self.subscript()?;
                 Some(match (c, sub.is_empty()) {
                     ('e', true) => Expr::E,
-                    ('i', true) => Expr::I,
+                    ('i', true) if self.imaginary_i => Expr::I,
                     _ => Expr::Var(format!("{c}{sub}")),
                 })
             }
