@@ -20,6 +20,8 @@ fn grades_and_passes_fields_through() {
             "\n\n",
             r#"{"response": "no number here", "answer": "7"}"#,
             "\n",
+            r#"{"response": "so \\boxed{70}", "answer": 70}"#,
+            "\n",
         ),
     )
     .expect("write");
@@ -43,7 +45,12 @@ fn grades_and_passes_fields_through() {
     );
     let text = std::fs::read_to_string(&output).expect("read");
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3);
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines[3].ends_with(r#""answer":70,"correct":true,"pred":"70"}"#),
+        "{}",
+        lines[3]
+    );
     assert!(
         lines[0].starts_with(r#"{"zeta":1,"response":"#),
         "{}",

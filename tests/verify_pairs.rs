@@ -23,6 +23,9 @@ const TABLE: &str = r#"
 0.5 | 50 | F | T
 3 | 300 | F | T
 12 | 21 | F | F
+100001 | 100000 | F | T
+123456789012345678901 | 123456789012345678902 | F | T
+\frac{10000}{10001} | 1 | F | T
 # thousands separators, scientific notation, percent
 1,000 | 1000 | T | T
 10,000,000 | 10000000 | T | T

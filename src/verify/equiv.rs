@@ -50,6 +50,13 @@ fn eq_at(p: &str, r: &str, depth: usize, budget: &Budget) -> (bool, &'static str
         return (false, "too large (string only)");
     }
     if let (Some(a), Some(b)) = (parse_number(p), parse_number(r)) {
+        // Integers and fractions written exactly compare exactly (100001 ≠ 100000); a decimal
+        // or scientific literal on either side is an approximation: rel tol 1e-4.
+        let approximate = |s: &str| s.contains(['.', 'e', 'E']);
+        if let (Some(x), Some(y), false, false) = (a.exact, b.exact, approximate(p), approximate(r))
+        {
+            return (x == y, "number (exact)");
+        }
         return (is_close(a.value, b.value, NUMERIC_REL_TOL), "number");
     }
     if let (Some(a), Some(b)) = (choice_letter(p), choice_letter(r)) {
@@ -248,7 +255,9 @@ mod tests {
     #[test]
     fn each_rule_decides() {
         assert_eq!(equal("x", "x"), (true, "string"));
-        assert_eq!(equal("1,000", "1000"), (true, "number"));
+        assert_eq!(equal("1,000", "1000"), (true, "number (exact)"));
+        assert_eq!(equal("100001", "100000"), (false, "number (exact)"));
+        assert_eq!(equal("1.0001", "1"), (true, "number"));
         assert_eq!(equal("", "1"), (false, "empty"));
         assert_eq!(equal("A", "(A)"), (true, "choice letter"));
         assert_eq!(equal("Yes", "yes"), (true, "text (case-insensitive)"));
@@ -282,7 +291,10 @@ mod tests {
             equal("y=x^2", "y=x"),
             (false, "equation (lhs-rhs proportional)")
         );
-        assert_eq!(equal("\\frac{4}{6}", "\\frac{2}{3}"), (true, "number"));
+        assert_eq!(
+            equal("\\frac{4}{6}", "\\frac{2}{3}"),
+            (true, "number (exact)")
+        );
         assert_eq!(equal("2^{-1}", "\\frac{1}{2}"), (true, "exact rational"));
         assert_eq!(equal("\\sqrt{2}", "2^{1/2}"), (true, "numeric value"));
         assert_eq!(equal("(x+1)^2", "x^2+2x+1"), (true, "random points"));

@@ -21,7 +21,7 @@
 //! | `\cdot` | deleted (`2\cdot3` → `23`) | multiplication |
 //! | `and` | every occurrence deleted (`\text{Sandy}` → `\text{Sy}`, `1 and 2` → `12`) | whole word only, becomes a comma (`1 and 2` → `1,2`) |
 //! | units | only a trailing `\text{…}` is dropped | also `\text{ cm}`, `\mbox`, `\mathrm` unit words after a value (with `^2`/`^3`), `°`, `\circ`, `\degree` |
-//! | numbers | Python `float()` after deleting every comma (`1,2` = 12); pred may equal ref, ref/100 or ref×100 (`0.5` ≡ `50`); the numeric check is final | commas only as thousands separators (`1,2` is a list); scientific notation, `a/b`, `\frac{a}{b}`, mixed `2\frac12`; only ref itself (rel tol 1e-4) |
+//! | numbers | Python `float()` after deleting every comma (`1,2` = 12); pred may equal ref, ref/100 or ref×100 (`0.5` ≡ `50`); the numeric check is final | commas only as thousands separators (`1,2` is a list); scientific notation, `a/b`, `\frac{a}{b}`, mixed `2\frac12`; only ref itself; exact integers/fractions compare exactly (`100001` ≢ `100000`), decimal or scientific literals within rel tol 1e-4 |
 //! | empty | `""` ≡ `""` is correct (empty targets score 1 for an empty extraction) | an empty reference or no extracted answer is never correct |
 //! | brackets | `{}()` are deleted and the rest compared case-insensitively (so `\frac{12}{3}` ≡ `\frac{1}{23}`, `(1,2)` ≡ `1,2`) | brackets are structure |
 //! | tuples/intervals | split on every `,`, element-wise; bracket types are not compared (`(1,2)` ≡ `[1,2]`) | top-level split; open/closed brackets must agree |
