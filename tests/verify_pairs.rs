@@ -76,6 +76,9 @@ const TABLE: &str = r#"
 \sqrt{2}+1 | 1+\sqrt{2} | T | T
 \sqrt{2}-1 | 1-\sqrt{2} | F | F
 4\sqrt{5} | \sqrt{80} | T | T
+\sqrt 10 | \sqrt{10} | T | T
+30p\sqrt p | 30p\sqrt{p} | T | T
+137.5 | 137\frac{1}{2} | T | F
 \sqrt{50} | 5\sqrt{2} | T | T
 # pi, e, infinity
 \pi | \pi | T | T

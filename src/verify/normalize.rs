@@ -58,7 +58,7 @@ pub fn normalize(s: &str, mode: Mode) -> String {
     } else {
         drop_short_equation_lhs(s)
     };
-    s = brace_sqrt_argument(s);
+    s = brace_sqrt_argument(s, correct);
     s = rep(s, " ", "");
     s = fix_fracs(s);
     fix_a_slash_b(s)
@@ -304,7 +304,9 @@ fn drop_short_name_lhs(s: String) -> String {
 }
 
 /// Step 20: regex `\\sqrt(\w+)` → `\sqrt{\1}`.
-fn brace_sqrt_argument(s: String) -> String {
+/// In the correct mode spaces before the word are skipped too (`\sqrt 10` → `\sqrt{10}`, as
+/// the writer meant; the paper deletes the space later and reads `\sqrt10` as √1·0).
+fn brace_sqrt_argument(s: String, skip_spaces: bool) -> String {
     if !s.contains("\\sqrt") {
         return s;
     }
@@ -314,6 +316,12 @@ fn brace_sqrt_argument(s: String) -> String {
     while let Some(pos) = rest.find("\\sqrt") {
         out.push_str(&rest[..pos + 5]);
         rest = &rest[pos + 5..];
+        if skip_spaces
+            && rest.starts_with(' ')
+            && rest.trim_start().starts_with(|c: char| c.is_alphanumeric())
+        {
+            rest = rest.trim_start();
+        }
         let word_len: usize = rest
             .chars()
             .take_while(|c| c.is_alphanumeric() || *c == '_')
@@ -539,6 +547,8 @@ mod tests {
         assert_eq!(normalize("5\\text{ cm}^2", Mode::Correct), "5");
         assert_eq!(normalize("30^{\\circ}", Mode::Correct), "30");
         assert_eq!(normalize("30°", Mode::Correct), "30");
+        assert_eq!(normalize("\\sqrt 10", Mode::Correct), "\\sqrt{10}");
+        assert_eq!(strip_string("\\sqrt 10"), "\\sqrt10");
     }
 
     #[test]
