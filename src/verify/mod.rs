@@ -79,7 +79,9 @@ pub fn extract_answer(response: &str) -> Option<String> {
     extract::extract_normalized(response, Mode::Correct)
 }
 
-/// Is the (already extracted) prediction equivalent to the reference?
+/// Is the (already extracted) prediction equivalent to the reference? `Paper` compares both
+/// strings as given (the paper's `math_equal(pred, ref)`; its `pred` is already `strip_string`ed),
+/// `Correct` normalises both first.
 pub fn is_equivalent(pred: &str, reference: &str, mode: Mode) -> bool {
     match mode {
         Mode::Paper => paper::math_equal(pred, reference).0,
