@@ -33,6 +33,27 @@ fn math_problems() -> Option<Vec<Problem>> {
 }
 
 #[test]
+fn loader_reads_aime_and_amc() {
+    let Some(dir) = data_dir() else {
+        eprintln!("SKIP: ../shared/data not found");
+        return;
+    };
+    let aime =
+        load_problems(&dir.join("aime2025/test.parquet")).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(aime.len(), 30);
+    assert_eq!(aime[19].answer, "336^\\circ");
+    assert!(aime[19].id.starts_with("TianHongZXY/AIME2025/"));
+    // The AIME25 quirk (method.md §4.5): unsolvable in the paper's eval, fine in the correct mode.
+    assert!(!grade("\\boxed{336}", &aime[19].answer, Mode::Paper).correct);
+    assert!(grade("\\boxed{336}", &aime[19].answer, Mode::Correct).correct);
+    let amc = load_problems(&dir.join("amc23/test.parquet")).unwrap_or_else(|e| panic!("{e:#}"));
+    assert_eq!(amc.len(), 40);
+    assert!(amc
+        .iter()
+        .all(|p| p.solution.is_none() && !p.answer.is_empty()));
+}
+
+#[test]
 fn loader_reads_all_math_rows() {
     let Some(ps) = math_problems() else { return };
     assert_eq!(ps.len(), 12500);

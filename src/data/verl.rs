@@ -201,7 +201,13 @@ fn problem_from_json(v: &Value, i: usize) -> Result<Problem> {
         bail!("expected a JSON object");
     }
     let question = json_prompt(v)?;
-    let answer = json_str(v, "answer")?.ok_or_else(|| anyhow!("missing field `answer`"))?;
+    let nested = v.pointer("/reward_model/ground_truth/target");
+    let answer = match (json_str(v, "answer")?, nested) {
+        (Some(a), _) => a,
+        (None, Some(Value::String(t))) => t.clone(),
+        (None, Some(Value::Number(n))) => n.to_string(),
+        _ => bail!("missing field `answer` (or `reward_model.ground_truth.target`)"),
+    };
     let data_source = json_str(v, "data_source")?.unwrap_or_default();
     let id = match json_str(v, "id")? {
         Some(id) => id,
@@ -249,11 +255,14 @@ mod tests {
                 r#"{"prompt": [{"role": "user", "content": "Q2"}], "answer": "3", "data_source": "d", "index": 7}"#,
                 "\n\n",
                 r#"{"question": "Q3", "answer": 4, "level": "Level 1", "type": "Algebra"}"#,
+                "\n",
+                r#"{"prompt": [{"role": "user", "content": "Q4"}], "reward_model": {"ground_truth": {"target": "5"}}}"#,
                 "\n"
             ),
         );
         let ps = load_problems(f.path()).expect("load");
-        assert_eq!(ps.len(), 3);
+        assert_eq!(ps.len(), 4);
+        assert_eq!(ps[3].answer, "5");
         assert_eq!(ps[0].question, "What is 1+1?");
         assert_eq!(ps[1].question, "Q2");
         assert_eq!(ps[1].id, "d/7");
