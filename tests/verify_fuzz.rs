@@ -25,7 +25,12 @@ fn check_time(response: &str, reference: &str) -> Duration {
 
 fn assert_fast(response: &str, reference: &str) {
     let t = check_time(response, reference);
-    assert!(t < LIMIT, "{t:?} for response {:?} / reference {:?}", clip(response), clip(reference));
+    assert!(
+        t < LIMIT,
+        "{t:?} for response {:?} / reference {:?}",
+        clip(response),
+        clip(reference)
+    );
 }
 
 fn clip(s: &str) -> String {
@@ -34,10 +39,63 @@ fn clip(s: &str) -> String {
 
 fn latex_soup() -> impl Strategy<Value = String> {
     let atoms = prop::sample::select(vec![
-        "\\frac", "\\dfrac", "\\sqrt", "{", "}", "(", ")", "[", "]", "^", "_", "\\pi", "e", "i", "x", "y", "1", "2",
-        "9", "0", ".", ",", "+", "-", "*", "/", "=", "!", "|", "\\cdot", "\\times", "\\infty", "\\cup", "\\{", "\\}",
-        "\\left(", "\\right)", "\\text{ cm}", "^\\circ", "\\begin{pmatrix}", "\\end{pmatrix}", "&", "\\\\", "\\boxed{",
-        "\\sin", "\\log_", "\\binom", " ", "%", "$", "\\", "and", "inf", "j", "\\mbox{", "#### ", "he answer is ",
+        "\\frac",
+        "\\dfrac",
+        "\\sqrt",
+        "{",
+        "}",
+        "(",
+        ")",
+        "[",
+        "]",
+        "^",
+        "_",
+        "\\pi",
+        "e",
+        "i",
+        "x",
+        "y",
+        "1",
+        "2",
+        "9",
+        "0",
+        ".",
+        ",",
+        "+",
+        "-",
+        "*",
+        "/",
+        "=",
+        "!",
+        "|",
+        "\\cdot",
+        "\\times",
+        "\\infty",
+        "\\cup",
+        "\\{",
+        "\\}",
+        "\\left(",
+        "\\right)",
+        "\\text{ cm}",
+        "^\\circ",
+        "\\begin{pmatrix}",
+        "\\end{pmatrix}",
+        "&",
+        "\\\\",
+        "\\boxed{",
+        "\\sin",
+        "\\log_",
+        "\\binom",
+        " ",
+        "%",
+        "$",
+        "\\",
+        "and",
+        "inf",
+        "j",
+        "\\mbox{",
+        "#### ",
+        "he answer is ",
     ]);
     prop::collection::vec(atoms, 0..60).prop_map(|v| v.concat())
 }
@@ -83,7 +141,10 @@ fn known_hard_inputs() {
         ("\\boxed{10^{10^{10}}}", "10^{10^{10}}+1"),
         ("\\boxed{10^{10^{10^{10^{10}}}}}", "1"),
         ("\\boxed{2^{2^{2^{2^{2^{2}}}}}}", "2^{65536}"),
-        ("\\boxed{(((((((((((((((((((((x)))))))))))))))))))))^{999999999}}", "x"),
+        (
+            "\\boxed{(((((((((((((((((((((x)))))))))))))))))))))^{999999999}}",
+            "x",
+        ),
         ("\\boxed{9999999999999999999999999999999999999!}", "1"),
         ("\\boxed{\\binom{1000000000}{500000000}}", "1"),
         ("\\boxed{x^{x^{x^{x^{x^{x}}}}}}", "x^{x^{x^{x^{x^{y}}}}}"),
@@ -97,4 +158,22 @@ fn known_hard_inputs() {
     assert_fast(&format!("\\boxed{{{many}}}"), &many);
     let braces = "{".repeat(100_000);
     assert_fast(&format!("\\boxed{braces}"), &braces);
+}
+
+#[test]
+fn nested_unordered_sets_stay_bounded() {
+    // Three levels of unordered collections just under the structural length cap: without a
+    // comparison budget this would be 10·10 · 10·10 · 2·2 element comparisons.
+    let middle = |shift: usize| {
+        let items: Vec<String> = (0..10)
+            .map(|i| format!("\\{{{},{}\\}}", (i + shift) % 10, (i + shift + 1) % 10))
+            .collect();
+        format!("\\{{{}\\}}", items.join(","))
+    };
+    let a: Vec<String> = (0..9).map(middle).collect();
+    let b: Vec<String> = (0..9).rev().map(middle).collect();
+    let (a, b) = (a.join(","), b.join(","));
+    assert!(a.len() < 1000, "{}", a.len());
+    assert_fast(&format!("\\boxed{{{a}}}"), &b);
+    assert_fast(&format!("\\boxed{{{a}}}"), &b.replace('9', "8"));
 }

@@ -1,7 +1,6 @@
 //! `rlvr grade`: grade model responses against gold answers (JSONL in, JSONL out).
-use crate::verify::{grade, Mode};
+use crate::verify::Mode;
 use anyhow::{bail, Context, Result};
-use rayon::prelude::*;
 use serde_json::Value;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -39,10 +38,15 @@ impl From<ModeArg> for Mode {
     }
 }
 
-fn field<'a>(obj: &'a Value, key: &str, path: &Path, line: usize) -> Result<&'a str> {
+/// A string field; `answer` may also be a JSON number (AIME/AMC golds are integers).
+fn field(obj: &Value, key: &str, path: &Path, line: usize) -> Result<String> {
     match obj.get(key) {
-        Some(Value::String(s)) => Ok(s),
-        Some(other) => bail!("{}:{line}: field `{key}` must be a string, found {other}", path.display()),
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Number(n)) if key == "answer" => Ok(n.to_string()),
+        Some(other) => bail!(
+            "{}:{line}: field `{key}` must be a string, found {other}",
+            path.display()
+        ),
         None => bail!("{}:{line}: missing field `{key}`", path.display()),
     }
 }
@@ -69,18 +73,16 @@ fn read_lines(path: &Path) -> Result<Vec<(usize, Value)>> {
 pub fn run(args: Args) -> Result<()> {
     let mode = Mode::from(args.mode);
     let rows = read_lines(&args.input)?;
-    for (line, v) in &rows {
-        field(v, "response", &args.input, *line)?;
-        field(v, "answer", &args.input, *line)?;
-    }
-    let grades: Vec<_> = rows
-        .par_iter()
-        .map(|(_, v)| {
-            let resp = v.get("response").and_then(Value::as_str).unwrap_or("");
-            let ans = v.get("answer").and_then(Value::as_str).unwrap_or("");
-            grade(resp, ans, mode)
+    let pairs = rows
+        .iter()
+        .map(|(line, v)| {
+            Ok((
+                field(v, "response", &args.input, *line)?,
+                field(v, "answer", &args.input, *line)?,
+            ))
         })
-        .collect();
+        .collect::<Result<Vec<(String, String)>>>()?;
+    let grades = crate::verify::grade_batch(&pairs, mode);
     let mut out = Vec::new();
     let stdout = std::io::stdout();
     let mut so = stdout.lock();
@@ -102,6 +104,11 @@ pub fn run(args: Args) -> Result<()> {
         out.push(b'\n');
     }
     crate::util::write_atomic(&args.output, &out)?;
-    eprintln!("graded {} lines: {n_correct} correct ({:?} mode) → {}", out.iter().filter(|&&b| b == b'\n').count(), mode, args.output.display());
+    eprintln!(
+        "graded {} lines: {n_correct} correct ({:?} mode) → {}",
+        out.iter().filter(|&&b| b == b'\n').count(),
+        mode,
+        args.output.display()
+    );
     Ok(())
 }

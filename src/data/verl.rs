@@ -31,11 +31,18 @@ pub struct Problem {
 
 /// Load problems, dispatching on the extension: `.parquet`, or `.jsonl` / `.json` (JSON lines).
 pub fn load_problems(path: &Path) -> Result<Vec<Problem>> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
     match ext.as_str() {
         "parquet" => load_parquet(path),
         "jsonl" | "json" => load_jsonl(path),
-        _ => bail!("{}: unknown problem file type (expected .parquet, .jsonl or .json)", path.display()),
+        _ => bail!(
+            "{}: unknown problem file type (expected .parquet, .jsonl or .json)",
+            path.display()
+        ),
     }
 }
 
@@ -49,14 +56,17 @@ fn load_parquet(path: &Path) -> Result<Vec<Problem>> {
     let mut out = Vec::new();
     for (i, row) in iter.enumerate() {
         let row = row.map_err(|e| anyhow!("{}: row {i}: cannot decode: {e}", path.display()))?;
-        let p = problem_from_row(&row, i).with_context(|| format!("{}: row {i}", path.display()))?;
+        let p =
+            problem_from_row(&row, i).with_context(|| format!("{}: row {i}", path.display()))?;
         out.push(p);
     }
     Ok(out)
 }
 
 fn get<'a>(row: &'a Row, name: &str) -> Option<&'a Field> {
-    row.get_column_iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
+    row.get_column_iter()
+        .find(|(k, _)| k.as_str() == name)
+        .map(|(_, v)| v)
 }
 
 fn require<'a>(row: &'a Row, name: &str) -> Result<&'a Field> {
@@ -99,9 +109,15 @@ fn first_prompt_content(f: &Field) -> Result<String> {
     match f {
         Field::Str(s) => Ok(s.clone()),
         Field::ListInternal(list) => {
-            let first = list.elements().first().ok_or_else(|| anyhow!("column `prompt`: empty list"))?;
+            let first = list
+                .elements()
+                .first()
+                .ok_or_else(|| anyhow!("column `prompt`: empty list"))?;
             let turn = as_group(first, "prompt[0]")?;
-            as_str(require(turn, "content").context("column `prompt[0]`")?, "prompt[0].content")
+            as_str(
+                require(turn, "content").context("column `prompt[0]`")?,
+                "prompt[0].content",
+            )
         }
         other => bail!("column `prompt`: expected a list of {{role, content}}, found {other:?}"),
     }
@@ -112,11 +128,13 @@ fn problem_from_row(row: &Row, row_no: usize) -> Result<Problem> {
     let question = first_prompt_content(require(row, "prompt")?)?;
     let rm = as_group(require(row, "reward_model")?, "reward_model")?;
     let gt = as_group(
-        get(rm, "ground_truth").ok_or_else(|| anyhow!("missing column `reward_model.ground_truth`"))?,
+        get(rm, "ground_truth")
+            .ok_or_else(|| anyhow!("missing column `reward_model.ground_truth`"))?,
         "reward_model.ground_truth",
     )?;
     let answer = as_str(
-        get(gt, "target").ok_or_else(|| anyhow!("missing column `reward_model.ground_truth.target`"))?,
+        get(gt, "target")
+            .ok_or_else(|| anyhow!("missing column `reward_model.ground_truth.target`"))?,
         "reward_model.ground_truth.target",
     )?;
     let solution = opt_str(gt, "solution")?;
@@ -140,7 +158,9 @@ fn load_jsonl(path: &Path) -> Result<Vec<Problem>> {
     let rows = crate::util::read_jsonl(path)?;
     rows.iter()
         .enumerate()
-        .map(|(i, v)| problem_from_json(v, i).with_context(|| format!("{}: record {}", path.display(), i + 1)))
+        .map(|(i, v)| {
+            problem_from_json(v, i).with_context(|| format!("{}: record {}", path.display(), i + 1))
+        })
         .collect()
 }
 
@@ -162,13 +182,17 @@ fn json_prompt(v: &Value) -> Result<String> {
     match p {
         Value::String(s) => Ok(s.clone()),
         Value::Array(turns) => {
-            let first = turns.first().ok_or_else(|| anyhow!("field `{key}`: empty list"))?;
+            let first = turns
+                .first()
+                .ok_or_else(|| anyhow!("field `{key}`: empty list"))?;
             match first.get("content") {
                 Some(Value::String(s)) => Ok(s.clone()),
                 _ => bail!("field `{key}[0].content`: missing or not a string"),
             }
         }
-        other => bail!("field `{key}`: expected a string or a list of {{role, content}}, found {other}"),
+        other => {
+            bail!("field `{key}`: expected a string or a list of {{role, content}}, found {other}")
+        }
     }
 }
 
@@ -177,11 +201,20 @@ fn problem_from_json(v: &Value, i: usize) -> Result<Problem> {
         bail!("expected a JSON object");
     }
     let question = json_prompt(v)?;
-    let answer = json_str(v, "answer")?.ok_or_else(|| anyhow!("missing field `answer`"))?;
+    let nested = v.pointer("/reward_model/ground_truth/target");
+    let answer = match (json_str(v, "answer")?, nested) {
+        (Some(a), _) => a,
+        (None, Some(Value::String(t))) => t.clone(),
+        (None, Some(Value::Number(n))) => n.to_string(),
+        _ => bail!("missing field `answer` (or `reward_model.ground_truth.target`)"),
+    };
     let data_source = json_str(v, "data_source")?.unwrap_or_default();
     let id = match json_str(v, "id")? {
         Some(id) => id,
-        None => format!("{data_source}/{}", json_str(v, "index")?.unwrap_or_else(|| i.to_string())),
+        None => format!(
+            "{data_source}/{}",
+            json_str(v, "index")?.unwrap_or_else(|| i.to_string())
+        ),
     };
     let subject = match json_str(v, "subject")? {
         Some(s) => Some(s),
@@ -204,7 +237,10 @@ mod tests {
     use std::io::Write;
 
     fn write(ext: &str, text: &str) -> tempfile::NamedTempFile {
-        let mut f = tempfile::Builder::new().suffix(ext).tempfile().expect("tempfile");
+        let mut f = tempfile::Builder::new()
+            .suffix(ext)
+            .tempfile()
+            .expect("tempfile");
         f.write_all(text.as_bytes()).expect("write");
         f
     }
@@ -219,11 +255,14 @@ mod tests {
                 r#"{"prompt": [{"role": "user", "content": "Q2"}], "answer": "3", "data_source": "d", "index": 7}"#,
                 "\n\n",
                 r#"{"question": "Q3", "answer": 4, "level": "Level 1", "type": "Algebra"}"#,
+                "\n",
+                r#"{"prompt": [{"role": "user", "content": "Q4"}], "reward_model": {"ground_truth": {"target": "5"}}}"#,
                 "\n"
             ),
         );
         let ps = load_problems(f.path()).expect("load");
-        assert_eq!(ps.len(), 3);
+        assert_eq!(ps.len(), 4);
+        assert_eq!(ps[3].answer, "5");
         assert_eq!(ps[0].question, "What is 1+1?");
         assert_eq!(ps[1].question, "Q2");
         assert_eq!(ps[1].id, "d/7");
@@ -242,6 +281,83 @@ mod tests {
         let f = write(".jsonl", "{\"prompt\": 5, \"answer\": \"1\"}\n");
         let e = format!("{:#}", load_problems(f.path()).unwrap_err());
         assert!(e.contains("prompt"), "{e}");
+    }
+
+    /// A flat parquet file with the given message type and one row of values per column.
+    fn flat_parquet(message: &str, columns: &[ColumnValue]) -> tempfile::NamedTempFile {
+        use parquet::data_type::{ByteArray, ByteArrayType, Int32Type};
+        use parquet::file::properties::WriterProperties;
+        use parquet::file::writer::SerializedFileWriter;
+        use std::sync::Arc;
+        let f = tempfile::Builder::new()
+            .suffix(".parquet")
+            .tempfile()
+            .expect("tempfile");
+        let schema =
+            Arc::new(parquet::schema::parser::parse_message_type(message).expect("schema"));
+        let props = Arc::new(WriterProperties::builder().build());
+        let file = f.reopen().expect("reopen");
+        let mut writer = SerializedFileWriter::new(file, schema, props).expect("writer");
+        let mut rg = writer.next_row_group().expect("row group");
+        let mut i = 0;
+        while let Some(mut col) = rg.next_column().expect("column") {
+            match &columns[i] {
+                ColumnValue::Str(v) => {
+                    col.typed::<ByteArrayType>()
+                        .write_batch(&[ByteArray::from(*v)], None, None)
+                        .expect("write");
+                }
+                ColumnValue::Int(v) => {
+                    col.typed::<Int32Type>()
+                        .write_batch(&[*v], None, None)
+                        .expect("write");
+                }
+            }
+            col.close().expect("close column");
+            i += 1;
+        }
+        rg.close().expect("close row group");
+        writer.close().expect("close file");
+        f
+    }
+
+    enum ColumnValue {
+        Str(&'static str),
+        Int(i32),
+    }
+
+    #[test]
+    fn parquet_errors_name_file_row_and_column() {
+        let f = flat_parquet(
+            "message m { required binary data_source (UTF8); required binary prompt (UTF8); }",
+            &[ColumnValue::Str("d"), ColumnValue::Str("What?")],
+        );
+        let e = format!("{:#}", load_problems(f.path()).unwrap_err());
+        assert!(
+            e.contains("row 0") && e.contains("missing column `reward_model`"),
+            "{e}"
+        );
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+
+        let f = flat_parquet(
+            "message m { required binary data_source (UTF8); required int32 prompt; }",
+            &[ColumnValue::Str("d"), ColumnValue::Int(3)],
+        );
+        let e = format!("{:#}", load_problems(f.path()).unwrap_err());
+        assert!(
+            e.contains("row 0") && e.contains("column `prompt`") && e.contains("expected"),
+            "{e}"
+        );
+
+        let f = flat_parquet(
+            "message m { required binary prompt (UTF8); required binary reward_model (UTF8); }",
+            &[ColumnValue::Str("q"), ColumnValue::Str("5")],
+        );
+        let e = format!("{:#}", load_problems(f.path()).unwrap_err());
+        assert!(
+            e.contains("column `reward_model`: expected a struct"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! unions, equations), then numbers, then LaTeX expressions, then text.
 use super::latex;
 use super::number::{is_close, parse_number};
-use super::structure::{bracketed, choice_letter, equals_split, matrix, set_literal, split_top, union_parts};
+use super::structure::{
+    bracketed, choice_letter, equals_split, matrix, set_literal, split_top, union_parts,
+};
 
 /// Relative tolerance for numbers and decimal literals (method.md §4.4).
 pub const NUMERIC_REL_TOL: f64 = 1e-4;
@@ -13,15 +15,33 @@ pub const MAX_LEN: usize = 1000;
 /// Most items in a tuple, set or matrix row that are compared.
 const MAX_ITEMS: usize = 64;
 const MAX_DEPTH: usize = 6;
+/// Most element comparisons one top-level check may make (nested unordered sets would
+/// otherwise multiply: bounded work).
+const MAX_COMPARISONS: usize = 2048;
+
+/// Remaining comparison budget of one top-level check.
+struct Budget(std::cell::Cell<usize>);
+
+impl Budget {
+    fn take(&self) -> bool {
+        let left = self.0.get();
+        self.0.set(left.saturating_sub(1));
+        left > 0
+    }
+}
 
 /// Are two normalised answers equal? Returns the decision and the rule that made it.
 pub fn equal(pred: &str, reference: &str) -> (bool, &'static str) {
-    eq_at(pred.trim(), reference.trim(), 0)
+    let budget = Budget(std::cell::Cell::new(MAX_COMPARISONS));
+    eq_at(pred.trim(), reference.trim(), 0, &budget)
 }
 
-fn eq_at(p: &str, r: &str, depth: usize) -> (bool, &'static str) {
+fn eq_at(p: &str, r: &str, depth: usize, budget: &Budget) -> (bool, &'static str) {
     if p == r {
         return (true, "string");
+    }
+    if !budget.take() {
+        return (false, "work budget exhausted");
     }
     if p.is_empty() || r.is_empty() {
         return (false, "empty");
@@ -30,15 +50,26 @@ fn eq_at(p: &str, r: &str, depth: usize) -> (bool, &'static str) {
         return (false, "too large (string only)");
     }
     if let (Some(a), Some(b)) = (parse_number(p), parse_number(r)) {
+        // Integers and fractions written exactly compare exactly (100001 ≠ 100000); a decimal
+        // or scientific literal on either side is an approximation: rel tol 1e-4.
+        let approximate = |s: &str| s.contains(['.', 'e', 'E']);
+        if let (Some(x), Some(y), false, false) = (a.exact, b.exact, approximate(p), approximate(r))
+        {
+            return (x == y, "number (exact)");
+        }
         return (is_close(a.value, b.value, NUMERIC_REL_TOL), "number");
     }
     if let (Some(a), Some(b)) = (choice_letter(p), choice_letter(r)) {
         return (a == b, "choice letter");
     }
-    if let Some(v) = structured(p, r, depth) {
+    let word = |s: &str| s.len() >= 2 && s.chars().all(|c| c.is_alphabetic());
+    if word(p) && word(r) && p.to_lowercase() == r.to_lowercase() {
+        return (true, "text (case-insensitive)");
+    }
+    if let Some(v) = structured(p, r, depth, budget) {
         return v;
     }
-    if let Some(v) = equations(p, r, depth) {
+    if let Some(v) = equations(p, r, depth, budget) {
         return v;
     }
     if let Some(v) = expressions(p, r) {
@@ -47,18 +78,23 @@ fn eq_at(p: &str, r: &str, depth: usize) -> (bool, &'static str) {
     text(p, r)
 }
 
-fn all_pairs(a: &[String], b: &[String], depth: usize) -> bool {
-    a.len() == b.len() && a.len() <= MAX_ITEMS && a.iter().zip(b).all(|(x, y)| eq_at(x.trim(), y.trim(), depth + 1).0)
+fn all_pairs(a: &[String], b: &[String], depth: usize, budget: &Budget) -> bool {
+    a.len() == b.len()
+        && a.len() <= MAX_ITEMS
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| eq_at(x.trim(), y.trim(), depth + 1, budget).0)
 }
 
 /// Multiset equality: every item of `a` matched to a distinct equal item of `b`.
-fn unordered(a: &[String], b: &[String], depth: usize) -> bool {
+fn unordered(a: &[String], b: &[String], depth: usize, budget: &Budget) -> bool {
     if a.len() != b.len() || a.len() > MAX_ITEMS {
         return false;
     }
     let mut used = vec![false; b.len()];
     a.iter().all(|x| {
-        let hit = (0..b.len()).find(|&j| !used[j] && eq_at(x.trim(), b[j].trim(), depth + 1).0);
+        let hit =
+            (0..b.len()).find(|&j| !used[j] && eq_at(x.trim(), b[j].trim(), depth + 1, budget).0);
         hit.map(|j| used[j] = true).is_some()
     })
 }
@@ -68,17 +104,35 @@ fn set_items(s: &str) -> Option<Vec<String>> {
     if let Some(items) = set_literal(s) {
         return Some(items);
     }
-    let items = split_top(s, ",");
-    (items.len() >= 2 && bracketed(s).is_none()).then_some(items)
+    if bracketed(s).is_some() {
+        return None;
+    }
+    // `a\pm b` is the pair {a+b, a-b}.
+    if s.matches("\\pm").count() == 1 && split_top(s, ",").len() == 1 {
+        return Some(vec![s.replace("\\pm", "+"), s.replace("\\pm", "-")]);
+    }
+    // `strip_string` leaves `2,3,{}4` of "2, 3, \text{and} 4" and `-2{or}-12` of "\text{ or }".
+    let mut cleaned = s.to_string();
+    for sep in ["{,,}", "{,}", "{or}", "{}"] {
+        cleaned = cleaned.replace(sep, ",");
+    }
+    let items: Vec<String> = split_top(&cleaned, ",")
+        .into_iter()
+        .filter(|x| !x.trim().is_empty())
+        .collect();
+    (items.len() >= 2).then_some(items)
 }
 
-fn structured(p: &str, r: &str, depth: usize) -> Option<(bool, &'static str)> {
+fn structured(p: &str, r: &str, depth: usize, budget: &Budget) -> Option<(bool, &'static str)> {
     if let (Some(a), Some(b)) = (union_parts(p), union_parts(r)) {
-        return Some((unordered(&a, &b, depth), "union"));
+        return Some((unordered(&a, &b, depth, budget), "union"));
     }
     match (matrix(p), matrix(r)) {
         (Some(a), Some(b)) => {
-            let ok = a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| all_pairs(x, y, depth));
+            let ok = a.len() == b.len()
+                && a.iter()
+                    .zip(&b)
+                    .all(|(x, y)| all_pairs(x, y, depth, budget));
             return Some((ok, "matrix"));
         }
         (Some(m), None) | (None, Some(m)) => {
@@ -87,7 +141,9 @@ fn structured(p: &str, r: &str, depth: usize) -> Option<(bool, &'static str)> {
             let flat: Vec<String> = m.iter().flatten().cloned().collect();
             let vector = m.len() == 1 || m.iter().all(|row| row.len() == 1);
             return Some(match bracketed(other) {
-                Some(('(', ')', items)) if vector => (all_pairs(&flat, &items, depth), "matrix vs tuple"),
+                Some(('(', ')', items)) if vector => {
+                    (all_pairs(&flat, &items, depth, budget), "matrix vs tuple")
+                }
                 _ => (false, "matrix vs non-matrix"),
             });
         }
@@ -98,15 +154,15 @@ fn structured(p: &str, r: &str, depth: usize) -> Option<(bool, &'static str)> {
             if po != ro || pc != rc {
                 return Some((false, "bracket type"));
             }
-            return Some((all_pairs(&pi, &ri, depth), "tuple/interval"));
+            return Some((all_pairs(&pi, &ri, depth, budget), "tuple/interval"));
         }
         (Some(_), None) | (None, Some(_)) => return Some((false, "tuple vs non-tuple")),
         (None, None) => {}
     }
     match (set_items(p), set_items(r)) {
-        (Some(a), Some(b)) => Some((unordered(&a, &b, depth), "set")),
-        (Some(a), None) if a.len() == 1 => Some(eq_at(a[0].trim(), r, depth + 1)),
-        (None, Some(b)) if b.len() == 1 => Some(eq_at(p, b[0].trim(), depth + 1)),
+        (Some(a), Some(b)) => Some((unordered(&a, &b, depth, budget), "set")),
+        (Some(a), None) if a.len() == 1 => Some(eq_at(a[0].trim(), r, depth + 1, budget)),
+        (None, Some(b)) if b.len() == 1 => Some(eq_at(p, b[0].trim(), depth + 1, budget)),
         (Some(_), None) | (None, Some(_)) => Some((false, "set vs non-set")),
         (None, None) => None,
     }
@@ -115,24 +171,25 @@ fn structured(p: &str, r: &str, depth: usize) -> Option<(bool, &'static str)> {
 /// A short left side that names the answer (`x`, `k`, `\theta`, `f(x)`), not an equation.
 fn is_name(lhs: &str) -> bool {
     let t = lhs.trim();
-    t.chars().count() <= 2 || (t.starts_with('\\') && t[1..].chars().all(|c| c.is_ascii_alphabetic()))
+    t.chars().count() <= 2
+        || (t.starts_with('\\') && t[1..].chars().all(|c| c.is_ascii_alphabetic()))
 }
 
-fn equations(p: &str, r: &str, depth: usize) -> Option<(bool, &'static str)> {
+fn equations(p: &str, r: &str, depth: usize, budget: &Budget) -> Option<(bool, &'static str)> {
     match (equals_split(p), equals_split(r)) {
         (Some((pl, pr)), Some((rl, rr))) => {
-            if eq_at(&pl, &rl, depth + 1).0 && eq_at(&pr, &rr, depth + 1).0 {
+            if eq_at(&pl, &rl, depth + 1, budget).0 && eq_at(&pr, &rr, depth + 1, budget).0 {
                 return Some((true, "equation sides"));
             }
-            if eq_at(&pl, &rr, depth + 1).0 && eq_at(&pr, &rl, depth + 1).0 {
+            if eq_at(&pl, &rr, depth + 1, budget).0 && eq_at(&pr, &rl, depth + 1, budget).0 {
                 return Some((true, "equation sides swapped"));
             }
             let a = latex::parse(&format!("({pl})-({pr})"))?;
             let b = latex::parse(&format!("({rl})-({rr})"))?;
             Some((proportional(&a, &b), "equation (lhs-rhs proportional)"))
         }
-        (Some((pl, pr)), None) if is_name(&pl) => Some(eq_at(&pr, r, depth + 1)),
-        (None, Some((rl, rr))) if is_name(&rl) => Some(eq_at(p, &rr, depth + 1)),
+        (Some((pl, pr)), None) if is_name(&pl) => Some(eq_at(&pr, r, depth + 1, budget)),
+        (None, Some((rl, rr))) if is_name(&rl) => Some(eq_at(p, &rr, depth + 1, budget)),
         _ => None,
     }
 }
@@ -164,22 +221,88 @@ fn proportional(a: &latex::Expr, b: &latex::Expr) -> bool {
 fn expressions(p: &str, r: &str) -> Option<(bool, &'static str)> {
     let (a, b) = (latex::parse(p)?, latex::parse(r)?);
     let decimal = latex::has_decimal(p) || latex::has_decimal(r);
-    let tol = if decimal { NUMERIC_REL_TOL } else { EXACT_REL_TOL };
+    let tol = if decimal {
+        NUMERIC_REL_TOL
+    } else {
+        EXACT_REL_TOL
+    };
     Some(latex::equal(&a, &b, tol, !decimal).unwrap_or((false, "undecidable value")))
 }
 
 /// Words: equal after dropping braces, text commands and spaces (case-insensitive for plain
 /// words). Strings with fractions, powers or roots are never compared this way.
 fn text(p: &str, r: &str) -> (bool, &'static str) {
-    let risky = |s: &str| s.contains("\\frac") || s.contains('^') || s.contains('_') || s.contains("\\sqrt");
+    let risky = |s: &str| s.contains("\\frac") || s.contains('^') || s.contains("\\sqrt");
     if risky(p) || risky(r) {
         return (false, "no rule matched");
     }
     let clean = |s: &str| {
-        s.replace("\\text", "").replace("\\mathrm", "").replace("\\mbox", "").replace(['{', '}', ' ', '~'], "")
+        s.replace("\\text", "")
+            .replace("\\mathrm", "")
+            .replace("\\mbox", "")
+            .replace(['{', '}', ' ', '~'], "")
     };
     let (a, b) = (clean(p), clean(r));
     let words = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphabetic());
     let same = a == b || (words(&a) && words(&b) && a.to_lowercase() == b.to_lowercase());
     (same, "text")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::equal;
+
+    #[test]
+    fn each_rule_decides() {
+        assert_eq!(equal("x", "x"), (true, "string"));
+        assert_eq!(equal("1,000", "1000"), (true, "number (exact)"));
+        assert_eq!(equal("100001", "100000"), (false, "number (exact)"));
+        assert_eq!(equal("1.0001", "1"), (true, "number"));
+        assert_eq!(equal("", "1"), (false, "empty"));
+        assert_eq!(equal("A", "(A)"), (true, "choice letter"));
+        assert_eq!(equal("Yes", "yes"), (true, "text (case-insensitive)"));
+        assert_eq!(equal("(1,2)\\cup(3,4)", "(3,4)\\cup(1,2)"), (true, "union"));
+        assert_eq!(
+            equal(
+                "\\begin{pmatrix}1\\\\2\\end{pmatrix}",
+                "\\begin{pmatrix}1\\\\2.0\\end{pmatrix}"
+            ),
+            (true, "matrix")
+        );
+        assert_eq!(
+            equal("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "(1,2)"),
+            (true, "matrix vs tuple")
+        );
+        assert_eq!(equal("(1,2]", "(1,2)"), (false, "bracket type"));
+        assert_eq!(equal("(1,2)", "(1,2.0)"), (true, "tuple/interval"));
+        assert_eq!(equal("(1,2)", "3"), (false, "tuple vs non-tuple"));
+        assert_eq!(equal("\\{3,1\\}", "1,3"), (true, "set"));
+        assert_eq!(
+            equal("1\\pm\\sqrt{2}", "1-\\sqrt{2},1+\\sqrt{2}"),
+            (true, "set")
+        );
+        assert_eq!(equal("\\pm2", "2,-2"), (true, "set"));
+        assert_eq!(equal("x+1=y", "y=x+1"), (true, "equation sides swapped"));
+        assert_eq!(
+            equal("2y=4x", "y=2x"),
+            (true, "equation (lhs-rhs proportional)")
+        );
+        assert_eq!(
+            equal("y=x^2", "y=x"),
+            (false, "equation (lhs-rhs proportional)")
+        );
+        assert_eq!(
+            equal("\\frac{4}{6}", "\\frac{2}{3}"),
+            (true, "number (exact)")
+        );
+        assert_eq!(equal("2^{-1}", "\\frac{1}{2}"), (true, "exact rational"));
+        assert_eq!(equal("\\sqrt{2}", "2^{1/2}"), (true, "numeric value"));
+        assert_eq!(equal("(x+1)^2", "x^2+2x+1"), (true, "random points"));
+        assert_eq!(equal("\\text{blue}", "blue"), (true, "random points"));
+        assert_eq!(equal("\\text{it's}", "it's"), (true, "text"));
+        assert_eq!(
+            equal("10^{10^{10}}", "10^{10^{10}}+1"),
+            (false, "undecidable value")
+        );
+    }
 }

@@ -6,11 +6,24 @@ use super::Mode;
 /// The raw (not yet normalised) answer of a response, with the paper's post-processing (first
 /// line, leading `:`, trailing `.` and `/`) applied. `None` when nothing is extractable.
 pub fn extract_raw(response: &str, mode: Mode) -> Option<String> {
+    let cleaned;
+    let response = if mode == Mode::Correct && response.contains("<|") {
+        cleaned = strip_special_tokens(response);
+        cleaned.as_str()
+    } else {
+        response
+    };
     let candidate = if let Some(pos) = response.rfind("boxed") {
         after_boxed(&response[pos + "boxed".len()..])
-    } else if let Some(fbox) = (mode == Mode::Correct).then(|| last_braced_after(response, "\\fbox")).flatten() {
+    } else if let Some(fbox) = (mode == Mode::Correct)
+        .then(|| last_braced_after(response, "\\fbox"))
+        .flatten()
+    {
         fbox
-    } else if let Some(gsm) = (mode == Mode::Correct).then(|| gsm8k_answer(response)).flatten() {
+    } else if let Some(gsm) = (mode == Mode::Correct)
+        .then(|| gsm8k_answer(response))
+        .flatten()
+    {
         gsm
     } else if let Some(pos) = response.rfind("he answer is") {
         response[pos + "he answer is".len()..].trim().to_string()
@@ -26,6 +39,31 @@ pub fn extract_normalized(response: &str, mode: Mode) -> Option<String> {
     let raw = extract_raw(response, mode)?;
     let norm = normalize(&raw, mode);
     (!norm.is_empty()).then_some(norm)
+}
+
+/// Remove chat special tokens like `<|im_end|>`, `<|endoftext|>`, `<|eot_id|>` (the reward
+/// decodes responses with special tokens; the paper mode keeps them, so "The answer is 12<|im_end|>"
+/// extracts `12<|im_end|>` there).
+fn strip_special_tokens(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(pos) = rest.find("<|") {
+        let after = &rest[pos + 2..];
+        let name_len = after
+            .bytes()
+            .take(64)
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        if after[name_len..].starts_with("|>") {
+            out.push_str(&rest[..pos]);
+            rest = &after[name_len + 2..];
+        } else {
+            out.push_str(&rest[..pos + 2]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Text after the last `boxed`: a brace-matched group, or `\boxed 5` up to the next `$`.
@@ -84,7 +122,8 @@ fn last_number(text: &str) -> Option<String> {
         let start = i;
         let j0 = if t[i] == b'-' { i + 1 } else { i };
         let j1 = digits(j0);
-        let end = if j1 < t.len() && t[j1] == b'.' && j1 + 1 < t.len() && t[j1 + 1].is_ascii_digit() {
+        let end = if j1 < t.len() && t[j1] == b'.' && j1 + 1 < t.len() && t[j1 + 1].is_ascii_digit()
+        {
             Some(digits(j1 + 1))
         } else if j1 > j0 {
             Some(j1)
@@ -118,8 +157,14 @@ mod tests {
 
     #[test]
     fn boxed_forms() {
-        assert_eq!(extract_raw("so \\boxed{\\frac{1}{2}} and \\boxed{3}", P).as_deref(), Some("3"));
-        assert_eq!(extract_raw("\\boxed{\\frac{1}{2}}.", P).as_deref(), Some("\\frac{1}{2}"));
+        assert_eq!(
+            extract_raw("so \\boxed{\\frac{1}{2}} and \\boxed{3}", P).as_deref(),
+            Some("3")
+        );
+        assert_eq!(
+            extract_raw("\\boxed{\\frac{1}{2}}.", P).as_deref(),
+            Some("\\frac{1}{2}")
+        );
         assert_eq!(extract_raw("$\\boxed 5$", P).as_deref(), Some("5"));
         assert_eq!(extract_raw("\\boxed{1{2", P).as_deref(), Some("1{2"));
         assert_eq!(extract_raw("\\boxed", P).as_deref(), Some(""));
@@ -128,16 +173,44 @@ mod tests {
     }
 
     #[test]
+    fn special_tokens() {
+        assert_eq!(strip_special_tokens("a<|im_end|>b<|x"), "ab<|x");
+        assert_eq!(
+            extract_raw("The answer is 12<|im_end|>", Mode::Correct).as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            extract_raw("The answer is 12<|im_end|>", P).as_deref(),
+            Some("12<|im_end|>")
+        );
+    }
+
+    #[test]
     fn fallbacks() {
-        assert_eq!(extract_raw("The answer is: 42.\nmore", P).as_deref(), Some(" 42"));
-        assert_eq!(extract_normalized("The answer is: 42.\nmore", P).as_deref(), Some("42"));
-        assert_eq!(extract_raw("we get 1,234 then -3.5 and .5 ok", P).as_deref(), Some(".5"));
+        assert_eq!(
+            extract_raw("The answer is: 42.\nmore", P).as_deref(),
+            Some(" 42")
+        );
+        assert_eq!(
+            extract_normalized("The answer is: 42.\nmore", P).as_deref(),
+            Some("42")
+        );
+        assert_eq!(
+            extract_raw("we get 1,234 then -3.5 and .5 ok", P).as_deref(),
+            Some(".5")
+        );
         assert_eq!(extract_raw("x = 7.", P).as_deref(), Some("7"));
         assert_eq!(extract_raw("1.2.3", P).as_deref(), Some(".3"));
         assert_eq!(extract_raw("no digits", P), None);
         assert_eq!(extract_raw("\\fbox{12} and 13", P).as_deref(), Some("13"));
-        assert_eq!(extract_raw("\\fbox{12} and 13", Mode::Correct).as_deref(), Some("12"));
-        assert_eq!(extract_raw("so\n#### 1,000\n", Mode::Correct).as_deref(), Some("1000"));
+        assert_eq!(
+            extract_raw("\\fbox{12} and 13", Mode::Correct).as_deref(),
+            Some("12")
+        );
+        assert_eq!(
+            extract_raw("so\n#### 1,000\n", Mode::Correct).as_deref(),
+            Some("1000")
+        );
         assert_eq!(extract_raw("ratio 1/", P).as_deref(), Some("1"));
     }
 }

@@ -11,26 +11,33 @@
 //! Two modes:
 //! - [`Mode::Correct`] (default): mathematically correct decisions.
 //! - [`Mode::Paper`]: the paper's `math_equal` decisions including its quirks (method.md §4.4,
-//!   §4.5). Its `symbolic_equal` (sympy) is approximated by our parser, so rare sympy-specific
-//!   outcomes can differ.
+//!   §4.5). Its `symbolic_equal` (sympy) is approximated by our parser (with sympy's
+//!   `parse_expr` reading of plain arithmetic, see the table), so rare sympy-specific outcomes
+//!   can differ: against a sympy 1.14 + latex2sympy2 1.9.1 run of `math_equal` it agreed on
+//!   5023 of 5033 pairs (MATH targets, rewrites, cross pairs, the hand-written table).
 //!
 //! | aspect | `Mode::Paper` | `Mode::Correct` |
 //! |---|---|---|
 //! | reference | compared as given (training targets are pre-normalised; raw golds are not, so `336^\circ` never matches — the AIME25 quirk) | normalised like the prediction |
-//! | extraction | `boxed`, "he answer is", last number | also `\fbox{…}` and GSM8K `#### N` (after `boxed`, before "he answer is") |
+//! | extraction | `boxed`, "he answer is", last number | chat special tokens (`<|im_end|>`) removed first; also `\fbox{…}` and GSM8K `#### N` (after `boxed`, before "he answer is") |
+//! | spacing | `\!` and `\ ` deleted | also `\,` `\;` `\:` `\quad` (`1\,000` ≡ `1000`) |
+//! | `k = 5` → `5` | whenever the left side has ≤ 2 chars (`1=x+y` → `x+y`) | only when the left side is not a number |
 //! | `\cdot` | deleted (`2\cdot3` → `23`) | multiplication |
 //! | `and` | every occurrence deleted (`\text{Sandy}` → `\text{Sy}`, `1 and 2` → `12`) | whole word only, becomes a comma (`1 and 2` → `1,2`) |
 //! | units | only a trailing `\text{…}` is dropped | also `\text{ cm}`, `\mbox`, `\mathrm` unit words after a value (with `^2`/`^3`), `°`, `\circ`, `\degree` |
-//! | numbers | Python `float()` after deleting every comma (`1,2` = 12); pred may equal ref, ref/100 or ref×100 (`0.5` ≡ `50`); the numeric check is final | commas only as thousands separators (`1,2` is a list); scientific notation, `a/b`, `\frac{a}{b}`, mixed `2\frac12`; only ref itself (rel tol 1e-4) |
+//! | numbers | Python `float()` after deleting every comma (`1,2` = 12); pred may equal ref, ref/100 or ref×100 (`0.5` ≡ `50`); the numeric check is final | commas only as thousands separators (`1,2` is a list); scientific notation, `a/b`, `\frac{a}{b}`, mixed `2\frac12`; only ref itself; exact integers/fractions compare exactly (`100001` ≢ `100000`), decimal or scientific literals within rel tol 1e-4 |
 //! | empty | `""` ≡ `""` is correct (empty targets score 1 for an empty extraction) | an empty reference or no extracted answer is never correct |
 //! | brackets | `{}()` are deleted and the rest compared case-insensitively (so `\frac{12}{3}` ≡ `\frac{1}{23}`, `(1,2)` ≡ `1,2`) | brackets are structure |
 //! | tuples/intervals | split on every `,`, element-wise; bracket types are not compared (`(1,2)` ≡ `[1,2]`) | top-level split; open/closed brackets must agree |
-//! | sets / lists | ordered (as tuples, only when bracketed) | `\{…\}` and bare lists `a,b` unordered |
+//! | sets / lists | ordered (as tuples, only when bracketed) | `\{…\}` and bare lists `a,b` unordered; `a\pm b` is the pair {a+b, a−b}; `{}`, `{,}`, `{or}` (what `strip_string` leaves of "and"/"or") separate items |
 //! | matrices | rows split on `\\` only (after `strip_string` rows are single `\`, so cells only match as whole strings) | rows at `\\` or a `\` not starting a command; a row/column vector ≡ a tuple |
 //! | equations | `lhs-(rhs)` equal or negated; `x=3` vs `3` for lhs ≤ 2 chars | also sides equal/swapped, lhs−rhs proportional (`2x=4` ≡ `x=2`), lhs a command name (`\theta=3`) |
+//! | plain arithmetic with `^` | sympy `parse_expr` runs first and Python reads `^` as XOR: `2^10` is 8, `10^6` is 12 (`2^{10}` is not Python syntax and is 1024) | `^` is a power |
+//! | `i` | an ordinary symbol (sympy): `i^2` ≢ `-1` | the imaginary unit |
 //! | expressions | constants within rel 1e-4 (`isclose(N(a), N(b))`) | exact rationals compared exactly; decimal literals within rel 1e-4; otherwise rel 1e-9 |
 //! | choices | letters compared as strings | `A` ≡ `(A)` ≡ `\text{(A)}` |
 //! | words | case-insensitive after deleting `{}()` | case-insensitive for plain words after deleting text commands and braces |
+//! | over-long answers | answers over 8 KiB are not normalised (only trimmed) and compare as strings, in both modes (bounded work) | same |
 //! | `336` vs `336^\circ` | false when the reference is raw (eval.py) | true |
 use rayon::prelude::*;
 
@@ -72,12 +79,21 @@ pub fn extract_answer(response: &str) -> Option<String> {
     extract::extract_normalized(response, Mode::Correct)
 }
 
-/// Is the (already extracted) prediction equivalent to the reference?
+/// Is the (already extracted) prediction equivalent to the reference? `Paper` compares both
+/// strings as given (the paper's `math_equal(pred, ref)`; its `pred` is already `strip_string`ed),
+/// `Correct` normalises both first.
 pub fn is_equivalent(pred: &str, reference: &str, mode: Mode) -> bool {
     match mode {
         Mode::Paper => paper::math_equal(pred, reference).0,
         Mode::Correct => {
-            let (p, r) = (normalize::normalize(pred, mode), normalize::normalize(reference, mode));
+            if pred == reference {
+                // Same text, same normal form: only an empty one is not an answer.
+                return !normalize::normalize(pred, mode).is_empty();
+            }
+            let (p, r) = (
+                normalize::normalize(pred, mode),
+                normalize::normalize(reference, mode),
+            );
             !p.is_empty() && !r.is_empty() && equiv::equal(&p, &r).0
         }
     }
@@ -87,10 +103,18 @@ pub fn is_equivalent(pred: &str, reference: &str, mode: Mode) -> bool {
 pub fn grade(response: &str, reference: &str, mode: Mode) -> Grade {
     match mode {
         Mode::Paper => {
-            let pred_norm = extract::extract_raw(response, mode).map(|r| normalize::strip_string(&r)).unwrap_or_default();
+            let pred_norm = extract::extract_raw(response, mode)
+                .map(|r| normalize::strip_string(&r))
+                .unwrap_or_default();
             let (correct, rule) = paper::math_equal(&pred_norm, reference);
             let pred = (!pred_norm.is_empty()).then(|| pred_norm.clone());
-            Grade { correct, pred, rule, pred_norm, ref_norm: reference.to_string() }
+            Grade {
+                correct,
+                pred,
+                rule,
+                pred_norm,
+                ref_norm: reference.to_string(),
+            }
         }
         Mode::Correct => {
             let pred = extract::extract_normalized(response, mode);
@@ -103,14 +127,23 @@ pub fn grade(response: &str, reference: &str, mode: Mode) -> Grade {
             } else {
                 equiv::equal(&pred_norm, &ref_norm)
             };
-            Grade { correct, pred, rule, pred_norm, ref_norm }
+            Grade {
+                correct,
+                pred,
+                rule,
+                pred_norm,
+                ref_norm,
+            }
         }
     }
 }
 
 /// Grade `(response, reference)` pairs in parallel (rayon), in input order.
 pub fn grade_batch(items: &[(String, String)], mode: Mode) -> Vec<Grade> {
-    items.par_iter().map(|(resp, reference)| grade(resp, reference, mode)).collect()
+    items
+        .par_iter()
+        .map(|(resp, reference)| grade(resp, reference, mode))
+        .collect()
 }
 
 #[cfg(test)]
@@ -135,9 +168,37 @@ mod tests {
     }
 
     #[test]
+    fn trainer_style_responses() {
+        let resp =
+            "Let me think.\n\nSo $x = \\dfrac{3}{4}$, i.e. \\boxed{\\dfrac{3}{4}}.<|im_end|>";
+        assert_eq!(extract_answer(resp).as_deref(), Some("\\frac{3}{4}"));
+        let g = grade(resp, "0.75", Mode::Correct);
+        assert!(g.correct, "{g:?}");
+        assert_eq!(g.rule, "number");
+        let g = grade("The answer is 12<|endoftext|>", "12", Mode::Correct);
+        assert!(g.correct && g.pred.as_deref() == Some("12"), "{g:?}");
+        // The paper keeps special tokens in the decoded response.
+        assert!(!grade("The answer is 12<|endoftext|>", "12", Mode::Paper).correct);
+        assert_eq!(extract_answer("nothing to see"), None);
+        assert_eq!(extract_answer("\\boxed{}"), None);
+        let g = grade("\\boxed{}", "", Mode::Paper);
+        assert!(g.correct && g.pred.is_none(), "empty target quirk: {g:?}");
+    }
+
+    #[test]
     fn batch_keeps_order() {
-        let items: Vec<(String, String)> =
-            (0..50).map(|i| (format!("\\boxed{{{i}}}"), if i % 2 == 0 { i.to_string() } else { "x".into() })).collect();
+        let items: Vec<(String, String)> = (0..50)
+            .map(|i| {
+                (
+                    format!("\\boxed{{{i}}}"),
+                    if i % 2 == 0 {
+                        i.to_string()
+                    } else {
+                        "x".into()
+                    },
+                )
+            })
+            .collect();
         let g = grade_batch(&items, Mode::Correct);
         assert!(g.iter().enumerate().all(|(i, g)| g.correct == (i % 2 == 0)));
     }

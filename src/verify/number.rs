@@ -45,7 +45,7 @@ impl Rat {
         self.num == 0
     }
 
-    pub fn add(self, o: Rat) -> Option<Rat> {
+    pub fn checked_add(self, o: Rat) -> Option<Rat> {
         let g = gcd(self.den, o.den).max(1);
         let l = (self.den / g).checked_mul(o.den)?;
         let a = self.num.checked_mul(l / self.den)?;
@@ -53,25 +53,31 @@ impl Rat {
         Rat::new(a.checked_add(b)?, l)
     }
 
-    pub fn neg(self) -> Option<Rat> {
-        Some(Rat { num: self.num.checked_neg()?, den: self.den })
+    pub fn checked_neg(self) -> Option<Rat> {
+        Some(Rat {
+            num: self.num.checked_neg()?,
+            den: self.den,
+        })
     }
 
-    pub fn sub(self, o: Rat) -> Option<Rat> {
-        self.add(o.neg()?)
+    pub fn checked_sub(self, o: Rat) -> Option<Rat> {
+        self.checked_add(o.checked_neg()?)
     }
 
-    pub fn mul(self, o: Rat) -> Option<Rat> {
+    pub fn checked_mul(self, o: Rat) -> Option<Rat> {
         let g1 = gcd(self.num, o.den).max(1);
         let g2 = gcd(o.num, self.den).max(1);
-        Rat::new((self.num / g1).checked_mul(o.num / g2)?, (self.den / g2).checked_mul(o.den / g1)?)
+        Rat::new(
+            (self.num / g1).checked_mul(o.num / g2)?,
+            (self.den / g2).checked_mul(o.den / g1)?,
+        )
     }
 
-    pub fn div(self, o: Rat) -> Option<Rat> {
+    pub fn checked_div(self, o: Rat) -> Option<Rat> {
         if o.num == 0 {
             return None;
         }
-        self.mul(Rat::new(o.den, o.num)?)
+        self.checked_mul(Rat::new(o.den, o.num)?)
     }
 
     /// Integer power, exponent capped at |e| <= 256 (beyond that the result overflows anyway).
@@ -79,17 +85,21 @@ impl Rat {
         if e.abs() > 256 {
             return None;
         }
-        let base = if e < 0 { Rat::new(self.den, self.num)? } else { self };
+        let base = if e < 0 {
+            Rat::new(self.den, self.num)?
+        } else {
+            self
+        };
         let mut acc = Rat::int(1);
         for _ in 0..e.abs() {
-            acc = acc.mul(base)?;
+            acc = acc.checked_mul(base)?;
         }
         Some(acc)
     }
 
     /// Exact integer root when `self` is a perfect `n`-th power.
     pub fn root(self, n: u32) -> Option<Rat> {
-        if n == 0 || (self.num < 0 && n % 2 == 0) {
+        if n == 0 || (self.num < 0 && n.is_multiple_of(2)) {
             return None;
         }
         let sign = if self.num < 0 { -1 } else { 1 };
@@ -109,12 +119,9 @@ fn int_root(x: u128, n: u32) -> Option<u128> {
         return None;
     }
     let g = guess as u128;
-    for c in [g.saturating_sub(1), g, g.saturating_add(1)] {
-        if c.checked_pow(n) == Some(x) {
-            return Some(c);
-        }
-    }
-    None
+    [g.saturating_sub(1), g, g.saturating_add(1)]
+        .into_iter()
+        .find(|c| c.checked_pow(n) == Some(x))
 }
 
 /// Parse `[-+]?digits[.digits]` (also `.5`, `5.`) as an exact rational; `None` past 30 digits.
@@ -131,7 +138,11 @@ pub fn parse_decimal(s: &str) -> Option<Rat> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
+    if !int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     if int_part.len() + frac_part.len() > 30 {
@@ -164,7 +175,8 @@ pub fn py_float(s: &str) -> Option<f64> {
     let mut cleaned = String::with_capacity(t.len());
     for (i, &c) in b.iter().enumerate() {
         if c == b'_' {
-            let ok = i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit();
+            let ok =
+                i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit();
             if !ok {
                 return None;
             }
@@ -207,7 +219,10 @@ pub fn parse_number(s: &str) -> Option<Number> {
     }
     if let Some(p) = s.strip_suffix("\\%").or_else(|| s.strip_suffix('%')) {
         let n = parse_number(p)?;
-        return Some(Number { value: n.value / 100.0, exact: n.exact.and_then(|r| r.div(Rat::int(100))) });
+        return Some(Number {
+            value: n.value / 100.0,
+            exact: n.exact.and_then(|r| r.checked_div(Rat::int(100))),
+        });
     }
     let (neg, body) = match s.as_bytes()[0] {
         b'-' => (true, &s[1..]),
@@ -215,7 +230,14 @@ pub fn parse_number(s: &str) -> Option<Number> {
         _ => (false, s),
     };
     let n = parse_unsigned(body)?;
-    Some(if neg { Number { value: -n.value, exact: n.exact.and_then(Rat::neg) } } else { n })
+    Some(if neg {
+        Number {
+            value: -n.value,
+            exact: n.exact.and_then(Rat::checked_neg),
+        }
+    } else {
+        n
+    })
 }
 
 fn parse_unsigned(s: &str) -> Option<Number> {
@@ -225,7 +247,10 @@ fn parse_unsigned(s: &str) -> Option<Number> {
     if let Some((a, b)) = s.split_once('/') {
         let (a, b) = (parse_int(a)?, parse_int(b)?);
         let r = Rat::new(a, b)?;
-        return Some(Number { value: r.to_f64(), exact: Some(r) });
+        return Some(Number {
+            value: r.to_f64(),
+            exact: Some(r),
+        });
     }
     // `\frac{a}{b}` or mixed `w\frac{a}{b}`.
     let pos = s.find("\\frac{")?;
@@ -234,8 +259,11 @@ fn parse_unsigned(s: &str) -> Option<Number> {
     let (a, rest) = rest.split_once("}{")?;
     let b = rest.strip_suffix('}')?;
     let frac = Rat::new(parse_int(a)?, parse_int(b)?)?;
-    let r = Rat::int(whole).add(frac)?;
-    Some(Number { value: r.to_f64(), exact: Some(r) })
+    let r = Rat::int(whole).checked_add(frac)?;
+    Some(Number {
+        value: r.to_f64(),
+        exact: Some(r),
+    })
 }
 
 fn parse_int(s: &str) -> Option<i128> {
@@ -273,7 +301,10 @@ fn parse_plain(s: &str) -> Option<Number> {
         None => int_digits,
     };
     let exact = parse_decimal(&text);
-    if exact.is_none() && !(text.bytes().all(|b| b.is_ascii_digit() || b == b'.') && text.bytes().any(|b| b.is_ascii_digit())) {
+    if exact.is_none()
+        && !(text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && text.bytes().any(|b| b.is_ascii_digit()))
+    {
         return None;
     }
     if text.matches('.').count() > 1 {
@@ -284,7 +315,7 @@ fn parse_plain(s: &str) -> Option<Number> {
         None => Some(Number { value: base, exact }),
         Some(e) => {
             let value = base * 10f64.powi(e.clamp(-400, 400));
-            let exact = exact.and_then(|r| r.mul(Rat::int(10).powi(i128::from(e))?));
+            let exact = exact.and_then(|r| r.checked_mul(Rat::int(10).powi(i128::from(e))?));
             Some(Number { value, exact })
         }
     }
@@ -341,11 +372,11 @@ mod tests {
     fn rationals() {
         let r = |a, b| Rat::new(a, b).expect("rat");
         assert_eq!(r(2, 4), r(1, 2));
-        assert_eq!(r(1, 2).add(r(1, 3)), Some(r(5, 6)));
+        assert_eq!(r(1, 2).checked_add(r(1, 3)), Some(r(5, 6)));
         assert_eq!(r(4, 9).root(2), Some(r(2, 3)));
         assert_eq!(r(2, 1).root(2), None);
         assert_eq!(r(2, 1).powi(-2), Some(r(1, 4)));
         assert_eq!(r(10, 1).powi(200), None);
-        assert_eq!(r(1, 1).div(r(0, 1)), None);
+        assert_eq!(r(1, 1).checked_div(r(0, 1)), None);
     }
 }

@@ -16,12 +16,17 @@ fn eq_at(pred: &str, reference: &str, depth: usize) -> (bool, &'static str) {
     if pred == reference {
         return (true, "string");
     }
-    if depth > MAX_DEPTH || pred.len() > super::equiv::MAX_LEN || reference.len() > super::equiv::MAX_LEN {
+    if depth > MAX_DEPTH
+        || pred.len() > super::equiv::MAX_LEN
+        || reference.len() > super::equiv::MAX_LEN
+    {
         return (false, "too large (string only)");
     }
     // 2. Numbers: decisive; accepts ref/100 and ref*100.
     if let (Some(p), Some(r)) = (paper_parse_digits(pred), paper_parse_digits(reference)) {
-        let hit = [r / 100.0, r, r * 100.0].iter().any(|&x| is_close(x, p, 1e-4));
+        let hit = [r / 100.0, r, r * 100.0]
+            .iter()
+            .any(|&x| is_close(x, p, 1e-4));
         return (hit, "number (incl. x100, /100)");
     }
     // 3. An empty prediction is wrong.
@@ -76,7 +81,11 @@ fn eq_at(pred: &str, reference: &str, depth: usize) -> (bool, &'static str) {
         if eq_at(pred.split('=').nth(1).unwrap_or(""), reference, depth + 1).0 {
             return (true, "equation rhs");
         }
-    } else if re == 1 && lhs_len(reference) <= 2 && pe == 0 && eq_at(pred, reference.split('=').nth(1).unwrap_or(""), depth + 1).0 {
+    } else if re == 1
+        && lhs_len(reference) <= 2
+        && pe == 0
+        && eq_at(pred, reference.split('=').nth(1).unwrap_or(""), depth + 1).0
+    {
         return (true, "equation rhs");
     }
     // 9. Symbolic.
@@ -116,8 +125,13 @@ fn is_matrix(s: &str) -> bool {
 
 /// `s[len("\begin{pmatrix}"):-len("\end{pmatrix}")]` split into stripped, non-empty lines.
 fn matrix_lines(s: &str) -> Vec<String> {
-    let body = s.get(BEGINS[0].len()..s.len().saturating_sub(ENDS[0].len())).unwrap_or("");
-    body.split("\\\\").map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
+    let body = s
+        .get(BEGINS[0].len()..s.len().saturating_sub(ENDS[0].len()))
+        .unwrap_or("");
+    body.split("\\\\")
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 fn matrices_equal(p: &str, r: &str, depth: usize) -> bool {
@@ -133,8 +147,12 @@ fn matrices_equal(p: &str, r: &str, depth: usize) -> bool {
 /// ("" when nothing matches — a quirk that makes such references unmatchable).
 fn str_to_pmatrix(s: &str) -> String {
     let s = s.trim();
-    let Some(open) = s.find('{') else { return String::new() };
-    let Some(close) = s.rfind('}') else { return String::new() };
+    let Some(open) = s.find('{') else {
+        return String::new();
+    };
+    let Some(close) = s.rfind('}') else {
+        return String::new();
+    };
     if close <= open || !s[open..close].contains(',') {
         return String::new();
     }
@@ -149,8 +167,71 @@ fn symbolic_equal(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
-    let (Some(x), Some(y)) = (latex::parse(a), latex::parse(b)) else { return false };
+    let parse =
+        |s: &str| latex::python::parse_python_arith(s).or_else(|| latex::parse_symbolic_i(s));
+    let (Some(x), Some(y)) = (parse(a), parse(b)) else {
+        return false;
+    };
     let symbolic = latex::eval::has_symbols(&x) || latex::eval::has_symbols(&y);
     let tol = if symbolic { 1e-9 } else { 1e-4 };
     latex::equal(&x, &y, tol, false).is_some_and(|r| r.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(p: &str, r: &str) -> (bool, &'static str) {
+        math_equal(p, r)
+    }
+
+    #[test]
+    fn each_step_decides() {
+        assert_eq!(rule("", ""), (true, "string"));
+        assert_eq!(rule("0.5", "50"), (true, "number (incl. x100, /100)"));
+        assert_eq!(rule("1.0001", "1"), (true, "number (incl. x100, /100)"));
+        assert_eq!(rule("2", "3"), (false, "number (incl. x100, /100)"));
+        assert_eq!(rule("", "x"), (false, "empty"));
+        assert_eq!(rule("(1,2)", "1,2"), (true, "string without brackets"));
+        assert_eq!(
+            rule("\\frac{12}{3}", "\\frac{1}{23}"),
+            (true, "string without brackets")
+        );
+        assert_eq!(rule("[1,2)", "(1,2]"), (true, "tuple elements"));
+        assert_eq!(
+            rule("(0.5,1)", "(\\frac{1}{2},1)"),
+            (true, "tuple elements")
+        );
+        assert_eq!(
+            rule(
+                "\\begin{pmatrix}1&0.5\\end{pmatrix}",
+                "\\begin{pmatrix}1&\\frac{1}{2}\\end{pmatrix}"
+            ),
+            (true, "matrix cells")
+        );
+        assert_eq!(rule("x+y=1", "1=y+x"), (true, "equation (lhs-rhs)"));
+        assert_eq!(rule("x=\\frac{1}{2}", "0.5"), (true, "equation rhs"));
+        assert_eq!(rule("\\sqrt{8}", "2\\sqrt{2}"), (true, "symbolic"));
+        assert_eq!(rule("336", "336^\\circ"), (false, "no rule matched"));
+    }
+
+    #[test]
+    fn pmatrix_conversion_quirk() {
+        assert_eq!(
+            str_to_pmatrix("{1,2}"),
+            "\\begin{pmatrix}1\\2\\end{pmatrix}"
+        );
+        assert_eq!(str_to_pmatrix("5"), "");
+        assert!(!math_equal("\\begin{pmatrix}5\\end{pmatrix}", "5").0);
+    }
+
+    #[test]
+    fn bracket_regex() {
+        assert!(looks_bracketed("(1,2)"));
+        assert!(looks_bracketed("[a)b"));
+        assert!(!looks_bracketed("()"));
+        assert!(!looks_bracketed("(é"));
+        assert_eq!(inner("(é,1)"), "é,1");
+        assert_eq!(inner("("), "");
+    }
 }

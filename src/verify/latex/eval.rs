@@ -8,11 +8,11 @@ use crate::verify::number::Rat;
 pub fn exact(e: &Expr) -> Option<Rat> {
     match e {
         Expr::Num(_, r) => *r,
-        Expr::Neg(a) => exact(a)?.neg(),
-        Expr::Add(a, b) => exact(a)?.add(exact(b)?),
-        Expr::Sub(a, b) => exact(a)?.sub(exact(b)?),
-        Expr::Mul(a, b) => exact(a)?.mul(exact(b)?),
-        Expr::Div(a, b) => exact(a)?.div(exact(b)?),
+        Expr::Neg(a) => exact(a)?.checked_neg(),
+        Expr::Add(a, b) => exact(a)?.checked_add(exact(b)?),
+        Expr::Sub(a, b) => exact(a)?.checked_sub(exact(b)?),
+        Expr::Mul(a, b) => exact(a)?.checked_mul(exact(b)?),
+        Expr::Div(a, b) => exact(a)?.checked_div(exact(b)?),
         Expr::Pow(a, b) => {
             let (base, p) = (exact(a)?, exact(b)?);
             if base.is_zero() && p.num <= 0 {
@@ -26,12 +26,16 @@ pub fn exact(e: &Expr) -> Option<Rat> {
             if n.den != 1 {
                 return None;
             }
-            exact(a)?.root(u32::try_from(n.num).ok().filter(|&d| (1..=64).contains(&d))?)
+            exact(a)?.root(
+                u32::try_from(n.num)
+                    .ok()
+                    .filter(|&d| (1..=64).contains(&d))?,
+            )
         }
         Expr::Abs(a) => {
             let r = exact(a)?;
             if r.num < 0 {
-                r.neg()
+                r.checked_neg()
             } else {
                 Some(r)
             }
@@ -41,15 +45,22 @@ pub fn exact(e: &Expr) -> Option<Rat> {
             if r.den != 1 || !(0..=33).contains(&r.num) {
                 return None;
             }
-            (1..=r.num).try_fold(Rat::int(1), |acc, k| acc.mul(Rat::int(k)))
+            (1..=r.num).try_fold(Rat::int(1), |acc, k| acc.checked_mul(Rat::int(k)))
         }
         Expr::Binom(n, k) => {
             let (n, k) = (exact(n)?, exact(k)?);
             if n.den != 1 || k.den != 1 || k.num < 0 || n.num < 0 || k.num > n.num || n.num > 1000 {
-                return if k.num > n.num && n.den == 1 && k.den == 1 && n.num >= 0 { Some(Rat::int(0)) } else { None };
+                return if k.num > n.num && n.den == 1 && k.den == 1 && n.num >= 0 {
+                    Some(Rat::int(0))
+                } else {
+                    None
+                };
             }
             let k = k.num.min(n.num - k.num);
-            (0..k).try_fold(Rat::int(1), |acc, i| acc.mul(Rat::int(n.num - i))?.div(Rat::int(i + 1)))
+            (0..k).try_fold(Rat::int(1), |acc, i| {
+                acc.checked_mul(Rat::int(n.num - i))?
+                    .checked_div(Rat::int(i + 1))
+            })
         }
         _ => None,
     }

@@ -19,10 +19,41 @@ pub enum Tok {
 pub const MAX_TOKENS: usize = 600;
 
 const IGNORED: &[&str] = &[
-    ",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "displaystyle", "big", "Big", "bigl", "bigr",
-    "Bigl", "Bigr", "limits", "nolimits", "mathbf", "boldsymbol", "mathbb", "bf", "rm", "it",
+    ",",
+    ";",
+    ":",
+    "!",
+    " ",
+    "quad",
+    "qquad",
+    "left",
+    "right",
+    "displaystyle",
+    "big",
+    "Big",
+    "bigl",
+    "bigr",
+    "Bigl",
+    "Bigr",
+    "limits",
+    "nolimits",
+    "mathbf",
+    "boldsymbol",
+    "mathbb",
+    "bf",
+    "rm",
+    "it",
 ];
-const TEXT_LIKE: &[&str] = &["text", "textbf", "textrm", "mathrm", "mathit", "mbox", "operatorname", "textit"];
+const TEXT_LIKE: &[&str] = &[
+    "text",
+    "textbf",
+    "textrm",
+    "mathrm",
+    "mathit",
+    "mbox",
+    "operatorname",
+    "textit",
+];
 const WORD_FUNCS: &[&str] = &["sqrt", "sin", "cos", "tan", "ln", "log", "exp"];
 
 /// Tokenize; `None` for inputs past [`MAX_TOKENS`].
@@ -37,7 +68,9 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
         let c = cs[i];
         if c.is_whitespace() {
             i += 1;
-        } else if c.is_ascii_digit() || (c == '.' && cs.get(i + 1).is_some_and(char::is_ascii_digit)) {
+        } else if c.is_ascii_digit()
+            || (c == '.' && cs.get(i + 1).is_some_and(char::is_ascii_digit))
+        {
             let start = i;
             while i < cs.len() && cs[i].is_ascii_digit() {
                 i += 1;
@@ -79,16 +112,23 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
                     }
                     if name == "operatorname" || body.chars().all(|c| c.is_ascii_digit()) {
                         // `\operatorname{sin}` is `\sin`; `\text{5}` is 5: lex the body normally.
-                        let text = if name == "operatorname" { format!("\\{body}") } else { body.to_string() };
+                        let text = if name == "operatorname" {
+                            format!("\\{body}")
+                        } else {
+                            body.to_string()
+                        };
                         let inner = tokenize(&text)?;
                         out.extend(inner);
+                    } else if body.chars().all(|c| c.is_ascii_alphabetic()) {
+                        // `\text{blue}` means the same as `blue` (what `strip_string` leaves).
+                        out.extend(body.chars().map(Tok::Letter));
                     } else {
                         out.push(Tok::Word(body.to_string()));
                     }
                 }
                 continue;
             }
-            out.push(Tok::Cmd(name));
+            push_command(&mut out, name);
         } else if c.is_ascii_alphabetic() {
             let start = i;
             while i < cs.len() && cs[i].is_ascii_alphabetic() {
@@ -115,6 +155,33 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
         }
     }
     (out.len() <= MAX_TOKENS).then_some(out)
+}
+
+/// Commands the parser knows, for splitting glued names like `\pir` (from `\pi r` after
+/// `strip_string` deleted the space) into `\pi` and `r`.
+const KNOWN: &[&str] = &[
+    "pi", "infty", "frac", "dfrac", "tfrac", "cfrac", "sqrt", "cdot", "times", "div", "log", "ln",
+    "sin", "cos", "tan", "sec", "csc", "cot", "exp", "alpha", "beta", "gamma", "delta", "theta",
+    "lambda", "mu", "sigma", "phi", "omega", "circ",
+];
+
+fn push_command(out: &mut Vec<Tok>, name: String) {
+    let is_letters = name.chars().all(|c| c.is_ascii_alphabetic());
+    if !is_letters || KNOWN.contains(&name.as_str()) || name.len() > 24 {
+        out.push(Tok::Cmd(name));
+        return;
+    }
+    let prefix = KNOWN
+        .iter()
+        .filter(|k| name.starts_with(*k))
+        .max_by_key(|k| k.len());
+    match prefix {
+        Some(p) if !matches!(*p, "frac" | "dfrac" | "tfrac" | "cfrac" | "sqrt") => {
+            out.push(Tok::Cmd(p.to_string()));
+            out.extend(name[p.len()..].chars().map(Tok::Letter));
+        }
+        _ => out.push(Tok::Cmd(name)),
+    }
 }
 
 /// Raw text of a brace group starting after its `{`; returns (body, index after the `}`).

@@ -52,13 +52,27 @@ pub enum Expr {
 /// Deepest nesting the parser follows before giving up.
 const MAX_DEPTH: usize = 40;
 
-/// Parse a whole answer as one expression; `None` when it is not one.
+/// Parse a whole answer as one expression; `None` when it is not one. `i` is the imaginary unit.
 pub fn parse(s: &str) -> Option<Expr> {
+    parse_with(s, true)
+}
+
+/// As [`parse`], but `i` is an ordinary symbol (as for sympy/latex2sympy in the paper mode).
+pub fn parse_symbolic_i(s: &str) -> Option<Expr> {
+    parse_with(s, false)
+}
+
+fn parse_with(s: &str, imaginary_i: bool) -> Option<Expr> {
     let toks = tokenize(s)?;
     if toks.is_empty() {
         return None;
     }
-    let mut p = Parser { toks, pos: 0, depth: 0 };
+    let mut p = Parser {
+        toks,
+        pos: 0,
+        depth: 0,
+        imaginary_i,
+    };
     let e = p.sum()?;
     (p.pos == p.toks.len()).then_some(e)
 }
@@ -67,6 +81,7 @@ struct Parser {
     toks: Vec<Tok>,
     pos: usize,
     depth: usize,
+    imaginary_i: bool,
 }
 
 fn func_of(name: &str) -> Option<Func> {
@@ -97,10 +112,43 @@ fn b(e: Expr) -> Box<Expr> {
 fn is_symbol_cmd(name: &str) -> bool {
     matches!(
         name,
-        "alpha" | "beta" | "gamma" | "delta" | "epsilon" | "varepsilon" | "zeta" | "eta" | "theta" | "vartheta"
-            | "iota" | "kappa" | "lambda" | "mu" | "nu" | "xi" | "rho" | "sigma" | "tau" | "upsilon" | "phi"
-            | "varphi" | "chi" | "psi" | "omega" | "Gamma" | "Delta" | "Theta" | "Lambda" | "Xi" | "Pi"
-            | "Sigma" | "Phi" | "Psi" | "Omega" | "circ" | "ell"
+        "alpha"
+            | "beta"
+            | "gamma"
+            | "delta"
+            | "epsilon"
+            | "varepsilon"
+            | "zeta"
+            | "eta"
+            | "theta"
+            | "vartheta"
+            | "iota"
+            | "kappa"
+            | "lambda"
+            | "mu"
+            | "nu"
+            | "xi"
+            | "rho"
+            | "sigma"
+            | "tau"
+            | "upsilon"
+            | "phi"
+            | "varphi"
+            | "chi"
+            | "psi"
+            | "omega"
+            | "Gamma"
+            | "Delta"
+            | "Theta"
+            | "Lambda"
+            | "Xi"
+            | "Pi"
+            | "Sigma"
+            | "Phi"
+            | "Psi"
+            | "Omega"
+            | "circ"
+            | "ell"
     )
 }
 
@@ -154,8 +202,21 @@ impl Parser {
             Some(Tok::Cmd(n)) => {
                 matches!(
                     n.as_str(),
-                    "frac" | "dfrac" | "tfrac" | "cfrac" | "sqrt" | "pi" | "infty" | "log" | "binom" | "dbinom"
-                        | "tbinom" | "vec" | "hat" | "bar" | "overline"
+                    "frac"
+                        | "dfrac"
+                        | "tfrac"
+                        | "cfrac"
+                        | "sqrt"
+                        | "pi"
+                        | "infty"
+                        | "log"
+                        | "binom"
+                        | "dbinom"
+                        | "tbinom"
+                        | "vec"
+                        | "hat"
+                        | "bar"
+                        | "overline"
                 ) || func_of(n).is_some()
                     || is_symbol_cmd(n)
             }
@@ -285,7 +346,7 @@ impl Parser {
                 let sub = self.subscript()?;
                 Some(match (c, sub.is_empty()) {
                     ('e', true) => Expr::E,
-                    ('i', true) => Expr::I,
+                    ('i', true) if self.imaginary_i => Expr::I,
                     _ => Expr::Var(format!("{c}{sub}")),
                 })
             }
@@ -327,16 +388,32 @@ impl Parser {
                 Some(Expr::Binom(b(n), b(k)))
             }
             "sqrt" => {
-                let index = if self.eat_sym('[') { self.closed_by(']')? } else { Expr::Num(2.0, Some(Rat::int(2))) };
-                let radicand = if self.is_sym('(') { self.atom()? } else { self.arg()? };
+                let index = if self.eat_sym('[') {
+                    self.closed_by(']')?
+                } else {
+                    Expr::Num(2.0, Some(Rat::int(2)))
+                };
+                let radicand = if self.is_sym('(') {
+                    self.atom()?
+                } else {
+                    self.arg()?
+                };
                 Some(Expr::Root(b(radicand), b(index)))
             }
             "pi" => Some(Expr::Pi),
             "infty" => Some(Expr::Inf),
             "vec" | "hat" | "bar" | "overline" => self.arg(),
             "log" => {
-                let base = if self.eat_sym('_') { Some(self.arg()?) } else { None };
-                let power = if self.eat_sym('^') { Some(self.exponent()?) } else { None };
+                let base = if self.eat_sym('_') {
+                    Some(self.arg()?)
+                } else {
+                    None
+                };
+                let power = if self.eat_sym('^') {
+                    Some(self.exponent()?)
+                } else {
+                    None
+                };
                 let arg = self.func_arg()?;
                 let v = match base {
                     Some(base) => Expr::Log(b(base), b(arg)),
@@ -350,7 +427,11 @@ impl Parser {
             n if is_symbol_cmd(n) => Some(Expr::Var(format!("\\{n}{}", self.subscript()?))),
             n => {
                 let f = func_of(n)?;
-                let power = if self.eat_sym('^') { Some(self.exponent()?) } else { None };
+                let power = if self.eat_sym('^') {
+                    Some(self.exponent()?)
+                } else {
+                    None
+                };
                 let arg = self.func_arg()?;
                 let v = Expr::Call(f, b(arg));
                 Some(match power {
