@@ -14,10 +14,17 @@ use std::path::Path;
 fn setup(dir: &Path) -> TrainConfig {
     write_tiny_char_model(&dir.join("model"), TinySpec::default()).unwrap();
     let items = rlvr::data::synthetic::generate(
-        &rlvr::data::synthetic::TaskSpec { kind: rlvr::data::synthetic::TaskKind::Arithmetic, difficulty: 1, seed: 5 },
+        rlvr::data::synthetic::TaskSpec {
+            kind: rlvr::data::synthetic::TaskKind::Arithmetic,
+            difficulty: 1,
+            seed: 5,
+        },
         32,
     );
-    let lines: String = items.iter().map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n").collect();
+    let lines: String = items
+        .iter()
+        .map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n")
+        .collect();
     std::fs::write(dir.join("train.jsonl"), lines).unwrap();
     TrainConfig {
         model: dir.join("model"),
@@ -93,14 +100,42 @@ fn resume_is_bit_exact() {
 
 fn fabricated(model: &Model) -> Vec<Sample> {
     let mk = |prompt: Vec<u32>, response: Vec<u32>, reward: f32, group: usize| {
-        let s = score_suffixes(model, &[[prompt.as_slice(), &response].concat()], &[response.len()], 1.0, 4096).unwrap();
-        Sample { group, prompt, response, sampler_logp: s[0].logprobs.clone(), text: String::new(), pred: None, reward, truncated: false }
+        let s = score_suffixes(
+            model,
+            &[[prompt.as_slice(), &response].concat()],
+            &[response.len()],
+            1.0,
+            4096,
+        )
+        .unwrap();
+        Sample {
+            group,
+            prompt,
+            response,
+            sampler_logp: s[0].logprobs.clone(),
+            text: String::new(),
+            pred: None,
+            reward,
+            truncated: false,
+        }
     };
-    vec![mk(vec![40, 41, 42], vec![50, 51, 0], 1.0, 0), mk(vec![40, 41, 42], vec![60, 61, 0], 0.0, 0), mk(vec![43, 44], vec![52, 0], 1.0, 1), mk(vec![43, 44], vec![70, 71, 72, 0], 0.0, 1)]
+    vec![
+        mk(vec![40, 41, 42], vec![50, 51, 0], 1.0, 0),
+        mk(vec![40, 41, 42], vec![60, 61, 0], 0.0, 0),
+        mk(vec![43, 44], vec![52, 0], 1.0, 1),
+        mk(vec![43, 44], vec![70, 71, 72, 0], 0.0, 1),
+    ]
 }
 
 fn seq_logp(model: &Model, s: &Sample) -> f64 {
-    let r = score_suffixes(model, &[[s.prompt.as_slice(), &s.response].concat()], &[s.response.len()], 1.0, 4096).unwrap();
+    let r = score_suffixes(
+        model,
+        &[[s.prompt.as_slice(), &s.response].concat()],
+        &[s.response.len()],
+        1.0,
+        4096,
+    )
+    .unwrap();
     r[0].logprobs.iter().map(|&x| x as f64).sum()
 }
 
@@ -111,12 +146,26 @@ fn psr_raises_correct_and_nsr_lowers_incorrect() {
     for (obj, want_correct) in [("psr", true), ("nsr", false)] {
         let mut model = Model::load(&cfg.model).unwrap();
         let all = fabricated(&model);
-        let kept: Vec<Sample> = all.iter().filter(|s| (s.reward > 0.5) == want_correct).cloned().collect();
-        let adv: Vec<Vec<f32>> = kept.iter().map(|s| vec![if obj == "psr" { 1.0 } else { -1.0 }; s.response.len()]).collect();
+        let kept: Vec<Sample> = all
+            .iter()
+            .filter(|s| (s.reward > 0.5) == want_correct)
+            .cloned()
+            .collect();
+        let adv: Vec<Vec<f32>> = kept
+            .iter()
+            .map(|s| vec![if obj == "psr" { 1.0 } else { -1.0 }; s.response.len()])
+            .collect();
         let old: Vec<Vec<f32>> = kept.iter().map(|s| s.sampler_logp.clone()).collect();
         let before: Vec<f64> = all.iter().map(|s| seq_logp(&model, s)).collect();
         let mut opt = AdamW::new(cfg.adamw(), &model.params);
-        let x = UpdateInputs { samples: &kept, adv: &adv, old_logp: &old, ref_logp: None, mb_seqs: kept.len(), kl_coef: 0.0 };
+        let x = UpdateInputs {
+            samples: &kept,
+            adv: &adv,
+            old_logp: &old,
+            ref_logp: None,
+            mb_seqs: kept.len(),
+            kl_coef: 0.0,
+        };
         let mut c = cfg.clone();
         c.lr = 1e-2;
         c.entropy_coef = 0.0;
@@ -125,9 +174,15 @@ fn psr_raises_correct_and_nsr_lowers_incorrect() {
             let after = seq_logp(&model, s);
             if (s.reward > 0.5) == want_correct {
                 if obj == "psr" {
-                    assert!(after > *b, "PSR must raise a trained correct response: {b} -> {after}");
+                    assert!(
+                        after > *b,
+                        "PSR must raise a trained correct response: {b} -> {after}"
+                    );
                 } else {
-                    assert!(after < *b, "NSR must lower a trained incorrect response: {b} -> {after}");
+                    assert!(
+                        after < *b,
+                        "NSR must lower a trained incorrect response: {b} -> {after}"
+                    );
                 }
             }
         }

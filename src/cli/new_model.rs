@@ -38,8 +38,19 @@ pub fn run(a: Args) -> Result<()> {
     if a.heads == 0 || a.kv_heads == 0 || a.heads % a.kv_heads != 0 || a.hidden % a.heads != 0 {
         bail!("--heads must be a multiple of --kv-heads and divide --hidden");
     }
-    let spec = TinySpec { hidden: a.hidden, intermediate: a.intermediate, layers: a.layers, heads: a.heads, kv_heads: a.kv_heads, seed: a.seed };
+    let spec = TinySpec {
+        hidden: a.hidden,
+        intermediate: a.intermediate,
+        layers: a.layers,
+        heads: a.heads,
+        kv_heads: a.kv_heads,
+        seed: a.seed,
+    };
     let m = write_tiny_char_model(&a.output, spec)?;
-    eprintln!("wrote {} ({} parameters)", a.output.display(), m.config.num_params());
+    eprintln!(
+        "wrote {} ({} parameters)",
+        a.output.display(),
+        m.config.num_params()
+    );
     Ok(())
 }

@@ -60,6 +60,9 @@ pub fn run(a: Args) -> Result<()> {
     };
     std::fs::create_dir_all(&a.output)?;
     let losses = sft(&cfg, Some(&a.output.join("sft_log.jsonl")))?;
-    println!("{}", serde_json::json!({"first_loss": losses.first(), "last_loss": losses.last(), "steps": losses.len()}));
+    println!(
+        "{}",
+        serde_json::json!({"first_loss": losses.first(), "last_loss": losses.last(), "steps": losses.len()})
+    );
     Ok(())
 }

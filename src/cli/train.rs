@@ -135,7 +135,9 @@ fn overlay(base: TrainConfig, table: toml::Table, source: &str) -> Result<TrainC
         }
         v.insert(k, val);
     }
-    toml::Value::Table(v).try_into().map_err(|e| anyhow!("{source}: {e}"))
+    toml::Value::Table(v)
+        .try_into()
+        .map_err(|e| anyhow!("{source}: {e}"))
 }
 
 pub fn resolve(a: &Args) -> Result<TrainConfig> {
@@ -144,14 +146,48 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
         None => TrainConfig::default(),
     };
     if let Some(path) = &a.config {
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let table: toml::Table = text.parse().map_err(|e| anyhow!("{}: malformed TOML: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e| anyhow!("{}: malformed TOML: {e}", path.display()))?;
         cfg = overlay(cfg, table, &path.display().to_string())?;
     }
     macro_rules! set {
         ($($f:ident),*) => { $( if let Some(v) = a.$f.clone() { cfg.$f = v; } )* };
     }
-    set!(model, output, objective, lambda, psr_nsr_mode, steps, prompts_per_step, n, mini_batch_prompts, clip_eps, lr, weight_decay, grad_clip, temperature, top_p, top_k, max_prompt_tokens, max_response_tokens, entropy_coef, kl_coef, ppo_kl_coef, critic_lr, seed, template, save_every, val_every, val_max_problems, max_tokens_per_micro_batch, rollout_batch, verifier);
+    set!(
+        model,
+        output,
+        objective,
+        lambda,
+        psr_nsr_mode,
+        steps,
+        prompts_per_step,
+        n,
+        mini_batch_prompts,
+        clip_eps,
+        lr,
+        weight_decay,
+        grad_clip,
+        temperature,
+        top_p,
+        top_k,
+        max_prompt_tokens,
+        max_response_tokens,
+        entropy_coef,
+        kl_coef,
+        ppo_kl_coef,
+        critic_lr,
+        seed,
+        template,
+        save_every,
+        val_every,
+        val_max_problems,
+        max_tokens_per_micro_batch,
+        rollout_batch,
+        verifier
+    );
     if !a.data.is_empty() {
         cfg.data = a.data.clone();
     }

@@ -88,7 +88,14 @@ pub struct TinySpec {
 
 impl Default for TinySpec {
     fn default() -> Self {
-        TinySpec { hidden: 64, intermediate: 176, layers: 2, heads: 4, kv_heads: 2, seed: 1 }
+        TinySpec {
+            hidden: 64,
+            intermediate: 176,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            seed: 1,
+        }
     }
 }
 
@@ -98,12 +105,32 @@ pub fn write_tiny_char_model(dir: &std::path::Path, spec: TinySpec) -> Result<Mo
     use crate::tokenizer::charlevel;
     let vocab = charlevel::vocab().len();
     let eos = 0u32; // <|endoftext|>
-    let cfg = llama_config_json(vocab, spec.hidden, spec.intermediate, spec.layers, spec.heads, spec.kv_heads, true, 1, eos);
-    let model = Model::random(ModelConfig::from_json(cfg)?, 0.02_f32.max(1.0 / (spec.hidden as f32).sqrt()), spec.seed)?;
+    let cfg = llama_config_json(
+        vocab,
+        spec.hidden,
+        spec.intermediate,
+        spec.layers,
+        spec.heads,
+        spec.kv_heads,
+        true,
+        1,
+        eos,
+    );
+    let model = Model::random(
+        ModelConfig::from_json(cfg)?,
+        0.02_f32.max(1.0 / (spec.hidden as f32).sqrt()),
+        spec.seed,
+    )?;
     model.save(dir, DType::F32)?;
-    crate::util::write_atomic(&dir.join("tokenizer.json"), charlevel::tokenizer_json().as_bytes())?;
+    crate::util::write_atomic(
+        &dir.join("tokenizer.json"),
+        charlevel::tokenizer_json().as_bytes(),
+    )?;
     // <|im_end|> also ends a turn; both stop generation.
     let gen = serde_json::json!({"bos_token_id": 1, "eos_token_id": [eos, 2]});
-    crate::util::write_atomic(&dir.join("generation_config.json"), gen.to_string().as_bytes())?;
+    crate::util::write_atomic(
+        &dir.join("generation_config.json"),
+        gen.to_string().as_bytes(),
+    )?;
     Ok(model)
 }

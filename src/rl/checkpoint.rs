@@ -12,7 +12,12 @@ pub fn step_dir(root: &Path, step: usize) -> PathBuf {
 }
 
 /// Files copied from the source model so a checkpoint is a complete model directory.
-const MODEL_SIDE_FILES: &[&str] = &["tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"];
+const MODEL_SIDE_FILES: &[&str] = &[
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "generation_config.json",
+    "special_tokens_map.json",
+];
 
 pub struct CheckpointParts<'a> {
     pub model: &'a Model,
@@ -25,7 +30,9 @@ pub struct CheckpointParts<'a> {
 
 pub fn save(root: &Path, step: usize, parts: CheckpointParts<'_>) -> Result<PathBuf> {
     let final_dir = step_dir(root, step);
-    let tmp = root.join("checkpoints").join(format!(".tmp-step-{step:06}-{}", std::process::id()));
+    let tmp = root
+        .join("checkpoints")
+        .join(format!(".tmp-step-{step:06}-{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     }
@@ -34,22 +41,34 @@ pub fn save(root: &Path, step: usize, parts: CheckpointParts<'_>) -> Result<Path
     for f in MODEL_SIDE_FILES {
         let src = parts.source_dir.join(f);
         if src.exists() {
-            std::fs::copy(&src, tmp.join(f)).with_context(|| format!("copying {}", src.display()))?;
+            std::fs::copy(&src, tmp.join(f))
+                .with_context(|| format!("copying {}", src.display()))?;
         }
     }
     parts.optimizer.save(&tmp.join("optimizer.safetensors"))?;
     if let Some((critic, head, opt)) = parts.critic {
         let cdir = tmp.join("critic");
         critic.save(&cdir, DType::F32)?;
-        let named = vec![("value_head.weight".to_string(), head[0].clone()), ("value_head.bias".to_string(), head[1].clone())];
-        crate::util::write_atomic(&cdir.join("value_head.safetensors"), &crate::model::weights::serialize(&named, DType::F32, None)?)?;
+        let named = vec![
+            ("value_head.weight".to_string(), head[0].clone()),
+            ("value_head.bias".to_string(), head[1].clone()),
+        ];
+        crate::util::write_atomic(
+            &cdir.join("value_head.safetensors"),
+            &crate::model::weights::serialize(&named, DType::F32, None)?,
+        )?;
         opt.save(&cdir.join("optimizer.safetensors"))?;
     }
-    crate::util::write_atomic(&tmp.join("trainer_state.json"), serde_json::to_string_pretty(&parts.state)?.as_bytes())?;
+    crate::util::write_atomic(
+        &tmp.join("trainer_state.json"),
+        serde_json::to_string_pretty(&parts.state)?.as_bytes(),
+    )?;
     if final_dir.exists() {
-        std::fs::remove_dir_all(&final_dir).with_context(|| format!("replacing {}", final_dir.display()))?;
+        std::fs::remove_dir_all(&final_dir)
+            .with_context(|| format!("replacing {}", final_dir.display()))?;
     }
-    std::fs::rename(&tmp, &final_dir).with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
+    std::fs::rename(&tmp, &final_dir)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
     Ok(final_dir)
 }
 
@@ -63,8 +82,12 @@ pub fn latest(root: &Path) -> Result<Option<(usize, PathBuf)>> {
     for e in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if let Some(n) = name.strip_prefix("step-").and_then(|s| s.parse::<usize>().ok()) {
-            if e.path().join("trainer_state.json").exists() && best.as_ref().is_none_or(|b| n > b.0) {
+        if let Some(n) = name
+            .strip_prefix("step-")
+            .and_then(|s| s.parse::<usize>().ok())
+        {
+            if e.path().join("trainer_state.json").exists() && best.as_ref().is_none_or(|b| n > b.0)
+            {
                 best = Some((n, e.path()));
             }
         }

@@ -30,7 +30,14 @@ pub struct SftConfig {
 }
 
 /// Tokenised (prompt, response) pairs.
-pub fn sft_examples(files: &[PathBuf], tok: &Tokenizer, template: ChatTemplate, format: &str, eos: &str, max_tokens: usize) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
+pub fn sft_examples(
+    files: &[PathBuf],
+    tok: &Tokenizer,
+    template: ChatTemplate,
+    format: &str,
+    eos: &str,
+    max_tokens: usize,
+) -> Result<Vec<(Vec<u32>, Vec<u32>)>> {
     if !format.contains("{answer}") {
         bail!("--response-format must contain {{answer}}, got {format:?}");
     }
@@ -38,8 +45,12 @@ pub fn sft_examples(files: &[PathBuf], tok: &Tokenizer, template: ChatTemplate, 
     for f in files {
         for p in crate::data::verl::load_problems(f)? {
             let prompt = tok.encode(&template.render_question(&p.question))?;
-            let response = tok.encode(&format!("{}{eos}", format.replace("{answer}", &p.answer)))?;
-            if prompt.is_empty() || response.is_empty() || prompt.len() + response.len() > max_tokens {
+            let response =
+                tok.encode(&format!("{}{eos}", format.replace("{answer}", &p.answer)))?;
+            if prompt.is_empty()
+                || response.is_empty()
+                || prompt.len() + response.len() > max_tokens
+            {
                 continue;
             }
             out.push((prompt, response));
@@ -53,43 +64,81 @@ pub fn sft_examples(files: &[PathBuf], tok: &Tokenizer, template: ChatTemplate, 
 
 /// Train, write the model to `cfg.output` (with the tokenizer files), return per-step losses.
 pub fn sft(cfg: &SftConfig, log: Option<&Path>) -> Result<Vec<f64>> {
-    let mut model = Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
+    let mut model =
+        Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
     let tok = Tokenizer::from_dir(&cfg.model)?;
-    let eos_id = crate::tokenizer::eos_ids_from_dir(&cfg.model)?.first().copied();
+    let eos_id = crate::tokenizer::eos_ids_from_dir(&cfg.model)?
+        .first()
+        .copied();
     let eos = eos_id.and_then(|i| tok.token_text(i)).unwrap_or_default();
-    let examples = sft_examples(&cfg.data, &tok, cfg.template, &cfg.response_format, &eos, cfg.max_tokens)?;
+    let examples = sft_examples(
+        &cfg.data,
+        &tok,
+        cfg.template,
+        &cfg.response_format,
+        &eos,
+        cfg.max_tokens,
+    )?;
     let names: Vec<String> = model.param_names().map(str::to_string).collect();
-    let mut opt = AdamW::new(AdamWConfig { lr: cfg.lr, weight_decay: cfg.weight_decay, ..Default::default() }, &model.params);
+    let mut opt = AdamW::new(
+        AdamWConfig {
+            lr: cfg.lr,
+            weight_decay: cfg.weight_decay,
+            ..Default::default()
+        },
+        &model.params,
+    );
     let mut rng = SplitMix64(cfg.seed);
     let mut losses = Vec::with_capacity(cfg.steps);
     let mut logf = match log {
-        Some(p) => Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?),
+        Some(p) => {
+            Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
+        }
         None => None,
     };
     for step in 0..cfg.steps {
-        let idx: Vec<usize> = (0..cfg.batch_size).map(|_| rng.below(examples.len() as u64) as usize).collect();
-        let seqs: Vec<Vec<u32>> = idx.iter().map(|&i| [examples[i].0.as_slice(), &examples[i].1].concat()).collect();
+        let idx: Vec<usize> = (0..cfg.batch_size)
+            .map(|_| rng.below(examples.len() as u64) as usize)
+            .collect();
+        let seqs: Vec<Vec<u32>> = idx
+            .iter()
+            .map(|&i| [examples[i].0.as_slice(), &examples[i].1].concat())
+            .collect();
         let suffix: Vec<usize> = idx.iter().map(|&i| examples[i].1.len()).collect();
         let n: usize = suffix.iter().sum();
         let tape = Tape::new();
         let vars = model.vars(&tape);
-        let (lp, _) = model.suffix_logprobs(&tape, &vars, &Batch::from_sequences(&seqs), &suffix, 1.0)?;
+        let (lp, _) =
+            model.suffix_logprobs(&tape, &vars, &Batch::from_sequences(&seqs), &suffix, 1.0)?;
         let loss = -lp.value.sum_all() / n as f64;
         let l = tape.weighted_sum(&lp, &vec![-1.0 / n as f32; n]);
         let mut grads = tape.backward(&l);
         let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
         accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
-        apply_gradients(&mut model.params, &mut opt, acc, &names, cfg.grad_clip, cfg.lr)?;
+        apply_gradients(
+            &mut model.params,
+            &mut opt,
+            acc,
+            &names,
+            cfg.grad_clip,
+            cfg.lr,
+        )?;
         losses.push(loss);
         if let Some(f) = logf.as_mut() {
             writeln!(f, "{}", serde_json::json!({"step": step, "loss": loss}))?;
         }
     }
     model.save(&cfg.output, DType::F32)?;
-    for f in ["tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json"] {
+    for f in [
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "special_tokens_map.json",
+    ] {
         let src = cfg.model.join(f);
         if src.exists() && src != cfg.output.join(f) {
-            std::fs::copy(&src, cfg.output.join(f)).with_context(|| format!("copying {}", src.display()))?;
+            std::fs::copy(&src, cfg.output.join(f))
+                .with_context(|| format!("copying {}", src.display()))?;
         }
     }
     Ok(losses)

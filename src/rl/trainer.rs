@@ -23,7 +23,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Prompts of a data file, templated and tokenised; over-long prompts are dropped and counted.
-pub fn load_prompts(files: &[PathBuf], tok: &Tokenizer, template: ChatTemplate, max_prompt_tokens: usize) -> Result<(Vec<PromptItem>, usize)> {
+pub fn load_prompts(
+    files: &[PathBuf],
+    tok: &Tokenizer,
+    template: ChatTemplate,
+    max_prompt_tokens: usize,
+) -> Result<(Vec<PromptItem>, usize)> {
     let mut out = Vec::new();
     let mut dropped = 0;
     for f in files {
@@ -33,7 +38,12 @@ pub fn load_prompts(files: &[PathBuf], tok: &Tokenizer, template: ChatTemplate, 
                 dropped += 1;
                 continue;
             }
-            out.push(PromptItem { id: p.id, data_source: p.data_source, tokens, answer: p.answer });
+            out.push(PromptItem {
+                id: p.id,
+                data_source: p.data_source,
+                tokens,
+                answer: p.answer,
+            });
         }
     }
     Ok((out, dropped))
@@ -58,7 +68,10 @@ pub fn step_prompts(n_items: usize, per_step: usize, seed: u64, step: usize) -> 
     }
     let epoch = step / steps_per_epoch;
     let mut perm: Vec<usize> = (0..n_items).collect();
-    let mut rng = SplitMix64(seed.wrapping_add(epoch as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let mut rng = SplitMix64(
+        seed.wrapping_add(epoch as u64)
+            .wrapping_mul(0x2545_F491_4F6C_DD1D),
+    );
     for i in (1..n_items).rev() {
         let j = rng.below(i as u64 + 1) as usize;
         perm.swap(i, j);
@@ -75,13 +88,23 @@ pub struct Validation {
 }
 
 /// Greedy accuracy per data source (the paper's in-training validation for Qwen2.5/Llama).
-pub fn validate(model: &Model, tok: &Tokenizer, items: &[PromptItem], max_tokens: usize, stop: &[u32], verifier: crate::verify::Mode) -> Result<Vec<Validation>> {
+pub fn validate(
+    model: &Model,
+    tok: &Tokenizer,
+    items: &[PromptItem],
+    max_tokens: usize,
+    stop: &[u32],
+    verifier: crate::verify::Mode,
+) -> Result<Vec<Validation>> {
     let settings = RolloutSettings {
         params: crate::generate::sampling::SamplingParams::greedy(),
         n: 1,
         max_tokens,
         seed: 0,
-        engine: EngineConfig { max_batch: 64, stop_tokens: stop.to_vec() },
+        engine: EngineConfig {
+            max_batch: 64,
+            stop_tokens: stop.to_vec(),
+        },
         verifier,
         progress: &mut |_| {},
     };
@@ -95,7 +118,12 @@ pub fn validate(model: &Model, tok: &Tokenizer, items: &[PromptItem], max_tokens
     }
     Ok(by
         .into_iter()
-        .map(|(source, (n, c, t))| Validation { source, accuracy: c as f64 / n as f64, mean_response_tokens: t as f64 / n as f64, problems: n })
+        .map(|(source, (n, c, t))| Validation {
+            source,
+            accuracy: c as f64 / n as f64,
+            mean_response_tokens: t as f64 / n as f64,
+            problems: n,
+        })
         .collect())
 }
 
@@ -109,16 +137,28 @@ pub struct TrainSummary {
 }
 
 /// Metric keys that depend on wall-clock time (excluded when comparing runs).
-pub const TIMING_KEYS: &[&str] = &["time/rollout_s", "time/verify_s", "time/update_s", "time/step_s", "perf/tokens_per_s"];
+pub const TIMING_KEYS: &[&str] = &[
+    "time/rollout_s",
+    "time/verify_s",
+    "time/update_s",
+    "time/step_s",
+    "perf/tokens_per_s",
+];
 
 fn truncate_metrics(path: &Path, before_step: usize) -> Result<()> {
     if !path.exists() {
         return Ok(());
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let kept: String = text
         .lines()
-        .filter(|l| serde_json::from_str::<Value>(l).ok().and_then(|v| v["step"].as_u64()).is_some_and(|s| (s as usize) < before_step))
+        .filter(|l| {
+            serde_json::from_str::<Value>(l)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| (s as usize) < before_step)
+        })
         .map(|l| format!("{l}\n"))
         .collect();
     crate::util::write_atomic(path, kept.as_bytes())
@@ -128,8 +168,13 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
     cfg.validate()?;
     let objective = cfg.objective()?;
     let mode = cfg.psr_nsr_mode()?;
-    let verifier = if cfg.verifier == "paper" { crate::verify::Mode::Paper } else { crate::verify::Mode::Correct };
-    let mut model = Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
+    let verifier = if cfg.verifier == "paper" {
+        crate::verify::Mode::Paper
+    } else {
+        crate::verify::Mode::Correct
+    };
+    let mut model =
+        Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
     let tok = Tokenizer::from_dir(&cfg.model)?;
     let template = if cfg.template.is_empty() {
         ChatTemplate::default_for(model.config.raw["model_type"].as_str().unwrap_or(""))
@@ -139,22 +184,44 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
     let stop = stop_tokens(&cfg.model, &tok, template)?;
     let (train_items, dropped) = load_prompts(&cfg.data, &tok, template, cfg.max_prompt_tokens)?;
     let (val_items, _) = load_prompts(&cfg.val_data, &tok, template, cfg.max_prompt_tokens)?;
-    let val_items: Vec<PromptItem> =
-        if cfg.val_max_problems > 0 { val_items.into_iter().take(cfg.val_max_problems).collect() } else { val_items };
-    std::fs::create_dir_all(&cfg.output).with_context(|| format!("creating {}", cfg.output.display()))?;
-    crate::util::write_atomic(&cfg.output.join("config.toml"), toml::to_string_pretty(cfg)?.as_bytes())?;
+    let val_items: Vec<PromptItem> = if cfg.val_max_problems > 0 {
+        val_items.into_iter().take(cfg.val_max_problems).collect()
+    } else {
+        val_items
+    };
+    std::fs::create_dir_all(&cfg.output)
+        .with_context(|| format!("creating {}", cfg.output.display()))?;
+    crate::util::write_atomic(
+        &cfg.output.join("config.toml"),
+        toml::to_string_pretty(cfg)?.as_bytes(),
+    )?;
     let log_path = cfg.output.join("log.txt");
-    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(&log_path).with_context(|| format!("opening {}", log_path.display()))?;
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
     writeln!(log, "objective {} | {} training prompts ({dropped} dropped as longer than {} tokens) | template {template:?}", objective.name(), train_items.len(), cfg.max_prompt_tokens)?;
 
-    let needs_ref = matches!(objective, Objective::Ppo) || (matches!(objective, Objective::Grpo) && cfg.kl_coef > 0.0);
+    let needs_ref = matches!(objective, Objective::Ppo)
+        || (matches!(objective, Objective::Grpo) && cfg.kl_coef > 0.0);
     let reference: Option<Model> = if needs_ref {
-        Some(Model::from_parts(model.config.clone(), model.layout.clone(), model.params.clone(), model.stored_dtype, None))
+        Some(Model::from_parts(
+            model.config.clone(),
+            model.layout.clone(),
+            model.params.clone(),
+            model.stored_dtype,
+            None,
+        ))
     } else {
         None
     };
     let mut opt = AdamW::new(cfg.adamw(), &model.params);
-    let mut critic = if objective == Objective::Ppo { Some(Critic::from_policy(&model, cfg)?) } else { None };
+    let mut critic = if objective == Objective::Ppo {
+        Some(Critic::from_policy(&model, cfg)?)
+    } else {
+        None
+    };
     let mut start = 0;
     let metrics_path = cfg.output.join("metrics.jsonl");
     if resume {
@@ -165,8 +232,13 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
             if let Some(c) = critic.as_mut() {
                 let cm = Model::load(&dir.join("critic"))?;
                 c.model.params = cm.params;
-                let head = crate::model::weights::read_all_f32(&dir.join("critic/value_head.safetensors"))?;
-                c.head = vec![head["value_head.weight"].clone(), head["value_head.bias"].clone()];
+                let head = crate::model::weights::read_all_f32(
+                    &dir.join("critic/value_head.safetensors"),
+                )?;
+                c.head = vec![
+                    head["value_head.weight"].clone(),
+                    head["value_head.bias"].clone(),
+                ];
                 c.opt.load(&dir.join("critic/optimizer.safetensors"))?;
             }
             start = step;
@@ -174,11 +246,22 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
         }
         truncate_metrics(&metrics_path, start)?;
     } else if metrics_path.exists() {
-        std::fs::remove_file(&metrics_path).with_context(|| format!("removing {}", metrics_path.display()))?;
+        std::fs::remove_file(&metrics_path)
+            .with_context(|| format!("removing {}", metrics_path.display()))?;
     }
-    let mut metrics_file = std::fs::OpenOptions::new().create(true).append(true).open(&metrics_path)?;
-    let bar = if show_progress { indicatif::ProgressBar::new(cfg.steps as u64) } else { indicatif::ProgressBar::hidden() };
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+    let mut metrics_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)?;
+    let bar = if show_progress {
+        indicatif::ProgressBar::new(cfg.steps as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} step {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
     bar.set_position(start as u64);
     let mb_seqs = cfg.mini_batch_prompts * cfg.n;
     let mut last = Value::Null;
@@ -188,9 +271,19 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
         let mut m = serde_json::Map::new();
         m.insert("step".into(), json!(step));
         if !val_items.is_empty() && cfg.val_every > 0 && step % cfg.val_every == 0 {
-            for v in validate(&model, &tok, &val_items, cfg.max_response_tokens, &stop, verifier)? {
+            for v in validate(
+                &model,
+                &tok,
+                &val_items,
+                cfg.max_response_tokens,
+                &stop,
+                verifier,
+            )? {
                 m.insert(format!("val/{}/accuracy", v.source), json!(v.accuracy));
-                m.insert(format!("val/{}/response_tokens", v.source), json!(v.mean_response_tokens));
+                m.insert(
+                    format!("val/{}/response_tokens", v.source),
+                    json!(v.mean_response_tokens),
+                );
             }
         }
         // 1. Rollouts.
@@ -207,7 +300,10 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
                 n: cfg.n,
                 max_tokens: cfg.max_response_tokens,
                 seed: cfg.seed,
-                engine: EngineConfig { max_batch: cfg.rollout_batch, stop_tokens: stop.clone() },
+                engine: EngineConfig {
+                    max_batch: cfg.rollout_batch,
+                    stop_tokens: stop.clone(),
+                },
                 verifier,
                 progress: &mut |_| {},
             },
@@ -221,56 +317,130 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
         for s in &samples {
             solved[s.group] += (s.reward > 0.5) as usize;
         }
-        m.insert("reward/mean".into(), json!(n_correct as f64 / samples.len().max(1) as f64));
+        m.insert(
+            "reward/mean".into(),
+            json!(n_correct as f64 / samples.len().max(1) as f64),
+        );
         m.insert("batch/correct".into(), json!(n_correct));
         m.insert("batch/incorrect".into(), json!(samples.len() - n_correct));
-        m.insert("batch/fully_solved_ratio".into(), json!(solved.iter().filter(|&&c| c == cfg.n).count() as f64 / prompts.len() as f64));
-        m.insert("batch/fully_unsolved_ratio".into(), json!(solved.iter().filter(|&&c| c == 0).count() as f64 / prompts.len() as f64));
-        m.insert("response/length_mean".into(), json!(resp_tokens as f64 / samples.len().max(1) as f64));
-        m.insert("response/length_max".into(), json!(samples.iter().map(|s| s.response.len()).max().unwrap_or(0)));
-        m.insert("response/clip_ratio".into(), json!(samples.iter().filter(|s| s.truncated).count() as f64 / samples.len().max(1) as f64));
+        m.insert(
+            "batch/fully_solved_ratio".into(),
+            json!(solved.iter().filter(|&&c| c == cfg.n).count() as f64 / prompts.len() as f64),
+        );
+        m.insert(
+            "batch/fully_unsolved_ratio".into(),
+            json!(solved.iter().filter(|&&c| c == 0).count() as f64 / prompts.len() as f64),
+        );
+        m.insert(
+            "response/length_mean".into(),
+            json!(resp_tokens as f64 / samples.len().max(1) as f64),
+        );
+        m.insert(
+            "response/length_max".into(),
+            json!(samples.iter().map(|s| s.response.len()).max().unwrap_or(0)),
+        );
+        m.insert(
+            "response/clip_ratio".into(),
+            json!(
+                samples.iter().filter(|s| s.truncated).count() as f64 / samples.len().max(1) as f64
+            ),
+        );
 
         // 2. Advantages and the kept set.
         let seq_adv = sequence_advantages(objective, &rewards, &groups);
-        let keep: Vec<usize> = (0..samples.len()).filter(|&i| objective.keeps(rewards[i] > 0.5, mode)).collect();
+        let keep: Vec<usize> = (0..samples.len())
+            .filter(|&i| objective.keeps(rewards[i] > 0.5, mode))
+            .collect();
         let kept: Vec<Sample> = keep.iter().map(|&i| samples[i].clone()).collect();
         m.insert("batch/effective_samples".into(), json!(kept.len()));
         let t1 = Instant::now();
         if !kept.is_empty() {
             // 3. Old (and reference) log-probs, recomputed by the trainer.
-            let seqs: Vec<Vec<u32>> = kept.iter().map(|s| [s.prompt.as_slice(), &s.response].concat()).collect();
+            let seqs: Vec<Vec<u32>> = kept
+                .iter()
+                .map(|s| [s.prompt.as_slice(), &s.response].concat())
+                .collect();
             let lens: Vec<usize> = kept.iter().map(|s| s.response.len()).collect();
-            let old = score_suffixes(&model, &seqs, &lens, cfg.temperature, cfg.max_tokens_per_micro_batch)?;
+            let old = score_suffixes(
+                &model,
+                &seqs,
+                &lens,
+                cfg.temperature,
+                cfg.max_tokens_per_micro_batch,
+            )?;
             let mut max_diff = 0.0f32;
             for (s, o) in kept.iter().zip(&old) {
                 for (a, b) in s.sampler_logp.iter().zip(&o.logprobs) {
                     max_diff = max_diff.max((a - b).abs());
                 }
             }
-            m.insert("rollout/sampler_trainer_logp_max_diff".into(), json!(max_diff));
-            let ent_tokens: f64 = old.iter().flat_map(|o| o.entropy.iter()).map(|&x| x as f64).sum();
-            m.insert("actor/entropy".into(), json!(ent_tokens / lens.iter().sum::<usize>().max(1) as f64));
+            m.insert(
+                "rollout/sampler_trainer_logp_max_diff".into(),
+                json!(max_diff),
+            );
+            let ent_tokens: f64 = old
+                .iter()
+                .flat_map(|o| o.entropy.iter())
+                .map(|&x| x as f64)
+                .sum();
+            m.insert(
+                "actor/entropy".into(),
+                json!(ent_tokens / lens.iter().sum::<usize>().max(1) as f64),
+            );
             let old_lp: Vec<Vec<f32>> = old.into_iter().map(|o| o.logprobs).collect();
             let ref_lp: Option<Vec<Vec<f32>>> = match &reference {
-                Some(r) => Some(score_suffixes(r, &seqs, &lens, cfg.temperature, cfg.max_tokens_per_micro_batch)?.into_iter().map(|o| o.logprobs).collect()),
+                Some(r) => Some(
+                    score_suffixes(
+                        r,
+                        &seqs,
+                        &lens,
+                        cfg.temperature,
+                        cfg.max_tokens_per_micro_batch,
+                    )?
+                    .into_iter()
+                    .map(|o| o.logprobs)
+                    .collect(),
+                ),
                 None => None,
             };
             // 4. Token-level advantages.
-            let (adv, ppo_extra): (Vec<Vec<f32>>, Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)>) = match (&critic, &ref_lp) {
-                (Some(c), Some(r)) if objective == Objective::Ppo => {
-                    let values = c.values(&kept, cfg.max_tokens_per_micro_batch)?;
-                    let (a, ret) = gae_advantages(&kept, &old_lp, r, &values, cfg.ppo_kl_coef);
-                    (a, Some((ret, values)))
-                }
-                _ => (keep.iter().zip(&kept).map(|(&i, s)| vec![seq_adv[i]; s.response.len()]).collect(), None),
+            let (adv, ppo_extra): (Vec<Vec<f32>>, Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)>) =
+                match (&critic, &ref_lp) {
+                    (Some(c), Some(r)) if objective == Objective::Ppo => {
+                        let values = c.values(&kept, cfg.max_tokens_per_micro_batch)?;
+                        let (a, ret) = gae_advantages(&kept, &old_lp, r, &values, cfg.ppo_kl_coef);
+                        (a, Some((ret, values)))
+                    }
+                    _ => (
+                        keep.iter()
+                            .zip(&kept)
+                            .map(|(&i, s)| vec![seq_adv[i]; s.response.len()])
+                            .collect(),
+                        None,
+                    ),
+                };
+            let lr = if cfg.lr_zero_first_step && step == 0 {
+                0.0
+            } else {
+                cfg.lr
             };
-            let lr = if cfg.lr_zero_first_step && step == 0 { 0.0 } else { cfg.lr };
-            let kl_coef = if objective == Objective::Grpo { cfg.kl_coef } else { 0.0 };
+            let kl_coef = if objective == Objective::Grpo {
+                cfg.kl_coef
+            } else {
+                0.0
+            };
             // 5. Policy update.
             let st = policy_update(
                 &mut model,
                 &mut opt,
-                &UpdateInputs { samples: &kept, adv: &adv, old_logp: &old_lp, ref_logp: ref_lp.as_deref().filter(|_| kl_coef > 0.0), mb_seqs, kl_coef },
+                &UpdateInputs {
+                    samples: &kept,
+                    adv: &adv,
+                    old_logp: &old_lp,
+                    ref_logp: ref_lp.as_deref().filter(|_| kl_coef > 0.0),
+                    mb_seqs,
+                    kl_coef,
+                },
                 cfg,
                 lr,
             )
@@ -293,11 +463,17 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
         m.insert("time/verify_s".into(), json!(0.0));
         m.insert("time/update_s".into(), json!(update_s));
         m.insert("time/step_s".into(), json!(step_s));
-        m.insert("perf/tokens_per_s".into(), json!(resp_tokens as f64 / step_s.max(1e-9)));
+        m.insert(
+            "perf/tokens_per_s".into(),
+            json!(resp_tokens as f64 / step_s.max(1e-9)),
+        );
         last = Value::Object(m);
         writeln!(metrics_file, "{last}")?;
         metrics_file.flush()?;
-        bar.set_message(format!("reward {:.3}", last["reward/mean"].as_f64().unwrap_or(0.0)));
+        bar.set_message(format!(
+            "reward {:.3}",
+            last["reward/mean"].as_f64().unwrap_or(0.0)
+        ));
         bar.inc(1);
         let done = step + 1;
         if (cfg.save_every > 0 && done % cfg.save_every == 0) || done == cfg.steps {
@@ -312,10 +488,21 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
             final_ckpt = Some(checkpoint::save(
                 &cfg.output,
                 done,
-                CheckpointParts { model: &model, source_dir: &cfg.model, optimizer: &opt, state: json!({"step": done, "objective": objective.name()}), critic: critic_parts },
+                CheckpointParts {
+                    model: &model,
+                    source_dir: &cfg.model,
+                    optimizer: &opt,
+                    state: json!({"step": done, "objective": objective.name()}),
+                    critic: critic_parts,
+                },
             )?);
         }
     }
     bar.finish_and_clear();
-    Ok(TrainSummary { steps_run: cfg.steps.saturating_sub(start), output: cfg.output.clone(), final_checkpoint: final_ckpt, last_metrics: last })
+    Ok(TrainSummary {
+        steps_run: cfg.steps.saturating_sub(start),
+        output: cfg.output.clone(),
+        final_checkpoint: final_ckpt,
+        last_metrics: last,
+    })
 }
