@@ -9,6 +9,7 @@ pub mod autograd;
 pub mod backend;
 pub mod cli;
 pub mod data;
+pub mod demo;
 pub mod eval;
 pub mod generate;
 pub mod model;

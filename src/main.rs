@@ -11,6 +11,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// PSR vs NSR vs W-REINFORCE (and GRPO) on a laptop: base model, RL, Pass@k report.
+    Demo(rlvr::cli::demo::Args),
     /// Per-token log-probs and entropies of token sequences (JSONL in, JSONL out).
     Logprobs(rlvr::cli::logprobs::Args),
     /// Grade model responses against gold answers (JSONL in, JSONL out with `correct` and `pred`).
@@ -35,6 +37,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
+        Command::Demo(a) => rlvr::cli::demo::run(a),
         Command::Logprobs(a) => rlvr::cli::logprobs::run(a),
         Command::Grade(a) => rlvr::cli::grade::run(a),
         Command::Passk(a) => rlvr::cli::passk::run(a),

@@ -1,5 +1,6 @@
 //! One file per subcommand: each parses its arguments (clap derive) and calls one library function.
 pub mod convert;
+pub mod demo;
 pub mod device;
 pub mod grade;
 pub mod logprobs;
