@@ -20,6 +20,12 @@ enum Command {
     Passk(rlvr::cli::passk::Args),
     /// Write a seeded synthetic task set (arithmetic, linear equations, word problems) as JSONL.
     MakeTask(rlvr::cli::make_task::Args),
+    /// Sample n responses per prompt (JSONL/parquet in, JSONL out with tokens and log-probs).
+    Generate(rlvr::cli::generate::Args),
+    /// Evaluate models on datasets: sample, grade, Pass@k (passk.json) and plots; resumable.
+    Eval(rlvr::cli::eval::Args),
+    /// Benchmarks (`rlvr bench generate`: decode tokens/s and the memory-bandwidth roofline).
+    Bench(rlvr::cli::bench::Args),
 }
 
 fn main() {
@@ -29,6 +35,9 @@ fn main() {
         Command::Grade(a) => rlvr::cli::grade::run(a),
         Command::Passk(a) => rlvr::cli::passk::run(a),
         Command::MakeTask(a) => rlvr::cli::make_task::run(a),
+        Command::Generate(a) => rlvr::cli::generate::run(a),
+        Command::Eval(a) => rlvr::cli::eval::run(a),
+        Command::Bench(a) => rlvr::cli::bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
