@@ -49,7 +49,8 @@ impl SamplingFlags {
     /// Sampling parameters and the token limit, validated with errors naming the flag.
     pub fn resolve(&self, d: SamplingDefaults) -> Result<(SamplingParams, usize)> {
         let temperature = self.temperature.unwrap_or(d.temperature);
-        if !self.greedy && !(temperature > 0.0 && temperature.is_finite()) {
+        let positive = temperature > 0.0 && temperature.is_finite();
+        if !self.greedy && !positive {
             bail!(
                 "--temperature must be > 0 (got {temperature}); for greedy (argmax) decoding pass --greedy"
             );

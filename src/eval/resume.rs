@@ -18,6 +18,9 @@ pub struct Recovered {
     pub dropped_lines: usize,
 }
 
+/// A question id and its consecutive lines (generation id, raw line).
+type Group<'a> = (String, Vec<(Option<u64>, &'a [u8])>);
+
 /// Keep the complete problems of `path` (n samples each); a missing file is empty.
 pub fn recover(path: &Path, n: usize) -> Result<Recovered> {
     if !path.exists() {
@@ -27,7 +30,7 @@ pub fn recover(path: &Path, n: usize) -> Result<Recovered> {
     let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
     let mut dropped_lines = usize::from(end < bytes.len());
     // Consecutive lines of one question_id form a group.
-    let mut groups: Vec<(String, Vec<(Option<u64>, &[u8])>)> = Vec::new();
+    let mut groups: Vec<Group<'_>> = Vec::new();
     for (i, line) in bytes[..end].split(|&b| b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
