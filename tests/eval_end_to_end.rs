@@ -196,3 +196,61 @@ fn other_settings_need_overwrite() {
     assert!(!s.root.join("o2").exists());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--greedy"));
 }
+
+/// The verl parquet path on real data (AMC23), when the shared data directory is present.
+#[test]
+fn eval_reads_verl_parquet() {
+    let candidates = [
+        std::env::var_os("RLVR_SHARED_DATA").map(std::path::PathBuf::from),
+        Some(std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
+    ];
+    let Some(data) = candidates
+        .into_iter()
+        .flatten()
+        .map(|d| d.join("amc23/test.parquet"))
+        .find(|p| p.exists())
+    else {
+        eprintln!("SKIP: ../shared/data (or $RLVR_SHARED_DATA) with amc23/test.parquet not found");
+        return;
+    };
+    let s = setup();
+    let p = |x: &str| s.root.join(x).to_string_lossy().into_owned();
+    let (m1, out) = (p("m1"), p("pq"));
+    let d = data.to_string_lossy().into_owned();
+    ok(&rlvr(&[
+        "eval",
+        "--model",
+        &m1,
+        "--data",
+        &d,
+        "--output",
+        &out,
+        "--n",
+        "2",
+        "--max-tokens",
+        "4",
+        "--max-problems",
+        "2",
+        "--template",
+        "plain",
+        "--protocol",
+        "qwen3",
+    ]));
+    let rows = lines(&s.root.join("pq/m1/amc23.jsonl"));
+    assert_eq!(rows.len(), 4);
+    assert!(rows[0]["question_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("TianHongZXY/amc23/"));
+    assert!(!rows[0]["answer"].as_str().unwrap().is_empty());
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.root.join("pq/run.json")).unwrap())
+            .unwrap();
+    // The qwen3 protocol's top-k and top-p, with --n overriding its 64.
+    assert_eq!(
+        (run["top_k"].as_u64(), run["n"].as_u64()),
+        (Some(20), Some(2))
+    );
+    assert!((run["top_p"].as_f64().unwrap() - 0.8).abs() < 1e-6);
+    assert!(s.root.join("pq/passk_amc23.svg").exists());
+}
