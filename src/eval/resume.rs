@@ -44,8 +44,9 @@ pub fn recover(path: &Path, n: usize) -> Result<Recovered> {
             _ => bail!("{}: missing or bad \"question_id\"", at()),
         };
         let gid = v.get("generation_id").and_then(Value::as_u64);
+        // A repeated problem starts again at generation 0: a new group.
         match groups.last_mut() {
-            Some((q, lines)) if *q == qid => lines.push((gid, line)),
+            Some((q, lines)) if *q == qid && gid != Some(0) => lines.push((gid, line)),
             _ => groups.push((qid, vec![(gid, line)])),
         }
     }
