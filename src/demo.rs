@@ -52,7 +52,12 @@ impl Default for DemoConfig {
             model: None,
             task: TaskKind::Arithmetic,
             difficulty: 2,
-            objectives: vec!["psr".into(), "nsr".into(), "w-reinforce".into(), "grpo".into()],
+            objectives: vec![
+                "psr".into(),
+                "nsr".into(),
+                "w-reinforce".into(),
+                "grpo".into(),
+            ],
             sft_steps: 300,
             rl_steps: 30,
             prompts_per_step: 32,
@@ -78,12 +83,20 @@ pub struct EvalRow {
 }
 
 fn write_jsonl(path: &Path, items: &[crate::data::synthetic::TaskItem]) -> Result<()> {
-    let text: String = items.iter().map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n").collect();
+    let text: String = items
+        .iter()
+        .map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n")
+        .collect();
     crate::util::write_atomic(path, text.as_bytes())
 }
 
 /// Pass@k of `model_dir` on the prompts of `data` with n samples each.
-pub fn eval_passk(model_dir: &Path, data: &Path, cfg: &DemoConfig, template: ChatTemplate) -> Result<(Vec<(usize, f64)>, f64)> {
+pub fn eval_passk(
+    model_dir: &Path,
+    data: &Path,
+    cfg: &DemoConfig,
+    template: ChatTemplate,
+) -> Result<(Vec<(usize, f64)>, f64)> {
     let model = Model::load(model_dir)?;
     let tok = Tokenizer::from_dir(model_dir)?;
     let (items, _) = load_prompts(&[data.to_path_buf()], &tok, template, 512)?;
@@ -94,11 +107,17 @@ pub fn eval_passk(model_dir: &Path, data: &Path, cfg: &DemoConfig, template: Cha
         &items,
         u64::MAX,
         RolloutSettings {
-            params: SamplingParams { temperature: cfg.eval_temperature, ..Default::default() },
+            params: SamplingParams {
+                temperature: cfg.eval_temperature,
+                ..Default::default()
+            },
             n: cfg.eval_n,
             max_tokens: cfg.max_response_tokens,
             seed: cfg.seed ^ 0xE7A1,
-            engine: EngineConfig { max_batch: 256, stop_tokens: stop },
+            engine: EngineConfig {
+                max_batch: 256,
+                stop_tokens: stop,
+            },
             verifier: crate::verify::Mode::Correct,
             progress: &mut |_| {},
         },
@@ -108,18 +127,23 @@ pub fn eval_passk(model_dir: &Path, data: &Path, cfg: &DemoConfig, template: Cha
         correct[s.group] += (s.reward > 0.5) as usize;
     }
     let counts: Vec<(usize, usize)> = correct.iter().map(|&c| (cfg.eval_n, c)).collect();
-    let mean_len = samples.iter().map(|s| s.response.len()).sum::<usize>() as f64 / samples.len().max(1) as f64;
+    let mean_len = samples.iter().map(|s| s.response.len()).sum::<usize>() as f64
+        / samples.len().max(1) as f64;
     Ok((passk_table(&counts, &default_ks(cfg.eval_n)), mean_len))
 }
 
 fn metric_series(run: &Path, key: &str, name: &str) -> Result<Series> {
-    let text = std::fs::read_to_string(run.join("metrics.jsonl")).with_context(|| format!("reading {}", run.display()))?;
+    let text = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .with_context(|| format!("reading {}", run.display()))?;
     let points = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|v| Some((v["step"].as_f64()?, v[key].as_f64()?)))
         .collect();
-    Ok(Series { name: name.to_string(), points })
+    Ok(Series {
+        name: name.to_string(),
+        points,
+    })
 }
 
 pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalRow>> {
@@ -128,17 +152,37 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let template: ChatTemplate = cfg.template.parse()?;
     // Data: a training set and held-out problems whose questions never occur in training.
-    let train_items = generate(TaskSpec { kind: cfg.task, difficulty: cfg.difficulty, seed: cfg.seed }, 4000);
+    let train_items = generate(
+        TaskSpec {
+            kind: cfg.task,
+            difficulty: cfg.difficulty,
+            seed: cfg.seed,
+        },
+        4000,
+    );
     let seen: BTreeSet<&str> = train_items.iter().map(|t| t.question.as_str()).collect();
-    let eval_items: Vec<_> = generate(TaskSpec { kind: cfg.task, difficulty: cfg.difficulty, seed: cfg.seed + 1000 }, 20 * cfg.eval_problems)
-        .into_iter()
-        .filter(|t| !seen.contains(t.question.as_str()))
-        .take(cfg.eval_problems)
-        .collect();
+    let eval_items: Vec<_> = generate(
+        TaskSpec {
+            kind: cfg.task,
+            difficulty: cfg.difficulty,
+            seed: cfg.seed + 1000,
+        },
+        20 * cfg.eval_problems,
+    )
+    .into_iter()
+    .filter(|t| !seen.contains(t.question.as_str()))
+    .take(cfg.eval_problems)
+    .collect();
     let (train_path, eval_path) = (out.join("train.jsonl"), out.join("eval.jsonl"));
     write_jsonl(&train_path, &train_items)?;
     write_jsonl(&eval_path, &eval_items)?;
-    log(&format!("data: {} training problems, {} held-out problems ({:?}, difficulty {})", train_items.len(), eval_items.len(), cfg.task, cfg.difficulty));
+    log(&format!(
+        "data: {} training problems, {} held-out problems ({:?}, difficulty {})",
+        train_items.len(),
+        eval_items.len(),
+        cfg.task,
+        cfg.difficulty
+    ));
 
     // (a) The base model.
     let base = match &cfg.model {
@@ -148,7 +192,17 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
             if init.exists() {
                 std::fs::remove_dir_all(&init)?;
             }
-            let m = write_tiny_char_model(&init, TinySpec { hidden: 64, intermediate: 176, layers: 2, heads: 4, kv_heads: 2, seed: cfg.seed })?;
+            let m = write_tiny_char_model(
+                &init,
+                TinySpec {
+                    hidden: 64,
+                    intermediate: 176,
+                    layers: 2,
+                    heads: 4,
+                    kv_heads: 2,
+                    seed: cfg.seed,
+                },
+            )?;
             let base = out.join("base");
             let losses = sft(
                 &SftConfig {
@@ -204,34 +258,84 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
         };
         let t = Instant::now();
         let s = train(&tc, false, false).with_context(|| format!("training {obj}"))?;
-        log(&format!("trained {obj}: {} RL steps in {:.0}s, last reward {:.3}", cfg.rl_steps, t.elapsed().as_secs_f64(), s.last_metrics["reward/mean"].as_f64().unwrap_or(0.0)));
-        runs.push((obj.clone(), run_dir, s.final_checkpoint.context("no final checkpoint")?));
+        log(&format!(
+            "trained {obj}: {} RL steps in {:.0}s, last reward {:.3}",
+            cfg.rl_steps,
+            t.elapsed().as_secs_f64(),
+            s.last_metrics["reward/mean"].as_f64().unwrap_or(0.0)
+        ));
+        runs.push((
+            obj.clone(),
+            run_dir,
+            s.final_checkpoint.context("no final checkpoint")?,
+        ));
     }
 
     // (c) Pass@k of every model on the held-out problems.
     let mut rows = Vec::new();
     let (pk, len) = eval_passk(&base, &eval_path, cfg, template)?;
-    rows.push(EvalRow { name: "base".into(), passk: pk, mean_response_tokens: len });
+    rows.push(EvalRow {
+        name: "base".into(),
+        passk: pk,
+        mean_response_tokens: len,
+    });
     for (obj, _, ckpt) in &runs {
         let (pk, len) = eval_passk(ckpt, &eval_path, cfg, template)?;
-        rows.push(EvalRow { name: obj.clone(), passk: pk, mean_response_tokens: len });
+        rows.push(EvalRow {
+            name: obj.clone(),
+            passk: pk,
+            mean_response_tokens: len,
+        });
     }
-    log(&format!("evaluated {} models on {} problems × {} samples", rows.len(), eval_items.len(), cfg.eval_n));
+    log(&format!(
+        "evaluated {} models on {} problems × {} samples",
+        rows.len(),
+        eval_items.len(),
+        cfg.eval_n
+    ));
 
     // (d) Report and plots.
-    let series: Vec<Series> =
-        rows.iter().map(|r| Series { name: r.name.clone(), points: r.passk.iter().map(|&(k, v)| (k as f64, 100.0 * v)).collect() }).collect();
+    let series: Vec<Series> = rows
+        .iter()
+        .map(|r| Series {
+            name: r.name.clone(),
+            points: r
+                .passk
+                .iter()
+                .map(|&(k, v)| (k as f64, 100.0 * v))
+                .collect(),
+        })
+        .collect();
     let mut spec = PlotSpec::passk("Pass@k on held-out problems");
     spec.y_label = "Pass@k (%)".into();
     write_plot(&out.join("passk"), &spec, &series, 800, 500)?;
-    for (key, title, file) in [("reward/mean", "Training reward", "train_reward"), ("actor/entropy", "Policy entropy (nats/token)", "train_entropy")] {
-        let s: Vec<Series> = runs.iter().map(|(o, d, _)| metric_series(d, key, o)).collect::<Result<_>>()?;
-        let spec = PlotSpec { title: title.into(), x_label: "RL step".into(), y_label: key.into(), log2_x: false, y_range: None };
+    for (key, title, file) in [
+        ("reward/mean", "Training reward", "train_reward"),
+        (
+            "actor/entropy",
+            "Policy entropy (nats/token)",
+            "train_entropy",
+        ),
+    ] {
+        let s: Vec<Series> = runs
+            .iter()
+            .map(|(o, d, _)| metric_series(d, key, o))
+            .collect::<Result<_>>()?;
+        let spec = PlotSpec {
+            title: title.into(),
+            x_label: "RL step".into(),
+            y_label: key.into(),
+            log2_x: false,
+            y_range: None,
+        };
         write_plot(&out.join(file), &spec, &s, 800, 500)?;
     }
     let table = markdown_table(&rows);
     let mut md = String::new();
-    writeln!(md, "# rlvr demo: PSR vs NSR vs W-REINFORCE on a verifiable toy task\n")?;
+    writeln!(
+        md,
+        "# rlvr demo: PSR vs NSR vs W-REINFORCE on a verifiable toy task\n"
+    )?;
     writeln!(
         md,
         "Task: {:?} (difficulty {}), {} held-out problems, {} samples each at temperature {}. Base model: {}. \
@@ -262,7 +366,10 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
 /// The Pass@k table in markdown: one row per model, one column per k.
 pub fn markdown_table(rows: &[EvalRow]) -> String {
     let mut s = String::from("| model |");
-    let ks: Vec<usize> = rows.first().map(|r| r.passk.iter().map(|p| p.0).collect()).unwrap_or_default();
+    let ks: Vec<usize> = rows
+        .first()
+        .map(|r| r.passk.iter().map(|p| p.0).collect())
+        .unwrap_or_default();
     for k in &ks {
         let _ = write!(s, " k={k} |");
     }

@@ -23,7 +23,7 @@ enum Command {
     /// Write a seeded synthetic task set (arithmetic, linear equations, word problems) as JSONL.
     MakeTask(rlvr::cli::make_task::Args),
     /// Train with PSR, NSR, W-REINFORCE, REINFORCE, GRPO or PPO on verifiable problems.
-    Train(rlvr::cli::train::Args),
+    Train(Box<rlvr::cli::train::Args>),
     /// Write a randomly initialised character-level Llama (for from-scratch experiments).
     NewModel(rlvr::cli::new_model::Args),
     /// Supervised fine-tuning on (prompt, answer) pairs (token-mean NLL of the response).
@@ -32,6 +32,12 @@ enum Command {
     Convert(rlvr::cli::convert::Args),
     /// Check every CUDA kernel against its CPU reference, on the GPU or the host emulator.
     Selftest(rlvr::cli::selftest::Args),
+    /// Sample n responses per prompt (JSONL/parquet in, JSONL out with tokens and log-probs).
+    Generate(rlvr::cli::generate::Args),
+    /// Evaluate models on datasets: sample, grade, Pass@k (passk.json) and plots; resumable.
+    Eval(rlvr::cli::eval::Args),
+    /// Benchmarks (`rlvr bench generate`: decode tokens/s and the memory-bandwidth roofline).
+    Bench(rlvr::cli::bench::Args),
 }
 
 fn main() {
@@ -42,11 +48,14 @@ fn main() {
         Command::Grade(a) => rlvr::cli::grade::run(a),
         Command::Passk(a) => rlvr::cli::passk::run(a),
         Command::MakeTask(a) => rlvr::cli::make_task::run(a),
-        Command::Train(a) => rlvr::cli::train::run(a),
+        Command::Train(a) => rlvr::cli::train::run(*a),
         Command::NewModel(a) => rlvr::cli::new_model::run(a),
         Command::Sft(a) => rlvr::cli::sft::run(a),
         Command::Convert(a) => rlvr::cli::convert::run(a),
         Command::Selftest(a) => rlvr::cli::selftest::run(a),
+        Command::Generate(a) => rlvr::cli::generate::run(a),
+        Command::Eval(a) => rlvr::cli::eval::run(a),
+        Command::Bench(a) => rlvr::cli::bench::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

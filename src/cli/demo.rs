@@ -21,7 +21,11 @@ pub struct Args {
     #[arg(long, default_value_t = 2)]
     pub difficulty: u32,
     /// Objectives to compare (comma-separated).
-    #[arg(long, value_delimiter = ',', default_value = "psr,nsr,w-reinforce,grpo")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "psr,nsr,w-reinforce,grpo"
+    )]
     pub objectives: Vec<String>,
     /// SFT steps that make the tiny base model.
     #[arg(long, default_value_t = 300)]

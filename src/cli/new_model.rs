@@ -35,7 +35,11 @@ pub fn run(a: Args) -> Result<()> {
     if a.output.exists() && std::fs::read_dir(&a.output)?.next().is_some() {
         bail!("{}: exists and is not empty", a.output.display());
     }
-    if a.heads == 0 || a.kv_heads == 0 || a.heads % a.kv_heads != 0 || a.hidden % a.heads != 0 {
+    if a.heads == 0
+        || a.kv_heads == 0
+        || !a.heads.is_multiple_of(a.kv_heads)
+        || !a.hidden.is_multiple_of(a.heads)
+    {
         bail!("--heads must be a multiple of --kv-heads and divide --hidden");
     }
     let spec = TinySpec {

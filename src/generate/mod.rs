@@ -1,3 +1,4 @@
 //! Generation: sampling and the batched, KV-cached rollout engine.
 pub mod engine;
+pub mod prompts;
 pub mod sampling;

@@ -188,7 +188,10 @@ impl TrainConfig {
         if self.n == 0 || self.prompts_per_step == 0 || self.mini_batch_prompts == 0 {
             bail!("n, prompts_per_step and mini_batch_prompts must be positive");
         }
-        if self.prompts_per_step % self.mini_batch_prompts != 0 {
+        if !self
+            .prompts_per_step
+            .is_multiple_of(self.mini_batch_prompts)
+        {
             bail!(
                 "prompts_per_step ({}) must be a multiple of mini_batch_prompts ({})",
                 self.prompts_per_step,

@@ -22,6 +22,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Per-sample, per-token values.
+type PerToken = Vec<Vec<f32>>;
+
 /// Prompts of a data file, templated and tokenised; over-long prompts are dropped and counted.
 pub fn load_prompts(
     files: &[PathBuf],
@@ -404,7 +407,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
                 None => None,
             };
             // 4. Token-level advantages.
-            let (adv, ppo_extra): (Vec<Vec<f32>>, Option<(Vec<Vec<f32>>, Vec<Vec<f32>>)>) =
+            let (adv, ppo_extra): (PerToken, Option<(PerToken, PerToken)>) =
                 match (&critic, &ref_lp) {
                     (Some(c), Some(r)) if objective == Objective::Ppo => {
                         let values = c.values(&kept, cfg.max_tokens_per_micro_batch)?;

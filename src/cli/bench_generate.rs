@@ -1,0 +1,272 @@
+//! `rlvr bench generate`: decode throughput of the KV-cached forward (the generation engine's
+//! inner step: one batched forward of every sequence's last token, the LM head, and a draw per
+//! row) at several batch sizes, and the memory-bandwidth roofline of each.
+//!
+//! Bytes read per step = the weights the step touches (every matrix once; the embedding table
+//! only as the LM head when tied, plus one embedding row per sequence) + every sequence's K and
+//! V cache. Roofline = those bytes / this machine's memcpy bandwidth (read + write traffic of a
+//! multi-threaded copy, measured in the same run). At large batch the CPU is compute-bound, so
+//! GFLOP/s is reported as well.
+use crate::model::init::llama_config_json;
+use crate::model::kv_cache::{Chunk, SeqCache};
+use crate::model::{Model, ModelConfig};
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Measure decode tokens/s at each batch size and compare with the memory-bandwidth roofline.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Model directory to benchmark (its weights run as f32 on the CPU).
+    #[arg(
+        long,
+        required_unless_present = "synthetic_135m",
+        conflicts_with = "synthetic_135m"
+    )]
+    pub model: Option<PathBuf>,
+    /// Random weights in the SmolLM2-135M shape (30 layers, hidden 576, FFN 1536, 9 heads / 3
+    /// KV heads, vocab 49152, tied embeddings): no download needed.
+    #[arg(long)]
+    pub synthetic_135m: bool,
+    /// Batch sizes (sequences decoded at once), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,32,256")]
+    pub batch: Vec<usize>,
+    /// Timed decode steps per batch size (after one untimed warm-up step).
+    #[arg(long, default_value_t = 4)]
+    pub tokens: usize,
+    /// Tokens of context every sequence starts with (a prefilled prompt shared by all).
+    #[arg(long, default_value_t = 16)]
+    pub context: usize,
+    /// Buffer size of the memcpy bandwidth measurement, in MiB.
+    #[arg(long, default_value_t = 256)]
+    pub memcpy_mib: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The SmolLM2-135M shape with random weights.
+pub fn synthetic_135m() -> Result<Model> {
+    let mut cfg = llama_config_json(49152, 576, 1536, 30, 9, 3, true, 1, 2);
+    cfg["max_position_embeddings"] = 8192.into();
+    cfg["rope_theta"] = 100000.0.into();
+    Model::random(ModelConfig::from_json(cfg)?, 0.02, 0)
+}
+
+/// Best-of-5 multi-threaded copy of `mib` MiB; returns read + write bytes per second.
+pub fn memcpy_bandwidth(mib: usize) -> f64 {
+    let n = mib.max(1) << 20;
+    let src = vec![1u8; n];
+    let mut dst = vec![0u8; n];
+    let chunk = 1 << 20;
+    let mut best = f64::INFINITY;
+    for _ in 0..6 {
+        let t = Instant::now();
+        dst.par_chunks_mut(chunk)
+            .zip(src.par_chunks(chunk))
+            .for_each(|(d, s)| d.copy_from_slice(s));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(&dst);
+    2.0 * n as f64 / best
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BatchResult {
+    pub batch: usize,
+    pub steps: usize,
+    pub step_ms: f64,
+    pub tokens_per_s: f64,
+    /// Weights + KV bytes read per step (mean over the timed steps).
+    pub bytes_per_step: f64,
+    pub kv_bytes_per_step: f64,
+    /// bytes_per_step / step time.
+    pub achieved_gbps: f64,
+    /// achieved_gbps / memcpy bandwidth.
+    pub roofline_fraction: f64,
+    /// Tokens/s if a step took only bytes_per_step at memcpy bandwidth.
+    pub roofline_tokens_per_s: f64,
+    pub gflops: f64,
+}
+
+/// Weight bytes one decode step reads for `batch` sequences (f32 on the CPU).
+fn weight_bytes(cfg: &ModelConfig, batch: usize) -> f64 {
+    let vd = cfg.vocab_size * cfg.hidden_size;
+    // num_params counts the embedding table once (tied) or both table and head (untied); the
+    // table itself is only gathered row by row.
+    let matrices = if cfg.tie_word_embeddings {
+        cfg.num_params()
+    } else {
+        cfg.num_params() - vd
+    };
+    4.0 * (matrices + batch * cfg.hidden_size) as f64
+}
+
+/// Multiply-adds ×2 of one decode step for `batch` sequences attending over `ctx` positions.
+fn step_flops(cfg: &ModelConfig, batch: usize, ctx: f64) -> f64 {
+    let vd = cfg.vocab_size * cfg.hidden_size;
+    let head = if cfg.tie_word_embeddings { 0 } else { vd };
+    // Every matrix but the embedding table, plus the LM head (counted once either way).
+    let linear = cfg.num_params() - vd - head + vd;
+    let attn = 4.0 * (cfg.num_layers * cfg.num_heads * cfg.head_dim) as f64 * ctx;
+    batch as f64 * (2.0 * linear as f64 + attn)
+}
+
+fn argmax(z: &[f32]) -> u32 {
+    z.iter()
+        .enumerate()
+        .fold(0usize, |b, (i, &x)| if x > z[b] { i } else { b }) as u32
+}
+
+/// Time `steps` decode steps of `batch` sequences that share a prefilled `context`.
+pub fn bench_batch(
+    model: &Model,
+    base: &SeqCache,
+    batch: usize,
+    steps: usize,
+    bandwidth: f64,
+) -> Result<BatchResult> {
+    let cfg = &model.config;
+    let vocab = cfg.vocab_size;
+    let mut caches: Vec<SeqCache> = vec![base.clone(); batch];
+    let mut last: Vec<u32> = (0..batch)
+        .map(|i| ((i * 7919 + 13) % vocab) as u32)
+        .collect();
+    let kv_row = (2 * cfg.num_layers * cfg.kv_dim() * 4) as f64;
+    let step = |caches: &mut Vec<SeqCache>, last: &mut Vec<u32>| -> Result<()> {
+        let h = {
+            let mut chunks: Vec<Chunk<'_>> = caches
+                .iter_mut()
+                .zip(last.iter())
+                .map(|(c, t)| Chunk {
+                    cache: c,
+                    tokens: std::slice::from_ref(t),
+                })
+                .collect();
+            model.forward_cached(&mut chunks)?
+        };
+        let logits = model.logits_of(&h);
+        *last = logits.data().par_chunks(vocab).map(argmax).collect();
+        Ok(())
+    };
+    step(&mut caches, &mut last)?;
+    let mut kv_bytes = 0.0;
+    let mut ctx_sum = 0.0;
+    let t = Instant::now();
+    for _ in 0..steps {
+        let ctx = (caches[0].len + 1) as f64;
+        ctx_sum += ctx;
+        kv_bytes += batch as f64 * ctx * kv_row;
+        step(&mut caches, &mut last)?;
+    }
+    let secs = t.elapsed().as_secs_f64().max(1e-12);
+    let steps_f = steps as f64;
+    let step_s = secs / steps_f;
+    let kv_per_step = kv_bytes / steps_f;
+    let bytes = weight_bytes(cfg, batch) + kv_per_step;
+    let flops = step_flops(cfg, batch, ctx_sum / steps_f);
+    Ok(BatchResult {
+        batch,
+        steps,
+        step_ms: step_s * 1e3,
+        tokens_per_s: batch as f64 / step_s,
+        bytes_per_step: bytes,
+        kv_bytes_per_step: kv_per_step,
+        achieved_gbps: bytes / step_s / 1e9,
+        roofline_fraction: bytes / step_s / bandwidth,
+        roofline_tokens_per_s: batch as f64 / (bytes / bandwidth),
+        gflops: flops / step_s / 1e9,
+    })
+}
+
+pub fn run(a: Args) -> Result<()> {
+    if a.tokens == 0 {
+        bail!("--tokens must be at least 1");
+    }
+    if a.context == 0 {
+        bail!("--context must be at least 1");
+    }
+    if a.batch.is_empty() || a.batch.contains(&0) {
+        bail!("--batch: every batch size must be at least 1");
+    }
+    let (model, name) = match &a.model {
+        Some(dir) => (
+            Model::load(dir).with_context(|| format!("loading model {}", dir.display()))?,
+            dir.display().to_string(),
+        ),
+        None => (
+            synthetic_135m()?,
+            "synthetic SmolLM2-135M shape".to_string(),
+        ),
+    };
+    let cfg = &model.config;
+    if a.context + a.tokens + 1 > cfg.max_position_embeddings {
+        bail!(
+            "--context + --tokens exceed the model's context ({})",
+            cfg.max_position_embeddings
+        );
+    }
+    let bandwidth = memcpy_bandwidth(a.memcpy_mib);
+    let prompt: Vec<u32> = (0..a.context)
+        .map(|i| ((i * 131 + 7) % cfg.vocab_size) as u32)
+        .collect();
+    let mut base = SeqCache::new(&model);
+    model.forward_cached(&mut [Chunk {
+        cache: &mut base,
+        tokens: &prompt,
+    }])?;
+    let mut results = Vec::new();
+    for &b in &a.batch {
+        results.push(bench_batch(&model, &base, b, a.tokens, bandwidth)?);
+    }
+    let threads = rayon::current_num_threads();
+    if a.json {
+        let v = serde_json::json!({
+            "model": name,
+            "params": cfg.num_params(),
+            "layers": cfg.num_layers,
+            "hidden": cfg.hidden_size,
+            "vocab": cfg.vocab_size,
+            "dtype": "f32",
+            "threads": threads,
+            "context": a.context,
+            "memcpy_gbps": bandwidth / 1e9,
+            "results": results,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "model: {name}, {:.1}M params (f32), {} layers, hidden {}, vocab {}",
+        cfg.num_params() as f64 / 1e6,
+        cfg.num_layers,
+        cfg.hidden_size,
+        cfg.vocab_size
+    );
+    println!(
+        "machine: {threads} threads, memcpy {:.2} GB/s (read + write, best of 6 over {} MiB); context {} + {} steps",
+        bandwidth / 1e9,
+        a.memcpy_mib,
+        a.context,
+        a.tokens
+    );
+    println!(
+        "{:>6} {:>10} {:>10} {:>10} {:>9} {:>9} {:>12} {:>9}",
+        "batch", "step ms", "tok/s", "MB/step", "GB/s", "roofline", "roof tok/s", "GFLOP/s"
+    );
+    for r in &results {
+        println!(
+            "{:>6} {:>10.1} {:>10.1} {:>10.1} {:>9.2} {:>8.1}% {:>12.1} {:>9.2}",
+            r.batch,
+            r.step_ms,
+            r.tokens_per_s,
+            r.bytes_per_step / 1e6,
+            r.achieved_gbps,
+            100.0 * r.roofline_fraction,
+            r.roofline_tokens_per_s,
+            r.gflops
+        );
+    }
+    Ok(())
+}
