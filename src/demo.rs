@@ -5,7 +5,9 @@
 //! (b) trains one copy per objective (PSR, NSR, W-REINFORCE, GRPO by default),
 //! (c) evaluates Pass@k for k = 1 … n on held-out problems,
 //! (d) writes `report.md`, `passk.svg/.png`, training curves, and prints the table.
-use crate::data::synthetic::{generate, TaskKind, TaskSpec};
+use crate::data::synthetic::{
+    arithmetic, generate, ArithmeticConfig, SplitMix64, TaskItem, TaskKind, TaskSpec,
+};
 use crate::eval::passk::{default_ks, passk_table};
 use crate::eval::plot::{write_plot, PlotSpec, Series};
 use crate::generate::engine::EngineConfig;
@@ -28,7 +30,9 @@ pub struct DemoConfig {
     pub output: PathBuf,
     /// Start from this model instead of pretraining a tiny one.
     pub model: Option<PathBuf>,
-    pub task: TaskKind,
+    /// `add2` (two-digit addition/subtraction, the default) or a synthetic task kind
+    /// (arithmetic, linear, word, mixed) at `difficulty`.
+    pub task: String,
     pub difficulty: u32,
     pub objectives: Vec<String>,
     pub sft_steps: usize,
@@ -50,7 +54,7 @@ impl Default for DemoConfig {
         DemoConfig {
             output: PathBuf::from("demo-out"),
             model: None,
-            task: TaskKind::Arithmetic,
+            task: "add2".into(),
             difficulty: 2,
             objectives: vec![
                 "psr".into(),
@@ -58,8 +62,8 @@ impl Default for DemoConfig {
                 "w-reinforce".into(),
                 "grpo".into(),
             ],
-            sft_steps: 300,
-            rl_steps: 30,
+            sft_steps: 1200,
+            rl_steps: 60,
             prompts_per_step: 32,
             n: 8,
             lr: 2e-4,
@@ -80,6 +84,28 @@ pub struct EvalRow {
     pub name: String,
     pub passk: Vec<(usize, f64)>,
     pub mean_response_tokens: f64,
+}
+
+/// Problems of the demo's task.
+fn task_items(cfg: &DemoConfig, seed: u64, n: usize) -> Result<Vec<TaskItem>> {
+    if cfg.task == "add2" {
+        let c = ArithmeticConfig {
+            operands: 2,
+            digits: 2,
+            multiply: false,
+        };
+        let mut rng = SplitMix64::new(seed);
+        return Ok((0..n).map(|_| arithmetic(&c, &mut rng)).collect());
+    }
+    let kind: TaskKind = cfg.task.parse()?;
+    Ok(generate(
+        TaskSpec {
+            kind,
+            difficulty: cfg.difficulty,
+            seed,
+        },
+        n,
+    ))
 }
 
 fn write_jsonl(path: &Path, items: &[crate::data::synthetic::TaskItem]) -> Result<()> {
@@ -152,32 +178,21 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let template: ChatTemplate = cfg.template.parse()?;
     // Data: a training set and held-out problems whose questions never occur in training.
-    let train_items = generate(
-        TaskSpec {
-            kind: cfg.task,
-            difficulty: cfg.difficulty,
-            seed: cfg.seed,
-        },
-        4000,
-    );
+    let train_items = task_items(cfg, cfg.seed, 4000)?;
     let seen: BTreeSet<&str> = train_items.iter().map(|t| t.question.as_str()).collect();
-    let eval_items: Vec<_> = generate(
-        TaskSpec {
-            kind: cfg.task,
-            difficulty: cfg.difficulty,
-            seed: cfg.seed + 1000,
-        },
-        20 * cfg.eval_problems,
-    )
-    .into_iter()
-    .filter(|t| !seen.contains(t.question.as_str()))
-    .take(cfg.eval_problems)
-    .collect();
+    let eval_items: Vec<_> = task_items(cfg, cfg.seed + 1000, 20 * cfg.eval_problems)?
+        .into_iter()
+        .filter(|t| !seen.contains(t.question.as_str()))
+        .take(cfg.eval_problems)
+        .collect();
     let (train_path, eval_path) = (out.join("train.jsonl"), out.join("eval.jsonl"));
+    if eval_items.len() < cfg.eval_problems {
+        anyhow::bail!("the task has too few distinct problems for {} held-out ones (got {}); raise --difficulty", cfg.eval_problems, eval_items.len());
+    }
     write_jsonl(&train_path, &train_items)?;
     write_jsonl(&eval_path, &eval_items)?;
     log(&format!(
-        "data: {} training problems, {} held-out problems ({:?}, difficulty {})",
+        "data: {} training problems, {} held-out problems ({}, difficulty {})",
         train_items.len(),
         eval_items.len(),
         cfg.task,
@@ -338,7 +353,7 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
     )?;
     writeln!(
         md,
-        "Task: {:?} (difficulty {}), {} held-out problems, {} samples each at temperature {}. Base model: {}. \
+        "Task: {} (difficulty {}), {} held-out problems, {} samples each at temperature {}. Base model: {}. \
          RL: {} steps × {} prompts × {} samples, lr {}, PPO-clip 0.2, token-mean loss. Wall time {:.0} s.\n",
         cfg.task,
         cfg.difficulty,

@@ -14,8 +14,8 @@ pub struct Args {
     /// Start from this model (e.g. models/smollm2-135m-instruct) instead of pretraining a tiny one.
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Synthetic task: arithmetic | linear | word | mixed.
-    #[arg(long, default_value = "arithmetic")]
+    /// Task: add2 (two-digit addition/subtraction) | arithmetic | linear | word | mixed.
+    #[arg(long, default_value = "add2")]
     pub task: String,
     /// Task difficulty 1–10.
     #[arg(long, default_value_t = 2)]
@@ -28,10 +28,10 @@ pub struct Args {
     )]
     pub objectives: Vec<String>,
     /// SFT steps that make the tiny base model.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 1200)]
     pub sft_steps: usize,
     /// RL steps per objective.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = 60)]
     pub steps: usize,
     /// Prompts per RL step.
     #[arg(long, default_value_t = 32)]
@@ -73,7 +73,7 @@ pub fn run(a: Args) -> Result<()> {
     let cfg = DemoConfig {
         output: a.output,
         model: a.model,
-        task: a.task.parse()?,
+        task: a.task,
         difficulty: a.difficulty,
         objectives: a.objectives,
         sft_steps: a.sft_steps,
