@@ -62,7 +62,7 @@ impl Default for DemoConfig {
                 "w-reinforce".into(),
                 "grpo".into(),
             ],
-            sft_steps: 1200,
+            sft_steps: 3000,
             rl_steps: 60,
             prompts_per_step: 32,
             n: 8,

@@ -28,7 +28,7 @@ pub struct Args {
     )]
     pub objectives: Vec<String>,
     /// SFT steps that make the tiny base model.
-    #[arg(long, default_value_t = 1200)]
+    #[arg(long, default_value_t = 3000)]
     pub sft_steps: usize,
     /// RL steps per objective.
     #[arg(long, default_value_t = 60)]
