@@ -20,6 +20,9 @@ enum Command {
     Passk(rlvr::cli::passk::Args),
     /// Write a seeded synthetic task set (arithmetic, linear equations, word problems) as JSONL.
     MakeTask(rlvr::cli::make_task::Args),
+    /// Measure where PSR, NSR, W-REINFORCE (or other objectives) push probability mass: token-level
+    /// logit gradients and probability changes after one step, per-layer gradient norms, cosines.
+    Analyze(rlvr::cli::analyze::Args),
 }
 
 fn main() {
@@ -29,6 +32,7 @@ fn main() {
         Command::Grade(a) => rlvr::cli::grade::run(a),
         Command::Passk(a) => rlvr::cli::passk::run(a),
         Command::MakeTask(a) => rlvr::cli::make_task::run(a),
+        Command::Analyze(a) => rlvr::cli::analyze::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
