@@ -200,6 +200,10 @@ pub struct ObjectiveInfo {
     pub advantages: Vec<f32>,
     pub kept_samples: usize,
     pub kept_tokens: usize,
+    /// Change of the analysed loss Σ g_lp·log π + g_H·H over the step, measured, and its
+    /// first-order prediction ⟨∇L, Δθ⟩ (−lr·‖∇L‖² for SGD).
+    pub loss_change: f64,
+    pub loss_change_first_order: f64,
     pub passk_after: Option<PasskReport>,
 }
 
@@ -384,7 +388,26 @@ pub fn analyze(
             model.stored_dtype,
             model.dir.clone(),
         );
-        let (h_after, _, _) = response_rows(&copy, &samples, opts.temperature, budget)?;
+        let (h_after, logp_after, ent_after) =
+            response_rows(&copy, &samples, opts.temperature, budget)?;
+        let mut loss_change = 0.0f64;
+        for i in 0..samples.len() {
+            for t in 0..samples[i].response.len() {
+                loss_change += c.g_logp[i][t] as f64 * (logp_after[i][t] - logp[i][t]) as f64
+                    + c.g_entropy[i][t] as f64 * (ent_after[i][t] - ent[i][t]) as f64;
+            }
+        }
+        let loss_change_first_order: f64 = total
+            .iter()
+            .zip(model.params.iter().zip(&copy.params))
+            .map(|(g, (p0, p1))| {
+                g.data()
+                    .iter()
+                    .zip(p0.data().iter().zip(p1.data()))
+                    .map(|(&g, (&a, &b))| g as f64 * (b as f64 - a as f64))
+                    .sum::<f64>()
+            })
+            .sum();
         let passk_after = match passk {
             Some(p) => Some(p.report(&p.counts(&copy)?)),
             None => None,
@@ -395,6 +418,8 @@ pub fn analyze(
             advantages: c.advantages.clone(),
             kept_samples: c.kept.iter().filter(|&&k| k).count(),
             kept_tokens: c.kept_tokens,
+            loss_change,
+            loss_change_first_order,
             passk_after,
         });
         coefs.push(c);

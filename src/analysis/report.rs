@@ -30,6 +30,13 @@ pub struct ObjectiveSummary {
     /// fitted slope from g_lp/τ (0 up to float error without an entropy term).
     pub logit_corr_mean: f64,
     pub logit_slope_max_rel_err: f64,
+    /// Change of the analysed loss over the step, measured and to first order (⟨∇L, Δθ⟩):
+    /// their ratio tends to 1 as lr → 0.
+    pub loss_change: f64,
+    pub loss_change_first_order: f64,
+    /// Fraction of own tokens whose log π(y) moved the way the coefficient pushes it (up for
+    /// PSR, down for NSR).
+    pub sampled_sign_agreement: f64,
     /// After the step, own tokens: mean changes of the sampled token, of the top-k alternatives
     /// and of the rest.
     pub dp_sampled_mean: f64,
@@ -154,6 +161,20 @@ impl AnalysisReport {
                         })
                         .filter(|x| x.is_finite())
                         .fold(0.0, f64::max),
+                    loss_change: info.loss_change,
+                    loss_change_first_order: info.loss_change_first_order,
+                    sampled_sign_agreement: {
+                        let agree = own
+                            .iter()
+                            .filter(|t| {
+                                let x = &t.measures[o];
+                                x.after.as_ref().is_some_and(|a| {
+                                    a.dlogp_sampled.signum() == -(x.coef as f64).signum()
+                                })
+                            })
+                            .count();
+                        agree as f64 / own.len().max(1) as f64
+                    },
                     dp_sampled_mean: mean(own_after.iter().map(|a| a.dp_sampled)),
                     dlogp_sampled_mean: mean(own_after.iter().map(|a| a.dlogp_sampled)),
                     dp_topk_mean: mean(own_after.iter().map(|a| a.dp_topk)),

@@ -156,8 +156,9 @@ pub struct RowMeasure {
     pub grad_rest_l1: f64,
     /// ∂L/∂z of the top-k alternatives (in `RowPrior::topk` order).
     pub grad_topk: Vec<f32>,
-    /// Fit of the descent direction −∂L/∂z_v on p_v over v ≠ y (Eq. 7–8: slope = g_lp/τ,
-    /// correlation 1 without the entropy term).
+    /// Fit of the descent direction −∂L/∂z_v on p_v over v ≠ y. Eq. 7–8: slope = g_lp/τ; the
+    /// correlation is taken with the predicted direction g_lp·p_v (so 1 means "exactly as
+    /// predicted" for PSR and NSR alike; NaN when g_lp = 0).
     pub logit_slope: f64,
     pub logit_corr: f64,
     pub after: Option<AfterStep>,
@@ -178,7 +179,8 @@ pub struct AfterStep {
     pub gain_rest: f64,
     pub entropy: f64,
     /// Fit of the actual logit change Δz_v on p_v over v ≠ y (the intercept absorbs the free
-    /// shift of the logits).
+    /// shift of the logits); the slope is raw, the correlation is with the Eq. 7–8 direction
+    /// g_lp·p_v as for `logit_corr`.
     pub dz_slope: f64,
     pub dz_corr: f64,
     /// Fit (through the origin) of the actual Δp on the first-order prediction from the
@@ -216,20 +218,30 @@ pub fn measure_row(
             .filter(move |&(v, _)| v != y)
             .map(|(_, (&p, &g))| (p, -(g as f64)))
     };
-    let (logit_slope, logit_corr) = fit(others());
-    let after = z_after.map(|za| after_step(prior, z, za, &grad));
+    let (logit_slope, corr) = fit(others());
+    let sign = coef_sign(g_lp);
+    let after = z_after.map(|za| after_step(prior, z, za, &grad, sign));
     RowMeasure {
         coef: g_lp,
         grad_sampled: grad[y],
         grad_rest_l1,
         grad_topk: prior.topk.iter().map(|&v| grad[v as usize]).collect(),
         logit_slope,
-        logit_corr,
+        logit_corr: corr * sign,
         after,
     }
 }
 
-fn after_step(prior: &RowPrior, z: &[f32], za: &[f32], grad: &[f32]) -> AfterStep {
+/// ±1 by the sign of the coefficient; NaN when it is 0 (no Eq. 7–8 direction to compare with).
+fn coef_sign(g_lp: f32) -> f64 {
+    if g_lp == 0.0 {
+        f64::NAN
+    } else {
+        (g_lp as f64).signum()
+    }
+}
+
+fn after_step(prior: &RowPrior, z: &[f32], za: &[f32], grad: &[f32], sign: f64) -> AfterStep {
     let y = prior.target;
     let pa = softmax(za, prior.inv_temp);
     let dp: Vec<f64> = pa.iter().zip(&prior.p).map(|(a, b)| a - b).collect();
@@ -277,7 +289,7 @@ fn after_step(prior: &RowPrior, z: &[f32], za: &[f32], grad: &[f32]) -> AfterSte
         gain_rest,
         entropy: entropy(&pa),
         dz_slope,
-        dz_corr,
+        dz_corr: dz_corr * sign,
         dp_pred_slope,
         dp_pred_corr,
         dp_by_rank,
