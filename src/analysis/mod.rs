@@ -221,13 +221,19 @@ pub struct AnalysisReport {
 }
 
 /// Final hidden states of every response-token row, [rows, d], with log π and entropy per
-/// sample, under `model`.
+/// sample.
+struct ResponseRows {
+    hidden: Vec<f32>,
+    logp: Vec<Vec<f32>>,
+    entropy: Vec<Vec<f32>>,
+}
+
 fn response_rows(
     model: &Model,
     samples: &[AnalysisSample],
     temperature: f32,
     budget: usize,
-) -> Result<(Vec<f32>, Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+) -> Result<ResponseRows> {
     let d = model.config.hidden_size;
     let lm_head = model.params[model.layout.lm_head_index()].data();
     let tape = crate::autograd::Tape::no_grad();
@@ -267,7 +273,11 @@ fn response_rows(
         hidden.extend(hs);
         i = j;
     }
-    Ok((hidden, logp, ent))
+    Ok(ResponseRows {
+        hidden,
+        logp,
+        entropy: ent,
+    })
 }
 
 /// Logits of rows `r0..r1` of `hidden` [rows, d] under `lm_head` [V, d].
@@ -325,7 +335,11 @@ pub fn analyze(
     let d = model.config.hidden_size;
     let vocab = model.config.vocab_size;
     let budget = opts.token_budget.max(1);
-    let (h_before, logp, ent) = response_rows(model, &samples, opts.temperature, budget)?;
+    let ResponseRows {
+        hidden: h_before,
+        logp,
+        entropy: ent,
+    } = response_rows(model, &samples, opts.temperature, budget)?;
     let n_obj = objectives.len();
     let pairs = params::pairs(n_obj);
     let mut param_sums: Vec<(String, GradSums)> = model
@@ -388,8 +402,11 @@ pub fn analyze(
             model.stored_dtype,
             model.dir.clone(),
         );
-        let (h_after, logp_after, ent_after) =
-            response_rows(&copy, &samples, opts.temperature, budget)?;
+        let ResponseRows {
+            hidden: h_after,
+            logp: logp_after,
+            entropy: ent_after,
+        } = response_rows(&copy, &samples, opts.temperature, budget)?;
         let mut loss_change = 0.0f64;
         for i in 0..samples.len() {
             for t in 0..samples[i].response.len() {

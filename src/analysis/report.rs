@@ -133,7 +133,7 @@ impl AnalysisReport {
                         *x += y / own_after.len() as f64;
                     }
                 }
-                let mut conf = vec![(0.0, 0usize); 10];
+                let mut conf = [(0.0, 0usize); 10];
                 for t in &own {
                     if let Some(a) = &t.measures[o].after {
                         let b = ((t.prior_p * 10.0) as usize).min(9);
