@@ -127,7 +127,9 @@ impl AnalysisReport {
                     )
                 });
                 let gsum = ga + gb + gc;
-                let mut dp_by_rank = vec![0.0; n_rank_buckets(self.vocab_size)];
+                // NaN, not 0, when the objective has no token of its own: nothing was measured.
+                let empty = if own_after.is_empty() { f64::NAN } else { 0.0 };
+                let mut dp_by_rank = vec![empty; n_rank_buckets(self.vocab_size)];
                 for a in &own_after {
                     for (x, y) in dp_by_rank.iter_mut().zip(&a.dp_by_rank) {
                         *x += y / own_after.len() as f64;
@@ -475,13 +477,13 @@ impl AnalysisReport {
         );
         let _ = writeln!(
             md,
-            "{} samples ({} correct), {} response tokens, vocabulary {}. One {:?} step with lr {} \
+            "{} samples ({} correct), {} response tokens, vocabulary {}. One {} step with lr {} \
              on a copy of the model per objective; temperature {}, top-k = {}, entropy coefficient {}.\n",
             self.samples.len(),
             correct,
             self.tokens.len(),
             self.vocab_size,
-            o.step,
+            format!("{:?}", o.step).to_lowercase(),
             o.lr,
             o.temperature,
             o.top_k,
