@@ -31,35 +31,16 @@ fn grades_and_passes_fields_through() {
         .arg("--explain")
         .output()
         .expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains("rule=") && stdout.contains("line 1"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("rule=") && stdout.contains("line 1"), "{stdout}");
     let text = std::fs::read_to_string(&output).expect("read");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3);
-    assert!(
-        lines[0].starts_with(r#"{"zeta":1,"response":"#),
-        "{}",
-        lines[0]
-    );
-    assert!(
-        lines[0].ends_with(r#""alpha":[1,2],"correct":true,"pred":"\\frac{1}{2}"}"#),
-        "{}",
-        lines[0]
-    );
+    assert!(lines[0].starts_with(r#"{"zeta":1,"response":"#), "{}", lines[0]);
+    assert!(lines[0].ends_with(r#""alpha":[1,2],"correct":true,"pred":"\\frac{1}{2}"}"#), "{}", lines[0]);
     assert!(lines[1].contains(r#""correct":false"#) && lines[1].contains(r#""pred":"50""#));
-    assert!(
-        lines[2].ends_with(r#""correct":false,"pred":null}"#),
-        "{}",
-        lines[2]
-    );
+    assert!(lines[2].ends_with(r#""correct":false,"pred":null}"#), "{}", lines[2]);
 
     let out = rlvr()
         .args(["grade", "--mode", "paper", "--input"])
@@ -70,12 +51,7 @@ fn grades_and_passes_fields_through() {
         .expect("run");
     assert!(out.status.success());
     let text = std::fs::read_to_string(&output).expect("read");
-    assert!(
-        text.lines()
-            .nth(1)
-            .is_some_and(|l| l.contains(r#""correct":true"#)),
-        "paper accepts ref*100: {text}"
-    );
+    assert!(text.lines().nth(1).is_some_and(|l| l.contains(r#""correct":true"#)), "paper accepts ref*100: {text}");
 }
 
 #[test]
@@ -83,38 +59,16 @@ fn errors_name_file_line_and_field() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("bad.jsonl");
     let output = dir.path().join("out.jsonl");
-    std::fs::write(
-        &input,
-        "{\"response\": \"1\", \"answer\": \"1\"}\n{not json\n",
-    )
-    .expect("write");
-    let out = rlvr()
-        .args(["grade", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .expect("run");
+    std::fs::write(&input, "{\"response\": \"1\", \"answer\": \"1\"}\n{not json\n").expect("write");
+    let out = rlvr().args(["grade", "--input"]).arg(&input).arg("--output").arg(&output).output().expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("bad.jsonl:2") && err.contains("malformed JSON"),
-        "{err}"
-    );
+    assert!(err.contains("bad.jsonl:2") && err.contains("malformed JSON"), "{err}");
 
     std::fs::write(&input, "{\"response\": \"1\"}\n").expect("write");
-    let out = rlvr()
-        .args(["grade", "--input"])
-        .arg(&input)
-        .arg("--output")
-        .arg(&output)
-        .output()
-        .expect("run");
+    let out = rlvr().args(["grade", "--input"]).arg(&input).arg("--output").arg(&output).output().expect("run");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("bad.jsonl:1") && err.contains("missing field `answer`"),
-        "{err}"
-    );
+    assert!(err.contains("bad.jsonl:1") && err.contains("missing field `answer`"), "{err}");
     assert!(!output.exists());
 }

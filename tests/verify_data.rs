@@ -10,10 +10,7 @@ fn data_dir() -> Option<PathBuf> {
         std::env::var_os("RLVR_SHARED_DATA").map(PathBuf::from),
         Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")),
     ];
-    candidates
-        .into_iter()
-        .flatten()
-        .find(|p| p.join("math/test.parquet").exists())
+    candidates.into_iter().flatten().find(|p| p.join("math/test.parquet").exists())
 }
 
 fn math_problems() -> Option<Vec<Problem>> {
@@ -25,8 +22,7 @@ fn math_problems() -> Option<Vec<Problem>> {
     for split in ["train", "test"] {
         let path = dir.join(format!("math/{split}.parquet"));
         let mut ps = load_problems(&path).unwrap_or_else(|e| panic!("{e:#}"));
-        ps.iter_mut()
-            .for_each(|p| p.id = format!("{split}:{}", p.id));
+        ps.iter_mut().for_each(|p| p.id = format!("{split}:{}", p.id));
         all.extend(ps);
     }
     Some(all)
@@ -36,14 +32,8 @@ fn math_problems() -> Option<Vec<Problem>> {
 fn loader_reads_all_math_rows() {
     let Some(ps) = math_problems() else { return };
     assert_eq!(ps.len(), 12500);
-    assert!(ps
-        .iter()
-        .all(|p| p.solution.is_some() && !p.question.is_empty()));
-    assert_eq!(
-        ps.iter().filter(|p| p.answer.is_empty()).count(),
-        5,
-        "4 train + 1 test empty targets (method.md §3)"
-    );
+    assert!(ps.iter().all(|p| p.solution.is_some() && !p.question.is_empty()));
+    assert_eq!(ps.iter().filter(|p| p.answer.is_empty()).count(), 5, "4 train + 1 test empty targets (method.md §3)");
     assert!(ps.iter().all(|p| p.level.is_some() && p.subject.is_some()));
 }
 
@@ -54,24 +44,16 @@ fn solutions_extract_to_their_targets() {
     let (mut correct_ok, mut paper_ok, mut nonempty) = (0, 0, 0);
     for p in &ps {
         let sol = p.solution.as_deref().unwrap_or("");
-        let extracted = extract::extract_raw(sol, Mode::Paper)
-            .map(|r| normalize::strip_string(&r))
-            .unwrap_or_default();
+        let extracted = extract::extract_raw(sol, Mode::Paper).map(|r| normalize::strip_string(&r)).unwrap_or_default();
         if extracted != p.answer {
-            mismatches.push(format!(
-                "{}: extracted `{extracted}` target `{}`",
-                p.id, p.answer
-            ));
+            mismatches.push(format!("{}: extracted `{extracted}` target `{}`", p.id, p.answer));
         }
         paper_ok += usize::from(grade(sol, &p.answer, Mode::Paper).correct);
         if !p.answer.is_empty() {
             nonempty += 1;
             let g = grade(sol, &p.answer, Mode::Correct);
             if !g.correct {
-                mismatches.push(format!(
-                    "{}: correct mode rejects its own solution ({}): `{}` vs `{}`",
-                    p.id, g.rule, g.pred_norm, g.ref_norm
-                ));
+                mismatches.push(format!("{}: correct mode rejects its own solution ({}): `{}` vs `{}`", p.id, g.rule, g.pred_norm, g.ref_norm));
             }
             correct_ok += usize::from(g.correct);
         }
@@ -94,24 +76,12 @@ fn rewrites(t: &str) -> Vec<(&'static str, String)> {
     if t.contains("\\frac") {
         out.push(("dfrac", t.replace("\\frac", "\\dfrac")));
     }
-    let spaced: String = t
-        .chars()
-        .flat_map(|c| {
-            if matches!(c, '+' | '=' | ',' | '&') {
-                vec![' ', c, ' ']
-            } else {
-                vec![c]
-            }
-        })
-        .collect();
+    let spaced: String = t.chars().flat_map(|c| if matches!(c, '+' | '=' | ',' | '&') { vec![' ', c, ' '] } else { vec![c] }).collect();
     if spaced != t {
         out.push(("spacing", spaced));
     }
     if t.contains('(') || t.contains(')') {
-        out.push((
-            "left/right",
-            t.replace('(', "\\left(").replace(')', "\\right)"),
-        ));
+        out.push(("left/right", t.replace('(', "\\left(").replace(')', "\\right)")));
     }
     out.push(("dollars", format!("${t}$")));
     if let Some(n) = number::parse_number(t).and_then(|n| n.exact) {
@@ -143,12 +113,7 @@ fn terminating_decimal(r: number::Rat) -> Option<String> {
     let sign = if scaled < 0 { "-" } else { "" };
     let a = scaled.unsigned_abs();
     let p = 10u128.pow(digits);
-    Some(format!(
-        "{sign}{}.{:0width$}",
-        a / p,
-        a % p,
-        width = digits as usize
-    ))
+    Some(format!("{sign}{}.{:0width$}", a / p, a % p, width = digits as usize))
 }
 
 #[test]
@@ -158,16 +123,9 @@ fn rewritten_targets_are_equal() {
     for p in ps.iter().filter(|p| !p.answer.is_empty()) {
         for (kind, rw) in rewrites(&p.answer) {
             total += 1;
-            let g = grade(
-                &format!("so the answer is $\\boxed{{{rw}}}$."),
-                &p.answer,
-                Mode::Correct,
-            );
+            let g = grade(&format!("so the answer is $\\boxed{{{rw}}}$."), &p.answer, Mode::Correct);
             if !g.correct {
-                failed.push(format!(
-                    "{} [{kind}] `{rw}` vs `{}` ({}; pred_norm `{}`)",
-                    p.id, p.answer, g.rule, g.pred_norm
-                ));
+                failed.push(format!("{} [{kind}] `{rw}` vs `{}` ({}; pred_norm `{}`)", p.id, p.answer, g.rule, g.pred_norm));
             }
         }
     }
@@ -181,11 +139,7 @@ fn rewritten_targets_are_equal() {
 #[test]
 fn different_targets_are_not_equal() {
     let Some(ps) = math_problems() else { return };
-    let targets: Vec<&str> = ps
-        .iter()
-        .map(|p| p.answer.as_str())
-        .filter(|t| !t.is_empty())
-        .collect();
+    let targets: Vec<&str> = ps.iter().map(|p| p.answer.as_str()).filter(|t| !t.is_empty()).collect();
     let n = targets.len();
     let (mut pairs, mut misses) = (0usize, Vec::new());
     for (i, a) in targets.iter().enumerate() {
@@ -200,11 +154,7 @@ fn different_targets_are_not_equal() {
         }
     }
     let rate = 1.0 - misses.len() as f64 / pairs as f64;
-    eprintln!(
-        "different targets judged not equal: {}/{pairs} ({:.4}%)",
-        pairs - misses.len(),
-        100.0 * rate
-    );
+    eprintln!("different targets judged not equal: {}/{pairs} ({:.4}%)", pairs - misses.len(), 100.0 * rate);
     for m in &misses {
         eprintln!("  miss: {m}");
     }

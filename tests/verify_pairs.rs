@@ -268,25 +268,15 @@ fn parse_row(line: &str) -> Option<(String, String, Option<bool>, Option<bool>)>
         "F" => Some(false),
         _ => None,
     };
-    Some((
-        parts[0].trim().to_string(),
-        parts[1].trim().to_string(),
-        flag(parts[2]),
-        flag(parts[3]),
-    ))
+    Some((parts[0].trim().to_string(), parts[1].trim().to_string(), flag(parts[2]), flag(parts[3])))
 }
 
 #[test]
 fn table_of_pairs() {
     let mut rows = 0;
     let mut failures = Vec::new();
-    for line in TABLE
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        let (pred, reference, correct, paper) =
-            parse_row(line).unwrap_or_else(|| panic!("bad table row: {line}"));
+    for line in TABLE.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let (pred, reference, correct, paper) = parse_row(line).unwrap_or_else(|| panic!("bad table row: {line}"));
         rows += 1;
         let response = format!("The final answer is $\\boxed{{{pred}}}$.");
         for (mode, want) in [(Mode::Correct, correct), (Mode::Paper, paper)] {
@@ -301,10 +291,5 @@ fn table_of_pairs() {
         }
     }
     assert!(rows >= 200, "only {rows} rows");
-    assert!(
-        failures.is_empty(),
-        "{} of {rows} rows failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} of {rows} rows failed:\n{}", failures.len(), failures.join("\n"));
 }

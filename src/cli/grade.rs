@@ -42,10 +42,7 @@ impl From<ModeArg> for Mode {
 fn field<'a>(obj: &'a Value, key: &str, path: &Path, line: usize) -> Result<&'a str> {
     match obj.get(key) {
         Some(Value::String(s)) => Ok(s),
-        Some(other) => bail!(
-            "{}:{line}: field `{key}` must be a string, found {other}",
-            path.display()
-        ),
+        Some(other) => bail!("{}:{line}: field `{key}` must be a string, found {other}", path.display()),
         None => bail!("{}:{line}: missing field `{key}`", path.display()),
     }
 }
@@ -105,11 +102,6 @@ pub fn run(args: Args) -> Result<()> {
         out.push(b'\n');
     }
     crate::util::write_atomic(&args.output, &out)?;
-    eprintln!(
-        "graded {} lines: {n_correct} correct ({:?} mode) → {}",
-        out.iter().filter(|&&b| b == b'\n').count(),
-        mode,
-        args.output.display()
-    );
+    eprintln!("graded {} lines: {n_correct} correct ({:?} mode) → {}", out.iter().filter(|&&b| b == b'\n').count(), mode, args.output.display());
     Ok(())
 }

@@ -31,18 +31,11 @@ pub struct Problem {
 
 /// Load problems, dispatching on the extension: `.parquet`, or `.jsonl` / `.json` (JSON lines).
 pub fn load_problems(path: &Path) -> Result<Vec<Problem>> {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     match ext.as_str() {
         "parquet" => load_parquet(path),
         "jsonl" | "json" => load_jsonl(path),
-        _ => bail!(
-            "{}: unknown problem file type (expected .parquet, .jsonl or .json)",
-            path.display()
-        ),
+        _ => bail!("{}: unknown problem file type (expected .parquet, .jsonl or .json)", path.display()),
     }
 }
 
@@ -56,17 +49,14 @@ fn load_parquet(path: &Path) -> Result<Vec<Problem>> {
     let mut out = Vec::new();
     for (i, row) in iter.enumerate() {
         let row = row.map_err(|e| anyhow!("{}: row {i}: cannot decode: {e}", path.display()))?;
-        let p =
-            problem_from_row(&row, i).with_context(|| format!("{}: row {i}", path.display()))?;
+        let p = problem_from_row(&row, i).with_context(|| format!("{}: row {i}", path.display()))?;
         out.push(p);
     }
     Ok(out)
 }
 
 fn get<'a>(row: &'a Row, name: &str) -> Option<&'a Field> {
-    row.get_column_iter()
-        .find(|(k, _)| k.as_str() == name)
-        .map(|(_, v)| v)
+    row.get_column_iter().find(|(k, _)| k.as_str() == name).map(|(_, v)| v)
 }
 
 fn require<'a>(row: &'a Row, name: &str) -> Result<&'a Field> {
@@ -109,15 +99,9 @@ fn first_prompt_content(f: &Field) -> Result<String> {
     match f {
         Field::Str(s) => Ok(s.clone()),
         Field::ListInternal(list) => {
-            let first = list
-                .elements()
-                .first()
-                .ok_or_else(|| anyhow!("column `prompt`: empty list"))?;
+            let first = list.elements().first().ok_or_else(|| anyhow!("column `prompt`: empty list"))?;
             let turn = as_group(first, "prompt[0]")?;
-            as_str(
-                require(turn, "content").context("column `prompt[0]`")?,
-                "prompt[0].content",
-            )
+            as_str(require(turn, "content").context("column `prompt[0]`")?, "prompt[0].content")
         }
         other => bail!("column `prompt`: expected a list of {{role, content}}, found {other:?}"),
     }
@@ -128,13 +112,11 @@ fn problem_from_row(row: &Row, row_no: usize) -> Result<Problem> {
     let question = first_prompt_content(require(row, "prompt")?)?;
     let rm = as_group(require(row, "reward_model")?, "reward_model")?;
     let gt = as_group(
-        get(rm, "ground_truth")
-            .ok_or_else(|| anyhow!("missing column `reward_model.ground_truth`"))?,
+        get(rm, "ground_truth").ok_or_else(|| anyhow!("missing column `reward_model.ground_truth`"))?,
         "reward_model.ground_truth",
     )?;
     let answer = as_str(
-        get(gt, "target")
-            .ok_or_else(|| anyhow!("missing column `reward_model.ground_truth.target`"))?,
+        get(gt, "target").ok_or_else(|| anyhow!("missing column `reward_model.ground_truth.target`"))?,
         "reward_model.ground_truth.target",
     )?;
     let solution = opt_str(gt, "solution")?;
@@ -158,9 +140,7 @@ fn load_jsonl(path: &Path) -> Result<Vec<Problem>> {
     let rows = crate::util::read_jsonl(path)?;
     rows.iter()
         .enumerate()
-        .map(|(i, v)| {
-            problem_from_json(v, i).with_context(|| format!("{}: record {}", path.display(), i + 1))
-        })
+        .map(|(i, v)| problem_from_json(v, i).with_context(|| format!("{}: record {}", path.display(), i + 1)))
         .collect()
 }
 
@@ -182,17 +162,13 @@ fn json_prompt(v: &Value) -> Result<String> {
     match p {
         Value::String(s) => Ok(s.clone()),
         Value::Array(turns) => {
-            let first = turns
-                .first()
-                .ok_or_else(|| anyhow!("field `{key}`: empty list"))?;
+            let first = turns.first().ok_or_else(|| anyhow!("field `{key}`: empty list"))?;
             match first.get("content") {
                 Some(Value::String(s)) => Ok(s.clone()),
                 _ => bail!("field `{key}[0].content`: missing or not a string"),
             }
         }
-        other => {
-            bail!("field `{key}`: expected a string or a list of {{role, content}}, found {other}")
-        }
+        other => bail!("field `{key}`: expected a string or a list of {{role, content}}, found {other}"),
     }
 }
 
@@ -205,10 +181,7 @@ fn problem_from_json(v: &Value, i: usize) -> Result<Problem> {
     let data_source = json_str(v, "data_source")?.unwrap_or_default();
     let id = match json_str(v, "id")? {
         Some(id) => id,
-        None => format!(
-            "{data_source}/{}",
-            json_str(v, "index")?.unwrap_or_else(|| i.to_string())
-        ),
+        None => format!("{data_source}/{}", json_str(v, "index")?.unwrap_or_else(|| i.to_string())),
     };
     let subject = match json_str(v, "subject")? {
         Some(s) => Some(s),
@@ -231,10 +204,7 @@ mod tests {
     use std::io::Write;
 
     fn write(ext: &str, text: &str) -> tempfile::NamedTempFile {
-        let mut f = tempfile::Builder::new()
-            .suffix(ext)
-            .tempfile()
-            .expect("tempfile");
+        let mut f = tempfile::Builder::new().suffix(ext).tempfile().expect("tempfile");
         f.write_all(text.as_bytes()).expect("write");
         f
     }

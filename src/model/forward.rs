@@ -103,19 +103,13 @@ impl Model {
 /// (row, target) pairs predicting the last `suffix_lens[i]` tokens of each sequence.
 pub fn suffix_rows(batch: &Batch, suffix_lens: &[usize]) -> Result<(Vec<usize>, Vec<u32>)> {
     if suffix_lens.len() != batch.seqs.len() {
-        bail!(
-            "suffix_rows: {} lengths for {} sequences",
-            suffix_lens.len(),
-            batch.seqs.len()
-        );
+        bail!("suffix_rows: {} lengths for {} sequences", suffix_lens.len(), batch.seqs.len());
     }
     let mut rows = Vec::new();
     let mut targets = Vec::new();
     for (&(start, len), &m) in batch.seqs.iter().zip(suffix_lens) {
         if m >= len.max(1) {
-            bail!(
-                "cannot score {m} tokens of a sequence of {len} (the first token has no context)"
-            );
+            bail!("cannot score {m} tokens of a sequence of {len} (the first token has no context)");
         }
         for i in len - m..len {
             rows.push(start + i - 1);

@@ -45,8 +45,7 @@ pub fn score_suffixes(
             j += 1;
         }
         let batch = Batch::from_sequences(&seqs[i..j]);
-        let (lp, h) =
-            model.suffix_logprobs(&tape, &vars, &batch, &suffix_lens[i..j], temperature)?;
+        let (lp, h) = model.suffix_logprobs(&tape, &vars, &batch, &suffix_lens[i..j], temperature)?;
         let (lp, h) = (lp.value.data(), h.value.data());
         let mut at = 0;
         for &m in &suffix_lens[i..j] {

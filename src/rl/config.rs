@@ -156,23 +156,11 @@ impl TrainConfig {
     }
 
     pub fn sampling(&self) -> SamplingParams {
-        SamplingParams {
-            temperature: self.temperature,
-            top_p: self.top_p,
-            top_k: self.top_k,
-            min_p: 0.0,
-            greedy: false,
-        }
+        SamplingParams { temperature: self.temperature, top_p: self.top_p, top_k: self.top_k, min_p: 0.0, greedy: false }
     }
 
     pub fn adamw(&self) -> AdamWConfig {
-        AdamWConfig {
-            lr: self.lr,
-            beta1: self.beta1,
-            beta2: self.beta2,
-            eps: self.adam_eps,
-            weight_decay: self.weight_decay,
-        }
+        AdamWConfig { lr: self.lr, beta1: self.beta1, beta2: self.beta2, eps: self.adam_eps, weight_decay: self.weight_decay }
     }
 
     pub fn validate(&self) -> Result<()> {
@@ -189,20 +177,13 @@ impl TrainConfig {
             bail!("n, prompts_per_step and mini_batch_prompts must be positive");
         }
         if self.prompts_per_step % self.mini_batch_prompts != 0 {
-            bail!(
-                "prompts_per_step ({}) must be a multiple of mini_batch_prompts ({})",
-                self.prompts_per_step,
-                self.mini_batch_prompts
-            );
+            bail!("prompts_per_step ({}) must be a multiple of mini_batch_prompts ({})", self.prompts_per_step, self.mini_batch_prompts);
         }
         if !(self.clip_eps > 0.0 && self.clip_eps < 1.0) {
             bail!("clip_eps must be in (0, 1), got {}", self.clip_eps);
         }
         if self.verifier != "correct" && self.verifier != "paper" {
-            bail!(
-                "verifier must be `correct` or `paper`, got `{}`",
-                self.verifier
-            );
+            bail!("verifier must be `correct` or `paper`, got `{}`", self.verifier);
         }
         Ok(())
     }

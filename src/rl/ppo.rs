@@ -24,34 +24,15 @@ pub struct Critic {
 impl Critic {
     /// Initialised from the policy; the head starts at zero so initial values are 0.
     pub fn from_policy(policy: &Model, cfg: &TrainConfig) -> Result<Critic> {
-        let model = Model::from_parts(
-            policy.config.clone(),
-            policy.layout.clone(),
-            policy.params.clone(),
-            policy.stored_dtype,
-            None,
-        );
+        let model = Model::from_parts(policy.config.clone(), policy.layout.clone(), policy.params.clone(), policy.stored_dtype, None);
         let d = policy.config.hidden_size;
         let head = vec![Tensor::zeros(&[1, d]), Tensor::zeros(&[1])];
         let all: Vec<Tensor> = model.params.iter().chain(&head).cloned().collect();
-        let opt = AdamW::new(
-            AdamWConfig {
-                lr: cfg.critic_lr,
-                ..cfg.adamw()
-            },
-            &all,
-        );
+        let opt = AdamW::new(AdamWConfig { lr: cfg.critic_lr, ..cfg.adamw() }, &all);
         Ok(Critic { model, head, opt })
     }
 
-    fn forward(
-        &self,
-        tape: &Tape,
-        vars: &[Var],
-        head: &[Var],
-        seqs: &[Vec<u32>],
-        suffix: &[usize],
-    ) -> Result<Var> {
+    fn forward(&self, tape: &Tape, vars: &[Var], head: &[Var], seqs: &[Vec<u32>], suffix: &[usize]) -> Result<Var> {
         let batch = Batch::from_sequences(seqs);
         let (rows, _) = suffix_rows(&batch, suffix)?;
         let h = self.model.forward_hidden(tape, vars, &batch)?;
@@ -64,20 +45,11 @@ impl Critic {
         let tape = Tape::no_grad();
         let vars = self.model.vars(&tape);
         let head: Vec<Var> = self.head.iter().map(|t| tape.constant(t.clone())).collect();
-        let lens: Vec<usize> = samples
-            .iter()
-            .map(|s| s.prompt.len() + s.response.len())
-            .collect();
+        let lens: Vec<usize> = samples.iter().map(|s| s.prompt.len() + s.response.len()).collect();
         let mut out = Vec::with_capacity(samples.len());
         for r in micro_batches(&lens, budget) {
-            let seqs: Vec<Vec<u32>> = samples[r.clone()]
-                .iter()
-                .map(|s| [s.prompt.as_slice(), &s.response].concat())
-                .collect();
-            let suffix: Vec<usize> = samples[r.clone()]
-                .iter()
-                .map(|s| s.response.len())
-                .collect();
+            let seqs: Vec<Vec<u32>> = samples[r.clone()].iter().map(|s| [s.prompt.as_slice(), &s.response].concat()).collect();
+            let suffix: Vec<usize> = samples[r.clone()].iter().map(|s| s.response.len()).collect();
             let v = self.forward(&tape, &vars, &head, &seqs, &suffix)?;
             let mut at = 0;
             for &m in &suffix {
@@ -89,19 +61,8 @@ impl Critic {
     }
 
     /// One pass of clipped value-loss updates over the same mini-batches as the policy.
-    pub fn update(
-        &mut self,
-        samples: &[Sample],
-        returns: &[Vec<f32>],
-        old_values: &[Vec<f32>],
-        mb_seqs: usize,
-        cfg: &TrainConfig,
-    ) -> Result<f64> {
-        let mut names: Vec<String> = self
-            .model
-            .param_names()
-            .map(|n| format!("critic.{n}"))
-            .collect();
+    pub fn update(&mut self, samples: &[Sample], returns: &[Vec<f32>], old_values: &[Vec<f32>], mb_seqs: usize, cfg: &TrainConfig) -> Result<f64> {
+        let mut names: Vec<String> = self.model.param_names().map(|n| format!("critic.{n}")).collect();
         names.push("critic.value_head.weight".into());
         names.push("critic.value_head.bias".into());
         let mut total_loss = 0.0;
@@ -109,44 +70,23 @@ impl Critic {
         while start < samples.len() {
             let end = (start + mb_seqs).min(samples.len());
             let mb_tokens: usize = samples[start..end].iter().map(|s| s.response.len()).sum();
-            let lens: Vec<usize> = samples[start..end]
-                .iter()
-                .map(|s| s.prompt.len() + s.response.len())
-                .collect();
+            let lens: Vec<usize> = samples[start..end].iter().map(|s| s.prompt.len() + s.response.len()).collect();
             let mut acc: Vec<Option<Tensor>> = vec![None; self.model.params.len() + 2];
             for micro in micro_batches(&lens, cfg.max_tokens_per_micro_batch) {
                 let idx: Vec<usize> = micro.map(|i| start + i).collect();
-                let seqs: Vec<Vec<u32>> = idx
-                    .iter()
-                    .map(|&i| [samples[i].prompt.as_slice(), &samples[i].response].concat())
-                    .collect();
+                let seqs: Vec<Vec<u32>> = idx.iter().map(|&i| [samples[i].prompt.as_slice(), &samples[i].response].concat()).collect();
                 let suffix: Vec<usize> = idx.iter().map(|&i| samples[i].response.len()).collect();
                 let tape = Tape::new();
                 let vars = self.model.vars(&tape);
                 let head: Vec<Var> = self.head.iter().map(|t| tape.leaf(t.clone())).collect();
                 let v = self.forward(&tape, &vars, &head, &seqs, &suffix)?;
-                let r: Vec<f32> = idx
-                    .iter()
-                    .flat_map(|&i| returns[i].iter().copied())
-                    .collect();
-                let vo: Vec<f32> = idx
-                    .iter()
-                    .flat_map(|&i| old_values[i].iter().copied())
-                    .collect();
-                let (coef, loss) = value_loss_coefficients(
-                    v.value.data(),
-                    &vo,
-                    &r,
-                    cfg.value_clip,
-                    mb_tokens as f64,
-                );
+                let r: Vec<f32> = idx.iter().flat_map(|&i| returns[i].iter().copied()).collect();
+                let vo: Vec<f32> = idx.iter().flat_map(|&i| old_values[i].iter().copied()).collect();
+                let (coef, loss) = value_loss_coefficients(v.value.data(), &vo, &r, cfg.value_clip, mb_tokens as f64);
                 total_loss += loss;
                 let l = tape.weighted_sum(&v, &coef);
                 let mut g = tape.backward(&l);
-                accumulate(
-                    &mut acc,
-                    vars.iter().chain(&head).map(|x| g.take(x)).collect(),
-                );
+                accumulate(&mut acc, vars.iter().chain(&head).map(|x| g.take(x)).collect());
             }
             let mut all: Vec<Tensor> = std::mem::take(&mut self.model.params);
             all.append(&mut self.head);
@@ -162,13 +102,7 @@ impl Critic {
 }
 
 /// ∂/∂V of `0.5·mean(max((V−R)², (clip(V, V_old ± c) − R)²))` over `n` tokens, and the loss.
-pub fn value_loss_coefficients(
-    v: &[f32],
-    v_old: &[f32],
-    ret: &[f32],
-    clip: f32,
-    n: f64,
-) -> (Vec<f32>, f64) {
+pub fn value_loss_coefficients(v: &[f32], v_old: &[f32], ret: &[f32], clip: f32, n: f64) -> (Vec<f32>, f64) {
     let mut coef = vec![0.0f32; v.len()];
     let mut loss = 0.0;
     for t in 0..v.len() {
@@ -177,30 +111,18 @@ pub fn value_loss_coefficients(
         let (l1, l2) = ((vt - r).powi(2), (vc - r).powi(2));
         loss += 0.5 * l1.max(l2) / n;
         let inside = vc == vt;
-        coef[t] = if l1 >= l2 || inside {
-            ((vt - r) / n) as f32
-        } else {
-            0.0
-        };
+        coef[t] = if l1 >= l2 || inside { ((vt - r) / n) as f32 } else { 0.0 };
     }
     (coef, loss)
 }
 
 /// Token rewards, GAE (γ = λ = 1) and whitened advantages. Returns (advantages, returns).
-pub fn gae_advantages(
-    samples: &[Sample],
-    old: &[Vec<f32>],
-    reference: &[Vec<f32>],
-    values: &[Vec<f32>],
-    beta: f32,
-) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+pub fn gae_advantages(samples: &[Sample], old: &[Vec<f32>], reference: &[Vec<f32>], values: &[Vec<f32>], beta: f32) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
     let mut adv = Vec::with_capacity(samples.len());
     let mut ret = Vec::with_capacity(samples.len());
     for (i, s) in samples.iter().enumerate() {
         let m = s.response.len();
-        let mut rewards: Vec<f64> = (0..m)
-            .map(|t| -(beta as f64) * (old[i][t] - reference[i][t]) as f64)
-            .collect();
+        let mut rewards: Vec<f64> = (0..m).map(|t| -(beta as f64) * (old[i][t] - reference[i][t]) as f64).collect();
         if m > 0 {
             rewards[m - 1] += s.reward as f64;
         }
@@ -242,9 +164,7 @@ mod tests {
                 vp[t] += 1e-3;
                 let mut vm = v;
                 vm[t] -= 1e-3;
-                let num = (value_loss_coefficients(&vp, &v_old, &ret, 0.5, 3.0).1
-                    - value_loss_coefficients(&vm, &v_old, &ret, 0.5, 3.0).1)
-                    / 2e-3;
+                let num = (value_loss_coefficients(&vp, &v_old, &ret, 0.5, 3.0).1 - value_loss_coefficients(&vm, &v_old, &ret, 0.5, 3.0).1) / 2e-3;
                 assert!((c[t] as f64 - num).abs() < 1e-3, "t={t} {} vs {num}", c[t]);
             }
         }

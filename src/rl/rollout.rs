@@ -41,20 +41,11 @@ pub struct RolloutSettings<'a> {
 
 /// Seed of a request: a function of (run seed, step, prompt position) only.
 pub fn request_seed(seed: u64, step: u64, prompt: u64) -> u64 {
-    let mut r = crate::rng::SplitMix64(
-        seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            ^ prompt.wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
-    );
+    let mut r = crate::rng::SplitMix64(seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ prompt.wrapping_mul(0xC2B2_AE3D_27D4_EB4F));
     r.next_u64()
 }
 
-pub fn rollout(
-    model: &Model,
-    tok: &Tokenizer,
-    prompts: &[PromptItem],
-    step: u64,
-    s: RolloutSettings<'_>,
-) -> Result<Vec<Sample>> {
+pub fn rollout(model: &Model, tok: &Tokenizer, prompts: &[PromptItem], step: u64, s: RolloutSettings<'_>) -> Result<Vec<Sample>> {
     let requests: Vec<GenRequest> = prompts
         .iter()
         .enumerate()

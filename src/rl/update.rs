@@ -63,24 +63,10 @@ pub fn accumulate(acc: &mut [Option<Tensor>], grads: Vec<Option<Tensor>>) {
 }
 
 /// Finite check, clip and step. `names` label tensors in errors.
-pub fn apply_gradients(
-    params: &mut [Tensor],
-    opt: &mut AdamW,
-    acc: Vec<Option<Tensor>>,
-    names: &[String],
-    clip: f32,
-    lr: f32,
-) -> Result<f32> {
-    let mut grads: Vec<Tensor> = acc
-        .into_iter()
-        .zip(params.iter())
-        .map(|(g, p)| g.unwrap_or_else(|| Tensor::zeros(p.dims())))
-        .collect();
+pub fn apply_gradients(params: &mut [Tensor], opt: &mut AdamW, acc: Vec<Option<Tensor>>, names: &[String], clip: f32, lr: f32) -> Result<f32> {
+    let mut grads: Vec<Tensor> = acc.into_iter().zip(params.iter()).map(|(g, p)| g.unwrap_or_else(|| Tensor::zeros(p.dims()))).collect();
     if let Some(i) = grads.iter().position(|g| g.has_non_finite()) {
-        bail!(
-            "non-finite gradient in {}; the update was not applied",
-            names[i]
-        );
+        bail!("non-finite gradient in {}; the update was not applied", names[i]);
     }
     let norm = clip_grad_norm(&mut grads, clip);
     opt.update(params, &grads, lr);
@@ -90,13 +76,7 @@ pub fn apply_gradients(
     Ok(norm)
 }
 
-pub fn policy_update(
-    model: &mut Model,
-    opt: &mut AdamW,
-    x: &UpdateInputs<'_>,
-    cfg: &TrainConfig,
-    lr: f32,
-) -> Result<UpdateStats> {
+pub fn policy_update(model: &mut Model, opt: &mut AdamW, x: &UpdateInputs<'_>, cfg: &TrainConfig, lr: f32) -> Result<UpdateStats> {
     let names: Vec<String> = model.param_names().map(str::to_string).collect();
     let mut st = UpdateStats::default();
     let n = x.samples.len();
@@ -107,33 +87,20 @@ pub fn policy_update(
         let mb_tokens: usize = x.samples[mb.clone()].iter().map(|s| s.response.len()).sum();
         // verl scales each micro-batch by its share of the nominal mini-batch, so a short
         // mini-batch moves the weights less (method.md §1.4).
-        let scale = if cfg.short_minibatch_downweight {
-            mb.len() as f64 / x.mb_seqs as f64
-        } else {
-            1.0
-        };
-        let lens: Vec<usize> = x.samples[mb.clone()]
-            .iter()
-            .map(|s| s.prompt.len() + s.response.len())
-            .collect();
+        let scale = if cfg.short_minibatch_downweight { mb.len() as f64 / x.mb_seqs as f64 } else { 1.0 };
+        let lens: Vec<usize> = x.samples[mb.clone()].iter().map(|s| s.prompt.len() + s.response.len()).collect();
         let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
         for micro in micro_batches(&lens, cfg.max_tokens_per_micro_batch) {
             let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
-            let seqs: Vec<Vec<u32>> = idx
-                .iter()
-                .map(|&i| [x.samples[i].prompt.as_slice(), &x.samples[i].response].concat())
-                .collect();
+            let seqs: Vec<Vec<u32>> = idx.iter().map(|&i| [x.samples[i].prompt.as_slice(), &x.samples[i].response].concat()).collect();
             let suffix: Vec<usize> = idx.iter().map(|&i| x.samples[i].response.len()).collect();
-            let flat = |v: &[Vec<f32>]| -> Vec<f32> {
-                idx.iter().flat_map(|&i| v[i].iter().copied()).collect()
-            };
+            let flat = |v: &[Vec<f32>]| -> Vec<f32> { idx.iter().flat_map(|&i| v[i].iter().copied()).collect() };
             let (adv, old) = (flat(x.adv), flat(x.old_logp));
             let refl = x.ref_logp.map(flat);
             let tape = Tape::new();
             let vars = model.vars(&tape);
             let batch = Batch::from_sequences(&seqs);
-            let (lp, ent) =
-                model.suffix_logprobs(&tape, &vars, &batch, &suffix, cfg.temperature)?;
+            let (lp, ent) = model.suffix_logprobs(&tape, &vars, &batch, &suffix, cfg.temperature)?;
             let c = token_coefficients(&LossInputs {
                 advantages: &adv,
                 logp: lp.value.data(),
@@ -157,8 +124,7 @@ pub fn policy_update(
             let mut grads = tape.backward(&loss);
             accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
         }
-        st.grad_norm +=
-            apply_gradients(&mut model.params, opt, acc, &names, cfg.grad_clip, lr)? as f64;
+        st.grad_norm += apply_gradients(&mut model.params, opt, acc, &names, cfg.grad_clip, lr)? as f64;
         st.optimizer_steps += 1;
         mb_start = mb_end;
     }

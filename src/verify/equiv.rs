@@ -2,9 +2,7 @@
 //! unions, equations), then numbers, then LaTeX expressions, then text.
 use super::latex;
 use super::number::{is_close, parse_number};
-use super::structure::{
-    bracketed, choice_letter, equals_split, matrix, set_literal, split_top, union_parts,
-};
+use super::structure::{bracketed, choice_letter, equals_split, matrix, set_literal, split_top, union_parts};
 
 /// Relative tolerance for numbers and decimal literals (method.md §4.4).
 pub const NUMERIC_REL_TOL: f64 = 1e-4;
@@ -50,11 +48,7 @@ fn eq_at(p: &str, r: &str, depth: usize) -> (bool, &'static str) {
 }
 
 fn all_pairs(a: &[String], b: &[String], depth: usize) -> bool {
-    a.len() == b.len()
-        && a.len() <= MAX_ITEMS
-        && a.iter()
-            .zip(b)
-            .all(|(x, y)| eq_at(x.trim(), y.trim(), depth + 1).0)
+    a.len() == b.len() && a.len() <= MAX_ITEMS && a.iter().zip(b).all(|(x, y)| eq_at(x.trim(), y.trim(), depth + 1).0)
 }
 
 /// Multiset equality: every item of `a` matched to a distinct equal item of `b`.
@@ -93,9 +87,7 @@ fn structured(p: &str, r: &str, depth: usize) -> Option<(bool, &'static str)> {
             let flat: Vec<String> = m.iter().flatten().cloned().collect();
             let vector = m.len() == 1 || m.iter().all(|row| row.len() == 1);
             return Some(match bracketed(other) {
-                Some(('(', ')', items)) if vector => {
-                    (all_pairs(&flat, &items, depth), "matrix vs tuple")
-                }
+                Some(('(', ')', items)) if vector => (all_pairs(&flat, &items, depth), "matrix vs tuple"),
                 _ => (false, "matrix vs non-matrix"),
             });
         }
@@ -123,8 +115,7 @@ fn structured(p: &str, r: &str, depth: usize) -> Option<(bool, &'static str)> {
 /// A short left side that names the answer (`x`, `k`, `\theta`, `f(x)`), not an equation.
 fn is_name(lhs: &str) -> bool {
     let t = lhs.trim();
-    t.chars().count() <= 2
-        || (t.starts_with('\\') && t[1..].chars().all(|c| c.is_ascii_alphabetic()))
+    t.chars().count() <= 2 || (t.starts_with('\\') && t[1..].chars().all(|c| c.is_ascii_alphabetic()))
 }
 
 fn equations(p: &str, r: &str, depth: usize) -> Option<(bool, &'static str)> {
@@ -173,28 +164,19 @@ fn proportional(a: &latex::Expr, b: &latex::Expr) -> bool {
 fn expressions(p: &str, r: &str) -> Option<(bool, &'static str)> {
     let (a, b) = (latex::parse(p)?, latex::parse(r)?);
     let decimal = latex::has_decimal(p) || latex::has_decimal(r);
-    let tol = if decimal {
-        NUMERIC_REL_TOL
-    } else {
-        EXACT_REL_TOL
-    };
+    let tol = if decimal { NUMERIC_REL_TOL } else { EXACT_REL_TOL };
     Some(latex::equal(&a, &b, tol, !decimal).unwrap_or((false, "undecidable value")))
 }
 
 /// Words: equal after dropping braces, text commands and spaces (case-insensitive for plain
 /// words). Strings with fractions, powers or roots are never compared this way.
 fn text(p: &str, r: &str) -> (bool, &'static str) {
-    let risky = |s: &str| {
-        s.contains("\\frac") || s.contains('^') || s.contains('_') || s.contains("\\sqrt")
-    };
+    let risky = |s: &str| s.contains("\\frac") || s.contains('^') || s.contains('_') || s.contains("\\sqrt");
     if risky(p) || risky(r) {
         return (false, "no rule matched");
     }
     let clean = |s: &str| {
-        s.replace("\\text", "")
-            .replace("\\mathrm", "")
-            .replace("\\mbox", "")
-            .replace(['{', '}', ' ', '~'], "")
+        s.replace("\\text", "").replace("\\mathrm", "").replace("\\mbox", "").replace(['{', '}', ' ', '~'], "")
     };
     let (a, b) = (clean(p), clean(r));
     let words = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphabetic());

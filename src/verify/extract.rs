@@ -8,15 +8,9 @@ use super::Mode;
 pub fn extract_raw(response: &str, mode: Mode) -> Option<String> {
     let candidate = if let Some(pos) = response.rfind("boxed") {
         after_boxed(&response[pos + "boxed".len()..])
-    } else if let Some(fbox) = (mode == Mode::Correct)
-        .then(|| last_braced_after(response, "\\fbox"))
-        .flatten()
-    {
+    } else if let Some(fbox) = (mode == Mode::Correct).then(|| last_braced_after(response, "\\fbox")).flatten() {
         fbox
-    } else if let Some(gsm) = (mode == Mode::Correct)
-        .then(|| gsm8k_answer(response))
-        .flatten()
-    {
+    } else if let Some(gsm) = (mode == Mode::Correct).then(|| gsm8k_answer(response)).flatten() {
         gsm
     } else if let Some(pos) = response.rfind("he answer is") {
         response[pos + "he answer is".len()..].trim().to_string()
@@ -90,8 +84,7 @@ fn last_number(text: &str) -> Option<String> {
         let start = i;
         let j0 = if t[i] == b'-' { i + 1 } else { i };
         let j1 = digits(j0);
-        let end = if j1 < t.len() && t[j1] == b'.' && j1 + 1 < t.len() && t[j1 + 1].is_ascii_digit()
-        {
+        let end = if j1 < t.len() && t[j1] == b'.' && j1 + 1 < t.len() && t[j1 + 1].is_ascii_digit() {
             Some(digits(j1 + 1))
         } else if j1 > j0 {
             Some(j1)
@@ -125,14 +118,8 @@ mod tests {
 
     #[test]
     fn boxed_forms() {
-        assert_eq!(
-            extract_raw("so \\boxed{\\frac{1}{2}} and \\boxed{3}", P).as_deref(),
-            Some("3")
-        );
-        assert_eq!(
-            extract_raw("\\boxed{\\frac{1}{2}}.", P).as_deref(),
-            Some("\\frac{1}{2}")
-        );
+        assert_eq!(extract_raw("so \\boxed{\\frac{1}{2}} and \\boxed{3}", P).as_deref(), Some("3"));
+        assert_eq!(extract_raw("\\boxed{\\frac{1}{2}}.", P).as_deref(), Some("\\frac{1}{2}"));
         assert_eq!(extract_raw("$\\boxed 5$", P).as_deref(), Some("5"));
         assert_eq!(extract_raw("\\boxed{1{2", P).as_deref(), Some("1{2"));
         assert_eq!(extract_raw("\\boxed", P).as_deref(), Some(""));
@@ -142,30 +129,15 @@ mod tests {
 
     #[test]
     fn fallbacks() {
-        assert_eq!(
-            extract_raw("The answer is: 42.\nmore", P).as_deref(),
-            Some(" 42")
-        );
-        assert_eq!(
-            extract_normalized("The answer is: 42.\nmore", P).as_deref(),
-            Some("42")
-        );
-        assert_eq!(
-            extract_raw("we get 1,234 then -3.5 and .5 ok", P).as_deref(),
-            Some(".5")
-        );
+        assert_eq!(extract_raw("The answer is: 42.\nmore", P).as_deref(), Some(" 42"));
+        assert_eq!(extract_normalized("The answer is: 42.\nmore", P).as_deref(), Some("42"));
+        assert_eq!(extract_raw("we get 1,234 then -3.5 and .5 ok", P).as_deref(), Some(".5"));
         assert_eq!(extract_raw("x = 7.", P).as_deref(), Some("7"));
         assert_eq!(extract_raw("1.2.3", P).as_deref(), Some(".3"));
         assert_eq!(extract_raw("no digits", P), None);
         assert_eq!(extract_raw("\\fbox{12} and 13", P).as_deref(), Some("13"));
-        assert_eq!(
-            extract_raw("\\fbox{12} and 13", Mode::Correct).as_deref(),
-            Some("12")
-        );
-        assert_eq!(
-            extract_raw("so\n#### 1,000\n", Mode::Correct).as_deref(),
-            Some("1000")
-        );
+        assert_eq!(extract_raw("\\fbox{12} and 13", Mode::Correct).as_deref(), Some("12"));
+        assert_eq!(extract_raw("so\n#### 1,000\n", Mode::Correct).as_deref(), Some("1000"));
         assert_eq!(extract_raw("ratio 1/", P).as_deref(), Some("1"));
     }
 }

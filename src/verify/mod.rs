@@ -77,10 +77,7 @@ pub fn is_equivalent(pred: &str, reference: &str, mode: Mode) -> bool {
     match mode {
         Mode::Paper => paper::math_equal(pred, reference).0,
         Mode::Correct => {
-            let (p, r) = (
-                normalize::normalize(pred, mode),
-                normalize::normalize(reference, mode),
-            );
+            let (p, r) = (normalize::normalize(pred, mode), normalize::normalize(reference, mode));
             !p.is_empty() && !r.is_empty() && equiv::equal(&p, &r).0
         }
     }
@@ -90,18 +87,10 @@ pub fn is_equivalent(pred: &str, reference: &str, mode: Mode) -> bool {
 pub fn grade(response: &str, reference: &str, mode: Mode) -> Grade {
     match mode {
         Mode::Paper => {
-            let pred_norm = extract::extract_raw(response, mode)
-                .map(|r| normalize::strip_string(&r))
-                .unwrap_or_default();
+            let pred_norm = extract::extract_raw(response, mode).map(|r| normalize::strip_string(&r)).unwrap_or_default();
             let (correct, rule) = paper::math_equal(&pred_norm, reference);
             let pred = (!pred_norm.is_empty()).then(|| pred_norm.clone());
-            Grade {
-                correct,
-                pred,
-                rule,
-                pred_norm,
-                ref_norm: reference.to_string(),
-            }
+            Grade { correct, pred, rule, pred_norm, ref_norm: reference.to_string() }
         }
         Mode::Correct => {
             let pred = extract::extract_normalized(response, mode);
@@ -114,23 +103,14 @@ pub fn grade(response: &str, reference: &str, mode: Mode) -> Grade {
             } else {
                 equiv::equal(&pred_norm, &ref_norm)
             };
-            Grade {
-                correct,
-                pred,
-                rule,
-                pred_norm,
-                ref_norm,
-            }
+            Grade { correct, pred, rule, pred_norm, ref_norm }
         }
     }
 }
 
 /// Grade `(response, reference)` pairs in parallel (rayon), in input order.
 pub fn grade_batch(items: &[(String, String)], mode: Mode) -> Vec<Grade> {
-    items
-        .par_iter()
-        .map(|(resp, reference)| grade(resp, reference, mode))
-        .collect()
+    items.par_iter().map(|(resp, reference)| grade(resp, reference, mode)).collect()
 }
 
 #[cfg(test)]
@@ -156,18 +136,8 @@ mod tests {
 
     #[test]
     fn batch_keeps_order() {
-        let items: Vec<(String, String)> = (0..50)
-            .map(|i| {
-                (
-                    format!("\\boxed{{{i}}}"),
-                    if i % 2 == 0 {
-                        i.to_string()
-                    } else {
-                        "x".into()
-                    },
-                )
-            })
-            .collect();
+        let items: Vec<(String, String)> =
+            (0..50).map(|i| (format!("\\boxed{{{i}}}"), if i % 2 == 0 { i.to_string() } else { "x".into() })).collect();
         let g = grade_batch(&items, Mode::Correct);
         assert!(g.iter().enumerate().all(|(i, g)| g.correct == (i % 2 == 0)));
     }

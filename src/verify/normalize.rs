@@ -26,17 +26,9 @@ pub fn normalize(s: &str, mode: Mode) -> String {
     s = drop_text_and_x_in(&s);
     s = drop_percent(&s);
     s = add_leading_zero_after_space_or_brace(&s);
-    s = if correct {
-        cdot_to_times(&s)
-    } else {
-        drop_cdot(&s)
-    };
+    s = if correct { cdot_to_times(&s) } else { drop_cdot(&s) };
     s = normalize_infinity(&s);
-    s = if correct {
-        drop_word_and(&s)
-    } else {
-        s.replace("and", "")
-    };
+    s = if correct { drop_word_and(&s) } else { s.replace("and", "") };
     s = drop_mathbf_and_mbox(&s);
     s = j_to_i_when_no_i(&s);
     s = drop_zero_decimals(&s);
@@ -198,8 +190,7 @@ fn drop_zero_decimals(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         // A match needs a digit, a '.', one or more '0', then a non-digit character.
-        if b[i] == b'.' && i > 0 && b[i - 1].is_ascii_digit() && i + 1 < b.len() && b[i + 1] == b'0'
-        {
+        if b[i] == b'.' && i > 0 && b[i - 1].is_ascii_digit() && i + 1 < b.len() && b[i + 1] == b'0' {
             let mut j = i + 1;
             while j < b.len() && b[j] == b'0' {
                 j += 1;
@@ -243,11 +234,8 @@ fn brace_sqrt_argument(s: &str) -> String {
     while let Some(pos) = rest.find("\\sqrt") {
         out.push_str(&rest[..pos + 5]);
         rest = &rest[pos + 5..];
-        let word_len: usize = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_')
-            .map(char::len_utf8)
-            .sum();
+        let word_len: usize =
+            rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').map(char::len_utf8).sum();
         if word_len > 0 {
             out.push('{');
             out.push_str(&rest[..word_len]);
@@ -293,10 +281,7 @@ pub fn fix_fracs(s: &str) -> String {
 /// Python `str(int(x)) == x` for the canonical integer spellings `_fix_a_slash_b` accepts.
 fn is_canonical_int(x: &str) -> bool {
     let d = x.strip_prefix('-').unwrap_or(x);
-    !d.is_empty()
-        && d.bytes().all(|c| c.is_ascii_digit())
-        && (d == "0" || !d.starts_with('0'))
-        && x != "-0"
+    !d.is_empty() && d.bytes().all(|c| c.is_ascii_digit()) && (d == "0" || !d.starts_with('0')) && x != "-0"
 }
 
 /// Step 23: `_fix_a_slash_b`: `a/b` → `\frac{a}{b}` when both sides are integers (or contain
@@ -320,29 +305,19 @@ fn fix_a_slash_b(s: &str) -> String {
 /// Correct mode only: remove unit words in `\text{..}`/`\mbox{..}`/`\mathrm{..}` that follow a
 /// value, and degree signs in every spelling, so `5\text{ cm}` ≡ `5` and `336^\circ` ≡ `336`.
 fn drop_units_and_degrees(s: &str) -> String {
-    let mut s = s
-        .replace("^{\\circ}", "")
-        .replace("^\\circ", "")
-        .replace("\\circ", "");
+    let mut s = s.replace("^{\\circ}", "").replace("^\\circ", "").replace("\\circ", "");
     s = s.replace('°', "").replace("\\degree", "");
     for cmd in ["\\text{", "\\mbox{", "\\mathrm{", "\\textbf{"] {
         let mut out = String::with_capacity(s.len());
         let mut rest = s.as_str();
         while let Some(pos) = rest.find(cmd) {
             let body_start = pos + cmd.len();
-            let Some(end) = rest[body_start..].find('}') else {
-                break;
-            };
+            let Some(end) = rest[body_start..].find('}') else { break };
             let body = &rest[body_start..body_start + end];
             let before = format!("{out}{}", &rest[..pos]);
-            let is_unit = body
-                .trim()
-                .chars()
-                .all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '.')
+            let is_unit = body.trim().chars().all(|c| c.is_ascii_alphabetic() || c == ' ' || c == '.')
                 && !body.trim().is_empty()
-                && before
-                    .trim_end()
-                    .ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')');
+                && before.trim_end().ends_with(|c: char| c.is_ascii_digit() || c == '}' || c == ')');
             out.push_str(&rest[..pos]);
             if !is_unit {
                 out.push_str(&rest[pos..body_start + end + 1]);
@@ -390,10 +365,7 @@ mod tests {
         assert_eq!(strip_string("1 and 2"), "12");
         assert_eq!(strip_string("3j"), "3i");
         assert_eq!(strip_string("\\mbox{cm}5"), "5");
-        assert_eq!(
-            strip_string("\\begin{pmatrix}1\\\\2\\end{pmatrix}"),
-            "\\begin{pmatrix}1\\2\\end{pmatrix}"
-        );
+        assert_eq!(strip_string("\\begin{pmatrix}1\\\\2\\end{pmatrix}"), "\\begin{pmatrix}1\\2\\end{pmatrix}");
         assert_eq!(strip_string("5."), "5");
         assert_eq!(strip_string(""), "");
     }

@@ -54,10 +54,7 @@ impl Rat {
     }
 
     pub fn neg(self) -> Option<Rat> {
-        Some(Rat {
-            num: self.num.checked_neg()?,
-            den: self.den,
-        })
+        Some(Rat { num: self.num.checked_neg()?, den: self.den })
     }
 
     pub fn sub(self, o: Rat) -> Option<Rat> {
@@ -67,10 +64,7 @@ impl Rat {
     pub fn mul(self, o: Rat) -> Option<Rat> {
         let g1 = gcd(self.num, o.den).max(1);
         let g2 = gcd(o.num, self.den).max(1);
-        Rat::new(
-            (self.num / g1).checked_mul(o.num / g2)?,
-            (self.den / g2).checked_mul(o.den / g1)?,
-        )
+        Rat::new((self.num / g1).checked_mul(o.num / g2)?, (self.den / g2).checked_mul(o.den / g1)?)
     }
 
     pub fn div(self, o: Rat) -> Option<Rat> {
@@ -85,11 +79,7 @@ impl Rat {
         if e.abs() > 256 {
             return None;
         }
-        let base = if e < 0 {
-            Rat::new(self.den, self.num)?
-        } else {
-            self
-        };
+        let base = if e < 0 { Rat::new(self.den, self.num)? } else { self };
         let mut acc = Rat::int(1);
         for _ in 0..e.abs() {
             acc = acc.mul(base)?;
@@ -141,11 +131,7 @@ pub fn parse_decimal(s: &str) -> Option<Rat> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part
-        .bytes()
-        .chain(frac_part.bytes())
-        .all(|b| b.is_ascii_digit())
-    {
+    if !int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit()) {
         return None;
     }
     if int_part.len() + frac_part.len() > 30 {
@@ -178,8 +164,7 @@ pub fn py_float(s: &str) -> Option<f64> {
     let mut cleaned = String::with_capacity(t.len());
     for (i, &c) in b.iter().enumerate() {
         if c == b'_' {
-            let ok =
-                i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit();
+            let ok = i > 0 && i + 1 < b.len() && b[i - 1].is_ascii_digit() && b[i + 1].is_ascii_digit();
             if !ok {
                 return None;
             }
@@ -222,10 +207,7 @@ pub fn parse_number(s: &str) -> Option<Number> {
     }
     if let Some(p) = s.strip_suffix("\\%").or_else(|| s.strip_suffix('%')) {
         let n = parse_number(p)?;
-        return Some(Number {
-            value: n.value / 100.0,
-            exact: n.exact.and_then(|r| r.div(Rat::int(100))),
-        });
+        return Some(Number { value: n.value / 100.0, exact: n.exact.and_then(|r| r.div(Rat::int(100))) });
     }
     let (neg, body) = match s.as_bytes()[0] {
         b'-' => (true, &s[1..]),
@@ -233,14 +215,7 @@ pub fn parse_number(s: &str) -> Option<Number> {
         _ => (false, s),
     };
     let n = parse_unsigned(body)?;
-    Some(if neg {
-        Number {
-            value: -n.value,
-            exact: n.exact.and_then(Rat::neg),
-        }
-    } else {
-        n
-    })
+    Some(if neg { Number { value: -n.value, exact: n.exact.and_then(Rat::neg) } } else { n })
 }
 
 fn parse_unsigned(s: &str) -> Option<Number> {
@@ -250,10 +225,7 @@ fn parse_unsigned(s: &str) -> Option<Number> {
     if let Some((a, b)) = s.split_once('/') {
         let (a, b) = (parse_int(a)?, parse_int(b)?);
         let r = Rat::new(a, b)?;
-        return Some(Number {
-            value: r.to_f64(),
-            exact: Some(r),
-        });
+        return Some(Number { value: r.to_f64(), exact: Some(r) });
     }
     // `\frac{a}{b}` or mixed `w\frac{a}{b}`.
     let pos = s.find("\\frac{")?;
@@ -263,10 +235,7 @@ fn parse_unsigned(s: &str) -> Option<Number> {
     let b = rest.strip_suffix('}')?;
     let frac = Rat::new(parse_int(a)?, parse_int(b)?)?;
     let r = Rat::int(whole).add(frac)?;
-    Some(Number {
-        value: r.to_f64(),
-        exact: Some(r),
-    })
+    Some(Number { value: r.to_f64(), exact: Some(r) })
 }
 
 fn parse_int(s: &str) -> Option<i128> {
@@ -304,10 +273,7 @@ fn parse_plain(s: &str) -> Option<Number> {
         None => int_digits,
     };
     let exact = parse_decimal(&text);
-    if exact.is_none()
-        && !(text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-            && text.bytes().any(|b| b.is_ascii_digit()))
-    {
+    if exact.is_none() && !(text.bytes().all(|b| b.is_ascii_digit() || b == b'.') && text.bytes().any(|b| b.is_ascii_digit())) {
         return None;
     }
     if text.matches('.').count() > 1 {

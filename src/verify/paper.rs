@@ -16,17 +16,12 @@ fn eq_at(pred: &str, reference: &str, depth: usize) -> (bool, &'static str) {
     if pred == reference {
         return (true, "string");
     }
-    if depth > MAX_DEPTH
-        || pred.len() > super::equiv::MAX_LEN
-        || reference.len() > super::equiv::MAX_LEN
-    {
+    if depth > MAX_DEPTH || pred.len() > super::equiv::MAX_LEN || reference.len() > super::equiv::MAX_LEN {
         return (false, "too large (string only)");
     }
     // 2. Numbers: decisive; accepts ref/100 and ref*100.
     if let (Some(p), Some(r)) = (paper_parse_digits(pred), paper_parse_digits(reference)) {
-        let hit = [r / 100.0, r, r * 100.0]
-            .iter()
-            .any(|&x| is_close(x, p, 1e-4));
+        let hit = [r / 100.0, r, r * 100.0].iter().any(|&x| is_close(x, p, 1e-4));
         return (hit, "number (incl. x100, /100)");
     }
     // 3. An empty prediction is wrong.
@@ -81,11 +76,7 @@ fn eq_at(pred: &str, reference: &str, depth: usize) -> (bool, &'static str) {
         if eq_at(pred.split('=').nth(1).unwrap_or(""), reference, depth + 1).0 {
             return (true, "equation rhs");
         }
-    } else if re == 1
-        && lhs_len(reference) <= 2
-        && pe == 0
-        && eq_at(pred, reference.split('=').nth(1).unwrap_or(""), depth + 1).0
-    {
+    } else if re == 1 && lhs_len(reference) <= 2 && pe == 0 && eq_at(pred, reference.split('=').nth(1).unwrap_or(""), depth + 1).0 {
         return (true, "equation rhs");
     }
     // 9. Symbolic.
@@ -125,13 +116,8 @@ fn is_matrix(s: &str) -> bool {
 
 /// `s[len("\begin{pmatrix}"):-len("\end{pmatrix}")]` split into stripped, non-empty lines.
 fn matrix_lines(s: &str) -> Vec<String> {
-    let body = s
-        .get(BEGINS[0].len()..s.len().saturating_sub(ENDS[0].len()))
-        .unwrap_or("");
-    body.split("\\\\")
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty())
-        .collect()
+    let body = s.get(BEGINS[0].len()..s.len().saturating_sub(ENDS[0].len())).unwrap_or("");
+    body.split("\\\\").map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect()
 }
 
 fn matrices_equal(p: &str, r: &str, depth: usize) -> bool {
@@ -147,12 +133,8 @@ fn matrices_equal(p: &str, r: &str, depth: usize) -> bool {
 /// ("" when nothing matches — a quirk that makes such references unmatchable).
 fn str_to_pmatrix(s: &str) -> String {
     let s = s.trim();
-    let Some(open) = s.find('{') else {
-        return String::new();
-    };
-    let Some(close) = s.rfind('}') else {
-        return String::new();
-    };
+    let Some(open) = s.find('{') else { return String::new() };
+    let Some(close) = s.rfind('}') else { return String::new() };
     if close <= open || !s[open..close].contains(',') {
         return String::new();
     }
@@ -167,9 +149,7 @@ fn symbolic_equal(a: &str, b: &str) -> bool {
     if a == b {
         return true;
     }
-    let (Some(x), Some(y)) = (latex::parse(a), latex::parse(b)) else {
-        return false;
-    };
+    let (Some(x), Some(y)) = (latex::parse(a), latex::parse(b)) else { return false };
     let symbolic = latex::eval::has_symbols(&x) || latex::eval::has_symbols(&y);
     let tol = if symbolic { 1e-9 } else { 1e-4 };
     latex::equal(&x, &y, tol, false).is_some_and(|r| r.0)

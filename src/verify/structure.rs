@@ -66,12 +66,7 @@ pub fn set_literal(s: &str) -> Option<Vec<String>> {
     if inner.contains("\\{") || inner.contains("\\}") {
         return None;
     }
-    Some(
-        split_top(inner, ",")
-            .into_iter()
-            .filter(|x| !x.is_empty())
-            .collect(),
-    )
+    Some(split_top(inner, ",").into_iter().filter(|x| !x.is_empty()).collect())
 }
 
 const MATRIX_ENVS: &[&str] = &["pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix"];
@@ -79,12 +74,8 @@ const MATRIX_ENVS: &[&str] = &["pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatr
 /// `\begin{pmatrix}a&b\\c&d\end{pmatrix}` → rows of cells. Rows are split at `\\` and, since
 /// `strip_string` collapses `\\` to `\`, also at a `\` not followed by a letter.
 pub fn matrix(s: &str) -> Option<Vec<Vec<String>>> {
-    let env = MATRIX_ENVS
-        .iter()
-        .find(|e| s.starts_with(&format!("\\begin{{{e}}}")))?;
-    let body = s
-        .strip_prefix(&format!("\\begin{{{env}}}"))?
-        .strip_suffix(&format!("\\end{{{env}}}"))?;
+    let env = MATRIX_ENVS.iter().find(|e| s.starts_with(&format!("\\begin{{{e}}}")))?;
+    let body = s.strip_prefix(&format!("\\begin{{{env}}}"))?.strip_suffix(&format!("\\end{{{env}}}"))?;
     let mut rows = Vec::new();
     let mut cur = String::new();
     let chars: Vec<char> = body.chars().collect();
@@ -134,10 +125,7 @@ pub fn choice_letter(s: &str) -> Option<char> {
     for prefix in ["\\text", "\\textbf", "\\mathrm"] {
         t = t.strip_prefix(prefix).unwrap_or(t);
     }
-    let core: String = t
-        .chars()
-        .filter(|c| !matches!(c, '(' | ')' | '{' | '}' | ' '))
-        .collect();
+    let core: String = t.chars().filter(|c| !matches!(c, '(' | ')' | '{' | '}' | ' ')).collect();
     let mut cs = core.chars();
     match (cs.next(), cs.next()) {
         (Some(c @ 'A'..='E'), None) => Some(c),
@@ -158,10 +146,7 @@ mod tests {
     #[test]
     fn splits() {
         assert_eq!(split_top("(1,2),3", ","), vec!["(1,2)", "3"]);
-        assert_eq!(
-            bracketed("[1,2)"),
-            Some(('[', ')', vec!["1".into(), "2".into()]))
-        );
+        assert_eq!(bracketed("[1,2)"), Some(('[', ')', vec!["1".into(), "2".into()])));
         assert_eq!(bracketed("(1)(2)"), None);
         assert_eq!(bracketed("(5)"), None);
         assert_eq!(set_literal("\\{1,2\\}"), Some(vec!["1".into(), "2".into()]));
@@ -174,9 +159,6 @@ mod tests {
         assert_eq!(choice_letter("AB"), None);
         assert_eq!(equals_split("y=2x+1"), Some(("y".into(), "2x+1".into())));
         assert_eq!(equals_split("a=b=c"), None);
-        assert_eq!(
-            union_parts("(-\\infty,1)\\cup(2,\\infty)").map(|v| v.len()),
-            Some(2)
-        );
+        assert_eq!(union_parts("(-\\infty,1)\\cup(2,\\infty)").map(|v| v.len()), Some(2));
     }
 }

@@ -7,10 +7,7 @@ pub struct C {
     pub im: f64,
 }
 
-pub const NAN: C = C {
-    re: f64::NAN,
-    im: f64::NAN,
-};
+pub const NAN: C = C { re: f64::NAN, im: f64::NAN };
 
 impl C {
     pub fn real(re: f64) -> C {
@@ -33,10 +30,7 @@ impl C {
         if self.im == 0.0 {
             return C::real(m);
         }
-        C {
-            re: m * self.im.cos(),
-            im: m * self.im.sin(),
-        }
+        C { re: m * self.im.cos(), im: m * self.im.sin() }
     }
     pub fn ln(self) -> C {
         if self.im == 0.0 && self.re > 0.0 {
@@ -44,22 +38,13 @@ impl C {
         }
         // -0.0 imaginary parts (from negation) must not select the lower branch.
         let im = if self.im == 0.0 { 0.0 } else { self.im };
-        C {
-            re: self.abs().ln(),
-            im: im.atan2(self.re),
-        }
+        C { re: self.abs().ln(), im: im.atan2(self.re) }
     }
     pub fn sin(self) -> C {
-        C {
-            re: self.re.sin() * self.im.cosh(),
-            im: self.re.cos() * self.im.sinh(),
-        }
+        C { re: self.re.sin() * self.im.cosh(), im: self.re.cos() * self.im.sinh() }
     }
     pub fn cos(self) -> C {
-        C {
-            re: self.re.cos() * self.im.cosh(),
-            im: -self.re.sin() * self.im.sinh(),
-        }
+        C { re: self.re.cos() * self.im.cosh(), im: -self.re.sin() * self.im.sinh() }
     }
     /// Principal power; exact repeated multiplication for small integer exponents, a real
     /// result for a real positive base.
@@ -82,12 +67,7 @@ impl C {
     }
     /// `n`-th root; the real root for a negative real radicand and odd integer `n`.
     pub fn root(self, n: C) -> C {
-        if self.im == 0.0
-            && n.im == 0.0
-            && self.re < 0.0
-            && n.re.fract() == 0.0
-            && (n.re as i64) % 2 != 0
-        {
+        if self.im == 0.0 && n.im == 0.0 && self.re < 0.0 && n.re.fract() == 0.0 && (n.re as i64) % 2 != 0 {
             return C::real(-(-self.re).powf(1.0 / n.re));
         }
         self.pow(C::real(1.0) / n)
@@ -97,19 +77,13 @@ impl C {
 impl Add for C {
     type Output = C;
     fn add(self, o: C) -> C {
-        C {
-            re: self.re + o.re,
-            im: self.im + o.im,
-        }
+        C { re: self.re + o.re, im: self.im + o.im }
     }
 }
 impl Sub for C {
     type Output = C;
     fn sub(self, o: C) -> C {
-        C {
-            re: self.re - o.re,
-            im: self.im - o.im,
-        }
+        C { re: self.re - o.re, im: self.im - o.im }
     }
 }
 impl Mul for C {
@@ -118,10 +92,7 @@ impl Mul for C {
         if self.im == 0.0 && o.im == 0.0 {
             return C::real(self.re * o.re);
         }
-        C {
-            re: self.re * o.re - self.im * o.im,
-            im: self.re * o.im + self.im * o.re,
-        }
+        C { re: self.re * o.re - self.im * o.im, im: self.re * o.im + self.im * o.re }
     }
 }
 impl Div for C {
@@ -131,18 +102,12 @@ impl Div for C {
             return C::real(self.re / o.re);
         }
         let d = o.re * o.re + o.im * o.im;
-        C {
-            re: (self.re * o.re + self.im * o.im) / d,
-            im: (self.im * o.re - self.re * o.im) / d,
-        }
+        C { re: (self.re * o.re + self.im * o.im) / d, im: (self.im * o.re - self.re * o.im) / d }
     }
 }
 impl Neg for C {
     type Output = C;
     fn neg(self) -> C {
-        C {
-            re: -self.re,
-            im: -self.im,
-        }
+        C { re: -self.re, im: -self.im }
     }
 }

@@ -26,11 +26,7 @@ pub fn exact(e: &Expr) -> Option<Rat> {
             if n.den != 1 {
                 return None;
             }
-            exact(a)?.root(
-                u32::try_from(n.num)
-                    .ok()
-                    .filter(|&d| (1..=64).contains(&d))?,
-            )
+            exact(a)?.root(u32::try_from(n.num).ok().filter(|&d| (1..=64).contains(&d))?)
         }
         Expr::Abs(a) => {
             let r = exact(a)?;
@@ -50,16 +46,10 @@ pub fn exact(e: &Expr) -> Option<Rat> {
         Expr::Binom(n, k) => {
             let (n, k) = (exact(n)?, exact(k)?);
             if n.den != 1 || k.den != 1 || k.num < 0 || n.num < 0 || k.num > n.num || n.num > 1000 {
-                return if k.num > n.num && n.den == 1 && k.den == 1 && n.num >= 0 {
-                    Some(Rat::int(0))
-                } else {
-                    None
-                };
+                return if k.num > n.num && n.den == 1 && k.den == 1 && n.num >= 0 { Some(Rat::int(0)) } else { None };
             }
             let k = k.num.min(n.num - k.num);
-            (0..k).try_fold(Rat::int(1), |acc, i| {
-                acc.mul(Rat::int(n.num - i))?.div(Rat::int(i + 1))
-            })
+            (0..k).try_fold(Rat::int(1), |acc, i| acc.mul(Rat::int(n.num - i))?.div(Rat::int(i + 1)))
         }
         _ => None,
     }

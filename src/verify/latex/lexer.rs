@@ -19,41 +19,10 @@ pub enum Tok {
 pub const MAX_TOKENS: usize = 600;
 
 const IGNORED: &[&str] = &[
-    ",",
-    ";",
-    ":",
-    "!",
-    " ",
-    "quad",
-    "qquad",
-    "left",
-    "right",
-    "displaystyle",
-    "big",
-    "Big",
-    "bigl",
-    "bigr",
-    "Bigl",
-    "Bigr",
-    "limits",
-    "nolimits",
-    "mathbf",
-    "boldsymbol",
-    "mathbb",
-    "bf",
-    "rm",
-    "it",
+    ",", ";", ":", "!", " ", "quad", "qquad", "left", "right", "displaystyle", "big", "Big", "bigl", "bigr",
+    "Bigl", "Bigr", "limits", "nolimits", "mathbf", "boldsymbol", "mathbb", "bf", "rm", "it",
 ];
-const TEXT_LIKE: &[&str] = &[
-    "text",
-    "textbf",
-    "textrm",
-    "mathrm",
-    "mathit",
-    "mbox",
-    "operatorname",
-    "textit",
-];
+const TEXT_LIKE: &[&str] = &["text", "textbf", "textrm", "mathrm", "mathit", "mbox", "operatorname", "textit"];
 const WORD_FUNCS: &[&str] = &["sqrt", "sin", "cos", "tan", "ln", "log", "exp"];
 
 /// Tokenize; `None` for inputs past [`MAX_TOKENS`].
@@ -68,9 +37,7 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
         let c = cs[i];
         if c.is_whitespace() {
             i += 1;
-        } else if c.is_ascii_digit()
-            || (c == '.' && cs.get(i + 1).is_some_and(char::is_ascii_digit))
-        {
+        } else if c.is_ascii_digit() || (c == '.' && cs.get(i + 1).is_some_and(char::is_ascii_digit)) {
             let start = i;
             while i < cs.len() && cs[i].is_ascii_digit() {
                 i += 1;
@@ -112,11 +79,7 @@ pub fn tokenize(s: &str) -> Option<Vec<Tok>> {
                     }
                     if name == "operatorname" || body.chars().all(|c| c.is_ascii_digit()) {
                         // `\operatorname{sin}` is `\sin`; `\text{5}` is 5: lex the body normally.
-                        let text = if name == "operatorname" {
-                            format!("\\{body}")
-                        } else {
-                            body.to_string()
-                        };
+                        let text = if name == "operatorname" { format!("\\{body}") } else { body.to_string() };
                         let inner = tokenize(&text)?;
                         out.extend(inner);
                     } else {

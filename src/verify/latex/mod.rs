@@ -44,8 +44,7 @@ pub fn equal(a: &Expr, b: &Expr, rel_tol: f64, allow_exact: bool) -> Option<(boo
             if !inf_ok {
                 return None;
             }
-            let same =
-                x.re == y.re && x.im.is_finite() && y.im.is_finite() && (x.im - y.im).abs() < 1e-9;
+            let same = x.re == y.re && x.im.is_finite() && y.im.is_finite() && (x.im - y.im).abs() < 1e-9;
             if !same {
                 return Some((false, "infinity"));
             }
@@ -55,25 +54,11 @@ pub fn equal(a: &Expr, b: &Expr, rel_tol: f64, allow_exact: bool) -> Option<(boo
         let scale = x.abs().max(y.abs());
         let diff = (x - y).abs();
         if diff > rel_tol * scale && diff > 1e-12 {
-            return Some((
-                false,
-                if symbolic {
-                    "random points"
-                } else {
-                    "numeric value"
-                },
-            ));
+            return Some((false, if symbolic { "random points" } else { "numeric value" }));
         }
         compared += 1;
     }
-    (compared > 0).then_some((
-        true,
-        if symbolic {
-            "random points"
-        } else {
-            "numeric value"
-        },
-    ))
+    (compared > 0).then_some((true, if symbolic { "random points" } else { "numeric value" }))
 }
 
 #[cfg(test)]
@@ -81,14 +66,8 @@ mod tests {
     use super::*;
 
     fn eq(a: &str, b: &str) -> bool {
-        let (Some(x), Some(y)) = (parse(a), parse(b)) else {
-            panic!("parse {a} / {b}")
-        };
-        let tol = if has_decimal(a) || has_decimal(b) {
-            1e-4
-        } else {
-            1e-9
-        };
+        let (Some(x), Some(y)) = (parse(a), parse(b)) else { panic!("parse {a} / {b}") };
+        let tol = if has_decimal(a) || has_decimal(b) { 1e-4 } else { 1e-9 };
         equal(&x, &y, tol, !(has_decimal(a) || has_decimal(b))).is_some_and(|r| r.0)
     }
 

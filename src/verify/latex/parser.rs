@@ -58,11 +58,7 @@ pub fn parse(s: &str) -> Option<Expr> {
     if toks.is_empty() {
         return None;
     }
-    let mut p = Parser {
-        toks,
-        pos: 0,
-        depth: 0,
-    };
+    let mut p = Parser { toks, pos: 0, depth: 0 };
     let e = p.sum()?;
     (p.pos == p.toks.len()).then_some(e)
 }
@@ -101,43 +97,10 @@ fn b(e: Expr) -> Box<Expr> {
 fn is_symbol_cmd(name: &str) -> bool {
     matches!(
         name,
-        "alpha"
-            | "beta"
-            | "gamma"
-            | "delta"
-            | "epsilon"
-            | "varepsilon"
-            | "zeta"
-            | "eta"
-            | "theta"
-            | "vartheta"
-            | "iota"
-            | "kappa"
-            | "lambda"
-            | "mu"
-            | "nu"
-            | "xi"
-            | "rho"
-            | "sigma"
-            | "tau"
-            | "upsilon"
-            | "phi"
-            | "varphi"
-            | "chi"
-            | "psi"
-            | "omega"
-            | "Gamma"
-            | "Delta"
-            | "Theta"
-            | "Lambda"
-            | "Xi"
-            | "Pi"
-            | "Sigma"
-            | "Phi"
-            | "Psi"
-            | "Omega"
-            | "circ"
-            | "ell"
+        "alpha" | "beta" | "gamma" | "delta" | "epsilon" | "varepsilon" | "zeta" | "eta" | "theta" | "vartheta"
+            | "iota" | "kappa" | "lambda" | "mu" | "nu" | "xi" | "rho" | "sigma" | "tau" | "upsilon" | "phi"
+            | "varphi" | "chi" | "psi" | "omega" | "Gamma" | "Delta" | "Theta" | "Lambda" | "Xi" | "Pi"
+            | "Sigma" | "Phi" | "Psi" | "Omega" | "circ" | "ell"
     )
 }
 
@@ -191,21 +154,8 @@ impl Parser {
             Some(Tok::Cmd(n)) => {
                 matches!(
                     n.as_str(),
-                    "frac"
-                        | "dfrac"
-                        | "tfrac"
-                        | "cfrac"
-                        | "sqrt"
-                        | "pi"
-                        | "infty"
-                        | "log"
-                        | "binom"
-                        | "dbinom"
-                        | "tbinom"
-                        | "vec"
-                        | "hat"
-                        | "bar"
-                        | "overline"
+                    "frac" | "dfrac" | "tfrac" | "cfrac" | "sqrt" | "pi" | "infty" | "log" | "binom" | "dbinom"
+                        | "tbinom" | "vec" | "hat" | "bar" | "overline"
                 ) || func_of(n).is_some()
                     || is_symbol_cmd(n)
             }
@@ -377,32 +327,16 @@ impl Parser {
                 Some(Expr::Binom(b(n), b(k)))
             }
             "sqrt" => {
-                let index = if self.eat_sym('[') {
-                    self.closed_by(']')?
-                } else {
-                    Expr::Num(2.0, Some(Rat::int(2)))
-                };
-                let radicand = if self.is_sym('(') {
-                    self.atom()?
-                } else {
-                    self.arg()?
-                };
+                let index = if self.eat_sym('[') { self.closed_by(']')? } else { Expr::Num(2.0, Some(Rat::int(2))) };
+                let radicand = if self.is_sym('(') { self.atom()? } else { self.arg()? };
                 Some(Expr::Root(b(radicand), b(index)))
             }
             "pi" => Some(Expr::Pi),
             "infty" => Some(Expr::Inf),
             "vec" | "hat" | "bar" | "overline" => self.arg(),
             "log" => {
-                let base = if self.eat_sym('_') {
-                    Some(self.arg()?)
-                } else {
-                    None
-                };
-                let power = if self.eat_sym('^') {
-                    Some(self.exponent()?)
-                } else {
-                    None
-                };
+                let base = if self.eat_sym('_') { Some(self.arg()?) } else { None };
+                let power = if self.eat_sym('^') { Some(self.exponent()?) } else { None };
                 let arg = self.func_arg()?;
                 let v = match base {
                     Some(base) => Expr::Log(b(base), b(arg)),
@@ -416,11 +350,7 @@ impl Parser {
             n if is_symbol_cmd(n) => Some(Expr::Var(format!("\\{n}{}", self.subscript()?))),
             n => {
                 let f = func_of(n)?;
-                let power = if self.eat_sym('^') {
-                    Some(self.exponent()?)
-                } else {
-                    None
-                };
+                let power = if self.eat_sym('^') { Some(self.exponent()?) } else { None };
                 let arg = self.func_arg()?;
                 let v = Expr::Call(f, b(arg));
                 Some(match power {
