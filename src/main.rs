@@ -38,6 +38,9 @@ enum Command {
     Eval(rlvr::cli::eval::Args),
     /// Benchmarks (`rlvr bench generate`: decode tokens/s and the memory-bandwidth roofline).
     Bench(rlvr::cli::bench::Args),
+    /// Measure where PSR, NSR, W-REINFORCE (or other objectives) push probability mass: token-level
+    /// logit gradients and probability changes after one step, per-layer gradient norms, cosines.
+    Analyze(rlvr::cli::analyze::Args),
 }
 
 fn main() {
@@ -56,6 +59,7 @@ fn main() {
         Command::Generate(a) => rlvr::cli::generate::run(a),
         Command::Eval(a) => rlvr::cli::eval::run(a),
         Command::Bench(a) => rlvr::cli::bench::run(a),
+        Command::Analyze(a) => rlvr::cli::analyze::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -21,15 +21,33 @@ fn short_demo_writes_report_and_plots() {
     let rows = run_demo(&cfg, &mut |s| lines.push(s.to_string())).unwrap();
     assert_eq!(rows.len(), 4);
     for r in &rows {
-        assert_eq!(r.passk.iter().map(|p| p.0).collect::<Vec<_>>(), vec![1, 2, 4, 8]);
+        assert_eq!(
+            r.passk.iter().map(|p| p.0).collect::<Vec<_>>(),
+            vec![1, 2, 4, 8]
+        );
         // Pass@k never decreases with k.
-        assert!(r.passk.windows(2).all(|w| w[1].1 >= w[0].1 - 1e-12), "{r:?}");
+        assert!(
+            r.passk.windows(2).all(|w| w[1].1 >= w[0].1 - 1e-12),
+            "{r:?}"
+        );
     }
     let out = &cfg.output;
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("| base |") && report.contains("| nsr |"));
-    for f in ["passk.svg", "passk.png", "train_reward.svg", "train_entropy.png", "train.jsonl", "eval.jsonl"] {
-        assert!(std::fs::metadata(out.join(f)).map(|m| m.len() > 0).unwrap_or(false), "missing {f}");
+    for f in [
+        "passk.svg",
+        "passk.png",
+        "train_reward.svg",
+        "train_entropy.png",
+        "train.jsonl",
+        "eval.jsonl",
+    ] {
+        assert!(
+            std::fs::metadata(out.join(f))
+                .map(|m| m.len() > 0)
+                .unwrap_or(false),
+            "missing {f}"
+        );
     }
     assert!(lines.iter().any(|l| l.contains("trained nsr")));
 }

@@ -1,4 +1,5 @@
 //! One file per subcommand: each parses its arguments (clap derive) and calls one library function.
+pub mod analyze;
 pub mod bench;
 pub mod bench_generate;
 pub mod convert;
