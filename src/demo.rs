@@ -66,7 +66,7 @@ impl Default for DemoConfig {
             rl_steps: 60,
             prompts_per_step: 32,
             n: 8,
-            lr: 2e-4,
+            lr: 5e-5,
             eval_problems: 64,
             eval_n: 64,
             eval_temperature: 1.0,
@@ -177,23 +177,35 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
     let out = &cfg.output;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let template: ChatTemplate = cfg.template.parse()?;
-    // Data: a training set and held-out problems whose questions never occur in training.
-    let train_items = task_items(cfg, cfg.seed, 4000)?;
-    let seen: BTreeSet<&str> = train_items.iter().map(|t| t.question.as_str()).collect();
-    let eval_items: Vec<_> = task_items(cfg, cfg.seed + 1000, 20 * cfg.eval_problems)?
-        .into_iter()
-        .filter(|t| !seen.contains(t.question.as_str()))
-        .take(cfg.eval_problems)
-        .collect();
-    let (train_path, eval_path) = (out.join("train.jsonl"), out.join("eval.jsonl"));
-    if eval_items.len() < cfg.eval_problems {
-        anyhow::bail!("the task has too few distinct problems for {} held-out ones (got {}); raise --difficulty", cfg.eval_problems, eval_items.len());
-    }
-    write_jsonl(&train_path, &train_items)?;
+    // Data, three disjoint sets: SFT problems (make the base model), RL problems (the base has
+    // never seen their answers, as in the paper), held-out evaluation problems.
+    let sft_items = task_items(cfg, cfg.seed, 4000)?;
+    let mut seen: BTreeSet<String> = sft_items.iter().map(|t| t.question.clone()).collect();
+    let mut fresh = |seed: u64, n: usize| -> Result<Vec<TaskItem>> {
+        let items: Vec<TaskItem> = task_items(cfg, seed, 20 * n)?
+            .into_iter()
+            .filter(|t| seen.insert(t.question.clone()))
+            .take(n)
+            .collect();
+        if items.len() < n {
+            anyhow::bail!("the task has too few distinct problems for the demo (needed {n} new ones, got {}); choose a harder --task/--difficulty", items.len());
+        }
+        Ok(items)
+    };
+    let rl_items = fresh(cfg.seed + 500, 2000)?;
+    let eval_items = fresh(cfg.seed + 1000, cfg.eval_problems)?;
+    let (sft_path, train_path, eval_path) = (
+        out.join("sft.jsonl"),
+        out.join("train.jsonl"),
+        out.join("eval.jsonl"),
+    );
+    write_jsonl(&sft_path, &sft_items)?;
+    write_jsonl(&train_path, &rl_items)?;
     write_jsonl(&eval_path, &eval_items)?;
     log(&format!(
-        "data: {} training problems, {} held-out problems ({}, difficulty {})",
-        train_items.len(),
+        "data: {} SFT problems, {} RL problems, {} held-out problems ({}, difficulty {})",
+        sft_items.len(),
+        rl_items.len(),
         eval_items.len(),
         cfg.task,
         cfg.difficulty
@@ -222,7 +234,7 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
             let losses = sft(
                 &SftConfig {
                     model: init,
-                    data: vec![train_path.clone()],
+                    data: vec![sft_path.clone()],
                     output: base.clone(),
                     steps: cfg.sft_steps,
                     batch_size: 32,

@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     pub n: usize,
     /// RL learning rate.
-    #[arg(long, default_value_t = 2e-4)]
+    #[arg(long, default_value_t = 5e-5)]
     pub lr: f32,
     /// Held-out problems.
     #[arg(long, default_value_t = 64)]
