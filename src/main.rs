@@ -26,6 +26,8 @@ enum Command {
     Train(Box<rlvr::cli::train::Args>),
     /// Write a randomly initialised character-level Llama (for from-scratch experiments).
     NewModel(rlvr::cli::new_model::Args),
+    /// Training curves (SVG/PNG) of one or more `rlvr train` runs.
+    Plot(rlvr::cli::plot::Args),
     /// Supervised fine-tuning on (prompt, answer) pairs (token-mean NLL of the response).
     Sft(rlvr::cli::sft::Args),
     /// Import a GGUF model (llama.cpp format) as a Hugging Face model directory.
@@ -53,6 +55,7 @@ fn main() {
         Command::MakeTask(a) => rlvr::cli::make_task::run(a),
         Command::Train(a) => rlvr::cli::train::run(*a),
         Command::NewModel(a) => rlvr::cli::new_model::run(a),
+        Command::Plot(a) => rlvr::cli::plot::run(a),
         Command::Sft(a) => rlvr::cli::sft::run(a),
         Command::Convert(a) => rlvr::cli::convert::run(a),
         Command::Selftest(a) => rlvr::cli::selftest::run(a),

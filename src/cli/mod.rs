@@ -12,6 +12,7 @@ pub mod logprobs;
 pub mod make_task;
 pub mod new_model;
 pub mod passk;
+pub mod plot;
 pub mod selftest;
 pub mod sft;
 pub mod train;
