@@ -46,12 +46,14 @@ fi
 step ptxas-report 30 "$bin" selftest --report
 step selftest-cuda 240 "$bin" selftest --device cuda --seed 1
 step selftest-emu 120 "$bin" selftest --device emu --seed 1
+step selftest-attn-cuda 120 "$bin" selftest --device cuda --seed 3 --filter attn
 if "$bin" bench --help >/dev/null 2>&1; then
   step bench-kernels 180 "$bin" bench kernels --json
 fi
 if command -v compute-sanitizer >/dev/null 2>&1; then
   step sanitizer-memcheck 180 compute-sanitizer --tool memcheck --error-exitcode 3 "$bin" selftest --device cuda --seed 2
   step sanitizer-racecheck 180 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin" selftest --device cuda --filter rmsnorm
+  step sanitizer-racecheck-attn 180 compute-sanitizer --tool racecheck --error-exitcode 3 "$bin" selftest --device cuda --filter attn
 fi
 
 echo

@@ -3,6 +3,8 @@
 //! `device` is the launcher interface shared with the host emulator (`backend::emu`); `launch`
 //! holds one thin launcher per kernel, used by both devices; `reference` the f32 CPU references
 //! the parity checks compare against.
+pub mod attention;
+pub mod attention_parity;
 pub mod detect;
 pub mod device;
 pub mod gpu;

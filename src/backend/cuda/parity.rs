@@ -270,6 +270,17 @@ pub fn run_all(
             });
         }
     }
+    if want("attn") {
+        for case in super::attention_parity::cases(set) {
+            let shape = case.label();
+            guarded(&mut rows, "attn_fwd_bf16", &shape, || {
+                super::attention_parity::check_fwd_bwd(dev, &mut rng, &case, set == ShapeSet::Full)
+            });
+            guarded(&mut rows, "attn_decode_bf16", &shape, || {
+                super::attention_parity::check_decode(dev, &mut rng, &case)
+            });
+        }
+    }
     if want("adamw") {
         for n in elementwise_sizes(set) {
             let shape = format!("n={n}");

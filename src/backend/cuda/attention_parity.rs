@@ -1,0 +1,246 @@
+//! Parity checks of the attention kernels against `backend::cpu::attention` (inputs rounded to
+//! bf16 first, outputs pre-filled with NaN so an unwritten element fails).
+use super::attention::{self as att, AttnSeqs};
+use super::device::{download, filled, upload, DevBuf, KernelDevice};
+use super::parity::{compare, CheckRow, ShapeSet, TOL_BF16, TOL_GEMM};
+use super::rng::Rng;
+use crate::backend::cpu::attention::{
+    attend_head, attention_bwd, attention_fwd, gather_head, AttnDims,
+};
+use anyhow::Result;
+use half::bf16;
+
+/// One attention problem: packed sequence lengths and head shapes.
+#[derive(Clone, Debug)]
+pub struct AttnCase {
+    pub lens: Vec<usize>,
+    pub dims: AttnDims,
+}
+
+impl AttnCase {
+    pub fn new(lens: &[usize], n_q_heads: usize, n_kv_heads: usize, head_dim: usize) -> Self {
+        AttnCase {
+            lens: lens.to_vec(),
+            dims: AttnDims {
+                n_q_heads,
+                n_kv_heads,
+                head_dim,
+            },
+        }
+    }
+    /// (first row, length) of each sequence, laid end to end.
+    pub fn seqs(&self) -> Vec<(usize, usize)> {
+        let mut start = 0;
+        self.lens
+            .iter()
+            .map(|&l| {
+                let s = (start, l);
+                start += l;
+                s
+            })
+            .collect()
+    }
+    pub fn rows(&self) -> usize {
+        self.lens.iter().sum()
+    }
+    pub fn label(&self) -> String {
+        let d = self.dims;
+        format!(
+            "lens{:?} h{}/{} d{}",
+            self.lens, d.n_q_heads, d.n_kv_heads, d.head_dim
+        )
+    }
+}
+
+/// The cases `rlvr selftest` runs: small ones for the emulator; model layer shapes for a GPU
+/// (SmolLM2-135M 9/3×64, Qwen2.5-1.5B 12/2×128, Qwen2.5-7B 28/4×128).
+pub fn cases(set: ShapeSet) -> Vec<AttnCase> {
+    match set {
+        ShapeSet::Small => vec![
+            AttnCase::new(&[1, 17, 3], 4, 4, 16),
+            AttnCase::new(&[33, 5], 6, 2, 64),
+            AttnCase::new(&[2, 19], 7, 1, 40),
+        ],
+        ShapeSet::Full => vec![
+            AttnCase::new(&[1, 3, 17, 33, 65], 4, 4, 16),
+            AttnCase::new(&[1, 300, 77, 512], 9, 3, 64),
+            AttnCase::new(&[129, 1, 400], 12, 2, 128),
+            AttnCase::new(&[256, 3, 200], 28, 4, 128),
+        ],
+    }
+}
+
+fn rand_bf16(rng: &mut Rng, n: usize, amp: f32) -> (Vec<f32>, Vec<bf16>) {
+    let h: Vec<bf16> = (0..n)
+        .map(|_| bf16::from_f32(rng.uniform(-amp, amp)))
+        .collect();
+    (h.iter().map(|v| v.to_f32()).collect(), h)
+}
+
+fn to_bf16(x: &[f32]) -> (Vec<f32>, Vec<bf16>) {
+    let h: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
+    (h.iter().map(|v| v.to_f32()).collect(), h)
+}
+
+fn down(dev: &dyn KernelDevice, b: &DevBuf<bf16>) -> Result<Vec<f32>> {
+    Ok(download(dev, b)?.iter().map(|v| v.to_f32()).collect())
+}
+
+/// Forward, the delta preprocessing and the backward of one case. With `twice`, the backward is
+/// run a second time and must give bit-identical gradients (determinism; meaningful on a GPU).
+pub fn check_fwd_bwd(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    case: &AttnCase,
+    twice: bool,
+) -> Result<Vec<CheckRow>> {
+    let shape = case.label();
+    let dims = case.dims;
+    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    let n = case.rows();
+    let seq_list = case.seqs();
+    let seqs = AttnSeqs::upload(dev, &seq_list)?;
+    // Amplitude 2 makes the softmax peaked enough that masking mistakes show.
+    let (q, qh) = rand_bf16(rng, n * hq * d, 2.0);
+    let (k, kh) = rand_bf16(rng, n * hkv * d, 2.0);
+    let (v, vh) = rand_bf16(rng, n * hkv * d, 1.0);
+    let (dout, douth) = rand_bf16(rng, n * hq * d, 1.0);
+    let (dq_b, dk_b, dv_b) = (upload(dev, &qh)?, upload(dev, &kh)?, upload(dev, &vh)?);
+
+    let (want_o, want_lse) = attention_fwd(&q, &k, &v, &seq_list, dims);
+    let o = filled(dev, n * hq * d, bf16::NAN)?;
+    let lse = filled(dev, n * hq, f32::NAN)?;
+    att::attn_fwd_bf16(dev, &o, &lse, &dq_b, &dk_b, &dv_b, &seqs, dims)?;
+    let mut rows = vec![
+        compare(
+            "attn_fwd_bf16 out",
+            &shape,
+            &down(dev, &o)?,
+            &want_o,
+            TOL_BF16,
+        ),
+        compare(
+            "attn_fwd_bf16 lse",
+            &shape,
+            &download(dev, &lse)?,
+            &want_lse,
+            TOL_GEMM,
+        ),
+    ];
+
+    // The backward gets the reference's forward outputs (rounded like the kernel's) so both
+    // sides differentiate the same point.
+    let (o_r, o_rh) = to_bf16(&want_o);
+    let o_b = upload(dev, &o_rh)?;
+    let lse_b = upload(dev, &want_lse)?;
+    let dout_b = upload(dev, &douth)?;
+    let delta = filled(dev, n * hq, f32::NAN)?;
+    att::attn_bwd_delta_bf16(dev, &delta, &dout_b, &o_b, d)?;
+    let want_delta: Vec<f32> = dout
+        .chunks(d)
+        .zip(o_r.chunks(d))
+        .map(|(a, b)| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| *x as f64 * *y as f64)
+                .sum::<f64>() as f32
+        })
+        .collect();
+    rows.push(compare(
+        "attn_bwd_delta_bf16",
+        &shape,
+        &download(dev, &delta)?,
+        &want_delta,
+        TOL_GEMM,
+    ));
+
+    let (want_dq, want_dk, want_dv) =
+        attention_bwd(&dout, &q, &k, &v, &o_r, &want_lse, &seq_list, dims);
+    let run = || -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+        let dq = filled(dev, n * hq * d, bf16::NAN)?;
+        let dk = filled(dev, n * hkv * d, bf16::NAN)?;
+        let dv = filled(dev, n * hkv * d, bf16::NAN)?;
+        att::attn_bwd_bf16(
+            dev, &dq, &dk, &dv, &dout_b, &dq_b, &dk_b, &dv_b, &o_b, &lse_b, &seqs, dims,
+        )?;
+        Ok((down(dev, &dq)?, down(dev, &dk)?, down(dev, &dv)?))
+    };
+    let (gq, gk, gv) = run()?;
+    rows.push(compare("attn_bwd_dq_bf16", &shape, &gq, &want_dq, TOL_BF16));
+    rows.push(compare(
+        "attn_bwd_dkdv_bf16 dk",
+        &shape,
+        &gk,
+        &want_dk,
+        TOL_BF16,
+    ));
+    rows.push(compare(
+        "attn_bwd_dkdv_bf16 dv",
+        &shape,
+        &gv,
+        &want_dv,
+        TOL_BF16,
+    ));
+    if twice {
+        let (gq2, gk2, gv2) = run()?;
+        let same = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits());
+        let mut row = compare("attn_bwd_bf16 rerun", &shape, &gq2, &gq, 0.0);
+        row.pass = same(&gq, &gq2) && same(&gk, &gk2) && same(&gv, &gv2);
+        if !row.pass {
+            row.note = "second backward run differs bitwise".into();
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Decode: one query per sequence against a packed KV cache of `case.lens` tokens per sequence.
+pub fn check_decode(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    case: &AttnCase,
+) -> Result<Vec<CheckRow>> {
+    let shape = format!("decode {}", case.label());
+    let dims = case.dims;
+    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    let seq_list = case.seqs();
+    let b = seq_list.len();
+    let n = case.rows();
+    let cache = AttnSeqs::upload(dev, &seq_list)?;
+    let (q, qh) = rand_bf16(rng, b * hq * d, 2.0);
+    let (k, kh) = rand_bf16(rng, n * hkv * d, 2.0);
+    let (v, vh) = rand_bf16(rng, n * hkv * d, 1.0);
+    let mut want_o = vec![0.0f32; b * hq * d];
+    let mut want_lse = vec![0.0f32; b * hq];
+    for (s, &(start, len)) in seq_list.iter().enumerate() {
+        for h in 0..hq {
+            let g = h / dims.group();
+            let qrow = &q[(s * hq + h) * d..(s * hq + h + 1) * d];
+            let kg = gather_head(&k, hkv, d, g, start, len);
+            let vg = gather_head(&v, hkv, d, g, start, len);
+            let (o, l) = attend_head(qrow, &kg, &vg, 1, len, d, dims.scale());
+            want_o[(s * hq + h) * d..(s * hq + h + 1) * d].copy_from_slice(&o);
+            want_lse[s * hq + h] = l[0];
+        }
+    }
+    let (qb, kb, vb) = (upload(dev, &qh)?, upload(dev, &kh)?, upload(dev, &vh)?);
+    let o = filled(dev, b * hq * d, bf16::NAN)?;
+    let lse = filled(dev, b * hq, f32::NAN)?;
+    att::attn_decode_bf16(dev, &o, &lse, &qb, &kb, &vb, &cache, dims)?;
+    Ok(vec![
+        compare(
+            "attn_decode_bf16 out",
+            &shape,
+            &down(dev, &o)?,
+            &want_o,
+            TOL_BF16,
+        ),
+        compare(
+            "attn_decode_bf16 lse",
+            &shape,
+            &download(dev, &lse)?,
+            &want_lse,
+            TOL_GEMM,
+        ),
+    ])
+}
