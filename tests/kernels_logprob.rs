@@ -53,8 +53,8 @@ fn fused_path_rejects_mismatched_shapes() {
     use rlvr::backend::cuda::device::upload;
     use rlvr::backend::cuda::logprob::fused_logprob_fwd;
     let Some(dev) = emu_or_skip(7) else { return };
-    let h = upload(&dev, &vec![half::bf16::ZERO; 10]).unwrap();
-    let w = upload(&dev, &vec![half::bf16::ZERO; 12]).unwrap();
+    let h = upload(&dev, &[half::bf16::ZERO; 10]).unwrap();
+    let w = upload(&dev, &[half::bf16::ZERO; 12]).unwrap();
     let t = upload(&dev, &[0i32, 1]).unwrap();
     let e = fused_logprob_fwd(&dev, &h, &w, 4, &t, 1.0, 100)
         .err()

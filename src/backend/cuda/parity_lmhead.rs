@@ -105,7 +105,7 @@ pub fn check_fused_logprob(
 }
 
 /// The row kernels alone on f32 logits (backward in place, f32 output) against `row_stats` /
-/// `row_grad_in_place`; logits are spread wide so some probabilities underflow.
+/// `row_grad_in_place`; for V ≥ 50 logits are spread wide so some probabilities underflow.
 pub fn check_logprob_rows(
     dev: &dyn KernelDevice,
     rng: &mut Rng,
@@ -113,7 +113,10 @@ pub fn check_logprob_rows(
     vocab: usize,
     shape: &str,
 ) -> Result<Vec<CheckRow>> {
-    let z = rng.vec(rows * vocab, -30.0, 30.0);
+    // Degenerate rows (one p ≈ 1) make every output ~1e-8 and the relative comparison
+    // meaningless, so the wide spread is only used where a row has many tokens.
+    let spread = if vocab >= 50 { 30.0 } else { 3.0 };
+    let z = rng.vec(rows * vocab, -spread, spread);
     let targets: Vec<u32> = (0..rows).map(|_| rng.below(vocab as u32)).collect();
     let g_lp = rng.vec(rows, -1.0, 1.0);
     let g_h = rng.vec(rows, -1.0, 1.0);
@@ -326,7 +329,7 @@ pub fn run_lmhead_checks(
     }
     if want("sample_rows_f32") {
         let shapes: Vec<(usize, usize)> = match set {
-            ShapeSet::Small => vec![(16, 1), (16, 7), (16, 301)],
+            ShapeSet::Small => vec![(16, 1), (16, 7), (8, 301)],
             ShapeSet::Full => vec![(16, 1), (64, 7), (64, 301), (32, 151_936)],
         };
         for (name, p) in sampling_params() {
