@@ -320,7 +320,7 @@ pub fn fused_memory_plan(tokens: usize, vocab: usize, d: usize, budget_floats: u
     format!(
         "fused log-prob T={tokens} V={vocab} d={d}: chunk {c} rows, {:.3} GiB of chunk buffers \
          (f32 logits + bf16 dz) vs naive {:.1} GiB (f32 logits + f32 grad, T x V): {:.0}x less; \
-         {} GEMM launches per pass",
+         {} chunks (GEMM + row kernel each) per pass",
         gib(fused),
         gib(naive),
         naive as f64 / fused.max(1) as f64,
