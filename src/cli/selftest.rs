@@ -113,6 +113,16 @@ fn print_table(rows: &[CheckRow]) {
 }
 
 fn print_report() {
+    // Analytic (no GPU needed): what the fused log-prob path saves at the training shape.
+    println!(
+        "{}",
+        crate::backend::cuda::logprob::fused_memory_plan(
+            32768,
+            152_064,
+            3584,
+            crate::backend::cuda::logprob::GPU_FUSED_BUDGET_FLOATS
+        )
+    );
     println!(
         "kernels compiled by nvcc: {} (build time {:.1} s); emulator built: {}",
         kernels::KERNELS_COMPILED,

@@ -473,9 +473,6 @@ pub fn gemm_bf16(
     g: &Gemm,
 ) -> Result<()> {
     let c_len = g.batch * g.m * g.n;
-    if c_f32.is_none() && c_bf16.is_none() {
-        bail!("gemm_bf16: no output buffer");
-    }
     for (what, len) in [
         ("c_f32", c_f32.map(|c| c.len())),
         ("c_bf16", c_bf16.map(|c| c.len())),
@@ -486,7 +483,49 @@ pub fn gemm_bf16(
             }
         }
     }
-    if g.a.extent(g.batch, g.m, g.k) > a.len() || g.b.extent(g.batch, g.n, g.k) > b.len() {
+    gemm_bf16_at(dev, c_f32, c_bf16, a, b, g, GemmOffsets::default())
+}
+
+/// Element offsets into the operands of [`gemm_bf16_at`] (a sub-block of a larger buffer, e.g. one
+/// token chunk of the hidden states).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GemmOffsets {
+    pub a: usize,
+    pub b: usize,
+    pub c: usize,
+}
+
+/// [`gemm_bf16`] on operands that start `off` elements into their buffers; C may be a prefix of a
+/// larger buffer.
+pub fn gemm_bf16_at(
+    dev: &dyn KernelDevice,
+    c_f32: Option<&DevBuf<f32>>,
+    c_bf16: Option<&DevBuf<bf16>>,
+    a: &DevBuf<bf16>,
+    b: &DevBuf<bf16>,
+    g: &Gemm,
+    off: GemmOffsets,
+) -> Result<()> {
+    let c_len = g.batch * g.m * g.n;
+    if c_f32.is_none() && c_bf16.is_none() {
+        bail!("gemm_bf16: no output buffer");
+    }
+    for (what, len) in [
+        ("c_f32", c_f32.map(|c| c.len())),
+        ("c_bf16", c_bf16.map(|c| c.len())),
+    ] {
+        if let Some(len) = len {
+            if off.c + c_len > len {
+                bail!(
+                    "gemm_bf16: {what} has {len} elements, the problem needs {c_len} from offset {}",
+                    off.c
+                );
+            }
+        }
+    }
+    if off.a + g.a.extent(g.batch, g.m, g.k) > a.len()
+        || off.b + g.b.extent(g.batch, g.n, g.k) > b.len()
+    {
         bail!(
             "gemm_bf16: operand strides reach past the end of A ({}) or B ({})",
             a.len(),
@@ -512,9 +551,17 @@ pub fn gemm_bf16(
         block: [128, 1, 1],
         smem_bytes: 0,
     };
-    let kernel = gemm_kernel_for(g, a, b);
+    let kernel = gemm_kernel_at(g, a, b, off);
     let mut args = KernelArgs::new();
-    args.opt_buf(c_f32).opt_buf(c_bf16).buf(a).buf(b);
+    match c_f32 {
+        Some(c) => args.buf_at(c, off.c)?,
+        None => args.opt_buf::<f32>(None),
+    };
+    match c_bf16 {
+        Some(c) => args.buf_at(c, off.c)?,
+        None => args.opt_buf::<bf16>(None),
+    };
+    args.buf_at(a, off.a)?.buf_at(b, off.b)?;
     args.i32(g.m as i32).i32(g.n as i32).i32(g.k as i32);
     if kernel == "gemm_bf16_mma_kc" {
         args.i64(g.a.outer as i64).i64(g.b.outer as i64);
@@ -536,6 +583,10 @@ pub fn gemm_bf16(
 /// Which GEMM kernel `gemm_bf16` runs: the cp.async + ldmatrix pipeline when both operands are
 /// contiguous in k with 16-byte aligned rows and bases, else the general strided kernel.
 pub fn gemm_kernel_for(g: &Gemm, a: &DevBuf<bf16>, b: &DevBuf<bf16>) -> &'static str {
+    gemm_kernel_at(g, a, b, GemmOffsets::default())
+}
+
+fn gemm_kernel_at(g: &Gemm, a: &DevBuf<bf16>, b: &DevBuf<bf16>, off: GemmOffsets) -> &'static str {
     let aligned = |x: usize| x.is_multiple_of(8);
     let fast = g.a.k == 1
         && g.b.k == 1
@@ -543,8 +594,8 @@ pub fn gemm_kernel_for(g: &Gemm, a: &DevBuf<bf16>, b: &DevBuf<bf16>) -> &'static
         && aligned(g.a.outer)
         && aligned(g.b.outer)
         && (g.batch == 1 || (aligned(g.a.batch) && aligned(g.b.batch)))
-        && a.raw().device_ptr().is_multiple_of(16)
-        && b.raw().device_ptr().is_multiple_of(16);
+        && (a.raw().device_ptr() + 2 * off.a as u64).is_multiple_of(16)
+        && (b.raw().device_ptr() + 2 * off.b as u64).is_multiple_of(16);
     if fast {
         "gemm_bf16_mma_kc"
     } else {

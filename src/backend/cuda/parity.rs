@@ -108,7 +108,7 @@ fn nan_f32(dev: &dyn KernelDevice, n: usize) -> Result<DevBuf<f32>> {
 }
 
 /// Runs one check body, turning an error (e.g. an emulator fault) into a failed row.
-fn guarded(
+pub(crate) fn guarded(
     rows: &mut Vec<CheckRow>,
     kernel: &str,
     shape: &str,
@@ -289,6 +289,7 @@ pub fn run_all(
             });
         }
     }
+    super::parity_lmhead::run_lmhead_checks(dev, set, &mut rng, &want, &mut rows);
     rows
 }
 

@@ -1,0 +1,90 @@
+//! Sampling kernel on the emulator: the same token as the CPU `sample_row` for the same Philox
+//! uniform on many random rows (tie-heavy rows included), and draw frequencies that match the
+//! temperature softmax (chi-square).
+use rlvr::backend::cuda::device::upload;
+use rlvr::backend::cuda::parity_lmhead::{sampling_agreement, sampling_params};
+use rlvr::backend::cuda::rng::Rng;
+use rlvr::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
+use rlvr::backend::emu::EmuDevice;
+use rlvr::generate::sampling::SamplingParams;
+
+fn emu_or_skip(seed: u64) -> Option<EmuDevice> {
+    if !rlvr::backend::emu::emu_built() && std::env::var("REQUIRE_NVCC").as_deref() != Ok("1") {
+        eprintln!("skipped: the emulator was not built (run scripts/setup-cuda.sh)");
+        return None;
+    }
+    Some(EmuDevice::new(seed).expect("the emulator is built"))
+}
+
+#[test]
+fn device_draws_match_cpu_sample_row() {
+    let Some(dev) = emu_or_skip(11) else { return };
+    let mut rng = Rng::new(11);
+    let (mut total, mut boundary) = (0usize, 0usize);
+    for (name, p) in sampling_params() {
+        for vocab in [1usize, 2, 9, 64, 333] {
+            for ties in [false, true] {
+                let a = sampling_agreement(&dev, &mut rng, 24, vocab, &p, ties, 99).unwrap();
+                assert_eq!(a.hard, 0, "{name} V={vocab} ties={ties}: {a:?}");
+                assert!(a.max_lp_err < 1e-5, "{name} V={vocab} ties={ties}: {a:?}");
+                total += a.rows;
+                boundary += a.boundary;
+            }
+        }
+    }
+    eprintln!("{total} rows compared, {boundary} boundary disagreements");
+    assert_eq!(
+        boundary, 0,
+        "uniforms within 1e-6 of a boundary: expected none in {total} rows"
+    );
+}
+
+#[test]
+fn frequencies_match_temperature_softmax() {
+    let Some(dev) = emu_or_skip(12) else { return };
+    let logits = [1.0f32, 0.5, -0.3, 2.0, 0.0, -1.5];
+    let (v, n) = (logits.len(), 3000usize);
+    let temperature = 0.8f32;
+    let all: Vec<f32> = (0..n).flat_map(|_| logits).collect();
+    let streams = vec![42u64; n];
+    let steps: Vec<u64> = (0..n as u64).collect();
+    let out = SampledDev::alloc(&dev, n).unwrap();
+    let ld = upload(&dev, &all).unwrap();
+    let keys = upload(&dev, &sample_keys(&streams, &steps).unwrap()).unwrap();
+    let p = SamplingParams {
+        temperature,
+        ..Default::default()
+    };
+    sample_rows(&dev, &out, &ld, v, &keys, 3, 0, &p).unwrap();
+    let mut counts = vec![0usize; v];
+    for s in out.download(&dev).unwrap() {
+        counts[s.token as usize] += 1;
+    }
+    let m = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let e: Vec<f64> = logits
+        .iter()
+        .map(|&x| ((x as f64 - m) / temperature as f64).exp())
+        .collect();
+    let z: f64 = e.iter().sum();
+    let chi2: f64 = counts
+        .iter()
+        .zip(&e)
+        .map(|(&c, &w)| {
+            let exp = w / z * n as f64;
+            (c as f64 - exp).powi(2) / exp
+        })
+        .sum();
+    // 5 degrees of freedom: the p = 0.001 critical value is 20.52.
+    assert!(chi2 < 20.52, "chi2 {chi2}, counts {counts:?}");
+}
+
+#[test]
+fn non_finite_row_is_an_error_naming_the_row() {
+    let Some(dev) = emu_or_skip(13) else { return };
+    let out = SampledDev::alloc(&dev, 2).unwrap();
+    let ld = upload(&dev, &[0.0f32, 1.0, f32::NAN, 0.0]).unwrap();
+    let keys = upload(&dev, &sample_keys(&[0, 1], &[0, 0]).unwrap()).unwrap();
+    sample_rows(&dev, &out, &ld, 2, &keys, 1, 0, &SamplingParams::default()).unwrap();
+    let e = out.download(&dev).unwrap_err().to_string();
+    assert!(e.contains("row 1"), "{e}");
+}
