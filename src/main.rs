@@ -30,6 +30,10 @@ enum Command {
     Convert(rlvr::cli::convert::Args),
     /// Check every CUDA kernel against its CPU reference, on the GPU or the host emulator.
     Selftest(rlvr::cli::selftest::Args),
+    /// CPU throughput: GEMM vs the GEMM crate's peak, 135M-model forward and training step.
+    BenchCpu(rlvr::cli::bench_cpu::CpuArgs),
+    /// RL loop throughput: rollout and update tokens/s and update MFU.
+    BenchTrain(rlvr::cli::bench_cpu::TrainArgs),
 }
 
 fn main() {
@@ -44,6 +48,8 @@ fn main() {
         Command::Sft(a) => rlvr::cli::sft::run(a),
         Command::Convert(a) => rlvr::cli::convert::run(a),
         Command::Selftest(a) => rlvr::cli::selftest::run(a),
+        Command::BenchCpu(a) => rlvr::cli::bench_cpu::run_cpu(a),
+        Command::BenchTrain(a) => rlvr::cli::bench_cpu::run_train(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -1,4 +1,5 @@
 //! One file per subcommand: each parses its arguments (clap derive) and calls one library function.
+pub mod bench_cpu;
 pub mod convert;
 pub mod device;
 pub mod grade;
