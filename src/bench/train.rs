@@ -49,7 +49,7 @@ pub struct UpdateRun {
 
 /// Generate `response_len` tokens for every sequence (no stop tokens, so none ends early).
 pub fn bench_rollout(model: &Model, spec: &TrainBenchSpec) -> Result<RolloutRun> {
-    if spec.samples_per_prompt == 0 || spec.rollout_batch % spec.samples_per_prompt != 0 {
+    if spec.samples_per_prompt == 0 || !spec.rollout_batch.is_multiple_of(spec.samples_per_prompt) {
         bail!(
             "rollout batch {} must be a positive multiple of samples per prompt {}",
             spec.rollout_batch,
