@@ -7,6 +7,7 @@
 pub mod analysis;
 pub mod autograd;
 pub mod backend;
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod demo;

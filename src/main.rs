@@ -26,6 +26,8 @@ enum Command {
     Train(Box<rlvr::cli::train::Args>),
     /// Write a randomly initialised character-level Llama (for from-scratch experiments).
     NewModel(rlvr::cli::new_model::Args),
+    /// GPU memory plan of full-parameter RL for a model (weights, grads, optimizer, activations, KV).
+    Plan(rlvr::cli::plan::Args),
     /// Training curves (SVG/PNG) of one or more `rlvr train` runs.
     Plot(rlvr::cli::plot::Args),
     /// Supervised fine-tuning on (prompt, answer) pairs (token-mean NLL of the response).
@@ -38,7 +40,7 @@ enum Command {
     Generate(rlvr::cli::generate::Args),
     /// Evaluate models on datasets: sample, grade, Pass@k (passk.json) and plots; resumable.
     Eval(rlvr::cli::eval::Args),
-    /// Benchmarks (`rlvr bench generate`: decode tokens/s and the memory-bandwidth roofline).
+    /// Benchmarks: `bench cpu` (GEMM peak, model forward/step), `bench train`, `bench generate`.
     Bench(rlvr::cli::bench::Args),
     /// Measure where PSR, NSR, W-REINFORCE (or other objectives) push probability mass: token-level
     /// logit gradients and probability changes after one step, per-layer gradient norms, cosines.
@@ -56,6 +58,7 @@ fn main() {
         Command::Train(a) => rlvr::cli::train::run(*a),
         Command::NewModel(a) => rlvr::cli::new_model::run(a),
         Command::Plot(a) => rlvr::cli::plot::run(a),
+        Command::Plan(a) => rlvr::cli::plan::run(a),
         Command::Sft(a) => rlvr::cli::sft::run(a),
         Command::Convert(a) => rlvr::cli::convert::run(a),
         Command::Selftest(a) => rlvr::cli::selftest::run(a),

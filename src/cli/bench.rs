@@ -12,10 +12,17 @@ pub enum BenchCommand {
     /// Decode tokens/s of the generation path at several batch sizes, with the memory-bandwidth
     /// roofline (bytes of weights + KV cache read per step, against this machine's memcpy).
     Generate(super::bench_generate::Args),
+    /// CPU GEMM against the GEMM crate's peak, 135M-model forward / training-step throughput and
+    /// their fraction of that peak, with a per-op breakdown.
+    Cpu(super::bench_cpu::CpuArgs),
+    /// Rollout and update tokens/s and update MFU (6·params·tokens against the GEMM peak).
+    Train(super::bench_cpu::TrainArgs),
 }
 
 pub fn run(a: Args) -> Result<()> {
     match a.command {
         BenchCommand::Generate(g) => super::bench_generate::run(g),
+        BenchCommand::Cpu(c) => super::bench_cpu::run_cpu(c),
+        BenchCommand::Train(t) => super::bench_cpu::run_train(t),
     }
 }

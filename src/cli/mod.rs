@@ -1,6 +1,7 @@
 //! One file per subcommand: each parses its arguments (clap derive) and calls one library function.
 pub mod analyze;
 pub mod bench;
+pub mod bench_cpu;
 pub mod bench_generate;
 pub mod convert;
 pub mod demo;
@@ -12,6 +13,7 @@ pub mod logprobs;
 pub mod make_task;
 pub mod new_model;
 pub mod passk;
+pub mod plan;
 pub mod plot;
 pub mod selftest;
 pub mod sft;

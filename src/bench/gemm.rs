@@ -1,0 +1,138 @@
+//! GEMM throughput: our `backend::cpu::gemm::gemm` at square and model-layer shapes, and the
+//! peak of the crate it wraps (`matrixmultiply::sgemm`, contiguous row-major operands, no
+//! transposes) over a sweep of large squares — the ceiling every other number is judged by.
+use super::{best_secs, median_secs};
+use crate::backend::cpu::gemm::gemm;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct GemmPoint {
+    pub name: String,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    /// Operand layouts as `linear` uses them: B stored [n, k] (the HF weight layout).
+    pub trans_b: bool,
+    pub seconds: f64,
+    pub gflops: f64,
+}
+
+/// Deterministic, non-trivial operand values (denormals or zeros would flatter or hurt).
+pub fn operand(len: usize, salt: usize) -> Vec<f32> {
+    (0..len)
+        .map(|i| (((i * 7919 + salt * 104_729) % 2003) as f32 - 1001.0) * 1e-3)
+        .collect()
+}
+
+pub fn gflops(m: usize, n: usize, k: usize, seconds: f64) -> f64 {
+    2.0 * m as f64 * n as f64 * k as f64 / seconds / 1e9
+}
+
+/// Repeats so that one point takes roughly `budget_flops` of work (at least 3).
+fn repeats_for(m: usize, n: usize, k: usize, budget_flops: f64) -> usize {
+    let f = 2.0 * (m * n * k) as f64;
+    ((budget_flops / f) as usize).clamp(3, 50)
+}
+
+/// Our wrapper at one shape: C[m,n] = A[m,k] · op(B).
+pub fn bench_gemm(name: &str, m: usize, n: usize, k: usize, trans_b: bool) -> GemmPoint {
+    let a = operand(m * k, 1);
+    let b = operand(k * n, 2);
+    let mut c = vec![0.0f32; m * n];
+    let reps = repeats_for(m, n, k, 2e10);
+    let seconds = median_secs(1, reps, || {
+        gemm(m, n, k, 1.0, &a, false, &b, trans_b, 0.0, &mut c)
+    });
+    GemmPoint {
+        name: name.to_string(),
+        m,
+        n,
+        k,
+        trans_b,
+        seconds,
+        gflops: gflops(m, n, k, seconds),
+    }
+}
+
+/// The crate's own best: `matrixmultiply::sgemm` called directly on contiguous squares,
+/// fastest repeat of the fastest size.
+pub fn crate_peak(sizes: &[usize]) -> (usize, f64) {
+    let mut best = (0, 0.0f64);
+    for &s in sizes {
+        let a = operand(s * s, 3);
+        let b = operand(s * s, 4);
+        let mut c = vec![0.0f32; s * s];
+        let reps = repeats_for(s, s, s, 3e10);
+        let secs = best_secs(1, reps, || {
+            // SAFETY: all three buffers hold s·s floats and the strides describe exactly that.
+            unsafe {
+                matrixmultiply::sgemm(
+                    s,
+                    s,
+                    s,
+                    1.0,
+                    a.as_ptr(),
+                    s as isize,
+                    1,
+                    b.as_ptr(),
+                    s as isize,
+                    1,
+                    0.0,
+                    c.as_mut_ptr(),
+                    s as isize,
+                    1,
+                )
+            }
+        });
+        let g = gflops(s, s, s, secs);
+        if g > best.1 {
+            best = (s, g);
+        }
+    }
+    best
+}
+
+/// Square sizes plus the 135M model's layer shapes for `tokens` rows.
+pub fn standard_points(
+    tokens: usize,
+    d: usize,
+    ffn: usize,
+    kv: usize,
+    vocab: usize,
+) -> Vec<GemmPoint> {
+    let mut out = Vec::new();
+    for s in [256, 512, 1024] {
+        out.push(bench_gemm(&format!("square {s}"), s, s, s, false));
+    }
+    let t = tokens;
+    let shapes = [
+        ("q/o proj", d, d),
+        ("k/v proj", d, kv),
+        ("gate/up proj", d, ffn),
+        ("down proj", ffn, d),
+        ("lm head", d, vocab),
+    ];
+    for (name, k, n) in shapes {
+        out.push(bench_gemm(&format!("{name} {t}x{k}x{n}"), t, n, k, true));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_gemm_point_reports_positive_rate() {
+        let p = bench_gemm("t", 16, 8, 4, true);
+        assert!(p.gflops > 0.0 && p.seconds > 0.0);
+        let (s, g) = crate_peak(&[16, 32]);
+        assert!(s == 16 || s == 32);
+        assert!(g > 0.0);
+    }
+
+    #[test]
+    fn gflops_formula() {
+        assert!((gflops(1000, 1000, 1000, 1.0) - 2.0).abs() < 1e-12);
+    }
+}

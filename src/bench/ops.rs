@@ -1,0 +1,147 @@
+//! Where a forward's time goes: each kernel of one decoder layer run on its own at the model's
+//! shapes (same calls the tape makes, no tape), scaled by the layer count, plus the fused LM
+//! head. A bench-only instrumented forward, so the hot path carries no timing code.
+use super::gemm::operand;
+use super::median_secs;
+use crate::backend::cpu::{attention, gemm, logprob, mlp, norm, rope};
+use crate::model::ModelConfig;
+use serde::Serialize;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct OpTime {
+    pub op: String,
+    /// Seconds for the whole model (per-layer time × layers where the op is per layer).
+    pub seconds: f64,
+    pub share: f64,
+}
+
+/// Per-op forward times for `seqs` sequences of `len` tokens.
+pub fn forward_breakdown(
+    cfg: &ModelConfig,
+    seqs: usize,
+    len: usize,
+    repeats: usize,
+) -> Vec<OpTime> {
+    let n = seqs * len;
+    let (d, f, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
+    let layers = cfg.num_layers as f64;
+    let x = operand(n * d, 1);
+    let w_norm = vec![1.0f32; d];
+    let wq = operand(qd * d, 2);
+    let wkv = operand(kvd * d, 3);
+    let wo = operand(d * qd, 4);
+    let wg = operand(f * d, 5);
+    let wd = operand(d * f, 6);
+    let emb = operand(v * d, 7);
+    let q = operand(n * qd, 8);
+    let k = operand(n * kvd, 9);
+    let g = operand(n * f, 10);
+    let s = operand(n * f, 11);
+    let positions: Vec<u32> = (0..seqs).flat_map(|_| 0..len as u32).collect();
+    let (cos, sin) = rope::rope_tables(&positions, &cfg.inv_freq());
+    let packed: Vec<(usize, usize)> = (0..seqs).map(|i| (i * len, len)).collect();
+    let dims = attention::AttnDims {
+        n_q_heads: cfg.num_heads,
+        n_kv_heads: cfg.num_kv_heads,
+        head_dim: cfg.head_dim,
+    };
+    let targets: Vec<u32> = (0..n - seqs).map(|i| (i * 7 % v) as u32).collect();
+    let eps = cfg.rms_norm_eps;
+    let t = |f: &mut dyn FnMut()| median_secs(1, repeats, f);
+    let mut out: Vec<(String, f64)> = vec![
+        (
+            "rmsnorm x2".into(),
+            2.0 * layers * t(&mut || drop(norm::rmsnorm_fwd(&x, &w_norm, eps))),
+        ),
+        (
+            "q,k,v proj".into(),
+            layers
+                * t(&mut || {
+                    drop(gemm::linear(&x, &wq, n, d, qd));
+                    drop(gemm::linear(&x, &wkv, n, d, kvd));
+                    drop(gemm::linear(&x, &wkv, n, d, kvd));
+                }),
+        ),
+        (
+            "rope q,k".into(),
+            layers
+                * t(&mut || {
+                    let mut a = q.clone();
+                    rope::rope_apply(&mut a, cfg.num_heads, cfg.head_dim, &cos, &sin, false);
+                    let mut b = k.clone();
+                    rope::rope_apply(&mut b, cfg.num_kv_heads, cfg.head_dim, &cos, &sin, false);
+                }),
+        ),
+        (
+            "attention".into(),
+            layers * t(&mut || drop(attention::attention_fwd(&q, &k, &k, &packed, dims))),
+        ),
+        (
+            "o proj".into(),
+            layers * t(&mut || drop(gemm::linear(&q, &wo, n, qd, d))),
+        ),
+        (
+            "residual add x2".into(),
+            2.0 * layers
+                * t(&mut || {
+                    let y: Vec<f32> = x.iter().zip(&x).map(|(a, b)| a + b).collect();
+                    std::hint::black_box(y);
+                }),
+        ),
+        (
+            "gate,up proj".into(),
+            layers
+                * t(&mut || {
+                    drop(gemm::linear(&x, &wg, n, d, f));
+                    drop(gemm::linear(&x, &wg, n, d, f));
+                }),
+        ),
+        (
+            "swiglu".into(),
+            layers * t(&mut || drop(mlp::swiglu_fwd(&g, &s))),
+        ),
+        (
+            "down proj".into(),
+            layers * t(&mut || drop(gemm::linear(&s, &wd, n, f, d))),
+        ),
+        (
+            "lm head + logprob (fused)".into(),
+            t(&mut || {
+                drop(logprob::fused_logprob_fwd(
+                    &x[..(n - seqs) * d],
+                    &emb,
+                    d,
+                    &targets,
+                    1.0,
+                    logprob::FUSED_BUDGET_FLOATS,
+                ))
+            }),
+        ),
+    ];
+    let total: f64 = out.iter().map(|o| o.1).sum();
+    out.sort_by(|a, b| b.1.total_cmp(&a.1));
+    out.into_iter()
+        .map(|(op, seconds)| OpTime {
+            op,
+            seconds,
+            share: seconds / total,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::init::llama_config_json;
+
+    #[test]
+    fn breakdown_covers_every_op_and_shares_sum_to_one() {
+        let cfg =
+            ModelConfig::from_json(llama_config_json(40, 16, 24, 2, 4, 2, true, 1, 2)).unwrap();
+        let b = forward_breakdown(&cfg, 2, 8, 1);
+        assert_eq!(b.len(), 10);
+        let s: f64 = b.iter().map(|o| o.share).sum();
+        assert!((s - 1.0).abs() < 1e-9);
+    }
+}
