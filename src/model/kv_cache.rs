@@ -76,28 +76,10 @@ impl Model {
             .iter()
             .map(|p| tape.constant(p.clone()))
             .collect();
-        let opt = |i: Option<usize>| i.map(|i| &vars[i]);
         let tables = RopeTables::new(&positions, &self.inv_freq);
         let mut h = tape.embedding(&vars[lay.embed], &tokens);
         for (li, l) in lay.layers.iter().enumerate() {
-            let a = tape.rmsnorm(&h, &vars[l.input_norm], cfg.rms_norm_eps);
-            let mut q = tape.linear(&a, &vars[l.q], opt(l.q_bias));
-            let mut k = tape.linear(&a, &vars[l.k], opt(l.k_bias));
-            let v = tape.linear(&a, &vars[l.v], opt(l.v_bias));
-            if let (Some(qn), Some(kn)) = (l.q_norm, l.k_norm) {
-                let qr = tape.reshape(&q, &[n * nh, hd]);
-                q = tape.reshape(
-                    &tape.rmsnorm(&qr, &vars[qn], cfg.rms_norm_eps),
-                    &[n, nh * hd],
-                );
-                let kr = tape.reshape(&k, &[n * nkv, hd]);
-                k = tape.reshape(
-                    &tape.rmsnorm(&kr, &vars[kn], cfg.rms_norm_eps),
-                    &[n, nkv * hd],
-                );
-            }
-            let q = tape.rope(&q, nh, hd, &tables);
-            let k = tape.rope(&k, nkv, hd, &tables);
+            let (q, k, v) = self.attn_inputs(&tape, &vars, l, &h, &tables);
             // Append this layer's keys/values, then attend over each sequence's whole cache.
             for (c, &(start, len, _)) in chunks.iter_mut().zip(&spans) {
                 for g in 0..nkv {
@@ -137,14 +119,7 @@ impl Model {
                 }
             }
             let o = tape.constant(Tensor::new_cpu(o, &[n, nh * hd]));
-            let o = tape.linear(&o, &vars[l.o], opt(l.o_bias));
-            h = tape.add(&h, &o);
-            let m = tape.rmsnorm(&h, &vars[l.post_norm], cfg.rms_norm_eps);
-            let gt = tape.linear(&m, &vars[l.gate], opt(l.gate_bias));
-            let u = tape.linear(&m, &vars[l.up], opt(l.up_bias));
-            let s = tape.swiglu(&gt, &u);
-            let dn = tape.linear(&s, &vars[l.down], opt(l.down_bias));
-            h = tape.add(&h, &dn);
+            h = self.attn_out_and_mlp(&tape, &vars, l, &h, &o);
         }
         for (c, &(_, len, _)) in chunks.iter_mut().zip(&spans) {
             c.cache.len += len;
