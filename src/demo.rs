@@ -11,12 +11,13 @@ use crate::data::synthetic::{
 use crate::eval::passk::{default_ks, passk_table};
 use crate::eval::plot::{write_plot, PlotSpec, Series};
 use crate::generate::engine::EngineConfig;
+use crate::generate::prompts::stop_tokens;
 use crate::generate::sampling::SamplingParams;
 use crate::model::init::{write_tiny_char_model, TinySpec};
 use crate::model::Model;
 use crate::rl::rollout::{rollout, RolloutSettings};
 use crate::rl::sft::{sft, SftConfig};
-use crate::rl::trainer::{load_prompts, stop_tokens, train};
+use crate::rl::trainer::{load_prompts, train};
 use crate::rl::TrainConfig;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use anyhow::{Context, Result};
@@ -126,7 +127,7 @@ pub fn eval_passk(
     let model = Model::load(model_dir)?;
     let tok = Tokenizer::from_dir(model_dir)?;
     let (items, _) = load_prompts(&[data.to_path_buf()], &tok, template, 512)?;
-    let stop = stop_tokens(model_dir, &tok, template)?;
+    let stop = stop_tokens(Some(model_dir), &model.config, &tok, template)?;
     let samples = rollout(
         &model,
         &tok,

@@ -24,9 +24,37 @@ impl SplitMix64 {
         let u2 = self.uniform();
         (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
     }
-    /// Uniform integer in 0..n (n > 0).
+    pub fn new(seed: u64) -> Self {
+        SplitMix64(seed)
+    }
+
+    /// Uniform integer in 0..n (n > 0), by a multiply-high (one draw; bias < n/2^64).
     pub fn below(&mut self, n: u64) -> u64 {
         ((self.next_u64() as u128 * n as u128) >> 64) as u64
+    }
+
+    /// Uniform integer in 0..n (n ≥ 1) by rejection, so no value is favoured at all (the
+    /// synthetic tasks use this; their streams are fixed by it).
+    pub fn below_unbiased(&mut self, n: u64) -> u64 {
+        let n = n.max(1);
+        let zone = u64::MAX - u64::MAX % n;
+        loop {
+            let v = self.next_u64();
+            if v < zone {
+                return v % n;
+            }
+        }
+    }
+
+    /// Uniform in `lo..=hi` (unbiased).
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+        lo + self.below_unbiased((hi - lo) as u64 + 1) as i64
+    }
+
+    /// A uniformly chosen element (unbiased); `items` must not be empty.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below_unbiased(items.len() as u64) as usize]
     }
 }
 

@@ -29,6 +29,15 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Read a JSONL file into values; errors name the file and the 1-based line.
 pub fn read_jsonl(path: &Path) -> Result<Vec<serde_json::Value>> {
+    Ok(read_jsonl_numbered(path)?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// Read a JSONL file as (1-based line number, value) pairs, skipping blank lines, so callers
+/// can name the line in their own errors.
+pub fn read_jsonl_numbered(path: &Path) -> Result<Vec<(usize, serde_json::Value)>> {
     let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
@@ -38,7 +47,7 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<serde_json::Value>> {
         }
         let v: serde_json::Value = serde_json::from_str(&line)
             .with_context(|| format!("{}:{}: malformed JSON", path.display(), i + 1))?;
-        out.push(v);
+        out.push((i + 1, v));
     }
     Ok(out)
 }

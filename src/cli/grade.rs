@@ -1,8 +1,8 @@
 //! `rlvr grade`: grade model responses against gold answers (JSONL in, JSONL out).
 use crate::verify::Mode;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use serde_json::Value;
-use std::io::{BufRead, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Grade responses: each IN line `{"response": str, "answer": str, ...}` becomes the same object
@@ -53,21 +53,11 @@ fn field(obj: &Value, key: &str, path: &Path, line: usize) -> Result<String> {
 
 /// Read the input as (1-based line number, object) pairs; blank lines are skipped.
 fn read_lines(path: &Path) -> Result<Vec<(usize, Value)>> {
-    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
-        let line = line.with_context(|| format!("{}:{}: reading line", path.display(), i + 1))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(&line)
-            .with_context(|| format!("{}:{}: malformed JSON", path.display(), i + 1))?;
-        if !v.is_object() {
-            bail!("{}:{}: expected a JSON object", path.display(), i + 1);
-        }
-        out.push((i + 1, v));
+    let lines = crate::util::read_jsonl_numbered(path)?;
+    if let Some((line, _)) = lines.iter().find(|(_, v)| !v.is_object()) {
+        bail!("{}:{line}: expected a JSON object", path.display());
     }
-    Ok(out)
+    Ok(lines)
 }
 
 pub fn run(args: Args) -> Result<()> {

@@ -96,9 +96,8 @@ pub fn generate_tagged(spec: TaskSpec, n: usize) -> Vec<(TaskKind, TaskItem)> {
     (0..n)
         .map(|_| {
             let kind = match spec.kind {
-                TaskKind::Mixed => {
-                    [TaskKind::Arithmetic, TaskKind::Linear, TaskKind::Word][rng.below(3) as usize]
-                }
+                TaskKind::Mixed => [TaskKind::Arithmetic, TaskKind::Linear, TaskKind::Word]
+                    [rng.below_unbiased(3) as usize],
                 k => k,
             };
             let item = match kind {
@@ -111,45 +110,7 @@ pub fn generate_tagged(spec: TaskSpec, n: usize) -> Vec<(TaskKind, TaskItem)> {
         .collect()
 }
 
-/// SplitMix64 (Steele, Lea, Flood 2014): tiny, full-period, and good enough for sampling tasks.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> Self {
-        SplitMix64(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n ≥ 1), by rejection so no value is favoured.
-    pub fn below(&mut self, n: u64) -> u64 {
-        let n = n.max(1);
-        let zone = u64::MAX - u64::MAX % n;
-        loop {
-            let v = self.next_u64();
-            if v < zone {
-                return v % n;
-            }
-        }
-    }
-
-    /// Uniform in `lo..=hi`.
-    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
-        let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
-        lo + self.below((hi - lo) as u64 + 1) as i64
-    }
-
-    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len() as u64) as usize]
-    }
-}
+pub use crate::rng::SplitMix64;
 
 // ---------------------------------------------------------------- arithmetic
 
@@ -282,7 +243,7 @@ fn with_const(lead: String, b: i64) -> String {
 
 fn nonzero(rng: &mut SplitMix64, max: i64, negatives: bool) -> i64 {
     let v = rng.range(1, max.max(1));
-    if negatives && rng.below(2) == 1 {
+    if negatives && rng.below_unbiased(2) == 1 {
         -v
     } else {
         v
@@ -382,7 +343,7 @@ pub fn word(cfg: &WordConfig, rng: &mut SplitMix64) -> TaskItem {
     // The first sentence may already be a step (a product), which counts toward `steps`.
     let mut done = 0;
     let mut v: i64;
-    let mut text = if rng.below(2) == 0 {
+    let mut text = if rng.below_unbiased(2) == 0 {
         v = rng.range(2, max);
         format!("{name} has {v} {item}.")
     } else {
@@ -394,7 +355,7 @@ pub fn word(cfg: &WordConfig, rng: &mut SplitMix64) -> TaskItem {
         format!("{name} has {boxes} {container} with {per} {item} in each.")
     };
     while done < steps {
-        let step = rng.below(4);
+        let step = rng.below_unbiased(4);
         let sentence = match step {
             0 => {
                 let b = rng.range(2, max);

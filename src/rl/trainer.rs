@@ -10,6 +10,7 @@ use super::ppo::{gae_advantages, Critic};
 use super::rollout::{rollout, PromptItem, RolloutSettings, Sample};
 use super::update::{policy_update, UpdateInputs};
 use crate::generate::engine::EngineConfig;
+use crate::generate::prompts::stop_tokens;
 use crate::model::score::score_suffixes;
 use crate::model::Model;
 use crate::optim::AdamW;
@@ -50,17 +51,6 @@ pub fn load_prompts(
         }
     }
     Ok((out, dropped))
-}
-
-/// Stop tokens: EOS ids of the model plus the template's end-of-turn token.
-pub fn stop_tokens(model_dir: &Path, tok: &Tokenizer, template: ChatTemplate) -> Result<Vec<u32>> {
-    let mut ids = crate::tokenizer::eos_ids_from_dir(model_dir)?;
-    if let Some(id) = template.end_of_turn().and_then(|t| tok.token_id(t)) {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
 }
 
 /// Indices of the prompts for RL step `step`: a seeded permutation per epoch, drop_last.
@@ -184,7 +174,7 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
     } else {
         cfg.template.parse()?
     };
-    let stop = stop_tokens(&cfg.model, &tok, template)?;
+    let stop = stop_tokens(Some(&cfg.model), &model.config, &tok, template)?;
     let (train_items, dropped) = load_prompts(&cfg.data, &tok, template, cfg.max_prompt_tokens)?;
     let (val_items, _) = load_prompts(&cfg.val_data, &tok, template, cfg.max_prompt_tokens)?;
     let val_items: Vec<PromptItem> = if cfg.val_max_problems > 0 {
