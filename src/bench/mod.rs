@@ -4,6 +4,7 @@
 //! these run on are shared and single runs are noisy.
 
 pub mod gemm;
+pub mod kernels;
 pub mod model;
 pub mod ops;
 pub mod train;

@@ -17,6 +17,10 @@ pub enum BenchCommand {
     Cpu(super::bench_cpu::CpuArgs),
     /// Rollout and update tokens/s and update MFU (6·params·tokens against the GEMM peak).
     Train(super::bench_cpu::TrainArgs),
+    /// Every CUDA kernel at training shapes: median of CUDA-event-timed repeats (L2 flushed),
+    /// TFLOP/s or GB/s, and the ratio to a baseline measured in the same run (cuBLAS, copy
+    /// bandwidth, bf16 peak). `--device emu` exercises the entries at tiny shapes.
+    Kernels(super::bench_kernels::KernelsArgs),
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -24,5 +28,6 @@ pub fn run(a: Args) -> Result<()> {
         BenchCommand::Generate(g) => super::bench_generate::run(g),
         BenchCommand::Cpu(c) => super::bench_cpu::run_cpu(c),
         BenchCommand::Train(t) => super::bench_cpu::run_train(t),
+        BenchCommand::Kernels(k) => super::bench_kernels::run(k),
     }
 }

@@ -3,6 +3,7 @@ pub mod analyze;
 pub mod bench;
 pub mod bench_cpu;
 pub mod bench_generate;
+pub mod bench_kernels;
 pub mod convert;
 pub mod demo;
 pub mod device;

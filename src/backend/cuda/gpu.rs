@@ -5,7 +5,7 @@ use super::detect::cuda_available;
 use super::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
 use super::kernels;
 use anyhow::{anyhow, bail, Context, Result};
-use cudarc::driver::{result, sys, CudaContext, CudaFunction, CudaModule, CudaStream};
+use cudarc::driver::{result, sys, CudaContext, CudaEvent, CudaFunction, CudaModule, CudaStream};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -99,6 +99,62 @@ impl Gpu {
 
     pub fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
+    }
+
+    /// A timing event recorded on the stream now. Only explicit events like this one exist:
+    /// cudarc's per-buffer event tracking stays off.
+    pub fn timing_event(&self) -> Result<CudaEvent> {
+        self.stream
+            .record_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+            .context("recording a timing event")
+    }
+
+    /// Size of the device's L2 cache in bytes.
+    pub fn l2_cache_bytes(&self) -> Result<usize> {
+        let b = self
+            .ctx
+            .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)
+            .context("querying the L2 cache size")?;
+        Ok(b.max(0) as usize)
+    }
+
+    /// Fills `buf` with `byte` on the stream (asynchronous).
+    pub fn memset_async(&self, buf: &RawBuf, byte: u8) -> Result<()> {
+        self.ctx.bind_to_thread()?;
+        // SAFETY: buf is a live allocation of buf.bytes bytes on this context.
+        unsafe { result::memset_d8_async(buf.ptr, byte, buf.bytes, self.stream.cu_stream()) }
+            .context("cuMemsetD8Async")
+    }
+
+    /// Copies `bytes` from `src` to `dst` on the stream (asynchronous).
+    pub fn copy_async(&self, dst: &RawBuf, src: &RawBuf, bytes: usize) -> Result<()> {
+        if bytes > dst.bytes || bytes > src.bytes {
+            bail!(
+                "device copy of {bytes} bytes between buffers of {} and {}",
+                src.bytes,
+                dst.bytes
+            );
+        }
+        self.ctx.bind_to_thread()?;
+        // SAFETY: both are live allocations of at least `bytes` bytes on this context.
+        unsafe { result::memcpy_dtod_async(dst.ptr, src.ptr, bytes, self.stream.cu_stream()) }
+            .context("cuMemcpyDtoDAsync")
+    }
+
+    /// Returns every cached free block to the driver (benches call it between large entries).
+    pub fn trim_pool(&self) -> Result<()> {
+        self.synchronize()?;
+        self.ctx.bind_to_thread()?;
+        let mut f = self
+            .pool
+            .free
+            .lock()
+            .map_err(|_| anyhow!("allocator pool poisoned"))?;
+        for p in f.drain().flat_map(|(_, v)| v) {
+            // SAFETY: blocks in the free lists are owned by no RawBuf.
+            unsafe { result::free_sync(p) }.context("cuMemFree")?;
+        }
+        Ok(())
     }
 
     /// The function handle for `kernel`, loading its file's fatbin on first use.

@@ -1,0 +1,136 @@
+//! `rlvr bench kernels`: every CUDA kernel at training shapes against same-run baselines
+//! (`bench::kernels`); `--device emu` runs the same entries at tiny shapes on the emulator.
+use crate::backend::cuda::{detect, gpu::Gpu};
+use crate::backend::emu::EmuDevice;
+use crate::bench::kernels::cublas::Cublas;
+use crate::bench::kernels::roofline::peak_bf16_tflops;
+use crate::bench::kernels::shapes::Plan;
+use crate::bench::kernels::timing::{Backend, Bencher, RepeatPolicy};
+use crate::bench::kernels::{report, Roofs};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum KernelBenchDevice {
+    /// The GPU through cudarc: training shapes, CUDA-event timing, cuBLAS and roofline baselines.
+    Cuda,
+    /// The host emulator: tiny shapes, wall-clock times that are NOT GPU numbers, no baselines.
+    Emu,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct KernelsArgs {
+    /// Where to run the kernels.
+    #[arg(long, value_enum, default_value_t = KernelBenchDevice::Cuda)]
+    pub device: KernelBenchDevice,
+    /// Print one JSON object (the same records as the table) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
+    pub json_out: Option<PathBuf>,
+    /// With `--device cuda` on a machine without a usable GPU: say so and exit 0.
+    #[arg(long)]
+    pub allow_no_gpu: bool,
+    /// Most timed repeats per measurement (the median is reported; the emulator uses at most 2).
+    #[arg(long, default_value_t = 10)]
+    pub repeats: usize,
+    /// Untimed warm-up calls before the timed repeats (fewer when one call exceeds the budget).
+    #[arg(long, default_value_t = 2)]
+    pub warmup: usize,
+    /// Seconds one measurement may take: repeats are cut to fit, down to 3.
+    #[arg(long, default_value_t = 1.0)]
+    pub entry_budget_s: f64,
+    /// Only run entries whose kernel name contains this text (e.g. gemm, attn, rmsnorm).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Tokens T of the fused log-prob entry on a GPU (issue 4 states 32768).
+    #[arg(long, default_value_t = 32768)]
+    pub logprob_tokens: usize,
+    /// Median ms of a sort-based top-p on the same GPU (scripts/topp_sort_baseline.py), for the
+    /// sampling entry's ratio.
+    #[arg(long)]
+    pub topp_sort_baseline_ms: Option<f64>,
+    /// Seed of the random inputs (and of the emulator's thread order).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+pub fn run(a: KernelsArgs) -> Result<()> {
+    if a.repeats == 0 || a.entry_budget_s <= 0.0 || a.logprob_tokens == 0 {
+        bail!("--repeats, --entry-budget-s and --logprob-tokens must be positive");
+    }
+    if a.topp_sort_baseline_ms.is_some_and(|ms| !(ms > 0.0)) {
+        bail!("--topp-sort-baseline-ms must be a positive time");
+    }
+    let (gpu, emu);
+    let (backend, plan, max_repeats) = match a.device {
+        KernelBenchDevice::Cuda => {
+            if let Err(e) = detect::cuda_available() {
+                if a.allow_no_gpu {
+                    println!("bench kernels: no GPU here ({e}); nothing measured (--allow-no-gpu)");
+                    return Ok(());
+                }
+                bail!(
+                    "bench kernels: no GPU here ({e}); use --device emu to exercise the code on the \
+                     emulator, or pass --allow-no-gpu to accept that"
+                );
+            }
+            gpu = Gpu::new(0)?;
+            (Backend::Gpu(&gpu), Plan::gpu(a.logprob_tokens), a.repeats)
+        }
+        KernelBenchDevice::Emu => {
+            emu = EmuDevice::new(a.seed)?;
+            (Backend::Emu(&emu), Plan::tiny(), a.repeats.min(2))
+        }
+    };
+    let policy = RepeatPolicy {
+        warmup: if matches!(backend, Backend::Emu(_)) { a.warmup.min(1) } else { a.warmup },
+        max_repeats,
+        budget_s: a.entry_budget_s,
+    };
+    let mut bencher = Bencher::new(backend, policy, a.filter.clone(), a.seed)?;
+    let (cublas, cublas_status) = match backend {
+        Backend::Gpu(g) => match Cublas::new(g) {
+            Ok(c) => (Some(c), "cublasGemmEx bf16, f32 accumulate".to_string()),
+            Err(e) => (None, format!("unavailable: {e:#}")),
+        },
+        Backend::Emu(_) => (None, "not on the emulator".to_string()),
+    };
+    let name = bencher.dev_name();
+    let peak = match backend {
+        Backend::Gpu(_) => peak_bf16_tflops(&name),
+        Backend::Emu(_) => None,
+    };
+    let roofs = Roofs {
+        bandwidth_gbps: None,
+        peak_tflops: peak.map(|p| p.0),
+        cublas,
+        topp_sort_ms: a.topp_sort_baseline_ms,
+    };
+    let mut rep = report(&mut bencher, &plan, roofs, cublas_status);
+    rep.peak_source = peak.map(|p| p.1.to_string());
+    let json = serde_json::to_string_pretty(&rep).context("serialising the report")?;
+    if let Some(p) = &a.json_out {
+        crate::util::write_atomic(p, json.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    if a.json {
+        println!("{json}");
+    } else {
+        rep.print_table();
+    }
+    let errors: Vec<&str> = rep
+        .records
+        .iter()
+        .filter(|r| r.group == "error")
+        .map(|r| r.note.as_str())
+        .collect();
+    if !errors.is_empty() {
+        bail!("{} bench groups failed: {}", errors.len(), errors.join(" | "));
+    }
+    if rep.records.len() <= 1 {
+        bail!("no bench entry matched the filter");
+    }
+    Ok(())
+}
