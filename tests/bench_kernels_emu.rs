@@ -38,7 +38,11 @@ fn without_a_gpu_it_says_so_and_fails_unless_allowed() {
 }
 
 fn records(report: &Value) -> Vec<&Value> {
-    report["records"].as_array().expect("records").iter().collect()
+    report["records"]
+        .as_array()
+        .expect("records")
+        .iter()
+        .collect()
 }
 
 fn find<'a>(recs: &[&'a Value], kernel: &str, shape_prefix: &str) -> &'a Value {
@@ -52,7 +56,9 @@ fn the_emulator_run_covers_every_kernel_with_sane_counts() {
     if !emu_or_skip() {
         return;
     }
-    let (code, out, err) = rlvr(&["bench", "kernels", "--device", "emu", "--json", "--seed", "3"]);
+    let (code, out, err) = rlvr(&[
+        "bench", "kernels", "--device", "emu", "--json", "--seed", "3",
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     let rep: Value = serde_json::from_str(&out).expect("the output is one JSON object");
     assert_eq!(rep["gpu_numbers"], false);
@@ -71,7 +77,10 @@ fn the_emulator_run_covers_every_kernel_with_sane_counts() {
     for r in &recs {
         assert_ne!(r["group"], "error", "{r}");
         // No baselines on the emulator: no cuBLAS, no bandwidth, no peak.
-        assert!(r["baseline"].is_null() || r["kernel"] == "fused_logprob memory", "{r}");
+        assert!(
+            r["baseline"].is_null() || r["kernel"] == "fused_logprob memory",
+            "{r}"
+        );
         if r["kernel"] == "fused_logprob memory" {
             continue;
         }
@@ -84,19 +93,37 @@ fn the_emulator_run_covers_every_kernel_with_sane_counts() {
 
     // Counts against hand-computed values at the tiny shapes (hidden 64, ffn 96, 4/2 heads of 16,
     // vocab 320, 24 tokens; attention 2 × 20; log-prob T = 12).
-    assert_eq!(find(&recs, "gemm_bf16", "32x32x32")["flops"], 2 * 32 * 32 * 32);
-    assert_eq!(find(&recs, "gemm_bf16", "tiny up")["flops"], 2 * 24 * 96 * 64);
+    assert_eq!(
+        find(&recs, "gemm_bf16", "32x32x32")["flops"],
+        2 * 32 * 32 * 32
+    );
+    assert_eq!(
+        find(&recs, "gemm_bf16", "tiny up")["flops"],
+        2 * 24 * 96 * 64
+    );
     // 2 sequences x 20·21/2 pairs x 4 heads x 4·16.
-    assert_eq!(find(&recs, "attn_fwd_bf16", "tiny")["flops"], 2 * 210 * 4 * 4 * 16);
-    assert_eq!(find(&recs, "attn_bwd_bf16", "tiny")["flops"], 2 * 210 * 4 * 10 * 16);
+    assert_eq!(
+        find(&recs, "attn_fwd_bf16", "tiny")["flops"],
+        2 * 210 * 4 * 4 * 16
+    );
+    assert_eq!(
+        find(&recs, "attn_bwd_bf16", "tiny")["flops"],
+        2 * 210 * 4 * 10 * 16
+    );
     // x and y 24·64 bf16, w 64 bf16, rstd 24 f32.
     assert_eq!(
         find(&recs, "rmsnorm_fwd_bf16", "tiny")["bytes"],
         2 * 24 * 64 * 2 + 64 * 2 + 24 * 4
     );
-    assert_eq!(find(&recs, "swiglu_fwd_bf16", "tiny")["bytes"], 3 * 24 * 96 * 2);
+    assert_eq!(
+        find(&recs, "swiglu_fwd_bf16", "tiny")["bytes"],
+        3 * 24 * 96 * 2
+    );
     assert_eq!(find(&recs, "adamw_step_f32", "tiny")["bytes"], 96 * 64 * 30);
-    assert_eq!(find(&recs, "sample_rows_f32", "tiny")["bytes"], 3 * 320 * 4 + 3 * 3 * 4);
+    assert_eq!(
+        find(&recs, "sample_rows_f32", "tiny")["bytes"],
+        3 * 320 * 4 + 3 * 3 * 4
+    );
     // Fused log-prob: four 2·T·V·d products.
     let lp = find(&recs, "fused_logprob fwd+bwd", "tiny");
     assert_eq!(lp["flops"], 4 * 2 * 12 * 320 * 64);
@@ -106,7 +133,7 @@ fn the_emulator_run_covers_every_kernel_with_sane_counts() {
     // below the naive f32 logits and gradient (12 x 320 x 8 B).
     let mem = find(&recs, "fused_logprob memory", "tiny");
     let extra = mem["bytes"].as_u64().unwrap();
-    assert!(extra >= 5 * 320 * 6 && extra < 12 * 320 * 8, "{mem}");
+    assert!((5 * 320 * 6..12 * 320 * 8).contains(&extra), "{mem}");
 }
 
 #[test]
@@ -117,7 +144,10 @@ fn the_emulator_table_is_labelled_as_not_gpu_numbers() {
     let (code, out, err) = rlvr(&["bench", "kernels", "--device", "emu", "--filter", "rmsnorm"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("NOT GPU NUMBERS"), "{out}");
-    assert!(out.contains("rmsnorm_bwd_bf16") && !out.contains("gemm_bf16"), "{out}");
+    assert!(
+        out.contains("rmsnorm_bwd_bf16") && !out.contains("gemm_bf16"),
+        "{out}"
+    );
     let (code, _, err) = rlvr(&["bench", "kernels", "--device", "emu", "--filter", "nothing"]);
     assert_ne!(code, 0);
     assert!(err.contains("no bench entry matched"), "{err}");

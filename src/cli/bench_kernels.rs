@@ -57,10 +57,16 @@ pub struct KernelsArgs {
 }
 
 pub fn run(a: KernelsArgs) -> Result<()> {
-    if a.repeats == 0 || a.entry_budget_s <= 0.0 || a.logprob_tokens == 0 {
+    if a.repeats == 0
+        || a.entry_budget_s.is_nan()
+        || a.entry_budget_s <= 0.0
+        || a.logprob_tokens == 0
+    {
         bail!("--repeats, --entry-budget-s and --logprob-tokens must be positive");
     }
-    if a.topp_sort_baseline_ms.is_some_and(|ms| !(ms > 0.0)) {
+    if a.topp_sort_baseline_ms
+        .is_some_and(|ms| ms.is_nan() || ms <= 0.0)
+    {
         bail!("--topp-sort-baseline-ms must be a positive time");
     }
     let (gpu, emu);
@@ -85,7 +91,11 @@ pub fn run(a: KernelsArgs) -> Result<()> {
         }
     };
     let policy = RepeatPolicy {
-        warmup: if matches!(backend, Backend::Emu(_)) { a.warmup.min(1) } else { a.warmup },
+        warmup: if matches!(backend, Backend::Emu(_)) {
+            a.warmup.min(1)
+        } else {
+            a.warmup
+        },
         max_repeats,
         budget_s: a.entry_budget_s,
     };
@@ -127,7 +137,11 @@ pub fn run(a: KernelsArgs) -> Result<()> {
         .map(|r| r.note.as_str())
         .collect();
     if !errors.is_empty() {
-        bail!("{} bench groups failed: {}", errors.len(), errors.join(" | "));
+        bail!(
+            "{} bench groups failed: {}",
+            errors.len(),
+            errors.join(" | ")
+        );
     }
     if rep.records.len() <= 1 {
         bail!("no bench entry matched the filter");

@@ -81,7 +81,8 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             let o = alloc::<bf16>(&b.dev, batch * hq * d)?;
             let lse = alloc::<f32>(&b.dev, batch * hq)?;
             b.dev.take_launched();
-            let t = b.time(&mut || attn_decode_bf16(&b.dev, &o, &lse, &q, &kc, &vc, &cache, dims))?;
+            let t =
+                b.time(&mut || attn_decode_bf16(&b.dev, &o, &lse, &q, &kc, &vc, &cache, dims))?;
             let lens = vec![clen; batch];
             let mut r = Record::new(
                 "attention",

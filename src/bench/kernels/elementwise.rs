@@ -32,7 +32,13 @@ fn entry(
     Ok(())
 }
 
-fn norm_rope(b: &mut Bencher, m: &LayerShape, t: usize, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
+fn norm_rope(
+    b: &mut Bencher,
+    m: &LayerShape,
+    t: usize,
+    roofs: &Roofs,
+    out: &mut Vec<Record>,
+) -> Result<()> {
     let (h, p) = (m.hidden, m.short);
     if b.wants("rmsnorm") {
         let x = rand_bf16(b, t * h)?;
@@ -43,8 +49,15 @@ fn norm_rope(b: &mut Bencher, m: &LayerShape, t: usize, roofs: &Roofs, out: &mut
         let rstd = alloc::<f32>(&b.dev, t)?;
         let dw = b.random::<f32>(h, |_| 0.0)?;
         let shape = format!("{p} [{t}, {h}]");
-        let spec = ("rmsnorm_fwd_bf16", shape.clone(), c::rmsnorm_fwd_bytes(t, h), "");
-        entry(b, roofs, out, spec, &mut || l::rmsnorm_fwd_bf16(&b.dev, &y, &rstd, &x, &w, 1e-6))?;
+        let spec = (
+            "rmsnorm_fwd_bf16",
+            shape.clone(),
+            c::rmsnorm_fwd_bytes(t, h),
+            "",
+        );
+        entry(b, roofs, out, spec, &mut || {
+            l::rmsnorm_fwd_bf16(&b.dev, &y, &rstd, &x, &w, 1e-6)
+        })?;
         let spec = ("rmsnorm_bwd_bf16", shape, c::rmsnorm_bwd_bytes(t, h), "");
         entry(b, roofs, out, spec, &mut || {
             l::rmsnorm_bwd_bf16(&b.dev, &dx, &dw, &dy, &x, &w, &rstd, false)
@@ -63,14 +76,24 @@ fn norm_rope(b: &mut Bencher, m: &LayerShape, t: usize, roofs: &Roofs, out: &mut
         let shape = format!("{p} q [{t}, {hq}, {hd}]");
         let bytes = c::rope_bytes(t, hq, hd);
         let spec = ("rope_fwd_bf16", shape.clone(), bytes, "");
-        entry(b, roofs, out, spec, &mut || l::rope_fwd_bf16(&b.dev, &y, &x, &pos, &inv, hq))?;
+        entry(b, roofs, out, spec, &mut || {
+            l::rope_fwd_bf16(&b.dev, &y, &x, &pos, &inv, hq)
+        })?;
         let spec = ("rope_bwd_bf16", shape, bytes, "");
-        entry(b, roofs, out, spec, &mut || l::rope_bwd_bf16(&b.dev, &y, &x, &pos, &inv, hq))?;
+        entry(b, roofs, out, spec, &mut || {
+            l::rope_bwd_bf16(&b.dev, &y, &x, &pos, &inv, hq)
+        })?;
     }
     Ok(())
 }
 
-fn mlp_residual(b: &mut Bencher, m: &LayerShape, t: usize, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
+fn mlp_residual(
+    b: &mut Bencher,
+    m: &LayerShape,
+    t: usize,
+    roofs: &Roofs,
+    out: &mut Vec<Record>,
+) -> Result<()> {
     let (h, f, p) = (m.hidden, m.ffn, m.short);
     if b.wants("swiglu") {
         let n = t * f;
@@ -81,17 +104,28 @@ fn mlp_residual(b: &mut Bencher, m: &LayerShape, t: usize, roofs: &Roofs, out: &
         let dg = alloc::<bf16>(&b.dev, n)?;
         let shape = format!("{p} [{t}, {f}]");
         let spec = ("swiglu_fwd_bf16", shape.clone(), c::swiglu_fwd_bytes(n), "");
-        entry(b, roofs, out, spec, &mut || l::swiglu_fwd_bf16(&b.dev, &o, &gate, &up))?;
+        entry(b, roofs, out, spec, &mut || {
+            l::swiglu_fwd_bf16(&b.dev, &o, &gate, &up)
+        })?;
         let spec = ("swiglu_bwd_bf16", shape, c::swiglu_bwd_bytes(n), "");
-        entry(b, roofs, out, spec, &mut || l::swiglu_bwd_bf16(&b.dev, &dg, &o, &dout, &gate, &up))?;
+        entry(b, roofs, out, spec, &mut || {
+            l::swiglu_bwd_bf16(&b.dev, &dg, &o, &dout, &gate, &up)
+        })?;
     }
     if b.wants("residual_add_bf16") {
         let n = t * h;
         let x = rand_bf16(b, n)?;
         let y = rand_bf16(b, n)?;
         let o = alloc::<bf16>(&b.dev, n)?;
-        let spec = ("residual_add_bf16", format!("{p} [{t}, {h}]"), c::residual_bytes(n), "");
-        entry(b, roofs, out, spec, &mut || l::residual_add_bf16(&b.dev, &o, &x, &y))?;
+        let spec = (
+            "residual_add_bf16",
+            format!("{p} [{t}, {h}]"),
+            c::residual_bytes(n),
+            "",
+        );
+        entry(b, roofs, out, spec, &mut || {
+            l::residual_add_bf16(&b.dev, &o, &x, &y)
+        })?;
     }
     if b.wants("cast") {
         // One MLP weight: the f32 master copy to bf16 and back.
@@ -100,14 +134,24 @@ fn mlp_residual(b: &mut Bencher, m: &LayerShape, t: usize, roofs: &Roofs, out: &
         let x16 = alloc::<bf16>(&b.dev, n)?;
         let shape = format!("{p} W_up [{f}, {h}]");
         let spec = ("cast_f32_to_bf16", shape.clone(), c::cast_bytes(n), "");
-        entry(b, roofs, out, spec, &mut || l::cast_f32_to_bf16(&b.dev, &x16, &x32))?;
+        entry(b, roofs, out, spec, &mut || {
+            l::cast_f32_to_bf16(&b.dev, &x16, &x32)
+        })?;
         let spec = ("cast_bf16_to_f32", shape, c::cast_bytes(n), "");
-        entry(b, roofs, out, spec, &mut || l::cast_bf16_to_f32(&b.dev, &x32, &x16))?;
+        entry(b, roofs, out, spec, &mut || {
+            l::cast_bf16_to_f32(&b.dev, &x32, &x16)
+        })?;
     }
     Ok(())
 }
 
-fn embedding(b: &mut Bencher, m: &LayerShape, t: usize, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
+fn embedding(
+    b: &mut Bencher,
+    m: &LayerShape,
+    t: usize,
+    roofs: &Roofs,
+    out: &mut Vec<Record>,
+) -> Result<()> {
     if !b.wants("embedding") {
         return Ok(());
     }
@@ -121,15 +165,24 @@ fn embedding(b: &mut Bencher, m: &LayerShape, t: usize, roofs: &Roofs, out: &mut
     let dout = rand_bf16(b, t * h)?;
     let dtable = b.random::<f32>(v * h, |_| 0.0)?;
     let shape = format!("{p} {t} ids of {v} x {h}");
-    let spec = ("embedding_fwd_bf16", shape.clone(), c::embedding_fwd_bytes(t, h), "");
-    entry(b, roofs, out, spec, &mut || l::embedding_fwd_bf16(&b.dev, &o, &table, &ids_dev, h))?;
+    let spec = (
+        "embedding_fwd_bf16",
+        shape.clone(),
+        c::embedding_fwd_bytes(t, h),
+        "",
+    );
+    entry(b, roofs, out, spec, &mut || {
+        l::embedding_fwd_bf16(&b.dev, &o, &table, &ids_dev, h)
+    })?;
     let spec = (
         "embedding_bwd_f32",
         shape,
         c::embedding_bwd_bytes(t, distinct, h),
         "includes the host-side id grouping and its upload, as the launcher does per call",
     );
-    entry(b, roofs, out, spec, &mut || l::embedding_bwd_f32(&b.dev, &dtable, &dout, &ids, h))
+    entry(b, roofs, out, spec, &mut || {
+        l::embedding_bwd_f32(&b.dev, &dtable, &dout, &ids, h)
+    })
 }
 
 fn softmax(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
@@ -141,10 +194,19 @@ fn softmax(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
     let x = b.random::<bf16>(rows * v, |u| bf16::from_f64(8.0 * u - 4.0))?;
     let y = alloc::<f32>(&b.dev, rows * v)?;
     let shape = format!("{} [{rows}, {v}]", m.short);
-    let spec = ("softmax_fwd_bf16", shape.clone(), c::softmax_bytes(rows, v), "");
-    entry(b, roofs, out, spec, &mut || l::softmax_fwd_bf16(&b.dev, &y, &x, v))?;
+    let spec = (
+        "softmax_fwd_bf16",
+        shape.clone(),
+        c::softmax_bytes(rows, v),
+        "",
+    );
+    entry(b, roofs, out, spec, &mut || {
+        l::softmax_fwd_bf16(&b.dev, &y, &x, v)
+    })?;
     let spec = ("log_softmax_fwd_bf16", shape, c::softmax_bytes(rows, v), "");
-    entry(b, roofs, out, spec, &mut || l::log_softmax_fwd_bf16(&b.dev, &y, &x, v))
+    entry(b, roofs, out, spec, &mut || {
+        l::log_softmax_fwd_bf16(&b.dev, &y, &x, v)
+    })
 }
 
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {

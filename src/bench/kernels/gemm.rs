@@ -52,7 +52,13 @@ fn cases(plan: &Plan) -> Vec<Case> {
     let mut v = vec![case(format!("{s}x{s}x{s} x·Wᵀ"), s, s, s, "fwd")];
     for m in &plan.models {
         let (h, f, p) = (m.hidden, m.ffn, m.short);
-        v.push(case(format!("{p} qkv x·Wᵀ {t}x{}x{h}", m.qkv_width()), t, m.qkv_width(), h, "fwd"));
+        v.push(case(
+            format!("{p} qkv x·Wᵀ {t}x{}x{h}", m.qkv_width()),
+            t,
+            m.qkv_width(),
+            h,
+            "fwd",
+        ));
         if m.short == "7B" || plan.models.len() == 1 {
             v.push(case(format!("{p} o x·Wᵀ {t}x{h}x{h}"), t, h, h, "fwd"));
         }
@@ -121,9 +127,15 @@ mod tests {
     fn the_gpu_plan_has_the_square_and_every_layout_per_model() {
         let cs = cases(&Plan::gpu(32768));
         assert_eq!(cs[0].label, "4096x4096x4096 x·Wᵀ");
-        assert_eq!(gemm_flops(cs[0].g.m, cs[0].g.n, cs[0].g.k), 2 * 4096u64.pow(3));
+        assert_eq!(
+            gemm_flops(cs[0].g.m, cs[0].g.n, cs[0].g.k),
+            2 * 4096u64.pow(3)
+        );
         assert_eq!(cs.len(), 1 + 3 * 5 + 1);
-        let dw = cs.iter().find(|c| c.label.starts_with("7B down dYᵀ")).unwrap();
+        let dw = cs
+            .iter()
+            .find(|c| c.label.starts_with("7B down dYᵀ"))
+            .unwrap();
         assert_eq!((dw.g.m, dw.g.n, dw.g.k), (3584, 18944, 8192));
         assert!(dw.f32_out && dw.g.beta == 1.0);
     }

@@ -59,7 +59,9 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
     let mut r = Record::new("logprob", "fused_logprob fwd+bwd", shape.clone())
         .timed(timing, Some(c::fused_logprob_flops(t, v, d)), None)
         .goal("≤ 1.15 × cuBLAS H·Wᵀ+dH+dW time")
-        .note(&format!("{chunk}-row chunks; FLOPs count the recomputed logits"));
+        .note(&format!(
+            "{chunk}-row chunks; FLOPs count the recomputed logits"
+        ));
     r.launches = b.dev.take_launched();
 
     if let Some(blas) = &roofs.cublas {
@@ -80,7 +82,11 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
                     alpha: 1.0,
                     beta: 0.0,
                 };
-                let off = GemmOffsets { a: start * d, b: 0, c: 0 };
+                let off = GemmOffsets {
+                    a: start * d,
+                    b: 0,
+                    c: 0,
+                };
                 blas.gemm(CublasOut::Bf16(&z), &hidden, &weight, &logits, off)?;
                 let dh_g = Gemm {
                     m: n,
@@ -90,7 +96,11 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
                     b: Strides::cols(d, v),
                     ..logits
                 };
-                let off = GemmOffsets { a: 0, b: 0, c: start * d };
+                let off = GemmOffsets {
+                    a: 0,
+                    b: 0,
+                    c: start * d,
+                };
                 blas.gemm(CublasOut::F32(&dh), &z, &weight, &dh_g, off)?;
                 let dw_g = Gemm {
                     m: v,
@@ -101,7 +111,11 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
                     beta: 1.0,
                     ..logits
                 };
-                let off = GemmOffsets { a: 0, b: start * d, c: 0 };
+                let off = GemmOffsets {
+                    a: 0,
+                    b: start * d,
+                    c: 0,
+                };
                 blas.gemm(CublasOut::F32(&dw), &z, &hidden, &dw_g, off)?;
             }
             Ok(())

@@ -88,8 +88,7 @@ pub fn run_all(b: &mut Bencher, plan: &Plan, roofs: &Roofs) -> Vec<Record> {
         if let Some(g) = b.gpu() {
             if let Err(e) = g.trim_pool() {
                 out.push(
-                    Record::new("error", "trim_pool", String::new())
-                        .note(&format!("ERROR: {e:#}")),
+                    Record::new("error", "trim_pool", String::new()).note(&format!("ERROR: {e:#}")),
                 );
             }
         }
@@ -107,8 +106,8 @@ pub fn measure_bandwidth(b: &Bencher, bytes: usize) -> Result<Record> {
         format!("{bytes} B")
     };
     Ok(Record::new("baseline", "memcpy_dtod", shape)
-    .timed(t, None, Some(counts::copy_bytes(bytes)))
-    .goal("(the element-wise roofline)"))
+        .timed(t, None, Some(counts::copy_bytes(bytes)))
+        .goal("(the element-wise roofline)"))
 }
 
 /// Builds the whole report: bandwidth first, then every group.

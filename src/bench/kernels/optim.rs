@@ -38,10 +38,22 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             };
             b.dev.take_launched();
             let t = b.time(&mut || {
-                adamw_step_f32(&b.dev, &param, &mom, &var, Some(&copy), &grad, Some((&coef, 1)), &hp)
+                adamw_step_f32(
+                    &b.dev,
+                    &param,
+                    &mom,
+                    &var,
+                    Some(&copy),
+                    &grad,
+                    Some((&coef, 1)),
+                    &hp,
+                )
             })?;
-            let r = Record::new("optim", "adamw_step_f32", format!("{p} W_up [{f}, {h}]"))
-                .timed(t, None, Some(c::adamw_bytes(n, true)));
+            let r = Record::new("optim", "adamw_step_f32", format!("{p} W_up [{f}, {h}]")).timed(
+                t,
+                None,
+                Some(c::adamw_bytes(n, true)),
+            );
             push(b, roofs, out, r);
         }
         if b.wants("grad_norm_f32") {
@@ -56,8 +68,12 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             b.dev.take_launched();
             let t = b.time(&mut || grad_norm_f32(&b.dev, &refs, 1.0).map(|_| ()))?;
             let total: usize = lens.iter().sum();
-            let r = Record::new("optim", "grad_norm_f32", format!("{p} layer, 7 tensors, {total}"))
-                .timed(t, None, Some(c::grad_norm_bytes(&lens)));
+            let r = Record::new(
+                "optim",
+                "grad_norm_f32",
+                format!("{p} layer, 7 tensors, {total}"),
+            )
+            .timed(t, None, Some(c::grad_norm_bytes(&lens)));
             push(b, roofs, out, r);
         }
         if b.wants("scale_by_f32") {

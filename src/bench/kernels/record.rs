@@ -89,7 +89,7 @@ fn rate(v: Option<f64>) -> String {
         None => "-".into(),
         Some(x) if x >= 100.0 => format!("{x:.0}"),
         Some(x) if x >= 1.0 => format!("{x:.1}"),
-        Some(x) if x == 0.0 => "0".into(),
+        Some(0.0) => "0".into(),
         Some(x) => format!("{x:.2e}"),
     }
 }

@@ -5,7 +5,7 @@ use crate::backend::cuda::device::{alloc, DevElem, KernelDevice, RawBuf};
 use crate::backend::cuda::gpu::Gpu;
 use crate::backend::emu::EmuDevice;
 use anyhow::Result;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Where the bench runs.
 #[derive(Clone, Copy)]
@@ -140,7 +140,8 @@ impl<'a> Bencher<'a> {
         f()?;
         self.dev.synchronize()?;
         let one = t1.elapsed().as_secs_f64().max(1e-7);
-        let repeats = ((p.budget_s / one) as usize).clamp(MIN_REPEATS.min(p.max_repeats), p.max_repeats.max(1));
+        let repeats = ((p.budget_s / one) as usize)
+            .clamp(MIN_REPEATS.min(p.max_repeats), p.max_repeats.max(1));
         match self.backend {
             Backend::Gpu(g) => {
                 let mut events = Vec::with_capacity(repeats);
@@ -156,7 +157,11 @@ impl<'a> Bencher<'a> {
                 g.synchronize()?;
                 let mut ms = Vec::with_capacity(repeats);
                 for (a, b) in &events {
-                    ms.push(a.elapsed_ms(b).map_err(|e| anyhow::anyhow!("cuEventElapsedTime: {e:?}"))? as f64);
+                    ms.push(
+                        a.elapsed_ms(b)
+                            .map_err(|e| anyhow::anyhow!("cuEventElapsedTime: {e:?}"))?
+                            as f64,
+                    );
                 }
                 Ok(Timing::from_samples(ms))
             }
@@ -168,6 +173,31 @@ impl<'a> Bencher<'a> {
                     ms.push(t.elapsed().as_secs_f64() * 1e3);
                 }
                 Ok(Timing::from_samples(ms))
+            }
+        }
+    }
+
+    /// Device time of `iters` back-to-back calls of `f` between two CUDA events (criterion's
+    /// `iter_custom`); wall clock on the emulator.
+    pub fn time_iters(&self, iters: u64, f: &mut dyn FnMut() -> Result<()>) -> Result<Duration> {
+        match self.backend {
+            Backend::Gpu(g) => {
+                let start = g.timing_event()?;
+                for _ in 0..iters {
+                    f()?;
+                }
+                let end = g.timing_event()?;
+                let ms = start
+                    .elapsed_ms(&end)
+                    .map_err(|e| anyhow::anyhow!("cuEventElapsedTime: {e:?}"))?;
+                Ok(Duration::from_secs_f64(ms as f64 * 1e-3))
+            }
+            Backend::Emu(_) => {
+                let t = Instant::now();
+                for _ in 0..iters {
+                    f()?;
+                }
+                Ok(t.elapsed())
             }
         }
     }
