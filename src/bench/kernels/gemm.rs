@@ -19,6 +19,8 @@ struct Case {
     g: Gemm,
     /// f32 output accumulated into (weight gradients), else bf16 output.
     f32_out: bool,
+    /// Issue 3 states its goal at 4096³ and the 7B training shapes only.
+    has_goal: bool,
 }
 
 fn case(label: String, m: usize, n: usize, k: usize, layout: &str) -> Case {
@@ -43,6 +45,7 @@ fn case(label: String, m: usize, n: usize, k: usize, layout: &str) -> Case {
             beta,
         },
         f32_out,
+        has_goal: true,
     }
 }
 
@@ -51,6 +54,7 @@ fn cases(plan: &Plan) -> Vec<Case> {
     let t = plan.tokens;
     let mut v = vec![case(format!("{s}x{s}x{s} x·Wᵀ"), s, s, s, "fwd")];
     for m in &plan.models {
+        let first = v.len();
         let (h, f, p) = (m.hidden, m.ffn, m.short);
         v.push(case(
             format!("{p} qkv x·Wᵀ {t}x{}x{h}", m.qkv_width()),
@@ -66,6 +70,8 @@ fn cases(plan: &Plan) -> Vec<Case> {
         v.push(case(format!("{p} down x·Wᵀ {t}x{h}x{f}"), t, h, f, "fwd"));
         v.push(case(format!("{p} down dY·W {t}x{f}x{h}"), t, f, h, "dx"));
         v.push(case(format!("{p} down dYᵀ·X {h}x{f}x{t}"), h, f, t, "dw"));
+        let goal = m.short == "7B" || plan.models.len() == 1;
+        v[first..].iter_mut().for_each(|c| c.has_goal = goal);
     }
     v
 }
@@ -92,7 +98,11 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         let t = b.time(&mut || gemm_bf16(&b.dev, c32.as_ref(), c16.as_ref(), &x, &w, &g))?;
         let mut r = Record::new("gemm", "gemm_bf16", c.label)
             .timed(t, Some(gemm_flops(g.m, g.n, g.k)), None)
-            .goal("≥ 0.60 × cuBLAS speed (mma.sync)");
+            .goal(if c.has_goal {
+                "≥ 0.60 × cuBLAS speed (mma.sync)"
+            } else {
+                "(no issue goal at this shape)"
+            });
         r.launches = b.dev.take_launched();
         if let Some(blas) = &roofs.cublas {
             let timed = b.time(&mut || {
@@ -109,7 +119,7 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
                     r.baseline = Some(format!("cuBLAS {:.3} ms {tf:.0} TF/s", base.median_ms));
                     let ratio = base.median_ms / t.median_ms;
                     r.ratio = Some(ratio);
-                    r.met = Some(ratio >= GEMM_GOAL);
+                    r.met = c.has_goal.then_some(ratio >= GEMM_GOAL);
                 }
                 Err(e) => r.note = format!("cuBLAS failed: {e:#}"),
             }
@@ -137,6 +147,10 @@ mod tests {
             .find(|c| c.label.starts_with("7B down dYᵀ"))
             .unwrap();
         assert_eq!((dw.g.m, dw.g.n, dw.g.k), (3584, 18944, 8192));
-        assert!(dw.f32_out && dw.g.beta == 1.0);
+        assert!(dw.f32_out && dw.g.beta == 1.0 && dw.has_goal);
+        assert!(cs
+            .iter()
+            .filter(|c| c.label.starts_with("135M"))
+            .all(|c| !c.has_goal));
     }
 }

@@ -68,17 +68,29 @@ impl Roofs {
 /// Runs every entry group; a group that fails adds an ERROR record and the others still run.
 pub fn run_all(b: &mut Bencher, plan: &Plan, roofs: &Roofs) -> Vec<Record> {
     type Group = fn(&mut Bencher, &Plan, &Roofs, &mut Vec<Record>) -> Result<()>;
+    // The slowest group (the fused log-prob, seconds per pass) goes last.
     let groups: [(&str, Group); 6] = [
         ("gemm", gemm::run),
         ("attention", attention::run),
         ("elementwise", elementwise::run),
         ("optim", optim::run),
-        ("logprob", logprob::run),
         ("sampling", sampling::run),
+        ("logprob", logprob::run),
     ];
     let mut out = Vec::new();
     for (name, run) in groups {
-        if let Err(e) = run(b, plan, roofs, &mut out) {
+        let first = out.len();
+        let result = run(b, plan, roofs, &mut out);
+        // Progress on stderr: a run cut short by a timeout still leaves its finished entries.
+        for r in &out[first..] {
+            eprintln!(
+                "bench kernels: {} {} {} ms",
+                r.kernel,
+                r.shape,
+                r.median_ms.map_or("-".into(), |m| format!("{m:.4}"))
+            );
+        }
+        if let Err(e) = result {
             out.push(
                 Record::new("error", &format!("{name} (group)"), String::new())
                     .note(&format!("ERROR: {e:#}")),

@@ -126,9 +126,18 @@ impl<'a> Bencher<'a> {
 
     /// Warm-up, then timed repeats of `f` (which enqueues work on the device).
     pub fn time(&self, f: &mut dyn FnMut() -> Result<()>) -> Result<Timing> {
+        self.time_inner(f, self.policy.warmup)
+    }
+
+    /// Timed repeats of `f` that the caller has already run (warm) at least once.
+    pub fn time_warm(&self, f: &mut dyn FnMut() -> Result<()>) -> Result<Timing> {
+        self.time_inner(f, 0)
+    }
+
+    fn time_inner(&self, f: &mut dyn FnMut() -> Result<()>, warmup: usize) -> Result<Timing> {
         let p = self.policy;
         let t0 = Instant::now();
-        for _ in 0..p.warmup {
+        for _ in 0..warmup {
             f()?;
             self.dev.synchronize()?;
             if t0.elapsed().as_secs_f64() > p.budget_s {
