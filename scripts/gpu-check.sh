@@ -78,5 +78,10 @@ printf '%-22s %-14s %9s  %s\n' step status time log
 printf '%s\n' "${rows[@]}"
 echo
 echo "== rlvr bench kernels (JSON: $out/bench-kernels.json) =="
-cat "$out/bench-kernels.log" 2>/dev/null || echo "(no bench-kernels log)"
+# The table alone when the bench finished; else its progress lines (a timeout cut it short).
+if grep -q '^rlvr bench kernels on' "$out/bench-kernels.log" 2>/dev/null; then
+  sed -n '/^rlvr bench kernels on/,$p' "$out/bench-kernels.log"
+else
+  cat "$out/bench-kernels.log" 2>/dev/null || echo "(no bench-kernels log)"
+fi
 exit $failed
