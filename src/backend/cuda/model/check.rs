@@ -223,7 +223,20 @@ fn short_name(name: &str) -> String {
 
 /// Runs one case: device vs CPU, one row per compared tensor.
 pub fn check_case(dev: &dyn KernelDevice, case: &ModelCase, seed: u64) -> Result<Vec<CheckRow>> {
+    check_case_tampered(dev, case, seed, &|_| {})
+}
+
+/// [`check_case`] with `tamper` applied to the weights the device gets (not the CPU's): a
+/// tampered case must fail, which is how the tests show the check can.
+pub fn check_case_tampered(
+    dev: &dyn KernelDevice,
+    case: &ModelCase,
+    seed: u64,
+    tamper: &dyn Fn(&mut Model),
+) -> Result<Vec<CheckRow>> {
     let model = random_model(case, seed)?;
+    let mut device_weights = random_model(case, seed)?;
+    tamper(&mut device_weights);
     let mut rng = Rng::new(seed ^ 0x70CE);
     let vocab = model.config.vocab_size as u32;
     let seqs: Vec<Vec<u32>> = case
@@ -240,7 +253,7 @@ pub fn check_case(dev: &dyn KernelDevice, case: &ModelCase, seed: u64) -> Result
     let cpu = cpu_reference(&model, &batch, &case.suffix, case.temperature, &g_lp, &g_h)
         .context("CPU reference")?;
 
-    let dm = DeviceModel::upload(dev, &model)?;
+    let dm = DeviceModel::upload(dev, &device_weights)?;
     let db = DeviceBatch::from_batch(dev, &batch)?;
     let acts = dm.forward(dev, &db)?;
     let head = dm.head(dev, &acts, &rows, &targets, case.temperature)?;
