@@ -86,7 +86,7 @@ mod tests {
     fn colsum_parts_cover_every_row_once() {
         for rows in [0usize, 1, 63, 64, 65, 4095, 4096, 4097, 100_000] {
             let (parts, per) = colsum_parts(rows);
-            assert!(parts >= 1 && parts <= 64 && parts * per >= rows, "{rows}");
+            assert!((1..=64).contains(&parts) && parts * per >= rows, "{rows}");
             assert!(rows == 0 || (parts - 1) * per < rows, "{rows}");
         }
     }
