@@ -162,3 +162,118 @@ fn logprobs_on_the_emulator_match_the_cpu() {
     }
     assert_eq!(n, 2 * (6 + 10));
 }
+
+/// Samples of a tiny RL step: prompts + responses with ±1 advantages (PSR/NSR), old log-probs a
+/// little off the current policy so some ratios clip.
+fn rl_step_inputs(
+    model: &rlvr::model::Model,
+) -> (Vec<rlvr::rl::rollout::Sample>, Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let mut samples = Vec::new();
+    for (i, (p, r)) in [(5usize, 7usize), (3, 9), (6, 4), (4, 8), (2, 11)]
+        .into_iter()
+        .enumerate()
+    {
+        let tok = |j: usize| ((i * 37 + j * 11 + 3) % model.config.vocab_size) as u32;
+        samples.push(rlvr::rl::rollout::Sample {
+            group: i / 2,
+            prompt: (0..p).map(tok).collect(),
+            response: (p..p + r).map(tok).collect(),
+            sampler_logp: vec![],
+            text: String::new(),
+            pred: None,
+            reward: (i % 2) as f32,
+            truncated: false,
+        });
+    }
+    let seqs: Vec<Vec<u32>> = samples
+        .iter()
+        .map(|s| [s.prompt.clone(), s.response.clone()].concat())
+        .collect();
+    let suffix: Vec<usize> = samples.iter().map(|s| s.response.len()).collect();
+    let scores = rlvr::model::score::score_suffixes(model, &seqs, &suffix, 1.0, 1 << 20).unwrap();
+    let old: Vec<Vec<f32>> = scores
+        .iter()
+        .map(|s| {
+            s.logprobs
+                .iter()
+                .enumerate()
+                .map(|(j, &l)| l + 0.3 * ((j % 3) as f32 - 1.0))
+                .collect()
+        })
+        .collect();
+    let adv: Vec<Vec<f32>> = samples
+        .iter()
+        .map(|s| vec![if s.reward > 0.0 { 1.0 } else { -1.0 }; s.response.len()])
+        .collect();
+    (samples, adv, old)
+}
+
+#[test]
+fn one_rl_update_on_the_device_matches_the_cpu_update() {
+    use rlvr::backend::cuda::model::update::DeviceUpdater;
+    use rlvr::rl::update::{policy_update, UpdateInputs};
+    let Some(dev) = emu_or_skip(14) else { return };
+    let case = cases(ShapeSet::Small)
+        .into_iter()
+        .find(|c| c.label.starts_with("qwen2"))
+        .unwrap();
+    let mut cpu_model = random_model(&case, 14).unwrap();
+    let p0: Vec<Vec<f32>> = cpu_model.params.iter().map(|p| p.to_vec()).collect();
+    let (samples, adv, old) = rl_step_inputs(&cpu_model);
+    let cfg = rlvr::rl::config::TrainConfig {
+        max_tokens_per_micro_batch: 25,
+        entropy_coef: 0.01,
+        grad_clip: 0.5,
+        weight_decay: 0.1,
+        ..Default::default()
+    };
+    let x = UpdateInputs {
+        samples: &samples,
+        adv: &adv,
+        old_logp: &old,
+        ref_logp: None,
+        mb_seqs: 3,
+        kl_coef: 0.0,
+    };
+    // eps ≫ |g| keeps AdamW in its linear regime (update ≈ lr·m̂), so the update inherits the
+    // gradients' small bf16 error instead of Adam's sign(g) amplifying noise on near-zero
+    // gradients; the AdamW kernel itself is checked at eps = 1e-8 by its parity test.
+    let lr = 0.1;
+    let adam = rlvr::optim::AdamWConfig {
+        lr,
+        beta1: cfg.beta1,
+        beta2: cfg.beta2,
+        eps: 1.0,
+        weight_decay: cfg.weight_decay,
+    };
+    let mut upd = DeviceUpdater::new(&dev, &cpu_model, adam).unwrap();
+    let dst = upd.policy_update(&dev, &x, &cfg, lr).unwrap();
+    let mut opt = rlvr::optim::AdamW::new(adam, &cpu_model.params);
+    let cst = policy_update(&mut cpu_model, &mut opt, &x, &cfg, lr).unwrap();
+    // two mini-batches (3 + 2 sequences), several micro-batches each
+    assert_eq!((dst.optimizer_steps, cst.optimizer_steps), (2, 2));
+    assert_eq!(dst.tokens, cst.tokens);
+    let close = |a: f64, b: f64, tol: f64| (a - b).abs() <= tol * b.abs().max(1e-3);
+    assert!(close(dst.pg_loss, cst.pg_loss, 2e-2), "{dst:?} vs {cst:?}");
+    assert!(
+        close(dst.grad_norm, cst.grad_norm, 5e-2),
+        "{dst:?} vs {cst:?}"
+    );
+    assert_eq!(dst.clip_frac, cst.clip_frac, "{dst:?} vs {cst:?}");
+    let dev_params = upd.download_params(&dev).unwrap();
+    // U = p0·(1 − lr·wd)^steps − p_final: the Adam part of the two updates, decay removed
+    let decay = (1.0 - lr * cfg.weight_decay).powi(2);
+    for (i, name) in cpu_model.param_names().enumerate() {
+        let (p0, dp, cp) = (&p0[i], &dev_params[i], cpu_model.params[i].data());
+        let (mut num, mut den) = (0f64, 0f64);
+        for j in 0..p0.len() {
+            let (ud, uc) = (p0[j] * decay - dp[j], p0[j] * decay - cp[j]);
+            num += ((ud - uc) as f64).powi(2);
+            den += (uc as f64).powi(2);
+        }
+        let rel = (num / den).sqrt();
+        eprintln!("{name}: update rel L2 error {rel:.2e}");
+        assert!(den > 0.0, "{name}: the CPU update did not move it");
+        assert!(rel <= 8e-2, "{name}: update rel L2 error {rel}");
+    }
+}

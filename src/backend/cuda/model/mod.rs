@@ -17,6 +17,7 @@ pub mod forward;
 pub mod head;
 pub mod linear;
 pub mod score;
+pub mod update;
 
 pub use backward::Grads;
 pub use batch::DeviceBatch;
