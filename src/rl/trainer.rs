@@ -9,6 +9,8 @@ use super::objective::{sequence_advantages, Objective};
 use super::ppo::{gae_advantages, Critic};
 use super::rollout::{rollout, PromptItem, RolloutSettings, Sample};
 use super::update::{policy_update, UpdateInputs};
+use crate::backend::cuda::device::KernelDevice;
+use crate::backend::cuda::model::update::DeviceUpdater;
 use crate::generate::engine::EngineConfig;
 use crate::generate::prompts::stop_tokens;
 use crate::model::score::score_suffixes;
@@ -158,6 +160,19 @@ fn truncate_metrics(path: &Path, before_step: usize) -> Result<()> {
 }
 
 pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<TrainSummary> {
+    train_on(cfg, resume, show_progress, None)
+}
+
+/// [`train`] with the policy update on a kernel device (`rlvr train --device cuda|emu`):
+/// `backend::cuda::model::update::DeviceUpdater`. Rollouts, old/reference log-probs and the PPO
+/// critic stay on the CPU, which gets the updated weights (and AdamW moments, for checkpoints)
+/// back after every update.
+pub fn train_on(
+    cfg: &TrainConfig,
+    resume: bool,
+    show_progress: bool,
+    device: Option<&dyn KernelDevice>,
+) -> Result<TrainSummary> {
     cfg.validate()?;
     let objective = cfg.objective()?;
     let mode = cfg.psr_nsr_mode()?;
@@ -242,6 +257,15 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
         std::fs::remove_file(&metrics_path)
             .with_context(|| format!("removing {}", metrics_path.display()))?;
     }
+    let mut on_device = match device {
+        Some(dev) => {
+            let mut u = DeviceUpdater::new(dev, &model, cfg.adamw())?;
+            u.load_moments(dev, &opt)?;
+            writeln!(log, "policy update on {}", dev.name())?;
+            Some((dev, u))
+        }
+        None => None,
+    };
     let mut metrics_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -423,20 +447,22 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
                 0.0
             };
             // 5. Policy update.
-            let st = policy_update(
-                &mut model,
-                &mut opt,
-                &UpdateInputs {
-                    samples: &kept,
-                    adv: &adv,
-                    old_logp: &old_lp,
-                    ref_logp: ref_lp.as_deref().filter(|_| kl_coef > 0.0),
-                    mb_seqs,
-                    kl_coef,
-                },
-                cfg,
-                lr,
-            )
+            let inputs = UpdateInputs {
+                samples: &kept,
+                adv: &adv,
+                old_logp: &old_lp,
+                ref_logp: ref_lp.as_deref().filter(|_| kl_coef > 0.0),
+                mb_seqs,
+                kl_coef,
+            };
+            let st = match on_device.as_mut() {
+                Some((dev, u)) => u.policy_update(*dev, &inputs, cfg, lr).and_then(|st| {
+                    u.sync_to_host(*dev, &mut model)?;
+                    u.store_moments(*dev, &mut opt)?;
+                    Ok(st)
+                }),
+                None => policy_update(&mut model, &mut opt, &inputs, cfg, lr),
+            }
             .with_context(|| format!("RL step {step}: the last good checkpoint is kept"))?;
             if let (Some(c), Some((ret, values))) = (critic.as_mut(), ppo_extra) {
                 let vl = c.update(&kept, &ret, &values, mb_seqs, cfg)?;

@@ -70,6 +70,27 @@ impl DeviceUpdater {
         Ok(())
     }
 
+    /// Copies the moments and step count into a CPU optimizer (for its checkpoint).
+    pub fn store_moments(
+        &self,
+        dev: &dyn KernelDevice,
+        opt: &mut crate::optim::AdamW,
+    ) -> Result<()> {
+        if opt.m.len() != self.m.len() {
+            bail!(
+                "optimizer state has {} tensors, the model {}",
+                opt.m.len(),
+                self.m.len()
+            );
+        }
+        for i in 0..self.m.len() {
+            opt.m[i] = download(dev, &self.m[i])?;
+            opt.v[i] = download(dev, &self.v[i])?;
+        }
+        opt.step = self.step as u64;
+        Ok(())
+    }
+
     /// The f32 master weights in layout order; fails on a non-finite value.
     pub fn download_params(&self, dev: &dyn KernelDevice) -> Result<Vec<Vec<f32>>> {
         let out: Vec<Vec<f32>> = self
