@@ -164,9 +164,9 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
 }
 
 /// [`train`] with the policy update on a kernel device (`rlvr train --device cuda|emu`):
-/// `backend::cuda::model::update::DeviceUpdater`. Rollouts, old/reference log-probs and the PPO
-/// critic stay on the CPU, which gets the updated weights (and AdamW moments, for checkpoints)
-/// back after every update.
+/// `backend::cuda::model::update::DeviceUpdater`, which also recomputes the old log-probs.
+/// Rollouts, reference log-probs and the PPO critic stay on the CPU, which gets the updated
+/// weights (and AdamW moments, for checkpoints) back after every update.
 pub fn train_on(
     cfg: &TrainConfig,
     resume: bool,
@@ -378,13 +378,25 @@ pub fn train_on(
                 .map(|s| [s.prompt.as_slice(), &s.response].concat())
                 .collect();
             let lens: Vec<usize> = kept.iter().map(|s| s.response.len()).collect();
-            let old = score_suffixes(
-                &model,
-                &seqs,
-                &lens,
-                cfg.temperature,
-                cfg.max_tokens_per_micro_batch,
-            )?;
+            // On a device the old log-probs come from the same bf16 model the update runs, so
+            // the first mini-batch's ratio is 1 there as well.
+            let old = match &on_device {
+                Some((dev, u)) => crate::backend::cuda::model::score::score_suffixes(
+                    *dev,
+                    &u.model,
+                    &seqs,
+                    &lens,
+                    cfg.temperature,
+                    cfg.max_tokens_per_micro_batch,
+                )?,
+                None => score_suffixes(
+                    &model,
+                    &seqs,
+                    &lens,
+                    cfg.temperature,
+                    cfg.max_tokens_per_micro_batch,
+                )?,
+            };
             let mut max_diff = 0.0f32;
             for (s, o) in kept.iter().zip(&old) {
                 for (a, b) in s.sampler_logp.iter().zip(&o.logprobs) {
