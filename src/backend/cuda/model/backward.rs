@@ -30,6 +30,11 @@ impl Grads {
         })
     }
 
+    /// Sets every gradient to zero.
+    pub fn zero(&self, dev: &dyn KernelDevice) -> Result<()> {
+        self.bufs.iter().try_for_each(|b| zero(dev, b))
+    }
+
     pub fn download(&self, dev: &dyn KernelDevice) -> Result<Vec<Vec<f32>>> {
         self.bufs.iter().map(|b| download(dev, b)).collect()
     }
@@ -40,7 +45,7 @@ fn bf(dev: &dyn KernelDevice, n: usize) -> Result<DevBuf<bf16>> {
 }
 
 fn zero(dev: &dyn KernelDevice, b: &DevBuf<f32>) -> Result<()> {
-    super::super::device::copy_to_device(dev, &vec![0f32; b.len()], b)
+    super::super::fill::fill_f32(dev, b, 0.0)
 }
 
 /// Per-layer context of the backward.

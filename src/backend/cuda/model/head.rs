@@ -130,7 +130,8 @@ impl DeviceModel {
         let dh_sel_bf = alloc::<bf16>(dev, r * d)?;
         k::cast_f32_to_bf16(dev, &dh_sel_bf, &dh_sel)?;
         // scatter: the embedding backward with the rows as ids (each row appears once)
-        let full = upload(dev, &vec![0f32; n * d])?;
+        let full = alloc::<f32>(dev, n * d)?;
+        super::super::fill::fill_f32(dev, &full, 0.0)?;
         k::embedding_bwd_f32(dev, &full, &dh_sel_bf, &head.rows, d)?;
         let out = alloc::<bf16>(dev, n * d)?;
         k::cast_f32_to_bf16(dev, &out, &full)?;

@@ -4,7 +4,8 @@
 //! weights the forward reads are written by the AdamW kernel). The per-token coefficients are
 //! computed on the host by `rl::loss::token_coefficients`, exactly as on the CPU path.
 use super::{DeviceBatch, DeviceModel, Grads};
-use crate::backend::cuda::device::{copy_to_device, download, upload, DevBuf, KernelDevice};
+use crate::backend::cuda::device::{alloc, copy_to_device, download, upload, DevBuf, KernelDevice};
+use crate::backend::cuda::fill::fill_f32;
 use crate::backend::cuda::launch::{adamw_step_f32, grad_norm_f32, AdamW as AdamWStep};
 use crate::model::forward::suffix_rows;
 use crate::model::{Batch, Model};
@@ -34,7 +35,11 @@ impl DeviceUpdater {
             .iter()
             .map(|p| upload(dev, p.data()))
             .collect::<Result<Vec<_>>>()?;
-        let zeros = |p: &DevBuf<f32>| upload(dev, &vec![0f32; p.len()]);
+        let zeros = |p: &DevBuf<f32>| -> Result<DevBuf<f32>> {
+            let b = alloc(dev, p.len())?;
+            fill_f32(dev, &b, 0.0)?;
+            Ok(b)
+        };
         let m = master.iter().map(zeros).collect::<Result<Vec<_>>>()?;
         let v = master.iter().map(zeros).collect::<Result<Vec<_>>>()?;
         let grads = Grads::alloc(dev, &dm)?;
@@ -193,9 +198,7 @@ impl DeviceUpdater {
                 have_grads = true;
             }
             if !have_grads {
-                for g in &self.grads.bufs {
-                    copy_to_device(dev, &vec![0f32; g.len()], g)?;
-                }
+                self.grads.zero(dev)?;
             }
             st.grad_norm += self.apply_gradients(dev, cfg.grad_clip, lr)? as f64;
             st.optimizer_steps += 1;

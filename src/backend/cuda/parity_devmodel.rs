@@ -1,6 +1,8 @@
-//! Parity checks of kernels/bias.cu (bias add, bias gradient) against the f32 references.
+//! Parity checks of the kernels added for the whole device model: kernels/bias.cu (bias add,
+//! bias gradient) and kernels/fill.cu, against the f32 references.
 use super::bias;
 use super::device::{download, filled, upload, KernelDevice};
+use super::fill::fill_f32;
 use super::parity::{compare, guarded, CheckRow, ShapeSet, TOL_BF16, TOL_F32};
 use super::reference as r;
 use super::rng::Rng;
@@ -16,13 +18,19 @@ fn shapes(set: ShapeSet) -> Vec<(usize, usize)> {
     v
 }
 
-pub fn run_bias_checks(
+pub fn run_devmodel_kernel_checks(
     dev: &dyn KernelDevice,
     set: ShapeSet,
     rng: &mut Rng,
     want: &dyn Fn(&str) -> bool,
     rows: &mut Vec<CheckRow>,
 ) {
+    if want("fill_f32") {
+        for n in [1usize, 1000, 4099] {
+            let shape = format!("n={n}");
+            guarded(rows, "fill_f32", &shape, || check_fill(dev, rng, n, &shape));
+        }
+    }
     if !(want("bias_add") || want("colsum")) {
         return;
     }
@@ -83,4 +91,22 @@ fn check_bias(
         0.0,
     ));
     Ok(out)
+}
+
+fn check_fill(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    n: usize,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
+    let value = rng.uniform(-3.0, 3.0);
+    let b = filled(dev, n, f32::NAN)?;
+    fill_f32(dev, &b, value)?;
+    Ok(vec![compare(
+        "fill_f32",
+        shape,
+        &download(dev, &b)?,
+        &vec![value; n],
+        0.0,
+    )])
 }
