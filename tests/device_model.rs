@@ -364,3 +364,33 @@ fn rlvr_train_on_the_emulator_tracks_the_cpu_run() {
         );
     }
 }
+
+#[test]
+fn a_batch_from_cu_seqlens_is_the_packed_batch() {
+    use rlvr::backend::cuda::device::download;
+    let Some(dev) = emu_or_skip(15) else { return };
+    let model = random_model(&cases(ShapeSet::Small)[0], 15).unwrap();
+    let dm = DeviceModel::upload(&dev, &model).unwrap();
+    let seqs = [vec![4u32, 8, 15, 16], vec![23, 42], vec![7, 7, 7]];
+    let flat: Vec<u32> = seqs.concat();
+    let a = DeviceBatch::from_cu_seqlens(&dev, &flat, &[0, 4, 6, 9]).unwrap();
+    let b = DeviceBatch::from_batch(&dev, &Batch::from_sequences(&seqs)).unwrap();
+    let ha = download(&dev, &dm.forward(&dev, &a).unwrap().hidden).unwrap();
+    let hb = download(&dev, &dm.forward(&dev, &b).unwrap().hidden).unwrap();
+    assert_eq!(ha, hb);
+    for bad in [&[0usize, 4, 4, 9][..], &[0, 4, 8], &[1, 9]] {
+        assert!(
+            DeviceBatch::from_cu_seqlens(&dev, &flat, bad).is_err(),
+            "{bad:?}"
+        );
+    }
+    let e = dm
+        .forward(
+            &dev,
+            &DeviceBatch::from_cu_seqlens(&dev, &[1, 300], &[0, 2]).unwrap(),
+        )
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("token id 300 at position 1"), "{e}");
+}
