@@ -11,6 +11,7 @@ use super::rollout::{rollout, PromptItem, RolloutSettings, Sample};
 use super::update::{policy_update, UpdateInputs};
 use crate::backend::cuda::device::KernelDevice;
 use crate::backend::cuda::model::update::DeviceUpdater;
+use crate::backend::cuda::model::DeviceModel;
 use crate::generate::engine::EngineConfig;
 use crate::generate::prompts::stop_tokens;
 use crate::model::score::score_suffixes;
@@ -24,6 +25,12 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The policy update's device (`train_on`): the updater and the reference policy's weights.
+struct DeviceState {
+    updater: DeviceUpdater,
+    reference: Option<DeviceModel>,
+}
 
 /// Per-sample, per-token values.
 type PerToken = Vec<Vec<f32>>;
@@ -259,10 +266,15 @@ pub fn train_on(
     }
     let mut on_device = match device {
         Some(dev) => {
-            let mut u = DeviceUpdater::new(dev, &model, cfg.adamw())?;
-            u.load_moments(dev, &opt)?;
+            let mut updater = DeviceUpdater::new(dev, &model, cfg.adamw())?;
+            updater.load_moments(dev, &opt)?;
+            // the reference policy scores on the device too, so KL(π‖π_ref) starts at 0
+            let reference = reference
+                .as_ref()
+                .map(|r| DeviceModel::upload(dev, r))
+                .transpose()?;
             writeln!(log, "policy update on {}", dev.name())?;
-            Some((dev, u))
+            Some((dev, DeviceState { updater, reference }))
         }
         None => None,
     };
@@ -381,9 +393,9 @@ pub fn train_on(
             // On a device the old log-probs come from the same bf16 model the update runs, so
             // the first mini-batch's ratio is 1 there as well.
             let old = match &on_device {
-                Some((dev, u)) => crate::backend::cuda::model::score::score_suffixes(
+                Some((dev, d)) => crate::backend::cuda::model::score::score_suffixes(
                     *dev,
-                    &u.model,
+                    &d.updater.model,
                     &seqs,
                     &lens,
                     cfg.temperature,
@@ -417,21 +429,34 @@ pub fn train_on(
                 json!(ent_tokens / lens.iter().sum::<usize>().max(1) as f64),
             );
             let old_lp: Vec<Vec<f32>> = old.into_iter().map(|o| o.logprobs).collect();
-            let ref_lp: Option<Vec<Vec<f32>>> = match &reference {
-                Some(r) => Some(
-                    score_suffixes(
-                        r,
-                        &seqs,
-                        &lens,
-                        cfg.temperature,
-                        cfg.max_tokens_per_micro_batch,
-                    )?
-                    .into_iter()
-                    .map(|o| o.logprobs)
-                    .collect(),
-                ),
-                None => None,
+            let ref_scores = match (&reference, &on_device) {
+                (
+                    Some(_),
+                    Some((
+                        dev,
+                        DeviceState {
+                            reference: Some(r), ..
+                        },
+                    )),
+                ) => Some(crate::backend::cuda::model::score::score_suffixes(
+                    *dev,
+                    r,
+                    &seqs,
+                    &lens,
+                    cfg.temperature,
+                    cfg.max_tokens_per_micro_batch,
+                )?),
+                (Some(r), _) => Some(score_suffixes(
+                    r,
+                    &seqs,
+                    &lens,
+                    cfg.temperature,
+                    cfg.max_tokens_per_micro_batch,
+                )?),
+                (None, _) => None,
             };
+            let ref_lp: Option<Vec<Vec<f32>>> =
+                ref_scores.map(|v| v.into_iter().map(|o| o.logprobs).collect());
             // 4. Token-level advantages.
             let (adv, ppo_extra): (PerToken, Option<(PerToken, PerToken)>) =
                 match (&critic, &ref_lp) {
@@ -468,11 +493,13 @@ pub fn train_on(
                 kl_coef,
             };
             let st = match on_device.as_mut() {
-                Some((dev, u)) => u.policy_update(*dev, &inputs, cfg, lr).and_then(|st| {
-                    u.sync_to_host(*dev, &mut model)?;
-                    u.store_moments(*dev, &mut opt)?;
-                    Ok(st)
-                }),
+                Some((dev, DeviceState { updater: u, .. })) => {
+                    u.policy_update(*dev, &inputs, cfg, lr).and_then(|st| {
+                        u.sync_to_host(*dev, &mut model)?;
+                        u.store_moments(*dev, &mut opt)?;
+                        Ok(st)
+                    })
+                }
                 None => policy_update(&mut model, &mut opt, &inputs, cfg, lr),
             }
             .with_context(|| format!("RL step {step}: the last good checkpoint is kept"))?;
