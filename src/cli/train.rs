@@ -12,8 +12,8 @@ use std::path::PathBuf;
 pub struct Args {
     /// Where the policy update runs (command line only): cpu, cuda (our kernels: bf16 weights
     /// and activations, f32 master weights, gradients and AdamW moments) or emu (the same kernels
-    /// on the host emulator, for checking); the old log-probs are recomputed there too. Rollouts,
-    /// reference log-probs and the PPO critic stay on the CPU.
+    /// on the host emulator, for checking); old and reference log-probs are scored there too.
+    /// Rollouts and the PPO critic stay on the CPU.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
     /// Preset with the paper's values: paper-qwen2.5-math-7b, paper-qwen3-4b, tiny-cpu.

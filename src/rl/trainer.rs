@@ -171,8 +171,8 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
 }
 
 /// [`train`] with the policy update on a kernel device (`rlvr train --device cuda|emu`):
-/// `backend::cuda::model::update::DeviceUpdater`, which also recomputes the old log-probs.
-/// Rollouts, reference log-probs and the PPO critic stay on the CPU, which gets the updated
+/// `backend::cuda::model::update::DeviceUpdater`; the old and reference log-probs are scored on
+/// the device as well. Rollouts and the PPO critic stay on the CPU, which gets the updated
 /// weights (and AdamW moments, for checkpoints) back after every update.
 pub fn train_on(
     cfg: &TrainConfig,
