@@ -1,4 +1,5 @@
 //! The `--device` flag shared by subcommands.
+use crate::backend::cuda::device::KernelDevice;
 use anyhow::{bail, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Default)]
@@ -25,5 +26,15 @@ impl DeviceArg {
                 if self == DeviceArg::Cuda { "cuda" } else { "emu" }
             ),
         }
+    }
+
+    /// The kernel device behind `--device cuda|emu` (None for the CPU backend). `seed` fixes the
+    /// emulator's thread order.
+    pub fn kernel_device(self, seed: u64) -> Result<Option<Box<dyn KernelDevice>>> {
+        Ok(match self {
+            DeviceArg::Cpu => None,
+            DeviceArg::Cuda => Some(Box::new(crate::backend::cuda::gpu::Gpu::new(0)?)),
+            DeviceArg::Emu => Some(Box::new(crate::backend::emu::EmuDevice::new(seed)?)),
+        })
     }
 }

@@ -1,5 +1,6 @@
 //! `rlvr logprobs`: per-token log-probs and entropies of given token sequences.
 use super::device::DeviceArg;
+use crate::backend::cuda::model::{score as device_score, DeviceModel};
 use crate::model::{score, Model};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -19,7 +20,8 @@ pub struct Args {
     /// Output JSONL.
     #[arg(long)]
     pub output: PathBuf,
-    /// Backend.
+    /// Backend: cpu (f32 reference), cuda (our kernels on the GPU, bf16 weights and
+    /// activations) or emu (the same kernels on the host emulator; slow, for checking).
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
     /// Softmax temperature (the contract is defined at 1).
@@ -61,14 +63,20 @@ pub fn read_token_lines(path: &Path, vocab: usize) -> Result<Vec<Vec<u32>>> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    a.device.require_model_backend()?;
     if !(a.temperature > 0.0 && a.temperature.is_finite()) {
         bail!("--temperature must be > 0, got {}", a.temperature);
     }
     let model =
         Model::load(&a.model).with_context(|| format!("loading model {}", a.model.display()))?;
     let seqs = read_token_lines(&a.input, model.config.vocab_size)?;
-    let scores = score::score_sequences(&model, &seqs, a.temperature, a.token_budget.max(1))?;
+    let budget = a.token_budget.max(1);
+    let scores = match a.device.kernel_device(0)? {
+        None => score::score_sequences(&model, &seqs, a.temperature, budget)?,
+        Some(dev) => {
+            let dm = DeviceModel::upload(dev.as_ref(), &model)?;
+            device_score::score_sequences(dev.as_ref(), &dm, &seqs, a.temperature, budget)?
+        }
+    };
     let mut text = String::new();
     for s in scores {
         let line = serde_json::json!({"logprobs": s.logprobs, "entropy": s.entropy});

@@ -1,5 +1,7 @@
 //! `rlvr selftest`: every CUDA kernel against its f32 CPU reference, on the GPU (`--device cuda`)
-//! or on the host emulator (`--device emu`); `--report` prints the ptxas table of the build.
+//! or on the host emulator (`--device emu`), then whole small models (`model` rows: hidden
+//! states, log-probs, entropy and every parameter gradient against the CPU autograd path,
+//! `backend::cuda::model::check`); `--report` prints the ptxas table of the build.
 use crate::backend::cuda::device::KernelDevice;
 use crate::backend::cuda::parity::{self, CheckRow, ShapeSet};
 use crate::backend::cuda::{detect, gpu::Gpu, kernels};

@@ -1,4 +1,5 @@
 //! `rlvr train`: RL on verifiable problems with PSR, NSR, W-REINFORCE, REINFORCE, GRPO or PPO.
+use super::device::DeviceArg;
 use crate::rl::config::{TrainConfig, PRESETS};
 use anyhow::{anyhow, Context, Result};
 use std::path::PathBuf;
@@ -9,6 +10,12 @@ use std::path::PathBuf;
 /// RUN_DIR/config.toml and Hugging Face checkpoints under RUN_DIR/checkpoints/step-N.
 #[derive(clap::Args, Debug, Default)]
 pub struct Args {
+    /// Where the policy update runs (command line only): cpu, cuda (our kernels: bf16 weights
+    /// and activations, f32 master weights, gradients and AdamW moments) or emu (the same kernels
+    /// on the host emulator, for checking); old and reference log-probs are scored there too.
+    /// Rollouts and the PPO critic stay on the CPU.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
     /// Preset with the paper's values: paper-qwen2.5-math-7b, paper-qwen3-4b, tiny-cpu.
     #[arg(long)]
     pub preset: Option<String>,
@@ -207,7 +214,8 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
 
 pub fn run(a: Args) -> Result<()> {
     let cfg = resolve(&a)?;
-    let s = crate::rl::trainer::train(&cfg, a.resume, !a.quiet)?;
+    let dev = a.device.kernel_device(cfg.seed)?;
+    let s = crate::rl::trainer::train_on(&cfg, a.resume, !a.quiet, dev.as_deref())?;
     println!("{}", serde_json::to_string_pretty(&s.last_metrics)?);
     if let Some(c) = s.final_checkpoint {
         eprintln!("final checkpoint: {}", c.display());

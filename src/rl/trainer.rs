@@ -9,6 +9,9 @@ use super::objective::{sequence_advantages, Objective};
 use super::ppo::{gae_advantages, Critic};
 use super::rollout::{rollout, PromptItem, RolloutSettings, Sample};
 use super::update::{policy_update, UpdateInputs};
+use crate::backend::cuda::device::KernelDevice;
+use crate::backend::cuda::model::update::DeviceUpdater;
+use crate::backend::cuda::model::DeviceModel;
 use crate::generate::engine::EngineConfig;
 use crate::generate::prompts::stop_tokens;
 use crate::model::score::score_suffixes;
@@ -22,6 +25,12 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// The policy update's device (`train_on`): the updater and the reference policy's weights.
+struct DeviceState {
+    updater: DeviceUpdater,
+    reference: Option<DeviceModel>,
+}
 
 /// Per-sample, per-token values.
 type PerToken = Vec<Vec<f32>>;
@@ -158,6 +167,19 @@ fn truncate_metrics(path: &Path, before_step: usize) -> Result<()> {
 }
 
 pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<TrainSummary> {
+    train_on(cfg, resume, show_progress, None)
+}
+
+/// [`train`] with the policy update on a kernel device (`rlvr train --device cuda|emu`):
+/// `backend::cuda::model::update::DeviceUpdater`; the old and reference log-probs are scored on
+/// the device as well. Rollouts and the PPO critic stay on the CPU, which gets the updated
+/// weights (and AdamW moments, for checkpoints) back after every update.
+pub fn train_on(
+    cfg: &TrainConfig,
+    resume: bool,
+    show_progress: bool,
+    device: Option<&dyn KernelDevice>,
+) -> Result<TrainSummary> {
     cfg.validate()?;
     let objective = cfg.objective()?;
     let mode = cfg.psr_nsr_mode()?;
@@ -242,6 +264,20 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
         std::fs::remove_file(&metrics_path)
             .with_context(|| format!("removing {}", metrics_path.display()))?;
     }
+    let mut on_device = match device {
+        Some(dev) => {
+            let mut updater = DeviceUpdater::new(dev, &model, cfg.adamw())?;
+            updater.load_moments(dev, &opt)?;
+            // the reference policy scores on the device too, so KL(π‖π_ref) starts at 0
+            let reference = reference
+                .as_ref()
+                .map(|r| DeviceModel::upload(dev, r))
+                .transpose()?;
+            writeln!(log, "policy update on {}", dev.name())?;
+            Some((dev, DeviceState { updater, reference }))
+        }
+        None => None,
+    };
     let mut metrics_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -354,13 +390,25 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
                 .map(|s| [s.prompt.as_slice(), &s.response].concat())
                 .collect();
             let lens: Vec<usize> = kept.iter().map(|s| s.response.len()).collect();
-            let old = score_suffixes(
-                &model,
-                &seqs,
-                &lens,
-                cfg.temperature,
-                cfg.max_tokens_per_micro_batch,
-            )?;
+            // On a device the old log-probs come from the same bf16 model the update runs, so
+            // the first mini-batch's ratio is 1 there as well.
+            let old = match &on_device {
+                Some((dev, d)) => crate::backend::cuda::model::score::score_suffixes(
+                    *dev,
+                    &d.updater.model,
+                    &seqs,
+                    &lens,
+                    cfg.temperature,
+                    cfg.max_tokens_per_micro_batch,
+                )?,
+                None => score_suffixes(
+                    &model,
+                    &seqs,
+                    &lens,
+                    cfg.temperature,
+                    cfg.max_tokens_per_micro_batch,
+                )?,
+            };
             let mut max_diff = 0.0f32;
             for (s, o) in kept.iter().zip(&old) {
                 for (a, b) in s.sampler_logp.iter().zip(&o.logprobs) {
@@ -381,21 +429,34 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
                 json!(ent_tokens / lens.iter().sum::<usize>().max(1) as f64),
             );
             let old_lp: Vec<Vec<f32>> = old.into_iter().map(|o| o.logprobs).collect();
-            let ref_lp: Option<Vec<Vec<f32>>> = match &reference {
-                Some(r) => Some(
-                    score_suffixes(
-                        r,
-                        &seqs,
-                        &lens,
-                        cfg.temperature,
-                        cfg.max_tokens_per_micro_batch,
-                    )?
-                    .into_iter()
-                    .map(|o| o.logprobs)
-                    .collect(),
-                ),
-                None => None,
+            let ref_scores = match (&reference, &on_device) {
+                (
+                    Some(_),
+                    Some((
+                        dev,
+                        DeviceState {
+                            reference: Some(r), ..
+                        },
+                    )),
+                ) => Some(crate::backend::cuda::model::score::score_suffixes(
+                    *dev,
+                    r,
+                    &seqs,
+                    &lens,
+                    cfg.temperature,
+                    cfg.max_tokens_per_micro_batch,
+                )?),
+                (Some(r), _) => Some(score_suffixes(
+                    r,
+                    &seqs,
+                    &lens,
+                    cfg.temperature,
+                    cfg.max_tokens_per_micro_batch,
+                )?),
+                (None, _) => None,
             };
+            let ref_lp: Option<Vec<Vec<f32>>> =
+                ref_scores.map(|v| v.into_iter().map(|o| o.logprobs).collect());
             // 4. Token-level advantages.
             let (adv, ppo_extra): (PerToken, Option<(PerToken, PerToken)>) =
                 match (&critic, &ref_lp) {
@@ -423,20 +484,24 @@ pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<Tra
                 0.0
             };
             // 5. Policy update.
-            let st = policy_update(
-                &mut model,
-                &mut opt,
-                &UpdateInputs {
-                    samples: &kept,
-                    adv: &adv,
-                    old_logp: &old_lp,
-                    ref_logp: ref_lp.as_deref().filter(|_| kl_coef > 0.0),
-                    mb_seqs,
-                    kl_coef,
-                },
-                cfg,
-                lr,
-            )
+            let inputs = UpdateInputs {
+                samples: &kept,
+                adv: &adv,
+                old_logp: &old_lp,
+                ref_logp: ref_lp.as_deref().filter(|_| kl_coef > 0.0),
+                mb_seqs,
+                kl_coef,
+            };
+            let st = match on_device.as_mut() {
+                Some((dev, DeviceState { updater: u, .. })) => {
+                    u.policy_update(*dev, &inputs, cfg, lr).and_then(|st| {
+                        u.sync_to_host(*dev, &mut model)?;
+                        u.store_moments(*dev, &mut opt)?;
+                        Ok(st)
+                    })
+                }
+                None => policy_update(&mut model, &mut opt, &inputs, cfg, lr),
+            }
             .with_context(|| format!("RL step {step}: the last good checkpoint is kept"))?;
             if let (Some(c), Some((ret, values))) = (critic.as_mut(), ppo_extra) {
                 let vl = c.update(&kept, &ret, &values, mb_seqs, cfg)?;

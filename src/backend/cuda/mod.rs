@@ -5,13 +5,17 @@
 //! the parity checks compare against.
 pub mod attention;
 pub mod attention_parity;
+pub mod bias;
 pub mod detect;
 pub mod device;
+pub mod fill;
 pub mod gpu;
 pub mod kernels;
 pub mod launch;
 pub mod logprob;
+pub mod model;
 pub mod parity;
+pub mod parity_devmodel;
 pub mod parity_lmhead;
 pub mod reference;
 pub mod rng;

@@ -290,6 +290,10 @@ pub fn run_all(
         }
     }
     super::parity_lmhead::run_lmhead_checks(dev, set, &mut rng, &want, &mut rows);
+    super::parity_devmodel::run_devmodel_kernel_checks(dev, set, &mut rng, &want, &mut rows);
+    if want("model") {
+        super::model::check::run_model_checks(dev, set, seed, &mut rows);
+    }
     rows
 }
 

@@ -218,3 +218,22 @@ pub fn softmax(x: &[f32], cols: usize, log: bool) -> Vec<f32> {
     }
     out
 }
+
+/// x[r, :] + bias for x [rows, bias.len()].
+pub fn bias_add(x: &[f32], bias: &[f32]) -> Vec<f32> {
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| v + bias[i % bias.len()])
+        .collect()
+}
+
+/// Σ over rows of x [rows, cols]: the gradient of a bias.
+pub fn colsum(x: &[f32], cols: usize) -> Vec<f32> {
+    let mut s = vec![0.0f64; cols];
+    for row in x.chunks(cols) {
+        for (a, &v) in s.iter_mut().zip(row) {
+            *a += v as f64;
+        }
+    }
+    s.into_iter().map(|v| v as f32).collect()
+}

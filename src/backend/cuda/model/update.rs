@@ -1,0 +1,246 @@
+//! The RL policy update on the device: `rl::update::policy_update` with the forward, the fused
+//! head and the backward on a [`DeviceModel`], gradients accumulated over micro-batches in f32,
+//! the global grad-norm clip and AdamW as kernels on f32 master weights and moments (the bf16
+//! weights the forward reads are written by the AdamW kernel). The per-token coefficients are
+//! computed on the host by `rl::loss::token_coefficients`, exactly as on the CPU path.
+use super::{DeviceBatch, DeviceModel, Grads};
+use crate::backend::cuda::device::{alloc, copy_to_device, download, upload, DevBuf, KernelDevice};
+use crate::backend::cuda::fill::fill_f32;
+use crate::backend::cuda::launch::{adamw_step_f32, grad_norm_f32, AdamW as AdamWStep};
+use crate::model::forward::suffix_rows;
+use crate::model::{Batch, Model};
+use crate::optim::AdamWConfig;
+use crate::rl::config::TrainConfig;
+use crate::rl::loss::{token_coefficients, LossInputs};
+use crate::rl::update::{micro_batches, UpdateInputs, UpdateStats};
+use anyhow::{bail, Result};
+
+pub struct DeviceUpdater {
+    pub model: DeviceModel,
+    master: Vec<DevBuf<f32>>,
+    m: Vec<DevBuf<f32>>,
+    v: Vec<DevBuf<f32>>,
+    grads: Grads,
+    pub cfg: AdamWConfig,
+    /// AdamW steps taken (the bias corrections use it).
+    pub step: u32,
+}
+
+impl DeviceUpdater {
+    /// Uploads `model` (f32 masters and their bf16 copy) with zero moments.
+    pub fn new(dev: &dyn KernelDevice, model: &Model, cfg: AdamWConfig) -> Result<Self> {
+        let dm = DeviceModel::upload(dev, model)?;
+        let master = model
+            .params
+            .iter()
+            .map(|p| upload(dev, p.data()))
+            .collect::<Result<Vec<_>>>()?;
+        let zeros = |p: &DevBuf<f32>| -> Result<DevBuf<f32>> {
+            let b = alloc(dev, p.len())?;
+            fill_f32(dev, &b, 0.0)?;
+            Ok(b)
+        };
+        let m = master.iter().map(zeros).collect::<Result<Vec<_>>>()?;
+        let v = master.iter().map(zeros).collect::<Result<Vec<_>>>()?;
+        let grads = Grads::alloc(dev, &dm)?;
+        Ok(DeviceUpdater {
+            model: dm,
+            master,
+            m,
+            v,
+            grads,
+            cfg,
+            step: 0,
+        })
+    }
+
+    /// Takes over a CPU optimizer's moments and step count (e.g. after `--resume`).
+    pub fn load_moments(
+        &mut self,
+        dev: &dyn KernelDevice,
+        opt: &crate::optim::AdamW,
+    ) -> Result<()> {
+        if opt.m.len() != self.m.len() {
+            bail!(
+                "optimizer state has {} tensors, the model {}",
+                opt.m.len(),
+                self.m.len()
+            );
+        }
+        for i in 0..self.m.len() {
+            copy_to_device(dev, &opt.m[i], &self.m[i])?;
+            copy_to_device(dev, &opt.v[i], &self.v[i])?;
+        }
+        self.step = u32::try_from(opt.step)?;
+        Ok(())
+    }
+
+    /// Copies the moments and step count into a CPU optimizer (for its checkpoint).
+    pub fn store_moments(
+        &self,
+        dev: &dyn KernelDevice,
+        opt: &mut crate::optim::AdamW,
+    ) -> Result<()> {
+        if opt.m.len() != self.m.len() {
+            bail!(
+                "optimizer state has {} tensors, the model {}",
+                opt.m.len(),
+                self.m.len()
+            );
+        }
+        for i in 0..self.m.len() {
+            opt.m[i] = download(dev, &self.m[i])?;
+            opt.v[i] = download(dev, &self.v[i])?;
+        }
+        opt.step = self.step as u64;
+        Ok(())
+    }
+
+    /// The f32 master weights in layout order; fails on a non-finite value.
+    pub fn download_params(&self, dev: &dyn KernelDevice) -> Result<Vec<Vec<f32>>> {
+        let out: Vec<Vec<f32>> = self
+            .master
+            .iter()
+            .map(|b| download(dev, b))
+            .collect::<Result<_>>()?;
+        if let Some(i) = out.iter().position(|p| p.iter().any(|v| !v.is_finite())) {
+            bail!(
+                "parameter {} became non-finite after the update",
+                self.model.layout.specs[i].0
+            );
+        }
+        Ok(out)
+    }
+
+    /// Copies the master weights into `model.params` (for the CPU rollouts and checkpoints).
+    pub fn sync_to_host(&self, dev: &dyn KernelDevice, model: &mut Model) -> Result<()> {
+        for (p, v) in model.params.iter_mut().zip(self.download_params(dev)?) {
+            p.data_mut().copy_from_slice(&v);
+        }
+        Ok(())
+    }
+
+    /// One mini-batch after another, as `rl::update::policy_update`.
+    pub fn policy_update(
+        &mut self,
+        dev: &dyn KernelDevice,
+        x: &UpdateInputs<'_>,
+        cfg: &TrainConfig,
+        lr: f32,
+    ) -> Result<UpdateStats> {
+        let mut st = UpdateStats::default();
+        let n = x.samples.len();
+        let mut mb_start = 0;
+        while mb_start < n {
+            let mb_end = (mb_start + x.mb_seqs).min(n);
+            let mb = mb_start..mb_end;
+            let mb_tokens: usize = x.samples[mb.clone()].iter().map(|s| s.response.len()).sum();
+            let scale = if cfg.short_minibatch_downweight {
+                mb.len() as f64 / x.mb_seqs as f64
+            } else {
+                1.0
+            };
+            let lens: Vec<usize> = x.samples[mb.clone()]
+                .iter()
+                .map(|s| s.prompt.len() + s.response.len())
+                .collect();
+            let mut have_grads = false;
+            for micro in micro_batches(&lens, cfg.max_tokens_per_micro_batch) {
+                let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
+                let seqs: Vec<Vec<u32>> = idx
+                    .iter()
+                    .map(|&i| [x.samples[i].prompt.as_slice(), &x.samples[i].response].concat())
+                    .collect();
+                let suffix: Vec<usize> = idx.iter().map(|&i| x.samples[i].response.len()).collect();
+                let flat = |v: &[Vec<f32>]| -> Vec<f32> {
+                    idx.iter().flat_map(|&i| v[i].iter().copied()).collect()
+                };
+                let (adv, old) = (flat(x.adv), flat(x.old_logp));
+                if adv.is_empty() {
+                    continue;
+                }
+                let refl = x.ref_logp.map(flat);
+                let batch = Batch::from_sequences(&seqs);
+                let (rows, targets) = suffix_rows(&batch, &suffix)?;
+                let db = DeviceBatch::from_batch(dev, &batch)?;
+                let acts = self.model.forward(dev, &db)?;
+                let head = self
+                    .model
+                    .head(dev, &acts, &rows, &targets, cfg.temperature)?;
+                let (lp, ent) = head.download(dev)?;
+                let c = token_coefficients(&LossInputs {
+                    advantages: &adv,
+                    logp: &lp,
+                    logp_old: &old,
+                    entropy: &ent,
+                    logp_ref: refl.as_deref(),
+                    clip_eps: cfg.clip_eps,
+                    entropy_coef: cfg.entropy_coef,
+                    kl_coef: x.kl_coef,
+                    norm_tokens: mb_tokens as f64,
+                    scale,
+                });
+                st.pg_loss += c.pg_loss;
+                st.clip_frac += c.clipped_tokens as f64;
+                st.approx_kl += c.ppo_kl_sum;
+                st.kl += c.kl_sum;
+                st.tokens += adv.len();
+                self.model.backward(
+                    dev,
+                    &db,
+                    &acts,
+                    &head,
+                    &c.g_logp,
+                    &c.g_entropy,
+                    &mut self.grads,
+                    have_grads,
+                )?;
+                have_grads = true;
+            }
+            if !have_grads {
+                self.grads.zero(dev)?;
+            }
+            st.grad_norm += self.apply_gradients(dev, cfg.grad_clip, lr)? as f64;
+            st.optimizer_steps += 1;
+            mb_start = mb_end;
+        }
+        let t = st.tokens.max(1) as f64;
+        st.clip_frac /= t;
+        st.approx_kl /= t;
+        st.kl /= t;
+        st.grad_norm /= st.optimizer_steps.max(1) as f64;
+        Ok(st)
+    }
+
+    /// Global-norm clip and one AdamW step on every parameter; returns the norm before clipping.
+    pub fn apply_gradients(&mut self, dev: &dyn KernelDevice, clip: f32, lr: f32) -> Result<f32> {
+        let refs: Vec<&DevBuf<f32>> = self.grads.bufs.iter().collect();
+        let norm_coef = grad_norm_f32(dev, &refs, clip)?;
+        let norm = download(dev, &norm_coef)?[0];
+        if !norm.is_finite() {
+            bail!("non-finite gradient (global norm {norm}); the update was not applied");
+        }
+        self.step += 1;
+        let h = AdamWStep {
+            lr,
+            beta1: self.cfg.beta1,
+            beta2: self.cfg.beta2,
+            eps: self.cfg.eps,
+            weight_decay: self.cfg.weight_decay,
+            step: self.step,
+        };
+        for i in 0..self.master.len() {
+            adamw_step_f32(
+                dev,
+                &self.master[i],
+                &self.m[i],
+                &self.v[i],
+                Some(&self.model.params[i]),
+                &self.grads.bufs[i],
+                Some((&norm_coef, 1)),
+                &h,
+            )?;
+        }
+        Ok(norm)
+    }
+}
