@@ -127,6 +127,22 @@ pub fn sampling_bytes(rows: usize, vocab: usize) -> u64 {
     u(rows) * u(vocab) * F32 + 3 * u(rows) * F32
 }
 
+/// Bias add in place on [rows, cols]: read and write x, read the bias once.
+pub fn bias_add_bytes(rows: usize, cols: usize) -> u64 {
+    2 * u(rows) * u(cols) * BF16 + u(cols) * BF16
+}
+
+/// Bias gradient (column sum of [rows, cols] bf16 into f32): read x once, write the f32 sums
+/// (the per-part partials are the kernel's own traffic, not compulsory).
+pub fn colsum_bytes(rows: usize, cols: usize) -> u64 {
+    u(rows) * u(cols) * BF16 + u(cols) * F32
+}
+
+/// Fill an f32 buffer: write every element.
+pub fn fill_bytes(n: usize) -> u64 {
+    u(n) * F32
+}
+
 /// Device-to-device copy: read and write every byte.
 pub fn copy_bytes(bytes: usize) -> u64 {
     2 * u(bytes)
@@ -181,6 +197,10 @@ mod tests {
 
     #[test]
     fn byte_counts_match_hand_counts() {
+        // Qwen2.5-1.5B q bias at 8192 tokens: 2·8192·1536·2 + 1536·2 bytes.
+        assert_eq!(bias_add_bytes(8192, 1536), 50_334_720);
+        assert_eq!(colsum_bytes(8192, 1536), 25_171_968);
+        assert_eq!(fill_bytes(1000), 4000);
         // RMSNorm fwd 2 rows x 4: x 16 B + y 16 B + w 8 B + rstd 8 B.
         assert_eq!(rmsnorm_fwd_bytes(2, 4), 48);
         // bwd: dy, x, dx 48 B + w 8 B + rstd 8 B + dw 16 B.

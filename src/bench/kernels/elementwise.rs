@@ -1,4 +1,4 @@
-//! Memory-bound entries: RMSNorm, RoPE, SwiGLU, residual add, embedding, casts and softmax at
+//! Memory-bound entries: RMSNorm, RoPE, SwiGLU, residual add, embedding, bias, fill, casts and softmax at
 //! each model's training shapes, against the copy bandwidth measured in the same run.
 use super::counts as c;
 use super::record::Record;
@@ -185,6 +185,51 @@ fn embedding(
     })
 }
 
+/// The q-projection bias of a Qwen2-style layer: its add in the forward, its column-sum gradient,
+/// and the f32 gradient-buffer fill the device update runs before each backward.
+fn bias_fill(
+    b: &mut Bencher,
+    m: &LayerShape,
+    t: usize,
+    roofs: &Roofs,
+    out: &mut Vec<Record>,
+) -> Result<()> {
+    let (q, p) = (m.n_q_heads * m.head_dim, m.short);
+    if b.wants("bias_add_bf16") || b.wants("colsum_partial_bf16") {
+        let x = rand_bf16(b, t * q)?;
+        let bias = rand_bf16(b, q)?;
+        let db = alloc::<f32>(&b.dev, q)?;
+        let shape = format!("{p} q bias [{t}, {q}]");
+        let spec = ("bias_add_bf16", shape.clone(), c::bias_add_bytes(t, q), "");
+        entry(b, roofs, out, spec, &mut || {
+            crate::backend::cuda::bias::bias_add_bf16(&b.dev, &x, &bias)
+        })?;
+        let spec = (
+            "colsum_partial_bf16",
+            shape,
+            c::colsum_bytes(t, q),
+            "with its rmsnorm_dw_reduce_f32 pass over the per-part sums",
+        );
+        entry(b, roofs, out, spec, &mut || {
+            crate::backend::cuda::bias::colsum_bf16_f32(&b.dev, &db, &x, false)
+        })?;
+    }
+    if b.wants("fill_f32") {
+        let n = m.ffn * m.hidden;
+        let g = alloc::<f32>(&b.dev, n)?;
+        let spec = (
+            "fill_f32",
+            format!("{p} grad W_up [{}, {}]", m.ffn, m.hidden),
+            c::fill_bytes(n),
+            "",
+        );
+        entry(b, roofs, out, spec, &mut || {
+            crate::backend::cuda::fill::fill_f32(&b.dev, &g, 0.0)
+        })?;
+    }
+    Ok(())
+}
+
 fn softmax(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
     if !b.wants("softmax") {
         return Ok(());
@@ -214,6 +259,7 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         norm_rope(b, m, plan.tokens, roofs, out)?;
         mlp_residual(b, m, plan.tokens, roofs, out)?;
         embedding(b, m, plan.tokens, roofs, out)?;
+        bias_fill(b, m, plan.tokens, roofs, out)?;
     }
     softmax(b, plan, roofs, out)
 }
