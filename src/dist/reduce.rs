@@ -177,7 +177,7 @@ mod tests {
         let ps: Vec<Vec<f32>> = (0..6).map(|k| part(k, n)).collect();
         let want = left_fold(&ps);
         // One process with all six parts.
-        let one = reduce_scatter_sum_f32(&Single, &ps, &[0..n]).unwrap();
+        let one = reduce_scatter_sum_f32(&Single, &ps, std::slice::from_ref(&(0..n))).unwrap();
         assert_eq!(one, want);
         // Three ranks with two parts each; ownership in uneven blocks.
         for world in [2usize, 3] {
@@ -237,7 +237,9 @@ mod tests {
 
     #[test]
     fn mismatched_inputs_are_errors() {
-        assert!(reduce_scatter_sum_f32(&Single, &[vec![1.0]], &[0..2]).is_err());
+        assert!(
+            reduce_scatter_sum_f32(&Single, &[vec![1.0]], std::slice::from_ref(&(0..2))).is_err()
+        );
         assert!(reduce_scatter_sum_f32(&Single, &[vec![1.0]], &[0..1, 1..1]).is_err());
     }
 }

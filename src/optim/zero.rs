@@ -158,7 +158,7 @@ mod tests {
         load_shard(&mut shard, &path, &params, owners[1].clone()).unwrap();
         assert_eq!(shard.m, full.m[owners[1].clone()].to_vec());
         assert_eq!(shard.step, 3);
-        let one = gather_state(&Single, 0, &full, &[0..4], &numels)
+        let one = gather_state(&Single, 0, &full, std::slice::from_ref(&(0..4)), &numels)
             .unwrap()
             .unwrap();
         assert_eq!(one.v, full.v);
