@@ -90,3 +90,36 @@ fn thread_ranks_match_one_process() {
         }
     }
 }
+
+/// `rlvr train` with a launcher's rank variables but no usable MPI fails before doing anything,
+/// saying how to launch or build.
+#[test]
+fn launch_problems_are_clear_errors() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rlvr"))
+            .args(["train", "--model", "m", "--data", "d.jsonl", "--output"])
+            .arg(std::env::temp_dir().join("rlvr-never-written"))
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} {env:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run(&[], &[("RANK", "1"), ("WORLD_SIZE", "2")]);
+    assert!(e.contains("mpirun or srun"), "{e}");
+    let e = run(&["--nproc", "0"], &[]);
+    assert!(e.contains("--nproc must be at least 1"), "{e}");
+    if !cfg!(feature = "mpi") {
+        let e = run(&["--nproc", "2"], &[]);
+        assert!(e.contains("--features mpi"), "{e}");
+        let e = run(
+            &[],
+            &[("OMPI_COMM_WORLD_RANK", "0"), ("OMPI_COMM_WORLD_SIZE", "2")],
+        );
+        assert!(
+            e.contains("rank 0 of 2") && e.contains("--features mpi"),
+            "{e}"
+        );
+    }
+}

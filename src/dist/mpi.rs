@@ -139,7 +139,7 @@ impl Comm for Mpi {
             self.world_size(),
             mpi::environment::library_version()
                 .unwrap_or_default()
-                .lines()
+                .split(',')
                 .next()
                 .unwrap_or("")
                 .trim()
