@@ -34,7 +34,9 @@ fn setup(dir: &Path) -> TrainConfig {
         max_response_tokens: 6,
         template: "plain".into(),
         save_every: 1,
-        val_every: 0,
+        val_data: vec![dir.join("train.jsonl")],
+        val_every: 1,
+        val_max_problems: 5,
         rollout_batch: 8,
         max_tokens_per_micro_batch: 40,
         ..TrainConfig::default()
@@ -77,6 +79,7 @@ fn thread_ranks_match_one_process() {
         }
         let what = format!("{objective} zero={zero}");
         let m = metrics(&two.output);
+        assert!(m[0].get("val//accuracy").is_some(), "{what}: {m:?}");
         assert!(
             m.iter()
                 .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),

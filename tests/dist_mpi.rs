@@ -46,9 +46,11 @@ fn setup(dir: &Path, extra: &str) -> PathBuf {
     let cfg = format!(
         "model = {:?}\ndata = [{:?}]\nsteps = 2\nprompts_per_step = 4\nn = 4\n\
          mini_batch_prompts = 2\nlr = 1e-3\nmax_prompt_tokens = 64\nmax_response_tokens = 6\n\
-         template = \"plain\"\nsave_every = 1\nval_every = 0\nrollout_batch = 8\n\
-         max_tokens_per_micro_batch = 40\n{extra}",
+         template = \"plain\"\nsave_every = 1\nrollout_batch = 8\n\
+         max_tokens_per_micro_batch = 40\nval_data = [{:?}]\nval_every = 1\n\
+         val_max_problems = 6\n{extra}",
         dir.join("model"),
+        dir.join("train.jsonl"),
         dir.join("train.jsonl")
     );
     let path = dir.join("run.toml");
@@ -161,18 +163,30 @@ fn two_ranks_train_exactly_like_one_rank_on_the_combined_batch() {
 }
 
 #[test]
-fn unsharded_grpo_on_two_ranks_resumes_on_one_rank() {
+fn two_rank_checkpoints_resume_on_one_rank() {
     if !have_mpirun() {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = setup(dir.path(), "objective = \"grpo\"\n");
-    let (one, two) = (dir.path().join("one"), dir.path().join("two"));
-    train(1, &cfg, &one, &["--dp-shards", "2", "--steps", "4"]);
-    train(2, &cfg, &two, &[]);
-    let reference = metrics(&one);
-    assert_eq!(metrics(&two), reference[..2].to_vec());
-    // The 2-rank checkpoint (dp_shards = 2 recorded in it) continues on one process.
-    train(1, &cfg, &two, &["--resume", "--steps", "4"]);
-    assert_same_run(&one, &two, 4, "resumed on 1 rank");
+    // GRPO unsharded; PPO under ZeRO-1, resumed without it (checkpoints hold the full state).
+    for (name, extra, resume_flags) in [
+        ("grpo", "objective = \"grpo\"\n", vec![]),
+        (
+            "ppo-zero1",
+            "objective = \"ppo\"\nzero = 1\n",
+            vec!["--zero", "0"],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = setup(dir.path(), extra);
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        train(1, &cfg, &one, &["--dp-shards", "2", "--steps", "4"]);
+        train(2, &cfg, &two, &[]);
+        let reference = metrics(&one);
+        assert_eq!(metrics(&two), reference[..2].to_vec(), "{name}");
+        // The 2-rank checkpoint (dp_shards = 2 recorded in it) continues on one process.
+        let mut flags = vec!["--resume", "--steps", "4"];
+        flags.extend(resume_flags);
+        train(1, &cfg, &two, &flags);
+        assert_same_run(&one, &two, 4, &format!("{name} resumed on 1 rank"));
+    }
 }
