@@ -7,11 +7,12 @@
 //!   on it, exactly as one process does;
 //! - scoring (old, reference log-probs, values): the packs a one-process run would form are
 //!   split among ranks in contiguous blocks and the results gathered;
-//! - the update: each mini-batch's micro-batches (the same as one process forms) are split into
-//!   `dp_shards` contiguous shards; a shard's gradient is accumulated micro-batch by micro-batch,
-//!   and the mini-batch gradient is the left-to-right sum of the shard gradients (an ordered
-//!   reduce-scatter). Ranks hold contiguous runs of shards, so one process with `dp_shards = 2`
-//!   adds exactly what two processes add;
+//! - the update: each mini-batch's sequences are split into `dp_shards` contiguous shards, each
+//!   packed into micro-batches by the token budget (one shard: the one-process micro-batches);
+//!   a shard's gradient is accumulated micro-batch by micro-batch, and the mini-batch gradient
+//!   is the left-to-right sum of the shard gradients (an ordered reduce-scatter). Ranks hold
+//!   contiguous runs of shards, so one process with `dp_shards = 2` adds exactly what two
+//!   processes add;
 //! - every rank then takes the same AdamW step, or with ZeRO-1 updates its own tensors and
 //!   all-gathers the weights.
 use super::rollout::{PromptItem, Sample};
@@ -65,9 +66,20 @@ impl DataParallel<'_> {
         self.my_block(self.shards.max(1))
     }
 
-    /// The micro-batches (indices into a mini-batch's list of `n`) of shard `s`.
-    pub fn shard_micro_batches(&self, n: usize, s: usize) -> Range<usize> {
-        block(n, self.shards.max(1), s)
+    /// The micro-batches of gradient shard `s` of a mini-batch whose sequences have token
+    /// lengths `lens`: the shard is a contiguous block of the sequences, packed by `budget`.
+    /// Indices are into the mini-batch. With one shard these are the one-process micro-batches.
+    pub fn shard_micro_batches(
+        &self,
+        lens: &[usize],
+        budget: usize,
+        s: usize,
+    ) -> Vec<Range<usize>> {
+        let b = block(lens.len(), self.shards.max(1), s);
+        micro_batches(&lens[b.clone()], budget)
+            .into_iter()
+            .map(|m| m.start + b.start..m.end + b.start)
+            .collect()
     }
 
     /// The tensors whose optimizer state this rank holds.
@@ -355,4 +367,36 @@ fn split(flat: &[f32], like: &[Tensor]) -> Result<Vec<Tensor>> {
             Tensor::from_vec(flat[at - n..at].to_vec(), t.dims())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_sequences_then_pack_and_one_shard_is_the_plain_packing() {
+        let lens = [5, 5, 5, 20, 1, 1, 7];
+        let one = DataParallel::single();
+        assert_eq!(
+            one.shard_micro_batches(&lens, 10, 0),
+            micro_batches(&lens, 10)
+        );
+        let two = DataParallel {
+            shards: 2,
+            ..DataParallel::single()
+        };
+        assert_eq!(two.shard_micro_batches(&lens, 10, 0), vec![0..2, 2..3]);
+        assert_eq!(two.shard_micro_batches(&lens, 10, 1), vec![3..4, 4..7]);
+        // More shards than sequences: some shards are empty.
+        let many = DataParallel {
+            shards: 9,
+            ..DataParallel::single()
+        };
+        let all: Vec<Range<usize>> = (0..9)
+            .flat_map(|s| many.shard_micro_batches(&lens, 10, s))
+            .collect();
+        assert_eq!(all.len(), lens.len());
+        assert_eq!(one.my_shards(), 0..1);
+        assert_eq!(one.my_packs(&lens, 10), 0..7);
+    }
 }

@@ -154,13 +154,12 @@ impl Critic {
                 .iter()
                 .map(|s| s.prompt.len() + s.response.len())
                 .collect();
-            let micros = micro_batches(&lens, cfg.max_tokens_per_micro_batch);
             let mut partials = Vec::new();
             let mut losses: Vec<f64> = Vec::new();
             for shard in dp.my_shards() {
                 let mut acc: Vec<Option<Tensor>> = vec![None; self.model.params.len() + 2];
-                for micro in &micros[dp.shard_micro_batches(micros.len(), shard)] {
-                    let idx: Vec<usize> = micro.clone().map(|i| start + i).collect();
+                for micro in dp.shard_micro_batches(&lens, cfg.max_tokens_per_micro_batch, shard) {
+                    let idx: Vec<usize> = micro.map(|i| start + i).collect();
                     let seqs: Vec<Vec<u32>> = idx
                         .iter()
                         .map(|&i| [samples[i].prompt.as_slice(), &samples[i].response].concat())

@@ -134,13 +134,12 @@ pub fn policy_update_dp(
             .iter()
             .map(|s| s.prompt.len() + s.response.len())
             .collect();
-        let micros = micro_batches(&lens, cfg.max_tokens_per_micro_batch);
         let mut partials = Vec::new();
         let mut stats: Vec<f64> = Vec::new();
         for shard in dp.my_shards() {
             let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
-            for micro in &micros[dp.shard_micro_batches(micros.len(), shard)] {
-                let idx: Vec<usize> = micro.clone().map(|i| mb_start + i).collect();
+            for micro in dp.shard_micro_batches(&lens, cfg.max_tokens_per_micro_batch, shard) {
+                let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
                 let seqs: Vec<Vec<u32>> = idx
                     .iter()
                     .map(|&i| [x.samples[i].prompt.as_slice(), &x.samples[i].response].concat())
