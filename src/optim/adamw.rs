@@ -123,18 +123,36 @@ impl AdamW {
 /// Scale gradients so their global L2 norm is at most `max_norm` (torch's clip_grad_norm_:
 /// coefficient max_norm / (norm + 1e-6), capped at 1). Returns the norm before clipping.
 pub fn clip_grad_norm(grads: &mut [Tensor], max_norm: f32) -> f32 {
-    let norm = grads.iter().map(|g| g.sq_norm()).sum::<f64>().sqrt() as f32;
-    if max_norm > 0.0 && norm.is_finite() {
-        let coef = max_norm / (norm + 1e-6);
-        if coef < 1.0 {
-            for g in grads.iter_mut() {
-                for x in g.data_mut() {
-                    *x *= coef;
-                }
-            }
-        }
+    let sq: Vec<f64> = grads.iter().map(|g| g.sq_norm()).collect();
+    let norm = global_norm(&sq);
+    if let Some(coef) = clip_coefficient(norm, max_norm) {
+        scale_grads(grads, coef);
     }
     norm
+}
+
+/// The global L2 norm from per-tensor squared norms, added in tensor order (ZeRO-1 ranks gather
+/// their tensors' squared norms and call this, so the norm is the unsharded one, bit for bit).
+pub fn global_norm(per_tensor_sq: &[f64]) -> f32 {
+    per_tensor_sq.iter().sum::<f64>().sqrt() as f32
+}
+
+/// The factor clipping applies to every gradient, if it applies.
+pub fn clip_coefficient(norm: f32, max_norm: f32) -> Option<f32> {
+    if max_norm > 0.0 && norm.is_finite() {
+        let coef = max_norm / (norm + 1e-6);
+        (coef < 1.0).then_some(coef)
+    } else {
+        None
+    }
+}
+
+pub fn scale_grads(grads: &mut [Tensor], coef: f32) {
+    for g in grads.iter_mut() {
+        for x in g.data_mut() {
+            *x *= coef;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -60,6 +60,12 @@ pub struct TrainConfig {
     pub short_minibatch_downweight: bool,
     /// Verifier mode: correct | paper
     pub verifier: String,
+    /// Data parallel: each mini-batch's gradient is summed from this many shards, in order
+    /// (0 = the number of processes, or the resumed checkpoint's value). Results depend on it,
+    /// not on the number of processes.
+    pub dp_shards: usize,
+    /// ZeRO stage: 0, or 1 to shard the AdamW moments and master-weight updates across ranks.
+    pub zero: usize,
 }
 
 impl Default for TrainConfig {
@@ -103,6 +109,8 @@ impl Default for TrainConfig {
             lr_zero_first_step: false,
             short_minibatch_downweight: true,
             verifier: "correct".into(),
+            dp_shards: 0,
+            zero: 0,
         }
     }
 }
@@ -200,6 +208,9 @@ impl TrainConfig {
         }
         if !(self.clip_eps > 0.0 && self.clip_eps < 1.0) {
             bail!("clip_eps must be in (0, 1), got {}", self.clip_eps);
+        }
+        if self.zero > 1 {
+            bail!("zero must be 0 or 1 (ZeRO-1), got {}", self.zero);
         }
         if self.verifier != "correct" && self.verifier != "paper" {
             bail!(

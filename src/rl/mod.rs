@@ -2,6 +2,7 @@
 //! the policy and critic updates, and the trainer loop.
 pub mod checkpoint;
 pub mod config;
+pub mod dp;
 pub mod loss;
 pub mod objective;
 pub mod ppo;

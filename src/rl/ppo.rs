@@ -5,25 +5,28 @@
 //! Not copied from the paper's code: its critic takes 32 optimizer steps per RL step (its
 //! mini-batch is counted in sequences, not prompts); ours steps once per policy mini-batch.
 use super::config::TrainConfig;
+use super::dp::DataParallel;
 use super::rollout::Sample;
-use super::update::{accumulate, apply_gradients, micro_batches};
+use super::update::{accumulate, micro_batches};
 use crate::autograd::{Tape, Var};
 use crate::model::forward::suffix_rows;
 use crate::model::{Batch, Model};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::tensor::Tensor;
 use anyhow::Result;
+use std::ops::Range;
 
 pub struct Critic {
     pub model: Model,
     /// Value head [1, d] and its bias [1] (last two parameters of the optimizer).
     pub head: Vec<Tensor>,
+    /// Moments of the transformer's tensors and the head's (this rank's under ZeRO-1).
     pub opt: AdamW,
 }
 
 impl Critic {
     /// Initialised from the policy; the head starts at zero so initial values are 0.
-    pub fn from_policy(policy: &Model, cfg: &TrainConfig) -> Result<Critic> {
+    pub fn from_policy(policy: &Model, cfg: &TrainConfig, dp: &DataParallel<'_>) -> Result<Critic> {
         let model = Model::from_parts(
             policy.config.clone(),
             policy.layout.clone(),
@@ -34,7 +37,7 @@ impl Critic {
         let d = policy.config.hidden_size;
         let head = vec![Tensor::zeros(&[1, d]), Tensor::zeros(&[1])];
         let all: Vec<Tensor> = model.params.iter().chain(&head).cloned().collect();
-        let opt = AdamW::new(
+        let opt = dp.optimizer(
             AdamWConfig {
                 lr: cfg.critic_lr,
                 ..cfg.adamw()
@@ -57,6 +60,43 @@ impl Critic {
         let h = self.model.forward_hidden(tape, vars, &batch)?;
         let hs = tape.gather_rows(&h, &rows);
         Ok(tape.linear(&hs, &head[0], Some(&head[1])))
+    }
+
+    /// The transformer's and the head's tensors, in the optimizer's order.
+    pub fn all_params(&self) -> Vec<Tensor> {
+        self.model
+            .params
+            .iter()
+            .chain(&self.head)
+            .cloned()
+            .collect()
+    }
+
+    /// `values` over all samples, each rank computing its block of packs.
+    pub fn values_dp(
+        &self,
+        samples: &[Sample],
+        budget: usize,
+        dp: &DataParallel<'_>,
+    ) -> Result<Vec<Vec<f32>>> {
+        if dp.world() == 1 {
+            return self.values(samples, budget);
+        }
+        let lens: Vec<usize> = samples
+            .iter()
+            .map(|s| s.prompt.len() + s.response.len())
+            .collect();
+        let r: Range<usize> = dp.my_packs(&lens, budget);
+        let local = self.values(&samples[r], budget)?;
+        let all = dp.gather_vectors(&local)?;
+        if all.len() != samples.len() {
+            anyhow::bail!(
+                "gathered {} value vectors for {} samples",
+                all.len(),
+                samples.len()
+            );
+        }
+        Ok(all)
     }
 
     /// V_t for every response token (the value at the position before token t).
@@ -96,6 +136,7 @@ impl Critic {
         old_values: &[Vec<f32>],
         mb_seqs: usize,
         cfg: &TrainConfig,
+        dp: &DataParallel<'_>,
     ) -> Result<f64> {
         let mut names: Vec<String> = self
             .model
@@ -113,45 +154,55 @@ impl Critic {
                 .iter()
                 .map(|s| s.prompt.len() + s.response.len())
                 .collect();
-            let mut acc: Vec<Option<Tensor>> = vec![None; self.model.params.len() + 2];
-            for micro in micro_batches(&lens, cfg.max_tokens_per_micro_batch) {
-                let idx: Vec<usize> = micro.map(|i| start + i).collect();
-                let seqs: Vec<Vec<u32>> = idx
-                    .iter()
-                    .map(|&i| [samples[i].prompt.as_slice(), &samples[i].response].concat())
-                    .collect();
-                let suffix: Vec<usize> = idx.iter().map(|&i| samples[i].response.len()).collect();
-                let tape = Tape::new();
-                let vars = self.model.vars(&tape);
-                let head: Vec<Var> = self.head.iter().map(|t| tape.leaf(t.clone())).collect();
-                let v = self.forward(&tape, &vars, &head, &seqs, &suffix)?;
-                let r: Vec<f32> = idx
-                    .iter()
-                    .flat_map(|&i| returns[i].iter().copied())
-                    .collect();
-                let vo: Vec<f32> = idx
-                    .iter()
-                    .flat_map(|&i| old_values[i].iter().copied())
-                    .collect();
-                let (coef, loss) = value_loss_coefficients(
-                    v.value.data(),
-                    &vo,
-                    &r,
-                    cfg.value_clip,
-                    mb_tokens as f64,
-                );
+            let mut partials = Vec::new();
+            let mut losses: Vec<f64> = Vec::new();
+            for shard in dp.my_shards() {
+                let mut acc: Vec<Option<Tensor>> = vec![None; self.model.params.len() + 2];
+                for micro in dp.shard_micro_batches(&lens, cfg.max_tokens_per_micro_batch, shard) {
+                    let idx: Vec<usize> = micro.map(|i| start + i).collect();
+                    let seqs: Vec<Vec<u32>> = idx
+                        .iter()
+                        .map(|&i| [samples[i].prompt.as_slice(), &samples[i].response].concat())
+                        .collect();
+                    let suffix: Vec<usize> =
+                        idx.iter().map(|&i| samples[i].response.len()).collect();
+                    let tape = Tape::new();
+                    let vars = self.model.vars(&tape);
+                    let head: Vec<Var> = self.head.iter().map(|t| tape.leaf(t.clone())).collect();
+                    let v = self.forward(&tape, &vars, &head, &seqs, &suffix)?;
+                    let r: Vec<f32> = idx
+                        .iter()
+                        .flat_map(|&i| returns[i].iter().copied())
+                        .collect();
+                    let vo: Vec<f32> = idx
+                        .iter()
+                        .flat_map(|&i| old_values[i].iter().copied())
+                        .collect();
+                    let (coef, loss) = value_loss_coefficients(
+                        v.value.data(),
+                        &vo,
+                        &r,
+                        cfg.value_clip,
+                        mb_tokens as f64,
+                    );
+                    losses.push(loss);
+                    let l = tape.weighted_sum(&v, &coef);
+                    let mut g = tape.backward(&l);
+                    accumulate(
+                        &mut acc,
+                        vars.iter().chain(&head).map(|x| g.take(x)).collect(),
+                    );
+                }
+                partials.push(acc);
+            }
+            for loss in dp.gather_stats(&losses, 1)? {
                 total_loss += loss;
-                let l = tape.weighted_sum(&v, &coef);
-                let mut g = tape.backward(&l);
-                accumulate(
-                    &mut acc,
-                    vars.iter().chain(&head).map(|x| g.take(x)).collect(),
-                );
             }
             let mut all: Vec<Tensor> = std::mem::take(&mut self.model.params);
             all.append(&mut self.head);
             let lr = cfg.critic_lr;
-            let res = apply_gradients(&mut all, &mut self.opt, acc, &names, cfg.grad_clip, lr);
+            let res =
+                dp.apply_gradients(&mut all, &mut self.opt, partials, &names, cfg.grad_clip, lr);
             self.head = all.split_off(all.len() - 2);
             self.model.params = all;
             res?;

@@ -55,13 +55,27 @@ pub fn rollout(
     step: u64,
     s: RolloutSettings<'_>,
 ) -> Result<Vec<Sample>> {
+    rollout_block(model, tok, prompts, 0, step, s)
+}
+
+/// Rollouts of `prompts`, which stand at positions `first..` of the step's prompt list: seeds
+/// and `Sample::group` use those positions, so a data-parallel rank sampling a block of the
+/// prompts draws exactly what one process sampling all of them draws.
+pub fn rollout_block(
+    model: &Model,
+    tok: &Tokenizer,
+    prompts: &[PromptItem],
+    first: usize,
+    step: u64,
+    s: RolloutSettings<'_>,
+) -> Result<Vec<Sample>> {
     let requests: Vec<GenRequest> = prompts
         .iter()
         .enumerate()
         .map(|(i, p)| GenRequest {
             prompt: p.tokens.clone(),
             n: s.n,
-            seed: request_seed(s.seed, step, i as u64),
+            seed: request_seed(s.seed, step, (first + i) as u64),
             params: s.params,
             max_tokens: s.max_tokens,
         })
@@ -74,7 +88,7 @@ pub fn rollout(
         let text = tok.decode(&c.tokens, false)?;
         items.push((text.clone(), prompts[c.request].answer.clone()));
         samples.push(Sample {
-            group: c.request,
+            group: first + c.request,
             prompt: prompts[c.request].tokens.clone(),
             response: c.tokens,
             sampler_logp: c.logprobs,

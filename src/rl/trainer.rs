@@ -5,20 +5,19 @@
 //! continues bit for bit.
 use super::checkpoint::{self, CheckpointParts};
 use super::config::TrainConfig;
+use super::dp::DataParallel;
 use super::objective::{sequence_advantages, Objective};
 use super::ppo::{gae_advantages, Critic};
-use super::rollout::{rollout, PromptItem, RolloutSettings, Sample};
-use super::update::{policy_update, UpdateInputs};
+use super::rollout::{rollout_block, PromptItem, RolloutSettings, Sample};
+use super::update::{policy_update_dp, UpdateInputs};
 use crate::backend::cuda::device::KernelDevice;
 use crate::backend::cuda::model::update::DeviceUpdater;
 use crate::backend::cuda::model::DeviceModel;
+use crate::dist::{gather_u32, Comm, Single};
 use crate::generate::engine::EngineConfig;
 use crate::generate::prompts::stop_tokens;
-use crate::model::score::score_suffixes;
 use crate::model::Model;
-use crate::optim::AdamW;
 use crate::rng::SplitMix64;
-use crate::tensor::Tensor;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
@@ -98,6 +97,27 @@ pub fn validate(
     stop: &[u32],
     verifier: crate::verify::Mode,
 ) -> Result<Vec<Validation>> {
+    validate_dp(
+        model,
+        tok,
+        items,
+        max_tokens,
+        stop,
+        verifier,
+        &DataParallel::single(),
+    )
+}
+
+/// `validate` with each rank answering a contiguous block of the problems.
+pub fn validate_dp(
+    model: &Model,
+    tok: &Tokenizer,
+    items: &[PromptItem],
+    max_tokens: usize,
+    stop: &[u32],
+    verifier: crate::verify::Mode,
+    dp: &DataParallel<'_>,
+) -> Result<Vec<Validation>> {
     let settings = RolloutSettings {
         params: crate::generate::sampling::SamplingParams::greedy(),
         n: 1,
@@ -110,13 +130,29 @@ pub fn validate(
         verifier,
         progress: &mut |_| {},
     };
-    let samples = rollout(model, tok, items, 0, settings)?;
+    let mine = dp.my_block(items.len());
+    let samples = rollout_block(model, tok, &items[mine.clone()], mine.start, 0, settings)?;
+    // (item, correct, response tokens) of every answer, gathered in item order.
+    let local: Vec<u32> = samples
+        .iter()
+        .flat_map(|s| {
+            [
+                s.group as u32,
+                (s.reward > 0.5) as u32,
+                s.response.len() as u32,
+            ]
+        })
+        .collect();
+    let all = gather_u32(dp.comm, &local)?.concat();
     let mut by: std::collections::BTreeMap<String, (usize, usize, usize)> = Default::default();
-    for s in &samples {
-        let e = by.entry(items[s.group].data_source.clone()).or_default();
+    for a in all.chunks_exact(3) {
+        let Some(item) = items.get(a[0] as usize) else {
+            bail!("validation answer for problem {} of {}", a[0], items.len());
+        };
+        let e = by.entry(item.data_source.clone()).or_default();
         e.0 += 1;
-        e.1 += (s.reward > 0.5) as usize;
-        e.2 += s.response.len();
+        e.1 += a[1] as usize;
+        e.2 += a[2] as usize;
     }
     Ok(by
         .into_iter()
@@ -167,7 +203,7 @@ fn truncate_metrics(path: &Path, before_step: usize) -> Result<()> {
 }
 
 pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<TrainSummary> {
-    train_on(cfg, resume, show_progress, None)
+    train_with(cfg, resume, show_progress, &Single, None)
 }
 
 /// [`train`] with the policy update on a kernel device (`rlvr train --device cuda|emu`):
@@ -180,7 +216,49 @@ pub fn train_on(
     show_progress: bool,
     device: Option<&dyn KernelDevice>,
 ) -> Result<TrainSummary> {
+    train_with(cfg, resume, show_progress, &Single, device)
+}
+
+/// The checkpoint a resumed run starts from: rank 0 looks, every rank gets its answer.
+fn resume_point(cfg: &TrainConfig, comm: &dyn Comm) -> Result<Option<(usize, PathBuf)>> {
+    let mut msg = Vec::new();
+    if comm.rank() == 0 {
+        if let Some((step, dir)) = checkpoint::latest(&cfg.output)? {
+            msg = format!("{step}\n{}", dir.display()).into_bytes();
+        }
+    }
+    comm.broadcast_bytes(0, &mut msg)?;
+    if msg.is_empty() {
+        return Ok(None);
+    }
+    let text = String::from_utf8(msg)?;
+    let (step, dir) = text
+        .split_once('\n')
+        .context("malformed resume message from rank 0")?;
+    Ok(Some((step.parse()?, PathBuf::from(dir))))
+}
+
+/// The gradient shards of a checkpointed run (1 for checkpoints from before data parallelism).
+fn checkpoint_shards(dir: &Path) -> Result<usize> {
+    let path = dir.join("trainer_state.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let v: Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: malformed JSON", path.display()))?;
+    Ok(v["dp_shards"].as_u64().unwrap_or(1).max(1) as usize)
+}
+
+/// Train as one rank of `comm` (every rank calls this with the same config). Rank 0 alone
+/// writes the run directory; the result does not depend on the number of ranks.
+pub fn train_with(
+    cfg: &TrainConfig,
+    resume: bool,
+    show_progress: bool,
+    comm: &dyn Comm,
+    device: Option<&dyn KernelDevice>,
+) -> Result<TrainSummary> {
     cfg.validate()?;
+    let root = comm.rank() == 0;
     let objective = cfg.objective()?;
     let mode = cfg.psr_nsr_mode()?;
     let verifier = if cfg.verifier == "paper" {
@@ -204,19 +282,56 @@ pub fn train_on(
     } else {
         val_items
     };
-    std::fs::create_dir_all(&cfg.output)
-        .with_context(|| format!("creating {}", cfg.output.display()))?;
-    crate::util::write_atomic(
-        &cfg.output.join("config.toml"),
-        toml::to_string_pretty(cfg)?.as_bytes(),
-    )?;
-    let log_path = cfg.output.join("log.txt");
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
+    let from = if resume {
+        resume_point(cfg, comm)?
+    } else {
+        None
+    };
+    let shards = match (cfg.dp_shards, &from) {
+        (0, Some((_, dir))) => checkpoint_shards(dir)?,
+        (0, None) => comm.world_size(),
+        (s, _) => s,
+    };
+    let dp = DataParallel {
+        comm,
+        shards,
+        zero: cfg.zero == 1,
+    };
+    if device.is_some() && (comm.world_size() > 1 || shards > 1 || dp.zero) {
+        bail!(
+            "--device cuda|emu runs the update of one process; data parallelism (--nproc, \
+             --dp-shards > 1, --zero 1) is CPU-only for now"
+        );
+    }
+    // Only rank 0 writes the run directory.
+    let mut log: Box<dyn Write> = if root {
+        std::fs::create_dir_all(&cfg.output)
+            .with_context(|| format!("creating {}", cfg.output.display()))?;
+        crate::util::write_atomic(
+            &cfg.output.join("config.toml"),
+            toml::to_string_pretty(cfg)?.as_bytes(),
+        )?;
+        let log_path = cfg.output.join("log.txt");
+        Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .with_context(|| format!("opening {}", log_path.display()))?,
+        )
+    } else {
+        Box::new(std::io::sink())
+    };
     writeln!(log, "objective {} | {} training prompts ({dropped} dropped as longer than {} tokens) | template {template:?}", objective.name(), train_items.len(), cfg.max_prompt_tokens)?;
+    if comm.world_size() > 1 || shards > 1 || dp.zero {
+        writeln!(
+            log,
+            "data parallel: {} process(es) ({}), {shards} gradient shard(s), ZeRO-1 {}",
+            comm.world_size(),
+            comm.describe(),
+            if dp.zero { "on" } else { "off" }
+        )?;
+    }
 
     let needs_ref = matches!(objective, Objective::Ppo)
         || (matches!(objective, Objective::Grpo) && cfg.kl_coef > 0.0);
@@ -231,19 +346,19 @@ pub fn train_on(
     } else {
         None
     };
-    let mut opt = AdamW::new(cfg.adamw(), &model.params);
+    let mut opt = dp.optimizer(cfg.adamw(), &model.params);
     let mut critic = if objective == Objective::Ppo {
-        Some(Critic::from_policy(&model, cfg)?)
+        Some(Critic::from_policy(&model, cfg, &dp)?)
     } else {
         None
     };
     let mut start = 0;
     let metrics_path = cfg.output.join("metrics.jsonl");
     if resume {
-        if let Some((step, dir)) = checkpoint::latest(&cfg.output)? {
+        if let Some((step, dir)) = from {
             let saved = Model::load(&dir)?;
             model.params = saved.params;
-            opt.load(&dir.join("optimizer.safetensors"))?;
+            dp.load_optimizer(&mut opt, &dir.join("optimizer.safetensors"), &model.params)?;
             if let Some(c) = critic.as_mut() {
                 let cm = Model::load(&dir.join("critic"))?;
                 c.model.params = cm.params;
@@ -254,13 +369,16 @@ pub fn train_on(
                     head["value_head.weight"].clone(),
                     head["value_head.bias"].clone(),
                 ];
-                c.opt.load(&dir.join("critic/optimizer.safetensors"))?;
+                let all = c.all_params();
+                dp.load_optimizer(&mut c.opt, &dir.join("critic/optimizer.safetensors"), &all)?;
             }
             start = step;
             writeln!(log, "resumed from {} (step {step})", dir.display())?;
         }
-        truncate_metrics(&metrics_path, start)?;
-    } else if metrics_path.exists() {
+        if root {
+            truncate_metrics(&metrics_path, start)?;
+        }
+    } else if root && metrics_path.exists() {
         std::fs::remove_file(&metrics_path)
             .with_context(|| format!("removing {}", metrics_path.display()))?;
     }
@@ -278,11 +396,18 @@ pub fn train_on(
         }
         None => None,
     };
-    let mut metrics_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)?;
-    let bar = if show_progress {
+    let mut metrics_file: Box<dyn Write> = if root {
+        Box::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&metrics_path)
+                .with_context(|| format!("opening {}", metrics_path.display()))?,
+        )
+    } else {
+        Box::new(std::io::sink())
+    };
+    let bar = if show_progress && root {
         indicatif::ProgressBar::new(cfg.steps as u64)
     } else {
         indicatif::ProgressBar::hidden()
@@ -300,13 +425,14 @@ pub fn train_on(
         let mut m = serde_json::Map::new();
         m.insert("step".into(), json!(step));
         if !val_items.is_empty() && cfg.val_every > 0 && step % cfg.val_every == 0 {
-            for v in validate(
+            for v in validate_dp(
                 &model,
                 &tok,
                 &val_items,
                 cfg.max_response_tokens,
                 &stop,
                 verifier,
+                &dp,
             )? {
                 m.insert(format!("val/{}/accuracy", v.source), json!(v.accuracy));
                 m.insert(
@@ -319,10 +445,12 @@ pub fn train_on(
         let idx = step_prompts(train_items.len(), cfg.prompts_per_step, cfg.seed, step)?;
         let prompts: Vec<PromptItem> = idx.iter().map(|&i| train_items[i].clone()).collect();
         let t0 = Instant::now();
-        let samples = rollout(
+        let mine = dp.my_block(prompts.len());
+        let local = rollout_block(
             &model,
             &tok,
-            &prompts,
+            &prompts[mine.clone()],
+            mine.start,
             step as u64,
             RolloutSettings {
                 params: cfg.sampling(),
@@ -337,6 +465,7 @@ pub fn train_on(
                 progress: &mut |_| {},
             },
         )?;
+        let samples = dp.gather_samples(local, &prompts)?;
         let rollout_s = t0.elapsed().as_secs_f64();
         let rewards: Vec<f32> = samples.iter().map(|s| s.reward).collect();
         let groups: Vec<usize> = samples.iter().map(|s| s.group).collect();
@@ -401,7 +530,7 @@ pub fn train_on(
                     cfg.temperature,
                     cfg.max_tokens_per_micro_batch,
                 )?,
-                None => score_suffixes(
+                None => dp.score_suffixes(
                     &model,
                     &seqs,
                     &lens,
@@ -446,7 +575,7 @@ pub fn train_on(
                     cfg.temperature,
                     cfg.max_tokens_per_micro_batch,
                 )?),
-                (Some(r), _) => Some(score_suffixes(
+                (Some(r), _) => Some(dp.score_suffixes(
                     r,
                     &seqs,
                     &lens,
@@ -461,7 +590,7 @@ pub fn train_on(
             let (adv, ppo_extra): (PerToken, Option<(PerToken, PerToken)>) =
                 match (&critic, &ref_lp) {
                     (Some(c), Some(r)) if objective == Objective::Ppo => {
-                        let values = c.values(&kept, cfg.max_tokens_per_micro_batch)?;
+                        let values = c.values_dp(&kept, cfg.max_tokens_per_micro_batch, &dp)?;
                         let (a, ret) = gae_advantages(&kept, &old_lp, r, &values, cfg.ppo_kl_coef);
                         (a, Some((ret, values)))
                     }
@@ -500,11 +629,11 @@ pub fn train_on(
                         Ok(st)
                     })
                 }
-                None => policy_update(&mut model, &mut opt, &inputs, cfg, lr),
+                None => policy_update_dp(&mut model, &mut opt, &inputs, cfg, lr, &dp),
             }
             .with_context(|| format!("RL step {step}: the last good checkpoint is kept"))?;
             if let (Some(c), Some((ret, values))) = (critic.as_mut(), ppo_extra) {
-                let vl = c.update(&kept, &ret, &values, mb_seqs, cfg)?;
+                let vl = c.update(&kept, &ret, &values, mb_seqs, cfg, &dp)?;
                 m.insert("critic/value_loss".into(), json!(vl));
             }
             m.insert("actor/pg_loss".into(), json!(st.pg_loss));
@@ -535,25 +664,40 @@ pub fn train_on(
         bar.inc(1);
         let done = step + 1;
         if (cfg.save_every > 0 && done % cfg.save_every == 0) || done == cfg.steps {
-            let head: Vec<Tensor>;
-            let critic_parts = match &critic {
-                Some(c) => {
-                    head = c.head.clone();
-                    Some((&c.model, head.as_slice(), &c.opt))
-                }
-                None => None,
+            // Under ZeRO-1 the moments are gathered to rank 0 first (a collective).
+            let full_opt = dp.gather_optimizer(&opt, &model.params)?;
+            let critic_all = critic.as_ref().map(|c| c.all_params());
+            let critic_opt = match (&critic, &critic_all) {
+                (Some(c), Some(all)) => dp.gather_optimizer(&c.opt, all)?,
+                _ => None,
             };
-            final_ckpt = Some(checkpoint::save(
-                &cfg.output,
-                done,
-                CheckpointParts {
-                    model: &model,
-                    source_dir: &cfg.model,
-                    optimizer: &opt,
-                    state: json!({"step": done, "objective": objective.name()}),
-                    critic: critic_parts,
-                },
-            )?);
+            if root {
+                let critic_parts = critic.as_ref().map(|c| {
+                    (
+                        &c.model,
+                        c.head.as_slice(),
+                        critic_opt.as_ref().unwrap_or(&c.opt),
+                    )
+                });
+                checkpoint::save(
+                    &cfg.output,
+                    done,
+                    CheckpointParts {
+                        model: &model,
+                        source_dir: &cfg.model,
+                        optimizer: full_opt.as_ref().unwrap_or(&opt),
+                        state: json!({
+                            "step": done,
+                            "objective": objective.name(),
+                            "dp_shards": shards,
+                        }),
+                        critic: critic_parts,
+                    },
+                )?;
+            }
+            // Nobody reports a checkpoint before it exists.
+            comm.barrier()?;
+            final_ckpt = Some(checkpoint::step_dir(&cfg.output, done));
         }
     }
     bar.finish_and_clear();

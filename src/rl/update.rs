@@ -1,6 +1,7 @@
 //! The policy update of one RL step: mini-batches in order (verl: `shuffle=False`, one epoch),
 //! each split into micro-batches by a token budget, gradients accumulated, clipped, AdamW.
 use super::config::TrainConfig;
+use super::dp::DataParallel;
 use super::loss::{token_coefficients, LossInputs};
 use super::rollout::Sample;
 use crate::autograd::Tape;
@@ -90,12 +91,29 @@ pub fn apply_gradients(
     Ok(norm)
 }
 
+/// The policy update in one process (see `policy_update_dp`).
 pub fn policy_update(
     model: &mut Model,
     opt: &mut AdamW,
     x: &UpdateInputs<'_>,
     cfg: &TrainConfig,
     lr: f32,
+) -> Result<UpdateStats> {
+    policy_update_dp(model, opt, x, cfg, lr, &DataParallel::single())
+}
+
+/// Statistics kept per micro-batch: pg loss, clipped tokens, Σ approx-KL, Σ KL, tokens.
+const STATS: usize = 5;
+
+/// The policy update; every rank holds all of `x` and computes the micro-batches of its
+/// gradient shards (see `dp`).
+pub fn policy_update_dp(
+    model: &mut Model,
+    opt: &mut AdamW,
+    x: &UpdateInputs<'_>,
+    cfg: &TrainConfig,
+    lr: f32,
+    dp: &DataParallel<'_>,
 ) -> Result<UpdateStats> {
     let names: Vec<String> = model.param_names().map(str::to_string).collect();
     let mut st = UpdateStats::default();
@@ -116,49 +134,64 @@ pub fn policy_update(
             .iter()
             .map(|s| s.prompt.len() + s.response.len())
             .collect();
-        let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
-        for micro in micro_batches(&lens, cfg.max_tokens_per_micro_batch) {
-            let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
-            let seqs: Vec<Vec<u32>> = idx
-                .iter()
-                .map(|&i| [x.samples[i].prompt.as_slice(), &x.samples[i].response].concat())
-                .collect();
-            let suffix: Vec<usize> = idx.iter().map(|&i| x.samples[i].response.len()).collect();
-            let flat = |v: &[Vec<f32>]| -> Vec<f32> {
-                idx.iter().flat_map(|&i| v[i].iter().copied()).collect()
-            };
-            let (adv, old) = (flat(x.adv), flat(x.old_logp));
-            let refl = x.ref_logp.map(flat);
-            let tape = Tape::new();
-            let vars = model.vars(&tape);
-            let batch = Batch::from_sequences(&seqs);
-            let (lp, ent) =
-                model.suffix_logprobs(&tape, &vars, &batch, &suffix, cfg.temperature)?;
-            let c = token_coefficients(&LossInputs {
-                advantages: &adv,
-                logp: lp.value.data(),
-                logp_old: &old,
-                entropy: ent.value.data(),
-                logp_ref: refl.as_deref(),
-                clip_eps: cfg.clip_eps,
-                entropy_coef: cfg.entropy_coef,
-                kl_coef: x.kl_coef,
-                norm_tokens: mb_tokens as f64,
-                scale,
-            });
-            st.pg_loss += c.pg_loss;
-            st.clip_frac += c.clipped_tokens as f64;
-            st.approx_kl += c.ppo_kl_sum;
-            st.kl += c.kl_sum;
-            st.tokens += adv.len();
-            let l1 = tape.weighted_sum(&lp, &c.g_logp);
-            let l2 = tape.weighted_sum(&ent, &c.g_entropy);
-            let loss = tape.add(&l1, &l2);
-            let mut grads = tape.backward(&loss);
-            accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
+        let mut partials = Vec::new();
+        let mut stats: Vec<f64> = Vec::new();
+        for shard in dp.my_shards() {
+            let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
+            for micro in dp.shard_micro_batches(&lens, cfg.max_tokens_per_micro_batch, shard) {
+                let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
+                let seqs: Vec<Vec<u32>> = idx
+                    .iter()
+                    .map(|&i| [x.samples[i].prompt.as_slice(), &x.samples[i].response].concat())
+                    .collect();
+                let suffix: Vec<usize> = idx.iter().map(|&i| x.samples[i].response.len()).collect();
+                let flat = |v: &[Vec<f32>]| -> Vec<f32> {
+                    idx.iter().flat_map(|&i| v[i].iter().copied()).collect()
+                };
+                let (adv, old) = (flat(x.adv), flat(x.old_logp));
+                let refl = x.ref_logp.map(flat);
+                let tape = Tape::new();
+                let vars = model.vars(&tape);
+                let batch = Batch::from_sequences(&seqs);
+                let (lp, ent) =
+                    model.suffix_logprobs(&tape, &vars, &batch, &suffix, cfg.temperature)?;
+                let c = token_coefficients(&LossInputs {
+                    advantages: &adv,
+                    logp: lp.value.data(),
+                    logp_old: &old,
+                    entropy: ent.value.data(),
+                    logp_ref: refl.as_deref(),
+                    clip_eps: cfg.clip_eps,
+                    entropy_coef: cfg.entropy_coef,
+                    kl_coef: x.kl_coef,
+                    norm_tokens: mb_tokens as f64,
+                    scale,
+                });
+                stats.extend([
+                    c.pg_loss,
+                    c.clipped_tokens as f64,
+                    c.ppo_kl_sum,
+                    c.kl_sum,
+                    adv.len() as f64,
+                ]);
+                let l1 = tape.weighted_sum(&lp, &c.g_logp);
+                let l2 = tape.weighted_sum(&ent, &c.g_entropy);
+                let loss = tape.add(&l1, &l2);
+                let mut grads = tape.backward(&loss);
+                accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
+            }
+            partials.push(acc);
+        }
+        // Sums over micro-batches in their global order, as one process adds them.
+        for s in dp.gather_stats(&stats, STATS)?.chunks_exact(STATS) {
+            st.pg_loss += s[0];
+            st.clip_frac += s[1];
+            st.approx_kl += s[2];
+            st.kl += s[3];
+            st.tokens += s[4] as usize;
         }
         st.grad_norm +=
-            apply_gradients(&mut model.params, opt, acc, &names, cfg.grad_clip, lr)? as f64;
+            dp.apply_gradients(&mut model.params, opt, partials, &names, cfg.grad_clip, lr)? as f64;
         st.optimizer_steps += 1;
         mb_start = mb_end;
     }

@@ -1,0 +1,128 @@
+//! The data-parallel trainer with ranks as threads (no MPI needed): two ranks produce exactly
+//! the weights, optimizer state and metrics of one process with the same `dp_shards`, with and
+//! without ZeRO-1. `tests/dist_mpi.rs` runs the same path over MPI.
+use rlvr::dist::ThreadComm;
+use rlvr::model::init::{write_tiny_char_model, TinySpec};
+use rlvr::rl::trainer::{train, train_with, TIMING_KEYS};
+use rlvr::rl::TrainConfig;
+use std::path::Path;
+
+fn setup(dir: &Path) -> TrainConfig {
+    write_tiny_char_model(&dir.join("model"), TinySpec::default()).unwrap();
+    let items = rlvr::data::synthetic::generate(
+        rlvr::data::synthetic::TaskSpec {
+            kind: rlvr::data::synthetic::TaskKind::Arithmetic,
+            difficulty: 1,
+            seed: 5,
+        },
+        32,
+    );
+    let lines: String = items
+        .iter()
+        .map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n")
+        .collect();
+    std::fs::write(dir.join("train.jsonl"), lines).unwrap();
+    TrainConfig {
+        model: dir.join("model"),
+        data: vec![dir.join("train.jsonl")],
+        steps: 2,
+        prompts_per_step: 4,
+        n: 4,
+        mini_batch_prompts: 2,
+        lr: 1e-3,
+        max_prompt_tokens: 64,
+        max_response_tokens: 6,
+        template: "plain".into(),
+        save_every: 1,
+        val_data: vec![dir.join("train.jsonl")],
+        val_every: 1,
+        val_max_problems: 5,
+        rollout_batch: 8,
+        max_tokens_per_micro_batch: 40,
+        ..TrainConfig::default()
+    }
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            for k in TIMING_KEYS {
+                v.as_object_mut().unwrap().remove(*k);
+            }
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn thread_ranks_match_one_process() {
+    for (objective, mode, zero) in [("psr", "filter", 0), ("grpo", "filter", 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = setup(dir.path());
+        cfg.objective = objective.into();
+        cfg.psr_nsr_mode = mode.into();
+        cfg.zero = zero;
+        let mut one = cfg.clone();
+        one.output = dir.path().join("one");
+        one.dp_shards = 2;
+        train(&one, false, false).unwrap();
+        let mut two = cfg.clone();
+        two.output = dir.path().join("two");
+        let out = ThreadComm::run(2, |c| {
+            train_with(&two, false, false, c, None).map(|s| s.steps_run)
+        });
+        for o in out {
+            assert_eq!(o.unwrap(), 2);
+        }
+        let what = format!("{objective} zero={zero}");
+        let m = metrics(&two.output);
+        assert!(m[0].get("val//accuracy").is_some(), "{what}: {m:?}");
+        assert!(
+            m.iter()
+                .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
+            "{what}: no update ran: {m:?}"
+        );
+        assert_eq!(metrics(&one.output), metrics(&two.output), "{what}");
+        for f in ["model.safetensors", "optimizer.safetensors"] {
+            let a = std::fs::read(one.output.join("checkpoints/step-000002").join(f)).unwrap();
+            let b = std::fs::read(two.output.join("checkpoints/step-000002").join(f)).unwrap();
+            assert!(a == b, "{what}: {f} differs");
+        }
+    }
+}
+
+/// `rlvr train` with a launcher's rank variables but no usable MPI fails before doing anything,
+/// saying how to launch or build.
+#[test]
+fn launch_problems_are_clear_errors() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rlvr"))
+            .args(["train", "--model", "m", "--data", "d.jsonl", "--output"])
+            .arg(std::env::temp_dir().join("rlvr-never-written"))
+            .args(args)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?} {env:?} succeeded");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let e = run(&[], &[("RANK", "1"), ("WORLD_SIZE", "2")]);
+    assert!(e.contains("mpirun or srun"), "{e}");
+    let e = run(&["--nproc", "0"], &[]);
+    assert!(e.contains("--nproc must be at least 1"), "{e}");
+    if !cfg!(feature = "mpi") {
+        let e = run(&["--nproc", "2"], &[]);
+        assert!(e.contains("--features mpi"), "{e}");
+        let e = run(
+            &[],
+            &[("OMPI_COMM_WORLD_RANK", "0"), ("OMPI_COMM_WORLD_SIZE", "2")],
+        );
+        assert!(
+            e.contains("rank 0 of 2") && e.contains("--features mpi"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,192 @@
+//! Data parallelism over MPI on the CPU (`cargo test --features mpi --test dist_mpi`): two ranks
+//! started by `mpirun -np 2` train a tiny model to exactly the weights, optimizer state and
+//! metrics of one process on the combined batch (same seed, same `dp_shards`), for PSR
+//! (filter), NSR (mask), GRPO and PPO, with and without ZeRO-1; and a 2-rank checkpoint resumes
+//! on one rank with identical metrics.
+#![cfg(feature = "mpi")]
+
+use rlvr::model::init::{write_tiny_char_model, TinySpec};
+use rlvr::rl::trainer::TIMING_KEYS;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn rlvr() -> &'static str {
+    env!("CARGO_BIN_EXE_rlvr")
+}
+
+fn have_mpirun() -> bool {
+    let ok = Command::new("mpirun")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED: `mpirun` is not on PATH (Debian: apt-get install openmpi-bin libopenmpi-dev)"
+        );
+    }
+    ok
+}
+
+/// A tiny model, a synthetic task and a run config with several mini-batches and micro-batches.
+fn setup(dir: &Path, extra: &str) -> PathBuf {
+    write_tiny_char_model(&dir.join("model"), TinySpec::default()).unwrap();
+    let items = rlvr::data::synthetic::generate(
+        rlvr::data::synthetic::TaskSpec {
+            kind: rlvr::data::synthetic::TaskKind::Arithmetic,
+            difficulty: 1,
+            seed: 5,
+        },
+        32,
+    );
+    let lines: String = items
+        .iter()
+        .map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n")
+        .collect();
+    std::fs::write(dir.join("train.jsonl"), lines).unwrap();
+    let cfg = format!(
+        "model = {:?}\ndata = [{:?}]\nsteps = 2\nprompts_per_step = 4\nn = 4\n\
+         mini_batch_prompts = 2\nlr = 1e-3\nmax_prompt_tokens = 64\nmax_response_tokens = 6\n\
+         template = \"plain\"\nsave_every = 1\nrollout_batch = 8\n\
+         max_tokens_per_micro_batch = 40\nval_data = [{:?}]\nval_every = 1\n\
+         val_max_problems = 6\n{extra}",
+        dir.join("model"),
+        dir.join("train.jsonl"),
+        dir.join("train.jsonl")
+    );
+    let path = dir.join("run.toml");
+    std::fs::write(&path, cfg).unwrap();
+    path
+}
+
+/// `rlvr train` on 1 process, or on `np` ranks under mpirun.
+fn train(np: usize, config: &Path, output: &Path, extra: &[&str]) {
+    let mut cmd = if np == 1 {
+        Command::new(rlvr())
+    } else {
+        let mut c = Command::new("mpirun");
+        c.args(["--allow-run-as-root", "--oversubscribe", "-np"])
+            .arg(np.to_string())
+            .arg(rlvr());
+        c
+    };
+    cmd.args(["train", "--quiet", "--config"])
+        .arg(config)
+        .arg("--output")
+        .arg(output)
+        .args(extra);
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{np} rank(s) failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            for k in TIMING_KEYS {
+                v.as_object_mut().unwrap().remove(*k);
+            }
+            v
+        })
+        .collect()
+}
+
+/// Weights and optimizer state of a checkpoint, byte for byte.
+fn state(run: &Path, step: usize) -> Vec<(String, Vec<u8>)> {
+    let dir = run.join(format!("checkpoints/step-{step:06}"));
+    let mut files = vec![];
+    for f in [
+        "model.safetensors",
+        "optimizer.safetensors",
+        "critic/model.safetensors",
+        "critic/value_head.safetensors",
+        "critic/optimizer.safetensors",
+    ] {
+        if let Ok(b) = std::fs::read(dir.join(f)) {
+            files.push((f.to_string(), b));
+        }
+    }
+    assert!(
+        files.len() >= 2,
+        "{} lacks weights or optimizer",
+        dir.display()
+    );
+    files
+}
+
+fn assert_same_run(a: &Path, b: &Path, step: usize, what: &str) {
+    let (ma, mb) = (metrics(a), metrics(b));
+    assert_eq!(ma.len(), step, "{what}");
+    assert_eq!(ma, mb, "{what}: metrics differ");
+    let (sa, sb) = (state(a, step), state(b, step));
+    assert_eq!(sa.len(), sb.len(), "{what}");
+    for ((fa, ba), (_, bb)) in sa.iter().zip(&sb) {
+        assert!(ba == bb, "{what}: {fa} differs at step {step}");
+    }
+}
+
+#[test]
+fn two_ranks_train_exactly_like_one_rank_on_the_combined_batch() {
+    if !have_mpirun() {
+        return;
+    }
+    for (name, extra) in [
+        (
+            "psr-filter",
+            "objective = \"psr\"\npsr_nsr_mode = \"filter\"\n",
+        ),
+        ("nsr-mask", "objective = \"nsr\"\npsr_nsr_mode = \"mask\"\n"),
+        ("grpo-zero1", "objective = \"grpo\"\nzero = 1\n"),
+        ("ppo-zero1", "objective = \"ppo\"\nzero = 1\n"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = setup(dir.path(), extra);
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        train(1, &cfg, &one, &["--dp-shards", "2"]);
+        train(2, &cfg, &two, &[]);
+        assert_same_run(&one, &two, 2, name);
+        let m = metrics(&two);
+        assert!(
+            m.iter()
+                .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
+            "{name}: no update ran: {m:?}"
+        );
+        let log = std::fs::read_to_string(two.join("log.txt")).unwrap();
+        assert!(log.contains("2 process(es)"), "{name}: {log}");
+    }
+}
+
+#[test]
+fn two_rank_checkpoints_resume_on_one_rank() {
+    if !have_mpirun() {
+        return;
+    }
+    // GRPO unsharded; PPO under ZeRO-1, resumed without it (checkpoints hold the full state).
+    for (name, extra, resume_flags) in [
+        ("grpo", "objective = \"grpo\"\n", vec![]),
+        (
+            "ppo-zero1",
+            "objective = \"ppo\"\nzero = 1\n",
+            vec!["--zero", "0"],
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = setup(dir.path(), extra);
+        let (one, two) = (dir.path().join("one"), dir.path().join("two"));
+        train(1, &cfg, &one, &["--dp-shards", "2", "--steps", "4"]);
+        train(2, &cfg, &two, &[]);
+        let reference = metrics(&one);
+        assert_eq!(metrics(&two), reference[..2].to_vec(), "{name}");
+        // The 2-rank checkpoint (dp_shards = 2 recorded in it) continues on one process.
+        let mut flags = vec!["--resume", "--steps", "4"];
+        flags.extend(resume_flags);
+        train(1, &cfg, &two, &flags);
+        assert_same_run(&one, &two, 4, &format!("{name} resumed on 1 rank"));
+    }
+}
