@@ -60,6 +60,9 @@ pub struct TrainConfig {
     pub short_minibatch_downweight: bool,
     /// Verifier mode: correct | paper
     pub verifier: String,
+    /// Recompute each layer in the backward instead of keeping its activations (same
+    /// gradients; less memory, about one more forward of time).
+    pub activation_checkpointing: bool,
 }
 
 impl Default for TrainConfig {
@@ -103,6 +106,7 @@ impl Default for TrainConfig {
             lr_zero_first_step: false,
             short_minibatch_downweight: true,
             verifier: "correct".into(),
+            activation_checkpointing: false,
         }
     }
 }
