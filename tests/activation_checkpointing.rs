@@ -142,3 +142,73 @@ fn no_grad_forward_ignores_the_flag() {
     let (lp0, _) = m.next_token_logprobs(&tape, &vars, &batch(), 1.0).unwrap();
     assert_eq!(lp.value.to_vec(), lp0.value.to_vec());
 }
+
+/// The trainer end to end (PPO: policy and critic both checkpointed): same metrics, same
+/// weights, bit for bit; the TOML key and the flag both turn it on.
+#[test]
+fn training_with_checkpointing_is_bit_identical() {
+    use rlvr::model::init::{write_tiny_char_model, TinySpec};
+    use rlvr::rl::trainer::{train, TIMING_KEYS};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_tiny_char_model(&d.join("model"), TinySpec::default()).unwrap();
+    let lines: String = (0..8)
+        .map(|i| {
+            serde_json::json!({"prompt": format!("{i}+{i}="), "answer": (2 * i).to_string()})
+                .to_string()
+                + "\n"
+        })
+        .collect();
+    std::fs::write(d.join("train.jsonl"), lines).unwrap();
+    let toml = format!(
+        "model = {:?}\ndata = [{:?}]\nobjective = \"ppo\"\nsteps = 2\nprompts_per_step = 4\nn = 2\nmini_batch_prompts = 2\nlr = 1e-3\nmax_response_tokens = 5\ntemplate = \"plain\"\nsave_every = 2\nval_every = 0\nrollout_batch = 8\nactivation_checkpointing = true\n",
+        d.join("model"),
+        d.join("train.jsonl")
+    );
+    std::fs::write(d.join("run.toml"), toml).unwrap();
+    let args = rlvr::cli::train::Args {
+        config: Some(d.join("run.toml")),
+        output: Some(d.join("ckpt")),
+        ..Default::default()
+    };
+    let ck = rlvr::cli::train::resolve(&args).unwrap();
+    assert!(ck.activation_checkpointing);
+    let mut plain = ck.clone();
+    plain.activation_checkpointing = false;
+    plain.output = d.join("plain");
+    let flag = rlvr::cli::train::Args {
+        model: Some(d.join("model")),
+        data: vec![d.join("train.jsonl")],
+        activation_checkpointing: true,
+        ..Default::default()
+    };
+    assert!(
+        rlvr::cli::train::resolve(&flag)
+            .unwrap()
+            .activation_checkpointing
+    );
+    let mut metrics = Vec::new();
+    let mut weights = Vec::new();
+    for cfg in [&plain, &ck] {
+        let s = train(cfg, false, false).unwrap();
+        let m: Vec<serde_json::Value> = std::fs::read_to_string(cfg.output.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                for k in TIMING_KEYS {
+                    v.as_object_mut().unwrap().remove(*k);
+                }
+                v
+            })
+            .collect();
+        metrics.push(m);
+        weights.push(Model::load(&s.final_checkpoint.unwrap()).unwrap().params);
+    }
+    assert_eq!(metrics[0], metrics[1]);
+    for (a, b) in weights[0].iter().zip(&weights[1]) {
+        assert_eq!(a.data(), b.data());
+    }
+    let init = Model::load(&d.join("model")).unwrap().params;
+    assert!(init.iter().zip(&weights[1]).any(|(a, b)| a.data() != b.data()));
+}
