@@ -21,6 +21,29 @@ pub struct CheckpointRun {
     pub seconds_plain: f64,
     pub seconds_ckpt: f64,
     pub time_ratio: f64,
+    /// The same in CPU seconds of the process (all threads): less sensitive than wall time to
+    /// other programs on a shared machine. `None` where /proc is unavailable.
+    pub cpu_time_ratio: Option<f64>,
+}
+
+/// User + system CPU seconds of this process so far (Linux /proc; clock ticks at USER_HZ,
+/// which is 100 on every Linux ABI).
+fn process_cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// (wall seconds, CPU seconds) of `f`.
+fn timed<T>(f: impl FnOnce() -> T) -> (T, f64, Option<f64>) {
+    let (c0, t) = (process_cpu_secs(), Instant::now());
+    let out = f();
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = process_cpu_secs().zip(c0).map(|(b, a)| b - a);
+    (out, wall, cpu)
 }
 
 /// Forward, weighted log-prob loss, backward; the tape's statistics after the forward and
@@ -58,17 +81,19 @@ pub fn bench_checkpointing(
     };
     let (plain, ckpt) = (with(false), with(true));
     let (mut best_plain, mut best_ckpt) = (f64::INFINITY, f64::INFINITY);
+    let (mut cpu_plain, mut cpu_ckpt) = (Some(f64::INFINITY), Some(f64::INFINITY));
     let (mut saved_plain, mut saved_ckpt, mut recompute) = (0, 0, 0);
+    let min = |a: Option<f64>, b: Option<f64>| a.zip(b).map(|(a, b)| a.min(b));
     for _ in 0..repeats.max(1) {
-        let t = Instant::now();
-        let (fwd, _) = step(&plain, &batch)?;
-        best_plain = best_plain.min(t.elapsed().as_secs_f64());
-        saved_plain = fwd.saved_bytes;
-        let t = Instant::now();
-        let (fwd, bwd) = step(&ckpt, &batch)?;
-        best_ckpt = best_ckpt.min(t.elapsed().as_secs_f64());
-        saved_ckpt = fwd.saved_bytes;
-        recompute = bwd.recompute_peak_bytes;
+        let (r, wall, cpu) = timed(|| step(&plain, &batch));
+        saved_plain = r?.0.saved_bytes;
+        best_plain = best_plain.min(wall);
+        cpu_plain = min(cpu_plain, cpu);
+        let (r, wall, cpu) = timed(|| step(&ckpt, &batch));
+        let (fwd, bwd) = r?;
+        (saved_ckpt, recompute) = (fwd.saved_bytes, bwd.recompute_peak_bytes);
+        best_ckpt = best_ckpt.min(wall);
+        cpu_ckpt = min(cpu_ckpt, cpu);
     }
     let mib = |b: usize| b as f64 / (1024.0 * 1024.0);
     Ok(CheckpointRun {
@@ -80,6 +105,10 @@ pub fn bench_checkpointing(
         seconds_plain: best_plain,
         seconds_ckpt: best_ckpt,
         time_ratio: best_ckpt / best_plain,
+        cpu_time_ratio: cpu_ckpt
+            .zip(cpu_plain)
+            .filter(|&(_, p)| p > 0.0)
+            .map(|(c, p)| c / p),
     })
 }
 
@@ -98,5 +127,6 @@ mod tests {
         assert!(r.saved_mib_ckpt < r.saved_mib_plain, "{r:?}");
         assert!(r.recompute_mib > 0.0 && r.recompute_mib < r.saved_mib_plain);
         assert!(r.time_ratio > 0.0);
+        assert!(process_cpu_secs().is_some_and(|s| s > 0.0));
     }
 }

@@ -170,8 +170,9 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
     }
     if let Some(c) = &r.activation_checkpointing {
         println!(
-            "activation checkpointing: saved activations {:.1} MiB → {:.1} MiB (+{:.1} MiB for the layer being recomputed), fwd+bwd time ratio {:.2} ({:.2} s → {:.2} s)",
-            c.saved_mib_plain, c.saved_mib_ckpt, c.recompute_mib, c.time_ratio, c.seconds_plain, c.seconds_ckpt
+            "activation checkpointing: saved activations {:.1} MiB → {:.1} MiB (+{:.1} MiB for the layer being recomputed), fwd+bwd time ratio {:.2} ({:.2} s → {:.2} s; CPU-time ratio {})",
+            c.saved_mib_plain, c.saved_mib_ckpt, c.recompute_mib, c.time_ratio, c.seconds_plain, c.seconds_ckpt,
+            c.cpu_time_ratio.map_or("n/a".into(), |r| format!("{r:.2}"))
         );
     }
     println!("forward time by op (kernels alone at the model's shapes):");

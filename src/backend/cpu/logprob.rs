@@ -178,47 +178,34 @@ pub fn row_grad_in_place(
     g_lp: f32,
     g_h: f32,
 ) {
+    softmax_grad_in_place(z, inv_temp, lse, h, g_lp, g_h);
+    z[target] += g_lp * inv_temp;
+}
+
+/// [`row_grad_in_place`] without the target's term, for any slice of a row's logits.
+fn softmax_grad_in_place(z: &mut [f32], inv_temp: f32, lse: f32, h: f32, g_lp: f32, g_h: f32) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
-        return unsafe { row_grad_avx2(z, target, inv_temp, lse, h, g_lp, g_h) };
+        return unsafe { softmax_grad_avx2(z, inv_temp, lse, h, g_lp, g_h) };
     }
-    row_grad_body(z, target, inv_temp, lse, h, g_lp, g_h)
+    softmax_grad_body(z, inv_temp, lse, h, g_lp, g_h)
 }
 
-/// [`row_grad_body`] compiled for AVX2 (bit-identical, see [`row_stats_avx2`]).
+/// [`softmax_grad_body`] compiled for AVX2 (bit-identical, see [`row_stats_avx2`]).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn row_grad_avx2(
-    z: &mut [f32],
-    target: usize,
-    inv_temp: f32,
-    lse: f32,
-    h: f32,
-    g_lp: f32,
-    g_h: f32,
-) {
-    row_grad_body(z, target, inv_temp, lse, h, g_lp, g_h)
+unsafe fn softmax_grad_avx2(z: &mut [f32], inv_temp: f32, lse: f32, h: f32, g_lp: f32, g_h: f32) {
+    softmax_grad_body(z, inv_temp, lse, h, g_lp, g_h)
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn row_grad_body(
-    z: &mut [f32],
-    target: usize,
-    inv_temp: f32,
-    lse: f32,
-    h: f32,
-    g_lp: f32,
-    g_h: f32,
-) {
+fn softmax_grad_body(z: &mut [f32], inv_temp: f32, lse: f32, h: f32, g_lp: f32, g_h: f32) {
     for x in z.iter_mut() {
         let logp_v = *x * inv_temp - lse;
         let p = exp_f32(logp_v);
         *x = (-g_lp * p - g_h * p * (logp_v + h)) * inv_temp;
     }
-    z[target] += g_lp * inv_temp;
 }
 
 /// Per-token outputs of the log-prob forward.
@@ -353,8 +340,9 @@ pub fn fused_logprob_fwd(
     out
 }
 
-/// Fused backward: recomputes each chunk's logits, turns them into ∂L/∂z with the per-token
-/// coefficients folded in, then dH = ∂z·W and dW += ∂zᵀ·H. Returns (d_hidden, d_weight).
+/// Fused backward over the forward's tiles: recomputes each [rows × vocabulary columns] tile
+/// of logits, turns it into ∂L/∂z with the per-token coefficients folded in, then
+/// dH += ∂z·W_tile and dW_tile += ∂zᵀ·H. Returns (d_hidden, d_weight).
 #[allow(clippy::too_many_arguments)]
 pub fn fused_logprob_bwd(
     hidden: &[f32],
@@ -369,40 +357,51 @@ pub fn fused_logprob_bwd(
 ) -> (Vec<f32>, Vec<f32>) {
     let vocab = weight.len() / d;
     let rows = targets.len();
-    let c = chunk_rows(vocab, rows, budget);
-    let mut logits = vec![0.0f32; c * vocab];
+    let (r, vt) = fwd_tile(vocab, rows, budget);
+    let mut logits = vec![0.0f32; r * vt];
     let mut dh = vec![0.0f32; rows * d];
     let mut dw = vec![0.0f32; vocab * d];
-    for start in (0..rows).step_by(c) {
-        let n = c.min(rows - start);
+    for start in (0..rows).step_by(r) {
+        let n = r.min(rows - start);
         let h = &hidden[start * d..(start + n) * d];
-        let z = &mut logits[..n * vocab];
-        gemm(n, vocab, d, 1.0, h, false, weight, true, 0.0, z);
-        z.par_chunks_mut(vocab).enumerate().for_each(|(i, zr)| {
-            let t = start + i;
-            row_grad_in_place(
-                zr,
-                targets[t] as usize,
-                inv_temp,
-                fwd.lse[t],
-                fwd.entropy[t],
-                g_lp[t],
-                g_h[t],
+        for v0 in (0..vocab).step_by(vt) {
+            let w = vt.min(vocab - v0);
+            let wt = &weight[v0 * d..(v0 + w) * d];
+            let z = &mut logits[..n * w];
+            gemm(n, w, d, 1.0, h, false, wt, true, 0.0, z);
+            z.par_chunks_mut(w).enumerate().for_each(|(i, zr)| {
+                let t = start + i;
+                softmax_grad_in_place(zr, inv_temp, fwd.lse[t], fwd.entropy[t], g_lp[t], g_h[t]);
+                let y = targets[t] as usize;
+                if (v0..v0 + w).contains(&y) {
+                    zr[y - v0] += g_lp[t] * inv_temp;
+                }
+            });
+            gemm(
+                n,
+                d,
+                w,
+                1.0,
+                z,
+                false,
+                wt,
+                false,
+                1.0,
+                &mut dh[start * d..(start + n) * d],
             );
-        });
-        gemm(
-            n,
-            d,
-            vocab,
-            1.0,
-            z,
-            false,
-            weight,
-            false,
-            0.0,
-            &mut dh[start * d..(start + n) * d],
-        );
-        gemm(vocab, d, n, 1.0, z, true, h, false, 1.0, &mut dw);
+            gemm(
+                w,
+                d,
+                n,
+                1.0,
+                z,
+                true,
+                h,
+                false,
+                1.0,
+                &mut dw[v0 * d..(v0 + w) * d],
+            );
+        }
     }
     (dh, dw)
 }
@@ -435,7 +434,8 @@ mod tests {
             let (_, h, lse) = row_stats_body(&z, t, 0.7);
             let (mut a, mut b) = (z.clone(), z.clone());
             row_grad_in_place(&mut a, t, 0.7, lse, h, 0.3, -0.2);
-            row_grad_body(&mut b, t, 0.7, lse, h, 0.3, -0.2);
+            softmax_grad_body(&mut b, 0.7, lse, h, 0.3, -0.2);
+            b[t] += 0.3 * 0.7;
             assert_eq!(a, b, "{len}");
         }
     }
