@@ -210,5 +210,8 @@ fn training_with_checkpointing_is_bit_identical() {
         assert_eq!(a.data(), b.data());
     }
     let init = Model::load(&d.join("model")).unwrap().params;
-    assert!(init.iter().zip(&weights[1]).any(|(a, b)| a.data() != b.data()));
+    assert!(init
+        .iter()
+        .zip(&weights[1])
+        .any(|(a, b)| a.data() != b.data()));
 }
