@@ -1,6 +1,9 @@
 //! What a tape keeps alive for its backward: the bytes of saved activations, counted once per
 //! storage (ops share tensors: q/k/v projections save the same normed input) and leaving out
-//! leaves and constants (parameters and inputs exist with or without the tape).
+//! leaves and constants (parameters and inputs exist with or without the tape). Storages are
+//! identified by address: a leaf dropped before [`Tape::stats`] could in principle have its
+//! address reused by a later activation and hide it; tapes live for one step and their leaves
+//! outlive them, so this does not happen in the trainer or the benchmarks.
 use super::Tape;
 use crate::tensor::Tensor;
 use std::collections::HashSet;
