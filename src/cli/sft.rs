@@ -42,7 +42,7 @@ pub struct Args {
     #[arg(long, default_value_t = 512)]
     pub max_tokens: usize,
     /// Keep only each layer's input on the tape and recompute the layer in the backward:
-    /// bit-identical gradients, far less activation memory, about 1.3× the step time.
+    /// bit-identical gradients, far less activation memory, about 1.1–1.2× the step time.
     #[arg(long)]
     pub activation_checkpointing: bool,
 }

@@ -122,7 +122,7 @@ pub struct Args {
     #[arg(long)]
     pub verifier: Option<String>,
     /// Keep only each layer's input on the tape and recompute the layer in the backward:
-    /// bit-identical gradients, far less activation memory, about 1.3× the update time.
+    /// bit-identical gradients, far less activation memory, about 1.1–1.2× the update time.
     #[arg(long)]
     pub activation_checkpointing: bool,
     /// Hide the progress bar.
