@@ -246,6 +246,7 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
                     template,
                     response_format: cfg.response_format.clone(),
                     max_tokens: 256,
+                    activation_checkpointing: false,
                 },
                 Some(&out.join("sft_log.jsonl")),
             )?;

@@ -5,18 +5,22 @@
 //! Every op in `ops_*.rs` registers a backward for every differentiable input: there is no op
 //! that silently stops gradients (a known failure of other Rust frameworks, anchors.md §2).
 
+mod checkpoint;
 mod ops_basic;
 mod ops_logprob;
 mod ops_nn;
+mod stats;
 
 #[cfg(test)]
 mod gradcheck;
 
 use crate::tensor::Tensor;
-use std::cell::RefCell;
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, HashSet};
+use std::rc::Rc;
 
 pub use ops_nn::RopeTables;
+pub use stats::{Saved, TapeStats};
 
 /// A value on the tape. `id` is `None` for constants and for everything under `no_grad`.
 #[derive(Clone, Debug)]
@@ -45,12 +49,18 @@ struct Node {
     inputs: Vec<Option<usize>>,
     outputs: Vec<usize>,
     backward: BackwardFn,
+    /// What the backward keeps alive (for [`Tape::stats`] only).
+    saved: Saved,
 }
 
 #[derive(Default)]
 struct TapeInner {
     nodes: Vec<Node>,
     next_id: usize,
+    /// Storage addresses of leaves and constants: inputs, not activations, in [`Tape::stats`].
+    external: HashSet<usize>,
+    /// Largest activation footprint of a checkpointed segment recomputed during backward.
+    recompute_peak: Rc<Cell<usize>>,
 }
 
 pub struct Tape {
@@ -109,6 +119,7 @@ impl Tape {
     /// A trainable leaf (a parameter): gradients flow to it when the tape is enabled.
     pub fn leaf(&self, t: Tensor) -> Var {
         let id = if self.enabled {
+            self.note_external(&t);
             Some(self.fresh_id())
         } else {
             None
@@ -118,7 +129,17 @@ impl Tape {
 
     /// A constant: never receives a gradient.
     pub fn constant(&self, t: Tensor) -> Var {
+        if self.enabled {
+            self.note_external(&t);
+        }
         Var { value: t, id: None }
+    }
+
+    fn note_external(&self, t: &Tensor) {
+        self.inner
+            .borrow_mut()
+            .external
+            .insert(stats::storage_addr(t));
     }
 
     /// Whether an op over these inputs must record a node.
@@ -128,6 +149,18 @@ impl Tape {
 
     /// Record an op. `backward` is only kept when some input requires a gradient.
     pub fn record(&self, inputs: &[&Var], outputs: Vec<Tensor>, backward: BackwardFn) -> Vec<Var> {
+        self.record_saving(inputs, outputs, Saved::default(), backward)
+    }
+
+    /// [`Tape::record`], declaring what `backward` keeps alive so that [`Tape::stats`] can
+    /// count it (the tensors must be clones the closure also holds).
+    pub fn record_saving(
+        &self,
+        inputs: &[&Var],
+        outputs: Vec<Tensor>,
+        saved: Saved,
+        backward: BackwardFn,
+    ) -> Vec<Var> {
         if !self.needs_grad(inputs) {
             return outputs
                 .into_iter()
@@ -147,6 +180,7 @@ impl Tape {
             inputs: inputs.iter().map(|v| v.id).collect(),
             outputs: ids,
             backward,
+            saved,
         });
         vars
     }

@@ -1,5 +1,5 @@
 //! Shape and arithmetic ops: add, scale, reshape, sum, weighted sum.
-use super::{grad_or_zeros, Tape, Var};
+use super::{grad_or_zeros, Saved, Tape, Var};
 use crate::tensor::Tensor;
 
 impl Tape {
@@ -58,6 +58,7 @@ impl Tape {
             .map(|(&x, &c)| x as f64 * c as f64)
             .sum();
         let coef = coef.to_vec();
+        let saved = Saved::default().plus_floats(coef.len());
         let dims = a.dims().to_vec();
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let s = grad_or_zeros(g, 0, &[]).item();
@@ -66,7 +67,7 @@ impl Tape {
                 &dims,
             ))]
         });
-        self.record(&[a], vec![Tensor::scalar(s as f32)], back)
+        self.record_saving(&[a], vec![Tensor::scalar(s as f32)], saved, back)
             .remove(0)
     }
 }
@@ -83,6 +84,10 @@ impl Tape {
         }
         let y = Tensor::new_cpu(out, &[rows.len(), d]);
         let rows = rows.to_vec();
+        let saved = Saved {
+            tensors: vec![],
+            extra_bytes: std::mem::size_of_val(rows.as_slice()),
+        };
         let dims = x.dims().to_vec();
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let dy = grad_or_zeros(g, 0, &[rows.len(), d]);
@@ -97,6 +102,6 @@ impl Tape {
             }
             vec![Some(Tensor::new_cpu(dx, &dims))]
         });
-        self.record(&[x], vec![y], back).remove(0)
+        self.record_saving(&[x], vec![y], saved, back).remove(0)
     }
 }

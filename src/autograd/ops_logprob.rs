@@ -1,6 +1,6 @@
 //! Log-prob + entropy ops: fused with the LM head (the production path) and from logits (the
 //! unfused reference the fused one is tested against).
-use super::{grad_or_zeros, Tape, Var};
+use super::{grad_or_zeros, Saved, Tape, Var};
 use crate::backend::cpu::logprob;
 use crate::tensor::Tensor;
 
@@ -27,6 +27,7 @@ impl Tape {
             Tensor::new_cpu(fwd.entropy.clone(), &[n]),
         ];
         let lv = logits.value.clone();
+        let saved = Saved::tensors(&[&lv]).plus_floats(3 * n);
         let targets = targets.to_vec();
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let (glp, gh) = (grad_or_zeros(g, 0, &[n]), grad_or_zeros(g, 1, &[n]));
@@ -41,7 +42,7 @@ impl Tape {
             );
             vec![Some(Tensor::new_cpu(dz, lv.dims()))]
         });
-        let mut v = self.record(&[logits], outs, back);
+        let mut v = self.record_saving(&[logits], outs, saved, back);
         let e = v.pop().expect("two outputs");
         (v.pop().expect("two outputs"), e)
     }
@@ -88,6 +89,7 @@ impl Tape {
             Tensor::new_cpu(fwd.entropy.clone(), &[n]),
         ];
         let (hv, wv) = (hidden.value.clone(), lm_head.value.clone());
+        let saved = Saved::tensors(&[&hv, &wv]).plus_floats(3 * n);
         let targets = targets.to_vec();
         let back = Box::new(move |g: &[Option<Tensor>], needs: &[bool]| {
             let (glp, gh) = (grad_or_zeros(g, 0, &[n]), grad_or_zeros(g, 1, &[n]));
@@ -107,7 +109,7 @@ impl Tape {
                 needs[1].then(|| Tensor::new_cpu(dw, wv.dims())),
             ]
         });
-        let mut v = self.record(&[hidden, lm_head], outs, back);
+        let mut v = self.record_saving(&[hidden, lm_head], outs, saved, back);
         let e = v.pop().expect("two outputs");
         (v.pop().expect("two outputs"), e)
     }

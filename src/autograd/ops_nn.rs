@@ -1,5 +1,5 @@
 //! Transformer ops: linear, embedding, RMSNorm, RoPE, causal GQA attention, SwiGLU.
-use super::{grad_or_zeros, Tape, Var};
+use super::{grad_or_zeros, Saved, Tape, Var};
 use crate::backend::cpu::{attention, elementwise, embedding, gemm, mlp, norm, rope};
 use crate::tensor::Tensor;
 use std::sync::Arc;
@@ -85,12 +85,13 @@ impl Tape {
                 }
                 r
             });
-        let mut outs = vec![y];
-        let t = Tensor::new_cpu(outs.remove(0), &[n, out_f]);
+        let t = Tensor::new_cpu(y, &[n, out_f]);
+        let saved = Saved::tensors(&[&x.value, &w.value]);
         match b {
-            Some(b) => self.record(&[x, w, b], vec![t], back).remove(0),
-            None => self.record(&[x, w], vec![t], back).remove(0),
+            Some(b) => self.record_saving(&[x, w, b], vec![t], saved, back),
+            None => self.record_saving(&[x, w], vec![t], saved, back),
         }
+        .remove(0)
     }
 
     /// Rows of `table` ([V, d]) at `ids` → [N, d]. Ids must be validated by the caller.
@@ -101,6 +102,7 @@ impl Tape {
             &[ids.len(), d],
         );
         let ids = ids.to_vec();
+        let saved = Saved::default().plus_floats(ids.len()); // u32 ids, 4 bytes like f32
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let dy = grad_or_zeros(g, 0, &[ids.len(), d]);
             vec![Some(Tensor::new_cpu(
@@ -108,7 +110,7 @@ impl Tape {
                 &[vocab, d],
             ))]
         });
-        self.record(&[table], vec![y], back).remove(0)
+        self.record_saving(&[table], vec![y], saved, back).remove(0)
     }
 
     /// RMSNorm over the last `w.len()` elements of each row.
@@ -116,6 +118,7 @@ impl Tape {
         let (y, rstd) = norm::rmsnorm_fwd(x.value.data(), w.value.data(), eps);
         let y = Tensor::new_cpu(y, x.dims());
         let (xv, wv) = (x.value.clone(), w.value.clone());
+        let saved = Saved::tensors(&[&xv, &wv]).plus_floats(rstd.len());
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let dy = grad_or_zeros(g, 0, xv.dims());
             let (dx, dw) = norm::rmsnorm_bwd(dy.data(), xv.data(), wv.data(), &rstd);
@@ -124,7 +127,7 @@ impl Tape {
                 Some(Tensor::new_cpu(dw, wv.dims())),
             ]
         });
-        self.record(&[x, w], vec![y], back).remove(0)
+        self.record_saving(&[x, w], vec![y], saved, back).remove(0)
     }
 
     /// Rotary embedding of x [N, heads·head_dim].
@@ -155,6 +158,7 @@ impl Tape {
             attention::attention_fwd(q.value.data(), k.value.data(), v.value.data(), seqs, dims);
         let o = Tensor::new_cpu(o, q.dims());
         let (qv, kv, vv, ov) = (q.value.clone(), k.value.clone(), v.value.clone(), o.clone());
+        let saved = Saved::tensors(&[&qv, &kv, &vv, &ov]).plus_floats(lse.len());
         let seqs = seqs.to_vec();
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let dout = grad_or_zeros(g, 0, qv.dims());
@@ -174,7 +178,8 @@ impl Tape {
                 Some(Tensor::new_cpu(dv, vv.dims())),
             ]
         });
-        self.record(&[q, k, v], vec![o], back).remove(0)
+        self.record_saving(&[q, k, v], vec![o], saved, back)
+            .remove(0)
     }
 
     /// `silu(gate) · up`.
@@ -184,6 +189,7 @@ impl Tape {
             gate.dims(),
         );
         let (gv, uv) = (gate.value.clone(), up.value.clone());
+        let saved = Saved::tensors(&[&gv, &uv]);
         let back = Box::new(move |g: &[Option<Tensor>], _: &[bool]| {
             let dy = grad_or_zeros(g, 0, gv.dims());
             let (dg, du) = mlp::swiglu_bwd(dy.data(), gv.data(), uv.data());
@@ -192,6 +198,7 @@ impl Tape {
                 Some(Tensor::new_cpu(du, uv.dims())),
             ]
         });
-        self.record(&[gate, up], vec![y], back).remove(0)
+        self.record_saving(&[gate, up], vec![y], saved, back)
+            .remove(0)
     }
 }

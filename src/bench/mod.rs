@@ -3,6 +3,7 @@
 //! `rlvr bench train`). Numbers are medians of repeats after a warm-up, because the machines
 //! these run on are shared and single runs are noisy.
 
+pub mod checkpointing;
 pub mod gemm;
 pub mod kernels;
 pub mod model;

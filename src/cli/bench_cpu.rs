@@ -1,4 +1,5 @@
 //! `rlvr bench cpu` and `rlvr bench train`: CPU throughput against the GEMM crate's own peak.
+use crate::bench::checkpointing::{bench_checkpointing, CheckpointRun};
 use crate::bench::gemm::{crate_peak, standard_points, GemmPoint};
 use crate::bench::model::{
     bench_forward, bench_train_step, smollm2_135m_config, synthetic_135m, ModelRun,
@@ -48,6 +49,7 @@ struct CpuReport {
     params: usize,
     forward: ModelRun,
     train_step: Option<ModelRun>,
+    activation_checkpointing: Option<CheckpointRun>,
     forward_breakdown: Vec<OpTime>,
 }
 
@@ -102,6 +104,16 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
             peak,
         )?)
     };
+    let ckpt = if a.no_backward {
+        None
+    } else {
+        Some(bench_checkpointing(
+            &model,
+            a.seqs,
+            a.seq_len,
+            a.repeats.min(2),
+        )?)
+    };
     let breakdown = forward_breakdown(&cfg, a.seqs, a.seq_len, a.repeats);
     let r = CpuReport {
         threads,
@@ -112,6 +124,7 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
         params: cfg.num_params(),
         forward,
         train_step,
+        activation_checkpointing: ckpt,
         forward_breakdown: breakdown,
     };
     if a.json {
@@ -154,6 +167,13 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
     line(&r.forward);
     if let Some(t) = &r.train_step {
         line(t);
+    }
+    if let Some(c) = &r.activation_checkpointing {
+        println!(
+            "activation checkpointing: saved activations {:.1} MiB → {:.1} MiB (+{:.1} MiB for the layer being recomputed), fwd+bwd time ratio {:.2} ({:.2} s → {:.2} s; CPU-time ratio {})",
+            c.saved_mib_plain, c.saved_mib_ckpt, c.recompute_mib, c.time_ratio, c.seconds_plain, c.seconds_ckpt,
+            c.cpu_time_ratio.map_or("n/a".into(), |r| format!("{r:.2}"))
+        );
     }
     println!("forward time by op (kernels alone at the model's shapes):");
     for o in &r.forward_breakdown {

@@ -1,8 +1,9 @@
 //! `rlvr plan`: the GPU memory plan of full-parameter RL for a model, per rank.
 //!
 //! Layout assumed (design.md): bf16 weights for compute, f32 master weights, f32 AdamW moments,
-//! f32 gradients (or bf16 with `--bf16-grads`); activation checkpointing keeps one hidden state
-//! per layer per token plus one layer's full activations during its recompute; the fused log-prob
+//! f32 gradients (or bf16 with `--bf16-grads`); activation checkpointing (`rlvr train
+//! --activation-checkpointing`) keeps one hidden state per layer per token plus one layer's full
+//! activations during its recompute (without it, every layer's activations); the fused log-prob
 //! path keeps only a bounded logits chunk; the rollout KV cache is bf16. ZeRO-1 shards the f32
 //! master weights and the moments over `--nproc` ranks.
 use crate::model::ModelConfig;
@@ -58,8 +59,34 @@ pub struct Plan {
     /// Weights, optimizer and KV cache during rollouts.
     pub rollout_total: f64,
     pub fixed: f64,
+    /// Activation bytes per training token with activation checkpointing.
     pub per_token: f64,
     pub max_tokens: usize,
+    /// The same without activation checkpointing.
+    pub per_token_no_ckpt: f64,
+    pub max_tokens_no_ckpt: usize,
+}
+
+/// Values one decoder layer saves per token for its backward: the tape's saved tensors (the
+/// layer input, the normed inputs of the projections, q/k/v after RoPE and the attention
+/// output, gate, up and silu·up; Qwen3's q/k before their norm) plus 1/rms per norm row and
+/// the attention log-sum-exp per head. `tests/activation_checkpointing.rs` checks it against
+/// the CPU tape's count.
+pub fn layer_activation_values(cfg: &ModelConfig) -> usize {
+    let (d, f) = (cfg.hidden_size, cfg.intermediate_size);
+    let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
+    let (nh, nkv) = (cfg.num_heads, cfg.num_kv_heads);
+    let qk_norm = if cfg.qk_norm { qd + kvd + nh + nkv } else { 0 };
+    4 * d + 2 * qd + 2 * kvd + 3 * f + 2 + nh + qk_norm
+}
+
+/// Bytes per token held for the backward by `bytes_per_value`-wide activations: with
+/// checkpointing, each layer's input plus one layer recomputed in full; without, every layer.
+pub fn activation_bytes_per_token(cfg: &ModelConfig, bytes_per_value: f64, ckpt: bool) -> f64 {
+    let (l, d) = (cfg.num_layers as f64, cfg.hidden_size as f64);
+    let layer = layer_activation_values(cfg) as f64;
+    let values = if ckpt { l * d + (layer - d) } else { l * layer };
+    bytes_per_value * values
 }
 
 pub fn plan(
@@ -72,11 +99,7 @@ pub fn plan(
 ) -> Plan {
     let p = cfg.num_params() as f64;
     let n = nproc.max(1) as f64;
-    let (d, f, l) = (
-        cfg.hidden_size as f64,
-        cfg.intermediate_size as f64,
-        cfg.num_layers as f64,
-    );
+    let (d, l) = (cfg.hidden_size as f64, cfg.num_layers as f64);
     let weights = 2.0 * p;
     let master = 4.0 * p / n;
     let moments = 8.0 * p / n;
@@ -87,14 +110,16 @@ pub fn plan(
     // The KV cache lives only during rollouts, activations only during the update: they do not
     // coexist, so the training-phase total leaves the KV cache out (it is reported separately).
     let fixed = weights + master + moments + grads + logits_chunk;
-    // Per training token: checkpointed layer inputs (bf16, L·d) + one layer recomputed in full
-    // (q, k, v, attention out, norms, gate, up, silu·up, in bf16 ≈ 2·(4d + 3f)) + f32 hidden grads.
-    let per_token = 2.0 * l * d + 2.0 * (4.0 * d + 3.0 * f) + 4.0 * 2.0 * d;
+    // Per training token: bf16 activations (see `activation_bytes_per_token`) + f32 hidden grads.
+    let per_token = activation_bytes_per_token(cfg, 2.0, true) + 4.0 * 2.0 * d;
+    let per_token_no_ckpt = activation_bytes_per_token(cfg, 2.0, false) + 4.0 * 2.0 * d;
     let left = gpu - fixed;
-    let max_tokens = if left > 0.0 {
-        (left * 0.9 / per_token) as usize
-    } else {
-        0
+    let fit = |per_token: f64| {
+        if left > 0.0 {
+            (left * 0.9 / per_token) as usize
+        } else {
+            0
+        }
     };
     let rollout_total = weights + master + moments + grads + kv;
     Plan {
@@ -127,7 +152,9 @@ pub fn plan(
         ],
         fixed,
         per_token,
-        max_tokens,
+        max_tokens: fit(per_token),
+        per_token_no_ckpt,
+        max_tokens_no_ckpt: fit(per_token_no_ckpt),
     }
 }
 
@@ -149,7 +176,7 @@ pub fn run(a: Args) -> Result<()> {
             .collect();
         println!(
             "{}",
-            serde_json::json!({"params": cfg.num_params(), "gpu_gib": gib(gpu), "nproc": a.nproc, "gib": rows, "fixed_gib": gib(p.fixed), "activation_bytes_per_token": p.per_token, "max_micro_batch_tokens": p.max_tokens, "fits": p.max_tokens > 0})
+            serde_json::json!({"params": cfg.num_params(), "gpu_gib": gib(gpu), "nproc": a.nproc, "gib": rows, "fixed_gib": gib(p.fixed), "activation_bytes_per_token": p.per_token, "max_micro_batch_tokens": p.max_tokens, "fits": p.max_tokens > 0, "activation_bytes_per_token_no_checkpointing": p.per_token_no_ckpt, "max_micro_batch_tokens_no_checkpointing": p.max_tokens_no_ckpt})
         );
         return Ok(());
     }
@@ -186,8 +213,13 @@ pub fn run(a: Args) -> Result<()> {
         println!("  does NOT fit: {:.1} GiB over", gib(p.fixed - gpu));
     } else {
         println!(
-            "  largest micro-batch: {} tokens (--max-tokens-per-micro-batch), 10% headroom",
+            "  largest micro-batch: {} tokens (--max-tokens-per-micro-batch), 10% headroom, with `rlvr train --activation-checkpointing`",
             p.max_tokens
+        );
+        println!(
+            "  without activation checkpointing: {:.1} KiB per token, largest micro-batch {} tokens",
+            p.per_token_no_ckpt / 1024.0,
+            p.max_tokens_no_ckpt
         );
     }
     Ok(())
@@ -209,6 +241,7 @@ mod tests {
         assert!(one.max_tokens > 4096, "{}", one.max_tokens);
         let eight = plan(&cfg, parse_bytes("80G").unwrap(), 8, false, 64, 4096);
         assert!(eight.fixed < one.fixed && eight.max_tokens > 0);
+        assert!(one.max_tokens_no_ckpt > 0 && one.max_tokens_no_ckpt * 5 < one.max_tokens);
         assert!(plan(&cfg, parse_bytes("24G").unwrap(), 1, false, 64, 4096).max_tokens == 0);
         assert!(parse_bytes("80X").is_err());
     }

@@ -41,6 +41,10 @@ pub struct Args {
     /// Skip examples longer than this (prompt + response tokens).
     #[arg(long, default_value_t = 512)]
     pub max_tokens: usize,
+    /// Keep only each layer's input on the tape and recompute the layer in the backward:
+    /// bit-identical gradients, far less activation memory, about 1.1–1.2× the step time.
+    #[arg(long)]
+    pub activation_checkpointing: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -57,6 +61,7 @@ pub fn run(a: Args) -> Result<()> {
         template: a.template.parse()?,
         response_format: a.response_format,
         max_tokens: a.max_tokens,
+        activation_checkpointing: a.activation_checkpointing,
     };
     std::fs::create_dir_all(&a.output)?;
     let losses = sft(&cfg, Some(&a.output.join("sft_log.jsonl")))?;

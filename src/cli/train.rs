@@ -128,6 +128,10 @@ pub struct Args {
     /// Verifier: correct (default) | paper (reproduces the paper's math_equal quirks).
     #[arg(long)]
     pub verifier: Option<String>,
+    /// Keep only each layer's input on the tape and recompute the layer in the backward:
+    /// bit-identical gradients, far less activation memory, about 1.1–1.2× the update time.
+    #[arg(long)]
+    pub activation_checkpointing: bool,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -219,6 +223,9 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
     }
     if a.no_short_minibatch_downweight {
         cfg.short_minibatch_downweight = false;
+    }
+    if a.activation_checkpointing {
+        cfg.activation_checkpointing = true;
     }
     let _ = PRESETS;
     cfg.validate()?;

@@ -1,6 +1,7 @@
 //! The decoder forward pass on the tape: embedding → N × (RMSNorm → attention → residual →
 //! RMSNorm → SwiGLU MLP → residual) → final RMSNorm. The LM head is applied by the caller
 //! through the fused log-prob op (or `Tape::logits` for small vocabularies).
+use super::layer::{self, LayerShape};
 use super::params::LayerIdx;
 use super::{Batch, Model};
 use crate::autograd::{RopeTables, Tape, Var};
@@ -27,18 +28,30 @@ impl Model {
         let cfg = &self.config;
         let lay = &self.layout;
         let tables = RopeTables::new(&batch.positions, &self.inv_freq);
-        let dims = self.attn_dims();
+        let shape = self.layer_shape();
         let mut h = tape.embedding(&vars[lay.embed], &batch.tokens);
         for l in &lay.layers {
-            let (q, k, v) = self.attn_inputs(tape, vars, l, &h, &tables);
-            let o = tape.attention(&q, &k, &v, &batch.seqs, dims);
-            h = self.attn_out_and_mlp(tape, vars, l, &h, &o);
+            h = if self.activation_checkpointing && tape.grad_enabled() {
+                layer::checkpointed(shape, tape, vars, l, &h, &tables, &batch.seqs)
+            } else {
+                layer::forward(shape, tape, vars, l, &h, &tables, &batch.seqs)
+            };
         }
         Ok(tape.rmsnorm(&h, &vars[lay.final_norm], cfg.rms_norm_eps))
     }
 
-    /// A layer's attention inputs from the residual stream h [N, d]: input RMSNorm, q/k/v
-    /// projections, Qwen3's per-head q/k RMSNorm, RoPE. Shared by training and cached inference.
+    /// The per-layer hyper-parameters, detached from the model so a checkpointed layer's
+    /// backward can re-run it.
+    pub fn layer_shape(&self) -> LayerShape {
+        LayerShape {
+            head_dim: self.config.head_dim,
+            num_heads: self.config.num_heads,
+            num_kv_heads: self.config.num_kv_heads,
+            eps: self.config.rms_norm_eps,
+        }
+    }
+
+    /// See [`layer::attn_inputs`]; shared by training and cached inference.
     pub(crate) fn attn_inputs(
         &self,
         tape: &Tape,
@@ -47,35 +60,10 @@ impl Model {
         h: &Var,
         tables: &RopeTables,
     ) -> (Var, Var, Var) {
-        let cfg = &self.config;
-        let (hd, nh, nkv) = (cfg.head_dim, cfg.num_heads, cfg.num_kv_heads);
-        let n = h.dims()[0];
-        let opt = |i: Option<usize>| i.map(|i| &vars[i]);
-        let a = tape.rmsnorm(h, &vars[l.input_norm], cfg.rms_norm_eps);
-        let mut q = tape.linear(&a, &vars[l.q], opt(l.q_bias));
-        let mut k = tape.linear(&a, &vars[l.k], opt(l.k_bias));
-        let v = tape.linear(&a, &vars[l.v], opt(l.v_bias));
-        if let (Some(qn), Some(kn)) = (l.q_norm, l.k_norm) {
-            let qr = tape.reshape(&q, &[n * nh, hd]);
-            q = tape.reshape(
-                &tape.rmsnorm(&qr, &vars[qn], cfg.rms_norm_eps),
-                &[n, nh * hd],
-            );
-            let kr = tape.reshape(&k, &[n * nkv, hd]);
-            k = tape.reshape(
-                &tape.rmsnorm(&kr, &vars[kn], cfg.rms_norm_eps),
-                &[n, nkv * hd],
-            );
-        }
-        (
-            tape.rope(&q, nh, hd, tables),
-            tape.rope(&k, nkv, hd, tables),
-            v,
-        )
+        layer::attn_inputs(self.layer_shape(), tape, vars, l, h, tables)
     }
 
-    /// The rest of a layer after attention: output projection + residual, post-attention
-    /// RMSNorm, SwiGLU MLP + residual.
+    /// See [`layer::attn_out_and_mlp`]; shared by training and cached inference.
     pub(crate) fn attn_out_and_mlp(
         &self,
         tape: &Tape,
@@ -84,15 +72,7 @@ impl Model {
         h: &Var,
         attn: &Var,
     ) -> Var {
-        let opt = |i: Option<usize>| i.map(|i| &vars[i]);
-        let o = tape.linear(attn, &vars[l.o], opt(l.o_bias));
-        let h = tape.add(h, &o);
-        let m = tape.rmsnorm(&h, &vars[l.post_norm], self.config.rms_norm_eps);
-        let g = tape.linear(&m, &vars[l.gate], opt(l.gate_bias));
-        let u = tape.linear(&m, &vars[l.up], opt(l.up_bias));
-        let s = tape.swiglu(&g, &u);
-        let dn = tape.linear(&s, &vars[l.down], opt(l.down_bias));
-        tape.add(&h, &dn)
+        layer::attn_out_and_mlp(self.layer_shape(), tape, vars, l, h, attn)
     }
 
     /// The LM-head variable (the embedding when tied).

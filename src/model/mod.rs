@@ -7,6 +7,7 @@ pub mod forward;
 pub mod gguf;
 pub mod init;
 pub mod kv_cache;
+pub mod layer;
 pub mod params;
 pub mod score;
 pub mod weights;
@@ -30,6 +31,9 @@ pub struct Model {
     pub inv_freq: Vec<f32>,
     /// The directory the model came from (tokenizer and generation config live there).
     pub dir: Option<PathBuf>,
+    /// Recompute each layer in the backward instead of keeping its activations on the tape
+    /// (same gradients, bit for bit; about one more forward of time). Off by default.
+    pub activation_checkpointing: bool,
 }
 
 impl Model {
@@ -61,6 +65,7 @@ impl Model {
             stored_dtype,
             inv_freq,
             dir,
+            activation_checkpointing: false,
         }
     }
 

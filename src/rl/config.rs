@@ -66,6 +66,9 @@ pub struct TrainConfig {
     pub dp_shards: usize,
     /// ZeRO stage: 0, or 1 to shard the AdamW moments and master-weight updates across ranks.
     pub zero: usize,
+    /// Recompute each layer in the backward instead of keeping its activations (same
+    /// gradients; less memory, about one more forward of time).
+    pub activation_checkpointing: bool,
 }
 
 impl Default for TrainConfig {
@@ -111,6 +114,7 @@ impl Default for TrainConfig {
             verifier: "correct".into(),
             dp_shards: 0,
             zero: 0,
+            activation_checkpointing: false,
         }
     }
 }

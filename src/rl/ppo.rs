@@ -27,13 +27,14 @@ pub struct Critic {
 impl Critic {
     /// Initialised from the policy; the head starts at zero so initial values are 0.
     pub fn from_policy(policy: &Model, cfg: &TrainConfig, dp: &DataParallel<'_>) -> Result<Critic> {
-        let model = Model::from_parts(
+        let mut model = Model::from_parts(
             policy.config.clone(),
             policy.layout.clone(),
             policy.params.clone(),
             policy.stored_dtype,
             None,
         );
+        model.activation_checkpointing = policy.activation_checkpointing;
         let d = policy.config.hidden_size;
         let head = vec![Tensor::zeros(&[1, d]), Tensor::zeros(&[1])];
         let all: Vec<Tensor> = model.params.iter().chain(&head).cloned().collect();

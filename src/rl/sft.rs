@@ -27,6 +27,8 @@ pub struct SftConfig {
     /// Response text; `{answer}` is replaced by the gold answer. The model's EOS token follows.
     pub response_format: String,
     pub max_tokens: usize,
+    /// Recompute each layer in the backward (see `Model::activation_checkpointing`).
+    pub activation_checkpointing: bool,
 }
 
 /// Tokenised (prompt, response) pairs.
@@ -66,6 +68,7 @@ pub fn sft_examples(
 pub fn sft(cfg: &SftConfig, log: Option<&Path>) -> Result<Vec<f64>> {
     let mut model =
         Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
+    model.activation_checkpointing = cfg.activation_checkpointing;
     let tok = Tokenizer::from_dir(&cfg.model)?;
     let eos_id = crate::tokenizer::eos_ids_from_dir(&cfg.model)?
         .first()

@@ -268,6 +268,7 @@ pub fn train_with(
     };
     let mut model =
         Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
+    model.activation_checkpointing = cfg.activation_checkpointing;
     let tok = Tokenizer::from_dir(&cfg.model)?;
     let template = if cfg.template.is_empty() {
         ChatTemplate::default_for(model.config.raw["model_type"].as_str().unwrap_or(""))

@@ -1,6 +1,6 @@
 //! Token log-probabilities and entropies of temperature-scaled softmax, and their gradient —
-//! both from a logits matrix (the unfused reference) and fused with the LM-head GEMM, chunk by
-//! chunk, so that at most `chunk_rows × V` logits exist at once (issue 4: never T×V).
+//! both from a logits matrix (the unfused reference) and fused with the LM-head GEMM, tile by
+//! tile, so that at most a budget of logits exists at once (issue 4: never T×V).
 //!
 //! Per token with logits z, u = z/τ, p = softmax(u):
 //!   logp = u_y − lse(u),   H = lse(u) − Σ_v p_v u_v.
@@ -35,8 +35,52 @@ const SUM_BLOCK: usize = 256;
 
 /// Statistics of one row: (logp of target, entropy, log-sum-exp of u).
 pub fn row_stats(z: &[f32], target: usize, inv_temp: f32) -> (f32, f32, f32) {
-    let zmax = z.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let m = zmax * inv_temp;
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { row_stats_avx2(z, target, inv_temp) };
+    }
+    row_stats_body(z, target, inv_temp)
+}
+
+/// [`row_stats_body`] compiled for AVX2: the same IEEE operations per lane (Rust never
+/// contracts a·b+c into an FMA), so bit-identical results at twice the vector width.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn row_stats_avx2(z: &[f32], target: usize, inv_temp: f32) -> (f32, f32, f32) {
+    row_stats_body(z, target, inv_temp)
+}
+
+#[inline(always)]
+fn row_stats_body(z: &[f32], target: usize, inv_temp: f32) -> (f32, f32, f32) {
+    let m = lane_max(z) * inv_temp;
+    let (s, su) = exp_sums(z, inv_temp, m);
+    let lse = m as f64 + s.ln();
+    let logp = z[target] as f64 * inv_temp as f64 - lse;
+    let h = lse - su / s;
+    (logp as f32, h as f32, lse as f32)
+}
+
+/// Largest element, lane-wise so it vectorises (max is exact: the order does not matter).
+#[inline(always)]
+fn lane_max(z: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut it = z.chunks_exact(LANES);
+    for c in &mut it {
+        for l in 0..LANES {
+            lanes[l] = lanes[l].max(c[l]);
+        }
+    }
+    lanes
+        .iter()
+        .chain(it.remainder())
+        .cloned()
+        .fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// (Σ e^(u−m), Σ e^(u−m)·u) over u = z·inv_temp: f32 lanes within blocks, f64 across them.
+#[inline(always)]
+fn exp_sums(z: &[f32], inv_temp: f32, m: f32) -> (f64, f64) {
     let mut s = 0.0f64;
     let mut su = 0.0f64;
     for blk in z.chunks(SUM_BLOCK) {
@@ -60,10 +104,67 @@ pub fn row_stats(z: &[f32], target: usize, inv_temp: f32) -> (f32, f32, f32) {
         s += bs.iter().map(|&v| v as f64).sum::<f64>();
         su += bsu.iter().map(|&v| v as f64).sum::<f64>();
     }
-    let lse = m as f64 + s.ln();
-    let logp = z[target] as f64 * inv_temp as f64 - lse;
-    let h = lse - su / s;
-    (logp as f32, h as f32, lse as f32)
+    (s, su)
+}
+
+/// One row's softmax statistics accumulated over vocabulary tiles (online log-sum-exp): the
+/// running max of u, Σ e^(u−m) and Σ e^(u−m)·u (rescaled when the max grows), the target's
+/// logit. One tile covering the whole vocabulary gives exactly [`row_stats`].
+#[derive(Clone, Copy, Debug)]
+struct RowAcc {
+    m: f32,
+    s: f64,
+    su: f64,
+    z_target: f32,
+}
+
+impl RowAcc {
+    const EMPTY: RowAcc = RowAcc {
+        m: f32::NEG_INFINITY,
+        s: 0.0,
+        su: 0.0,
+        z_target: 0.0,
+    };
+
+    /// Adds the logits `z` of one tile.
+    fn add_tile(&mut self, z: &[f32], inv_temp: f32) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (checked just above).
+            unsafe { add_tile_avx2(self, z, inv_temp) };
+            return;
+        }
+        add_tile_body(self, z, inv_temp)
+    }
+
+    /// (logp, entropy, lse) as [`row_stats`] returns them.
+    fn finish(&self, inv_temp: f32) -> (f32, f32, f32) {
+        let lse = self.m as f64 + self.s.ln();
+        let logp = self.z_target as f64 * inv_temp as f64 - lse;
+        let h = lse - self.su / self.s;
+        (logp as f32, h as f32, lse as f32)
+    }
+}
+
+/// [`add_tile_body`] compiled for AVX2 (bit-identical, see [`row_stats_avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn add_tile_avx2(acc: &mut RowAcc, z: &[f32], inv_temp: f32) {
+    add_tile_body(acc, z, inv_temp)
+}
+
+#[inline(always)]
+fn add_tile_body(acc: &mut RowAcc, z: &[f32], inv_temp: f32) {
+    let m = acc.m.max(lane_max(z) * inv_temp);
+    let (s, su) = exp_sums(z, inv_temp, m);
+    if acc.s == 0.0 {
+        (acc.s, acc.su) = (s, su);
+    } else {
+        let scale = (acc.m as f64 - m as f64).exp();
+        acc.s = acc.s * scale + s;
+        acc.su = acc.su * scale + su;
+    }
+    acc.m = m;
 }
 
 /// Overwrite row `z` with ∂L/∂z (see module docs). `lse`, `h` from [`row_stats`].
@@ -77,12 +178,34 @@ pub fn row_grad_in_place(
     g_lp: f32,
     g_h: f32,
 ) {
+    softmax_grad_in_place(z, inv_temp, lse, h, g_lp, g_h);
+    z[target] += g_lp * inv_temp;
+}
+
+/// [`row_grad_in_place`] without the target's term, for any slice of a row's logits.
+fn softmax_grad_in_place(z: &mut [f32], inv_temp: f32, lse: f32, h: f32, g_lp: f32, g_h: f32) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { softmax_grad_avx2(z, inv_temp, lse, h, g_lp, g_h) };
+    }
+    softmax_grad_body(z, inv_temp, lse, h, g_lp, g_h)
+}
+
+/// [`softmax_grad_body`] compiled for AVX2 (bit-identical, see [`row_stats_avx2`]).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn softmax_grad_avx2(z: &mut [f32], inv_temp: f32, lse: f32, h: f32, g_lp: f32, g_h: f32) {
+    softmax_grad_body(z, inv_temp, lse, h, g_lp, g_h)
+}
+
+#[inline(always)]
+fn softmax_grad_body(z: &mut [f32], inv_temp: f32, lse: f32, h: f32, g_lp: f32, g_h: f32) {
     for x in z.iter_mut() {
         let logp_v = *x * inv_temp - lse;
         let p = exp_f32(logp_v);
         *x = (-g_lp * p - g_h * p * (logp_v + h)) * inv_temp;
     }
-    z[target] += g_lp * inv_temp;
 }
 
 /// Per-token outputs of the log-prob forward.
@@ -152,7 +275,19 @@ pub fn chunk_rows(vocab: usize, rows: usize, budget_floats: usize) -> usize {
 /// Default logits budget for the fused path on the CPU: 4M floats (16 MiB).
 pub const FUSED_BUDGET_FLOATS: usize = 1 << 22;
 
-/// Fused LM head + log-prob: hidden [rows, d], weight [V, d] (HF layout).
+/// Rows per tile of the fused forward: enough that the LM head's weight is streamed (and packed
+/// by the GEMM) once per this many rows, not once per small row chunk.
+const FWD_ROW_TILE: usize = 1024;
+
+/// (rows, vocabulary columns) of one logits tile of the fused forward, at most `budget` floats.
+pub fn fwd_tile(vocab: usize, rows: usize, budget: usize) -> (usize, usize) {
+    let r = rows.clamp(1, FWD_ROW_TILE).min(budget.max(1));
+    (r, (budget / r).clamp(1, vocab.max(1)))
+}
+
+/// Fused LM head + log-prob: hidden [rows, d], weight [V, d] (HF layout). Logits are made one
+/// [rows × vocabulary columns] tile at a time and folded into per-row online log-sum-exp
+/// statistics while the tile is still in cache.
 pub fn fused_logprob_fwd(
     hidden: &[f32],
     weight: &[f32],
@@ -163,34 +298,51 @@ pub fn fused_logprob_fwd(
 ) -> LogprobOut {
     let vocab = weight.len() / d;
     let rows = targets.len();
-    let c = chunk_rows(vocab, rows, budget);
-    let mut logits = vec![0.0f32; c * vocab];
+    let (r, vt) = fwd_tile(vocab, rows, budget);
+    let mut logits = vec![0.0f32; r * vt];
     let mut out = LogprobOut::default();
-    for start in (0..rows).step_by(c) {
-        let n = c.min(rows - start);
-        let z = &mut logits[..n * vocab];
-        gemm(
-            n,
-            vocab,
-            d,
-            1.0,
-            &hidden[start * d..(start + n) * d],
-            false,
-            weight,
-            true,
-            0.0,
-            z,
-        );
-        let o = logprob_from_logits(z, vocab, &targets[start..start + n], inv_temp);
-        out.logp.extend(o.logp);
-        out.entropy.extend(o.entropy);
-        out.lse.extend(o.lse);
+    for start in (0..rows).step_by(r) {
+        let n = r.min(rows - start);
+        let ys = &targets[start..start + n];
+        let mut acc = vec![RowAcc::EMPTY; n];
+        for v0 in (0..vocab).step_by(vt) {
+            let w = vt.min(vocab - v0);
+            let z = &mut logits[..n * w];
+            gemm(
+                n,
+                w,
+                d,
+                1.0,
+                &hidden[start * d..(start + n) * d],
+                false,
+                &weight[v0 * d..(v0 + w) * d],
+                true,
+                0.0,
+                z,
+            );
+            z.par_chunks(w)
+                .zip(acc.par_iter_mut())
+                .zip(ys.par_iter())
+                .for_each(|((zr, a), &y)| {
+                    a.add_tile(zr, inv_temp);
+                    if (v0..v0 + w).contains(&(y as usize)) {
+                        a.z_target = zr[y as usize - v0];
+                    }
+                });
+        }
+        for a in acc {
+            let (lp, h, lse) = a.finish(inv_temp);
+            out.logp.push(lp);
+            out.entropy.push(h);
+            out.lse.push(lse);
+        }
     }
     out
 }
 
-/// Fused backward: recomputes each chunk's logits, turns them into ∂L/∂z with the per-token
-/// coefficients folded in, then dH = ∂z·W and dW += ∂zᵀ·H. Returns (d_hidden, d_weight).
+/// Fused backward over the forward's tiles: recomputes each [rows × vocabulary columns] tile
+/// of logits, turns it into ∂L/∂z with the per-token coefficients folded in, then
+/// dH += ∂z·W_tile and dW_tile += ∂zᵀ·H. Returns (d_hidden, d_weight).
 #[allow(clippy::too_many_arguments)]
 pub fn fused_logprob_bwd(
     hidden: &[f32],
@@ -205,40 +357,51 @@ pub fn fused_logprob_bwd(
 ) -> (Vec<f32>, Vec<f32>) {
     let vocab = weight.len() / d;
     let rows = targets.len();
-    let c = chunk_rows(vocab, rows, budget);
-    let mut logits = vec![0.0f32; c * vocab];
+    let (r, vt) = fwd_tile(vocab, rows, budget);
+    let mut logits = vec![0.0f32; r * vt];
     let mut dh = vec![0.0f32; rows * d];
     let mut dw = vec![0.0f32; vocab * d];
-    for start in (0..rows).step_by(c) {
-        let n = c.min(rows - start);
+    for start in (0..rows).step_by(r) {
+        let n = r.min(rows - start);
         let h = &hidden[start * d..(start + n) * d];
-        let z = &mut logits[..n * vocab];
-        gemm(n, vocab, d, 1.0, h, false, weight, true, 0.0, z);
-        z.par_chunks_mut(vocab).enumerate().for_each(|(i, zr)| {
-            let t = start + i;
-            row_grad_in_place(
-                zr,
-                targets[t] as usize,
-                inv_temp,
-                fwd.lse[t],
-                fwd.entropy[t],
-                g_lp[t],
-                g_h[t],
+        for v0 in (0..vocab).step_by(vt) {
+            let w = vt.min(vocab - v0);
+            let wt = &weight[v0 * d..(v0 + w) * d];
+            let z = &mut logits[..n * w];
+            gemm(n, w, d, 1.0, h, false, wt, true, 0.0, z);
+            z.par_chunks_mut(w).enumerate().for_each(|(i, zr)| {
+                let t = start + i;
+                softmax_grad_in_place(zr, inv_temp, fwd.lse[t], fwd.entropy[t], g_lp[t], g_h[t]);
+                let y = targets[t] as usize;
+                if (v0..v0 + w).contains(&y) {
+                    zr[y - v0] += g_lp[t] * inv_temp;
+                }
+            });
+            gemm(
+                n,
+                d,
+                w,
+                1.0,
+                z,
+                false,
+                wt,
+                false,
+                1.0,
+                &mut dh[start * d..(start + n) * d],
             );
-        });
-        gemm(
-            n,
-            d,
-            vocab,
-            1.0,
-            z,
-            false,
-            weight,
-            false,
-            0.0,
-            &mut dh[start * d..(start + n) * d],
-        );
-        gemm(vocab, d, n, 1.0, z, true, h, false, 1.0, &mut dw);
+            gemm(
+                w,
+                d,
+                n,
+                1.0,
+                z,
+                true,
+                h,
+                false,
+                1.0,
+                &mut dw[v0 * d..(v0 + w) * d],
+            );
+        }
     }
     (dh, dw)
 }
@@ -258,6 +421,51 @@ mod tests {
         assert!(worst < 1e-6, "worst relative error {worst:e}");
         assert_eq!(exp_f32(-1e30), exp_f32(-87.0));
         assert!(exp_f32(0.0) == 1.0);
+    }
+
+    #[test]
+    fn wide_row_kernels_are_bit_identical_to_the_baseline_build() {
+        for len in [1usize, 7, 8, 255, 256, 1001, 4099] {
+            let z: Vec<f32> = (0..len)
+                .map(|i| ((i * 7919 % 1013) as f32 - 500.0) * 0.031)
+                .collect();
+            let t = len / 3;
+            assert_eq!(row_stats(&z, t, 0.7), row_stats_body(&z, t, 0.7), "{len}");
+            let (_, h, lse) = row_stats_body(&z, t, 0.7);
+            let (mut a, mut b) = (z.clone(), z.clone());
+            row_grad_in_place(&mut a, t, 0.7, lse, h, 0.3, -0.2);
+            softmax_grad_body(&mut b, 0.7, lse, h, 0.3, -0.2);
+            b[t] += 0.3 * 0.7;
+            assert_eq!(a, b, "{len}");
+        }
+    }
+
+    #[test]
+    fn one_vocabulary_tile_is_exactly_row_stats_and_many_tiles_are_close() {
+        let (rows, d, vocab) = (6, 5, 300);
+        let h: Vec<f32> = (0..rows * d)
+            .map(|i| ((i * 13 % 17) as f32 - 8.0) * 0.3)
+            .collect();
+        let w: Vec<f32> = (0..vocab * d)
+            .map(|i| ((i * 29 % 23) as f32 - 11.0) * 0.2)
+            .collect();
+        let y: Vec<u32> = (0..rows as u32).map(|t| t * 47 % 300).collect();
+        let mut logits = vec![0.0; rows * vocab];
+        gemm(rows, vocab, d, 1.0, &h, false, &w, true, 0.0, &mut logits);
+        let a = logprob_from_logits(&logits, vocab, &y, 1.3);
+        let one = fused_logprob_fwd(&h, &w, d, &y, 1.3, rows * vocab);
+        assert_eq!(
+            (&a.logp, &a.entropy, &a.lse),
+            (&one.logp, &one.entropy, &one.lse)
+        );
+        for budget in [7, 64, 600, 1000] {
+            let b = fused_logprob_fwd(&h, &w, d, &y, 1.3, budget);
+            for t in 0..rows {
+                assert!((a.logp[t] - b.logp[t]).abs() < 2e-6, "{budget}");
+                assert!((a.entropy[t] - b.entropy[t]).abs() < 2e-6, "{budget}");
+                assert!((a.lse[t] - b.lse[t]).abs() < 2e-6, "{budget}");
+            }
+        }
     }
 
     #[test]
