@@ -32,6 +32,96 @@ pub struct UpdateStats {
     pub tokens: usize,
 }
 
+impl UpdateStats {
+    /// Turns the per-token sums into means and the summed grad norms into their mean.
+    pub fn finish(mut self) -> Self {
+        let t = self.tokens.max(1) as f64;
+        self.clip_frac /= t;
+        self.approx_kl /= t;
+        self.kl /= t;
+        self.grad_norm /= self.optimizer_steps.max(1) as f64;
+        self
+    }
+}
+
+/// The samples `idx` of one micro-batch: full sequences, response lengths, and the per-token
+/// advantages and old / reference log-probs flattened in token order.
+pub struct MicroInputs {
+    pub seqs: Vec<Vec<u32>>,
+    pub suffix: Vec<usize>,
+    pub adv: Vec<f32>,
+    pub old: Vec<f32>,
+    pub refl: Option<Vec<f32>>,
+}
+
+impl UpdateInputs<'_> {
+    pub fn micro(&self, idx: &[usize]) -> MicroInputs {
+        let flat = |v: &[Vec<f32>]| -> Vec<f32> {
+            idx.iter().flat_map(|&i| v[i].iter().copied()).collect()
+        };
+        MicroInputs {
+            seqs: idx
+                .iter()
+                .map(|&i| [self.samples[i].prompt.as_slice(), &self.samples[i].response].concat())
+                .collect(),
+            suffix: idx
+                .iter()
+                .map(|&i| self.samples[i].response.len())
+                .collect(),
+            adv: flat(self.adv),
+            old: flat(self.old_logp),
+            refl: self.ref_logp.map(flat),
+        }
+    }
+
+    /// Sequence lengths (prompt + response) of the samples in `mb`, for micro-batching.
+    pub fn lens(&self, mb: std::ops::Range<usize>) -> Vec<usize> {
+        self.samples[mb]
+            .iter()
+            .map(|s| s.prompt.len() + s.response.len())
+            .collect()
+    }
+
+    /// Response tokens of the mini-batch `mb` (the token-mean's denominator).
+    pub fn tokens(&self, mb: std::ops::Range<usize>) -> usize {
+        self.samples[mb].iter().map(|s| s.response.len()).sum()
+    }
+
+    /// verl scales each micro-batch by its mini-batch's share of the nominal mini-batch, so a
+    /// short mini-batch moves the weights less (method.md §1.4).
+    pub fn scale(&self, cfg: &TrainConfig, mb_len: usize) -> f64 {
+        if cfg.short_minibatch_downweight {
+            mb_len as f64 / self.mb_seqs as f64
+        } else {
+            1.0
+        }
+    }
+}
+
+/// The loss inputs of one micro-batch from its current log-probs and entropies.
+pub fn micro_loss_inputs<'a>(
+    m: &'a MicroInputs,
+    logp: &'a [f32],
+    entropy: &'a [f32],
+    cfg: &TrainConfig,
+    kl_coef: f32,
+    norm_tokens: usize,
+    scale: f64,
+) -> LossInputs<'a> {
+    LossInputs {
+        advantages: &m.adv,
+        logp,
+        logp_old: &m.old,
+        entropy,
+        logp_ref: m.refl.as_deref(),
+        clip_eps: cfg.clip_eps,
+        entropy_coef: cfg.entropy_coef,
+        kl_coef,
+        norm_tokens: norm_tokens as f64,
+        scale,
+    }
+}
+
 /// Consecutive index ranges of `lens` whose token sums stay within `budget` (at least one each).
 pub fn micro_batches(lens: &[usize], budget: usize) -> Vec<std::ops::Range<usize>> {
     let mut out = Vec::new();
@@ -122,57 +212,36 @@ pub fn policy_update_dp(
     while mb_start < n {
         let mb_end = (mb_start + x.mb_seqs).min(n);
         let mb = mb_start..mb_end;
-        let mb_tokens: usize = x.samples[mb.clone()].iter().map(|s| s.response.len()).sum();
-        // verl scales each micro-batch by its share of the nominal mini-batch, so a short
-        // mini-batch moves the weights less (method.md §1.4).
-        let scale = if cfg.short_minibatch_downweight {
-            mb.len() as f64 / x.mb_seqs as f64
-        } else {
-            1.0
-        };
-        let lens: Vec<usize> = x.samples[mb.clone()]
-            .iter()
-            .map(|s| s.prompt.len() + s.response.len())
-            .collect();
+        let mb_tokens = x.tokens(mb.clone());
+        let scale = x.scale(cfg, mb.len());
+        let lens = x.lens(mb.clone());
         let mut partials = Vec::new();
         let mut stats: Vec<f64> = Vec::new();
         for shard in dp.my_shards() {
             let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
             for micro in dp.shard_micro_batches(&lens, cfg.max_tokens_per_micro_batch, shard) {
                 let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
-                let seqs: Vec<Vec<u32>> = idx
-                    .iter()
-                    .map(|&i| [x.samples[i].prompt.as_slice(), &x.samples[i].response].concat())
-                    .collect();
-                let suffix: Vec<usize> = idx.iter().map(|&i| x.samples[i].response.len()).collect();
-                let flat = |v: &[Vec<f32>]| -> Vec<f32> {
-                    idx.iter().flat_map(|&i| v[i].iter().copied()).collect()
-                };
-                let (adv, old) = (flat(x.adv), flat(x.old_logp));
-                let refl = x.ref_logp.map(flat);
+                let mi = x.micro(&idx);
                 let tape = Tape::new();
                 let vars = model.vars(&tape);
-                let batch = Batch::from_sequences(&seqs);
+                let batch = Batch::from_sequences(&mi.seqs);
                 let (lp, ent) =
-                    model.suffix_logprobs(&tape, &vars, &batch, &suffix, cfg.temperature)?;
-                let c = token_coefficients(&LossInputs {
-                    advantages: &adv,
-                    logp: lp.value.data(),
-                    logp_old: &old,
-                    entropy: ent.value.data(),
-                    logp_ref: refl.as_deref(),
-                    clip_eps: cfg.clip_eps,
-                    entropy_coef: cfg.entropy_coef,
-                    kl_coef: x.kl_coef,
-                    norm_tokens: mb_tokens as f64,
+                    model.suffix_logprobs(&tape, &vars, &batch, &mi.suffix, cfg.temperature)?;
+                let c = token_coefficients(&micro_loss_inputs(
+                    &mi,
+                    lp.value.data(),
+                    ent.value.data(),
+                    cfg,
+                    x.kl_coef,
+                    mb_tokens,
                     scale,
-                });
+                ));
                 stats.extend([
                     c.pg_loss,
                     c.clipped_tokens as f64,
                     c.ppo_kl_sum,
                     c.kl_sum,
-                    adv.len() as f64,
+                    mi.adv.len() as f64,
                 ]);
                 let l1 = tape.weighted_sum(&lp, &c.g_logp);
                 let l2 = tape.weighted_sum(&ent, &c.g_entropy);
@@ -195,12 +264,7 @@ pub fn policy_update_dp(
         st.optimizer_steps += 1;
         mb_start = mb_end;
     }
-    let t = st.tokens.max(1) as f64;
-    st.clip_frac /= t;
-    st.approx_kl /= t;
-    st.kl /= t;
-    st.grad_norm /= st.optimizer_steps.max(1) as f64;
-    Ok(st)
+    Ok(st.finish())
 }
 
 #[cfg(test)]

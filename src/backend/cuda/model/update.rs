@@ -11,8 +11,8 @@ use crate::model::forward::suffix_rows;
 use crate::model::{Batch, Model};
 use crate::optim::AdamWConfig;
 use crate::rl::config::TrainConfig;
-use crate::rl::loss::{token_coefficients, LossInputs};
-use crate::rl::update::{micro_batches, UpdateInputs, UpdateStats};
+use crate::rl::loss::token_coefficients;
+use crate::rl::update::{micro_batches, micro_loss_inputs, UpdateInputs, UpdateStats};
 use anyhow::{bail, Result};
 
 pub struct DeviceUpdater {
@@ -134,57 +134,32 @@ impl DeviceUpdater {
         while mb_start < n {
             let mb_end = (mb_start + x.mb_seqs).min(n);
             let mb = mb_start..mb_end;
-            let mb_tokens: usize = x.samples[mb.clone()].iter().map(|s| s.response.len()).sum();
-            let scale = if cfg.short_minibatch_downweight {
-                mb.len() as f64 / x.mb_seqs as f64
-            } else {
-                1.0
-            };
-            let lens: Vec<usize> = x.samples[mb.clone()]
-                .iter()
-                .map(|s| s.prompt.len() + s.response.len())
-                .collect();
+            let mb_tokens = x.tokens(mb.clone());
+            let scale = x.scale(cfg, mb.len());
+            let lens = x.lens(mb.clone());
             let mut have_grads = false;
             for micro in micro_batches(&lens, cfg.max_tokens_per_micro_batch) {
                 let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
-                let seqs: Vec<Vec<u32>> = idx
-                    .iter()
-                    .map(|&i| [x.samples[i].prompt.as_slice(), &x.samples[i].response].concat())
-                    .collect();
-                let suffix: Vec<usize> = idx.iter().map(|&i| x.samples[i].response.len()).collect();
-                let flat = |v: &[Vec<f32>]| -> Vec<f32> {
-                    idx.iter().flat_map(|&i| v[i].iter().copied()).collect()
-                };
-                let (adv, old) = (flat(x.adv), flat(x.old_logp));
-                if adv.is_empty() {
+                let mi = x.micro(&idx);
+                if mi.adv.is_empty() {
                     continue;
                 }
-                let refl = x.ref_logp.map(flat);
-                let batch = Batch::from_sequences(&seqs);
-                let (rows, targets) = suffix_rows(&batch, &suffix)?;
+                let batch = Batch::from_sequences(&mi.seqs);
+                let (rows, targets) = suffix_rows(&batch, &mi.suffix)?;
                 let db = DeviceBatch::from_batch(dev, &batch)?;
                 let acts = self.model.forward(dev, &db)?;
                 let head = self
                     .model
                     .head(dev, &acts, &rows, &targets, cfg.temperature)?;
                 let (lp, ent) = head.download(dev)?;
-                let c = token_coefficients(&LossInputs {
-                    advantages: &adv,
-                    logp: &lp,
-                    logp_old: &old,
-                    entropy: &ent,
-                    logp_ref: refl.as_deref(),
-                    clip_eps: cfg.clip_eps,
-                    entropy_coef: cfg.entropy_coef,
-                    kl_coef: x.kl_coef,
-                    norm_tokens: mb_tokens as f64,
-                    scale,
-                });
+                let c = token_coefficients(&micro_loss_inputs(
+                    &mi, &lp, &ent, cfg, x.kl_coef, mb_tokens, scale,
+                ));
                 st.pg_loss += c.pg_loss;
                 st.clip_frac += c.clipped_tokens as f64;
                 st.approx_kl += c.ppo_kl_sum;
                 st.kl += c.kl_sum;
-                st.tokens += adv.len();
+                st.tokens += mi.adv.len();
                 self.model.backward(
                     dev,
                     &db,
@@ -204,12 +179,7 @@ impl DeviceUpdater {
             st.optimizer_steps += 1;
             mb_start = mb_end;
         }
-        let t = st.tokens.max(1) as f64;
-        st.clip_frac /= t;
-        st.approx_kl /= t;
-        st.kl /= t;
-        st.grad_norm /= st.optimizer_steps.max(1) as f64;
-        Ok(st)
+        Ok(st.finish())
     }
 
     /// Global-norm clip and one AdamW step on every parameter; returns the norm before clipping.
