@@ -1,4 +1,6 @@
 //! `rlvr generate`: sample n responses per prompt and write them, with tokens and log-probs.
+use super::device::DeviceArg;
+use crate::backend::cuda::model::{decode::generate_on_device, DeviceModel};
 use crate::eval::progress::GenProgress;
 use crate::generate::engine::{generate, EngineConfig, Finish};
 use crate::generate::prompts::{
@@ -114,6 +116,11 @@ pub struct Args {
     pub max_prompt_tokens: Option<usize>,
     #[command(flatten)]
     pub sampling: SamplingFlags,
+    /// Where to decode: cpu (f32 reference, continuous batching), cuda or emu (bf16 on our
+    /// kernels over a device KV cache; sequences run in fixed waves of --batch). The samples
+    /// follow the same seeds; bf16 rounding can change near-tied choices.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceArg,
 }
 
 pub const GENERATE_DEFAULTS: SamplingDefaults = SamplingDefaults {
@@ -157,7 +164,13 @@ pub fn run(a: Args) -> Result<()> {
         .map(|p| request_for(p, a.n, a.seed, params, max_tokens, context))
         .collect();
     let mut bar = GenProgress::new((reqs.len() * a.n) as u64, "generate");
-    let outs = generate(&model, &reqs, &engine, &mut |p| bar.update(p))?;
+    let outs = match a.device.kernel_device(a.seed)? {
+        None => generate(&model, &reqs, &engine, &mut |p| bar.update(p))?,
+        Some(dev) => {
+            let dm = DeviceModel::upload(dev.as_ref(), &model)?;
+            generate_on_device(dev.as_ref(), &dm, &reqs, &engine, &mut |p| bar.update(p))?
+        }
+    };
     bar.end_call(outs.len());
     bar.finish();
     let mut text = String::new();

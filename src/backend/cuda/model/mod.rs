@@ -13,6 +13,7 @@
 pub mod backward;
 pub mod batch;
 pub mod check;
+pub mod decode;
 pub mod forward;
 pub mod head;
 pub mod linear;
