@@ -1,6 +1,7 @@
 //! `rlvr eval`: sample, grade, and score Pass@k for one or more models on one or more datasets.
+use super::device::DeviceArg;
 use super::generate::{SamplingDefaults, SamplingFlags};
-use crate::eval::run::{run_eval, EvalSettings};
+use crate::eval::run::{run_eval_on, EvalSettings};
 use crate::verify::Mode;
 use anyhow::Result;
 use clap::ValueEnum;
@@ -98,6 +99,11 @@ pub struct Args {
     /// Start over when OUTPUT holds a run with other settings (its sample files are removed).
     #[arg(long)]
     pub overwrite: bool,
+    /// Where to sample: cpu (f32 reference, continuous batching), cuda or emu (bf16 on our
+    /// kernels over a device KV cache, in fixed waves of --batch). Same seeds; bf16 rounding can
+    /// change near-tied choices, so run.json records the device and a resume must match it.
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceArg,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -121,7 +127,13 @@ pub fn run(a: Args) -> Result<()> {
         batch: a.batch,
         overwrite: a.overwrite,
     };
-    let results = run_eval(&settings)?;
+    let dev = a.device.kernel_device(a.seed)?;
+    let label = match a.device {
+        DeviceArg::Cpu => "cpu",
+        DeviceArg::Cuda => "cuda",
+        DeviceArg::Emu => "emu",
+    };
+    let results = run_eval_on(&settings, dev.as_deref().map(|d| (d, label)))?;
     for r in &results {
         let first = r.report.passk.first().map_or(f64::NAN, |x| x.1);
         let last = r.report.passk.last().copied().unwrap_or((0, f64::NAN));

@@ -19,6 +19,8 @@ use super::passk::PasskReport;
 use super::plot::{write_plot, PlotSpec};
 use super::progress::GenProgress;
 use super::resume::{append_durably, recover};
+use crate::backend::cuda::device::KernelDevice;
+use crate::backend::cuda::model::{decode::generate_on_device, DeviceModel};
 use crate::data::verl::{load_problems, Problem};
 use crate::generate::engine::{generate, EngineConfig, Finish};
 use crate::generate::prompts::{build_prompts, choose_template, request_for, stop_tokens, Prompt};
@@ -136,7 +138,12 @@ fn abs_text(p: &Path) -> String {
         .to_string()
 }
 
-fn settings_json(s: &EvalSettings, models: &[String], datasets: &[String]) -> Value {
+fn settings_json(
+    s: &EvalSettings,
+    models: &[String],
+    datasets: &[String],
+    device: Option<&str>,
+) -> Value {
     let list = |paths: &[PathBuf], labels: &[String]| -> Vec<Value> {
         paths
             .iter()
@@ -144,7 +151,7 @@ fn settings_json(s: &EvalSettings, models: &[String], datasets: &[String]) -> Va
             .map(|(p, l)| json!({"label": l, "path": abs_text(p)}))
             .collect()
     };
-    json!({
+    let mut v = json!({
         "models": list(&s.models, models),
         "data": list(&s.data, datasets),
         "n": s.n,
@@ -159,7 +166,12 @@ fn settings_json(s: &EvalSettings, models: &[String], datasets: &[String]) -> Va
         "max_problems": s.max_problems,
         "max_prompt_tokens": s.max_prompt_tokens,
         "verifier": match s.verifier { Mode::Correct => "correct", Mode::Paper => "paper" },
-    })
+    });
+    // Only device runs record it, so CPU runs made before devices existed still resume.
+    if let Some(d) = device {
+        v["device"] = json!(d);
+    }
+    v
 }
 
 /// Check run.json against an earlier run's (unless `overwrite`), then write it.
@@ -171,14 +183,25 @@ fn check_run_file(dir: &Path, settings: &Value, overwrite: bool) -> Result<()> {
         let old: Value = serde_json::from_str(&text)
             .with_context(|| format!("{}: malformed JSON", path.display()))?;
         if &old != settings {
-            let keys: Vec<String> = settings
+            // Keys of either side (a device run's `device` is absent from a CPU run's settings).
+            let mut names: Vec<&String> = settings
                 .as_object()
                 .into_iter()
                 .flatten()
-                .filter(|(k, v)| old.get(k.as_str()) != Some(v))
-                .map(|(k, v)| {
+                .map(|(k, _)| k)
+                .collect();
+            for (k, _) in old.as_object().into_iter().flatten() {
+                if !names.contains(&k) {
+                    names.push(k);
+                }
+            }
+            let keys: Vec<String> = names
+                .into_iter()
+                .filter(|k| old.get(k.as_str()) != settings.get(k.as_str()))
+                .map(|k| {
                     let was = old.get(k.as_str()).cloned().unwrap_or(Value::Null);
-                    format!("{k}: {was} before, {v} now")
+                    let now = settings.get(k.as_str()).cloned().unwrap_or(Value::Null);
+                    format!("{k}: {was} before, {now} now")
                 })
                 .collect();
             bail!(
@@ -223,6 +246,15 @@ fn finish_name(f: Finish) -> &'static str {
 
 /// Run the evaluation; returns one result per (model, dataset) pair, models outermost.
 pub fn run_eval(s: &EvalSettings) -> Result<Vec<PairResult>> {
+    run_eval_on(s, None)
+}
+
+/// [`run_eval`] with the sampling on a kernel device (`rlvr eval --device cuda|emu`), given
+/// with the label `run.json` records (a resumed run must sample on the same kind of device).
+pub fn run_eval_on(
+    s: &EvalSettings,
+    device: Option<(&dyn KernelDevice, &str)>,
+) -> Result<Vec<PairResult>> {
     if s.models.is_empty() || s.data.is_empty() {
         bail!("need at least one --model and one --data file");
     }
@@ -258,7 +290,7 @@ pub fn run_eval(s: &EvalSettings) -> Result<Vec<PairResult>> {
     }
     check_run_file(
         &s.output,
-        &settings_json(s, &models, &datasets),
+        &settings_json(s, &models, &datasets, device.map(|d| d.1)),
         s.overwrite,
     )?;
     let mut results = Vec::new();
@@ -266,6 +298,9 @@ pub fn run_eval(s: &EvalSettings) -> Result<Vec<PairResult>> {
         let model =
             Model::load(mdir).with_context(|| format!("loading model {}", mdir.display()))?;
         let tok = Tokenizer::from_dir(mdir)?;
+        let on_device = device
+            .map(|(d, _)| DeviceModel::upload(d, &model).map(|m| (d, m)))
+            .transpose()?;
         let template = choose_template(s.template.as_deref(), &model.config)?;
         let engine = EngineConfig {
             max_batch: s.batch.max(1),
@@ -328,6 +363,7 @@ pub fn run_eval(s: &EvalSettings) -> Result<Vec<PairResult>> {
             sample_and_write(
                 s,
                 &model,
+                on_device.as_ref().map(|(d, m)| (*d, m)),
                 &tok,
                 &engine,
                 &todo,
@@ -364,6 +400,7 @@ pub fn run_eval(s: &EvalSettings) -> Result<Vec<PairResult>> {
 fn sample_and_write(
     s: &EvalSettings,
     model: &Model,
+    device: Option<(&dyn KernelDevice, &DeviceModel)>,
     tok: &Tokenizer,
     engine: &EngineConfig,
     todo: &[&Prompt],
@@ -382,7 +419,10 @@ fn sample_and_write(
             .iter()
             .map(|p| request_for(p, s.n, s.seed, s.params, s.max_tokens, context))
             .collect();
-        let outs = generate(model, &reqs, engine, &mut |p| bar.update(p))?;
+        let outs = match device {
+            None => generate(model, &reqs, engine, &mut |p| bar.update(p))?,
+            Some((d, m)) => generate_on_device(d, m, &reqs, engine, &mut |p| bar.update(p))?,
+        };
         bar.end_call(outs.len());
         let texts: Vec<String> = outs
             .iter()
