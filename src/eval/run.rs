@@ -22,7 +22,7 @@ use super::resume::{append_durably, recover};
 use crate::backend::cuda::device::KernelDevice;
 use crate::backend::cuda::model::{decode::generate_on_device, DeviceModel};
 use crate::data::verl::{load_problems, Problem};
-use crate::generate::engine::{generate, EngineConfig, Finish};
+use crate::generate::engine::{generate, Completion, EngineConfig, Finish, GenRequest, Progress};
 use crate::generate::prompts::{build_prompts, choose_template, request_for, stop_tokens, Prompt};
 use crate::generate::sampling::SamplingParams;
 use crate::model::Model;
@@ -362,8 +362,10 @@ pub fn run_eval_on(
             let generated = todo.len();
             sample_and_write(
                 s,
-                &model,
-                on_device.as_ref().map(|(d, m)| (*d, m)),
+                &Sampler {
+                    model: &model,
+                    device: on_device.as_ref().map(|(d, m)| (*d, m)),
+                },
                 &tok,
                 &engine,
                 &todo,
@@ -396,11 +398,30 @@ pub fn run_eval_on(
     Ok(results)
 }
 
+/// Where the samples come from: the CPU engine, or the device copy of the same model.
+struct Sampler<'a> {
+    model: &'a Model,
+    device: Option<(&'a dyn KernelDevice, &'a DeviceModel)>,
+}
+
+impl Sampler<'_> {
+    fn generate(
+        &self,
+        reqs: &[GenRequest],
+        engine: &EngineConfig,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<Vec<Completion>> {
+        match self.device {
+            None => generate(self.model, reqs, engine, progress),
+            Some((d, m)) => generate_on_device(d, m, reqs, engine, progress),
+        }
+    }
+}
+
 /// Generate, grade and append `todo` in chunks of whole problems.
 fn sample_and_write(
     s: &EvalSettings,
-    model: &Model,
-    device: Option<(&dyn KernelDevice, &DeviceModel)>,
+    sampler: &Sampler<'_>,
     tok: &Tokenizer,
     engine: &EngineConfig,
     todo: &[&Prompt],
@@ -413,16 +434,13 @@ fn sample_and_write(
     // Enough samples per engine call to keep the batch full most of the time.
     let chunk = (2 * engine.max_batch).div_ceil(s.n).max(1);
     let mut bar = GenProgress::new((todo.len() * s.n) as u64, name);
-    let context = model.config.max_position_embeddings;
+    let context = sampler.model.config.max_position_embeddings;
     for part in todo.chunks(chunk) {
         let reqs: Vec<_> = part
             .iter()
             .map(|p| request_for(p, s.n, s.seed, s.params, s.max_tokens, context))
             .collect();
-        let outs = match device {
-            None => generate(model, &reqs, engine, &mut |p| bar.update(p))?,
-            Some((d, m)) => generate_on_device(d, m, &reqs, engine, &mut |p| bar.update(p))?,
-        };
+        let outs = sampler.generate(&reqs, engine, &mut |p| bar.update(p))?;
         bar.end_call(outs.len());
         let texts: Vec<String> = outs
             .iter()
