@@ -1,5 +1,7 @@
 //! `rlvr bench kernels` without a GPU: the no-GPU exit codes, and the emulator run at tiny shapes
 //! whose JSON must hold an entry for every kernel with FLOP/byte counts that match hand counts.
+mod emu_common;
+use emu_common::*;
 use serde_json::Value;
 use std::process::Command;
 
@@ -13,14 +15,6 @@ fn rlvr(args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn emu_or_skip() -> bool {
-    if !rlvr::backend::emu::emu_built() && std::env::var("REQUIRE_NVCC").as_deref() != Ok("1") {
-        eprintln!("skipped: the emulator was not built");
-        return false;
-    }
-    true
 }
 
 #[test]
@@ -53,7 +47,7 @@ fn find<'a>(recs: &[&'a Value], kernel: &str, shape_prefix: &str) -> &'a Value {
 
 #[test]
 fn the_emulator_run_covers_every_kernel_with_sane_counts() {
-    if !emu_or_skip() {
+    if !emu_available() {
         return;
     }
     let (code, out, err) = rlvr(&[
@@ -138,7 +132,7 @@ fn the_emulator_run_covers_every_kernel_with_sane_counts() {
 
 #[test]
 fn the_emulator_table_is_labelled_as_not_gpu_numbers() {
-    if !emu_or_skip() {
+    if !emu_available() {
         return;
     }
     let (code, out, err) = rlvr(&["bench", "kernels", "--device", "emu", "--filter", "rmsnorm"]);

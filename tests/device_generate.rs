@@ -2,6 +2,8 @@
 //! follows the CPU engine (up to bf16 near-ties), the reported log-probs are the CPU's scores of
 //! the device's own sequences, sampling is reproducible and independent of the wave size, and
 //! `rlvr generate --device emu` writes the CPU path's format.
+mod emu_common;
+use emu_common::*;
 use rlvr::backend::cuda::model::check::{cases, random_model};
 use rlvr::backend::cuda::model::decode::generate_on_device;
 use rlvr::backend::cuda::model::{score as device_score, DeviceModel};
@@ -11,15 +13,6 @@ use rlvr::generate::engine::{generate, Completion, EngineConfig, GenRequest};
 use rlvr::generate::sampling::SamplingParams;
 use rlvr::model::score::{score_sequences, SeqScores};
 use rlvr::model::Model;
-use std::process::Command;
-
-fn emu_or_skip(seed: u64) -> Option<EmuDevice> {
-    if !rlvr::backend::emu::emu_built() && std::env::var("REQUIRE_NVCC").as_deref() != Ok("1") {
-        eprintln!("skipped: the emulator was not built (run scripts/setup-cuda.sh)");
-        return None;
-    }
-    Some(EmuDevice::new(seed).expect("the emulator is built"))
-}
 
 fn requests(params: SamplingParams, n: usize, max_tokens: usize) -> Vec<GenRequest> {
     [
@@ -192,17 +185,6 @@ fn stop_tokens_end_device_responses() {
             .map_or(6, |p| p + 1);
         assert_eq!(o.tokens, f.tokens[..end]);
     }
-}
-
-fn rlvr_cmd(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_rlvr"))
-        .args(args)
-        .output()
-        .expect("run rlvr");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "rlvr {args:?}: {text}");
-    text
 }
 
 #[test]

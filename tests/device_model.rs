@@ -1,22 +1,14 @@
 //! The whole model on the device (`backend::cuda::model`) on the emulator: the check against
 //! the CPU autograd path passes and can fail, gradients are deterministic and accumulate, and
 //! `rlvr logprobs --device emu` agrees with `--device cpu`.
+mod emu_common;
+use emu_common::*;
 use rlvr::backend::cuda::model::check::{cases, check_case, check_case_tampered, random_model};
 use rlvr::backend::cuda::model::{DeviceBatch, DeviceModel, Grads};
 use rlvr::backend::cuda::parity::ShapeSet;
-use rlvr::backend::emu::EmuDevice;
 use rlvr::model::forward::suffix_rows;
 use rlvr::model::init::{write_tiny_char_model, TinySpec};
 use rlvr::model::Batch;
-use std::process::Command;
-
-fn emu_or_skip(seed: u64) -> Option<EmuDevice> {
-    if !rlvr::backend::emu::emu_built() && std::env::var("REQUIRE_NVCC").as_deref() != Ok("1") {
-        eprintln!("skipped: the emulator was not built (run scripts/setup-cuda.sh)");
-        return None;
-    }
-    Some(EmuDevice::new(seed).expect("the emulator is built"))
-}
 
 #[test]
 fn every_model_case_matches_the_cpu_with_another_seed() {
@@ -90,17 +82,6 @@ fn gradients_are_deterministic_and_accumulate() {
         }
     }
     assert!(first.iter().all(|g| g.iter().any(|&v| v != 0.0)));
-}
-
-fn rlvr_cmd(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_rlvr"))
-        .args(args)
-        .output()
-        .expect("run rlvr");
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "rlvr {args:?}: {text}");
-    text
 }
 
 #[test]

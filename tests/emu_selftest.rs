@@ -1,18 +1,11 @@
 //! Every kernel passes its parity check on the emulator (the CI form of `rlvr selftest --device emu`),
 //! with more than one thread/block order.
+mod emu_common;
+use emu_common::*;
 use rlvr::backend::cuda::parity::{run_all, ShapeSet};
-use rlvr::backend::emu::EmuDevice;
 
 /// The emulator device, or None (test skipped) when this build has no emulator; with
 /// REQUIRE_NVCC=1 (as in CI) a missing emulator fails instead.
-fn emu_or_skip(seed: u64) -> Option<EmuDevice> {
-    if !rlvr::backend::emu::emu_built() && std::env::var("REQUIRE_NVCC").as_deref() != Ok("1") {
-        eprintln!("skipped: the emulator was not built (run scripts/setup-cuda.sh)");
-        return None;
-    }
-    Some(EmuDevice::new(seed).expect("the emulator is built"))
-}
-
 #[test]
 fn every_kernel_matches_its_reference_on_the_emulator() {
     for seed in [0u64, 12345] {

@@ -1,13 +1,14 @@
 //! `rlvr eval --device emu`: the paper's evaluation with the sampling on our kernels (device KV
 //! cache decode under the emulator): the same output format and labels as on the CPU, run.json
 //! records the device, and a CPU run cannot resume it by accident.
+mod emu_common;
 mod eval_common;
+use emu_common::emu_available;
 use eval_common::*;
 
 #[test]
 fn eval_on_the_emulator_writes_graded_samples_and_records_the_device() {
-    if !rlvr::backend::emu::emu_built() {
-        eprintln!("skipped: the kernel emulator is not built into this binary (run scripts/setup-cuda.sh)");
+    if !emu_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -1,22 +1,15 @@
 //! Attention kernels (kernels/attention.cu) on the emulator against `backend::cpu::attention`:
 //! packed sequences with odd lengths, GQA groups 1, 3 and 7, head dims 16 to 128.
+mod emu_common;
+use emu_common::*;
 use rlvr::backend::cpu::attention::AttnDims;
 use rlvr::backend::cuda::attention::{attn_fwd_bf16, AttnSeqs};
 use rlvr::backend::cuda::attention_parity::{check_decode, check_fwd_bwd, AttnCase};
 use rlvr::backend::cuda::device::{filled, upload};
 use rlvr::backend::cuda::parity::CheckRow;
 use rlvr::backend::cuda::rng::Rng;
-use rlvr::backend::emu::EmuDevice;
 
 /// The emulator, or None (test skipped) when this build has none; REQUIRE_NVCC=1 (CI) fails instead.
-fn emu_or_skip(seed: u64) -> Option<EmuDevice> {
-    if !rlvr::backend::emu::emu_built() && std::env::var("REQUIRE_NVCC").as_deref() != Ok("1") {
-        eprintln!("skipped: the emulator was not built (run scripts/setup-cuda.sh)");
-        return None;
-    }
-    Some(EmuDevice::new(seed).expect("the emulator is built"))
-}
-
 fn assert_all_pass(rows: &[CheckRow], expect: usize) {
     assert_eq!(rows.len(), expect, "{rows:#?}");
     let failed: Vec<String> = rows

@@ -1,16 +1,9 @@
 //! Fused LM-head log-prob kernels on the emulator against `backend::cpu::logprob` at odd shapes
 //! (every combination of rows {1, 7, 33}, d {24, 64}, V {50, 301, 1000}), several chunks each.
+mod emu_common;
+use emu_common::*;
 use rlvr::backend::cuda::parity_lmhead::{check_fused_logprob, check_logprob_rows};
 use rlvr::backend::cuda::rng::Rng;
-use rlvr::backend::emu::EmuDevice;
-
-fn emu_or_skip(seed: u64) -> Option<EmuDevice> {
-    if !rlvr::backend::emu::emu_built() && std::env::var("REQUIRE_NVCC").as_deref() != Ok("1") {
-        eprintln!("skipped: the emulator was not built (run scripts/setup-cuda.sh)");
-        return None;
-    }
-    Some(EmuDevice::new(seed).expect("the emulator is built"))
-}
 
 #[test]
 fn fused_logprob_matches_cpu_at_odd_shapes() {

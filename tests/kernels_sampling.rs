@@ -1,20 +1,13 @@
 //! Sampling kernel on the emulator: the same token as the CPU `sample_row` for the same Philox
 //! uniform on many random rows (tie-heavy rows included), and draw frequencies that match the
 //! temperature softmax (chi-square).
+mod emu_common;
+use emu_common::*;
 use rlvr::backend::cuda::device::upload;
 use rlvr::backend::cuda::parity_lmhead::{sampling_agreement, sampling_params};
 use rlvr::backend::cuda::rng::Rng;
 use rlvr::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
-use rlvr::backend::emu::EmuDevice;
 use rlvr::generate::sampling::SamplingParams;
-
-fn emu_or_skip(seed: u64) -> Option<EmuDevice> {
-    if !rlvr::backend::emu::emu_built() && std::env::var("REQUIRE_NVCC").as_deref() != Ok("1") {
-        eprintln!("skipped: the emulator was not built (run scripts/setup-cuda.sh)");
-        return None;
-    }
-    Some(EmuDevice::new(seed).expect("the emulator is built"))
-}
 
 #[test]
 fn device_draws_match_cpu_sample_row() {
