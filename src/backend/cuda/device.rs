@@ -46,6 +46,74 @@ impl<T: DevElem> DevBuf<T> {
     pub fn raw(&self) -> &RawBuf {
         &self.raw
     }
+
+    /// Elements `offset..offset + len` as a buffer of their own, borrowed from `self` (kernels,
+    /// copies and collectives then address exactly that range).
+    pub fn view(&self, offset: usize, len: usize) -> Result<DevView<'_, T>> {
+        let end = offset.checked_add(len);
+        if end.is_none_or(|e| e > self.len) {
+            bail!(
+                "view of elements {offset}..{offset}+{len} of a {}-element buffer",
+                self.len
+            );
+        }
+        let size = std::mem::size_of::<T>();
+        Ok(DevView {
+            buf: DevBuf {
+                raw: RawBuf {
+                    ptr: self.raw.ptr + (offset * size) as u64,
+                    bytes: len * size,
+                    _owner: Box::new(()),
+                },
+                len,
+                _t: PhantomData,
+            },
+            _parent: PhantomData,
+        })
+    }
+}
+
+/// A range of a [`DevBuf`], usable wherever a `&DevBuf` is; it cannot outlive its parent.
+pub struct DevView<'a, T: DevElem> {
+    buf: DevBuf<T>,
+    _parent: PhantomData<&'a DevBuf<T>>,
+}
+
+impl<T: DevElem> std::ops::Deref for DevView<'_, T> {
+    type Target = DevBuf<T>;
+    fn deref(&self) -> &DevBuf<T> {
+        &self.buf
+    }
+}
+
+/// One allocation cut into consecutive buffers of `sizes` elements, plus the whole of it as one
+/// buffer (all of them keep the allocation alive): a set of tensors that is also one contiguous
+/// range, so a collective can move all of them, or any run of them, at once.
+pub fn alloc_arena<T: DevElem>(
+    dev: &dyn KernelDevice,
+    sizes: &[usize],
+) -> Result<(DevBuf<T>, Vec<DevBuf<T>>)> {
+    let total: usize = sizes.iter().sum();
+    let size = std::mem::size_of::<T>();
+    let arena = std::sync::Arc::new(dev.alloc_bytes(total * size)?);
+    let part = |offset: usize, len: usize| DevBuf {
+        raw: RawBuf {
+            ptr: arena.ptr + (offset * size) as u64,
+            bytes: len * size,
+            _owner: Box::new(arena.clone()),
+        },
+        len,
+        _t: PhantomData,
+    };
+    let mut at = 0;
+    let parts = sizes
+        .iter()
+        .map(|&n| {
+            at += n;
+            part(at - n, n)
+        })
+        .collect();
+    Ok((part(0, total), parts))
 }
 
 /// Grid, block and dynamic shared memory of one launch.
@@ -144,6 +212,10 @@ pub trait KernelDevice: Send + Sync {
     fn dtoh_bytes(&self, src: &RawBuf, dst: &mut [u8]) -> Result<()>;
     fn launch(&self, kernel: &str, cfg: &LaunchCfg, args: &mut KernelArgs) -> Result<()>;
     fn synchronize(&self) -> Result<()>;
+    /// The CUDA device behind this one, for what needs its stream (NCCL); None on the emulator.
+    fn gpu(&self) -> Option<&super::gpu::Gpu> {
+        None
+    }
 }
 
 /// Uninitialised buffer of `n` elements (the emulator fills it with NaN bytes).

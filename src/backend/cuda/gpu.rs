@@ -214,6 +214,10 @@ impl Gpu {
 }
 
 impl KernelDevice for Gpu {
+    fn gpu(&self) -> Option<&Gpu> {
+        Some(self)
+    }
+
     fn name(&self) -> String {
         let name = self.ctx.name().unwrap_or_else(|_| "CUDA device".into());
         match self.ctx.compute_capability() {

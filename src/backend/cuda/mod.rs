@@ -6,6 +6,7 @@
 pub mod attention;
 pub mod attention_parity;
 pub mod bias;
+pub mod comm;
 pub mod detect;
 pub mod device;
 pub mod fill;
