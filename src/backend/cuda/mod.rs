@@ -21,3 +21,4 @@ pub mod parity_lmhead;
 pub mod reference;
 pub mod rng;
 pub mod sampling;
+pub mod sum_parts;

@@ -1,8 +1,9 @@
 //! Parity checks of the kernels added for the whole device model: kernels/bias.cu (bias add,
-//! bias gradient) and kernels/fill.cu, against the f32 references.
+//! bias gradient), kernels/fill.cu and kernels/sum_parts.cu, against the f32 references.
 use super::bias;
 use super::device::{download, filled, upload, KernelDevice};
 use super::fill::fill_f32;
+use super::sum_parts::sum_parts_f32;
 use super::parity::{compare, guarded, CheckRow, ShapeSet, TOL_BF16, TOL_F32};
 use super::reference as r;
 use super::rng::Rng;
@@ -29,6 +30,15 @@ pub fn run_devmodel_kernel_checks(
         for n in [1usize, 1000, 4099] {
             let shape = format!("n={n}");
             guarded(rows, "fill_f32", &shape, || check_fill(dev, rng, n, &shape));
+        }
+    }
+    if want("sum_parts_f32") {
+        // one part (a copy), the strides data parallelism uses, and a padded stride
+        for (nparts, n, pad) in [(1usize, 5usize, 0usize), (2, 1000, 0), (3, 4099, 0), (8, 257, 3)] {
+            let shape = format!("{nparts} parts x {n} (stride +{pad})");
+            guarded(rows, "sum_parts_f32", &shape, || {
+                check_sum_parts(dev, rng, nparts, n, pad, &shape)
+            });
         }
     }
     if !(want("bias_add") || want("colsum")) {
@@ -109,4 +119,43 @@ fn check_fill(
         &vec![value; n],
         0.0,
     )])
+}
+
+/// Exact (tolerance 0): the device must add in the host's order. Values of mixed magnitude make
+/// any other order visible. Also checks the in-place form (out = part 0).
+fn check_sum_parts(
+    dev: &dyn KernelDevice,
+    rng: &mut Rng,
+    nparts: usize,
+    n: usize,
+    pad: usize,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
+    let stride = n + pad;
+    let parts: Vec<Vec<f32>> = (0..nparts)
+        .map(|_| {
+            (0..n)
+                .map(|_| rng.uniform(-1.0, 1.0) * 10f32.powi(rng.uniform(-4.0, 8.0) as i32))
+                .collect()
+        })
+        .collect();
+    let mut flat = vec![f32::NAN; nparts * stride];
+    for (k, p) in parts.iter().enumerate() {
+        flat[k * stride..k * stride + n].copy_from_slice(p);
+    }
+    let want = r::sum_parts(&parts);
+    let src = upload(dev, &flat)?;
+    let out = filled(dev, n, f32::NAN)?;
+    sum_parts_f32(dev, &out, &src, nparts, stride)?;
+    let mut rows = vec![compare("sum_parts_f32", shape, &download(dev, &out)?, &want, 0.0)];
+    let first = src.view(0, n)?;
+    sum_parts_f32(dev, &first, &src, nparts, stride)?;
+    rows.push(compare(
+        "sum_parts_f32 in place",
+        shape,
+        &download(dev, &first)?,
+        &want,
+        0.0,
+    ));
+    Ok(rows)
 }

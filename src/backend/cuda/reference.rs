@@ -237,3 +237,14 @@ pub fn colsum(x: &[f32], cols: usize) -> Vec<f32> {
     }
     s.into_iter().map(|v| v as f32).collect()
 }
+
+/// The left fold ((p0 + p1) + p2) + … in f32: the order the host's ordered reduce-scatter adds
+/// gradient shards in (`dist::reduce`), which the device sum must match bit for bit.
+pub fn sum_parts(parts: &[Vec<f32>]) -> Vec<f32> {
+    let mut it = parts.iter();
+    let mut acc = it.next().cloned().unwrap_or_default();
+    for p in it {
+        acc.iter_mut().zip(p).for_each(|(a, b)| *a += b);
+    }
+    acc
+}

@@ -143,6 +143,11 @@ pub fn fill_bytes(n: usize) -> u64 {
     u(n) * F32
 }
 
+/// Ordered sum of `parts` shards of `n` floats: read every shard, write one.
+pub fn sum_parts_bytes(parts: usize, n: usize) -> u64 {
+    (u(parts) + 1) * u(n) * F32
+}
+
 /// Device-to-device copy: read and write every byte.
 pub fn copy_bytes(bytes: usize) -> u64 {
     2 * u(bytes)
@@ -201,6 +206,7 @@ mod tests {
         assert_eq!(bias_add_bytes(8192, 1536), 50_334_720);
         assert_eq!(colsum_bytes(8192, 1536), 25_171_968);
         assert_eq!(fill_bytes(1000), 4000);
+        assert_eq!(sum_parts_bytes(8, 1000), 36_000);
         // RMSNorm fwd 2 rows x 4: x 16 B + y 16 B + w 8 B + rstd 8 B.
         assert_eq!(rmsnorm_fwd_bytes(2, 4), 48);
         // bwd: dy, x, dx 48 B + w 8 B + rstd 8 B + dw 16 B.

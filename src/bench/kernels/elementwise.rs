@@ -214,6 +214,21 @@ fn bias_fill(
             crate::backend::cuda::bias::colsum_bf16_f32(&b.dev, &db, &x, false)
         })?;
     }
+    if b.wants("sum_parts_f32") {
+        // the data-parallel gradient sum: 8 shards of W_up's gradient
+        let n = m.ffn * m.hidden;
+        let parts = alloc::<f32>(&b.dev, 8 * n)?;
+        let g = alloc::<f32>(&b.dev, n)?;
+        let spec = (
+            "sum_parts_f32",
+            format!("{p} 8 shards of grad W_up [{}, {}]", m.ffn, m.hidden),
+            c::sum_parts_bytes(8, n),
+            "",
+        );
+        entry(b, roofs, out, spec, &mut || {
+            crate::backend::cuda::sum_parts::sum_parts_f32(&b.dev, &g, &parts, 8, n)
+        })?;
+    }
     if b.wants("fill_f32") {
         let n = m.ffn * m.hidden;
         let g = alloc::<f32>(&b.dev, n)?;
