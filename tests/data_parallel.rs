@@ -1,7 +1,10 @@
 //! The data-parallel trainer with ranks as threads (no MPI needed): two ranks produce exactly
 //! the weights, optimizer state and metrics of one process with the same `dp_shards`, with and
-//! without ZeRO-1. `tests/dist_mpi.rs` runs the same path over MPI.
-use rlvr::dist::ThreadComm;
+//! without ZeRO-1, on the CPU and (with the policy update on the emulated device) on a kernel
+//! device. `tests/dist_mpi.rs` runs the same path over MPI.
+mod emu_common;
+
+use rlvr::dist::{Comm, ThreadComm};
 use rlvr::model::init::{write_tiny_char_model, TinySpec};
 use rlvr::rl::trainer::{train, train_with, TIMING_KEYS};
 use rlvr::rl::TrainConfig;
@@ -89,6 +92,50 @@ fn thread_ranks_match_one_process() {
         for f in ["model.safetensors", "optimizer.safetensors"] {
             let a = std::fs::read(one.output.join("checkpoints/step-000002").join(f)).unwrap();
             let b = std::fs::read(two.output.join("checkpoints/step-000002").join(f)).unwrap();
+            assert!(a == b, "{what}: {f} differs");
+        }
+    }
+}
+
+/// The device update (`--device emu`): two ranks, each with its own device, exchanging gradient
+/// shards through the device collectives, give the checkpoints and metrics of one device process
+/// with two shards, byte for byte.
+#[test]
+fn device_thread_ranks_match_one_device_process() {
+    let Some(dev) = emu_common::emu_or_skip(0) else {
+        return;
+    };
+    for (objective, mode) in [("nsr", "mask"), ("grpo", "filter")] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = setup(dir.path());
+        cfg.objective = objective.into();
+        cfg.psr_nsr_mode = mode.into();
+        cfg.steps = 1;
+        cfg.val_every = 0;
+        let mut one = cfg.clone();
+        one.output = dir.path().join("one");
+        one.dp_shards = 2;
+        train_with(&one, false, false, &rlvr::dist::Single, Some(&dev)).unwrap();
+        let mut two = cfg.clone();
+        two.output = dir.path().join("two");
+        let out = ThreadComm::run(2, |c| {
+            let dev = emu_common::emu_or_skip(c.rank() as u64 + 1).unwrap();
+            train_with(&two, false, false, c, Some(&dev)).map(|s| s.steps_run)
+        });
+        for o in out {
+            assert_eq!(o.unwrap(), 1);
+        }
+        let what = format!("device {objective}");
+        let m = metrics(&two.output);
+        assert!(
+            m.iter()
+                .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
+            "{what}: no update ran: {m:?}"
+        );
+        assert_eq!(metrics(&one.output), m, "{what}");
+        for f in ["model.safetensors", "optimizer.safetensors"] {
+            let a = std::fs::read(one.output.join("checkpoints/step-000001").join(f)).unwrap();
+            let b = std::fs::read(two.output.join("checkpoints/step-000001").join(f)).unwrap();
             assert!(a == b, "{what}: {f} differs");
         }
     }

@@ -246,18 +246,27 @@ impl DataParallel<'_> {
         temperature: f32,
         budget: usize,
     ) -> Result<Vec<SeqScores>> {
+        self.score_with(seqs, suffix_lens, budget, |s, l| {
+            score_suffixes(model, s, l, temperature, budget)
+        })
+    }
+
+    /// Scores of all sequences from `score`, a scorer that packs by `budget` as
+    /// `score_suffixes` does (the CPU model's or the device model's): each rank scores its
+    /// contiguous block of whole packs and the results are gathered in order.
+    pub fn score_with(
+        &self,
+        seqs: &[Vec<u32>],
+        suffix_lens: &[usize],
+        budget: usize,
+        score: impl Fn(&[Vec<u32>], &[usize]) -> Result<Vec<SeqScores>>,
+    ) -> Result<Vec<SeqScores>> {
         if self.world() == 1 {
-            return score_suffixes(model, seqs, suffix_lens, temperature, budget);
+            return score(seqs, suffix_lens);
         }
         let lens: Vec<usize> = seqs.iter().map(|s| s.len()).collect();
         let r = self.my_packs(&lens, budget);
-        let local = score_suffixes(
-            model,
-            &seqs[r.clone()],
-            &suffix_lens[r],
-            temperature,
-            budget,
-        )?;
+        let local = score(&seqs[r.clone()], &suffix_lens[r])?;
         let mut flat = Vec::with_capacity(2 * local.len());
         for s in local {
             flat.push(s.logprobs);

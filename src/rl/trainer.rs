@@ -10,6 +10,7 @@ use super::objective::{sequence_advantages, Objective};
 use super::ppo::{gae_advantages, Critic};
 use super::rollout::{rollout_block, PromptItem, RolloutSettings, Sample};
 use super::update::{policy_update_dp, UpdateInputs};
+use crate::backend::cuda::comm::Staged;
 use crate::backend::cuda::device::KernelDevice;
 use crate::backend::cuda::model::update::DeviceUpdater;
 use crate::backend::cuda::model::DeviceModel;
@@ -298,12 +299,14 @@ pub fn train_with(
         shards,
         zero: cfg.zero == 1,
     };
-    if device.is_some() && (comm.world_size() > 1 || shards > 1 || dp.zero) {
+    if device.is_some() && dp.zero {
         bail!(
-            "--device cuda|emu runs the update of one process; data parallelism (--nproc, \
-             --dp-shards > 1, --zero 1) is CPU-only for now"
+            "--zero 1 shards the optimizer of the CPU update; with --device cuda|emu every rank \
+             keeps the whole optimizer state (data parallelism itself works: --nproc, --dp-shards)"
         );
     }
+    // Device gradients travel through the host communicator.
+    let staged = Staged { comm };
     // Only rank 0 writes the run directory.
     let mut log: Box<dyn Write> = if root {
         std::fs::create_dir_all(&cfg.output)
@@ -523,14 +526,18 @@ pub fn train_with(
             // On a device the old log-probs come from the same bf16 model the update runs, so
             // the first mini-batch's ratio is 1 there as well.
             let old = match &on_device {
-                Some((dev, d)) => crate::backend::cuda::model::score::score_suffixes(
-                    *dev,
-                    &d.updater.model,
-                    &seqs,
-                    &lens,
-                    cfg.temperature,
-                    cfg.max_tokens_per_micro_batch,
-                )?,
+                Some((dev, d)) => {
+                    dp.score_with(&seqs, &lens, cfg.max_tokens_per_micro_batch, |s, l| {
+                        crate::backend::cuda::model::score::score_suffixes(
+                            *dev,
+                            &d.updater.model,
+                            s,
+                            l,
+                            cfg.temperature,
+                            cfg.max_tokens_per_micro_batch,
+                        )
+                    })?
+                }
                 None => dp.score_suffixes(
                     &model,
                     &seqs,
@@ -568,14 +575,20 @@ pub fn train_with(
                             reference: Some(r), ..
                         },
                     )),
-                ) => Some(crate::backend::cuda::model::score::score_suffixes(
-                    *dev,
-                    r,
-                    &seqs,
-                    &lens,
-                    cfg.temperature,
-                    cfg.max_tokens_per_micro_batch,
-                )?),
+                ) => {
+                    Some(
+                        dp.score_with(&seqs, &lens, cfg.max_tokens_per_micro_batch, |s, l| {
+                            crate::backend::cuda::model::score::score_suffixes(
+                                *dev,
+                                r,
+                                s,
+                                l,
+                                cfg.temperature,
+                                cfg.max_tokens_per_micro_batch,
+                            )
+                        })?,
+                    )
+                }
                 (Some(r), _) => Some(dp.score_suffixes(
                     r,
                     &seqs,
@@ -623,13 +636,13 @@ pub fn train_with(
                 kl_coef,
             };
             let st = match on_device.as_mut() {
-                Some((dev, DeviceState { updater: u, .. })) => {
-                    u.policy_update(*dev, &inputs, cfg, lr).and_then(|st| {
+                Some((dev, DeviceState { updater: u, .. })) => u
+                    .policy_update_dp(*dev, &inputs, cfg, lr, &dp, &staged)
+                    .and_then(|st| {
                         u.sync_to_host(*dev, &mut model)?;
                         u.store_moments(*dev, &mut opt)?;
                         Ok(st)
-                    })
-                }
+                    }),
                 None => policy_update_dp(&mut model, &mut opt, &inputs, cfg, lr, &dp),
             }
             .with_context(|| format!("RL step {step}: the last good checkpoint is kept"))?;

@@ -3,10 +3,10 @@
 use super::bias;
 use super::device::{download, filled, upload, KernelDevice};
 use super::fill::fill_f32;
-use super::sum_parts::sum_parts_f32;
 use super::parity::{compare, guarded, CheckRow, ShapeSet, TOL_BF16, TOL_F32};
 use super::reference as r;
 use super::rng::Rng;
+use super::sum_parts::sum_parts_f32;
 use anyhow::Result;
 use half::bf16;
 
@@ -34,7 +34,12 @@ pub fn run_devmodel_kernel_checks(
     }
     if want("sum_parts_f32") {
         // one part (a copy), the strides data parallelism uses, and a padded stride
-        for (nparts, n, pad) in [(1usize, 5usize, 0usize), (2, 1000, 0), (3, 4099, 0), (8, 257, 3)] {
+        for (nparts, n, pad) in [
+            (1usize, 5usize, 0usize),
+            (2, 1000, 0),
+            (3, 4099, 0),
+            (8, 257, 3),
+        ] {
             let shape = format!("{nparts} parts x {n} (stride +{pad})");
             guarded(rows, "sum_parts_f32", &shape, || {
                 check_sum_parts(dev, rng, nparts, n, pad, &shape)
@@ -147,7 +152,13 @@ fn check_sum_parts(
     let src = upload(dev, &flat)?;
     let out = filled(dev, n, f32::NAN)?;
     sum_parts_f32(dev, &out, &src, nparts, stride)?;
-    let mut rows = vec![compare("sum_parts_f32", shape, &download(dev, &out)?, &want, 0.0)];
+    let mut rows = vec![compare(
+        "sum_parts_f32",
+        shape,
+        &download(dev, &out)?,
+        &want,
+        0.0,
+    )];
     let first = src.view(0, n)?;
     sum_parts_f32(dev, &first, &src, nparts, stride)?;
     rows.push(compare(

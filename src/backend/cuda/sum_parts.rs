@@ -29,5 +29,9 @@ pub fn sum_parts_f32(
         .i32(i32::try_from(nparts)?)
         .i64(n as i64)
         .i64(stride as i64);
-    dev.launch("sum_parts_f32", &LaunchCfg::linear(blocks, BLOCK, 0), &mut a)
+    dev.launch(
+        "sum_parts_f32",
+        &LaunchCfg::linear(blocks, BLOCK, 0),
+        &mut a,
+    )
 }

@@ -14,6 +14,7 @@ pub mod backward;
 pub mod batch;
 pub mod check;
 pub mod decode;
+pub mod dp;
 pub mod forward;
 pub mod head;
 pub mod linear;

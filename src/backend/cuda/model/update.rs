@@ -3,7 +3,9 @@
 //! the global grad-norm clip and AdamW as kernels on f32 master weights and moments (the bf16
 //! weights the forward reads are written by the AdamW kernel). The per-token coefficients are
 //! computed on the host by `rl::loss::token_coefficients`, exactly as on the CPU path.
-use super::{DeviceBatch, DeviceModel, Grads};
+use super::dp::ShardGrads;
+use super::{DeviceBatch, DeviceModel};
+use crate::backend::cuda::comm::{DeviceComm, Staged};
 use crate::backend::cuda::device::{alloc, copy_to_device, download, upload, DevBuf, KernelDevice};
 use crate::backend::cuda::fill::fill_f32;
 use crate::backend::cuda::launch::{adamw_step_f32, grad_norm_f32, AdamW as AdamWStep};
@@ -11,8 +13,9 @@ use crate::model::forward::suffix_rows;
 use crate::model::{Batch, Model};
 use crate::optim::AdamWConfig;
 use crate::rl::config::TrainConfig;
+use crate::rl::dp::DataParallel;
 use crate::rl::loss::token_coefficients;
-use crate::rl::update::{micro_batches, micro_loss_inputs, UpdateInputs, UpdateStats};
+use crate::rl::update::{micro_loss_inputs, UpdateInputs, UpdateStats};
 use anyhow::{bail, Result};
 
 pub struct DeviceUpdater {
@@ -20,7 +23,8 @@ pub struct DeviceUpdater {
     master: Vec<DevBuf<f32>>,
     m: Vec<DevBuf<f32>>,
     v: Vec<DevBuf<f32>>,
-    grads: Grads,
+    /// This rank's gradient shards; their sum over all ranks ends in shard 0.
+    grads: ShardGrads,
     pub cfg: AdamWConfig,
     /// AdamW steps taken (the bias corrections use it).
     pub step: u32,
@@ -42,7 +46,7 @@ impl DeviceUpdater {
         };
         let m = master.iter().map(zeros).collect::<Result<Vec<_>>>()?;
         let v = master.iter().map(zeros).collect::<Result<Vec<_>>>()?;
-        let grads = Grads::alloc(dev, &dm)?;
+        let grads = ShardGrads::alloc(dev, &dm, 1)?;
         Ok(DeviceUpdater {
             model: dm,
             master,
@@ -120,7 +124,7 @@ impl DeviceUpdater {
         Ok(())
     }
 
-    /// One mini-batch after another, as `rl::update::policy_update`.
+    /// One mini-batch after another, as `rl::update::policy_update` (one process, one shard).
     pub fn policy_update(
         &mut self,
         dev: &dyn KernelDevice,
@@ -128,6 +132,29 @@ impl DeviceUpdater {
         cfg: &TrainConfig,
         lr: f32,
     ) -> Result<UpdateStats> {
+        let single = DataParallel::single();
+        let staged = Staged { comm: single.comm };
+        self.policy_update_dp(dev, x, cfg, lr, &single, &staged)
+    }
+
+    /// As `rl::update::policy_update_dp`: each mini-batch's `dp.shards` gradient shards, this
+    /// rank computing its block of them, summed in shard order over `comm` (see `dp`), then the
+    /// same clip and AdamW step on every rank. Statistics are gathered in global micro-batch
+    /// order, so every rank reports what one process does.
+    pub fn policy_update_dp(
+        &mut self,
+        dev: &dyn KernelDevice,
+        x: &UpdateInputs<'_>,
+        cfg: &TrainConfig,
+        lr: f32,
+        dp: &DataParallel<'_>,
+        comm: &dyn DeviceComm,
+    ) -> Result<UpdateStats> {
+        const STATS: usize = 5;
+        let my_shards = dp.my_shards();
+        if self.grads.local() < my_shards.len() {
+            self.grads = ShardGrads::alloc(dev, &self.model, my_shards.len())?;
+        }
         let mut st = UpdateStats::default();
         let n = x.samples.len();
         let mut mb_start = 0;
@@ -137,44 +164,61 @@ impl DeviceUpdater {
             let mb_tokens = x.tokens(mb.clone());
             let scale = x.scale(cfg, mb.len());
             let lens = x.lens(mb.clone());
-            let mut have_grads = false;
-            for micro in micro_batches(&lens, cfg.max_tokens_per_micro_batch) {
-                let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
-                let mi = x.micro(&idx);
-                if mi.adv.is_empty() {
-                    continue;
+            let mut stats: Vec<f64> = Vec::new();
+            for (k, shard) in my_shards.clone().enumerate() {
+                let grads = &mut self.grads.shards[k];
+                let mut have_grads = false;
+                for micro in dp.shard_micro_batches(&lens, cfg.max_tokens_per_micro_batch, shard) {
+                    let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
+                    let mi = x.micro(&idx);
+                    if mi.adv.is_empty() {
+                        continue;
+                    }
+                    let batch = Batch::from_sequences(&mi.seqs);
+                    let (rows, targets) = suffix_rows(&batch, &mi.suffix)?;
+                    let db = DeviceBatch::from_batch(dev, &batch)?;
+                    let acts = self.model.forward(dev, &db)?;
+                    let head = self
+                        .model
+                        .head(dev, &acts, &rows, &targets, cfg.temperature)?;
+                    let (lp, ent) = head.download(dev)?;
+                    let c = token_coefficients(&micro_loss_inputs(
+                        &mi, &lp, &ent, cfg, x.kl_coef, mb_tokens, scale,
+                    ));
+                    stats.extend([
+                        c.pg_loss,
+                        c.clipped_tokens as f64,
+                        c.ppo_kl_sum,
+                        c.kl_sum,
+                        mi.adv.len() as f64,
+                    ]);
+                    self.model.backward(
+                        dev,
+                        &db,
+                        &acts,
+                        &head,
+                        &c.g_logp,
+                        &c.g_entropy,
+                        grads,
+                        have_grads,
+                    )?;
+                    have_grads = true;
                 }
-                let batch = Batch::from_sequences(&mi.seqs);
-                let (rows, targets) = suffix_rows(&batch, &mi.suffix)?;
-                let db = DeviceBatch::from_batch(dev, &batch)?;
-                let acts = self.model.forward(dev, &db)?;
-                let head = self
-                    .model
-                    .head(dev, &acts, &rows, &targets, cfg.temperature)?;
-                let (lp, ent) = head.download(dev)?;
-                let c = token_coefficients(&micro_loss_inputs(
-                    &mi, &lp, &ent, cfg, x.kl_coef, mb_tokens, scale,
-                ));
-                st.pg_loss += c.pg_loss;
-                st.clip_frac += c.clipped_tokens as f64;
-                st.approx_kl += c.ppo_kl_sum;
-                st.kl += c.kl_sum;
-                st.tokens += mi.adv.len();
-                self.model.backward(
-                    dev,
-                    &db,
-                    &acts,
-                    &head,
-                    &c.g_logp,
-                    &c.g_entropy,
-                    &mut self.grads,
-                    have_grads,
-                )?;
-                have_grads = true;
+                if !have_grads {
+                    grads.zero(dev)?;
+                }
             }
-            if !have_grads {
-                self.grads.zero(dev)?;
+            if my_shards.is_empty() {
+                self.grads.shards[0].zero(dev)?;
             }
+            for s in dp.gather_stats(&stats, STATS)?.chunks_exact(STATS) {
+                st.pg_loss += s[0];
+                st.clip_frac += s[1];
+                st.approx_kl += s[2];
+                st.kl += s[3];
+                st.tokens += s[4] as usize;
+            }
+            self.grads.all_reduce(dev, comm, dp.shards.max(1))?;
             st.grad_norm += self.apply_gradients(dev, cfg.grad_clip, lr)? as f64;
             st.optimizer_steps += 1;
             mb_start = mb_end;
@@ -184,7 +228,7 @@ impl DeviceUpdater {
 
     /// Global-norm clip and one AdamW step on every parameter; returns the norm before clipping.
     pub fn apply_gradients(&mut self, dev: &dyn KernelDevice, clip: f32, lr: f32) -> Result<f32> {
-        let refs: Vec<&DevBuf<f32>> = self.grads.bufs.iter().collect();
+        let refs: Vec<&DevBuf<f32>> = self.grads.shards[0].bufs.iter().collect();
         let norm_coef = grad_norm_f32(dev, &refs, clip)?;
         let norm = download(dev, &norm_coef)?[0];
         if !norm.is_finite() {
@@ -206,7 +250,7 @@ impl DeviceUpdater {
                 &self.m[i],
                 &self.v[i],
                 Some(&self.model.params[i]),
-                &self.grads.bufs[i],
+                &self.grads.shards[0].bufs[i],
                 Some((&norm_coef, 1)),
                 &h,
             )?;
