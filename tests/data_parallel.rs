@@ -99,17 +99,19 @@ fn thread_ranks_match_one_process() {
 
 /// The device update (`--device emu`): two ranks, each with its own device, exchanging gradient
 /// shards through the device collectives, give the checkpoints and metrics of one device process
-/// with two shards, byte for byte.
+/// with two shards, byte for byte; with ZeRO-1 (each rank keeping half the master weights and
+/// moments on its device) as well.
 #[test]
 fn device_thread_ranks_match_one_device_process() {
     let Some(dev) = emu_common::emu_or_skip(0) else {
         return;
     };
-    for (objective, mode) in [("nsr", "mask"), ("grpo", "filter")] {
+    for (objective, mode, zero) in [("nsr", "mask", 0), ("grpo", "filter", 1)] {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = setup(dir.path());
         cfg.objective = objective.into();
         cfg.psr_nsr_mode = mode.into();
+        cfg.zero = zero;
         cfg.steps = 1;
         cfg.val_every = 0;
         let mut one = cfg.clone();
@@ -125,7 +127,7 @@ fn device_thread_ranks_match_one_device_process() {
         for o in out {
             assert_eq!(o.unwrap(), 1);
         }
-        let what = format!("device {objective}");
+        let what = format!("device {objective} zero={zero}");
         let m = metrics(&two.output);
         assert!(
             m.iter()

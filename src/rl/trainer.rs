@@ -299,12 +299,6 @@ pub fn train_with(
         shards,
         zero: cfg.zero == 1,
     };
-    if device.is_some() && dp.zero {
-        bail!(
-            "--zero 1 shards the optimizer of the CPU update; with --device cuda|emu every rank \
-             keeps the whole optimizer state (data parallelism itself works: --nproc, --dp-shards)"
-        );
-    }
     // Device gradients travel through the host communicator.
     let staged = Staged { comm };
     // Only rank 0 writes the run directory.
@@ -388,7 +382,8 @@ pub fn train_with(
     }
     let mut on_device = match device {
         Some(dev) => {
-            let mut updater = DeviceUpdater::new(dev, &model, cfg.adamw())?;
+            let owned = dp.owned(&model.params);
+            let mut updater = DeviceUpdater::with_owned(dev, &model, cfg.adamw(), owned)?;
             updater.load_moments(dev, &opt)?;
             // the reference policy scores on the device too, so KL(π‖π_ref) starts at 0
             let reference = reference

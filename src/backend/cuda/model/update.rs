@@ -5,10 +5,14 @@
 //! computed on the host by `rl::loss::token_coefficients`, exactly as on the CPU path.
 use super::dp::ShardGrads;
 use super::{DeviceBatch, DeviceModel};
-use crate::backend::cuda::comm::{DeviceComm, Staged};
-use crate::backend::cuda::device::{alloc, copy_to_device, download, upload, DevBuf, KernelDevice};
+use crate::backend::cuda::comm::{DeviceComm, Slice, Staged};
+use crate::backend::cuda::device::{
+    alloc, alloc_arena, copy_to_device, download, DevBuf, KernelDevice,
+};
 use crate::backend::cuda::fill::fill_f32;
-use crate::backend::cuda::launch::{adamw_step_f32, grad_norm_f32, AdamW as AdamWStep};
+use crate::backend::cuda::launch::{
+    adamw_step_f32, cast_f32_to_bf16, grad_norm_f32, AdamW as AdamWStep,
+};
 use crate::model::forward::suffix_rows;
 use crate::model::{Batch, Model};
 use crate::optim::AdamWConfig;
@@ -17,12 +21,21 @@ use crate::rl::dp::DataParallel;
 use crate::rl::loss::token_coefficients;
 use crate::rl::update::{micro_loss_inputs, UpdateInputs, UpdateStats};
 use anyhow::{bail, Result};
+use std::ops::Range;
 
 pub struct DeviceUpdater {
     pub model: DeviceModel,
+    /// The tensors whose master weights and moments this rank keeps (all of them, except under
+    /// ZeRO-1, where each rank keeps a contiguous run and the others receive its updates).
+    owned: Range<usize>,
+    /// f32 master weights of the owned tensors, in one arena (`master_flat`) so that ZeRO-1
+    /// sends them in one piece.
+    master_flat: DevBuf<f32>,
     master: Vec<DevBuf<f32>>,
     m: Vec<DevBuf<f32>>,
     v: Vec<DevBuf<f32>>,
+    /// Under ZeRO-1: every tensor's f32 master after the last update, gathered from the owners.
+    gathered: Option<(DevBuf<f32>, Vec<DevBuf<f32>>)>,
     /// This rank's gradient shards; their sum over all ranks ends in shard 0.
     grads: ShardGrads,
     pub cfg: AdamWConfig,
@@ -33,12 +46,31 @@ pub struct DeviceUpdater {
 impl DeviceUpdater {
     /// Uploads `model` (f32 masters and their bf16 copy) with zero moments.
     pub fn new(dev: &dyn KernelDevice, model: &Model, cfg: AdamWConfig) -> Result<Self> {
+        Self::with_owned(dev, model, cfg, 0..model.params.len())
+    }
+
+    /// As `new`, keeping master weights and moments only for the tensors `owned` (ZeRO-1).
+    pub fn with_owned(
+        dev: &dyn KernelDevice,
+        model: &Model,
+        cfg: AdamWConfig,
+        owned: Range<usize>,
+    ) -> Result<Self> {
+        if owned.end > model.params.len() || owned.start > owned.end {
+            bail!(
+                "owned tensors {owned:?} of a model with {}",
+                model.params.len()
+            );
+        }
         let dm = DeviceModel::upload(dev, model)?;
-        let master = model
-            .params
+        let sizes: Vec<usize> = model.params[owned.clone()]
             .iter()
-            .map(|p| upload(dev, p.data()))
-            .collect::<Result<Vec<_>>>()?;
+            .map(|p| p.numel())
+            .collect();
+        let (master_flat, master) = alloc_arena::<f32>(dev, &sizes)?;
+        for (b, p) in master.iter().zip(&model.params[owned.clone()]) {
+            copy_to_device(dev, p.data(), b)?;
+        }
         let zeros = |p: &DevBuf<f32>| -> Result<DevBuf<f32>> {
             let b = alloc(dev, p.len())?;
             fill_f32(dev, &b, 0.0)?;
@@ -49,13 +81,21 @@ impl DeviceUpdater {
         let grads = ShardGrads::alloc(dev, &dm, 1)?;
         Ok(DeviceUpdater {
             model: dm,
+            owned,
+            master_flat,
             master,
             m,
             v,
+            gathered: None,
             grads,
             cfg,
             step: 0,
         })
+    }
+
+    /// Whether this rank keeps every tensor's optimizer state.
+    fn owns_all(&self) -> bool {
+        self.owned == (0..self.model.params.len())
     }
 
     /// Takes over a CPU optimizer's moments and step count (e.g. after `--resume`).
@@ -102,8 +142,12 @@ impl DeviceUpdater {
 
     /// The f32 master weights in layout order; fails on a non-finite value.
     pub fn download_params(&self, dev: &dyn KernelDevice) -> Result<Vec<Vec<f32>>> {
-        let out: Vec<Vec<f32>> = self
-            .master
+        let bufs = match (&self.gathered, self.owns_all()) {
+            (_, true) => &self.master,
+            (Some((_, all)), false) => all,
+            (None, false) => bail!("the sharded master weights were never gathered"),
+        };
+        let out: Vec<Vec<f32>> = bufs
             .iter()
             .map(|b| download(dev, b))
             .collect::<Result<_>>()?;
@@ -220,10 +264,63 @@ impl DeviceUpdater {
             }
             self.grads.all_reduce(dev, comm, dp.shards.max(1))?;
             st.grad_norm += self.apply_gradients(dev, cfg.grad_clip, lr)? as f64;
+            if !self.owns_all() {
+                self.gather_weights(dev, dp, comm)?;
+            }
             st.optimizer_steps += 1;
             mb_start = mb_end;
         }
         Ok(st.finish())
+    }
+
+    /// ZeRO-1: every owner's updated master weights to every rank (into `gathered`), and the
+    /// bf16 copies of the tensors this rank does not own from them (the owner's AdamW kernel
+    /// rounded its own the same way).
+    fn gather_weights(
+        &mut self,
+        dev: &dyn KernelDevice,
+        dp: &DataParallel<'_>,
+        comm: &dyn DeviceComm,
+    ) -> Result<()> {
+        let sizes: Vec<usize> = self.model.params.iter().map(|p| p.len()).collect();
+        if self.gathered.is_none() {
+            self.gathered = Some(alloc_arena::<f32>(dev, &sizes)?);
+        }
+        let Some((all, parts)) = self.gathered.as_ref() else {
+            bail!("no gather buffer");
+        };
+        let owners = crate::optim::zero::partition_tensors(&sizes, dp.world());
+        let ranges = crate::optim::zero::element_ranges(&sizes, &owners);
+        if owners[dp.rank()] != self.owned {
+            bail!(
+                "rank {} owns tensors {:?}, the partition says {:?}",
+                dp.rank(),
+                self.owned,
+                owners[dp.rank()]
+            );
+        }
+        let world = dp.world();
+        let mine = Slice::new(&self.master_flat, 0, self.master_flat.len());
+        let sends: Vec<Vec<Slice<'_>>> = (0..world)
+            .map(|_| if mine.len > 0 { vec![mine] } else { vec![] })
+            .collect();
+        let recvs: Vec<Vec<Slice<'_>>> = ranges
+            .iter()
+            .map(|r| {
+                if r.is_empty() {
+                    vec![]
+                } else {
+                    vec![Slice::new(all, r.start, r.len())]
+                }
+            })
+            .collect();
+        comm.exchange_f32(dev, &sends, &recvs)?;
+        for (i, part) in parts.iter().enumerate() {
+            if !self.owned.contains(&i) {
+                cast_f32_to_bf16(dev, &self.model.params[i], part)?;
+            }
+        }
+        Ok(())
     }
 
     /// Global-norm clip and one AdamW step on every parameter; returns the norm before clipping.
@@ -243,12 +340,12 @@ impl DeviceUpdater {
             weight_decay: self.cfg.weight_decay,
             step: self.step,
         };
-        for i in 0..self.master.len() {
+        for (k, i) in self.owned.clone().enumerate() {
             adamw_step_f32(
                 dev,
-                &self.master[i],
-                &self.m[i],
-                &self.v[i],
+                &self.master[k],
+                &self.m[k],
+                &self.v[k],
                 Some(&self.model.params[i]),
                 &self.grads.shards[0].bufs[i],
                 Some((&norm_coef, 1)),
