@@ -34,8 +34,10 @@ pub struct DeviceUpdater {
     master: Vec<DevBuf<f32>>,
     m: Vec<DevBuf<f32>>,
     v: Vec<DevBuf<f32>>,
-    /// Under ZeRO-1: every tensor's f32 master after the last update, gathered from the owners.
-    gathered: Option<(DevBuf<f32>, Vec<DevBuf<f32>>)>,
+    /// Under ZeRO-1: every tensor's f32 master after the last update, gathered from the owners
+    /// through a transient device buffer and kept on the host (the CPU rollouts read them), so
+    /// the device keeps only its own shard of the f32 state.
+    gathered: Option<Vec<Vec<f32>>>,
     /// This rank's gradient shards; their sum over all ranks ends in shard 0.
     grads: ShardGrads,
     pub cfg: AdamWConfig,
@@ -142,15 +144,15 @@ impl DeviceUpdater {
 
     /// The f32 master weights in layout order; fails on a non-finite value.
     pub fn download_params(&self, dev: &dyn KernelDevice) -> Result<Vec<Vec<f32>>> {
-        let bufs = match (&self.gathered, self.owns_all()) {
-            (_, true) => &self.master,
-            (Some((_, all)), false) => all,
+        let out: Vec<Vec<f32>> = match (&self.gathered, self.owns_all()) {
+            (_, true) => self
+                .master
+                .iter()
+                .map(|b| download(dev, b))
+                .collect::<Result<_>>()?,
+            (Some(host), false) => host.clone(),
             (None, false) => bail!("the sharded master weights were never gathered"),
         };
-        let out: Vec<Vec<f32>> = bufs
-            .iter()
-            .map(|b| download(dev, b))
-            .collect::<Result<_>>()?;
         if let Some(i) = out.iter().position(|p| p.iter().any(|v| !v.is_finite())) {
             bail!(
                 "parameter {} became non-finite after the update",
@@ -283,12 +285,7 @@ impl DeviceUpdater {
         comm: &dyn DeviceComm,
     ) -> Result<()> {
         let sizes: Vec<usize> = self.model.params.iter().map(|p| p.len()).collect();
-        if self.gathered.is_none() {
-            self.gathered = Some(alloc_arena::<f32>(dev, &sizes)?);
-        }
-        let Some((all, parts)) = self.gathered.as_ref() else {
-            bail!("no gather buffer");
-        };
+        let (all, parts) = alloc_arena::<f32>(dev, &sizes)?;
         let owners = crate::optim::zero::partition_tensors(&sizes, dp.world());
         let ranges = crate::optim::zero::element_ranges(&sizes, &owners);
         if owners[dp.rank()] != self.owned {
@@ -310,7 +307,7 @@ impl DeviceUpdater {
                 if r.is_empty() {
                     vec![]
                 } else {
-                    vec![Slice::new(all, r.start, r.len())]
+                    vec![Slice::new(&all, r.start, r.len())]
                 }
             })
             .collect();
@@ -320,6 +317,12 @@ impl DeviceUpdater {
                 cast_f32_to_bf16(dev, &self.model.params[i], part)?;
             }
         }
+        self.gathered = Some(
+            parts
+                .iter()
+                .map(|b| download(dev, b))
+                .collect::<Result<_>>()?,
+        );
         Ok(())
     }
 
