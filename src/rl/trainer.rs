@@ -635,7 +635,6 @@ pub fn train_with(
                     .policy_update_dp(*dev, &inputs, cfg, lr, &dp, &staged)
                     .and_then(|st| {
                         u.sync_to_host(*dev, &mut model)?;
-                        u.store_moments(*dev, &mut opt)?;
                         Ok(st)
                     }),
                 None => policy_update_dp(&mut model, &mut opt, &inputs, cfg, lr, &dp),
@@ -674,6 +673,10 @@ pub fn train_with(
         let done = step + 1;
         if (cfg.save_every > 0 && done % cfg.save_every == 0) || done == cfg.steps {
             // Under ZeRO-1 the moments are gathered to rank 0 first (a collective).
+            // The device keeps the moments; they come to the host for checkpoints only.
+            if let Some((dev, d)) = on_device.as_ref() {
+                d.updater.store_moments(*dev, &mut opt)?;
+            }
             let full_opt = dp.gather_optimizer(&opt, &model.params)?;
             let critic_all = critic.as_ref().map(|c| c.all_params());
             let critic_opt = match (&critic, &critic_all) {
