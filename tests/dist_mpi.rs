@@ -2,7 +2,8 @@
 //! started by `mpirun -np 2` train a tiny model to exactly the weights, optimizer state and
 //! metrics of one process on the combined batch (same seed, same `dp_shards`), for PSR
 //! (filter), NSR (mask), GRPO and PPO, with and without ZeRO-1; and a 2-rank checkpoint resumes
-//! on one rank with identical metrics.
+//! on one rank with identical metrics. `rlvr sft` likewise: 2 ranks (under mpirun, and through
+//! `--nproc 2` with ZeRO-1) write exactly the weights and losses of one process.
 #![cfg(feature = "mpi")]
 
 use rlvr::model::init::{write_tiny_char_model, TinySpec};
@@ -188,5 +189,71 @@ fn two_rank_checkpoints_resume_on_one_rank() {
         flags.extend(resume_flags);
         train(1, &cfg, &two, &flags);
         assert_same_run(&one, &two, 4, &format!("{name} resumed on 1 rank"));
+    }
+}
+
+/// `rlvr sft` on one process with `--dp-shards 2`, or on 2 ranks under mpirun (`via_nproc`:
+/// `rlvr sft --nproc 2`, which re-runs itself under mpirun). Returns stderr.
+fn sft(dir: &Path, output: &Path, ranks: usize, via_nproc: bool, extra: &[&str]) -> String {
+    let mut cmd = if ranks == 1 || via_nproc {
+        Command::new(rlvr())
+    } else {
+        let mut c = Command::new("mpirun");
+        c.args(["--allow-run-as-root", "--oversubscribe", "-np", "2"])
+            .arg(rlvr());
+        c
+    };
+    cmd.arg("sft")
+        .arg("--model")
+        .arg(dir.join("model"))
+        .arg("--data")
+        .arg(dir.join("train.jsonl"))
+        .arg("--output")
+        .arg(output)
+        .args(["--steps", "3", "--batch-size", "5", "--lr", "3e-3"])
+        .args(["--template", "plain", "--max-tokens", "128"])
+        .args(extra);
+    if ranks == 1 {
+        cmd.args(["--dp-shards", "2"]);
+    } else if via_nproc {
+        cmd.args(["--nproc", "2"]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "sft on {ranks} rank(s) failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn two_rank_sft_writes_exactly_the_one_process_model() {
+    if !have_mpirun() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), "");
+    let one = dir.path().join("one");
+    sft(dir.path(), &one, 1, false, &[]);
+    let read = |run: &Path| {
+        (
+            std::fs::read_to_string(run.join("sft_log.jsonl")).unwrap(),
+            std::fs::read(run.join("model.safetensors")).unwrap(),
+        )
+    };
+    let reference = read(&one);
+    assert_eq!(reference.0.lines().count(), 3, "{}", reference.0);
+    for (name, via_nproc, extra) in [
+        ("mpirun", false, vec![]),
+        ("nproc-zero1", true, vec!["--zero", "1"]),
+    ] {
+        let two = dir.path().join(name);
+        let err = sft(dir.path(), &two, 2, via_nproc, &extra);
+        assert!(err.contains("2 process(es)"), "{name}: {err}");
+        let got = read(&two);
+        assert_eq!(got.0, reference.0, "{name}: losses differ");
+        assert!(got.1 == reference.1, "{name}: weights differ");
     }
 }

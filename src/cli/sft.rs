@@ -1,11 +1,14 @@
 //! `rlvr sft`: supervised fine-tuning on (prompt, answer) pairs.
-use crate::rl::sft::{sft, SftConfig};
-use anyhow::Result;
+use super::train::{or_abort_all, start_ranks};
+use crate::rl::dp::DataParallel;
+use crate::rl::sft::{sft_with, SftConfig};
+use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
 /// Supervised fine-tuning (or pretraining from scratch) on (prompt, answer) pairs through the
 /// fused log-prob path: token-mean negative log-likelihood of the response (the formatted answer
-/// followed by the model's EOS token).
+/// followed by the model's EOS token). Data parallel like `rlvr train` (`--nproc`, `--dp-shards`,
+/// `--zero`); rank 0 writes the output.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Model directory to start from.
@@ -45,9 +48,23 @@ pub struct Args {
     /// bit-identical gradients, far less activation memory, about 1.1–1.2× the step time.
     #[arg(long)]
     pub activation_checkpointing: bool,
+    /// Data-parallel processes on this machine: re-runs this command under
+    /// `mpirun -np N` (needs a build with `--features mpi`). Under mpirun/srun, omit it.
+    #[arg(long)]
+    pub nproc: Option<usize>,
+    /// Gradient shards per step, summed in order (0 = the number of processes). A run with S
+    /// shards gives the same weights on any number of processes.
+    #[arg(long, default_value_t = 0)]
+    pub dp_shards: usize,
+    /// 1 = ZeRO-1: shard AdamW moments and master-weight updates across the processes.
+    #[arg(long, default_value_t = 0)]
+    pub zero: usize,
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.zero > 1 {
+        bail!("--zero must be 0 or 1 (ZeRO-1), got {}", a.zero);
+    }
     let cfg = SftConfig {
         model: a.model,
         data: a.data,
@@ -63,11 +80,27 @@ pub fn run(a: Args) -> Result<()> {
         max_tokens: a.max_tokens,
         activation_checkpointing: a.activation_checkpointing,
     };
-    std::fs::create_dir_all(&a.output)?;
-    let losses = sft(&cfg, Some(&a.output.join("sft_log.jsonl")))?;
-    println!(
-        "{}",
-        serde_json::json!({"first_loss": losses.first(), "last_loss": losses.last(), "steps": losses.len()})
-    );
+    let Some(comm) = start_ranks(a.nproc)? else {
+        return Ok(());
+    };
+    let dp = DataParallel::new(comm.as_ref(), a.dp_shards, a.zero == 1);
+    let root = dp.is_root();
+    let out = (|| {
+        if root {
+            std::fs::create_dir_all(&a.output)
+                .with_context(|| format!("creating {}", a.output.display()))?;
+            if dp.is_parallel() {
+                eprintln!("data parallel: {}", dp.describe());
+            }
+        }
+        sft_with(&cfg, Some(&a.output.join("sft_log.jsonl")), &dp)
+    })();
+    let losses = or_abort_all(comm.as_ref(), out)?;
+    if root {
+        println!(
+            "{}",
+            serde_json::json!({"first_loss": losses.first(), "last_loss": losses.last(), "steps": losses.len(), "dp_shards": dp.shards})
+        );
+    }
     Ok(())
 }

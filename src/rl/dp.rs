@@ -45,7 +45,38 @@ impl DataParallel<'static> {
     }
 }
 
+impl<'a> DataParallel<'a> {
+    /// From command-line settings: `dp_shards` 0 means one shard per rank.
+    pub fn new(comm: &'a dyn Comm, dp_shards: usize, zero: bool) -> Self {
+        DataParallel {
+            comm,
+            shards: if dp_shards == 0 {
+                comm.world_size()
+            } else {
+                dp_shards
+            },
+            zero,
+        }
+    }
+}
+
 impl DataParallel<'_> {
+    /// Whether anything differs from the plain one-process run.
+    pub fn is_parallel(&self) -> bool {
+        self.world() > 1 || self.shards > 1 || self.zero
+    }
+
+    /// For logs: "2 process(es) (MPI rank 0 of 2), 2 gradient shard(s), ZeRO-1 off".
+    pub fn describe(&self) -> String {
+        format!(
+            "{} process(es) ({}), {} gradient shard(s), ZeRO-1 {}",
+            self.world(),
+            self.comm.describe(),
+            self.shards,
+            if self.zero { "on" } else { "off" }
+        )
+    }
+
     pub fn rank(&self) -> usize {
         self.comm.rank()
     }

@@ -1,10 +1,16 @@
 //! Supervised fine-tuning on (prompt, answer) pairs through the same fused log-prob path as RL:
 //! a coefficient of −1/N on every response token (token-mean negative log-likelihood). This is
 //! how the demo makes its base model, and how a user gives a base model the answer format.
-use super::update::{accumulate, apply_gradients};
+//!
+//! Data parallel as the RL update is (see `dp`): every rank draws the same batch, each step's
+//! sequences are split into `dp_shards` contiguous shards, and the step's gradient is the
+//! ordered sum of the shard gradients, so the weights depend on `dp_shards`, never on the
+//! number of processes.
+use super::dp::DataParallel;
+use super::update::accumulate;
 use crate::autograd::Tape;
 use crate::model::{Batch, Model};
-use crate::optim::{AdamW, AdamWConfig};
+use crate::optim::AdamWConfig;
 use crate::rng::SplitMix64;
 use crate::tensor::{DType, Tensor};
 use crate::tokenizer::{ChatTemplate, Tokenizer};
@@ -66,6 +72,14 @@ pub fn sft_examples(
 
 /// Train, write the model to `cfg.output` (with the tokenizer files), return per-step losses.
 pub fn sft(cfg: &SftConfig, log: Option<&Path>) -> Result<Vec<f64>> {
+    sft_with(cfg, log, &DataParallel::single())
+}
+
+/// `sft` as one rank of `dp.comm` (every rank calls it with the same arguments). Each rank
+/// computes the gradients of its shards; losses cover the whole batch on every rank. Rank 0
+/// alone writes `log` and the output; every rank returns after the output is written.
+pub fn sft_with(cfg: &SftConfig, log: Option<&Path>, dp: &DataParallel<'_>) -> Result<Vec<f64>> {
+    let root = dp.is_root();
     let mut model =
         Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
     model.activation_checkpointing = cfg.activation_checkpointing;
@@ -83,7 +97,7 @@ pub fn sft(cfg: &SftConfig, log: Option<&Path>) -> Result<Vec<f64>> {
         cfg.max_tokens,
     )?;
     let names: Vec<String> = model.param_names().map(str::to_string).collect();
-    let mut opt = AdamW::new(
+    let mut opt = dp.optimizer(
         AdamWConfig {
             lr: cfg.lr,
             weight_decay: cfg.weight_decay,
@@ -93,7 +107,7 @@ pub fn sft(cfg: &SftConfig, log: Option<&Path>) -> Result<Vec<f64>> {
     );
     let mut rng = SplitMix64(cfg.seed);
     let mut losses = Vec::with_capacity(cfg.steps);
-    let mut logf = match log {
+    let mut logf = match log.filter(|_| root) {
         Some(p) => {
             Some(std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?)
         }
@@ -109,23 +123,54 @@ pub fn sft(cfg: &SftConfig, log: Option<&Path>) -> Result<Vec<f64>> {
             .collect();
         let suffix: Vec<usize> = idx.iter().map(|&i| examples[i].1.len()).collect();
         let n: usize = suffix.iter().sum();
-        let tape = Tape::new();
-        let vars = model.vars(&tape);
-        let (lp, _) =
-            model.suffix_logprobs(&tape, &vars, &Batch::from_sequences(&seqs), &suffix, 1.0)?;
-        let loss = -lp.value.sum_all() / n as f64;
-        let l = tape.weighted_sum(&lp, &vec![-1.0 / n as f32; n]);
-        let mut grads = tape.backward(&l);
-        let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
-        accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
+        let lens: Vec<usize> = seqs.iter().map(Vec::len).collect();
+        let mut partials = Vec::new();
+        // Per-token log-probs of this rank's shards, in batch order.
+        let mut logprobs: Vec<Vec<f32>> = Vec::new();
+        for shard in dp.my_shards() {
+            let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
+            // No token budget: a shard is one forward (one shard: the whole batch, as always).
+            for m in dp.shard_micro_batches(&lens, usize::MAX, shard) {
+                let tape = Tape::new();
+                let vars = model.vars(&tape);
+                let batch = Batch::from_sequences(&seqs[m.clone()]);
+                let (lp, _) = model.suffix_logprobs(&tape, &vars, &batch, &suffix[m], 1.0)?;
+                // −1/N with N the whole batch's response tokens: the shards add up to the mean.
+                let l = tape.weighted_sum(&lp, &vec![-1.0 / n as f32; lp.value.numel()]);
+                let mut grads = tape.backward(&l);
+                accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
+                logprobs.push(lp.value.data().to_vec());
+            }
+            partials.push(acc);
+        }
+        // Summed in batch order on every rank, as one process sums them.
+        let all = dp.gather_vectors(&logprobs)?;
+        let loss = -all.iter().flatten().map(|&x| x as f64).sum::<f64>() / n as f64;
         // Linear decay to 10% of the peak: a from-scratch model converges much further.
         let lr = cfg.lr * (1.0 - 0.9 * step as f32 / cfg.steps.max(1) as f32);
-        apply_gradients(&mut model.params, &mut opt, acc, &names, cfg.grad_clip, lr)?;
+        dp.apply_gradients(
+            &mut model.params,
+            &mut opt,
+            partials,
+            &names,
+            cfg.grad_clip,
+            lr,
+        )?;
         losses.push(loss);
         if let Some(f) = logf.as_mut() {
             writeln!(f, "{}", serde_json::json!({"step": step, "loss": loss}))?;
         }
     }
+    if root {
+        save_output(cfg, &model)?;
+    }
+    // Nobody returns before the output exists.
+    dp.comm.barrier()?;
+    Ok(losses)
+}
+
+/// The trained model and the tokenizer files of the model it started from.
+fn save_output(cfg: &SftConfig, model: &Model) -> Result<()> {
     model.save(&cfg.output, DType::F32)?;
     for f in [
         "tokenizer.json",
@@ -139,5 +184,5 @@ pub fn sft(cfg: &SftConfig, log: Option<&Path>) -> Result<Vec<f64>> {
                 .with_context(|| format!("copying {}", src.display()))?;
         }
     }
-    Ok(losses)
+    Ok(())
 }
