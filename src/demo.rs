@@ -129,7 +129,7 @@ pub fn eval_passk(
     let (items, _) = load_prompts(&[data.to_path_buf()], &tok, template, 512)?;
     let stop = stop_tokens(Some(model_dir), &model.config, &tok, template)?;
     let samples = rollout(
-        &model,
+        &crate::generate::sampler::Sampler::cpu(&model),
         &tok,
         &items,
         u64::MAX,

@@ -288,12 +288,14 @@ fn train_cpu_vs_emu(objective: &str) {
     let data = dir.path().join("train.jsonl");
     std::fs::write(&data, lines).unwrap();
     let mut metrics = Vec::new();
-    for device in ["cpu", "emu"] {
-        let out = dir.path().join(device);
+    for (device, rollouts) in [("cpu", "cpu"), ("emu", "cpu"), ("emu", "device")] {
+        let out = dir.path().join(format!("{device}-{rollouts}"));
         rlvr_cmd(&[
             "train",
             "--device",
             device,
+            "--rollouts",
+            rollouts,
             "--model",
             model.to_str().unwrap(),
             "--data",
@@ -335,8 +337,23 @@ fn train_cpu_vs_emu(objective: &str) {
             .exists());
         metrics.push(m[0].clone());
     }
-    let log = std::fs::read_to_string(dir.path().join("emu/log.txt")).unwrap();
+    let log = std::fs::read_to_string(dir.path().join("emu-cpu/log.txt")).unwrap();
     assert!(log.contains("policy update on emulator"), "{log}");
+    assert!(log.contains("rollouts on the CPU"), "{log}");
+    // Rollouts sampled on the device by the very bf16 policy the trainer scores with: the
+    // sampler's log-probs are the trainer's (packed forward vs cached decode), unlike the CPU's
+    // f32 sampler, which differs by bf16 rounding.
+    let log = std::fs::read_to_string(dir.path().join("emu-device/log.txt")).unwrap();
+    assert!(log.contains("rollouts on emulator"), "{log}");
+    let diff = |m: &serde_json::Value| m["rollout/sampler_trainer_logp_max_diff"].as_f64().unwrap();
+    assert!(diff(&metrics[2]) < 1e-3, "{}", metrics[2]);
+    assert!(
+        diff(&metrics[1]) > diff(&metrics[2]),
+        "{} vs {}",
+        metrics[1],
+        metrics[2]
+    );
+    assert!(metrics[2]["actor/optimizer_steps"].as_u64() >= Some(1));
     // same rollouts (the CPU samples both): the update's statistics agree to bf16 accuracy
     let (c, e) = (&metrics[0], &metrics[1]);
     assert_eq!(c["reward/mean"], e["reward/mean"]);

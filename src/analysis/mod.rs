@@ -143,7 +143,7 @@ pub struct PasskSetup<'a> {
 impl PasskSetup<'_> {
     fn counts(&self, model: &Model) -> Result<Vec<(usize, usize)>> {
         let samples = rollout(
-            model,
+            &crate::generate::sampler::Sampler::cpu(model),
             self.tokenizer,
             self.prompts,
             0,

@@ -146,7 +146,7 @@ pub fn run(a: Args) -> Result<()> {
     let verifier = crate::verify::Mode::from(a.verifier);
     eprintln!("sampling {} × {} responses…", prompts.len(), a.n);
     let samples = rollout(
-        &model,
+        &crate::generate::sampler::Sampler::cpu(&model),
         &tok,
         &prompts,
         0,

@@ -133,6 +133,10 @@ pub struct Args {
     /// bit-identical gradients, far less activation memory, about 1.1–1.2× the update time.
     #[arg(long)]
     pub activation_checkpointing: bool,
+    /// With --device cuda|emu: sample rollouts on the device (`device`, default: the updated
+    /// bf16 policy, so sampler and trainer log-probs agree) or on the CPU (`cpu`).
+    #[arg(long)]
+    pub rollouts: Option<String>,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -227,6 +231,9 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
     }
     if a.activation_checkpointing {
         cfg.activation_checkpointing = true;
+    }
+    if let Some(r) = &a.rollouts {
+        cfg.rollouts = r.clone();
     }
     let _ = PRESETS;
     cfg.validate()?;

@@ -20,10 +20,11 @@ use super::plot::{write_plot, PlotSpec};
 use super::progress::GenProgress;
 use super::resume::{append_durably, recover};
 use crate::backend::cuda::device::KernelDevice;
-use crate::backend::cuda::model::{decode::generate_on_device, DeviceModel};
+use crate::backend::cuda::model::DeviceModel;
 use crate::data::verl::{load_problems, Problem};
-use crate::generate::engine::{generate, Completion, EngineConfig, Finish, GenRequest, Progress};
+use crate::generate::engine::{EngineConfig, Finish};
 use crate::generate::prompts::{build_prompts, choose_template, request_for, stop_tokens, Prompt};
+use crate::generate::sampler::Sampler;
 use crate::generate::sampling::SamplingParams;
 use crate::model::Model;
 use crate::tokenizer::Tokenizer;
@@ -396,26 +397,6 @@ pub fn run_eval_on(
     }
     write_summary(&s.output, &datasets, &results)?;
     Ok(results)
-}
-
-/// Where the samples come from: the CPU engine, or the device copy of the same model.
-struct Sampler<'a> {
-    model: &'a Model,
-    device: Option<(&'a dyn KernelDevice, &'a DeviceModel)>,
-}
-
-impl Sampler<'_> {
-    fn generate(
-        &self,
-        reqs: &[GenRequest],
-        engine: &EngineConfig,
-        progress: &mut dyn FnMut(Progress),
-    ) -> Result<Vec<Completion>> {
-        match self.device {
-            None => generate(self.model, reqs, engine, progress),
-            Some((d, m)) => generate_on_device(d, m, reqs, engine, progress),
-        }
-    }
 }
 
 /// Generate, grade and append `todo` in chunks of whole problems.

@@ -69,6 +69,9 @@ pub struct TrainConfig {
     /// Recompute each layer in the backward instead of keeping its activations (same
     /// gradients; less memory, about one more forward of time).
     pub activation_checkpointing: bool,
+    /// With the update on a device (`--device cuda|emu`): where rollouts are sampled, `device`
+    /// (the updated bf16 policy on the device, the default) or `cpu` (the f32 host copy).
+    pub rollouts: String,
 }
 
 impl Default for TrainConfig {
@@ -115,6 +118,7 @@ impl Default for TrainConfig {
             dp_shards: 0,
             zero: 0,
             activation_checkpointing: false,
+            rollouts: "device".into(),
         }
     }
 }
@@ -215,6 +219,12 @@ impl TrainConfig {
         }
         if self.zero > 1 {
             bail!("zero must be 0 or 1 (ZeRO-1), got {}", self.zero);
+        }
+        if self.rollouts != "device" && self.rollouts != "cpu" {
+            bail!(
+                "rollouts must be `device` or `cpu`, got `{}`",
+                self.rollouts
+            );
         }
         if self.verifier != "correct" && self.verifier != "paper" {
             bail!(

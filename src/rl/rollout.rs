@@ -1,8 +1,8 @@
 //! One RL step's rollouts: prompts → n samples each (the generation engine) → decoded text →
 //! verified 0/1 rewards.
-use crate::generate::engine::{generate, EngineConfig, Finish, GenRequest};
+use crate::generate::engine::{EngineConfig, Finish, GenRequest};
+use crate::generate::sampler::Sampler;
 use crate::generate::sampling::SamplingParams;
-use crate::model::Model;
 use crate::tokenizer::Tokenizer;
 use anyhow::Result;
 
@@ -49,20 +49,20 @@ pub fn request_seed(seed: u64, step: u64, prompt: u64) -> u64 {
 }
 
 pub fn rollout(
-    model: &Model,
+    sampler: &Sampler<'_>,
     tok: &Tokenizer,
     prompts: &[PromptItem],
     step: u64,
     s: RolloutSettings<'_>,
 ) -> Result<Vec<Sample>> {
-    rollout_block(model, tok, prompts, 0, step, s)
+    rollout_block(sampler, tok, prompts, 0, step, s)
 }
 
 /// Rollouts of `prompts`, which stand at positions `first..` of the step's prompt list: seeds
 /// and `Sample::group` use those positions, so a data-parallel rank sampling a block of the
 /// prompts draws exactly what one process sampling all of them draws.
 pub fn rollout_block(
-    model: &Model,
+    sampler: &Sampler<'_>,
     tok: &Tokenizer,
     prompts: &[PromptItem],
     first: usize,
@@ -80,7 +80,7 @@ pub fn rollout_block(
             max_tokens: s.max_tokens,
         })
         .collect();
-    let completions = generate(model, &requests, &s.engine, s.progress)?;
+    let completions = sampler.generate(&requests, &s.engine, s.progress)?;
     let mut samples = Vec::with_capacity(completions.len());
     let mut items = Vec::with_capacity(completions.len());
     for c in completions {

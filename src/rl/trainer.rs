@@ -17,6 +17,7 @@ use crate::backend::cuda::model::DeviceModel;
 use crate::dist::{gather_u32, Comm, Single};
 use crate::generate::engine::EngineConfig;
 use crate::generate::prompts::stop_tokens;
+use crate::generate::sampler::Sampler;
 use crate::model::Model;
 use crate::rng::SplitMix64;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
@@ -132,7 +133,14 @@ pub fn validate_dp(
         progress: &mut |_| {},
     };
     let mine = dp.my_block(items.len());
-    let samples = rollout_block(model, tok, &items[mine.clone()], mine.start, 0, settings)?;
+    let samples = rollout_block(
+        &Sampler::cpu(model),
+        tok,
+        &items[mine.clone()],
+        mine.start,
+        0,
+        settings,
+    )?;
     // (item, correct, response tokens) of every answer, gathered in item order.
     let local: Vec<u32> = samples
         .iter()
@@ -391,6 +399,11 @@ pub fn train_with(
                 .map(|r| DeviceModel::upload(dev, r))
                 .transpose()?;
             writeln!(log, "policy update on {}", dev.name())?;
+            if cfg.rollouts == "device" {
+                writeln!(log, "rollouts on {}", dev.name())?;
+            } else {
+                writeln!(log, "rollouts on the CPU")?;
+            }
             Some((dev, DeviceState { updater, reference }))
         }
         None => None,
@@ -445,8 +458,15 @@ pub fn train_with(
         let prompts: Vec<PromptItem> = idx.iter().map(|&i| train_items[i].clone()).collect();
         let t0 = Instant::now();
         let mine = dp.my_block(prompts.len());
+        let sampler = Sampler {
+            model: &model,
+            device: match &on_device {
+                Some((dev, d)) if cfg.rollouts == "device" => Some((*dev, &d.updater.model)),
+                _ => None,
+            },
+        };
         let local = rollout_block(
-            &model,
+            &sampler,
             &tok,
             &prompts[mine.clone()],
             mine.start,
