@@ -16,6 +16,7 @@ pub mod new_model;
 pub mod passk;
 pub mod plan;
 pub mod plot;
+pub mod ranks;
 pub mod selftest;
 pub mod sft;
 pub mod train;

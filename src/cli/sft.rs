@@ -1,5 +1,5 @@
 //! `rlvr sft`: supervised fine-tuning on (prompt, answer) pairs.
-use super::train::{or_abort_all, start_ranks};
+use super::ranks::{or_abort_all, start_ranks};
 use crate::rl::dp::DataParallel;
 use crate::rl::sft::{sft_with, SftConfig};
 use anyhow::{bail, Context, Result};

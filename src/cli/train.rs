@@ -1,6 +1,5 @@
 //! `rlvr train`: RL on verifiable problems with PSR, NSR, W-REINFORCE, REINFORCE, GRPO or PPO.
 use super::device::DeviceArg;
-use crate::dist::Comm;
 use crate::rl::config::{TrainConfig, PRESETS};
 use anyhow::{anyhow, Context, Result};
 use std::path::PathBuf;
@@ -242,13 +241,13 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
 
 pub fn run(a: Args) -> Result<()> {
     let cfg = resolve(&a)?;
-    let Some(comm) = start_ranks(a.nproc)? else {
+    let Some(comm) = super::ranks::start_ranks(a.nproc)? else {
         return Ok(());
     };
     let dev = a.device.kernel_device(cfg.seed)?;
     let out =
         crate::rl::trainer::train_with(&cfg, a.resume, !a.quiet, comm.as_ref(), dev.as_deref());
-    let s = or_abort_all(comm.as_ref(), out)?;
+    let s = super::ranks::or_abort_all(comm.as_ref(), out)?;
     if comm.rank() == 0 {
         println!("{}", serde_json::to_string_pretty(&s.last_metrics)?);
         if let Some(c) = s.final_checkpoint {
@@ -256,36 +255,4 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The ranks of a data-parallel command (`train`, `sft`). Outside a launcher, `--nproc N > 1`
-/// re-runs this very command line under `mpirun -np N` and returns None once those ranks are
-/// done; otherwise this process's communicator (MPI under a launcher, else one process).
-pub(crate) fn start_ranks(nproc: Option<usize>) -> Result<Option<Box<dyn Comm>>> {
-    let launched = crate::dist::launch::from_env()?.is_some();
-    if let (Some(n), false) = (nproc, launched) {
-        if n == 0 {
-            return Err(anyhow!("--nproc must be at least 1"));
-        }
-        if n > 1 {
-            let code = crate::dist::launch::relaunch_under_mpirun(n)?;
-            if code != 0 {
-                return Err(anyhow!("mpirun exited with code {code}"));
-            }
-            return Ok(None);
-        }
-    }
-    crate::dist::launch::init(nproc).map(Some)
-}
-
-/// This rank's result. An error on one of several ranks ends them all: the others would wait
-/// in a collective forever.
-pub(crate) fn or_abort_all<T>(comm: &dyn Comm, out: Result<T>) -> Result<T> {
-    match out {
-        Err(e) if comm.world_size() > 1 => {
-            eprintln!("error on rank {}: {e:#}", comm.rank());
-            comm.abort(1)
-        }
-        out => out,
-    }
 }
