@@ -28,6 +28,11 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     if !unsafe { sys::is_culib_present() } {
         bail!("{what}: {NCCL_MISSING_HINT}");
     }
+    no_panic(what, f)
+}
+
+/// `f`, with a panic (cudarc's "Missing symbol …") as an error.
+fn no_panic<T>(what: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
@@ -310,5 +315,37 @@ impl Drop for Nccl {
                 );
             }
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_library_is_an_error_not_a_panic() {
+        // This machine may or may not have libnccl; either way nothing panics.
+        match version() {
+            Ok(v) => assert!(v.starts_with("2."), "{v}"),
+            Err(e) => assert!(format!("{e:#}").contains("LD_LIBRARY_PATH"), "{e:#}"),
+        }
+        match unique_id() {
+            Ok(id) => assert!(id.iter().any(|&b| b != 0)),
+            Err(e) => assert!(format!("{e:#}").contains("libnccl.so"), "{e:#}"),
+        }
+    }
+
+    #[test]
+    fn loader_panics_become_errors() {
+        let err = no_panic("ncclSend", || -> Result<()> {
+            panic!("Missing symbol ncclSend")
+        })
+        .unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("Missing symbol ncclSend") && msg.contains("libnccl.so"),
+            "{msg}"
+        );
+        assert_eq!(no_panic("ok", || Ok(3)).unwrap(), 3);
     }
 }

@@ -217,7 +217,11 @@ mod tests {
         out.extend(c.all_to_all_bytes(&send).unwrap());
         out.extend(c.all_gather_bytes(&[r as u8; 5]).unwrap());
         // A 128-byte payload (the size of an NCCL id) from the last rank.
-        let mut b = if r == w - 1 { vec![7u8; 128] } else { Vec::new() };
+        let mut b = if r == w - 1 {
+            vec![7u8; 128]
+        } else {
+            Vec::new()
+        };
         c.broadcast_bytes(w - 1, &mut b).unwrap();
         out.push(b);
         c.barrier().unwrap();
