@@ -79,10 +79,11 @@ fn check(comm: &dyn Comm, a: &Args) -> Result<()> {
     if let Some(best) = secs.iter().copied().reduce(f64::min) {
         let mib = (n * 4) as f64 / (1 << 20) as f64;
         println!(
-            "rank {}: {mib:.3} MiB sent and {mib:.3} MiB received per exchange, best of {} {:.3} ms",
+            "rank {}: {mib:.3} MiB sent and {mib:.3} MiB received per exchange, best of {} {:.3} ms ({:.2} GB/s each way)",
             dc.rank(),
             secs.len(),
-            best * 1e3
+            best * 1e3,
+            (n * 4) as f64 / best / 1e9
         );
     }
     Ok(())
