@@ -292,9 +292,7 @@ pub(crate) mod tests {
         };
         std::thread::scope(|s| {
             let one = s.spawn(|| join(&addr, 1, 3, Duration::from_secs(20)));
-            let err = serve(listener, 3, Duration::from_millis(700))
-                .err()
-                .unwrap();
+            let err = serve(listener, 3, Duration::from_secs(3)).err().unwrap();
             assert!(format!("{err:#}").contains("[2]"), "{err:#}");
             // Rank 1 got in before rank 0 gave up.
             assert!(one.join().unwrap().is_ok());
@@ -324,11 +322,10 @@ pub(crate) mod tests {
             host: "127.0.0.1".into(),
             port,
         };
+        // Queued before rank 1, so rank 0 meets it first.
+        let mut stranger = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stranger.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
         std::thread::scope(|s| {
-            s.spawn(|| {
-                let mut st = TcpStream::connect(("127.0.0.1", port)).unwrap();
-                let _ = st.write_all(b"GET / HTTP/1.0\r\n\r\n");
-            });
             let one = s.spawn(|| join(&addr, 1, 2, Duration::from_secs(20)));
             assert!(serve(listener, 2, Duration::from_secs(20)).is_ok());
             assert!(one.join().unwrap().is_ok());
