@@ -117,8 +117,10 @@ pub fn store_addr(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<StoreAd
         }
         None => master_port,
     };
+    // An IPv6 address may come bracketed ("[fd00::1]").
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
     Ok(Some(StoreAddr {
-        host: host.trim().to_string(),
+        host: host.to_string(),
         port,
     }))
 }
@@ -285,6 +287,8 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((a.host.as_str(), a.port), ("node1", 29500));
+        let v6 = vars(&[("MASTER_ADDR", "[::1]"), ("MASTER_PORT", "29500")]);
+        assert_eq!(store_addr(&v6).unwrap().unwrap().host, "::1");
         // torchrun's agent holds MASTER_PORT itself: take the next one.
         let agent = vars(&[
             ("MASTER_ADDR", "node1"),
