@@ -2,6 +2,8 @@
 # The one script to run on the lent GPU machine (it has no cargo). Build here first:
 #   scripts/setup-cuda.sh && REQUIRE_NVCC=1 REQUIRE_NO_SPILLS=1 NVCC=... cargo build --release
 # then carry target/release/rlvr and run:  scripts/gpu-check.sh
+# For the NCCL check also build with `--features nccl` (same environment) and carry that binary
+# as target/release/rlvr-nccl (or point RLVR_NCCL_BIN at it).
 # Writes every log under $OUT (default ./gpu-check-out) and prints a short table last.
 # Budget: under 5 minutes when everything passes (the bench step bounds its own repeats). Record the results in docs/gpu-log.md (card, date, commit).
 set -uo pipefail
@@ -29,6 +31,35 @@ step() {  # step NAME TIMEOUT_S CMD... : runs CMD, logs to $out/NAME.log, record
   return $rc
 }
 
+# nccl_lib_dir LINKDIR: prints a directory holding a loadable `libnccl.so`. cudarc loads
+# libnccl.so or libnccl.so.13 … .1, never libnccl.so.2 (NCCL's soname), so when only a versioned
+# file exists, LINKDIR gets a libnccl.so symlink to it. Says on stderr what it found, or why not.
+nccl_lib_dir() {
+  local link_dir="$1" d f found=""
+  local ld="${LD_LIBRARY_PATH:-}"
+  for d in ${ld//:/ } \
+      $(python3 -c 'import nvidia.nccl as m; print(" ".join(p + "/lib" for p in m.__path__))' 2>/dev/null) \
+      $(ldconfig -p 2>/dev/null | awk '/libnccl\.so/{print $NF}' | xargs -r -n1 dirname) \
+      /usr/lib/x86_64-linux-gnu /usr/local/cuda/lib64 /usr/local/lib /opt/nccl/lib; do
+    for f in "$d/libnccl.so" "$d"/libnccl.so.[0-9]*; do
+      [[ -e "$f" ]] && { found="$f"; break 2; }
+    done
+  done
+  [[ -z "$found" ]] && found=$(timeout 30 find /usr /opt -name 'libnccl.so*' 2>/dev/null | head -n 1)
+  if [[ -z "$found" ]]; then
+    echo "libnccl not found (LD_LIBRARY_PATH, python3 nvidia.nccl, ldconfig, /usr, /opt): install NCCL, e.g. pip install nvidia-nccl-cu13" >&2
+    return 1
+  fi
+  if [[ "$(basename "$found")" == libnccl.so ]]; then
+    echo "libnccl: $found" >&2
+    dirname "$found"
+  else
+    mkdir -p "$link_dir" && ln -sf "$(readlink -f "$found")" "$link_dir/libnccl.so" || return 1
+    echo "libnccl: $found (only a versioned name: loaded through the symlink $link_dir/libnccl.so)" >&2
+    echo "$link_dir"
+  fi
+}
+
 if [[ ! -x "$bin" ]]; then
   echo "gpu-check: no binary at $bin (build with REQUIRE_NVCC=1 cargo build --release and carry it)" >&2
   exit 2
@@ -47,6 +78,23 @@ step ptxas-report 30 "$bin" selftest --report
 step selftest-cuda 240 "$bin" selftest --device cuda --seed 1
 step selftest-emu 120 "$bin" selftest --device emu --seed 1
 step selftest-attn-cuda 120 "$bin" selftest --device cuda --seed 3 --filter attn
+# Device exchange of the data-parallel update (issue 12): staged through the host with this binary,
+# and with NCCL (one rank runs the same path) when an `rlvr-nccl` built with --features nccl
+# was carried next to it.
+step dist-check-staged 60 "$bin" dist-check --device cuda --floats 1048576 --repeats 5
+nccl_bin="${RLVR_NCCL_BIN:-$(dirname "$bin")/rlvr-nccl}"
+if [[ -x "$nccl_bin" ]]; then
+  if nccl_ld=$(nccl_lib_dir "$out/nccl-lib" 2>"$out/nccl-find.log"); then
+    cat "$out/nccl-find.log" >>"$out/machine.txt"
+    step nccl-dist-check 120 env LD_LIBRARY_PATH="$nccl_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+      "$nccl_bin" dist-check --device cuda --nccl --floats 1048576 --repeats 5
+  else
+    cp "$out/nccl-find.log" "$out/nccl-dist-check.log"
+    rows+=("$(printf '%-22s %-14s %8s   %s' nccl-dist-check "SKIPPED(no libnccl)" - "$out/nccl-dist-check.log")")
+  fi
+else
+  rows+=("$(printf '%-22s %-14s %8s   %s' nccl-dist-check "SKIPPED(no $(basename "$nccl_bin"))" - -)")
+fi
 # libcublas for the bench's cuBLAS baseline: use CUDA's own lib dir when the loader does not know it.
 if ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so'; then
   cublas_so=$(find /usr/local /opt -name 'libcublas.so.1[23]*' 2>/dev/null | head -n 1)
@@ -76,6 +124,9 @@ echo
 echo
 printf '%-22s %-14s %9s  %s\n' step status time log
 printf '%s\n' "${rows[@]}"
+echo
+echo "== rlvr dist-check (device exchange; NCCL when rlvr-nccl was carried) =="
+grep -hE "exchange ok|per exchange|^error" "$out/dist-check-staged.log" "$out/nccl-dist-check.log" 2>/dev/null || echo "(no dist-check output)"
 echo
 echo "== rlvr bench kernels (JSON: $out/bench-kernels.json) =="
 # The table alone when the bench finished; else its progress lines (a timeout cut it short).

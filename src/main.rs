@@ -45,6 +45,9 @@ enum Command {
     /// Measure where PSR, NSR, W-REINFORCE (or other objectives) push probability mass: token-level
     /// logit gradients and probability changes after one step, per-layer gradient norms, cosines.
     Analyze(rlvr::cli::analyze::Args),
+    /// Check the device exchange between ranks (NCCL with `--device cuda --nccl`, else staged
+    /// through the host): a known pattern to every rank, verified, then timed.
+    DistCheck(rlvr::cli::dist_check::Args),
 }
 
 fn main() {
@@ -66,6 +69,7 @@ fn main() {
         Command::Eval(a) => rlvr::cli::eval::run(a),
         Command::Bench(a) => rlvr::cli::bench::run(a),
         Command::Analyze(a) => rlvr::cli::analyze::run(a),
+        Command::DistCheck(a) => rlvr::cli::dist_check::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

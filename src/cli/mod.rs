@@ -7,6 +7,7 @@ pub mod bench_kernels;
 pub mod convert;
 pub mod demo;
 pub mod device;
+pub mod dist_check;
 pub mod eval;
 pub mod generate;
 pub mod grade;

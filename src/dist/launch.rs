@@ -1,8 +1,11 @@
 //! How a process learns its rank: from the launcher's environment (mpirun, srun, or
-//! torchrun-style RANK/WORLD_SIZE, the last only as a cross-check), and `--nproc N`, which
+//! torchrun-style RANK/WORLD_SIZE with MASTER_ADDR/MASTER_PORT), and `--nproc N`, which
 //! re-launches this very command under `mpirun -np N`.
+use super::store::StoreAddr;
+use super::tcp::TcpComm;
 use super::{Comm, Single};
 use anyhow::{bail, Context, Result};
+use std::time::Duration;
 
 /// Rank and world size as a launcher announced them.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -81,10 +84,72 @@ pub const HAS_MPI: bool = cfg!(feature = "mpi");
 const BUILD_HINT: &str = "this rlvr was built without MPI: install Open MPI (Debian: apt-get install \
      openmpi-bin libopenmpi-dev libclang-dev) and rebuild with `cargo build --release --features mpi`";
 
-/// The communicator of this process: MPI when a launcher started several ranks, else `Single`.
-/// `nproc` is what `--nproc` asked for (checked against the launcher's world size).
+/// How long ranks wait for each other at a TCP rendezvous unless RLVR_STORE_TIMEOUT_S says.
+const STORE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Where rank 0's TCP store listens under a torchrun-style launch: MASTER_ADDR and MASTER_PORT
+/// (None when either is missing). torchrun's agent already serves its own store on MASTER_PORT
+/// when it sets TORCHELASTIC_USE_AGENT_STORE=True, so ours then takes the next port;
+/// RLVR_STORE_PORT overrides both.
+pub fn store_addr(get: &dyn Fn(&str) -> Option<String>) -> Result<Option<StoreAddr>> {
+    let port_var = |name: &str| -> Result<Option<u16>> {
+        get(name)
+            .map(|v| {
+                v.trim().parse::<u16>().with_context(|| {
+                    format!("environment variable {name}={v:?} is not a port number")
+                })
+            })
+            .transpose()
+    };
+    let (Some(host), Some(master_port)) = (get("MASTER_ADDR"), port_var("MASTER_PORT")?) else {
+        return Ok(None);
+    };
+    let port = match port_var("RLVR_STORE_PORT")? {
+        Some(p) => p,
+        None if get("TORCHELASTIC_USE_AGENT_STORE")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true")) =>
+        {
+            master_port.checked_add(1).with_context(|| {
+                format!(
+                    "MASTER_PORT={master_port}: no next port for rlvr's store; set RLVR_STORE_PORT"
+                )
+            })?
+        }
+        None => master_port,
+    };
+    // An IPv6 address may come bracketed ("[fd00::1]").
+    let host = host.trim().trim_start_matches('[').trim_end_matches(']');
+    Ok(Some(StoreAddr {
+        host: host.to_string(),
+        port,
+    }))
+}
+
+fn store_timeout(get: &dyn Fn(&str) -> Option<String>) -> Result<Duration> {
+    match get("RLVR_STORE_TIMEOUT_S") {
+        None => Ok(STORE_TIMEOUT),
+        Some(v) => {
+            let s: f64 = v.trim().parse().ok().filter(|s: &f64| s.is_finite() && *s > 0.0).with_context(|| {
+                format!("environment variable RLVR_STORE_TIMEOUT_S={v:?} is not a positive number of seconds")
+            })?;
+            Ok(Duration::from_secs_f64(s))
+        }
+    }
+}
+
+/// The communicator of this process: MPI when an MPI launcher started several ranks, the TCP
+/// store under a torchrun-style launch (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT), else
+/// `Single`. `nproc` is what `--nproc` asked for (checked against the launcher's world size).
 pub fn init(nproc: Option<usize>) -> Result<Box<dyn Comm>> {
-    let env = from_env()?;
+    init_with(&|k| std::env::var(k).ok(), nproc)
+}
+
+/// `init` with the environment given by `get`.
+pub fn init_with(
+    get: &dyn Fn(&str) -> Option<String>,
+    nproc: Option<usize>,
+) -> Result<Box<dyn Comm>> {
+    let env = from_vars(get)?;
     let world = env.as_ref().map_or(1, |e| e.world);
     if let Some(n) = nproc {
         if env.is_some() && n != world {
@@ -94,17 +159,21 @@ pub fn init(nproc: Option<usize>) -> Result<Box<dyn Comm>> {
     let Some(env) = env.filter(|e| e.world > 1) else {
         return Ok(Box::new(Single));
     };
-    if !env.mpi {
+    if env.mpi {
+        return init_mpi(&env);
+    }
+    let Some(addr) = store_addr(get)? else {
         bail!(
-            "{} says rank {} of {}, but no MPI launcher is present: start the ranks with mpirun or \
-             srun (see README, Data parallel); a rendezvous over MASTER_ADDR/MASTER_PORT is not \
-             supported",
+            "{} says rank {} of {}, but neither an MPI launcher nor MASTER_ADDR and MASTER_PORT \
+             (torchrun's rendezvous) are present: start the ranks with torchrun, mpirun or srun \
+             (see README, Data parallel)",
             env.source,
             env.rank,
             env.world
         );
-    }
-    init_mpi(&env)
+    };
+    let comm = TcpComm::connect(&addr, env.rank, env.world, store_timeout(get)?)?;
+    Ok(Box::new(comm))
 }
 
 #[cfg(feature = "mpi")]
@@ -201,5 +270,91 @@ mod tests {
         assert!(err.to_string().contains("disagree"), "{err}");
         assert!(env(&[("PMI_RANK", "2"), ("PMI_SIZE", "2")]).is_err());
         assert!(env(&[("PMI_RANK", "x"), ("PMI_SIZE", "2")]).is_err());
+    }
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn the_store_address_follows_torchrun() {
+        assert_eq!(store_addr(&vars(&[("MASTER_ADDR", "h")])).unwrap(), None);
+        let a = store_addr(&vars(&[("MASTER_ADDR", "node1"), ("MASTER_PORT", "29500")]))
+            .unwrap()
+            .unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("node1", 29500));
+        let v6 = vars(&[("MASTER_ADDR", "[::1]"), ("MASTER_PORT", "29500")]);
+        assert_eq!(store_addr(&v6).unwrap().unwrap().host, "::1");
+        // torchrun's agent holds MASTER_PORT itself: take the next one.
+        let agent = vars(&[
+            ("MASTER_ADDR", "node1"),
+            ("MASTER_PORT", "29500"),
+            ("TORCHELASTIC_USE_AGENT_STORE", "True"),
+        ]);
+        assert_eq!(store_addr(&agent).unwrap().unwrap().port, 29501);
+        let over = vars(&[
+            ("MASTER_ADDR", "node1"),
+            ("MASTER_PORT", "29500"),
+            ("TORCHELASTIC_USE_AGENT_STORE", "True"),
+            ("RLVR_STORE_PORT", "40000"),
+        ]);
+        assert_eq!(store_addr(&over).unwrap().unwrap().port, 40000);
+        let bad = vars(&[("MASTER_ADDR", "h"), ("MASTER_PORT", "http")]);
+        assert!(format!("{:#}", store_addr(&bad).unwrap_err()).contains("MASTER_PORT"));
+        let t = vars(&[("RLVR_STORE_TIMEOUT_S", "2.5")]);
+        assert_eq!(store_timeout(&t).unwrap(), Duration::from_millis(2500));
+        assert!(store_timeout(&vars(&[("RLVR_STORE_TIMEOUT_S", "-1")])).is_err());
+    }
+
+    #[test]
+    fn torchrun_variables_without_a_rendezvous_are_refused() {
+        let err = init_with(&vars(&[("RANK", "0"), ("WORLD_SIZE", "2")]), None)
+            .err()
+            .unwrap();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("MASTER_ADDR") && msg.contains("torchrun"),
+            "{msg}"
+        );
+        // One rank needs nothing.
+        let one = init_with(&vars(&[("RANK", "0"), ("WORLD_SIZE", "1")]), None).unwrap();
+        assert_eq!(one.world_size(), 1);
+        assert!(init_with(&vars(&[("RANK", "0"), ("WORLD_SIZE", "1")]), Some(2)).is_err());
+    }
+
+    #[test]
+    fn torchrun_variables_with_a_rendezvous_give_tcp_ranks() {
+        let port = crate::dist::store::tests::free_port().to_string();
+        let out: Vec<(usize, usize, String, Vec<Vec<u8>>)> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..2)
+                .map(|r| {
+                    let port = port.clone();
+                    s.spawn(move || {
+                        let rank = r.to_string();
+                        let get = vars(&[
+                            ("RANK", &rank),
+                            ("WORLD_SIZE", "2"),
+                            ("LOCAL_RANK", &rank),
+                            ("MASTER_ADDR", "127.0.0.1"),
+                            ("MASTER_PORT", &port),
+                            ("RLVR_STORE_TIMEOUT_S", "30"),
+                        ]);
+                        let c = init_with(&get, Some(2)).unwrap();
+                        let got = c.all_gather_bytes(&[r as u8]).unwrap();
+                        (c.rank(), c.world_size(), c.describe(), got)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (r, (rank, world, describe, got)) in out.into_iter().enumerate() {
+            assert_eq!((rank, world), (r, 2));
+            assert!(describe.starts_with("TCP rank"), "{describe}");
+            assert_eq!(got, vec![vec![0], vec![1]]);
+        }
     }
 }

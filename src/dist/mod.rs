@@ -5,14 +5,24 @@
 //!   `mpirun`/`srun` (or `rlvr train --nproc N`, which re-launches itself under mpirun).
 //! - `ThreadComm`: ranks as threads of one process, so the data-parallel path is unit-tested in
 //!   the default build.
+//! - `TcpComm`: ranks started by torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) without
+//!   MPI, through a small TCP store on rank 0 (`store`).
+//!
+//! Device buffers move through `backend::cuda::comm::DeviceComm`; `device_comm::device_comm_for`
+//! picks its transport (host-staged, or NCCL with cargo feature `nccl`).
 //!
 //! Every reduction the trainer relies on is *ordered* (see `reduce`): partial sums are added in
 //! rank order, never in whatever order the transport delivers them, so a run is bit-for-bit
 //! reproducible and does not depend on the number of processes.
+pub mod device_comm;
 pub mod launch;
 #[cfg(feature = "mpi")]
 pub mod mpi;
+#[cfg(feature = "nccl")]
+pub mod nccl;
 pub mod reduce;
+pub mod store;
+pub mod tcp;
 pub mod threads;
 pub mod wire;
 
@@ -20,6 +30,7 @@ use anyhow::{bail, Result};
 use std::ops::Range;
 
 pub use reduce::{all_reduce_sum_f32, gather_f64, gather_u32, reduce_scatter_sum_f32};
+pub use tcp::TcpComm;
 pub use threads::ThreadComm;
 
 /// A group of ranks and its collectives. Every rank must call the same collectives in the same
