@@ -5,7 +5,7 @@
 # For the NCCL check also build with `--features nccl` (same environment) and carry that binary
 # as target/release/rlvr-nccl (or point RLVR_NCCL_BIN at it).
 # Writes every log under $OUT (default ./gpu-check-out) and prints a short table last.
-# Budget: under 5 minutes when everything passes (the bench step bounds its own repeats). Record the results in docs/gpu-log.md (card, date, commit).
+# Budget: about 6 minutes when everything passes (the bench step bounds its own repeats). Record the results in docs/gpu-log.md (card, date, commit).
 set -uo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -78,6 +78,29 @@ step ptxas-report 30 "$bin" selftest --report
 step selftest-cuda 240 "$bin" selftest --device cuda --seed 1
 step selftest-emu 120 "$bin" selftest --device emu --seed 1
 step selftest-attn-cuda 120 "$bin" selftest --device cuda --seed 3 --filter attn
+# End to end on a tiny random model (issue 10): NSR steps with the update and scoring on the GPU
+# against the same run on the emulator (rollouts on the CPU, so both update the same samples: the
+# first step's statistics must agree to bf16 accuracy); GRPO with rollouts and ZeRO-1 on the GPU;
+# greedy generation on the GPU against the CPU engine.
+e2e="$out/e2e"
+mkdir -p "$e2e"
+targs=()
+if step e2e-setup 60 bash -c '"$0" new-model --output "$1/model" && "$0" make-task --task arithmetic --n 64 --output "$1/train.jsonl"' "$bin" "$e2e"; then
+  targs=(train --model "$e2e/model" --data "$e2e/train.jsonl" --steps 2 --prompts-per-step 4 --n 4
+    --mini-batch-prompts 2 --max-prompt-tokens 64 --max-response-tokens 12 --template plain
+    --val-every 0 --rollout-batch 16 --dp-shards 2 --quiet)
+  step train-cuda 120 "$bin" "${targs[@]}" --objective nsr --device cuda --rollouts cpu --output "$e2e/train-cuda"
+  step train-emu 240 "$bin" "${targs[@]}" --objective nsr --device emu --rollouts cpu --output "$e2e/train-emu"
+  step train-cuda-vs-emu 30 python3 "$root/scripts/compare_runs.py" metrics \
+    "$e2e/train-cuda/metrics.jsonl" "$e2e/train-emu/metrics.jsonl" \
+    --keys actor/grad_norm,actor/pg_loss,actor/entropy --rel 5e-2
+  step train-cuda-grpo 120 "$bin" "${targs[@]}" --objective grpo --device cuda --zero 1 --output "$e2e/train-cuda-grpo"
+  gargs=(generate --model "$e2e/model" --prompts "$e2e/train.jsonl" --greedy --max-tokens 16 --template plain)
+  step generate-cuda 60 "$bin" "${gargs[@]}" --device cuda --output "$e2e/gen-cuda.jsonl"
+  step generate-cpu 60 "$bin" "${gargs[@]}" --device cpu --output "$e2e/gen-cpu.jsonl"
+  step generate-cuda-vs-cpu 30 python3 "$root/scripts/compare_runs.py" tokens \
+    "$e2e/gen-cuda.jsonl" "$e2e/gen-cpu.jsonl" --min-agree 0.8
+fi
 # Device exchange of the data-parallel update (issue 12): staged through the host with this binary,
 # and with NCCL (one rank runs the same path) when an `rlvr-nccl` built with --features nccl
 # was carried next to it.
@@ -88,6 +111,13 @@ if [[ -x "$nccl_bin" ]]; then
     cat "$out/nccl-find.log" >>"$out/machine.txt"
     step nccl-dist-check 120 env LD_LIBRARY_PATH="$nccl_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
       "$nccl_bin" dist-check --device cuda --nccl --floats 1048576 --repeats 5
+    # The trainer over NCCL with one rank (the exchange still runs): the same bits as staged.
+    if [[ ${#targs[@]} -gt 0 ]]; then
+      step nccl-train 120 env LD_LIBRARY_PATH="$nccl_ld${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        "$nccl_bin" "${targs[@]}" --objective nsr --device cuda --rollouts cpu --nccl --output "$e2e/train-nccl"
+      step nccl-train-vs-staged 30 python3 "$root/scripts/compare_runs.py" metrics --exact \
+        "$e2e/train-nccl/metrics.jsonl" "$e2e/train-cuda/metrics.jsonl"
+    fi
   else
     cp "$out/nccl-find.log" "$out/nccl-dist-check.log"
     rows+=("$(printf '%-22s %-14s %8s   %s' nccl-dist-check "SKIPPED(no libnccl)" - "$out/nccl-dist-check.log")")
@@ -124,6 +154,9 @@ echo
 echo
 printf '%-22s %-14s %9s  %s\n' step status time log
 printf '%s\n' "${rows[@]}"
+echo
+echo "== end to end (tiny model): GPU vs emulator update, GPU vs CPU greedy generation, NCCL vs staged =="
+grep -hE "^(ok|OK|FAIL)" "$out/train-cuda-vs-emu.log" "$out/generate-cuda-vs-cpu.log" "$out/nccl-train-vs-staged.log" 2>/dev/null || echo "(no comparison output)"
 echo
 echo "== rlvr dist-check (device exchange; NCCL when rlvr-nccl was carried) =="
 grep -hE "exchange ok|per exchange|^error" "$out/dist-check-staged.log" "$out/nccl-dist-check.log" 2>/dev/null || echo "(no dist-check output)"

@@ -112,6 +112,8 @@ fn device_thread_ranks_match_one_device_process() {
         cfg.objective = objective.into();
         cfg.psr_nsr_mode = mode.into();
         cfg.zero = zero;
+        // off a GPU, --nccl falls back to the staged transport: same run
+        cfg.nccl = zero == 1;
         cfg.steps = 1;
         cfg.val_every = 0;
         let mut one = cfg.clone();
@@ -160,6 +162,8 @@ fn launch_problems_are_clear_errors() {
     };
     let e = run(&[], &[("RANK", "1"), ("WORLD_SIZE", "2")]);
     assert!(e.contains("mpirun or srun"), "{e}");
+    let e = run(&["--nccl"], &[]);
+    assert!(e.contains("--nccl") && e.contains("--device cuda"), "{e}");
     let e = run(&["--nproc", "0"], &[]);
     assert!(e.contains("--nproc must be at least 1"), "{e}");
     if !cfg!(feature = "mpi") {

@@ -136,6 +136,11 @@ pub struct Args {
     /// bf16 policy, so sampler and trainer log-probs agree) or on the CPU (`cpu`).
     #[arg(long)]
     pub rollouts: Option<String>,
+    /// With --device cuda: gradient shards and ZeRO-1 weights move between GPUs with NCCL
+    /// (needs a build with `--features nccl`; with one rank it still runs the NCCL exchange).
+    /// Without it they are staged through the host collectives.
+    #[arg(long)]
+    pub nccl: bool,
     /// Hide the progress bar.
     #[arg(long)]
     pub quiet: bool,
@@ -234,6 +239,9 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
     if let Some(r) = &a.rollouts {
         cfg.rollouts = r.clone();
     }
+    if a.nccl {
+        cfg.nccl = true;
+    }
     let _ = PRESETS;
     cfg.validate()?;
     Ok(cfg)
@@ -241,10 +249,16 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
 
 pub fn run(a: Args) -> Result<()> {
     let cfg = resolve(&a)?;
+    if cfg.nccl && matches!(a.device, DeviceArg::Cpu) {
+        return Err(anyhow!(
+            "--nccl moves the device update's buffers between GPUs: it needs --device cuda"
+        ));
+    }
     let Some(comm) = super::ranks::start_ranks(a.nproc)? else {
         return Ok(());
     };
-    let dev = a.device.kernel_device(cfg.seed)?;
+    // A rank that cannot open its device ends them all (the others would wait in a collective).
+    let dev = super::ranks::or_abort_all(comm.as_ref(), a.device.kernel_device(cfg.seed))?;
     let out =
         crate::rl::trainer::train_with(&cfg, a.resume, !a.quiet, comm.as_ref(), dev.as_deref());
     let s = super::ranks::or_abort_all(comm.as_ref(), out)?;

@@ -247,6 +247,9 @@ impl DeviceComm for Nccl {
     fn rank(&self) -> usize {
         self.rank
     }
+    fn exchange_alone(&self) -> bool {
+        true
+    }
     fn world_size(&self) -> usize {
         self.world
     }

@@ -72,6 +72,9 @@ pub struct TrainConfig {
     /// With the update on a device (`--device cuda|emu`): where rollouts are sampled, `device`
     /// (the updated bf16 policy on the device, the default) or `cpu` (the f32 host copy).
     pub rollouts: String,
+    /// With --device cuda: move the data-parallel update's device buffers with NCCL (build with
+    /// `--features nccl`) instead of staging them through the host communicator.
+    pub nccl: bool,
 }
 
 impl Default for TrainConfig {
@@ -119,6 +122,7 @@ impl Default for TrainConfig {
             zero: 0,
             activation_checkpointing: false,
             rollouts: "device".into(),
+            nccl: false,
         }
     }
 }

@@ -307,8 +307,14 @@ pub fn train_with(
         shards,
         zero: cfg.zero == 1,
     };
-    // Device gradients travel through the host communicator.
-    let staged = Staged { comm };
+    if cfg.nccl && device.is_none() {
+        bail!("--nccl moves device buffers: it needs --device cuda");
+    }
+    // How device buffers travel between ranks: NCCL, or staged through the host communicator.
+    let device_comm = match device {
+        Some(dev) => crate::dist::device_comm::device_comm_for(comm, dev, cfg.nccl)?,
+        None => Box::new(Staged { comm }),
+    };
     // Only rank 0 writes the run directory.
     let mut log: Box<dyn Write> = if root {
         std::fs::create_dir_all(&cfg.output)
@@ -398,7 +404,12 @@ pub fn train_with(
                 .as_ref()
                 .map(|r| DeviceModel::upload(dev, r))
                 .transpose()?;
-            writeln!(log, "policy update on {}", dev.name())?;
+            writeln!(
+                log,
+                "policy update on {}, device collectives: {}",
+                dev.name(),
+                device_comm.describe()
+            )?;
             if cfg.rollouts == "device" {
                 writeln!(log, "rollouts on {}", dev.name())?;
             } else {
@@ -652,7 +663,7 @@ pub fn train_with(
             };
             let st = match on_device.as_mut() {
                 Some((dev, DeviceState { updater: u, .. })) => u
-                    .policy_update_dp(*dev, &inputs, cfg, lr, &dp, &staged)
+                    .policy_update_dp(*dev, &inputs, cfg, lr, &dp, device_comm.as_ref())
                     .and_then(|st| {
                         u.sync_to_host(*dev, &mut model)?;
                         Ok(st)

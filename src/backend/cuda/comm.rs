@@ -38,6 +38,12 @@ pub trait DeviceComm {
     ) -> Result<()>;
     /// A short description for logs.
     fn describe(&self) -> String;
+    /// Whether the data-parallel update exchanges its buffers even with one rank (NCCL, so a
+    /// one-GPU run exercises the transport it would use on many); otherwise one rank sums its
+    /// shards in place, without the extra receive buffer.
+    fn exchange_alone(&self) -> bool {
+        false
+    }
 }
 
 /// Device collectives staged through host memory and a host [`Comm`].
