@@ -392,13 +392,19 @@ pub fn train_with(
         Some(dev) => {
             let owned = dp.owned(&model.params);
             let mut updater = DeviceUpdater::with_owned(dev, &model, cfg.adamw(), owned)?;
+            updater.activation_checkpointing = cfg.activation_checkpointing;
             updater.load_moments(dev, &opt)?;
             // the reference policy scores on the device too, so KL(π‖π_ref) starts at 0
             let reference = reference
                 .as_ref()
                 .map(|r| DeviceModel::upload(dev, r))
                 .transpose()?;
-            writeln!(log, "policy update on {}", dev.name())?;
+            let ckpt = if cfg.activation_checkpointing {
+                " (activation checkpointing)"
+            } else {
+                ""
+            };
+            writeln!(log, "policy update on {}{ckpt}", dev.name())?;
             if cfg.rollouts == "device" {
                 writeln!(log, "rollouts on {}", dev.name())?;
             } else {

@@ -2,12 +2,14 @@
 //! architectures on the device against the CPU autograd path (the reference), comparing the
 //! final hidden states, log π and entropy of the scored tokens, and the gradient of every
 //! parameter for the policy-gradient loss Σ g_lp·logπ + g_h·H with random per-token
-//! coefficients (what `rl::update` builds from advantages).
+//! coefficients (what `rl::update` builds from advantages). Each case also runs with
+//! activation checkpointing, which must give bit-identical log π, entropy and gradients.
 //!
 //! The CPU model gets the same bf16-rounded weights, so the differences come from the device's
 //! bf16 activations (one rounding per op, ~2^-9 relative) and accumulation order only.
 use super::super::parity::{compare, guarded, CheckRow, ShapeSet};
 use super::super::rng::Rng;
+use super::memory::{metered_step, MemoryMeter, StepMemory};
 use super::{DeviceBatch, DeviceModel, Grads};
 use crate::autograd::Tape;
 use crate::backend::cuda::device::{download, KernelDevice};
@@ -221,6 +223,38 @@ fn short_name(name: &str) -> String {
         .replace(".weight", "")
 }
 
+/// A case's packed batch, its scored (row, target) pairs and random loss coefficients.
+struct CaseInputs {
+    batch: Batch,
+    rows: Vec<usize>,
+    targets: Vec<u32>,
+    g_lp: Vec<f32>,
+    g_h: Vec<f32>,
+}
+
+fn case_inputs(case: &ModelCase, model: &Model, seed: u64) -> Result<CaseInputs> {
+    let mut rng = Rng::new(seed ^ 0x70CE);
+    let vocab = model.config.vocab_size as u32;
+    let seqs: Vec<Vec<u32>> = case
+        .seq_lens
+        .iter()
+        .map(|&l| (0..l).map(|_| rng.below(vocab)).collect())
+        .collect();
+    let batch = Batch::from_sequences(&seqs);
+    let (rows, targets) = suffix_rows(&batch, &case.suffix)?;
+    let t = rows.len();
+    // coefficients of the size rl::loss produces (advantage / tokens, entropy bonus / tokens)
+    let g_lp: Vec<f32> = (0..t).map(|_| rng.uniform(-1.0, 1.0) / t as f32).collect();
+    let g_h: Vec<f32> = (0..t).map(|_| rng.uniform(-0.3, 0.3) / t as f32).collect();
+    Ok(CaseInputs {
+        batch,
+        rows,
+        targets,
+        g_lp,
+        g_h,
+    })
+}
+
 /// Runs one case: device vs CPU, one row per compared tensor.
 pub fn check_case(dev: &dyn KernelDevice, case: &ModelCase, seed: u64) -> Result<Vec<CheckRow>> {
     check_case_tampered(dev, case, seed, &|_| {})
@@ -237,19 +271,14 @@ pub fn check_case_tampered(
     let model = random_model(case, seed)?;
     let mut device_weights = random_model(case, seed)?;
     tamper(&mut device_weights);
-    let mut rng = Rng::new(seed ^ 0x70CE);
-    let vocab = model.config.vocab_size as u32;
-    let seqs: Vec<Vec<u32>> = case
-        .seq_lens
-        .iter()
-        .map(|&l| (0..l).map(|_| rng.below(vocab)).collect())
-        .collect();
-    let batch = Batch::from_sequences(&seqs);
-    let (rows, targets) = suffix_rows(&batch, &case.suffix)?;
+    let CaseInputs {
+        batch,
+        rows,
+        targets,
+        g_lp,
+        g_h,
+    } = case_inputs(case, &model, seed)?;
     let t = rows.len();
-    // coefficients of the size rl::loss produces (advantage / tokens, entropy bonus / tokens)
-    let g_lp: Vec<f32> = (0..t).map(|_| rng.uniform(-1.0, 1.0) / t as f32).collect();
-    let g_h: Vec<f32> = (0..t).map(|_| rng.uniform(-0.3, 0.3) / t as f32).collect();
     let cpu = cpu_reference(&model, &batch, &case.suffix, case.temperature, &g_lp, &g_h)
         .context("CPU reference")?;
 
@@ -300,6 +329,82 @@ pub fn check_case_tampered(
     Ok(out)
 }
 
+/// What one device training step of a case gives on the host.
+pub struct DeviceStep {
+    pub logp: Vec<f32>,
+    pub entropy: Vec<f32>,
+    pub grads: Vec<Vec<f32>>,
+    pub memory: StepMemory,
+}
+
+/// `case`'s model, batch and coefficients (those of [`check_case`]) through one forward → head
+/// → backward on `dev`, with or without activation checkpointing, its memory metered.
+pub fn device_step(
+    dev: &dyn KernelDevice,
+    case: &ModelCase,
+    seed: u64,
+    checkpoint: bool,
+) -> Result<DeviceStep> {
+    let model = random_model(case, seed)?;
+    let x = case_inputs(case, &model, seed)?;
+    let dm = DeviceModel::upload(dev, &model)?;
+    let meter = MemoryMeter::new(dev);
+    let coef = (&x.g_lp[..], &x.g_h[..]);
+    let step = metered_step(
+        &meter,
+        &dm,
+        &x.batch,
+        &case.suffix,
+        case.temperature,
+        coef,
+        checkpoint,
+    )?;
+    let (logp, entropy) = step.head.download(dev)?;
+    Ok(DeviceStep {
+        logp,
+        entropy,
+        grads: step.grads.download(dev)?,
+        memory: step.memory,
+    })
+}
+
+/// Activation checkpointing against keeping every activation: log π, entropy and every
+/// gradient bit-identical (a row with tolerance 0), and the bytes kept for the backward.
+pub fn check_checkpointing(
+    dev: &dyn KernelDevice,
+    case: &ModelCase,
+    seed: u64,
+) -> Result<Vec<CheckRow>> {
+    let full = device_step(dev, case, seed, false)?;
+    let ckpt = device_step(dev, case, seed, true)?;
+    let flat = |s: &DeviceStep| -> Vec<f32> {
+        let grads = s.grads.iter().flatten();
+        s.logp
+            .iter()
+            .chain(&s.entropy)
+            .chain(grads)
+            .copied()
+            .collect()
+    };
+    let (a, b) = (flat(&ckpt), flat(&full));
+    let mut row = compare("model checkpointed = full", case.label, &a, &b, 0.0);
+    let identical = a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
+    row.pass = identical && ckpt.memory.kept < full.memory.kept;
+    row.note = format!(
+        "{}; kept {} of {} activation bytes, step peak {} of {}",
+        if identical {
+            "bit-identical"
+        } else {
+            "DIFFERENT"
+        },
+        ckpt.memory.kept,
+        full.memory.kept,
+        ckpt.memory.peak,
+        full.memory.peak
+    );
+    Ok(vec![row])
+}
+
 /// The `model` entry of the selftest: every case of `set`.
 pub fn run_model_checks(
     dev: &dyn KernelDevice,
@@ -309,5 +414,8 @@ pub fn run_model_checks(
 ) {
     for case in cases(set) {
         guarded(rows, "model", case.label, || check_case(dev, &case, seed));
+        guarded(rows, "model checkpointed", case.label, || {
+            check_checkpointing(dev, &case, seed)
+        });
     }
 }
