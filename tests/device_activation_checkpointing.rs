@@ -90,6 +90,17 @@ fn smollm2_135m_shape_activation_bytes() {
         mib(ck.peak)
     );
     assert!(shape_step_memory(&cfg, 1, 1, true).is_err());
+    // `rlvr plan`'s per-token figure against the device's: the growth of the checkpointed
+    // step's peak from 4096 to 8192 tokens (the head's logits chunk is at its cap in both)
+    let peak = |seqs| shape_step_memory(&cfg, seqs, 256, true).unwrap().peak as f64;
+    let (small, large) = (peak(16), peak(32));
+    let slope = (large - small) / (16.0 * 256.0);
+    let plan = rlvr::cli::plan::plan(&cfg, 80e9, 1, false, 1, 1).per_token;
+    eprintln!(
+        "checkpointed step peak: {slope:.0} bytes/token + {:.1} MiB fixed (the head); rlvr plan assumes {plan:.0} bytes/token",
+        (small - slope * 4096.0) / (1 << 20) as f64
+    );
+    assert!(slope <= plan, "{slope} bytes/token, plan {plan}");
 }
 
 /// `rlvr train --device emu --activation-checkpointing` (through the TOML key's config):
@@ -163,4 +174,23 @@ fn device_training_with_checkpointing_is_bit_identical() {
         .iter()
         .zip(&weights[1])
         .any(|(a, b)| a.data() != b.data()));
+}
+
+#[test]
+fn the_memory_meter_counts_live_bytes_and_their_peak() {
+    use rlvr::backend::cuda::device::{alloc, download, upload};
+    use rlvr::backend::cuda::model::memory::{MemoryMeter, ShapeDevice};
+    let shape = ShapeDevice::default();
+    let meter = MemoryMeter::new(&shape);
+    let a = alloc::<f32>(&meter, 100).unwrap();
+    let b = upload(&meter, &[1u8; 50]).unwrap();
+    assert_eq!((meter.live(), meter.peak()), (450, 450));
+    drop(a);
+    assert_eq!((meter.live(), meter.peak()), (50, 450));
+    meter.reset_peak();
+    assert_eq!(meter.peak(), 50);
+    // the shape-only device stores nothing
+    assert_eq!(download(&meter, &b).unwrap(), vec![0u8; 50]);
+    drop(b);
+    assert_eq!(meter.live(), 0);
 }

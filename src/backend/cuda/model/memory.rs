@@ -178,6 +178,7 @@ pub fn shape_model(dev: &dyn KernelDevice, cfg: &ModelConfig) -> Result<DeviceMo
 /// One forward → head → backward measured through a [`MemoryMeter`].
 pub struct MeteredStep {
     pub memory: StepMemory,
+    pub acts: super::Activations,
     pub head: HeadOut,
     pub grads: Grads,
 }
@@ -209,6 +210,7 @@ pub fn metered_step(
     };
     Ok(MeteredStep {
         memory,
+        acts,
         head,
         grads,
     })
