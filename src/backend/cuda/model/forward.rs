@@ -54,23 +54,30 @@ impl HeadNorm {
 impl LayerActs {
     /// Device bytes held by these activations.
     pub fn bytes(&self) -> usize {
-        let bufs = [
-            self.a.raw(),
-            self.rstd_in.raw(),
-            self.q.raw(),
-            self.k.raw(),
-            self.v.raw(),
-            self.attn.raw(),
-            self.lse.raw(),
-            self.h_mid.raw(),
-            self.m.raw(),
-            self.rstd_post.raw(),
-            self.gate.raw(),
-            self.up.raw(),
-            self.act.raw(),
-        ];
-        let norms = [&self.q_norm, &self.k_norm].into_iter().flatten();
-        bufs.iter().map(|b| b.bytes()).sum::<usize>() + norms.map(HeadNorm::bytes).sum::<usize>()
+        // destructured, so that a new field cannot be left out of the count
+        let LayerActs {
+            a,
+            rstd_in,
+            q_norm,
+            k_norm,
+            q,
+            k,
+            v,
+            attn,
+            lse,
+            h_mid,
+            m,
+            rstd_post,
+            gate,
+            up,
+            act,
+        } = self;
+        let bf16s = [a, q, k, v, attn, h_mid, m, gate, up, act];
+        let f32s = [rstd_in, lse, rstd_post];
+        let norms = [q_norm, k_norm].into_iter().flatten();
+        bf16s.iter().map(|b| b.raw().bytes()).sum::<usize>()
+            + f32s.iter().map(|b| b.raw().bytes()).sum::<usize>()
+            + norms.map(HeadNorm::bytes).sum::<usize>()
     }
 }
 
@@ -79,6 +86,7 @@ pub struct Activations {
     pub resid: Vec<DevBuf<bf16>>,
     /// Every layer's activations, or none when checkpointed (the backward recomputes them).
     pub layers: Vec<LayerActs>,
+    /// Whether the layers' activations were left to the backward's recompute.
     pub checkpointed: bool,
     pub rstd_final: DevBuf<f32>,
     /// final RMSNorm output [N, d]: what the LM head reads
