@@ -105,8 +105,10 @@ pub fn plan(
     let moments = 8.0 * p / n;
     let grads = if bf16_grads { 2.0 } else { 4.0 } * p;
     let kv = 2.0 * l * cfg.kv_dim() as f64 * 2.0 * (rollout_batch * context) as f64;
-    // Fused log-prob chunk: 2^27 f32 logits (and their gradient in place) + workspace.
-    let logits_chunk = 4.0 * (1u64 << 27) as f64;
+    // Fused log-prob chunk: 2^27 f32 logits (their gradient in place) and, on the device, the
+    // bf16 copy of that gradient the backward GEMMs read (measured through the device model's
+    // code path: tests/device_activation_checkpointing.rs).
+    let logits_chunk = (4.0 + 2.0) * (1u64 << 27) as f64;
     // The KV cache lives only during rollouts, activations only during the update: they do not
     // coexist, so the training-phase total leaves the KV cache out (it is reported separately).
     let fixed = weights + master + moments + grads + logits_chunk;

@@ -128,8 +128,9 @@ pub struct Args {
     /// Verifier: correct (default) | paper (reproduces the paper's math_equal quirks).
     #[arg(long)]
     pub verifier: Option<String>,
-    /// Keep only each layer's input on the tape and recompute the layer in the backward:
-    /// bit-identical gradients, far less activation memory, about 1.1–1.2× the update time.
+    /// Keep only each layer's input (on the CPU tape, or on the device with --device cuda|emu)
+    /// and recompute the layer in the backward: bit-identical gradients, far less activation
+    /// memory, about 1.1–1.2× the update time.
     #[arg(long)]
     pub activation_checkpointing: bool,
     /// With --device cuda|emu: sample rollouts on the device (`device`, default: the updated

@@ -398,15 +398,21 @@ pub fn train_with(
         Some(dev) => {
             let owned = dp.owned(&model.params);
             let mut updater = DeviceUpdater::with_owned(dev, &model, cfg.adamw(), owned)?;
+            updater.activation_checkpointing = cfg.activation_checkpointing;
             updater.load_moments(dev, &opt)?;
             // the reference policy scores on the device too, so KL(π‖π_ref) starts at 0
             let reference = reference
                 .as_ref()
                 .map(|r| DeviceModel::upload(dev, r))
                 .transpose()?;
+            let ckpt = if cfg.activation_checkpointing {
+                " (activation checkpointing)"
+            } else {
+                ""
+            };
             writeln!(
                 log,
-                "policy update on {}, device collectives: {}",
+                "policy update on {}{ckpt}, device collectives: {}",
                 dev.name(),
                 device_comm.describe()
             )?;

@@ -2,6 +2,8 @@
 //! L = Σ_t g_lp[t]·log π(y_t) + g_h[t]·H_t (the per-token coefficients of `rl::loss`): f32
 //! gradients of every parameter. Activation gradients are bf16 (llm.c style); the gradients of
 //! a tensor read by several maps (q/k/v, gate/up) are summed in f32 before the one rounding.
+//! Checkpointed activations (`forward_opts(.., true)`) are recomputed one layer at a time, from
+//! that layer's input, right before its backward.
 use super::super::attention::attn_bwd_bf16;
 use super::super::device::{alloc, download, DevBuf, KernelDevice};
 use super::super::launch as k;
@@ -79,7 +81,15 @@ impl DeviceModel {
             );
         }
         let (n, d) = (b.len(), self.hidden());
-        if acts.hidden.len() != n * d {
+        let layers = if acts.checkpointed {
+            0
+        } else {
+            self.layout.layers.len()
+        };
+        if acts.hidden.len() != n * d
+            || acts.resid.len() != self.layout.layers.len() + 1
+            || acts.layers.len() != layers
+        {
             bail!("backward: the activations are not those of this batch");
         }
         let lay = &self.layout;
@@ -110,7 +120,15 @@ impl DeviceModel {
             acc: accumulate,
         };
         for (i, l) in lay.layers.iter().enumerate().rev() {
-            dh = self.layer_backward(&cx, l, &acts.layers[i], &acts.resid[i], &dh)?;
+            let x = &acts.resid[i];
+            dh = if acts.checkpointed {
+                // recomputed from the layer's input by the forward's own code, used, dropped
+                let (s, out) = self.layer_forward(dev, b, l, x)?;
+                drop(out); // = resid[i + 1]
+                self.layer_backward(&cx, l, &s, x, &dh)?
+            } else {
+                self.layer_backward(&cx, l, &acts.layers[i], x, &dh)?
+            };
         }
         // tied: the embedding gradient already holds the LM-head part; both paths add up
         k::embedding_bwd_f32(dev, &grads.bufs[lay.embed], &dh, &b.tokens, d)

@@ -2,13 +2,16 @@
 //! architectures on the device against the CPU autograd path (the reference), comparing the
 //! final hidden states, log π and entropy of the scored tokens, and the gradient of every
 //! parameter for the policy-gradient loss Σ g_lp·logπ + g_h·H with random per-token
-//! coefficients (what `rl::update` builds from advantages).
+//! coefficients (what `rl::update` builds from advantages). Each case also runs with
+//! activation checkpointing, which must give bit-identical log π, entropy and gradients while
+//! keeping fewer activation bytes (one more row).
 //!
 //! The CPU model gets the same bf16-rounded weights, so the differences come from the device's
 //! bf16 activations (one rounding per op, ~2^-9 relative) and accumulation order only.
 use super::super::parity::{compare, guarded, CheckRow, ShapeSet};
 use super::super::rng::Rng;
-use super::{DeviceBatch, DeviceModel, Grads};
+use super::memory::{metered_step, MemoryMeter, MeteredStep, StepMemory};
+use super::DeviceModel;
 use crate::autograd::Tape;
 use crate::backend::cuda::device::{download, KernelDevice};
 use crate::model::forward::suffix_rows;
@@ -221,6 +224,29 @@ fn short_name(name: &str) -> String {
         .replace(".weight", "")
 }
 
+/// A case's packed batch and random loss coefficients, one per scored token.
+struct CaseInputs {
+    batch: Batch,
+    g_lp: Vec<f32>,
+    g_h: Vec<f32>,
+}
+
+fn case_inputs(case: &ModelCase, model: &Model, seed: u64) -> Result<CaseInputs> {
+    let mut rng = Rng::new(seed ^ 0x70CE);
+    let vocab = model.config.vocab_size as u32;
+    let seqs: Vec<Vec<u32>> = case
+        .seq_lens
+        .iter()
+        .map(|&l| (0..l).map(|_| rng.below(vocab)).collect())
+        .collect();
+    let batch = Batch::from_sequences(&seqs);
+    let t = suffix_rows(&batch, &case.suffix)?.0.len();
+    // coefficients of the size rl::loss produces (advantage / tokens, entropy bonus / tokens)
+    let g_lp: Vec<f32> = (0..t).map(|_| rng.uniform(-1.0, 1.0) / t as f32).collect();
+    let g_h: Vec<f32> = (0..t).map(|_| rng.uniform(-0.3, 0.3) / t as f32).collect();
+    Ok(CaseInputs { batch, g_lp, g_h })
+}
+
 /// Runs one case: device vs CPU, one row per compared tensor.
 pub fn check_case(dev: &dyn KernelDevice, case: &ModelCase, seed: u64) -> Result<Vec<CheckRow>> {
     check_case_tampered(dev, case, seed, &|_| {})
@@ -237,35 +263,35 @@ pub fn check_case_tampered(
     let model = random_model(case, seed)?;
     let mut device_weights = random_model(case, seed)?;
     tamper(&mut device_weights);
-    let mut rng = Rng::new(seed ^ 0x70CE);
-    let vocab = model.config.vocab_size as u32;
-    let seqs: Vec<Vec<u32>> = case
-        .seq_lens
-        .iter()
-        .map(|&l| (0..l).map(|_| rng.below(vocab)).collect())
-        .collect();
-    let batch = Batch::from_sequences(&seqs);
-    let (rows, targets) = suffix_rows(&batch, &case.suffix)?;
-    let t = rows.len();
-    // coefficients of the size rl::loss produces (advantage / tokens, entropy bonus / tokens)
-    let g_lp: Vec<f32> = (0..t).map(|_| rng.uniform(-1.0, 1.0) / t as f32).collect();
-    let g_h: Vec<f32> = (0..t).map(|_| rng.uniform(-0.3, 0.3) / t as f32).collect();
+    let CaseInputs { batch, g_lp, g_h } = case_inputs(case, &model, seed)?;
+    let t = g_lp.len();
     let cpu = cpu_reference(&model, &batch, &case.suffix, case.temperature, &g_lp, &g_h)
         .context("CPU reference")?;
 
     let dm = DeviceModel::upload(dev, &device_weights)?;
-    let db = DeviceBatch::from_batch(dev, &batch)?;
-    let acts = dm.forward(dev, &db)?;
-    let head = dm.head(dev, &acts, &rows, &targets, case.temperature)?;
-    let mut grads = Grads::alloc(dev, &dm)?;
-    dm.backward(dev, &db, &acts, &head, &g_lp, &g_h, &mut grads, false)?;
+    let meter = MemoryMeter::new(dev);
+    let coef = (&g_lp[..], &g_h[..]);
+    let step = |ckpt| {
+        metered_step(
+            &meter,
+            &dm,
+            &batch,
+            &case.suffix,
+            case.temperature,
+            coef,
+            ckpt,
+        )
+    };
+    let full = step(false)?;
+    let checkpointed = DeviceStep::download(dev, step(true)?)?;
 
     let shape = format!("{} (T{} scored {t})", case.label, batch.len(),);
-    let hidden: Vec<f32> = download(dev, &acts.hidden)?
+    let hidden: Vec<f32> = download(dev, &full.acts.hidden)?
         .iter()
         .map(|v| v.to_f32())
         .collect();
-    let (logp, entropy) = head.download(dev)?;
+    let full = DeviceStep::download(dev, full)?;
+    let (logp, entropy) = (&full.logp, &full.entropy);
     let mut out = vec![
         model_compare(
             "model final hidden",
@@ -274,11 +300,11 @@ pub fn check_case_tampered(
             &cpu.hidden,
             TOL_MODEL_FWD,
         ),
-        model_compare("model logprob", &shape, &logp, &cpu.logp, TOL_MODEL_FWD),
+        model_compare("model logprob", &shape, logp, &cpu.logp, TOL_MODEL_FWD),
         model_compare(
             "model entropy",
             &shape,
-            &entropy,
+            entropy,
             &cpu.entropy,
             TOL_MODEL_FWD,
         ),
@@ -287,7 +313,7 @@ pub fn check_case_tampered(
         .layout
         .specs
         .iter()
-        .zip(grads.download(dev)?.iter().zip(&cpu.grads))
+        .zip(full.grads.iter().zip(&cpu.grads))
     {
         out.push(model_compare(
             &format!("model grad {}", short_name(name)),
@@ -297,7 +323,83 @@ pub fn check_case_tampered(
             TOL_MODEL_GRAD,
         ));
     }
+    out.push(checkpoint_row(&shape, &checkpointed, &full));
     Ok(out)
+}
+
+/// What one device training step of a case gives on the host.
+pub struct DeviceStep {
+    pub logp: Vec<f32>,
+    pub entropy: Vec<f32>,
+    pub grads: Vec<Vec<f32>>,
+    pub memory: StepMemory,
+}
+
+impl DeviceStep {
+    fn download(dev: &dyn KernelDevice, s: MeteredStep) -> Result<Self> {
+        let (logp, entropy) = s.head.download(dev)?;
+        Ok(DeviceStep {
+            logp,
+            entropy,
+            grads: s.grads.download(dev)?,
+            memory: s.memory,
+        })
+    }
+
+    /// Every value, log π, entropy, then the gradients.
+    fn flat(&self) -> Vec<f32> {
+        let grads = self.grads.iter().flatten();
+        let all = self.logp.iter().chain(&self.entropy).chain(grads);
+        all.copied().collect()
+    }
+}
+
+/// `case`'s model, batch and coefficients (those of [`check_case`]) through one forward → head
+/// → backward on `dev`, with or without activation checkpointing, its memory metered.
+pub fn device_step(
+    dev: &dyn KernelDevice,
+    case: &ModelCase,
+    seed: u64,
+    checkpoint: bool,
+) -> Result<DeviceStep> {
+    let model = random_model(case, seed)?;
+    let x = case_inputs(case, &model, seed)?;
+    let dm = DeviceModel::upload(dev, &model)?;
+    let meter = MemoryMeter::new(dev);
+    let coef = (&x.g_lp[..], &x.g_h[..]);
+    let step = metered_step(
+        &meter,
+        &dm,
+        &x.batch,
+        &case.suffix,
+        case.temperature,
+        coef,
+        checkpoint,
+    )?;
+    DeviceStep::download(dev, step)
+}
+
+/// The activation-checkpointing row: log π, entropy and every gradient bit-identical to the
+/// run keeping every activation, with fewer bytes kept for the backward.
+fn checkpoint_row(shape: &str, checkpointed: &DeviceStep, full: &DeviceStep) -> CheckRow {
+    let (a, b) = (checkpointed.flat(), full.flat());
+    let mut row = compare("model checkpointed = full", shape, &a, &b, 0.0);
+    let identical = a.len() == b.len() && a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits());
+    let (ck, fm) = (checkpointed.memory, full.memory);
+    row.pass = identical && ck.kept < fm.kept;
+    row.note = format!(
+        "{}; activations kept {} of {} bytes, step peak {} of {}",
+        if identical {
+            "bit-identical"
+        } else {
+            "DIFFERENT"
+        },
+        ck.kept,
+        fm.kept,
+        ck.peak,
+        fm.peak
+    );
+    row
 }
 
 /// The `model` entry of the selftest: every case of `set`.

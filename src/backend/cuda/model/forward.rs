@@ -2,6 +2,11 @@
 //! embedding → N × (RMSNorm → q/k/v (+bias) → [q/k RMSNorm per head] → RoPE → attention → o
 //! (+bias) → residual → RMSNorm → gate/up (+bias) → SwiGLU → down (+bias) → residual) → final
 //! RMSNorm. Mirrors `crate::model::forward` (the CPU tape).
+//!
+//! With activation checkpointing (`forward_opts(.., true)`) only each layer's input, the final
+//! hidden state and its rstd are kept; the backward recomputes a layer's [`LayerActs`] from its
+//! input with the same [`DeviceModel::layer_forward`] right before that layer's backward, so the
+//! recomputed activations, and hence the gradients, are bit-identical.
 use super::super::attention::attn_fwd_bf16;
 use super::super::device::{alloc, DevBuf, KernelDevice};
 use super::super::launch as k;
@@ -40,13 +45,61 @@ pub struct LayerActs {
     pub act: DevBuf<bf16>,
 }
 
+impl HeadNorm {
+    fn bytes(&self) -> usize {
+        self.x.raw().bytes() + self.rstd.raw().bytes()
+    }
+}
+
+impl LayerActs {
+    /// Device bytes held by these activations.
+    pub fn bytes(&self) -> usize {
+        // destructured, so that a new field cannot be left out of the count
+        let LayerActs {
+            a,
+            rstd_in,
+            q_norm,
+            k_norm,
+            q,
+            k,
+            v,
+            attn,
+            lse,
+            h_mid,
+            m,
+            rstd_post,
+            gate,
+            up,
+            act,
+        } = self;
+        let bf16s = [a, q, k, v, attn, h_mid, m, gate, up, act];
+        let f32s = [rstd_in, lse, rstd_post];
+        let norms = [q_norm, k_norm].into_iter().flatten();
+        bf16s.iter().map(|b| b.raw().bytes()).sum::<usize>()
+            + f32s.iter().map(|b| b.raw().bytes()).sum::<usize>()
+            + norms.map(HeadNorm::bytes).sum::<usize>()
+    }
+}
+
 pub struct Activations {
     /// residual stream entering each layer, then the last layer's output: L + 1 entries
     pub resid: Vec<DevBuf<bf16>>,
+    /// Every layer's activations, or none when checkpointed (the backward recomputes them).
     pub layers: Vec<LayerActs>,
+    /// Whether the layers' activations were left to the backward's recompute.
+    pub checkpointed: bool,
     pub rstd_final: DevBuf<f32>,
     /// final RMSNorm output [N, d]: what the LM head reads
     pub hidden: DevBuf<bf16>,
+}
+
+impl Activations {
+    /// Device bytes held for the backward (the memory activation checkpointing saves).
+    pub fn bytes(&self) -> usize {
+        let resid: usize = self.resid.iter().map(|b| b.raw().bytes()).sum();
+        let layers: usize = self.layers.iter().map(LayerActs::bytes).sum();
+        resid + layers + self.rstd_final.raw().bytes() + self.hidden.raw().bytes()
+    }
 }
 
 fn bf(dev: &dyn KernelDevice, n: usize) -> Result<DevBuf<bf16>> {
@@ -74,6 +127,18 @@ impl DeviceModel {
 
     /// Forward over a packed batch; the result holds every activation the backward needs.
     pub fn forward(&self, dev: &dyn KernelDevice, b: &DeviceBatch) -> Result<Activations> {
+        self.forward_opts(dev, b, false)
+    }
+
+    /// [`DeviceModel::forward`]; with `checkpoint`, keeps only each layer's input (plus the
+    /// final hidden state and rstd) and leaves the layers' activations to the backward's
+    /// recompute.
+    pub fn forward_opts(
+        &self,
+        dev: &dyn KernelDevice,
+        b: &DeviceBatch,
+        checkpoint: bool,
+    ) -> Result<Activations> {
         self.check_batch(b)?;
         let (n, d) = (b.len(), self.hidden());
         let eps = self.config.rms_norm_eps;
@@ -84,7 +149,9 @@ impl DeviceModel {
         for l in &self.layout.layers {
             let x = resid.last().expect("the embedding output");
             let (acts, out) = self.layer_forward(dev, b, l, x)?;
-            layers.push(acts);
+            if !checkpoint {
+                layers.push(acts);
+            }
             resid.push(out);
         }
         let hidden = bf(dev, n * d)?;
@@ -101,6 +168,7 @@ impl DeviceModel {
         Ok(Activations {
             resid,
             layers,
+            checkpointed: checkpoint,
             rstd_final,
             hidden,
         })
@@ -120,7 +188,9 @@ impl DeviceModel {
         Ok((y, HeadNorm { x, rstd }))
     }
 
-    fn layer_forward(
+    /// One decoder layer on input `x` [N, d]: (what its backward reads, its output). The
+    /// forward and the checkpointed backward's recompute both run this.
+    pub(super) fn layer_forward(
         &self,
         dev: &dyn KernelDevice,
         b: &DeviceBatch,

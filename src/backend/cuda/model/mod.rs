@@ -6,7 +6,9 @@
 //! `upload` copies a [`Model`]; `forward` runs a packed varlen batch and keeps what the backward
 //! needs ([`Activations`]); `head` gives log π and entropy of chosen (row, target) pairs through
 //! the fused LM-head kernels; `backward` turns per-token coefficients on log π and entropy into
-//! gradients of every parameter ([`Grads`]).
+//! gradients of every parameter ([`Grads`]). `forward_opts(.., true)` checkpoints activations:
+//! only each layer's input is kept and the backward recomputes the layer (`memory` measures the
+//! bytes this saves).
 //!
 //! Verified on the host emulator only (`rlvr selftest --device emu --filter model`); no
 //! hardware run yet (docs/gpu-log.md).
@@ -18,6 +20,7 @@ pub mod dp;
 pub mod forward;
 pub mod head;
 pub mod linear;
+pub mod memory;
 pub mod score;
 pub mod update;
 

@@ -43,6 +43,8 @@ pub struct DeviceUpdater {
     pub cfg: AdamWConfig,
     /// AdamW steps taken (the bias corrections use it).
     pub step: u32,
+    /// Recompute each layer's activations in the backward (`--activation-checkpointing`).
+    pub activation_checkpointing: bool,
 }
 
 impl DeviceUpdater {
@@ -92,6 +94,7 @@ impl DeviceUpdater {
             grads,
             cfg,
             step: 0,
+            activation_checkpointing: false,
         })
     }
 
@@ -223,7 +226,8 @@ impl DeviceUpdater {
                     let batch = Batch::from_sequences(&mi.seqs);
                     let (rows, targets) = suffix_rows(&batch, &mi.suffix)?;
                     let db = DeviceBatch::from_batch(dev, &batch)?;
-                    let acts = self.model.forward(dev, &db)?;
+                    let ckpt = self.activation_checkpointing;
+                    let acts = self.model.forward_opts(dev, &db, ckpt)?;
                     let head = self
                         .model
                         .head(dev, &acts, &rows, &targets, cfg.temperature)?;
