@@ -33,6 +33,21 @@ struct DeviceState {
     reference: Option<DeviceModel>,
 }
 
+/// Copies the device's updated weights into the host `model` when they are newer.
+fn sync_host(
+    on_device: &Option<(&dyn KernelDevice, DeviceState)>,
+    model: &mut Model,
+    stale: &mut bool,
+) -> Result<()> {
+    if let (true, Some((dev, d))) = (*stale, on_device) {
+        d.updater
+            .sync_to_host(*dev, model)
+            .context("copying the updated policy from the device")?;
+    }
+    *stale = false;
+    Ok(())
+}
+
 /// Per-sample, per-token values.
 type PerToken = Vec<Vec<f32>>;
 
@@ -449,11 +464,15 @@ pub fn train_with(
     let mb_seqs = cfg.mini_batch_prompts * cfg.n;
     let mut last = Value::Null;
     let mut final_ckpt = None;
+    // After a device update the host copy of the policy is stale until something on the host
+    // reads it (validation, CPU rollouts, a checkpoint): a 7B policy is 28 GB of f32 to copy.
+    let mut host_stale = false;
     for step in start..cfg.steps {
         let t_step = Instant::now();
         let mut m = serde_json::Map::new();
         m.insert("step".into(), json!(step));
         if !val_items.is_empty() && cfg.val_every > 0 && step % cfg.val_every == 0 {
+            sync_host(&on_device, &mut model, &mut host_stale)?;
             for v in validate_dp(
                 &model,
                 &tok,
@@ -475,6 +494,9 @@ pub fn train_with(
         let prompts: Vec<PromptItem> = idx.iter().map(|&i| train_items[i].clone()).collect();
         let t0 = Instant::now();
         let mine = dp.my_block(prompts.len());
+        if cfg.rollouts == "cpu" {
+            sync_host(&on_device, &mut model, &mut host_stale)?;
+        }
         let sampler = Sampler {
             model: &model,
             device: match &on_device {
@@ -670,10 +692,7 @@ pub fn train_with(
             let st = match on_device.as_mut() {
                 Some((dev, DeviceState { updater: u, .. })) => u
                     .policy_update_dp(*dev, &inputs, cfg, lr, &dp, device_comm.as_ref())
-                    .and_then(|st| {
-                        u.sync_to_host(*dev, &mut model)?;
-                        Ok(st)
-                    }),
+                    .inspect(|_| host_stale = true),
                 None => policy_update_dp(&mut model, &mut opt, &inputs, cfg, lr, &dp),
             }
             .with_context(|| format!("RL step {step}: the last good checkpoint is kept"))?;
@@ -710,7 +729,8 @@ pub fn train_with(
         let done = step + 1;
         if (cfg.save_every > 0 && done % cfg.save_every == 0) || done == cfg.steps {
             // Under ZeRO-1 the moments are gathered to rank 0 first (a collective).
-            // The device keeps the moments; they come to the host for checkpoints only.
+            // The device keeps the weights and moments; they come to the host for checkpoints.
+            sync_host(&on_device, &mut model, &mut host_stale)?;
             if let Some((dev, d)) = on_device.as_ref() {
                 d.updater.store_moments(*dev, &mut opt)?;
             }
