@@ -3,28 +3,15 @@
 //! without ZeRO-1, on the CPU and (with the policy update on the emulated device) on a kernel
 //! device. `tests/dist_mpi.rs` runs the same path over MPI.
 mod emu_common;
+mod tiny_task;
 
 use rlvr::dist::{Comm, ThreadComm};
-use rlvr::model::init::{write_tiny_char_model, TinySpec};
-use rlvr::rl::trainer::{train, train_with, TIMING_KEYS};
+use rlvr::rl::trainer::{train, train_with};
 use rlvr::rl::TrainConfig;
 use std::path::Path;
 
 fn setup(dir: &Path) -> TrainConfig {
-    write_tiny_char_model(&dir.join("model"), TinySpec::default()).unwrap();
-    let items = rlvr::data::synthetic::generate(
-        rlvr::data::synthetic::TaskSpec {
-            kind: rlvr::data::synthetic::TaskKind::Arithmetic,
-            difficulty: 1,
-            seed: 5,
-        },
-        32,
-    );
-    let lines: String = items
-        .iter()
-        .map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n")
-        .collect();
-    std::fs::write(dir.join("train.jsonl"), lines).unwrap();
+    tiny_task::write(dir);
     TrainConfig {
         model: dir.join("model"),
         data: vec![dir.join("train.jsonl")],
@@ -44,20 +31,6 @@ fn setup(dir: &Path) -> TrainConfig {
         max_tokens_per_micro_batch: 40,
         ..TrainConfig::default()
     }
-}
-
-fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            for k in TIMING_KEYS {
-                v.as_object_mut().unwrap().remove(*k);
-            }
-            v
-        })
-        .collect()
 }
 
 #[test]
@@ -81,14 +54,18 @@ fn thread_ranks_match_one_process() {
             assert_eq!(o.unwrap(), 2);
         }
         let what = format!("{objective} zero={zero}");
-        let m = metrics(&two.output);
+        let m = tiny_task::metrics(&two.output);
         assert!(m[0].get("val//accuracy").is_some(), "{what}: {m:?}");
         assert!(
             m.iter()
                 .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
             "{what}: no update ran: {m:?}"
         );
-        assert_eq!(metrics(&one.output), metrics(&two.output), "{what}");
+        assert_eq!(
+            tiny_task::metrics(&one.output),
+            tiny_task::metrics(&two.output),
+            "{what}"
+        );
         for f in ["model.safetensors", "optimizer.safetensors"] {
             let a = std::fs::read(one.output.join("checkpoints/step-000002").join(f)).unwrap();
             let b = std::fs::read(two.output.join("checkpoints/step-000002").join(f)).unwrap();
@@ -130,13 +107,13 @@ fn device_thread_ranks_match_one_device_process() {
             assert_eq!(o.unwrap(), 1);
         }
         let what = format!("device {objective} zero={zero}");
-        let m = metrics(&two.output);
+        let m = tiny_task::metrics(&two.output);
         assert!(
             m.iter()
                 .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
             "{what}: no update ran: {m:?}"
         );
-        assert_eq!(metrics(&one.output), m, "{what}");
+        assert_eq!(tiny_task::metrics(&one.output), m, "{what}");
         for f in ["model.safetensors", "optimizer.safetensors"] {
             let a = std::fs::read(one.output.join("checkpoints/step-000001").join(f)).unwrap();
             let b = std::fs::read(two.output.join("checkpoints/step-000001").join(f)).unwrap();

@@ -5,9 +5,8 @@
 //! on one rank with identical metrics. `rlvr sft` likewise: 2 ranks (under mpirun, and through
 //! `--nproc 2` with ZeRO-1) write exactly the weights and losses of one process.
 #![cfg(feature = "mpi")]
+mod tiny_task;
 
-use rlvr::model::init::{write_tiny_char_model, TinySpec};
-use rlvr::rl::trainer::TIMING_KEYS;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -30,20 +29,7 @@ fn have_mpirun() -> bool {
 
 /// A tiny model, a synthetic task and a run config with several mini-batches and micro-batches.
 fn setup(dir: &Path, extra: &str) -> PathBuf {
-    write_tiny_char_model(&dir.join("model"), TinySpec::default()).unwrap();
-    let items = rlvr::data::synthetic::generate(
-        rlvr::data::synthetic::TaskSpec {
-            kind: rlvr::data::synthetic::TaskKind::Arithmetic,
-            difficulty: 1,
-            seed: 5,
-        },
-        32,
-    );
-    let lines: String = items
-        .iter()
-        .map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n")
-        .collect();
-    std::fs::write(dir.join("train.jsonl"), lines).unwrap();
+    tiny_task::write(dir);
     let cfg = format!(
         "model = {:?}\ndata = [{:?}]\nsteps = 2\nprompts_per_step = 4\nn = 4\n\
          mini_batch_prompts = 2\nlr = 1e-3\nmax_prompt_tokens = 64\nmax_response_tokens = 6\n\
@@ -84,20 +70,6 @@ fn train(np: usize, config: &Path, output: &Path, extra: &[&str]) {
     );
 }
 
-fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            for k in TIMING_KEYS {
-                v.as_object_mut().unwrap().remove(*k);
-            }
-            v
-        })
-        .collect()
-}
-
 /// Weights and optimizer state of a checkpoint, byte for byte.
 fn state(run: &Path, step: usize) -> Vec<(String, Vec<u8>)> {
     let dir = run.join(format!("checkpoints/step-{step:06}"));
@@ -122,7 +94,7 @@ fn state(run: &Path, step: usize) -> Vec<(String, Vec<u8>)> {
 }
 
 fn assert_same_run(a: &Path, b: &Path, step: usize, what: &str) {
-    let (ma, mb) = (metrics(a), metrics(b));
+    let (ma, mb) = (tiny_task::metrics(a), tiny_task::metrics(b));
     assert_eq!(ma.len(), step, "{what}");
     assert_eq!(ma, mb, "{what}: metrics differ");
     let (sa, sb) = (state(a, step), state(b, step));
@@ -152,7 +124,7 @@ fn two_ranks_train_exactly_like_one_rank_on_the_combined_batch() {
         train(1, &cfg, &one, &["--dp-shards", "2"]);
         train(2, &cfg, &two, &[]);
         assert_same_run(&one, &two, 2, name);
-        let m = metrics(&two);
+        let m = tiny_task::metrics(&two);
         assert!(
             m.iter()
                 .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
@@ -182,8 +154,8 @@ fn two_rank_checkpoints_resume_on_one_rank() {
         let (one, two) = (dir.path().join("one"), dir.path().join("two"));
         train(1, &cfg, &one, &["--dp-shards", "2", "--steps", "4"]);
         train(2, &cfg, &two, &[]);
-        let reference = metrics(&one);
-        assert_eq!(metrics(&two), reference[..2].to_vec(), "{name}");
+        let reference = tiny_task::metrics(&one);
+        assert_eq!(tiny_task::metrics(&two), reference[..2].to_vec(), "{name}");
         // The 2-rank checkpoint (dp_shards = 2 recorded in it) continues on one process.
         let mut flags = vec!["--resume", "--steps", "4"];
         flags.extend(resume_flags);

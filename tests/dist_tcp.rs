@@ -2,8 +2,7 @@
 //! WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) meet through the TCP store and train a tiny
 //! model on the CPU to exactly the weights, optimizer state and metrics of one process with the
 //! same `dp_shards` (as `tests/dist_mpi.rs` checks under mpirun).
-use rlvr::model::init::{write_tiny_char_model, TinySpec};
-use rlvr::rl::trainer::TIMING_KEYS;
+mod tiny_task;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -24,20 +23,7 @@ const LAUNCHER_VARS: &[&str] = &[
 ];
 
 fn setup(dir: &Path) -> std::path::PathBuf {
-    write_tiny_char_model(&dir.join("model"), TinySpec::default()).unwrap();
-    let items = rlvr::data::synthetic::generate(
-        rlvr::data::synthetic::TaskSpec {
-            kind: rlvr::data::synthetic::TaskKind::Arithmetic,
-            difficulty: 1,
-            seed: 5,
-        },
-        32,
-    );
-    let lines: String = items
-        .iter()
-        .map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n")
-        .collect();
-    std::fs::write(dir.join("train.jsonl"), lines).unwrap();
+    tiny_task::write(dir);
     let cfg = format!(
         "model = {:?}\ndata = [{:?}]\nsteps = 2\nprompts_per_step = 4\nn = 4\n\
          mini_batch_prompts = 2\nlr = 1e-3\nmax_prompt_tokens = 64\nmax_response_tokens = 6\n\
@@ -61,20 +47,6 @@ fn train_cmd(config: &Path, output: &Path) -> Command {
         .arg("--output")
         .arg(output);
     cmd
-}
-
-fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            for k in TIMING_KEYS {
-                v.as_object_mut().unwrap().remove(*k);
-            }
-            v
-        })
-        .collect()
 }
 
 #[test]
@@ -121,7 +93,7 @@ fn two_tcp_ranks_train_exactly_like_one_process() {
         );
     }
 
-    let (ma, mb) = (metrics(&one), metrics(&two));
+    let (ma, mb) = (tiny_task::metrics(&one), tiny_task::metrics(&two));
     assert_eq!(ma.len(), 2);
     assert_eq!(ma, mb, "metrics differ");
     assert!(

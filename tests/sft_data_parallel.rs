@@ -1,28 +1,15 @@
 //! Data-parallel SFT with ranks as threads (no MPI needed): two ranks produce exactly the
 //! weights and losses of one process with the same `dp_shards`, with and without ZeRO-1.
 //! `tests/dist_mpi.rs` runs `rlvr sft` the same way over MPI.
+mod tiny_task;
 use rlvr::dist::ThreadComm;
-use rlvr::model::init::{write_tiny_char_model, TinySpec};
 use rlvr::rl::dp::DataParallel;
 use rlvr::rl::sft::{sft, sft_with, SftConfig};
 use rlvr::tokenizer::ChatTemplate;
 use std::path::Path;
 
 fn setup(dir: &Path) -> SftConfig {
-    write_tiny_char_model(&dir.join("model"), TinySpec::default()).unwrap();
-    let items = rlvr::data::synthetic::generate(
-        rlvr::data::synthetic::TaskSpec {
-            kind: rlvr::data::synthetic::TaskKind::Arithmetic,
-            difficulty: 1,
-            seed: 5,
-        },
-        32,
-    );
-    let lines: String = items
-        .iter()
-        .map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n")
-        .collect();
-    std::fs::write(dir.join("train.jsonl"), lines).unwrap();
+    tiny_task::write(dir);
     SftConfig {
         model: dir.join("model"),
         data: vec![dir.join("train.jsonl")],

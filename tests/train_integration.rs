@@ -1,31 +1,18 @@
 //! The trainer end to end on the CPU with a tiny model and a synthetic task: every objective
 //! runs; PSR raises the probability of the correct responses it trained on and NSR lowers that
 //! of the incorrect ones; `--resume` continues bit for bit.
-use rlvr::model::init::{write_tiny_char_model, TinySpec};
+mod tiny_task;
 use rlvr::model::score::score_suffixes;
 use rlvr::model::Model;
 use rlvr::optim::AdamW;
 use rlvr::rl::rollout::Sample;
-use rlvr::rl::trainer::{train, TIMING_KEYS};
+use rlvr::rl::trainer::train;
 use rlvr::rl::update::{policy_update, UpdateInputs};
 use rlvr::rl::TrainConfig;
 use std::path::Path;
 
 fn setup(dir: &Path) -> TrainConfig {
-    write_tiny_char_model(&dir.join("model"), TinySpec::default()).unwrap();
-    let items = rlvr::data::synthetic::generate(
-        rlvr::data::synthetic::TaskSpec {
-            kind: rlvr::data::synthetic::TaskKind::Arithmetic,
-            difficulty: 1,
-            seed: 5,
-        },
-        32,
-    );
-    let lines: String = items
-        .iter()
-        .map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n")
-        .collect();
-    std::fs::write(dir.join("train.jsonl"), lines).unwrap();
+    tiny_task::write(dir);
     TrainConfig {
         model: dir.join("model"),
         data: vec![dir.join("train.jsonl")],
@@ -71,7 +58,7 @@ fn resume_is_bit_exact() {
     cfg.objective = "grpo".into();
     cfg.steps = 4;
     train(&cfg, false, false).unwrap();
-    let full = std::fs::read_to_string(cfg.output.join("metrics.jsonl")).unwrap();
+    let full = tiny_task::metrics(&cfg.output);
     let full_w = Model::load(&cfg.output.join("checkpoints/step-000004")).unwrap();
     let mut c2 = cfg.clone();
     c2.output = dir.path().join("run2");
@@ -79,19 +66,7 @@ fn resume_is_bit_exact() {
     train(&c2, false, false).unwrap();
     c2.steps = 4;
     train(&c2, true, false).unwrap();
-    let resumed = std::fs::read_to_string(c2.output.join("metrics.jsonl")).unwrap();
-    let strip = |s: &str| -> Vec<serde_json::Value> {
-        s.lines()
-            .map(|l| {
-                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-                for k in TIMING_KEYS {
-                    v.as_object_mut().unwrap().remove(*k);
-                }
-                v
-            })
-            .collect()
-    };
-    assert_eq!(strip(&full), strip(&resumed));
+    assert_eq!(full, tiny_task::metrics(&c2.output));
     let res_w = Model::load(&c2.output.join("checkpoints/step-000004")).unwrap();
     for (a, b) in full_w.params.iter().zip(&res_w.params) {
         assert_eq!(a.data(), b.data());
