@@ -1,7 +1,9 @@
 //! Generation on the device (`backend::cuda::model::decode`) on the emulator: greedy decoding
 //! follows the CPU engine (up to bf16 near-ties), the reported log-probs are the CPU's scores of
-//! the device's own sequences, sampling is reproducible and independent of the wave size, and
-//! `rlvr generate --device emu` writes the CPU path's format.
+//! the device's own sequences, sampling is reproducible and bit-identical for any batch size
+//! (continuous batching refills slots mid-run; a request's samples share one prompt prefill),
+//! the schedule reports the CPU engine's progress, and `rlvr generate --device emu` writes the
+//! CPU path's format.
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
@@ -130,7 +132,7 @@ fn greedy_follows_the_cpu_engine_and_logprobs_match_its_scores() {
 }
 
 #[test]
-fn sampling_is_reproducible_and_independent_of_the_wave_size() {
+fn sampling_is_reproducible_and_independent_of_the_batch_size() {
     let Some(dev) = emu_or_skip(22) else { return };
     let case = &cases(ShapeSet::Small)[3]; // qwen3 q/k-norm
     let model = random_model(case, 22).unwrap();

@@ -12,14 +12,16 @@
 //!   request's prompt appears once: its post-RoPE K/V rows are copied into the slot of each of
 //!   its samples, and each sample draws its first token from the prompt's last hidden state.
 //!   When more samples of the last prompt of a round are still waiting, that prompt's K/V and
-//!   hidden state are kept (one extra slot) and later admissions copy them instead of
-//!   prefilling again: one prompt prefill per request.
+//!   hidden state are kept (a one-slot cache of the longest prompt) and later rounds copy them
+//!   instead of prefilling again: one prompt prefill per request, whatever `max_batch` is.
 //! - Rows that stop (stop token or max_tokens) free their slot at once; a decode step (one
 //!   token per running row, `attn_decode_bf16` over the cache) runs only when every slot is
 //!   busy or nothing waits, so short responses do not hold a batch of long ones back.
-//! - Results are the same for every `max_batch`, bit for bit: every draw depends only on its
-//!   own sequence and its Philox key, and each row's arithmetic is independent of the others in
-//!   its launch. [`DecodeStats`] counts what the schedule ran.
+//! - Results are the same for every `max_batch`, bit for bit, and the same as the former
+//!   fixed-wave schedule's: every draw depends only on its own sequence and its Philox key, and
+//!   each row's arithmetic is independent of the others in its launch. [`DecodeStats`] counts
+//!   what the schedule ran (prefill forwards and prompts, decode steps and rows).
+//! - Cache layout: see [`KvCache`].
 //! - The prefill keeps the forward's training activations alive while it runs (more memory than
 //!   a dedicated prefill would need); fine for rollouts of the sizes the tests use.
 use super::super::attention::{attn_decode_bf16, AttnSeqs};
