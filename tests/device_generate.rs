@@ -1,18 +1,25 @@
 //! Generation on the device (`backend::cuda::model::decode`) on the emulator: greedy decoding
 //! follows the CPU engine (up to bf16 near-ties), the reported log-probs are the CPU's scores of
-//! the device's own sequences, sampling is reproducible and independent of the wave size, and
-//! `rlvr generate --device emu` writes the CPU path's format.
+//! the device's own sequences, sampling is reproducible and bit-identical for any batch size
+//! (continuous batching refills slots mid-run; a request's samples share one prompt prefill),
+//! the schedule reports the CPU engine's progress, and `rlvr generate --device emu` writes the
+//! CPU path's format.
 mod emu_common;
 use emu_common::*;
+use rlvr::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
 use rlvr::backend::cuda::model::check::{cases, random_model};
-use rlvr::backend::cuda::model::decode::generate_on_device;
+use rlvr::backend::cuda::model::decode::{
+    generate_on_device, generate_on_device_stats, DecodeStats,
+};
 use rlvr::backend::cuda::model::{score as device_score, DeviceModel};
 use rlvr::backend::cuda::parity::ShapeSet;
 use rlvr::backend::emu::EmuDevice;
-use rlvr::generate::engine::{generate, Completion, EngineConfig, GenRequest};
+use rlvr::generate::engine::{generate, Completion, EngineConfig, Finish, GenRequest, Progress};
 use rlvr::generate::sampling::SamplingParams;
 use rlvr::model::score::{score_sequences, SeqScores};
 use rlvr::model::Model;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 fn requests(params: SamplingParams, n: usize, max_tokens: usize) -> Vec<GenRequest> {
     [
@@ -125,7 +132,7 @@ fn greedy_follows_the_cpu_engine_and_logprobs_match_its_scores() {
 }
 
 #[test]
-fn sampling_is_reproducible_and_independent_of_the_wave_size() {
+fn sampling_is_reproducible_and_independent_of_the_batch_size() {
     let Some(dev) = emu_or_skip(22) else { return };
     let case = &cases(ShapeSet::Small)[3]; // qwen3 q/k-norm
     let model = random_model(case, 22).unwrap();
@@ -176,7 +183,7 @@ fn stop_tokens_end_device_responses() {
     let out = generate_on_device(&dev, &dm, &reqs, &engine(3, &[stop]), &mut |_| {}).unwrap();
     let first = free[0].tokens.iter().position(|&t| t == stop).unwrap();
     assert_eq!(out[0].tokens, free[0].tokens[..=first]);
-    assert_eq!(out[0].finish, rlvr::generate::engine::Finish::Stop);
+    assert_eq!(out[0].finish, Finish::Stop);
     for (o, f) in out.iter().zip(&free).skip(1) {
         let end = f
             .tokens
@@ -249,4 +256,269 @@ fn generate_cli_on_the_emulator_writes_the_cpu_format() {
         assert!((1..=5).contains(&n));
         assert_eq!(e["logprobs"].as_array().unwrap().len(), n);
     }
+}
+
+/// Counts launches per kernel on the way to another device.
+struct Counting<'a> {
+    dev: &'a dyn KernelDevice,
+    launches: Mutex<BTreeMap<String, [u64; 3]>>,
+}
+
+impl<'a> Counting<'a> {
+    fn new(dev: &'a dyn KernelDevice) -> Self {
+        Counting {
+            dev,
+            launches: Mutex::new(BTreeMap::new()),
+        }
+    }
+    /// [launches, summed grid.y, summed grid.z] of `kernel`.
+    fn of(&self, kernel: &str) -> [u64; 3] {
+        self.launches
+            .lock()
+            .unwrap()
+            .get(kernel)
+            .copied()
+            .unwrap_or_default()
+    }
+    fn total(&self) -> u64 {
+        self.launches.lock().unwrap().values().map(|v| v[0]).sum()
+    }
+}
+
+impl KernelDevice for Counting<'_> {
+    fn name(&self) -> String {
+        self.dev.name()
+    }
+    fn alloc_bytes(&self, bytes: usize) -> anyhow::Result<RawBuf> {
+        self.dev.alloc_bytes(bytes)
+    }
+    fn htod_bytes(&self, src: &[u8], dst: &RawBuf) -> anyhow::Result<()> {
+        self.dev.htod_bytes(src, dst)
+    }
+    fn dtoh_bytes(&self, src: &RawBuf, dst: &mut [u8]) -> anyhow::Result<()> {
+        self.dev.dtoh_bytes(src, dst)
+    }
+    fn launch(&self, kernel: &str, cfg: &LaunchCfg, args: &mut KernelArgs) -> anyhow::Result<()> {
+        let mut m = self.launches.lock().unwrap();
+        let e = m.entry(kernel.to_string()).or_default();
+        e[0] += 1;
+        e[1] += cfg.grid[1] as u64;
+        e[2] += cfg.grid[2] as u64;
+        drop(m);
+        self.dev.launch(kernel, cfg, args)
+    }
+    fn synchronize(&self) -> anyhow::Result<()> {
+        self.dev.synchronize()
+    }
+}
+
+/// A rollout-like workload: several samples per prompt, very different response lengths (and a
+/// request with no tokens at all), prompts of different lengths.
+fn skewed_requests(params: SamplingParams, shape: &[(usize, usize, usize)]) -> Vec<GenRequest> {
+    shape
+        .iter()
+        .enumerate()
+        .map(|(i, &(n, max_tokens, len))| GenRequest {
+            prompt: (0..len)
+                .map(|j| ((i * 31 + j * 7 + 1) % 250) as u32)
+                .collect(),
+            n,
+            seed: 500 + i as u64,
+            params,
+            max_tokens,
+        })
+        .collect()
+}
+
+/// (n, max_tokens, prompt length) of a small skewed workload.
+const SKEWED: [(usize, usize, usize); 5] = [(3, 8, 5), (1, 2, 9), (4, 1, 3), (2, 0, 4), (2, 5, 7)];
+
+fn run(
+    dev: &dyn KernelDevice,
+    dm: &DeviceModel,
+    reqs: &[GenRequest],
+    cfg: &EngineConfig,
+) -> (Vec<Completion>, DecodeStats, Vec<Progress>) {
+    let mut seen = Vec::new();
+    let (outs, stats) =
+        generate_on_device_stats(dev, dm, reqs, cfg, &mut |p| seen.push(p)).unwrap();
+    (outs, stats, seen)
+}
+
+fn progress_key(p: &[Progress]) -> Vec<[usize; 4]> {
+    p.iter()
+        .map(|p| [p.finished, p.total, p.generated_tokens, p.active])
+        .collect()
+}
+
+#[test]
+fn continuous_batching_is_bit_identical_for_any_batch_size() {
+    let Some(dev) = emu_or_skip(27) else { return };
+    let case = &cases(ShapeSet::Small)[3]; // qwen3 q/k-norm
+    let model = random_model(case, 27).unwrap();
+    let dm = DeviceModel::upload(&dev, &model).unwrap();
+    let params = SamplingParams {
+        temperature: 0.9,
+        top_k: 60,
+        top_p: 0.97,
+        ..Default::default()
+    };
+    let reqs = skewed_requests(params, &SKEWED);
+    // a stop token (the 5th of the first free response) ends some responses early, at steps
+    // that depend on the draws
+    let (free, _, _) = run(&dev, &dm, &reqs, &engine(64, &[]));
+    let stop = vec![free[0].tokens[4]];
+    let (base, base_stats, _) = run(&dev, &dm, &reqs, &engine(64, &stop));
+    assert_eq!(base.len(), 12);
+    let lengths: Vec<usize> = base.iter().map(|c| c.tokens.len()).collect();
+    eprintln!("response lengths {lengths:?}, {base_stats:?}");
+    assert!(base.iter().any(|c| c.finish == Finish::Stop));
+    assert!(base
+        .iter()
+        .any(|c| c.finish == Finish::Length && c.tokens.len() > 1));
+    // all 10 live samples in one round: one forward with each prompt once
+    assert_eq!(base_stats.slots, 10);
+    assert_eq!(base_stats.prefill_forwards, 1);
+    assert_eq!(base_stats.prefilled_prompts, 4);
+    assert_eq!(base_stats.prefill_tokens, 5 + 9 + 3 + 7);
+    for (max_batch, seed) in [(1usize, 28u64), (3, 29)] {
+        let other = EmuDevice::new(seed).unwrap(); // another thread order
+        let dm2 = DeviceModel::upload(&other, &model).unwrap();
+        let (outs, stats, _) = run(&other, &dm2, &reqs, &engine(max_batch, &stop));
+        for (x, y) in base.iter().zip(&outs) {
+            assert_eq!(
+                (x.request, x.sample, &x.tokens, x.finish),
+                (y.request, y.sample, &y.tokens, y.finish),
+                "max_batch {max_batch}"
+            );
+            let bits = |c: &Completion| c.logprobs.iter().map(|l| l.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(x), bits(y), "max_batch {max_batch}");
+        }
+        eprintln!("max_batch {max_batch}: {stats:?}");
+        // one prompt prefill per request however its samples are split over rounds
+        assert_eq!(stats.prefilled_prompts, 4, "max_batch {max_batch}");
+        assert_eq!(stats.slots, max_batch);
+        let tokens: usize = outs.iter().map(|c| c.tokens.len()).sum();
+        assert_eq!(stats.decode_rows, tokens - 10);
+        if max_batch == 1 {
+            assert_eq!(stats.decode_steps, stats.decode_rows);
+            assert_eq!(stats.prefix_reuses, 2 + 3 + 1); // samples after each request's first
+        } else {
+            assert!(stats.prefix_reuses > 0);
+        }
+    }
+    // the cached decode of every (shared-prefix) sequence reproduces the device's own forward
+    let own = device_score::score_sequences(&dev, &dm, &sequences(&reqs, &base), 0.9, 1 << 16);
+    let own_err = logprob_error(&base, &own.unwrap());
+    eprintln!("sampled log-prob max rel. error vs the device forward {own_err:.2e}");
+    assert!(own_err <= 1e-4, "{own_err}");
+}
+
+#[test]
+fn continuous_batching_follows_the_cpu_engine_schedule_and_greedy_tokens() {
+    let Some(dev) = emu_or_skip(31) else { return };
+    let case = &cases(ShapeSet::Small)[0];
+    let model = random_model(case, 31).unwrap();
+    let dm = DeviceModel::upload(&dev, &model).unwrap();
+    let reqs = skewed_requests(SamplingParams::greedy(), &SKEWED);
+    // no stop tokens: response lengths are the max_tokens on both sides, so the two schedules
+    // must report the same progress after every round
+    let cfg = engine(3, &[]);
+    let mut cpu_seen = Vec::new();
+    let cpu = generate(&model, &reqs, &cfg, &mut |p| cpu_seen.push(p)).unwrap();
+    let (emu, stats, seen) = run(&dev, &dm, &reqs, &cfg);
+    assert_eq!(progress_key(&seen), progress_key(&cpu_seen));
+    assert!(seen.iter().all(|p| p.active <= 3));
+    eprintln!("{stats:?}, {} progress calls", seen.len());
+    assert_eq!(cpu.len(), emu.len());
+    let (mut agreed, mut compared) = (0, 0);
+    for (c, e) in cpu.iter().zip(&emu) {
+        assert_eq!(
+            (c.request, c.sample, c.finish),
+            (e.request, e.sample, e.finish)
+        );
+        assert_eq!(c.tokens.len(), e.tokens.len());
+        let j = c
+            .tokens
+            .iter()
+            .zip(&e.tokens)
+            .take_while(|(a, b)| a == b)
+            .count();
+        (agreed, compared) = (agreed + j, compared + c.tokens.len());
+        if j < c.tokens.len() {
+            // a divergence must be a choice the CPU itself calls a near-tie
+            let seq = [reqs[e.request].prompt.clone(), e.tokens[..=j].to_vec()].concat();
+            let s = score_sequences(&model, &[seq], 1.0, 1 << 16).unwrap();
+            let gap = c.logprobs[j] - *s[0].logprobs.last().unwrap();
+            assert!(
+                gap <= 2e-2,
+                "request {} diverges at {j}: gap {gap}",
+                e.request
+            );
+        }
+    }
+    eprintln!("greedy tokens identical to the CPU engine: {agreed} of {compared}");
+    // greedy samples of one request share their prompt's prefill and so their tokens
+    for w in emu.windows(2) {
+        if w[0].request == w[1].request {
+            assert_eq!(w[0].tokens, w[1].tokens);
+            assert_eq!(w[0].logprobs, w[1].logprobs);
+        }
+    }
+    assert!(cpu_error(&model, &reqs, &emu, 1.0) <= 1e-2);
+}
+
+/// Prefill forwards, prompts and decode steps as the launches show them, the scheduler's
+/// counts, and what the old fixed waves ran, for a rollout-like workload (printed for the log).
+#[test]
+fn skewed_workload_launch_counts() {
+    let Some(dev) = emu_or_skip(26) else { return };
+    let case = &cases(ShapeSet::Small)[0];
+    let layers = 2u64;
+    let model = random_model(case, 26).unwrap();
+    let params = SamplingParams {
+        temperature: 1.0,
+        ..Default::default()
+    };
+    let shape = [(24, 5), (2, 9), (2, 3), (6, 7), (2, 12), (12, 4)].map(|(m, l)| (4, m, l));
+    let reqs = skewed_requests(params, &shape);
+    let max_batch = 8;
+    let counting = Counting::new(&dev);
+    let dm = DeviceModel::upload(&counting, &model).unwrap();
+    let t0 = std::time::Instant::now();
+    let (outs, stats, _) = run(&counting, &dm, &reqs, &engine(max_batch, &[]));
+    let secs = t0.elapsed().as_secs_f64();
+    let tokens: usize = outs.iter().map(|c| c.tokens.len()).sum();
+    let [fwd, _, prompts] = counting.of("attn_fwd_bf16");
+    let [dec, rows, _] = counting.of("attn_decode_bf16");
+    // the fixed waves of `max_batch` sequences: each wave decodes until its longest
+    // response ends and prefills every sample's prompt
+    let samples: Vec<&GenRequest> = reqs.iter().flat_map(|r| vec![r; r.n]).collect();
+    let waves = samples.chunks(max_batch);
+    let wave_steps: usize = waves
+        .clone()
+        .map(|w| w.iter().map(|r| r.max_tokens).max().unwrap() - 1)
+        .sum();
+    eprintln!(
+        "max_batch {max_batch}: {tokens} tokens; continuous: {} prefill forwards ({} prompts, {} tokens), {} decode steps ({} rows), {} launches ({} residual_add), {secs:.2} s; fixed waves would run {} forwards ({} prompts, {} tokens), {wave_steps} decode steps",
+        fwd / layers,
+        prompts / layers,
+        stats.prefill_tokens,
+        dec / layers,
+        rows / layers,
+        counting.total(),
+        counting.of("residual_add_bf16")[0],
+        waves.len(),
+        samples.len(),
+        samples.iter().map(|r| r.prompt.len()).sum::<usize>(),
+    );
+    assert_eq!(fwd / layers, stats.prefill_forwards as u64);
+    assert_eq!(prompts / layers, stats.prefilled_prompts as u64);
+    assert_eq!(stats.prefilled_prompts, 6);
+    assert_eq!(dec / layers, stats.decode_steps as u64);
+    assert_eq!(rows / layers, stats.decode_rows as u64);
+    assert_eq!(tokens, 4 * 48);
+    // the longest response (24 tokens) bounds the steps: 23 here, against 39 for waves of 8
+    assert_eq!(stats.decode_steps, 23);
+    assert_eq!(wave_steps, 39);
 }

@@ -100,7 +100,7 @@ pub struct Args {
     #[arg(long)]
     pub overwrite: bool,
     /// Where to sample: cpu (f32 reference, continuous batching), cuda or emu (bf16 on our
-    /// kernels over a device KV cache, in fixed waves of --batch). Same seeds; bf16 rounding can
+    /// kernels over a device KV cache, continuous batching too). Same seeds; bf16 rounding can
     /// change near-tied choices, so run.json records the device and a resume must match it.
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceArg,

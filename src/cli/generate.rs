@@ -117,7 +117,7 @@ pub struct Args {
     #[command(flatten)]
     pub sampling: SamplingFlags,
     /// Where to decode: cpu (f32 reference, continuous batching), cuda or emu (bf16 on our
-    /// kernels over a device KV cache; sequences run in fixed waves of --batch). The samples
+    /// kernels over a device KV cache, also continuous batching over --batch slots). The samples
     /// follow the same seeds; bf16 rounding can change near-tied choices.
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceArg,

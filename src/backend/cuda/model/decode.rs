@@ -1,107 +1,44 @@
 //! Token generation on the device over a bf16 KV cache: the `generate::engine` contract
 //! (requests with n samples, per-request seeds and sampling parameters, stop tokens, Philox
-//! uniform keyed by (seed, sample, step)) with the decoder, LM head and sampler on a
-//! `KernelDevice`.
+//! uniform keyed by (seed, sample, step), completions sorted by (request, sample), a progress
+//! call after every scheduling round) with the decoder, LM head and sampler on a `KernelDevice`.
 //!
-//! - Sequences run in fixed waves of at most `max_batch` (no continuous batching): a wave is
-//!   prefilled with one packed [`DeviceModel::forward`] (its post-RoPE K/V are copied into the
-//!   cache), then decoded one token per step for the rows still running until all have stopped.
-//!   Results are the same as with any other batch size: every draw depends only on its own
-//!   sequence.
-//! - Cache layout: per layer, K and V as [slots · max_len, Hkv · D] bf16, slot s owning rows
-//!   [s · max_len, (s + 1) · max_len) — the packed layout `attn_decode_bf16` reads.
+//! Scheduling is continuous batching, as in the CPU engine:
+//! - One cache of `min(max_batch, sequences)` slots for the whole run, each reserving the
+//!   longest prompt + max_tokens of any request (memory bounded by `max_batch`, not by the
+//!   number of sequences).
+//! - Waiting (request, sample) pairs are admitted in order whenever slots are free. All rows
+//!   admitted in one round are prefilled by ONE packed [`DeviceModel::forward`] in which every
+//!   request's prompt appears once: its post-RoPE K/V rows are copied into the slot of each of
+//!   its samples, and each sample draws its first token from the prompt's last hidden state.
+//!   When more samples of the last prompt of a round are still waiting, that prompt's K/V and
+//!   hidden state are kept (a one-slot cache of the longest prompt) and later rounds copy them
+//!   instead of prefilling again: one prompt prefill per request, whatever `max_batch` is.
+//! - Rows that stop (stop token or max_tokens) free their slot at once; a decode step (one
+//!   token per running row, `attn_decode_bf16` over the cache) runs only when every slot is
+//!   busy or nothing waits, so short responses do not hold a batch of long ones back.
+//! - Results are the same for every `max_batch`, bit for bit, and the same as the former
+//!   fixed-wave schedule's: every draw depends only on its own sequence and its Philox key, and
+//!   each row's arithmetic is independent of the others in its launch. [`DecodeStats`] counts
+//!   what the schedule ran (prefill forwards and prompts, decode steps and rows).
+//! - Cache layout: see [`KvCache`].
 //! - The prefill keeps the forward's training activations alive while it runs (more memory than
 //!   a dedicated prefill would need); fine for rollouts of the sizes the tests use.
 use super::super::attention::{attn_decode_bf16, AttnSeqs};
-use super::super::device::{alloc, filled, upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
+use super::super::device::{alloc, upload, DevBuf, KernelDevice};
 use super::super::launch::{self as k, gemm_bf16_at, Gemm, GemmOffsets, Strides};
 use super::super::sampling::{sample_keys, sample_rows, SampledDev};
+pub use super::kv_cache::KvCache;
 use super::linear::{self, Lin};
 use super::{DeviceBatch, DeviceModel};
-use crate::generate::engine::{Completion, EngineConfig, Finish, GenRequest};
+use crate::generate::engine::{Completion, EngineConfig, Finish, GenRequest, Progress};
 use crate::model::Batch;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use half::bf16;
+use std::collections::VecDeque;
+use std::ops::Range;
 
-/// K and V of every layer for the slots of one wave.
-pub struct KvCache {
-    pub k: Vec<DevBuf<bf16>>,
-    pub v: Vec<DevBuf<bf16>>,
-    /// Rows reserved per slot (prompt + most new tokens).
-    pub max_len: usize,
-    /// Row width Hkv · D.
-    pub width: usize,
-    /// bf16 zeros, the second operand of the copy (`x + 0` rounds back to x exactly).
-    zeros: DevBuf<bf16>,
-}
-
-impl KvCache {
-    pub fn alloc(
-        dev: &dyn KernelDevice,
-        dm: &DeviceModel,
-        slots: usize,
-        max_len: usize,
-    ) -> Result<Self> {
-        let width = dm.config.kv_dim();
-        let n = slots * max_len * width;
-        let layers = dm.layout.layers.len();
-        let k = (0..layers)
-            .map(|_| alloc(dev, n))
-            .collect::<Result<Vec<_>>>()?;
-        let v = (0..layers)
-            .map(|_| alloc(dev, n))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(KvCache {
-            k,
-            v,
-            max_len,
-            width,
-            zeros: filled(dev, max_len * width, bf16::ZERO)?,
-        })
-    }
-
-    /// Copies `rows` rows of `src` starting at row `src_row` into slot `slot` from position `pos`.
-    #[allow(clippy::too_many_arguments)]
-    fn store(
-        &self,
-        dev: &dyn KernelDevice,
-        dst: &DevBuf<bf16>,
-        src: &DevBuf<bf16>,
-        src_row: usize,
-        slot: usize,
-        pos: usize,
-        rows: usize,
-    ) -> Result<()> {
-        if pos + rows > self.max_len {
-            bail!(
-                "KV cache: {rows} rows at position {pos} overflow the {} reserved per sequence",
-                self.max_len
-            );
-        }
-        let n = rows * self.width;
-        if (src_row + rows) * self.width > src.len() {
-            bail!(
-                "KV cache: source rows {src_row}..{} out of range",
-                src_row + rows
-            );
-        }
-        // There is no device-to-device copy launcher: out = src + 0 with the elementwise add,
-        // addressed into the cache with a pointer offset.
-        let mut a = KernelArgs::new();
-        a.buf_at(dst, (slot * self.max_len + pos) * self.width)?
-            .buf_at(src, src_row * self.width)?
-            .buf(&self.zeros)
-            .i64(n as i64);
-        let blocks = n.div_ceil(256).clamp(1, 4096) as u32;
-        dev.launch(
-            "residual_add_bf16",
-            &LaunchCfg::linear(blocks, 256, 0),
-            &mut a,
-        )
-    }
-}
-
-/// One running sequence of a wave.
+/// One sequence in a cache slot.
 struct Row {
     request: usize,
     sample: usize,
@@ -209,31 +146,30 @@ impl DeviceModel {
         Ok(hidden)
     }
 
-    /// Prefills `prompts[i]` into slot i with one packed forward; returns the final hidden state
-    /// of each prompt's last token [prompts, d].
+    /// Prefills each prompt of `prompts` once with one packed forward and copies its K/V
+    /// into every slot listed with it (position 0 on); returns the final hidden state of each
+    /// prompt's last token [prompts, d].
     pub fn prefill(
         &self,
         dev: &dyn KernelDevice,
         cache: &KvCache,
-        prompts: &[&[u32]],
+        prompts: &[(&[u32], &[usize])],
     ) -> Result<DevBuf<bf16>> {
-        let seqs: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
+        let seqs: Vec<Vec<u32>> = prompts.iter().map(|p| p.0.to_vec()).collect();
         let batch = Batch::from_sequences(&seqs);
         let db = DeviceBatch::from_batch(dev, &batch)?;
         let acts = self.forward(dev, &db)?;
         let mut last = Vec::with_capacity(prompts.len());
-        for (slot, &(start, len)) in batch.seqs.iter().enumerate() {
+        for (&(start, len), (_, slots)) in batch.seqs.iter().zip(prompts) {
             for (li, la) in acts.layers.iter().enumerate() {
-                cache.store(dev, &cache.k[li], &la.k, start, slot, 0, len)?;
-                cache.store(dev, &cache.v[li], &la.v, start, slot, 0, len)?;
+                for &slot in slots.iter() {
+                    cache.store(dev, &cache.k[li], &la.k, start, slot, 0, len)?;
+                    cache.store(dev, &cache.v[li], &la.v, start, slot, 0, len)?;
+                }
             }
             last.push((start + len - 1) as i32);
         }
-        let d = self.hidden();
-        let hs = alloc::<bf16>(dev, prompts.len() * d)?;
-        // a gather is an embedding lookup with the hidden states as the table
-        k::embedding_fwd_bf16(dev, &hs, &acts.hidden, &upload(dev, &last)?, d)?;
-        Ok(hs)
+        gather_rows(dev, &acts.hidden, &last, self.hidden())
     }
 
     /// Samples one token per row of `hidden` [rows, d]: f32 logits through the LM head, then the
@@ -293,15 +229,248 @@ impl DeviceModel {
     }
 }
 
-/// `generate::engine::generate` on the device: the same requests, stop tokens and results
-/// (completions sorted by (request, sample)); `cfg.max_batch` is the wave size.
-pub fn generate_on_device(
+/// Rows `ids[i]` of `table` [_, d] as a new buffer [ids, d] (an embedding lookup with the hidden
+/// states as the table).
+fn gather_rows(
     dev: &dyn KernelDevice,
+    table: &DevBuf<bf16>,
+    ids: &[i32],
+    d: usize,
+) -> Result<DevBuf<bf16>> {
+    let out = alloc::<bf16>(dev, ids.len() * d)?;
+    k::embedding_fwd_bf16(dev, &out, table, &upload(dev, ids)?, d)?;
+    Ok(out)
+}
+
+/// What the schedule of one [`generate_on_device_stats`] call ran.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    /// Cache slots: min(max_batch, sequences with max_tokens > 0).
+    pub slots: usize,
+    /// Packed prefill forwards (at most one per admission round).
+    pub prefill_forwards: usize,
+    /// Prompts in those forwards: one per request and round, however many samples it admits.
+    pub prefilled_prompts: usize,
+    /// Prompt tokens in those forwards.
+    pub prefill_tokens: usize,
+    /// Admission rounds that copied a prompt kept from an earlier round instead of prefilling.
+    pub prefix_reuses: usize,
+    /// Batched decode steps.
+    pub decode_steps: usize,
+    /// Rows summed over the decode steps (every generated token but each sequence's first).
+    pub decode_rows: usize,
+}
+
+/// The prompt kept for samples of `request` that are admitted in a later round.
+struct Prefix {
+    request: usize,
+    /// One slot holding the prompt's K/V.
+    cache: KvCache,
+    /// The final hidden state of its last token [1, d].
+    hidden: DevBuf<bf16>,
+}
+
+struct Scheduler<'a> {
+    dev: &'a dyn KernelDevice,
+    dm: &'a DeviceModel,
+    requests: &'a [GenRequest],
+    cfg: &'a EngineConfig,
+    max_batch: usize,
+    cache: KvCache,
+    /// Longest prompt among requests with several samples (the size of `Prefix::cache`).
+    prefix_len: usize,
+    prefix: Option<Prefix>,
+    free: Vec<usize>,
+    pending: VecDeque<(usize, usize)>,
+    /// Sorted by (request, sample): rows are admitted in that order and leave without
+    /// reordering, so the rows of a request are adjacent (one LM-head launch per request).
+    running: Vec<Row>,
+    done: Vec<Completion>,
+    total: usize,
+    generated: usize,
+    stats: DecodeStats,
+}
+
+/// Samples the next token of each of `rows` from `hidden` [rows, d] and appends it.
+fn draw_into(
     dm: &DeviceModel,
+    dev: &dyn KernelDevice,
+    hidden: &DevBuf<bf16>,
+    rows: &mut [Row],
     requests: &[GenRequest],
-    cfg: &EngineConfig,
-    progress: &mut dyn FnMut(crate::generate::engine::Progress),
-) -> Result<Vec<Completion>> {
+) -> Result<usize> {
+    let view: Vec<&Row> = rows.iter().collect();
+    let draws = dm.sample_hidden(dev, hidden, &view, requests)?;
+    for (r, (t, lp)) in rows.iter_mut().zip(draws) {
+        r.tokens.push(t);
+        r.logprobs.push(lp);
+    }
+    Ok(rows.len())
+}
+
+/// Runs of rows of the same request.
+fn request_runs(rows: &[Row]) -> Vec<Range<usize>> {
+    let mut runs: Vec<Range<usize>> = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        match runs.last_mut() {
+            Some(g) if rows[g.start].request == r.request => g.end = i + 1,
+            _ => runs.push(i..i + 1),
+        }
+    }
+    runs
+}
+
+impl Scheduler<'_> {
+    /// Fills free slots from the queue, prefills what they need and draws their first tokens.
+    fn admit(&mut self) -> Result<()> {
+        let mut batch: Vec<Row> = Vec::new();
+        while self.running.len() + batch.len() < self.max_batch {
+            let Some((ri, si)) = self.pending.pop_front() else {
+                break;
+            };
+            let req = &self.requests[ri];
+            if req.max_tokens == 0 {
+                self.done.push(Completion {
+                    request: ri,
+                    sample: si,
+                    tokens: vec![],
+                    logprobs: vec![],
+                    finish: Finish::Length,
+                });
+                continue;
+            }
+            let slot = self.free.pop().context("no free KV-cache slot")?;
+            batch.push(Row {
+                request: ri,
+                sample: si,
+                slot,
+                prompt_len: req.prompt.len(),
+                tokens: vec![],
+                logprobs: vec![],
+            });
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let (dev, dm, d) = (self.dev, self.dm, self.dm.hidden());
+        let runs = request_runs(&batch);
+        // Only the first run can continue the request of the kept prompt (admission is in order).
+        let kept = self
+            .prefix
+            .as_ref()
+            .filter(|p| p.request == batch[0].request);
+        let fresh = &runs[kept.is_some() as usize..];
+        if let Some(p) = kept {
+            let rows = &mut batch[runs[0].clone()];
+            for r in rows.iter() {
+                self.cache
+                    .copy_prefix(dev, &p.cache, 0, r.slot, r.prompt_len)?;
+            }
+            let hidden = gather_rows(dev, &p.hidden, &vec![0; rows.len()], d)?;
+            self.generated += draw_into(dm, dev, &hidden, rows, self.requests)?;
+            self.stats.prefix_reuses += 1;
+        }
+        if let Some(first) = fresh.first() {
+            let slots: Vec<Vec<usize>> = fresh
+                .iter()
+                .map(|g| batch[g.clone()].iter().map(|r| r.slot).collect())
+                .collect();
+            let prompts: Vec<(&[u32], &[usize])> = fresh
+                .iter()
+                .zip(&slots)
+                .map(|(g, s)| {
+                    let prompt = self.requests[batch[g.start].request].prompt.as_slice();
+                    (prompt, s.as_slice())
+                })
+                .collect();
+            let last = dm.prefill(dev, &self.cache, &prompts)?;
+            self.stats.prefill_forwards += 1;
+            self.stats.prefilled_prompts += prompts.len();
+            self.stats.prefill_tokens += prompts.iter().map(|p| p.0.len()).sum::<usize>();
+            let ids: Vec<i32> = fresh
+                .iter()
+                .enumerate()
+                .flat_map(|(p, g)| std::iter::repeat_n(p as i32, g.len()))
+                .collect();
+            let hidden = gather_rows(dev, &last, &ids, d)?;
+            let rows = &mut batch[first.start..];
+            self.generated += draw_into(dm, dev, &hidden, rows, self.requests)?;
+            // Keep the round's last prompt when more of its samples wait for a slot.
+            let lead = &batch[fresh.last().expect("non-empty").start];
+            if self.pending.front().map(|w| w.0) == Some(lead.request) {
+                let cache = match self.prefix.take() {
+                    Some(p) => p.cache,
+                    None => KvCache::alloc(dev, dm, 1, self.prefix_len)?,
+                };
+                cache.copy_prefix(dev, &self.cache, lead.slot, 0, lead.prompt_len)?;
+                let hidden = gather_rows(dev, &last, &[fresh.len() as i32 - 1], d)?;
+                self.prefix = Some(Prefix {
+                    request: lead.request,
+                    cache,
+                    hidden,
+                });
+            }
+        }
+        self.running.extend(batch);
+        Ok(())
+    }
+
+    /// Moves rows that emitted a stop token or reached max_tokens to `done`, freeing slots.
+    fn retire(&mut self) {
+        let running = std::mem::take(&mut self.running);
+        for r in running {
+            let max_tokens = self.requests[r.request].max_tokens;
+            let finish = match r.tokens.last() {
+                Some(t) if self.cfg.stop_tokens.contains(t) => Some(Finish::Stop),
+                _ if r.tokens.len() >= max_tokens => Some(Finish::Length),
+                _ => None,
+            };
+            match finish {
+                Some(finish) => {
+                    self.free.push(r.slot);
+                    self.done.push(Completion {
+                        request: r.request,
+                        sample: r.sample,
+                        tokens: r.tokens,
+                        logprobs: r.logprobs,
+                        finish,
+                    });
+                }
+                None => self.running.push(r),
+            }
+        }
+    }
+
+    /// One batched decode step: feeds every running row's last token, draws the next.
+    fn step(&mut self) -> Result<()> {
+        let mut tokens = Vec::with_capacity(self.running.len());
+        let mut pos = Vec::with_capacity(self.running.len());
+        let mut slots = Vec::with_capacity(self.running.len());
+        for r in &self.running {
+            tokens.push(*r.tokens.last().context("running row without a token")?);
+            pos.push(r.prompt_len + r.tokens.len() - 1);
+            slots.push(r.slot);
+        }
+        let hidden = self
+            .dm
+            .decode_step(self.dev, &self.cache, &tokens, &pos, &slots)?;
+        self.stats.decode_steps += 1;
+        self.stats.decode_rows += tokens.len();
+        self.generated += draw_into(self.dm, self.dev, &hidden, &mut self.running, self.requests)?;
+        Ok(())
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            finished: self.done.len(),
+            total: self.total,
+            generated_tokens: self.generated,
+            active: self.running.len(),
+        }
+    }
+}
+
+fn validate(dm: &DeviceModel, requests: &[GenRequest]) -> Result<()> {
     let limit = dm.config.max_position_embeddings;
     for (i, r) in requests.iter().enumerate() {
         r.params.validate()?;
@@ -326,101 +495,92 @@ pub fn generate_on_device(
             );
         }
     }
-    let all: Vec<(usize, usize)> = requests
+    Ok(())
+}
+
+/// `generate::engine::generate` on the device: the same requests, stop tokens and results
+/// (completions sorted by (request, sample)); `cfg.max_batch` is the number of cache slots.
+pub fn generate_on_device(
+    dev: &dyn KernelDevice,
+    dm: &DeviceModel,
+    requests: &[GenRequest],
+    cfg: &EngineConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<Completion>> {
+    Ok(generate_on_device_stats(dev, dm, requests, cfg, progress)?.0)
+}
+
+/// [`generate_on_device`], also returning what its schedule ran.
+pub fn generate_on_device_stats(
+    dev: &dyn KernelDevice,
+    dm: &DeviceModel,
+    requests: &[GenRequest],
+    cfg: &EngineConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(Vec<Completion>, DecodeStats)> {
+    validate(dm, requests)?;
+    let live = |r: &&GenRequest| r.n > 0 && r.max_tokens > 0;
+    let sequences: usize = requests.iter().filter(live).map(|r| r.n).sum();
+    let max_len = requests
+        .iter()
+        .filter(live)
+        .map(|r| r.prompt.len() + r.max_tokens)
+        .max()
+        .unwrap_or(1);
+    let prefix_len = requests
+        .iter()
+        .filter(live)
+        .filter(|r| r.n > 1)
+        .map(|r| r.prompt.len())
+        .max()
+        .unwrap_or(1);
+    let max_batch = cfg.max_batch.max(1);
+    let slots = max_batch.min(sequences).max(1);
+    let pending: VecDeque<(usize, usize)> = requests
         .iter()
         .enumerate()
         .flat_map(|(i, r)| (0..r.n).map(move |s| (i, s)))
         .collect();
-    let total = all.len();
-    let mut done: Vec<Completion> = Vec::with_capacity(total);
-    let mut generated = 0usize;
-    for wave in all.chunks(cfg.max_batch.max(1)) {
-        let mut rows: Vec<Row> = Vec::new();
-        for &(ri, si) in wave {
-            let req = &requests[ri];
-            if req.max_tokens == 0 {
-                done.push(Completion {
-                    request: ri,
-                    sample: si,
-                    tokens: vec![],
-                    logprobs: vec![],
-                    finish: Finish::Length,
-                });
-                continue;
-            }
-            rows.push(Row {
-                request: ri,
-                sample: si,
-                slot: rows.len(),
-                prompt_len: req.prompt.len(),
-                tokens: vec![],
-                logprobs: vec![],
-            });
-        }
-        if rows.is_empty() {
-            continue;
-        }
-        let max_len = rows
-            .iter()
-            .map(|r| r.prompt_len + requests[r.request].max_tokens)
-            .max()
-            .unwrap_or(1);
-        let cache = KvCache::alloc(dev, dm, rows.len(), max_len)?;
-        let prompts: Vec<&[u32]> = rows
-            .iter()
-            .map(|r| requests[r.request].prompt.as_slice())
-            .collect();
-        let mut hidden = dm.prefill(dev, &cache, &prompts)?;
-        let mut running: Vec<usize> = (0..rows.len()).collect();
-        loop {
-            let view: Vec<&Row> = running.iter().map(|&i| &rows[i]).collect();
-            let draws = dm.sample_hidden(dev, &hidden, &view, requests)?;
-            for (&i, (t, lp)) in running.iter().zip(draws) {
-                rows[i].tokens.push(t);
-                rows[i].logprobs.push(lp);
-                generated += 1;
-            }
-            running.retain(|&i| {
-                let r = &rows[i];
-                let last = *r.tokens.last().expect("just pushed");
-                !cfg.stop_tokens.contains(&last) && r.tokens.len() < requests[r.request].max_tokens
-            });
-            progress(crate::generate::engine::Progress {
-                finished: done.len() + rows.len() - running.len(),
-                total,
-                generated_tokens: generated,
-                active: running.len(),
-            });
-            if running.is_empty() {
+    let total = pending.len();
+    let mut s = Scheduler {
+        dev,
+        dm,
+        requests,
+        cfg,
+        max_batch,
+        cache: KvCache::alloc(dev, dm, slots, max_len)?,
+        prefix_len,
+        prefix: None,
+        free: (0..slots).rev().collect(),
+        pending,
+        running: Vec::with_capacity(slots),
+        done: Vec::with_capacity(total),
+        total,
+        generated: 0,
+        stats: DecodeStats {
+            slots: max_batch.min(sequences),
+            ..Default::default()
+        },
+    };
+    // The CPU engine's loop: admit, retire (first tokens can stop), and decode only when no
+    // free slot could take a waiting sample.
+    loop {
+        s.admit()?;
+        s.retire();
+        progress(s.progress());
+        if s.running.is_empty() {
+            if s.pending.is_empty() {
                 break;
             }
-            let tokens: Vec<u32> = running
-                .iter()
-                .map(|&i| *rows[i].tokens.last().expect("non-empty"))
-                .collect();
-            let pos: Vec<usize> = running
-                .iter()
-                .map(|&i| rows[i].prompt_len + rows[i].tokens.len() - 1)
-                .collect();
-            let slots: Vec<usize> = running.iter().map(|&i| rows[i].slot).collect();
-            hidden = dm.decode_step(dev, &cache, &tokens, &pos, &slots)?;
+            continue;
         }
-        for r in rows {
-            let last = *r.tokens.last().expect("at least one token");
-            let finish = if cfg.stop_tokens.contains(&last) {
-                Finish::Stop
-            } else {
-                Finish::Length
-            };
-            done.push(Completion {
-                request: r.request,
-                sample: r.sample,
-                tokens: r.tokens,
-                logprobs: r.logprobs,
-                finish,
-            });
+        if s.running.len() < max_batch && !s.pending.is_empty() {
+            continue;
         }
+        s.step()?;
     }
+    let stats = s.stats;
+    let mut done = s.done;
     done.sort_by_key(|c| (c.request, c.sample));
-    Ok(done)
+    Ok((done, stats))
 }

@@ -19,6 +19,7 @@ pub mod decode;
 pub mod dp;
 pub mod forward;
 pub mod head;
+pub mod kv_cache;
 pub mod linear;
 pub mod memory;
 pub mod score;
