@@ -92,7 +92,8 @@ fn device_thread_ranks_match_one_device_process() {
         // off a GPU, --nccl falls back to the staged transport: same run
         cfg.nccl = zero == 1;
         cfg.steps = 1;
-        cfg.val_every = 0;
+        // validation answers sampled on each rank's device, each rank its block of problems
+        cfg.val_every = 1;
         let mut one = cfg.clone();
         one.output = dir.path().join("one");
         one.dp_shards = 2;
@@ -108,6 +109,7 @@ fn device_thread_ranks_match_one_device_process() {
         }
         let what = format!("device {objective} zero={zero}");
         let m = tiny_task::metrics(&two.output);
+        assert!(m[0].get("val//accuracy").is_some(), "{what}: {m:?}");
         assert!(
             m.iter()
                 .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),

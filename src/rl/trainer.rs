@@ -33,6 +33,17 @@ struct DeviceState {
     reference: Option<DeviceModel>,
 }
 
+/// The device policy that samples rollouts and validation answers (`rollouts = "device"`).
+fn rollout_device<'a>(
+    on_device: &'a Option<(&'a dyn KernelDevice, DeviceState)>,
+    cfg: &TrainConfig,
+) -> Option<(&'a dyn KernelDevice, &'a DeviceModel)> {
+    match on_device {
+        Some((dev, d)) if cfg.rollouts == "device" => Some((*dev, &d.updater.model)),
+        _ => None,
+    }
+}
+
 /// Copies the device's updated weights into the host `model` when they are newer.
 fn sync_host(
     on_device: &Option<(&dyn KernelDevice, DeviceState)>,
@@ -115,7 +126,7 @@ pub fn validate(
     verifier: crate::verify::Mode,
 ) -> Result<Vec<Validation>> {
     validate_dp(
-        model,
+        &Sampler::cpu(model),
         tok,
         items,
         max_tokens,
@@ -125,9 +136,10 @@ pub fn validate(
     )
 }
 
-/// `validate` with each rank answering a contiguous block of the problems.
+/// `validate` with each rank answering a contiguous block of the problems, sampled by `sampler`
+/// (the CPU engine or the device policy).
 pub fn validate_dp(
-    model: &Model,
+    sampler: &Sampler<'_>,
     tok: &Tokenizer,
     items: &[PromptItem],
     max_tokens: usize,
@@ -148,14 +160,7 @@ pub fn validate_dp(
         progress: &mut |_| {},
     };
     let mine = dp.my_block(items.len());
-    let samples = rollout_block(
-        &Sampler::cpu(model),
-        tok,
-        &items[mine.clone()],
-        mine.start,
-        0,
-        settings,
-    )?;
+    let samples = rollout_block(sampler, tok, &items[mine.clone()], mine.start, 0, settings)?;
     // (item, correct, response tokens) of every answer, gathered in item order.
     let local: Vec<u32> = samples
         .iter()
@@ -472,9 +477,16 @@ pub fn train_with(
         let mut m = serde_json::Map::new();
         m.insert("step".into(), json!(step));
         if !val_items.is_empty() && cfg.val_every > 0 && step % cfg.val_every == 0 {
-            sync_host(&on_device, &mut model, &mut host_stale)?;
+            // Validation samples where the rollouts do (on the device: its bf16 policy).
+            let device = rollout_device(&on_device, cfg);
+            if device.is_none() {
+                sync_host(&on_device, &mut model, &mut host_stale)?;
+            }
             for v in validate_dp(
-                &model,
+                &Sampler {
+                    model: &model,
+                    device,
+                },
                 &tok,
                 &val_items,
                 cfg.max_response_tokens,
@@ -499,10 +511,7 @@ pub fn train_with(
         }
         let sampler = Sampler {
             model: &model,
-            device: match &on_device {
-                Some((dev, d)) if cfg.rollouts == "device" => Some((*dev, &d.updater.model)),
-                _ => None,
-            },
+            device: rollout_device(&on_device, cfg),
         };
         let local = rollout_block(
             &sampler,
