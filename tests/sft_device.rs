@@ -110,7 +110,8 @@ fn outcome(cfg: &SftConfig, losses: &[f64]) -> (Vec<u64>, String, Vec<u8>) {
 
 /// Two ranks, each with its own emulated device (and its own thread order), exchanging gradient
 /// shards through the staged device collectives, write what one device process with two shards
-/// writes; with ZeRO-1 (each rank keeping half the masters and moments) as well.
+/// writes; with ZeRO-1 (each rank keeping half the masters and moments) as well, and with
+/// activation checkpointing.
 #[test]
 fn device_thread_ranks_match_one_device_process() {
     let Some(dev) = emu_common::emu_or_skip(0) else {
@@ -130,6 +131,17 @@ fn device_thread_ranks_match_one_device_process() {
     let losses = sft_on(&one, Some(&log), &dp, Some(&dev)).unwrap();
     let reference = outcome(&one, &losses);
     assert_eq!(reference.0.len(), 2);
+    // Recomputing each layer in the backward changes nothing.
+    let mut ckpt = one.clone();
+    ckpt.activation_checkpointing = true;
+    ckpt.output = dir.path().join("one-ckpt");
+    std::fs::create_dir_all(&ckpt.output).unwrap();
+    let log = ckpt.output.join("sft_log.jsonl");
+    let losses = sft_on(&ckpt, Some(&log), &dp, Some(&dev)).unwrap();
+    assert!(
+        outcome(&ckpt, &losses) == reference,
+        "activation checkpointing changed the run"
+    );
     for zero in [false, true] {
         let mut two = base.clone();
         two.output = dir.path().join(format!("two-zero{zero}"));
