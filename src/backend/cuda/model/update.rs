@@ -3,6 +3,8 @@
 //! the global grad-norm clip and AdamW as kernels on f32 master weights and moments (the bf16
 //! weights the forward reads are written by the AdamW kernel). The per-token coefficients are
 //! computed on the host by `rl::loss::token_coefficients`, exactly as on the CPU path.
+//! `DeviceUpdater::coefficient_step` is one such step with coefficients the caller gives (SFT's
+//! −1/N on every response token), through the same micro-batch and reduce-and-apply code.
 use super::dp::ShardGrads;
 use super::{DeviceBatch, DeviceModel, Grads};
 use crate::backend::cuda::comm::{DeviceComm, Slice, Staged};
