@@ -1,16 +1,23 @@
 //! `rlvr sft`: supervised fine-tuning on (prompt, answer) pairs.
+use super::device::DeviceArg;
 use super::ranks::{or_abort_all, start_ranks};
 use crate::rl::dp::DataParallel;
-use crate::rl::sft::{sft_with, SftConfig};
+use crate::rl::sft::{sft_on, SftConfig};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
 /// Supervised fine-tuning (or pretraining from scratch) on (prompt, answer) pairs through the
 /// fused log-prob path: token-mean negative log-likelihood of the response (the formatted answer
 /// followed by the model's EOS token). Data parallel like `rlvr train` (`--nproc`, `--dp-shards`,
-/// `--zero`); rank 0 writes the output.
+/// `--zero`); rank 0 writes the output. With `--device cuda|emu` each step runs on the device
+/// like `rlvr train`'s policy update.
 #[derive(clap::Args, Debug)]
 pub struct Args {
+    /// Where each step runs: cpu, cuda (our kernels: bf16 weights and activations, f32 master
+    /// weights, gradients and AdamW moments; one GPU per process) or emu (the same kernels on
+    /// the host emulator, for checking). The output is written from the f32 master weights.
+    #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
+    pub device: DeviceArg,
     /// Model directory to start from.
     #[arg(long)]
     pub model: PathBuf,
@@ -83,6 +90,8 @@ pub fn run(a: Args) -> Result<()> {
     let Some(comm) = start_ranks(a.nproc)? else {
         return Ok(());
     };
+    // A rank that cannot open its device ends them all (the others would wait in a collective).
+    let dev = or_abort_all(comm.as_ref(), a.device.kernel_device(cfg.seed))?;
     let dp = DataParallel::new(comm.as_ref(), a.dp_shards, a.zero == 1);
     let root = dp.is_root();
     let out = (|| {
@@ -92,8 +101,12 @@ pub fn run(a: Args) -> Result<()> {
             if dp.is_parallel() {
                 eprintln!("data parallel: {}", dp.describe());
             }
+            if let Some(d) = dev.as_deref() {
+                eprintln!("sft steps on {}", d.name());
+            }
         }
-        sft_with(&cfg, Some(&a.output.join("sft_log.jsonl")), &dp)
+        let log = a.output.join("sft_log.jsonl");
+        sft_on(&cfg, Some(&log), &dp, dev.as_deref())
     })();
     let losses = or_abort_all(comm.as_ref(), out)?;
     if root {

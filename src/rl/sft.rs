@@ -9,8 +9,11 @@
 use super::dp::DataParallel;
 use super::update::accumulate;
 use crate::autograd::Tape;
+use crate::backend::cuda::comm::DeviceComm;
+use crate::backend::cuda::device::KernelDevice;
+use crate::backend::cuda::model::update::{CoefficientBatch, DeviceUpdater};
 use crate::model::{Batch, Model};
-use crate::optim::AdamWConfig;
+use crate::optim::{AdamW, AdamWConfig};
 use crate::rng::SplitMix64;
 use crate::tensor::{DType, Tensor};
 use crate::tokenizer::{ChatTemplate, Tokenizer};
@@ -79,6 +82,18 @@ pub fn sft(cfg: &SftConfig, log: Option<&Path>) -> Result<Vec<f64>> {
 /// computes the gradients of its shards; losses cover the whole batch on every rank. Rank 0
 /// alone writes `log` and the output; every rank returns after the output is written.
 pub fn sft_with(cfg: &SftConfig, log: Option<&Path>, dp: &DataParallel<'_>) -> Result<Vec<f64>> {
+    sft_on(cfg, log, dp, None)
+}
+
+/// `sft_with`, with each step's forward, backward and AdamW on `device` when given (f32 master
+/// weights and moments there, gradient shards summed through the device collectives); the same
+/// batches, shards and loss, and the output written from the device's master weights.
+pub fn sft_on(
+    cfg: &SftConfig,
+    log: Option<&Path>,
+    dp: &DataParallel<'_>,
+    device: Option<&dyn KernelDevice>,
+) -> Result<Vec<f64>> {
     let root = dp.is_root();
     let mut model =
         Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
@@ -96,15 +111,28 @@ pub fn sft_with(cfg: &SftConfig, log: Option<&Path>, dp: &DataParallel<'_>) -> R
         &eos,
         cfg.max_tokens,
     )?;
-    let names: Vec<String> = model.param_names().map(str::to_string).collect();
-    let mut opt = dp.optimizer(
-        AdamWConfig {
-            lr: cfg.lr,
-            weight_decay: cfg.weight_decay,
-            ..Default::default()
+    let adamw = AdamWConfig {
+        lr: cfg.lr,
+        weight_decay: cfg.weight_decay,
+        ..Default::default()
+    };
+    let mut stepper = match device {
+        Some(dev) => {
+            let comm = crate::dist::device_comm::device_comm_for(dp.comm, dev, false)?;
+            let owned = dp.owned(&model.params);
+            let mut updater = DeviceUpdater::with_owned(dev, &model, adamw, owned)?;
+            updater.activation_checkpointing = cfg.activation_checkpointing;
+            Stepper::Device {
+                dev,
+                updater: Box::new(updater),
+                comm,
+            }
+        }
+        None => Stepper::Cpu {
+            names: model.param_names().map(str::to_string).collect(),
+            opt: dp.optimizer(adamw, &model.params),
         },
-        &model.params,
-    );
+    };
     let mut rng = SplitMix64(cfg.seed);
     let mut losses = Vec::with_capacity(cfg.steps);
     let mut logf = match log.filter(|_| root) {
@@ -123,42 +151,29 @@ pub fn sft_with(cfg: &SftConfig, log: Option<&Path>, dp: &DataParallel<'_>) -> R
             .collect();
         let suffix: Vec<usize> = idx.iter().map(|&i| examples[i].1.len()).collect();
         let n: usize = suffix.iter().sum();
-        let lens: Vec<usize> = seqs.iter().map(Vec::len).collect();
-        let mut partials = Vec::new();
+        // Linear decay to 10% of the peak: a from-scratch model converges much further.
+        let lr = cfg.lr * (1.0 - 0.9 * step as f32 / cfg.steps.max(1) as f32);
+        let step_in = Step {
+            seqs: &seqs,
+            suffix: &suffix,
+            n,
+            clip: cfg.grad_clip,
+            lr,
+        };
         // Per-token log-probs of this rank's shards, in batch order.
-        let mut logprobs: Vec<Vec<f32>> = Vec::new();
-        for shard in dp.my_shards() {
-            let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
-            // No token budget: a shard is one forward (one shard: the whole batch, as always).
-            for m in dp.shard_micro_batches(&lens, usize::MAX, shard) {
-                let tape = Tape::new();
-                let vars = model.vars(&tape);
-                let batch = Batch::from_sequences(&seqs[m.clone()]);
-                let (lp, _) = model.suffix_logprobs(&tape, &vars, &batch, &suffix[m], 1.0)?;
-                // −1/N with N the whole batch's response tokens: the shards add up to the mean.
-                let l = tape.weighted_sum(&lp, &vec![-1.0 / n as f32; lp.value.numel()]);
-                let mut grads = tape.backward(&l);
-                accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
-                logprobs.push(lp.value.data().to_vec());
-            }
-            partials.push(acc);
-        }
+        let logprobs = stepper.step(&mut model, dp, &step_in)?;
         // Summed in batch order on every rank, as one process sums them.
         let all = dp.gather_vectors(&logprobs)?;
         let loss = -all.iter().flatten().map(|&x| x as f64).sum::<f64>() / n as f64;
-        // Linear decay to 10% of the peak: a from-scratch model converges much further.
-        let lr = cfg.lr * (1.0 - 0.9 * step as f32 / cfg.steps.max(1) as f32);
-        dp.apply_gradients(
-            &mut model.params,
-            &mut opt,
-            partials,
-            &names,
-            cfg.grad_clip,
-            lr,
-        )?;
         losses.push(loss);
         if let Some(f) = logf.as_mut() {
             writeln!(f, "{}", serde_json::json!({"step": step, "loss": loss}))?;
+        }
+    }
+    if let Stepper::Device { dev, updater, .. } = &stepper {
+        // Under ZeRO-1 the masters are gathered by a step; without one the model is as loaded.
+        if updater.step > 0 {
+            updater.sync_to_host(*dev, &mut model)?;
         }
     }
     if root {
@@ -167,6 +182,79 @@ pub fn sft_with(cfg: &SftConfig, log: Option<&Path>, dp: &DataParallel<'_>) -> R
     // Nobody returns before the output exists.
     dp.comm.barrier()?;
     Ok(losses)
+}
+
+/// One SFT step's batch: sequences whose last `suffix[i]` tokens are the response, `n` of them
+/// in all.
+struct Step<'a> {
+    seqs: &'a [Vec<u32>],
+    suffix: &'a [usize],
+    n: usize,
+    clip: f32,
+    lr: f32,
+}
+
+/// Where the gradient step runs: the CPU tape and optimizer, or a kernel device.
+enum Stepper<'a> {
+    Cpu {
+        names: Vec<String>,
+        opt: AdamW,
+    },
+    Device {
+        dev: &'a dyn KernelDevice,
+        updater: Box<DeviceUpdater>,
+        comm: Box<dyn DeviceComm + 'a>,
+    },
+}
+
+impl Stepper<'_> {
+    /// The step on this rank's shards; returns their response tokens' log-probs in batch order.
+    fn step(
+        &mut self,
+        model: &mut Model,
+        dp: &DataParallel<'_>,
+        s: &Step<'_>,
+    ) -> Result<Vec<Vec<f32>>> {
+        // −1/N with N the whole batch's response tokens: the shards add up to the mean.
+        let coef = -1.0 / s.n as f32;
+        match self {
+            Stepper::Cpu { names, opt } => {
+                let lens: Vec<usize> = s.seqs.iter().map(Vec::len).collect();
+                let mut partials = Vec::new();
+                let mut logprobs: Vec<Vec<f32>> = Vec::new();
+                for shard in dp.my_shards() {
+                    let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
+                    // No token budget: a shard is one forward (one shard: the whole batch).
+                    for m in dp.shard_micro_batches(&lens, usize::MAX, shard) {
+                        let tape = Tape::new();
+                        let vars = model.vars(&tape);
+                        let batch = Batch::from_sequences(&s.seqs[m.clone()]);
+                        let (lp, _) =
+                            model.suffix_logprobs(&tape, &vars, &batch, &s.suffix[m], 1.0)?;
+                        let l = tape.weighted_sum(&lp, &vec![coef; lp.value.numel()]);
+                        let mut grads = tape.backward(&l);
+                        accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
+                        logprobs.push(lp.value.data().to_vec());
+                    }
+                    partials.push(acc);
+                }
+                dp.apply_gradients(&mut model.params, opt, partials, names, s.clip, s.lr)?;
+                Ok(logprobs)
+            }
+            Stepper::Device { dev, updater, comm } => {
+                let g_logp: Vec<Vec<f32>> = s.suffix.iter().map(|&k| vec![coef; k]).collect();
+                let batch = CoefficientBatch {
+                    seqs: s.seqs,
+                    g_logp: &g_logp,
+                    max_tokens_per_micro_batch: usize::MAX,
+                    temperature: 1.0,
+                };
+                let (logprobs, _norm) =
+                    updater.coefficient_step(*dev, &batch, dp, comm.as_ref(), s.clip, s.lr)?;
+                Ok(logprobs)
+            }
+        }
+    }
 }
 
 /// The trained model and the tokenizer files of the model it started from.

@@ -3,8 +3,10 @@
 //! the global grad-norm clip and AdamW as kernels on f32 master weights and moments (the bf16
 //! weights the forward reads are written by the AdamW kernel). The per-token coefficients are
 //! computed on the host by `rl::loss::token_coefficients`, exactly as on the CPU path.
+//! `DeviceUpdater::coefficient_step` is one such step with coefficients the caller gives (SFT's
+//! −1/N on every response token), through the same micro-batch and reduce-and-apply code.
 use super::dp::ShardGrads;
-use super::{DeviceBatch, DeviceModel};
+use super::{DeviceBatch, DeviceModel, Grads};
 use crate::backend::cuda::comm::{DeviceComm, Slice, Staged};
 use crate::backend::cuda::device::{
     alloc, alloc_arena, copy_to_device, download, DevBuf, KernelDevice,
@@ -201,9 +203,8 @@ impl DeviceUpdater {
     ) -> Result<UpdateStats> {
         const STATS: usize = 5;
         let my_shards = dp.my_shards();
-        if self.grads.local() < my_shards.len() {
-            self.grads = ShardGrads::alloc(dev, &self.model, my_shards.len())?;
-        }
+        self.ensure_shards(dev, my_shards.len())?;
+        let ckpt = self.activation_checkpointing;
         let mut st = UpdateStats::default();
         let n = x.samples.len();
         let mut mb_start = 0;
@@ -223,35 +224,25 @@ impl DeviceUpdater {
                     if mi.adv.is_empty() {
                         continue;
                     }
-                    let batch = Batch::from_sequences(&mi.seqs);
-                    let (rows, targets) = suffix_rows(&batch, &mi.suffix)?;
-                    let db = DeviceBatch::from_batch(dev, &batch)?;
-                    let ckpt = self.activation_checkpointing;
-                    let acts = self.model.forward_opts(dev, &db, ckpt)?;
-                    let head = self
-                        .model
-                        .head(dev, &acts, &rows, &targets, cfg.temperature)?;
-                    let (lp, ent) = head.download(dev)?;
-                    let c = token_coefficients(&micro_loss_inputs(
-                        &mi, &lp, &ent, cfg, x.kl_coef, mb_tokens, scale,
-                    ));
-                    stats.extend([
-                        c.pg_loss,
-                        c.clipped_tokens as f64,
-                        c.ppo_kl_sum,
-                        c.kl_sum,
-                        mi.adv.len() as f64,
-                    ]);
-                    self.model.backward(
-                        dev,
-                        &db,
-                        &acts,
-                        &head,
-                        &c.g_logp,
-                        &c.g_entropy,
-                        grads,
-                        have_grads,
-                    )?;
+                    let scored = Scored {
+                        seqs: &mi.seqs,
+                        suffix: &mi.suffix,
+                        temperature: cfg.temperature,
+                        checkpoint: ckpt,
+                    };
+                    micro_backward(&self.model, dev, &scored, grads, have_grads, |lp, ent| {
+                        let c = token_coefficients(&micro_loss_inputs(
+                            &mi, lp, ent, cfg, x.kl_coef, mb_tokens, scale,
+                        ));
+                        stats.extend([
+                            c.pg_loss,
+                            c.clipped_tokens as f64,
+                            c.ppo_kl_sum,
+                            c.kl_sum,
+                            mi.adv.len() as f64,
+                        ]);
+                        (c.g_logp, c.g_entropy)
+                    })?;
                     have_grads = true;
                 }
                 if !have_grads {
@@ -268,15 +259,100 @@ impl DeviceUpdater {
                 st.kl += s[3];
                 st.tokens += s[4] as usize;
             }
-            self.grads.all_reduce(dev, comm, dp.shards.max(1))?;
-            st.grad_norm += self.apply_gradients(dev, cfg.grad_clip, lr)? as f64;
-            if !self.owns_all() {
-                self.gather_weights(dev, dp, comm)?;
-            }
+            st.grad_norm += self.reduce_and_apply(dev, dp, comm, cfg.grad_clip, lr)? as f64;
             st.optimizer_steps += 1;
             mb_start = mb_end;
         }
         Ok(st.finish())
+    }
+
+    /// One optimizer step with caller-given per-token coefficients on log π (none on the
+    /// entropy), e.g. SFT's −1/N on every response token: this rank's gradient shards of the
+    /// batch (`dp.shard_micro_batches` packed by `b.max_tokens_per_micro_batch`), summed in
+    /// shard order over `comm`, then the clip and AdamW step of `policy_update_dp`. Returns the
+    /// log-probs of the scored tokens of this rank's sequences (one vector per sequence, in
+    /// batch order) and the gradient norm before clipping.
+    pub fn coefficient_step(
+        &mut self,
+        dev: &dyn KernelDevice,
+        b: &CoefficientBatch<'_>,
+        dp: &DataParallel<'_>,
+        comm: &dyn DeviceComm,
+        clip: f32,
+        lr: f32,
+    ) -> Result<(Vec<Vec<f32>>, f32)> {
+        if b.seqs.len() != b.g_logp.len() {
+            bail!(
+                "{} sequences with {} coefficient vectors",
+                b.seqs.len(),
+                b.g_logp.len()
+            );
+        }
+        let suffix: Vec<usize> = b.g_logp.iter().map(Vec::len).collect();
+        let lens: Vec<usize> = b.seqs.iter().map(Vec::len).collect();
+        let my_shards = dp.my_shards();
+        self.ensure_shards(dev, my_shards.len())?;
+        let mut logprobs = Vec::new();
+        for (k, shard) in my_shards.clone().enumerate() {
+            let grads = &mut self.grads.shards[k];
+            let mut have_grads = false;
+            for m in dp.shard_micro_batches(&lens, b.max_tokens_per_micro_batch, shard) {
+                if suffix[m.clone()].iter().all(|&s| s == 0) {
+                    continue;
+                }
+                let scored = Scored {
+                    seqs: &b.seqs[m.clone()],
+                    suffix: &suffix[m.clone()],
+                    temperature: b.temperature,
+                    checkpoint: self.activation_checkpointing,
+                };
+                micro_backward(&self.model, dev, &scored, grads, have_grads, |lp, ent| {
+                    let mut rest = lp;
+                    for &s in &suffix[m.clone()] {
+                        let (seq, tail) = rest.split_at(s);
+                        logprobs.push(seq.to_vec());
+                        rest = tail;
+                    }
+                    let g_logp = b.g_logp[m.clone()].concat();
+                    (g_logp, vec![0.0; ent.len()])
+                })?;
+                have_grads = true;
+            }
+            if !have_grads {
+                grads.zero(dev)?;
+            }
+        }
+        if my_shards.is_empty() {
+            self.grads.shards[0].zero(dev)?;
+        }
+        let norm = self.reduce_and_apply(dev, dp, comm, clip, lr)?;
+        Ok((logprobs, norm))
+    }
+
+    /// Room for this rank's `local` gradient shards.
+    fn ensure_shards(&mut self, dev: &dyn KernelDevice, local: usize) -> Result<()> {
+        if self.grads.local() < local {
+            self.grads = ShardGrads::alloc(dev, &self.model, local)?;
+        }
+        Ok(())
+    }
+
+    /// The shards' sum over every rank, the clip and AdamW step on this rank's tensors, and
+    /// under ZeRO-1 the other owners' updates; returns the norm before clipping.
+    fn reduce_and_apply(
+        &mut self,
+        dev: &dyn KernelDevice,
+        dp: &DataParallel<'_>,
+        comm: &dyn DeviceComm,
+        clip: f32,
+        lr: f32,
+    ) -> Result<f32> {
+        self.grads.all_reduce(dev, comm, dp.shards.max(1))?;
+        let norm = self.apply_gradients(dev, clip, lr)?;
+        if !self.owns_all() {
+            self.gather_weights(dev, dp, comm)?;
+        }
+        Ok(norm)
     }
 
     /// ZeRO-1: every owner's updated master weights to every rank (into `gathered`), and the
@@ -361,4 +437,46 @@ impl DeviceUpdater {
         }
         Ok(norm)
     }
+}
+
+/// The sequences of one `DeviceUpdater::coefficient_step`.
+pub struct CoefficientBatch<'a> {
+    /// Token ids of each sequence.
+    pub seqs: &'a [Vec<u32>],
+    /// Per sequence, the coefficient on log π of each of its last `g_logp[i].len()` tokens.
+    pub g_logp: &'a [Vec<f32>],
+    /// Token budget of one forward within a shard (`usize::MAX`: a shard is one forward).
+    pub max_tokens_per_micro_batch: usize,
+    pub temperature: f32,
+}
+
+/// One micro-batch: the sequences and how many tokens at the end of each are scored.
+struct Scored<'a> {
+    seqs: &'a [Vec<u32>],
+    suffix: &'a [usize],
+    temperature: f32,
+    checkpoint: bool,
+}
+
+/// Forward, fused head and backward of one micro-batch into `grads` (added to them when
+/// `accumulate`); `coefficients` turns the head's per-token log-probs and entropies into the
+/// loss's gradients with respect to them.
+fn micro_backward(
+    model: &DeviceModel,
+    dev: &dyn KernelDevice,
+    m: &Scored<'_>,
+    grads: &mut Grads,
+    accumulate: bool,
+    coefficients: impl FnOnce(&[f32], &[f32]) -> (Vec<f32>, Vec<f32>),
+) -> Result<()> {
+    let batch = Batch::from_sequences(m.seqs);
+    let (rows, targets) = suffix_rows(&batch, m.suffix)?;
+    let db = DeviceBatch::from_batch(dev, &batch)?;
+    let acts = model.forward_opts(dev, &db, m.checkpoint)?;
+    let head = model.head(dev, &acts, &rows, &targets, m.temperature)?;
+    let (lp, ent) = head.download(dev)?;
+    let (g_logp, g_entropy) = coefficients(&lp, &ent);
+    model.backward(
+        dev, &db, &acts, &head, &g_logp, &g_entropy, grads, accumulate,
+    )
 }
