@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one script to run on the lent GPU machine (it has no cargo). Build here first:
+# The one script to run on the lent GPU machine (it has no cargo). Build here first
+# (scripts/build-gpu-bins.sh does all of it, both binaries):
 #   scripts/setup-cuda.sh && REQUIRE_NVCC=1 REQUIRE_NO_SPILLS=1 NVCC=... cargo build --release
 # then carry target/release/rlvr and run:  scripts/gpu-check.sh
 # For the NCCL check also build with `--features nccl` (same environment) and carry that binary

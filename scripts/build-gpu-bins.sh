@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds what scripts/gpu-check.sh runs on the lent GPU machine (which has no cargo):
+#   target/release/rlvr       the default release build, every kernel compiled by nvcc (sm_80, sm_90a)
+#   target/release/rlvr-nccl  the same with --features nccl (built in target/nccl so the two
+#                             builds do not overwrite each other)
+# Then carry both (about 2 x 16 MB, under the 64 MiB carry limit) and run scripts/gpu-check.sh.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+bash scripts/setup-cuda.sh >/dev/null
+NVCC="$(ls "$root"/.venv-cuda/lib/python3*/site-packages/nvidia/cu13/bin/nvcc | head -n 1)"
+export NVCC REQUIRE_NVCC=1 REQUIRE_NO_SPILLS=1
+cargo build --release
+CARGO_TARGET_DIR="$root/target/nccl" cargo build --release --features nccl
+cp "$root/target/nccl/release/rlvr" "$root/target/release/rlvr-nccl"
+ls -la "$root/target/release/rlvr" "$root/target/release/rlvr-nccl"
