@@ -247,6 +247,7 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
                     response_format: cfg.response_format.clone(),
                     max_tokens: 256,
                     activation_checkpointing: false,
+                    nccl: false,
                 },
                 Some(&out.join("sft_log.jsonl")),
             )?;

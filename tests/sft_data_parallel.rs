@@ -25,6 +25,7 @@ fn setup(dir: &Path) -> SftConfig {
         response_format: "\\boxed{{answer}}".into(),
         max_tokens: 128,
         activation_checkpointing: false,
+        nccl: false,
     }
 }
 
@@ -99,6 +100,8 @@ fn sft_launch_problems_are_clear_errors() {
     assert!(e.contains("--nproc must be at least 1"), "{e}");
     let e = run(&["--zero", "2"]);
     assert!(e.contains("--zero must be 0 or 1"), "{e}");
+    let e = run(&["--nccl"]);
+    assert!(e.contains("--nccl") && e.contains("--device cuda"), "{e}");
     if !cfg!(feature = "mpi") {
         let e = run(&["--nproc", "2"]);
         assert!(e.contains("--features mpi"), "{e}");

@@ -27,6 +27,7 @@ fn setup(dir: &Path) -> SftConfig {
         response_format: "\\boxed{{answer}}".into(),
         max_tokens: 128,
         activation_checkpointing: false,
+        nccl: false,
     }
 }
 

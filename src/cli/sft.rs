@@ -66,6 +66,10 @@ pub struct Args {
     /// 1 = ZeRO-1: shard AdamW moments and master-weight updates across the processes.
     #[arg(long, default_value_t = 0)]
     pub zero: usize,
+    /// With --device cuda: gradient shards move between GPUs with NCCL (a build with
+    /// `--features nccl`); without it they are staged through the host collectives.
+    #[arg(long)]
+    pub nccl: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -86,7 +90,11 @@ pub fn run(a: Args) -> Result<()> {
         response_format: a.response_format,
         max_tokens: a.max_tokens,
         activation_checkpointing: a.activation_checkpointing,
+        nccl: a.nccl,
     };
+    if a.nccl && matches!(a.device, DeviceArg::Cpu) {
+        bail!("--nccl moves the device update's buffers between GPUs: it needs --device cuda");
+    }
     let Some(comm) = start_ranks(a.nproc)? else {
         return Ok(());
     };

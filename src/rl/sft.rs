@@ -38,6 +38,9 @@ pub struct SftConfig {
     pub max_tokens: usize,
     /// Recompute each layer in the backward (see `Model::activation_checkpointing`).
     pub activation_checkpointing: bool,
+    /// With a CUDA device: move gradient shards between GPUs with NCCL instead of staging them
+    /// through the host (see `rlvr train --nccl`).
+    pub nccl: bool,
 }
 
 /// Tokenised (prompt, response) pairs.
@@ -118,7 +121,7 @@ pub fn sft_on(
     };
     let mut stepper = match device {
         Some(dev) => {
-            let comm = crate::dist::device_comm::device_comm_for(dp.comm, dev, false)?;
+            let comm = crate::dist::device_comm::device_comm_for(dp.comm, dev, cfg.nccl)?;
             let owned = dp.owned(&model.params);
             let mut updater = DeviceUpdater::with_owned(dev, &model, adamw, owned)?;
             updater.activation_checkpointing = cfg.activation_checkpointing;
