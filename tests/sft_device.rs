@@ -7,28 +7,10 @@ mod tiny_task;
 use rlvr::dist::{Comm, ThreadComm};
 use rlvr::rl::dp::DataParallel;
 use rlvr::rl::sft::{sft, sft_on, SftConfig};
-use rlvr::tokenizer::ChatTemplate;
 use std::path::Path;
 
 fn setup(dir: &Path) -> SftConfig {
-    tiny_task::write(dir);
-    SftConfig {
-        model: dir.join("model"),
-        data: vec![dir.join("train.jsonl")],
-        output: dir.join("out"),
-        steps: 4,
-        // Odd, so the two shards differ in size.
-        batch_size: 5,
-        lr: 3e-3,
-        weight_decay: 0.01,
-        grad_clip: 1.0,
-        seed: 7,
-        template: ChatTemplate::Plain,
-        response_format: "\\boxed{{answer}}".into(),
-        max_tokens: 128,
-        activation_checkpointing: false,
-        nccl: false,
-    }
+    tiny_task::sft_config(dir, 4)
 }
 
 fn log_losses(path: &Path) -> Vec<f64> {

@@ -22,6 +22,28 @@ pub fn write(dir: &Path) {
     std::fs::write(dir.join("train.jsonl"), lines).unwrap();
 }
 
+/// An SFT run on the task of `write` (which it calls): batches of 5 (odd, so two shards differ
+/// in size), the `\boxed{answer}` format.
+pub fn sft_config(dir: &Path, steps: usize) -> rlvr::rl::sft::SftConfig {
+    write(dir);
+    rlvr::rl::sft::SftConfig {
+        model: dir.join("model"),
+        data: vec![dir.join("train.jsonl")],
+        output: dir.join("out"),
+        steps,
+        batch_size: 5,
+        lr: 3e-3,
+        weight_decay: 0.01,
+        grad_clip: 1.0,
+        seed: 7,
+        template: rlvr::tokenizer::ChatTemplate::Plain,
+        response_format: "\\boxed{{answer}}".into(),
+        max_tokens: 128,
+        activation_checkpointing: false,
+        nccl: false,
+    }
+}
+
 /// The metrics lines of a run, without the timing keys (which differ between equal runs).
 pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
