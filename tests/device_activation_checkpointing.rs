@@ -4,9 +4,9 @@
 //! --activation-checkpointing` trains to the same weights and metrics.
 mod emu_common;
 use emu_common::*;
-use rlvr::backend::cuda::model::check::{cases, device_step, random_model};
 use rlvr::backend::cuda::model::memory::{shape_step_memory, StepMemory};
-use rlvr::backend::cuda::parity::ShapeSet;
+use rlvr::backend::cuda::selftest::model::{cases, device_step, random_model};
+use rlvr::backend::cuda::selftest::ShapeSet;
 use rlvr::model::ModelConfig;
 
 /// Bytes the checkpointed forward keeps for `tokens` tokens: L + 1 residual streams and the

@@ -3,9 +3,9 @@
 //! `rlvr logprobs --device emu` agrees with `--device cpu`.
 mod emu_common;
 use emu_common::*;
-use rlvr::backend::cuda::model::check::{cases, check_case, check_case_tampered, random_model};
 use rlvr::backend::cuda::model::{DeviceBatch, DeviceModel, Grads};
-use rlvr::backend::cuda::parity::ShapeSet;
+use rlvr::backend::cuda::selftest::model::{cases, check_case, check_case_tampered, random_model};
+use rlvr::backend::cuda::selftest::ShapeSet;
 use rlvr::model::forward::suffix_rows;
 use rlvr::model::init::{write_tiny_char_model, TinySpec};
 use rlvr::model::Batch;

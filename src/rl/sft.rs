@@ -9,9 +9,9 @@
 use super::dp::DataParallel;
 use super::update::accumulate;
 use crate::autograd::Tape;
-use crate::backend::cuda::comm::DeviceComm;
 use crate::backend::cuda::device::KernelDevice;
 use crate::backend::cuda::model::update::{CoefficientBatch, DeviceUpdater};
+use crate::dist::device_comm::DeviceComm;
 use crate::model::{Batch, Model};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::rng::SplitMix64;

@@ -4,7 +4,7 @@
 //! GEMMs give dH = ∂z·W and dW += ∂zᵀ·H. At most `chunk × V` logits exist at once, never T × V.
 //! The math is that of `backend::cpu::logprob` (module docs there).
 use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
-use super::launch::{gemm_bf16_at, Gemm, GemmOffsets, Strides};
+use super::gemm::{gemm_bf16_at, Gemm, GemmOffsets, Strides};
 use crate::backend::cpu::logprob::chunk_rows;
 use anyhow::{bail, Result};
 use half::bf16;

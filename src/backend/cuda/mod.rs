@@ -1,24 +1,27 @@
 //! CUDA backend: kernels from kernels/*.cu (fatbins embedded by build.rs), loaded with cudarc.
 //!
 //! `device` is the launcher interface shared with the host emulator (`backend::emu`); `launch`
-//! holds one thin launcher per kernel, used by both devices; `reference` the f32 CPU references
+//! the launch-configuration helpers the launchers share; `reference` the f32 CPU references
 //! the parity checks compare against.
 pub mod attention;
-pub mod attention_parity;
 pub mod bias;
-pub mod comm;
+pub mod cast;
 pub mod detect;
 pub mod device;
+pub mod embedding;
 pub mod fill;
+pub mod gemm;
 pub mod gpu;
 pub mod kernels;
 pub mod launch;
 pub mod logprob;
+pub mod mlp;
 pub mod model;
-pub mod parity;
-pub mod parity_devmodel;
-pub mod parity_lmhead;
-pub mod reference;
-pub mod rng;
+pub mod norm;
+pub mod optim;
+pub mod reduce;
+pub mod rope;
 pub mod sampling;
+pub mod selftest;
+pub mod softmax;
 pub mod sum_parts;

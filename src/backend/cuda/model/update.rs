@@ -7,14 +7,14 @@
 //! −1/N on every response token), through the same micro-batch and reduce-and-apply code.
 use super::dp::ShardGrads;
 use super::{DeviceBatch, DeviceModel, Grads};
-use crate::backend::cuda::comm::{DeviceComm, Slice, Staged};
+use crate::backend::cuda::cast::cast_f32_to_bf16;
 use crate::backend::cuda::device::{
     alloc, alloc_arena, copy_to_device, download, DevBuf, KernelDevice,
 };
 use crate::backend::cuda::fill::fill_f32;
-use crate::backend::cuda::launch::{
-    adamw_step_f32, cast_f32_to_bf16, grad_norm_f32, AdamW as AdamWStep,
-};
+use crate::backend::cuda::optim::{adamw_step_f32, AdamW as AdamWStep};
+use crate::backend::cuda::reduce::grad_norm_f32;
+use crate::dist::device_comm::{DeviceComm, Slice, Staged};
 use crate::model::forward::suffix_rows;
 use crate::model::{Batch, Model};
 use crate::optim::AdamWConfig;
