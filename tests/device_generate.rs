@@ -467,7 +467,7 @@ fn continuous_batching_follows_the_cpu_engine_schedule_and_greedy_tokens() {
 }
 
 /// Prefill forwards, prompts and decode steps as the launches show them, the scheduler's
-/// counts, and what the old fixed waves ran, for a rollout-like workload (printed for the log).
+/// counts, and what a fixed-wave schedule would run, for a rollout-like workload (printed for the log).
 #[test]
 fn skewed_workload_launch_counts() {
     let Some(dev) = emu_or_skip(26) else { return };

@@ -1,4 +1,4 @@
-//! Issue 11 evidence: kernels with planted bugs (kernels/emu/planted/planted.cu, compiled only into
+//! Kernels with planted bugs (kernels/emu/planted/planted.cu, compiled only into
 //! the emulator) are caught by the emulated parity check or by a guard page, while the correct
 //! kernels pass the same check with the same launch.
 use half::bf16;

@@ -2,6 +2,7 @@
 //! deterministic column sum over tokens).
 use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use super::launch::{check_rows, elementwise_cfg};
+use super::norm::reduce_parts_f32;
 use anyhow::{bail, Result};
 use half::bf16;
 
@@ -54,13 +55,7 @@ pub fn colsum_bf16_f32(
         smem_bytes: 0,
     };
     dev.launch("colsum_partial_bf16", &cfg, &mut a)?;
-    let mut r = KernelArgs::new();
-    r.buf(out)
-        .buf(&partial)
-        .i32(parts as i32)
-        .i32(cols as i32)
-        .i32(accumulate as i32);
-    dev.launch("rmsnorm_dw_reduce_f32", &elementwise_cfg(cols), &mut r)
+    reduce_parts_f32(dev, out, &partial, parts, accumulate)
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Fused LM head + token log-probabilities on the device (issue 4): the host loops over token
+//! Fused LM head + token log-probabilities on the device (kernels/logprob.cu): the host loops over token
 //! chunks; per chunk a GEMM writes f32 logits [chunk, V] (H·Wᵀ), a row kernel turns them into
 //! logp / entropy / lse (forward) or into ∂L/∂z (backward, per-token g_lp, g_H folded in), and two
 //! GEMMs give dH = ∂z·W and dW += ∂zᵀ·H. At most `chunk × V` logits exist at once, never T × V.

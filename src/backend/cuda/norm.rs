@@ -65,13 +65,27 @@ pub fn rmsnorm_bwd_bf16(
         &LaunchCfg::linear(blocks as u32, row_block(hidden), smem),
         &mut a,
     )?;
+    reduce_parts_f32(dev, dw, &partial, blocks, accumulate)
+}
+
+/// out[c] (+)= Σ_p partial[p, c] over `nparts` rows of `out.len()` partial sums, in order p = 0,
+/// 1, … (deterministic); adds to `out` when `accumulate`. The last stage of the RMSNorm weight
+/// gradient and of the bias gradient (`bias::colsum_bf16_f32`).
+pub fn reduce_parts_f32(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<f32>,
+    partial: &DevBuf<f32>,
+    nparts: usize,
+    accumulate: bool,
+) -> Result<()> {
+    let cols = out.len();
     let mut r = KernelArgs::new();
-    r.buf(dw)
-        .buf(&partial)
-        .i32(blocks as i32)
-        .i32(hidden as i32)
+    r.buf(out)
+        .buf(partial)
+        .i32(nparts as i32)
+        .i32(cols as i32)
         .i32(accumulate as i32);
-    dev.launch("rmsnorm_dw_reduce_f32", &elementwise_cfg(hidden), &mut r)
+    dev.launch("rmsnorm_dw_reduce_f32", &elementwise_cfg(cols), &mut r)
 }
 
 #[cfg(test)]

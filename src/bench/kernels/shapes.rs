@@ -1,7 +1,7 @@
 //! The shapes `rlvr bench kernels` runs at: the layers of the three target models at training
 //! sizes (GPU), or one tiny model that only exercises the code paths (emulator).
 
-/// One transformer layer's dimensions (models.md).
+/// One transformer layer's dimensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayerShape {
     pub model: &'static str,

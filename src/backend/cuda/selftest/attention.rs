@@ -3,9 +3,7 @@
 //! outputs pre-filled with NaN so an unwritten element fails).
 use super::super::attention::{self as att, AttnSeqs};
 use super::super::device::{download, filled, upload, KernelDevice};
-use super::{
-    bf16_inputs, compare, download_bf16, guarded, CheckRow, ShapeSet, Want, TOL_BF16, TOL_GEMM,
-};
+use super::{bf16_inputs, compare, download_bf16, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM};
 use crate::backend::cpu::attention::{
     attend_head, attention_bwd, attention_fwd, gather_head, AttnDims,
 };
@@ -73,22 +71,17 @@ pub fn cases(set: ShapeSet) -> Vec<AttnCase> {
     }
 }
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("attn") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("attn") {
         return;
     }
-    for case in cases(set) {
+    let full = c.set == ShapeSet::Full;
+    for case in cases(c.set) {
         let shape = case.label();
-        guarded(rows, "attn_fwd_bf16", &shape, || {
-            check_fwd_bwd(dev, rng, &case, set == ShapeSet::Full)
+        c.check("attn_fwd_bf16", &shape, |dev, rng| {
+            check_fwd_bwd(dev, rng, &case, full)
         });
-        guarded(rows, "attn_decode_bf16", &shape, || {
+        c.check("attn_decode_bf16", &shape, |dev, rng| {
             check_decode(dev, rng, &case)
         });
     }

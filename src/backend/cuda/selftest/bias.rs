@@ -2,9 +2,7 @@
 //! accumulated) against `backend::cpu::bias`.
 use super::super::bias::{bias_add_bf16, colsum_bf16_f32};
 use super::super::device::{download, filled, upload, KernelDevice};
-use super::{
-    bf16_inputs, compare, download_bf16, guarded, CheckRow, ShapeSet, Want, TOL_BF16, TOL_F32,
-};
+use super::{bf16_inputs, compare, download_bf16, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_F32};
 use crate::backend::cpu::bias::{bias_add, colsum};
 use crate::rng::SplitMix64;
 use anyhow::Result;
@@ -18,19 +16,13 @@ fn shapes(set: ShapeSet) -> Vec<(usize, usize)> {
     v
 }
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !(want("bias_add") || want("colsum")) {
+pub fn run(c: &mut Checks) {
+    if !(c.wants("bias_add") || c.wants("colsum")) {
         return;
     }
-    for (n, cols) in shapes(set) {
+    for (n, cols) in shapes(c.set) {
         let shape = format!("{n}x{cols}");
-        guarded(rows, "bias_add_bf16", &shape, || {
+        c.check("bias_add_bf16", &shape, |dev, rng| {
             check_bias(dev, rng, n, cols, &shape)
         });
     }

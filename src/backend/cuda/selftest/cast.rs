@@ -3,30 +3,24 @@
 use super::super::cast::{cast_bf16_to_f32, cast_f32_to_bf16, residual_add_bf16};
 use super::super::device::{download, upload, KernelDevice};
 use super::{
-    bf16_inputs, compare, download_bf16, elementwise_sizes, guarded, nan_bf16, nan_f32, CheckRow,
-    ShapeSet, Want, TOL_BF16,
+    bf16_inputs, compare, download_bf16, elementwise_sizes, nan_bf16, nan_f32, CheckRow, Checks,
+    TOL_BF16,
 };
 use crate::backend::cpu::cast::{residual_add, round_bf16};
 use crate::rng::SplitMix64;
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if want("cast") {
-        for n in elementwise_sizes(set) {
+pub fn run(c: &mut Checks) {
+    if c.wants("cast") {
+        for n in elementwise_sizes(c.set) {
             let shape = format!("n={n}");
-            guarded(rows, "cast", &shape, || check_cast(dev, rng, n, &shape));
+            c.check("cast", &shape, |dev, rng| check_cast(dev, rng, n, &shape));
         }
     }
-    if want("residual_add_bf16") {
-        for n in elementwise_sizes(set) {
+    if c.wants("residual_add_bf16") {
+        for n in elementwise_sizes(c.set) {
             let shape = format!("n={n}");
-            guarded(rows, "residual_add_bf16", &shape, || {
+            c.check("residual_add_bf16", &shape, |dev, rng| {
                 check_residual(dev, rng, n, &shape)
             });
         }

@@ -2,28 +2,19 @@
 //! gradient, against `backend::cpu::embedding`.
 use super::super::device::{download, upload, KernelDevice};
 use super::super::embedding::{embedding_bwd_f32, embedding_fwd_bf16};
-use super::{
-    bf16_inputs, compare, download_bf16, guarded, nan_bf16, row_shapes, CheckRow, ShapeSet, Want,
-    TOL_F32,
-};
+use super::{bf16_inputs, compare, download_bf16, nan_bf16, row_shapes, CheckRow, Checks, TOL_F32};
 use crate::backend::cpu::embedding::{embedding_bwd, embedding_fwd};
 use crate::rng::SplitMix64;
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("embedding") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("embedding") {
         return;
     }
-    for (tokens, hidden) in row_shapes(set) {
+    for (tokens, hidden) in row_shapes(c.set) {
         let vocab = 50;
         let shape = format!("t{tokens} v{vocab} h{hidden}");
-        guarded(rows, "embedding", &shape, || {
+        c.check("embedding", &shape, |dev, rng| {
             check_embedding(dev, rng, tokens, vocab, hidden, &shape)
         });
     }

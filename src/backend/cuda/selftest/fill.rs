@@ -1,23 +1,19 @@
 //! kernels/fill.cu: every element set to one random value (exact).
 use super::super::device::{download, filled, KernelDevice};
 use super::super::fill::fill_f32;
-use super::{compare, guarded, CheckRow, ShapeSet, Want};
+use super::{compare, CheckRow, Checks};
 use crate::rng::SplitMix64;
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    _set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("fill_f32") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("fill_f32") {
         return;
     }
     for n in [1usize, 1000, 4099] {
         let shape = format!("n={n}");
-        guarded(rows, "fill_f32", &shape, || check_fill(dev, rng, n, &shape));
+        c.check("fill_f32", &shape, |dev, rng| {
+            check_fill(dev, rng, n, &shape)
+        });
     }
 }
 

@@ -4,25 +4,18 @@
 use super::super::device::{download, upload, KernelDevice};
 use super::super::gemm::{gemm_bf16, gemm_kernel_for, Gemm, Strides};
 use super::{
-    bf16_inputs, compare, download_bf16, guarded, nan_bf16, CheckRow, ShapeSet, Want, TOL_BF16,
-    TOL_GEMM,
+    bf16_inputs, compare, download_bf16, nan_bf16, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM,
 };
 use crate::backend::cpu::cast::round_bf16;
 use crate::backend::cpu::gemm::gemm;
 use crate::rng::SplitMix64;
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("gemm") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("gemm") {
         return;
     }
-    let shapes: Vec<(usize, usize, usize, usize)> = match set {
+    let shapes: Vec<(usize, usize, usize, usize)> = match c.set {
         ShapeSet::Small => vec![
             (1, 1, 8, 16),
             (1, 17, 24, 40),
@@ -42,7 +35,7 @@ pub fn run(
     for (batch, m, n, k) in shapes {
         for layout in ["nt", "nn", "tn"] {
             let shape = format!("{layout} b{batch} {m}x{n}x{k}");
-            guarded(rows, "gemm_bf16_mma", &shape, || {
+            c.check("gemm_bf16_mma", &shape, |dev, rng| {
                 check_gemm(dev, rng, (batch, m, n, k), layout, &shape)
             });
         }

@@ -5,31 +5,25 @@ use super::super::device::{download, filled, upload, KernelDevice};
 use super::super::logprob::{
     fused_logprob_bwd, fused_logprob_fwd, logprob_bwd_rows, logprob_fwd_rows, LogprobDev,
 };
-use super::{bf16_inputs, compare, guarded, CheckRow, ShapeSet, Want, TOL_BF16, TOL_GEMM};
+use super::{bf16_inputs, compare, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM};
 use crate::backend::cpu::logprob as cpu;
 use crate::rng::SplitMix64;
 use anyhow::Result;
 use half::bf16;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !(want("logprob_fwd_rows_f32") || want("logprob_bwd_rows_f32")) {
+pub fn run(c: &mut Checks) {
+    if !(c.wants("logprob_fwd_rows_f32") || c.wants("logprob_bwd_rows_f32")) {
         return;
     }
     for (r, v) in [(1usize, 2usize), (3, 50), (5, 1000)] {
         let shape = format!("{r}x{v}");
-        guarded(rows, "logprob_fwd_rows_f32", &shape, || {
+        c.check("logprob_fwd_rows_f32", &shape, |dev, rng| {
             check_logprob_rows(dev, rng, r, v, &shape)
         });
     }
-    for s in fused_shapes(set) {
+    for s in fused_shapes(c.set) {
         let shape = format!("t{} d{} v{}", s.0, s.1, s.2);
-        guarded(rows, "logprob_fwd_rows_f32 fused", &shape, || {
+        c.check("logprob_fwd_rows_f32 fused", &shape, |dev, rng| {
             check_fused_logprob(dev, rng, s, &shape)
         });
     }

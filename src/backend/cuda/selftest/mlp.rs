@@ -2,26 +2,21 @@
 use super::super::device::{upload, KernelDevice};
 use super::super::mlp::{swiglu_bwd_bf16, swiglu_fwd_bf16};
 use super::{
-    bf16_inputs, compare, download_bf16, elementwise_sizes, guarded, nan_bf16, CheckRow, ShapeSet,
-    Want, TOL_BF16,
+    bf16_inputs, compare, download_bf16, elementwise_sizes, nan_bf16, CheckRow, Checks, TOL_BF16,
 };
 use crate::backend::cpu::mlp::{swiglu_bwd, swiglu_fwd};
 use crate::rng::SplitMix64;
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("swiglu") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("swiglu") {
         return;
     }
-    for n in elementwise_sizes(set) {
+    for n in elementwise_sizes(c.set) {
         let shape = format!("n={n}");
-        guarded(rows, "swiglu", &shape, || check_swiglu(dev, rng, n, &shape));
+        c.check("swiglu", &shape, |dev, rng| {
+            check_swiglu(dev, rng, n, &shape)
+        });
     }
 }
 

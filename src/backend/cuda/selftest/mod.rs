@@ -51,9 +51,6 @@ pub enum ShapeSet {
     Full,
 }
 
-/// Which checks to run: true for a check name that contains the `--filter` text.
-pub type Want<'a> = &'a dyn Fn(&str) -> bool;
-
 /// The generator of the random inputs for `seed`; salted so that they differ from the other
 /// streams the same seed starts (the emulator's thread order, model initialisation).
 pub fn input_rng(seed: u64) -> SplitMix64 {
@@ -109,6 +106,36 @@ fn failed(kernel: &str, shape: &str, e: anyhow::Error) -> CheckRow {
         tol: 0.0,
         pass: false,
         note: format!("{e:#}"),
+    }
+}
+
+/// What every op's checks share in one `run_all`: the device, the shape set, the one input
+/// stream (each op draws from it in a fixed order, so a seed always gives the same inputs), the
+/// filter and the rows so far.
+pub struct Checks<'a> {
+    pub dev: &'a dyn KernelDevice,
+    pub set: ShapeSet,
+    pub rng: SplitMix64,
+    filter: Option<&'a str>,
+    pub rows: Vec<CheckRow>,
+}
+
+impl Checks<'_> {
+    /// Whether checks named `name` run: the filter is part of the name, or there is none.
+    pub fn wants(&self, name: &str) -> bool {
+        self.filter.is_none_or(|f| name.contains(f))
+    }
+
+    /// Runs one check body on the device and the input stream, its rows (or one failed row
+    /// naming `kernel` and `shape`, for an error such as an emulator fault) appended.
+    pub fn check(
+        &mut self,
+        kernel: &str,
+        shape: &str,
+        body: impl FnOnce(&dyn KernelDevice, &mut SplitMix64) -> Result<Vec<CheckRow>>,
+    ) {
+        let (dev, rng) = (self.dev, &mut self.rng);
+        guarded(&mut self.rows, kernel, shape, || body(dev, rng));
     }
 }
 
@@ -177,11 +204,14 @@ pub fn run_all(
     seed: u64,
     filter: Option<&str>,
 ) -> Vec<CheckRow> {
-    let want = |k: &str| filter.is_none_or(|f| k.contains(f));
-    let mut rows = Vec::new();
-    let rng = &mut input_rng(seed);
-    type Op = fn(&dyn KernelDevice, ShapeSet, &mut SplitMix64, Want, &mut Vec<CheckRow>);
-    let ops: [Op; 15] = [
+    let mut c = Checks {
+        dev,
+        set,
+        rng: input_rng(seed),
+        filter,
+        rows: Vec::new(),
+    };
+    let ops: [fn(&mut Checks); 15] = [
         cast::run,
         norm::run,
         rope::run,
@@ -199,10 +229,10 @@ pub fn run_all(
         bias::run,
     ];
     for op in ops {
-        op(dev, set, rng, &want, &mut rows);
+        op(&mut c);
     }
-    if want("model") {
-        model::run_model_checks(dev, set, seed, &mut rows);
+    if c.wants("model") {
+        model::run_model_checks(dev, set, seed, &mut c.rows);
     }
-    rows
+    c.rows
 }

@@ -3,26 +3,20 @@
 use super::super::device::{download, upload, KernelDevice};
 use super::super::norm::{rmsnorm_bwd_bf16, rmsnorm_fwd_bf16};
 use super::{
-    bf16_inputs, compare, download_bf16, guarded, nan_bf16, nan_f32, row_shapes, CheckRow,
-    ShapeSet, Want, TOL_BF16, TOL_F32,
+    bf16_inputs, compare, download_bf16, nan_bf16, nan_f32, row_shapes, CheckRow, Checks, TOL_BF16,
+    TOL_F32,
 };
 use crate::backend::cpu::norm::{rmsnorm_bwd, rmsnorm_fwd};
 use crate::rng::SplitMix64;
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("rmsnorm") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("rmsnorm") {
         return;
     }
-    for (rows_, hidden) in row_shapes(set) {
+    for (rows_, hidden) in row_shapes(c.set) {
         let shape = format!("{rows_}x{hidden}");
-        guarded(rows, "rmsnorm", &shape, || {
+        c.check("rmsnorm", &shape, |dev, rng| {
             check_rmsnorm(dev, rng, rows_, hidden, &shape)
         });
     }

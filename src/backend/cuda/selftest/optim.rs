@@ -3,8 +3,7 @@
 use super::super::device::{download, upload, KernelDevice};
 use super::super::optim::{adamw_step_f32, AdamW as AdamWStep};
 use super::{
-    compare, download_bf16, elementwise_sizes, guarded, nan_bf16, CheckRow, ShapeSet, Want,
-    TOL_BF16, TOL_F32,
+    compare, download_bf16, elementwise_sizes, nan_bf16, CheckRow, Checks, TOL_BF16, TOL_F32,
 };
 use crate::backend::cpu::cast::round_bf16;
 use crate::optim::{AdamW, AdamWConfig};
@@ -12,19 +11,13 @@ use crate::rng::SplitMix64;
 use crate::tensor::Tensor;
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("adamw") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("adamw") {
         return;
     }
-    for n in elementwise_sizes(set) {
+    for n in elementwise_sizes(c.set) {
         let shape = format!("n={n}");
-        guarded(rows, "adamw_step_f32", &shape, || {
+        c.check("adamw_step_f32", &shape, |dev, rng| {
             check_adamw(dev, rng, n, &shape)
         });
     }

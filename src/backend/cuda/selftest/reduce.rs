@@ -2,23 +2,17 @@
 //! device scalar, against the CPU optimizer's `global_norm` and `clip_coefficient`.
 use super::super::device::{download, upload, DevBuf, KernelDevice};
 use super::super::reduce::{grad_norm_f32, scale_by_f32};
-use super::{compare, guarded, CheckRow, ShapeSet, Want, TOL_F32};
+use super::{compare, CheckRow, Checks, ShapeSet, TOL_F32};
 use crate::optim::{clip_coefficient, global_norm};
 use crate::rng::SplitMix64;
 use crate::tensor::Tensor;
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !(want("grad_norm") || want("scale_by") || want("sumsq")) {
+pub fn run(c: &mut Checks) {
+    if !(c.wants("grad_norm") || c.wants("scale_by") || c.wants("sumsq")) {
         return;
     }
-    let sets: Vec<Vec<usize>> = match set {
+    let sets: Vec<Vec<usize>> = match c.set {
         ShapeSet::Small => vec![vec![1], vec![37, 4099], vec![3, 100_003, 64]],
         ShapeSet::Full => vec![
             vec![1],
@@ -29,7 +23,7 @@ pub fn run(
     };
     for sizes in sets {
         let shape = format!("{sizes:?}");
-        guarded(rows, "grad_norm", &shape, || {
+        c.check("grad_norm", &shape, |dev, rng| {
             check_grad_norm(dev, rng, &sizes, &shape)
         });
     }

@@ -2,9 +2,7 @@
 //! frequencies, against `backend::cpu::rope`.
 use super::super::device::{upload, KernelDevice};
 use super::super::rope::{rope_bwd_bf16, rope_fwd_bf16};
-use super::{
-    bf16_inputs, compare, download_bf16, guarded, nan_bf16, CheckRow, ShapeSet, Want, TOL_BF16,
-};
+use super::{bf16_inputs, compare, download_bf16, nan_bf16, CheckRow, Checks, ShapeSet, TOL_BF16};
 use crate::backend::cpu::rope::{rope_apply, rope_tables};
 use crate::rng::SplitMix64;
 use anyhow::Result;
@@ -23,19 +21,13 @@ fn rope_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, bool)> {
     v
 }
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("rope") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("rope") {
         return;
     }
-    for (t, h, d, llama3) in rope_shapes(set) {
+    for (t, h, d, llama3) in rope_shapes(c.set) {
         let shape = format!("t{t} h{h} d{d}{}", if llama3 { " llama3" } else { "" });
-        guarded(rows, "rope", &shape, || {
+        c.check("rope", &shape, |dev, rng| {
             check_rope(dev, rng, t, h, d, llama3, &shape)
         });
     }

@@ -3,22 +3,16 @@
 //! directly by tests/kernels_sampling.rs.
 use super::super::device::{filled, upload, KernelDevice};
 use super::super::sampling::{sample_keys, sample_rows, SampledDev};
-use super::{guarded, CheckRow, ShapeSet, Want};
+use super::{CheckRow, Checks, ShapeSet};
 use crate::backend::cpu::sampling::{sample_row, SamplingParams};
 use crate::rng::{philox_uniform, SplitMix64};
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("sample_rows_f32") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("sample_rows_f32") {
         return;
     }
-    let shapes: Vec<(usize, usize)> = match set {
+    let shapes: Vec<(usize, usize)> = match c.set {
         ShapeSet::Small => vec![(16, 1), (16, 7), (8, 301)],
         ShapeSet::Full => vec![(16, 1), (64, 7), (64, 301), (32, 151_936)],
     };
@@ -26,8 +20,8 @@ pub fn run(
         for &(r, v) in &shapes {
             for ties in [false, true] {
                 let shape = format!("{r}x{v} {name}{}", if ties { " ties" } else { "" });
-                let seed = rng.next_u64();
-                guarded(rows, "sample_rows_f32", &shape, || {
+                let seed = c.rng.next_u64();
+                c.check("sample_rows_f32", &shape, |dev, rng| {
                     let a = sampling_agreement(dev, rng, r, v, &p, ties, seed)?;
                     Ok(vec![agreement_row(&shape, &a)])
                 });

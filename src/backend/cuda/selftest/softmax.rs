@@ -2,28 +2,22 @@
 //! `backend::cpu::softmax`.
 use super::super::device::{download, upload, KernelDevice};
 use super::super::softmax::{log_softmax_fwd_bf16, softmax_fwd_bf16};
-use super::{bf16_inputs, compare, guarded, nan_f32, CheckRow, ShapeSet, Want, TOL_F32};
+use super::{bf16_inputs, compare, nan_f32, CheckRow, Checks, ShapeSet, TOL_F32};
 use crate::backend::cpu::softmax::softmax;
 use crate::rng::SplitMix64;
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("softmax") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("softmax") {
         return;
     }
-    let shapes: Vec<(usize, usize)> = match set {
+    let shapes: Vec<(usize, usize)> = match c.set {
         ShapeSet::Small => vec![(1, 1), (3, 33), (17, 1000), (2, 5003)],
         ShapeSet::Full => vec![(1, 1), (3, 33), (17, 1000), (64, 49_152), (8, 151_936)],
     };
     for (rows_, cols) in shapes {
         let shape = format!("{rows_}x{cols}");
-        guarded(rows, "softmax", &shape, || {
+        c.check("softmax", &shape, |dev, rng| {
             check_softmax(dev, rng, rows_, cols, &shape)
         });
     }

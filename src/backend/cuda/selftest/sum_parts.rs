@@ -2,19 +2,13 @@
 //! reduce-scatter (`dist::reduce`), bit for bit, also in place.
 use super::super::device::{download, filled, upload, KernelDevice};
 use super::super::sum_parts::sum_parts_f32;
-use super::{compare, guarded, CheckRow, ShapeSet, Want};
+use super::{compare, CheckRow, Checks};
 use crate::dist::{reduce_scatter_sum_f32, Single};
 use crate::rng::SplitMix64;
 use anyhow::Result;
 
-pub fn run(
-    dev: &dyn KernelDevice,
-    _set: ShapeSet,
-    rng: &mut SplitMix64,
-    want: Want,
-    rows: &mut Vec<CheckRow>,
-) {
-    if !want("sum_parts_f32") {
+pub fn run(c: &mut Checks) {
+    if !c.wants("sum_parts_f32") {
         return;
     }
     // one part (a copy), the strides data parallelism uses, and a padded stride
@@ -25,7 +19,7 @@ pub fn run(
         (8, 257, 3),
     ] {
         let shape = format!("{nparts} parts x {n} (stride +{pad})");
-        guarded(rows, "sum_parts_f32", &shape, || {
+        c.check("sum_parts_f32", &shape, |dev, rng| {
             check_sum_parts(dev, rng, nparts, n, pad, &shape)
         });
     }
