@@ -26,7 +26,8 @@
 //!   a dedicated prefill would need); fine for rollouts of the sizes the tests use.
 use super::engine::{Completion, EngineConfig, Finish, GenRequest, Progress};
 use crate::backend::cuda::device::{upload, DevBuf, KernelDevice};
-use crate::backend::cuda::model::decode::{gather_rows, KvCache};
+use crate::backend::cuda::model::decode::gather_rows;
+use crate::backend::cuda::model::kv_cache::KvCache;
 use crate::backend::cuda::model::DeviceModel;
 use crate::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
 use anyhow::{bail, Context, Result};

@@ -6,7 +6,7 @@ use super::super::attention::{attn_decode_bf16, AttnSeqs};
 use super::super::device::{alloc, upload, DevBuf, KernelDevice};
 use super::super::gemm::{gemm_bf16_at, Gemm, GemmOffsets, Strides};
 use super::super::{cast, embedding, mlp, norm, rope};
-pub use super::kv_cache::KvCache;
+use super::kv_cache::KvCache;
 use super::linear::{self, Lin};
 use super::{DeviceBatch, DeviceModel};
 use crate::model::Batch;
