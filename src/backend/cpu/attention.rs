@@ -63,30 +63,34 @@ pub fn attend_head(
     let mut s = vec![0.0f32; tq * tk];
     gemm(tq, tk, d, scale, qh, false, kh, true, 0.0, &mut s);
     let mut lse = vec![0.0f32; tq];
-    for i in 0..tq {
-        let row = &mut s[i * tk..(i + 1) * tk];
-        let visible = offset + i + 1;
-        let m = row[..visible]
-            .iter()
-            .cloned()
-            .fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f64;
-        for x in row[..visible].iter_mut() {
-            *x = (*x - m).exp();
-            sum += *x as f64;
-        }
-        let inv = (1.0 / sum) as f32;
-        for x in row[..visible].iter_mut() {
-            *x *= inv;
-        }
-        for x in row[visible..].iter_mut() {
-            *x = 0.0;
-        }
-        lse[i] = m + (sum.ln() as f32);
+    for (i, l) in lse.iter_mut().enumerate() {
+        *l = softmax_visible(&mut s[i * tk..(i + 1) * tk], offset + i + 1);
     }
     let mut o = vec![0.0f32; tq * d];
     gemm(tq, d, tk, 1.0, &s, false, vh, false, 0.0, &mut o);
     (o, lse)
+}
+
+/// Softmax of the first `visible` entries of a score row in place, zeros after them; returns
+/// the log-sum-exp. Shared with the cached attention of generation, so both give the same bits.
+pub fn softmax_visible(row: &mut [f32], visible: usize) -> f32 {
+    let m = row[..visible]
+        .iter()
+        .cloned()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f64;
+    for x in row[..visible].iter_mut() {
+        *x = (*x - m).exp();
+        sum += *x as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for x in row[..visible].iter_mut() {
+        *x *= inv;
+    }
+    for x in row[visible..].iter_mut() {
+        *x = 0.0;
+    }
+    m + (sum.ln() as f32)
 }
 
 /// Forward over packed sequences (no cache). Returns (out [N, Hq·D], lse [N, Hq]).
