@@ -1,6 +1,6 @@
 //! `rlvr bench cpu` and `rlvr bench train`: CPU throughput against the GEMM's own peak.
-use crate::bench::checkpointing::{bench_checkpointing, CheckpointRun};
 use crate::backend::cpu::simd::isa;
+use crate::bench::checkpointing::{bench_checkpointing, CheckpointRun};
 use crate::bench::gemm::{gemm_peak, standard_points, GemmPoint};
 use crate::bench::model::{
     bench_forward, bench_train_step, smollm2_135m_config, synthetic_135m, ModelRun,
@@ -92,10 +92,10 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
         vec![]
     } else {
         standard_points(
-        tokens,
-        cfg.hidden_size,
-        cfg.intermediate_size,
-        cfg.kv_dim(),
+            tokens,
+            cfg.hidden_size,
+            cfg.intermediate_size,
+            cfg.kv_dim(),
             cfg.vocab_size,
         )
     };

@@ -3,8 +3,8 @@
 //! row) at several batch sizes, and the memory-bandwidth roofline of each.
 //!
 //! Bytes read per step = the packed weights the step streams (every matrix once, f32 or bf16;
-//! the embedding table only as the LM head when tied, plus one f32 embedding row per sequence)
-//! + every sequence's K and V cache. Roofline = those bytes / this machine's memcpy bandwidth (read + write traffic of a
+//! the embedding table only as the LM head when tied, plus one f32 embedding row per sequence),
+//! plus every sequence's K and V cache. Roofline = those bytes / this machine's memcpy bandwidth (read + write traffic of a
 //! multi-threaded copy, measured in the same run). At large batch the CPU is compute-bound, so
 //! GFLOP/s is reported as well.
 use crate::backend::cpu::simd::isa;

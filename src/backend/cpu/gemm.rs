@@ -6,8 +6,8 @@
 //! drivers share those kernels:
 //! - few rows (decode, M ≤ 64): all of A is packed once and each B panel is streamed from
 //!   memory exactly once, the panels split across threads — a GEMV at memory speed;
-//! - many rows (prefill, training): BLIS-style blocking, an A block of 96 rows × 256 k in L2,
-//!   a 256 × 16 B micro-panel in L1, tasks over (row block, column chunk).
+//! - many rows (prefill, training): BLIS-style blocking, an A block of 96 rows × ≤ 320 k in L2,
+//!   a ≤ 320 × 16 B micro-panel in L1, tasks over (row block, column chunk).
 use super::gemm_kernel::{tile, Epilogue, PanelElem, MR, NR};
 use super::gemm_pack::{pack_a_panel, PackedB, View};
 use super::simd::{isa, Isa};
@@ -17,8 +17,8 @@ use rayon::prelude::*;
 const SMALL_M: usize = 64;
 /// Rows of A per block of the blocked driver (a multiple of MR).
 const MC: usize = 96;
-/// Depth of one k-block of the blocked driver.
-const KC: usize = 256;
+/// Most depth of one k-block of the blocked driver.
+const KC: usize = 320;
 /// B panels per task of the blocked driver (512 columns).
 const PANELS_PER_TASK: usize = 32;
 /// Multiply-adds below which a product runs on the calling thread.
@@ -150,27 +150,53 @@ fn few_rows<E: PanelElem>(
         alpha,
         beta,
     };
+    // A non-f32 panel read by several row blocks is widened to f32 once (exactly), not per block.
+    let widen = !E::IS_F32 && m > MR;
     let panel = |p: usize| {
         let j0 = p * NR;
         let cols = NR.min(n - j0);
+        let wide: Vec<f32> = if widen {
+            // SAFETY: a panel holds k·NR elements.
+            let src = unsafe { std::slice::from_raw_parts(b.panel_ptr(p, 0), k * NR) };
+            src.iter().map(|x| x.to_f32()).collect()
+        } else {
+            Vec::new()
+        };
         for i0 in (0..m).step_by(MR) {
             let r = MR.min(m - i0);
+            let (c_tile, a_panel) = (cp.at(i0 * n + j0), ap[i0 * k..].as_ptr());
             // SAFETY: the A micro-panel holds r·k floats, the B panel k·NR, and the C tile
             // (rows i0..i0+r, columns j0..j0+cols) lies inside C [m, n].
             unsafe {
-                tile(
-                    avx2,
-                    r,
-                    k,
-                    ap.as_ptr().add(i0 * k),
-                    b.panel_ptr(p, 0),
-                    NR,
-                    cp.at(i0 * n + j0),
-                    n,
-                    r,
-                    cols,
-                    ep,
-                )
+                if widen {
+                    tile(
+                        avx2,
+                        r,
+                        k,
+                        a_panel,
+                        wide.as_ptr(),
+                        NR,
+                        c_tile,
+                        n,
+                        r,
+                        cols,
+                        ep,
+                    )
+                } else {
+                    tile(
+                        avx2,
+                        r,
+                        k,
+                        a_panel,
+                        b.panel_ptr(p, 0),
+                        NR,
+                        c_tile,
+                        n,
+                        r,
+                        cols,
+                        ep,
+                    )
+                }
             }
         }
     };
@@ -201,10 +227,12 @@ fn blocked<E: PanelElem>(
     let panels = b.panels();
     let row_blocks = m.div_ceil(MC);
     let chunks = panels.div_ceil(PANELS_PER_TASK);
+    // Equal k-blocks of at most KC (576 = 2 × 288, not 256 + 256 + 64).
+    let kc = k.div_ceil(k.div_ceil(KC).max(1)).max(1);
     let k_blocks: Vec<(usize, usize)> = if k == 0 {
         vec![(0, 0)]
     } else {
-        (0..k).step_by(KC).map(|k0| (k0, KC.min(k - k0))).collect()
+        (0..k).step_by(kc).map(|k0| (k0, kc.min(k - k0))).collect()
     };
     let cp = SharedC(c.as_mut_ptr());
     let task = |t: usize| {
@@ -214,7 +242,7 @@ fn blocked<E: PanelElem>(
             jb * PANELS_PER_TASK,
             (jb * PANELS_PER_TASK + PANELS_PER_TASK).min(panels),
         );
-        let mut ap = vec![0.0f32; MC * KC];
+        let mut ap = vec![0.0f32; MC * kc];
         for &(k0, kc) in &k_blocks {
             for i0 in (i_lo..i_hi).step_by(MR) {
                 let r = MR.min(i_hi - i0);
@@ -325,8 +353,13 @@ mod tests {
     #[test]
     fn every_element_is_one_fma_chain_whatever_the_shape() {
         // Few rows, blocked with several k-blocks, edges in every direction.
-        for (m, n, k) in [(1, 33, 40), (5, 16, 600), (64, 50, 513), (65, 50, 513), (200, 70, 257)]
-        {
+        for (m, n, k) in [
+            (1, 33, 40),
+            (5, 16, 600),
+            (64, 50, 513),
+            (65, 50, 513),
+            (200, 70, 257),
+        ] {
             let a = vals(m * k, 3);
             let b = vals(k * n, 4);
             let mut c = vec![0.0; m * n];
@@ -344,7 +377,18 @@ mod tests {
         gemm(200, n, k, 0.5, &a, false, &b, true, 0.0, &mut all);
         for i in [0, 63, 64, 150, 199] {
             let mut one = vec![0.0; n];
-            gemm(1, n, k, 0.5, &a[i * k..(i + 1) * k], false, &b, true, 0.0, &mut one);
+            gemm(
+                1,
+                n,
+                k,
+                0.5,
+                &a[i * k..(i + 1) * k],
+                false,
+                &b,
+                true,
+                0.0,
+                &mut one,
+            );
             assert_eq!(one, all[i * n..(i + 1) * n], "row {i}");
         }
     }
@@ -383,7 +427,11 @@ mod tests {
                 let mut ch = vec![0.0; m * n];
                 matmul(isa, m, View::rows(&a, k), &h, 1.0, 0.0, &mut ch);
                 let wb: Vec<f32> = w.iter().map(|&x| Bf16::from_f32(x).to_f32()).collect();
-                assert_eq!(ch, chain(m, n, k, &a, &transpose(&wb, n, k)), "{isa:?} bf16");
+                assert_eq!(
+                    ch,
+                    chain(m, n, k, &a, &transpose(&wb, n, k)),
+                    "{isa:?} bf16"
+                );
             }
         }
     }

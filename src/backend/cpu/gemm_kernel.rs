@@ -43,6 +43,7 @@ impl Epilogue {
 
 /// Element type of a packed B panel.
 pub trait PanelElem: Copy + Default + Send + Sync + 'static {
+    const IS_F32: bool;
     fn from_f32(x: f32) -> Self;
     fn to_f32(self) -> f32;
     /// Eight consecutive elements as f32 lanes.
@@ -54,6 +55,7 @@ pub trait PanelElem: Copy + Default + Send + Sync + 'static {
 }
 
 impl PanelElem for f32 {
+    const IS_F32: bool = true;
     #[inline(always)]
     fn from_f32(x: f32) -> Self {
         x
@@ -75,6 +77,7 @@ impl PanelElem for f32 {
 pub struct Bf16(pub u16);
 
 impl PanelElem for Bf16 {
+    const IS_F32: bool = false;
     /// Round to nearest even (NaN stays NaN).
     #[inline(always)]
     fn from_f32(x: f32) -> Self {

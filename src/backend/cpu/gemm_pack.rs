@@ -72,6 +72,14 @@ impl<E: PanelElem> PackedB<E> {
                             *d = E::from_f32(s);
                         }
                     }
+                } else if b.rs == 1 {
+                    // Columns of B are contiguous (a weight's rows): read each once, in order.
+                    for jj in 0..w {
+                        let src = &b.data[(j0 + jj) * b.cs..(j0 + jj) * b.cs + k];
+                        for (dst, &x) in panel.chunks_exact_mut(NR).zip(src) {
+                            dst[jj] = E::from_f32(x);
+                        }
+                    }
                 } else {
                     for jj in 0..w {
                         for p in 0..k {
@@ -159,6 +167,12 @@ pub fn pack_a_panel(a: View<'_>, i0: usize, r: usize, p0: usize, kc: usize, dst:
             for (p, &x) in row.iter().enumerate() {
                 dst[p * r + i] = x;
             }
+        }
+    } else if a.rs == 1 {
+        // The r rows are contiguous at each k (a transposed operand).
+        for (p, d) in dst[..kc * r].chunks_exact_mut(r).enumerate() {
+            let at = i0 + (p0 + p) * a.cs;
+            d.copy_from_slice(&a.data[at..at + r]);
         }
     } else {
         for p in 0..kc {

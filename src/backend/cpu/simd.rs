@@ -21,7 +21,8 @@ pub const FORCE_PORTABLE_ENV: &str = "RLVR_CPU_PORTABLE";
 pub fn isa() -> Isa {
     static ISA: OnceLock<Isa> = OnceLock::new();
     *ISA.get_or_init(|| {
-        let forced = std::env::var_os(FORCE_PORTABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
+        let forced =
+            std::env::var_os(FORCE_PORTABLE_ENV).is_some_and(|v| !v.is_empty() && v != "0");
         if forced {
             Isa::Portable
         } else {
@@ -33,8 +34,7 @@ pub fn isa() -> Isa {
 /// The best instruction set this processor supports.
 pub fn detected() -> Isa {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-    {
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         return Isa::Avx2Fma;
     }
     Isa::Portable
