@@ -8,7 +8,9 @@ use rlvr::optim::AdamW;
 use rlvr::rl::rollout::Sample;
 use rlvr::rl::trainer::train;
 use rlvr::rl::update::{policy_update, UpdateInputs};
+use rlvr::rl::ObjectiveKind::{Grpo, Nsr, Ppo, Psr, Reinforce, WReinforce};
 use rlvr::rl::TrainConfig;
+use rlvr::tokenizer::ChatTemplate;
 use std::path::Path;
 
 fn setup(dir: &Path) -> TrainConfig {
@@ -24,7 +26,7 @@ fn setup(dir: &Path) -> TrainConfig {
         lr: 1e-3,
         max_prompt_tokens: 64,
         max_response_tokens: 6,
-        template: "plain".into(),
+        template: Some(ChatTemplate::Plain),
         save_every: 1,
         val_every: 0,
         rollout_batch: 8,
@@ -34,10 +36,10 @@ fn setup(dir: &Path) -> TrainConfig {
 
 #[test]
 fn every_objective_runs_and_checkpoints_load() {
-    for obj in ["psr", "nsr", "w-reinforce", "reinforce", "grpo", "ppo"] {
+    for obj in [Psr, Nsr, WReinforce, Reinforce, Grpo, Ppo] {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = setup(dir.path());
-        cfg.objective = obj.into();
+        cfg.objective = obj;
         let s = train(&cfg, false, false).unwrap_or_else(|e| panic!("{obj}: {e:#}"));
         let lines = std::fs::read_to_string(cfg.output.join("metrics.jsonl")).unwrap();
         assert_eq!(lines.lines().count(), 2, "{obj}");
@@ -45,7 +47,7 @@ fn every_objective_runs_and_checkpoints_load() {
         let m = Model::load(&ck).unwrap();
         assert!(ck.join("tokenizer.json").exists() && ck.join("optimizer.safetensors").exists());
         assert!(m.params.iter().all(|p| !p.has_non_finite()));
-        if obj == "ppo" {
+        if obj == Ppo {
             assert!(ck.join("critic/value_head.safetensors").exists());
         }
     }
@@ -55,7 +57,7 @@ fn every_objective_runs_and_checkpoints_load() {
 fn resume_is_bit_exact() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = setup(dir.path());
-    cfg.objective = "grpo".into();
+    cfg.objective = Grpo;
     cfg.steps = 4;
     train(&cfg, false, false).unwrap();
     let full = tiny_task::metrics(&cfg.output);
@@ -123,7 +125,7 @@ fn psr_raises_correct_and_nsr_lowers_incorrect() {
         let all = fabricated(&model);
         let kept: Vec<Sample> = all
             .iter()
-            .filter(|s| (s.reward > 0.5) == want_correct)
+            .filter(|s| s.is_correct() == want_correct)
             .cloned()
             .collect();
         let adv: Vec<Vec<f32>> = kept
@@ -147,7 +149,7 @@ fn psr_raises_correct_and_nsr_lowers_incorrect() {
         policy_update(&mut model, &mut opt, &x, &c, c.lr).unwrap();
         for (s, b) in all.iter().zip(&before) {
             let after = seq_logp(&model, s);
-            if (s.reward > 0.5) == want_correct {
+            if s.is_correct() == want_correct {
                 if obj == "psr" {
                     assert!(
                         after > *b,
