@@ -5,7 +5,7 @@
 //! of f32 to copy.
 use super::dp::DataParallel;
 use super::gradients::{DeviceGradients, HostGradients, PolicyGradients};
-use super::rollout::{sample_and_grade, Graded, PromptItem, RolloutSettings};
+use super::rollout::{rollout_block, Graded, PromptItem, RolloutSettings};
 use super::update::{policy_update_dp, UpdateInputs, UpdateStats};
 use super::TrainConfig;
 use crate::backend::cuda::comm::DeviceComm;
@@ -113,22 +113,13 @@ impl<'a> Policy<'a> {
         ))
     }
 
-    /// Log-probs and entropies of the last `lens[i]` tokens of each sequence, scored where the
-    /// update runs (on a device: the same bf16 weights the update reads, so the first
-    /// mini-batch's importance ratio is 1 there as well); each rank scores its block of packs.
-    pub fn score(
-        &self,
-        dp: &DataParallel<'_>,
-        seqs: &[Vec<u32>],
-        lens: &[usize],
-        temperature: f32,
-        budget: usize,
-    ) -> Result<Vec<SeqScores>> {
-        let scorer = match &self.place {
+    /// The weights to score with where the update runs (on a device: the same bf16 weights the
+    /// update reads, so the first mini-batch's importance ratio is 1 there as well).
+    pub fn scorer(&self) -> Scorer<'_> {
+        match &self.place {
             Place::Cpu { .. } => Scorer::Cpu(&self.model),
             Place::Device(d) => Scorer::Device(d.dev, &d.updater.model),
-        };
-        scorer.score(dp, seqs, lens, temperature, budget)
+        }
     }
 
     /// Where samples come from: the device's weights, or the (refreshed) host model.
@@ -155,7 +146,7 @@ impl<'a> Policy<'a> {
         settings: RolloutSettings<'_>,
     ) -> Result<Graded> {
         let sampler = self.sampler()?;
-        sample_and_grade(&sampler, tok, prompts, first, step, settings)
+        rollout_block(&sampler, tok, prompts, first, step, settings)
     }
 
     /// One RL policy update (see `update::policy_update_dp`).
@@ -250,31 +241,24 @@ impl<'a> Frozen<'a> {
         })
     }
 
-    /// As [`Policy::score`].
-    pub fn score(
-        &self,
-        dp: &DataParallel<'_>,
-        seqs: &[Vec<u32>],
-        lens: &[usize],
-        temperature: f32,
-        budget: usize,
-    ) -> Result<Vec<SeqScores>> {
-        let scorer = match self {
+    pub fn scorer(&self) -> Scorer<'_> {
+        match self {
             Frozen::Cpu(m) => Scorer::Cpu(m),
             Frozen::Device(dev, m) => Scorer::Device(*dev, m),
-        };
-        scorer.score(dp, seqs, lens, temperature, budget)
+        }
     }
 }
 
 /// Weights to score with: the CPU model or a device copy.
-enum Scorer<'m> {
+pub enum Scorer<'m> {
     Cpu(&'m Model),
     Device(&'m dyn KernelDevice, &'m DeviceModel),
 }
 
 impl Scorer<'_> {
-    fn score(
+    /// Log-probs and entropies of the last `lens[i]` tokens of each sequence, in packs of at
+    /// most `budget` tokens; each rank scores its block of packs and every rank gets them all.
+    pub fn score(
         &self,
         dp: &DataParallel<'_>,
         seqs: &[Vec<u32>],

@@ -68,21 +68,7 @@ pub fn rollout(
     step: u64,
     s: RolloutSettings<'_>,
 ) -> Result<Vec<Sample>> {
-    rollout_block(sampler, tok, prompts, 0, step, s)
-}
-
-/// Rollouts of `prompts`, which stand at positions `first..` of the step's prompt list: seeds
-/// and `Sample::group` use those positions, so a data-parallel rank sampling a block of the
-/// prompts draws exactly what one process sampling all of them draws.
-pub fn rollout_block(
-    sampler: &Sampler<'_>,
-    tok: &Tokenizer,
-    prompts: &[PromptItem],
-    first: usize,
-    step: u64,
-    s: RolloutSettings<'_>,
-) -> Result<Vec<Sample>> {
-    Ok(sample_and_grade(sampler, tok, prompts, first, step, s)?.samples)
+    Ok(rollout_block(sampler, tok, prompts, 0, step, s)?.samples)
 }
 
 /// Graded samples and the time the verifier took.
@@ -91,8 +77,10 @@ pub struct Graded {
     pub verify: Duration,
 }
 
-/// [`rollout_block`], also timing the verifier.
-pub fn sample_and_grade(
+/// Rollouts of `prompts`, which stand at positions `first..` of the step's prompt list: seeds
+/// and `Sample::group` use those positions, so a data-parallel rank sampling a block of the
+/// prompts draws exactly what one process sampling all of them draws. Also times the verifier.
+pub fn rollout_block(
     sampler: &Sampler<'_>,
     tok: &Tokenizer,
     prompts: &[PromptItem],

@@ -122,6 +122,7 @@ impl Run<'_> {
         let lens: Vec<usize> = kept.iter().map(|s| s.response.len()).collect();
         let old = self
             .policy
+            .scorer()
             .score(&self.dp, &seqs, &lens, cfg.temperature, budget)?;
         let mut max_diff = 0.0f32;
         for (s, o) in kept.iter().zip(&old) {
@@ -139,7 +140,8 @@ impl Run<'_> {
         let old_lp: PerToken = old.into_iter().map(|o| o.logprobs).collect();
         let ref_lp: Option<PerToken> = match &self.reference {
             Some(r) => Some(
-                r.score(&self.dp, &seqs, &lens, cfg.temperature, budget)?
+                r.scorer()
+                    .score(&self.dp, &seqs, &lens, cfg.temperature, budget)?
                     .into_iter()
                     .map(|o| o.logprobs)
                     .collect(),

@@ -60,7 +60,8 @@ pub fn validate_dp(
         progress: &mut |_| {},
     };
     let mine = dp.my_block(items.len());
-    let samples = rollout_block(sampler, tok, &items[mine.clone()], mine.start, 0, settings)?;
+    let samples =
+        rollout_block(sampler, tok, &items[mine.clone()], mine.start, 0, settings)?.samples;
     // (item, correct, response tokens) of every answer, gathered in item order.
     let local: Vec<u32> = samples
         .iter()

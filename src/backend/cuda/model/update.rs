@@ -105,19 +105,25 @@ impl DeviceUpdater {
         self.owned == (0..self.model.params.len())
     }
 
+    /// `opt` holds moments for exactly the tensors this rank keeps.
+    fn check_moments(&self, opt: &crate::optim::AdamW) -> Result<()> {
+        if opt.m.len() != self.m.len() {
+            bail!(
+                "optimizer state has {} tensors, this rank keeps {}",
+                opt.m.len(),
+                self.m.len()
+            );
+        }
+        Ok(())
+    }
+
     /// Takes over a CPU optimizer's moments and step count (e.g. after `--resume`).
     pub fn load_moments(
         &mut self,
         dev: &dyn KernelDevice,
         opt: &crate::optim::AdamW,
     ) -> Result<()> {
-        if opt.m.len() != self.m.len() {
-            bail!(
-                "optimizer state has {} tensors, the model {}",
-                opt.m.len(),
-                self.m.len()
-            );
-        }
+        self.check_moments(opt)?;
         for i in 0..self.m.len() {
             copy_to_device(dev, &opt.m[i], &self.m[i])?;
             copy_to_device(dev, &opt.v[i], &self.v[i])?;
@@ -132,13 +138,7 @@ impl DeviceUpdater {
         dev: &dyn KernelDevice,
         opt: &mut crate::optim::AdamW,
     ) -> Result<()> {
-        if opt.m.len() != self.m.len() {
-            bail!(
-                "optimizer state has {} tensors, the model {}",
-                opt.m.len(),
-                self.m.len()
-            );
-        }
+        self.check_moments(opt)?;
         for i in 0..self.m.len() {
             opt.m[i] = download(dev, &self.m[i])?;
             opt.v[i] = download(dev, &self.v[i])?;
