@@ -47,7 +47,7 @@ pub struct Args {
     /// W-REINFORCE's weight on positive samples (paper: 0.1).
     #[arg(long)]
     pub lambda: Option<f32>,
-    /// How PSR/NSR leave out the other class: filter (the paper's code) | mask.
+    /// How PSR/NSR leave out the other class.
     #[arg(long, value_enum)]
     pub psr_nsr_mode: Option<PsrNsrMode>,
     /// RL steps.
@@ -128,7 +128,7 @@ pub struct Args {
     /// Do not shrink the gradient of a short mini-batch (verl does, by len/nominal).
     #[arg(long)]
     pub no_short_minibatch_downweight: bool,
-    /// Verifier: correct (default) | paper (reproduces the paper's math_equal quirks).
+    /// Which verifier decides correctness.
     #[arg(long, value_enum)]
     pub verifier: Option<Verifier>,
     /// Keep only each layer's input (on the CPU tape, or on the device with --device cuda|emu)
@@ -136,8 +136,8 @@ pub struct Args {
     /// memory, about 1.1–1.2× the update time.
     #[arg(long)]
     pub activation_checkpointing: bool,
-    /// With --device cuda|emu: sample rollouts on the device (`device`, default: the updated
-    /// bf16 policy, so sampler and trainer log-probs agree) or on the CPU (`cpu`).
+    /// With --device cuda|emu: where rollouts and validation answers are sampled (default:
+    /// device).
     #[arg(long, value_enum)]
     pub rollouts: Option<Rollouts>,
     /// With --device cuda: gradient shards and ZeRO-1 weights move between GPUs with NCCL

@@ -83,14 +83,6 @@ impl<'a> Policy<'a> {
         })
     }
 
-    /// The kernel device the update runs on, if any.
-    pub fn device(&self) -> Option<&'a dyn KernelDevice> {
-        match &self.place {
-            Place::Cpu { .. } => None,
-            Place::Device(d) => Some(d.dev),
-        }
-    }
-
     /// For the run log: where the update, the device collectives and the rollouts run.
     pub fn describe(&self) -> Option<String> {
         let Place::Device(d) = &self.place else {
@@ -187,11 +179,6 @@ impl<'a> Policy<'a> {
             }
         }
         Ok(&self.model)
-    }
-
-    /// The host model as last synchronised (as loaded until the first update on a device).
-    pub fn host_model(&self) -> &Model {
-        &self.model
     }
 
     /// The host model and this rank's AdamW state, current (for a checkpoint).
