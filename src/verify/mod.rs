@@ -49,8 +49,19 @@ pub mod number;
 pub mod paper;
 pub mod structure;
 
-/// Which decisions to reproduce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which decisions to reproduce (`correct` or `paper` in config files and on the command line).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Mathematically correct (default).
     #[default]
