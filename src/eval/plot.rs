@@ -200,18 +200,7 @@ impl<'a> Prepared<'a> {
         };
         let (x, y) = (Axis::x(&spec, series), Axis::y(&spec, series));
         let text = (height as f64 / 26.0).clamp(9.0, 26.0);
-        let measure = |s: &str| -> Result<u32> {
-            let (w, _) = (font::FAMILY, text)
-                .into_font()
-                .box_size(s)
-                .map_err(|e| anyhow!("measuring plot text {s:?}: {e:?}"))?;
-            Ok(w)
-        };
-        let widest_y_tick = y
-            .ticks
-            .iter()
-            .map(|t| measure(&t.1))
-            .try_fold(0, |m, w| w.map(|w| m.max(w)))?;
+        let widest_y_tick = widest(y.ticks.iter().map(|t| t.1.as_str()), text)?;
         let axis_label = |label: &str| if label.is_empty() { 0.0 } else { 1.3 * text };
         let sizes = Sizes {
             text,
@@ -247,11 +236,8 @@ impl<'a> Prepared<'a> {
             None
         } else {
             // The legend box as a fraction of the plot area, for choosing its corner.
-            let widest = names
-                .iter()
-                .map(|n| measure(n))
-                .try_fold(0, |m, w| w.map(|w| m.max(w)))?;
-            let box_w = (widest + sizes.legend_line + 30) as f64;
+            let box_w =
+                (widest(names.iter().map(String::as_str), text)? + sizes.legend_line + 30) as f64;
             let box_h = names.len() as f64 * text * 1.3 + 20.0;
             let plot_w = width as f64 - (sizes.y_area + 3 * sizes.margin) as f64;
             let title_h = if spec.title.is_empty() {
@@ -260,10 +246,12 @@ impl<'a> Prepared<'a> {
                 sizes.title + 10.0
             };
             let plot_h = height as f64 - sizes.x_area as f64 - 2.0 * sizes.margin as f64 - title_h;
-            let all_lines: Vec<Vec<(f64, f64)>> =
-                drawn.iter().flat_map(|d| d.lines.iter().cloned()).collect();
+            let lines: Vec<&[(f64, f64)]> = drawn
+                .iter()
+                .flat_map(|d| d.lines.iter().map(Vec::as_slice))
+                .collect();
             Some(axes::legend_corner(
-                &all_lines,
+                &lines,
                 &x,
                 &y,
                 (box_w / plot_w.max(1.0), box_h / plot_h.max(1.0)),
@@ -403,6 +391,17 @@ impl Ranged for TickedAxis {
     fn range(&self) -> std::ops::Range<f64> {
         self.linear.range()
     }
+}
+
+/// Width in pixels of the widest of `texts` in the plot font at `size`.
+fn widest<'t>(mut texts: impl Iterator<Item = &'t str>, size: f64) -> Result<u32> {
+    let font = (font::FAMILY, size).into_font();
+    texts.try_fold(0, |widest, t| {
+        let (w, _) = font
+            .box_size(t)
+            .map_err(|e| anyhow!("measuring plot text {t:?}: {e:?}"))?;
+        Ok(widest.max(w))
+    })
 }
 
 fn rgb(c: [u8; 3]) -> RGBColor {

@@ -157,7 +157,7 @@ pub enum Corner {
 /// The corner whose legend box (`size` as fractions of the plot area) covers the fewest samples
 /// along the curves; ties go to the earlier corner of [`Corner`] (Pass@k curves leave the lower
 /// right empty, falling loss curves the upper right).
-pub fn legend_corner(lines: &[Vec<(f64, f64)>], x: &Axis, y: &Axis, size: (f64, f64)) -> Corner {
+pub fn legend_corner(lines: &[&[(f64, f64)]], x: &Axis, y: &Axis, size: (f64, f64)) -> Corner {
     let unit = |(px, py): (f64, f64)| {
         (
             (px - x.range.0) / (x.range.1 - x.range.0),
@@ -310,6 +310,10 @@ mod tests {
         (Axis::x(spec, one), Axis::y(spec, one))
     }
 
+    fn slices(lines: &[Vec<(f64, f64)>]) -> Vec<&[(f64, f64)]> {
+        lines.iter().map(Vec::as_slice).collect()
+    }
+
     fn series(points: Vec<(f64, f64)>) -> Series {
         Series {
             name: "a".into(),
@@ -397,7 +401,7 @@ mod tests {
         let (x, y) = axes(&spec, &rising);
         let lines = polylines(true, &rising, &x, &y);
         assert_eq!(
-            legend_corner(&lines, &x, &y, (0.3, 0.3)),
+            legend_corner(&slices(&lines), &x, &y, (0.3, 0.3)),
             Corner::LowerRight
         );
         let spec = PlotSpec::default();
@@ -409,7 +413,7 @@ mod tests {
         let (x, y) = axes(&spec, &falling);
         let lines = polylines(false, &falling, &x, &y);
         assert_eq!(
-            legend_corner(&lines, &x, &y, (0.3, 0.3)),
+            legend_corner(&slices(&lines), &x, &y, (0.3, 0.3)),
             Corner::UpperRight
         );
     }
