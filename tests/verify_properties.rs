@@ -421,7 +421,7 @@ fn mutate(a: &Answer, kind: usize, at: &Index, to: usize) -> Answer {
             let mut items = items.clone();
             let i = at.index(items.len());
             let j = (i + 1) % items.len();
-            if kind % 2 == 0 && items[i] != items[j] {
+            if kind.is_multiple_of(2) && items[i] != items[j] {
                 items.swap(i, j);
             } else {
                 items[i] = change_digit(items[i], to, to / 7);
