@@ -386,7 +386,7 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
     writeln!(md, "## Pass@k (%)\n\n{table}\n![Pass@k](passk.svg)\n\n## Training\n\n![reward](train_reward.svg)\n![entropy](train_entropy.svg)\n")?;
     writeln!(
         md,
-        "What to look for (the paper's claim, method.md §6): PSR raises Pass@1 but loses at large k; NSR keeps or \
+        "What to look for (the paper's claim): PSR raises Pass@1 but loses at large k; NSR keeps or \
          improves the whole curve; W-REINFORCE (λ = 0.1) gets most of both. On a toy task and a tiny model the \
          effect can be small or absent; read the numbers, not the legend."
     )?;

@@ -43,7 +43,7 @@ fn loader_reads_aime_and_amc() {
     assert_eq!(aime.len(), 30);
     assert_eq!(aime[19].answer, "336^\\circ");
     assert!(aime[19].id.starts_with("TianHongZXY/AIME2025/"));
-    // The AIME25 quirk (method.md §4.5): unsolvable in the paper's eval, fine in the correct mode.
+    // The AIME25 quirk of the paper's grader: unsolvable in the paper's eval, fine in the correct mode.
     assert!(!grade("\\boxed{336}", &aime[19].answer, Mode::Paper).correct);
     assert!(grade("\\boxed{336}", &aime[19].answer, Mode::Correct).correct);
     let amc = load_problems(&dir.join("amc23/test.parquet")).unwrap_or_else(|e| panic!("{e:#}"));
@@ -63,7 +63,7 @@ fn loader_reads_all_math_rows() {
     assert_eq!(
         ps.iter().filter(|p| p.answer.is_empty()).count(),
         5,
-        "4 train + 1 test empty targets (method.md §3)"
+        "4 train + 1 test empty targets in the released data"
     );
     assert!(ps.iter().all(|p| p.level.is_some() && p.subject.is_some()));
 }

@@ -1,4 +1,4 @@
-//! Gradient analysis (issue 9, method.md §7): where PSR, NSR, W-REINFORCE — or an objective of
+//! Gradient analysis: where PSR, NSR, W-REINFORCE — or an objective of
 //! your own — push probability mass, measured on sampled responses.
 //!
 //! For every objective, [`analyze`] computes the trainer's per-token loss coefficients

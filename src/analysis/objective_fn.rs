@@ -18,7 +18,7 @@ pub trait TokenObjective {
 }
 
 /// A built-in objective of `rl::Objective`, with the paper's batch filter for PSR/NSR
-/// (method.md §1.3).
+/// (only groups with both correct and incorrect samples count).
 #[derive(Clone, Copy, Debug)]
 pub struct Builtin {
     pub objective: Objective,

@@ -60,7 +60,7 @@ pub struct ObjectiveSummary {
     /// Net Δp of the alternatives per log2 prior-rank bucket (rank 1, 2–3, 4–7, …), mean over
     /// own tokens.
     pub dp_by_rank: Vec<f64>,
-    /// Mean Δ log π(y) of own tokens by prior π(y) decile (property 1 of method.md §7:
+    /// Mean Δ log π(y) of own tokens by prior π(y) decile (the paper's first property of NSR:
     /// confident tokens barely move under NSR); NaN where a decile is empty.
     pub dlogp_by_confidence: Vec<f64>,
     pub passk_after: Option<Vec<(usize, f64)>>,

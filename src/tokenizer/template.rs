@@ -1,6 +1,6 @@
 //! Chat templates of the model families we train, written out as code so that they are exact
 //! and fast. Each matches the family's own Jinja template byte for byte for system / user /
-//! assistant messages (tests/fixtures/templates). The paper's fixed templates (method.md §3)
+//! assistant messages (tests/fixtures/templates). The paper's fixed templates (its verl `RLHFDataset` prompts)
 //! are here too, since the paper's runs used them instead of the models' own.
 use anyhow::{bail, Result};
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! Answer extraction: the paper's `extract_answer_math` (method.md §4.2), plus `\fbox{}` and the
+//! Answer extraction: the paper's `extract_answer_math`, plus `\fbox{}` and the
 //! GSM8K `#### N` form in the correct mode.
 use super::normalize::normalize;
 use super::Mode;

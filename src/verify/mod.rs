@@ -1,4 +1,4 @@
-//! The math answer verifier: the RL reward and the evaluation grader (method.md §4).
+//! The math answer verifier: the RL reward and the evaluation grader.
 //!
 //! Pipeline: [`extract`] the answer of a response (last `\boxed{…}`, else "the answer is", else
 //! the last number), [`normalize`] it with the paper's `strip_string` steps, then decide
@@ -10,11 +10,11 @@
 //!
 //! Two modes:
 //! - [`Mode::Correct`] (default): mathematically correct decisions.
-//! - [`Mode::Paper`]: the paper's `math_equal` decisions including its quirks (method.md §4.4,
-//!   §4.5). Its `symbolic_equal` (sympy) is approximated by our parser (with sympy's
-//!   `parse_expr` reading of plain arithmetic, see the table), so rare sympy-specific outcomes
-//!   can differ: against a sympy 1.14 + latex2sympy2 1.9.1 run of `math_equal` it agreed on
-//!   5023 of 5033 pairs (MATH targets, rewrites, cross pairs, the hand-written table).
+//! - [`Mode::Paper`]: the paper's `math_equal` decisions including its quirks. Its
+//!   `symbolic_equal` (sympy) is approximated by our parser (with sympy's `parse_expr` reading
+//!   of plain arithmetic, see the table), so rare sympy-specific outcomes can differ: against a
+//!   sympy 1.14 + latex2sympy2 1.9.1 run of `math_equal` it agreed on 5023 of 5033 pairs
+//!   (MATH targets, rewrites, cross pairs, the hand-written table).
 //!
 //! | aspect | `Mode::Paper` | `Mode::Correct` |
 //! |---|---|---|

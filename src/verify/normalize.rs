@@ -1,4 +1,4 @@
-//! `strip_string` of the paper's `utils.py` (method.md §4.3), one small function per step, applied
+//! `strip_string` of the paper's `utils.py`, one small function per step, applied
 //! in the paper's order, plus the few fixes of the correct mode (see the table in `mod.rs`).
 //!
 //! Every step is a plain string scan (no regex engine), linear in the input.
