@@ -1,4 +1,4 @@
-// Token sampling, one block per row of f32 logits temperature, top-k, top-p (nucleus,
+// Token sampling, one block per row of f32 logits: temperature, top-k, top-p (nucleus,
 // relative to the mass left by top-k), min-p, greedy — the semantics of the CPU `sample_row`
 // (src/backend/cpu/sampling.rs), with the same Philox4x32-10 uniform as `rng::philox_uniform`.
 //
