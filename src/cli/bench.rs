@@ -12,8 +12,8 @@ pub enum BenchCommand {
     /// Decode tokens/s of the generation path at several batch sizes, with the memory-bandwidth
     /// roofline (bytes of weights + KV cache read per step, against this machine's memcpy).
     Generate(super::bench_generate::Args),
-    /// CPU GEMM against the GEMM crate's peak, 135M-model forward / training-step throughput and
-    /// their fraction of that peak, with a per-op breakdown.
+    /// Our CPU GEMM's peak (and `matrixmultiply`'s on the same operands), 135M-model forward /
+    /// training-step throughput and their fraction of that peak, with a per-op breakdown.
     Cpu(super::bench_cpu::CpuArgs),
     /// Rollout and update tokens/s and update MFU (6·params·tokens against the GEMM peak).
     Train(super::bench_cpu::TrainArgs),

@@ -15,7 +15,7 @@ use clap::Parser;
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// Square sizes swept for the GEMM crate's peak.
+/// Square sizes swept for the peak of our GEMM (and `matrixmultiply` on the same operands).
 const PEAK_SIZES: [usize; 4] = [512, 1024, 1536, 2048];
 
 #[derive(Parser, Debug)]
