@@ -246,11 +246,9 @@ pub fn thousands(s: String) -> String {
             && (1..=3).contains(&(groups[0].1 - groups[0].0))
             && b[i] != b'0'
             && groups[1..].iter().all(|(a, z)| z - a == 3);
-        // `(100,101)`, `[-36,104]`: plain commas inside a bracket pair separate coordinates or
-        // interval ends; only `{,}` (how LaTeX writes thousands) is decisive there.
-        let before = s[..i].trim_end_matches(['-', '+']).trim_end();
-        let in_brackets =
-            before.ends_with(['(', '[']) || s[j..].trim_start().starts_with([')', ']']);
+        // `(100,101)`, `[-36,104]`, `(0,-1,100,-1)`: plain commas inside a bracket pair separate
+        // coordinates or interval ends; only `{,}` (how LaTeX writes thousands) is decisive there.
+        let in_brackets = bracket_depth(&b[..i]) > 0;
         let shaped = shaped && (braced || !in_brackets);
         if shaped {
             out.push_str(&s[copied..i]);
@@ -263,6 +261,15 @@ pub fn thousands(s: String) -> String {
     }
     out.push_str(&s[copied..]);
     out
+}
+
+/// How many `(` or `[` opened in `before` are still open (a tuple, an interval, a point).
+fn bracket_depth(before: &[u8]) -> usize {
+    before.iter().fold(0usize, |depth, c| match c {
+        b'(' | b'[' => depth + 1,
+        b')' | b']' => depth.saturating_sub(1),
+        _ => depth,
+    })
 }
 
 /// A percent word after a number becomes `\%` (which the later steps treat like `%`).
@@ -353,6 +360,8 @@ mod tests {
         assert_eq!(c("x_1,234"), "x_1,234");
         assert_eq!(c("(100,101)"), "(100,101)");
         assert_eq!(c("[-36,104]"), "[-36,104]");
+        assert_eq!(c("(0,-1,100,-1)"), "(0,-1,100,-1)");
+        assert_eq!(c("\\left(2,1,500\\right)"), "\\left(2,1,500\\right)");
         assert_eq!(c("(1{,}000,2)"), "(1000,2)");
         assert_eq!(c("( 0,100 )"), "( 0,100 )");
         assert_eq!(c("0,100"), "0,100");
