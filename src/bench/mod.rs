@@ -4,6 +4,7 @@
 //! these run on are shared and single runs are noisy.
 
 pub mod checkpointing;
+pub mod efficiency;
 pub mod gemm;
 pub mod kernels;
 pub mod model;

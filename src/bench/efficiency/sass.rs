@@ -1,0 +1,59 @@
+//! The static SASS instruction mix of every kernel, extracted by build.rs with NVIDIA's
+//! `cuobjdump -sass` from the fatbins it embeds (see `sass_mix` for the opcode keys).
+use std::collections::BTreeMap;
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/sass.rs"));
+}
+
+/// Architecture of the H100 code (the mix the efficiency records report).
+pub const H100_ARCH: &str = "sm_90a";
+pub const A100_ARCH: &str = "sm_80";
+
+/// Whether the build found cuobjdump (otherwise every mix is empty).
+pub fn available() -> bool {
+    generated::SASS_TOOL.is_some()
+}
+
+/// The tool build.rs ran.
+pub fn tool() -> Option<&'static str> {
+    generated::SASS_TOOL
+}
+
+/// Opcode key → static count for `kernel` on `arch`, with "total" for all instructions.
+pub fn mix(kernel: &str, arch: &str) -> Option<BTreeMap<String, u64>> {
+    generated::SASS_MIX
+        .iter()
+        .find(|(k, a, _, _)| *k == kernel && *a == arch)
+        .map(|(_, _, total, ops)| {
+            let mut m: BTreeMap<String, u64> = ops
+                .iter()
+                .map(|(op, n)| (op.to_string(), *n as u64))
+                .collect();
+            m.insert("total".into(), *total as u64);
+            m
+        })
+}
+
+/// Kernels with a mix for `arch`.
+pub fn kernels(arch: &str) -> Vec<&'static str> {
+    generated::SASS_MIX
+        .iter()
+        .filter(|(_, a, _, _)| *a == arch)
+        .map(|(k, _, _, _)| *k)
+        .collect()
+}
+
+/// The sum of several kernels' mixes (an entry that launches more than one kernel).
+pub fn sum_mix<'a>(
+    kernels: impl IntoIterator<Item = &'a str>,
+    arch: &str,
+) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for k in kernels {
+        for (op, n) in mix(k, arch).unwrap_or_default() {
+            *out.entry(op).or_insert(0) += n;
+        }
+    }
+    out
+}
