@@ -373,9 +373,14 @@ fn stem(p: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// Writes through a new file and a rename, so an OUT_DIR whose files are hard links into another
+/// build tree (a `cp -al` copy of target/) never changes that tree's files.
 fn write_if_changed(path: &Path, text: &str) {
     if fs::read_to_string(path).ok().as_deref() != Some(text) {
-        fs::write(path, text).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        let tmp = path.with_extension("tmp");
+        fs::write(&tmp, text)
+            .and_then(|()| fs::rename(&tmp, path))
+            .unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
     }
 }
 
@@ -488,6 +493,10 @@ enum JobResult {
 }
 
 fn run_job(job: Job) -> JobResult {
+    // The compilers write their output in place: remove it first (see write_if_changed).
+    let _ = fs::remove_file(match &job {
+        Job::Nvcc { out, .. } | Job::Cxx { out, .. } => out,
+    });
     match job {
         Job::Nvcc { nvcc, src, out } => {
             let mut cmd = Command::new(&nvcc);

@@ -57,8 +57,10 @@ fn coalesced_16_byte_copy() {
         &c,
         json!({
             "blocks": 4, "warps": 8, "threads": 256,
-            "global_load_requests": 8, "global_load_bytes": 4096, "global_load_sectors": 128,
-            "global_store_requests": 8, "global_store_bytes": 4096, "global_store_sectors": 128,
+            "global_load_requests": 8, "global_load_bytes": 4096, "global_load_used_bytes": 4096,
+            "global_load_sectors": 128,
+            "global_store_requests": 8, "global_store_bytes": 4096, "global_store_used_bytes": 4096,
+            "global_store_sectors": 128,
         }),
     );
     assert_eq!(c.counters.global_sector_efficiency(), Some(1.0));
@@ -93,11 +95,13 @@ fn strided_2_byte_gather() {
         &c,
         json!({
             "blocks": 2, "warps": 4, "threads": 128,
-            "global_load_requests": 4, "global_load_bytes": 256, "global_load_sectors": 128,
-            "global_store_requests": 4, "global_store_bytes": 256, "global_store_sectors": 8,
+            "global_load_requests": 4, "global_load_bytes": 256, "global_load_used_bytes": 256,
+            "global_load_sectors": 128,
+            "global_store_requests": 4, "global_store_bytes": 256, "global_store_used_bytes": 256,
+            "global_store_sectors": 8,
         }),
     );
-    // 512 bytes asked for, 136 sectors moved.
+    // 512 distinct bytes needed, 136 sectors moved.
     assert_eq!(
         c.counters.global_sector_efficiency(),
         Some(512.0 / (136.0 * 32.0))
@@ -132,7 +136,8 @@ fn thirty_two_way_bank_conflict() {
             "blocks": 1, "warps": 1, "threads": 32,
             "shared_store_requests": 1, "shared_store_bytes": 128, "shared_store_wavefronts": 32,
             "shared_load_requests": 3, "shared_load_bytes": 384, "shared_load_wavefronts": 34,
-            "global_store_requests": 1, "global_store_bytes": 128, "global_store_sectors": 4,
+            "global_store_requests": 1, "global_store_bytes": 128, "global_store_used_bytes": 128,
+            "global_store_sectors": 4,
             "warp_syncs": 1,
         }),
     );
@@ -178,7 +183,8 @@ fn ldmatrix_with_and_without_padding() {
             "blocks": 1, "warps": 1, "threads": 32,
             "shared_store_requests": 16, "shared_store_bytes": 1024, "shared_store_wavefronts": 16,
             "ldmatrix_instructions": 1, "ldmatrix_bytes": 512, "ldmatrix_wavefronts": wavefronts,
-            "global_store_requests": 4, "global_store_bytes": 512, "global_store_sectors": 16,
+            "global_store_requests": 4, "global_store_bytes": 512, "global_store_used_bytes": 512,
+            "global_store_sectors": 16,
             "warp_syncs": 1,
         })
     };
@@ -197,8 +203,8 @@ fn simt_gemm_tile() {
         return;
     };
     // Block (16, 16) = 8 warps, each 2 rows of C. Per k and warp: A load (2 addresses: 2 sectors,
-    // 128 bytes asked), B load (16 consecutive floats: 2 sectors, 128 bytes); then one store of
-    // 2 rows x 64 bytes (4 sectors). No tensor-core instruction.
+    // 128 bytes asked, 8 distinct), B load (16 consecutive floats: 2 sectors, 128 bytes asked, 64
+    // distinct); then one store of 2 rows x 64 bytes (4 sectors). No tensor-core instruction.
     let k = 32;
     let a_host: Vec<f32> = (0..16 * k).map(|i| (i % 7) as f32).collect();
     let b_host: Vec<f32> = (0..k * 16).map(|i| (i % 5) as f32 - 2.0).collect();
@@ -225,8 +231,9 @@ fn simt_gemm_tile() {
         json!({
             "blocks": 1, "warps": 8, "threads": 256,
             "global_load_requests": 8 * 2 * k, "global_load_bytes": 8 * 256 * k,
-            "global_load_sectors": 8 * 4 * k,
-            "global_store_requests": 8, "global_store_bytes": 1024, "global_store_sectors": 32,
+            "global_load_used_bytes": 8 * 72 * k, "global_load_sectors": 8 * 4 * k,
+            "global_store_requests": 8, "global_store_bytes": 1024, "global_store_used_bytes": 1024,
+            "global_store_sectors": 32,
         }),
     );
     let got = download(&dev, &dc).unwrap();
@@ -269,8 +276,10 @@ fn mma_gemm_tile() {
         &c,
         json!({
             "blocks": 1, "warps": 1, "threads": 32,
-            "global_load_requests": 24, "global_load_bytes": 3072, "global_load_sectors": 192,
-            "global_store_requests": 4, "global_store_bytes": 512, "global_store_sectors": 32,
+            "global_load_requests": 24, "global_load_bytes": 3072, "global_load_used_bytes": 3072,
+            "global_load_sectors": 192,
+            "global_store_requests": 4, "global_store_bytes": 512, "global_store_used_bytes": 512,
+            "global_store_sectors": 32,
             "mma_instructions": 4, "mma_flops": 16384,
         }),
     );
@@ -305,4 +314,57 @@ fn copies_synchronisations_and_an_uncounted_launch() {
     assert_eq!((c.dtoh_copies, c.dtoh_bytes), (2, 32 + 128));
     assert_eq!(c.synchronizations, 1);
     assert!(c.launches.is_empty());
+}
+
+#[test]
+fn efficiency_record_of_a_gemm_tile_grid() {
+    use rlvr::backend::cuda::launch::{gemm_bf16, Gemm, Strides};
+    use rlvr::bench::efficiency::{entry, measure, OpCost};
+    let Some(dev) = emu_common::emu_or_skip(9) else {
+        return;
+    };
+    // C[128, 128] = A[128, 64] B[128, 64]^T on the cp.async + ldmatrix path: 2 x 2 blocks of
+    // 64 x 64. Each block reads its A and B tiles whole in 16-byte chunks (every A and B byte
+    // twice over the grid: 65536 sector bytes); each f32 store of a warp covers 8 rows x 4
+    // floats 8 bytes apart (8 sectors for 128 bytes: 131072 sector bytes for 65536 of C).
+    // Compulsory: A 16384 + B 16384 + C 65536 = 98304 bytes; sector bytes 196608 = 2x.
+    let (m, n, k) = (128usize, 128usize, 64usize);
+    let a = upload(&dev, &vec![bf16::from_f32(0.5); m * k]).unwrap();
+    let b = upload(&dev, &vec![bf16::from_f32(0.25); n * k]).unwrap();
+    let c = alloc::<f32>(&dev, m * n).unwrap();
+    let g = Gemm {
+        batch: 1,
+        m,
+        n,
+        k,
+        a: Strides::rows(m, k),
+        b: Strides::rows(n, k),
+        alpha: 1.0,
+        beta: 0.0,
+    };
+    let counts = measure(&dev, CountPolicy::exact(), |d| {
+        gemm_bf16(d, Some(&c), None, &a, &b, &g)
+    })
+    .unwrap();
+    let cost = OpCost {
+        matrix_flops: Some((2 * m * n * k) as f64),
+        compulsory_bytes: Some(98304.0),
+    };
+    let r = entry("gemm", &counts, cost);
+    assert_eq!(r.kernels, vec!["gemm_bf16_mma_kc".to_string()]);
+    assert_eq!(r.launches, 1);
+    assert_eq!(r.tc_flop_share, Some(1.0));
+    assert_eq!(r.global_bytes_over_compulsory, Some(2.0));
+    assert_eq!(r.unique_bytes_over_compulsory, Some(1.0));
+    // Loads use whole sectors (65536 bytes), stores half of each (65536 of 131072).
+    assert_eq!(r.global_sector_efficiency, Some(131072.0 / 196608.0));
+    // ldmatrix.x4 of 80-byte rows: 4 wavefronts each, no conflict; cp.async 16-byte stores in
+    // four phases of 8 lanes.
+    assert_eq!(
+        r.counters.ldmatrix_wavefronts,
+        4.0 * r.counters.ldmatrix_instructions
+    );
+    assert_eq!(r.counters.cp_async_bytes, 2.0 * 16384.0 + 2.0 * 16384.0);
+    assert!(r.est_h100_us > 0.0 && r.est_a100_us >= r.est_h100_us);
+    assert_eq!(download(&dev, &c).unwrap()[0], 0.5 * 0.25 * k as f32);
 }

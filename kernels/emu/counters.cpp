@@ -102,6 +102,19 @@ uint64_t sectors(const Lane* l, int n) {
     return u;
 }
 
+// Distinct bytes of a request: the union of the lanes' ranges (lanes reading one address share).
+uint64_t used_bytes(Lane* l, int n) {
+    std::sort(l, l + n, [](const Lane& a, const Lane& b) { return a.addr < b.addr; });
+    uint64_t total = 0;
+    uintptr_t end = 0;
+    for (int i = 0; i < n; ++i) {
+        const uintptr_t lo = std::max(l[i].addr, end), hi = l[i].addr + l[i].size;
+        if (hi > lo) total += hi - lo;
+        end = std::max(end, hi);
+    }
+    return total;
+}
+
 // Shared-memory wavefronts: per phase (32 lanes for accesses of up to 4 bytes, 16 for 8 bytes,
 // 8 for 16 bytes), the most distinct 4-byte words that fall into one of the 32 banks.
 uint64_t wavefronts(const Lane* l, int n) {
@@ -166,6 +179,7 @@ void count_request(const Member* m, int n) {
         (store ? c.global_store_requests : c.global_load_requests) += 1;
         (store ? c.global_store_bytes : c.global_load_bytes) += gbytes;
         (store ? c.global_store_sectors : c.global_load_sectors) += sectors(global, ng);
+        (store ? c.global_store_used_bytes : c.global_load_used_bytes) += used_bytes(global, ng);
     }
     if (ns && kind != kCpAsyncSrc) {
         const bool store = kind == kStore;

@@ -11,7 +11,8 @@
 // Requests are classified by address: emulated device allocations (global), emulated shared
 // memory, or neither (the host's own statics and the fiber stacks, which are not counted).
 //
-// Global requests count bytes and distinct 32-byte sectors; shared requests count wavefronts by
+// Global requests count the bytes the lanes ask for, the distinct bytes among them (a broadcast
+// counts once) and the distinct 32-byte sectors; shared requests count wavefronts by
 // the 32 banks x 4 bytes rule, 8-byte accesses in two phases of 16 lanes and 16-byte accesses in
 // four phases of 8 lanes. Warp-level operations (mma, ldmatrix, shuffles, votes) and barriers are
 // counted by the scheduler when it resolves them.
@@ -28,9 +29,11 @@ struct rlvr_emu_counters {
     uint64_t threads;
     uint64_t global_load_requests;
     uint64_t global_load_bytes;
+    uint64_t global_load_used_bytes;
     uint64_t global_load_sectors;
     uint64_t global_store_requests;
     uint64_t global_store_bytes;
+    uint64_t global_store_used_bytes;
     uint64_t global_store_sectors;
     uint64_t shared_load_requests;
     uint64_t shared_load_bytes;

@@ -9,6 +9,7 @@ pub mod gemm;
 pub mod kernels;
 pub mod model;
 pub mod ops;
+pub mod profile;
 pub mod train;
 
 use std::time::Instant;

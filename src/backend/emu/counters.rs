@@ -51,10 +51,13 @@ counter_fields! {
     global_load_requests,
     /// Bytes the lanes asked for.
     global_load_bytes,
+    /// Distinct bytes per request (lanes reading one address count once), summed.
+    global_load_used_bytes,
     /// Distinct 32-byte sectors per request, summed.
     global_load_sectors,
     global_store_requests,
     global_store_bytes,
+    global_store_used_bytes,
     global_store_sectors,
     shared_load_requests,
     shared_load_bytes,
@@ -92,10 +95,14 @@ impl Counters {
     pub fn global_sectors(&self) -> f64 {
         self.global_load_sectors + self.global_store_sectors
     }
-    /// Bytes requested over bytes moved in whole sectors (1.0 = every sector byte used).
+    pub fn global_used_bytes(&self) -> f64 {
+        self.global_load_used_bytes + self.global_store_used_bytes
+    }
+    /// Distinct bytes the requests needed over the bytes of the sectors they moved (1.0 = every
+    /// sector byte used).
     pub fn global_sector_efficiency(&self) -> Option<f64> {
         let s = self.global_sectors();
-        (s > 0.0).then(|| self.global_bytes() / (32.0 * s))
+        (s > 0.0).then(|| self.global_used_bytes() / (32.0 * s))
     }
     /// Shared-memory instructions: plain loads and stores, ldmatrix, and cp.async's shared side.
     pub fn smem_requests(&self) -> f64 {
@@ -286,7 +293,12 @@ mod tests {
             let total: u64 = grid.iter().map(|&g| g as u64).product();
             assert!(s.blocks.len() <= max, "{grid:?}: {} blocks", s.blocks.len());
             assert_eq!(weight_sum(&s), total as f64, "{grid:?}");
-            assert!(s.blocks.contains(&0) || s.blocks.len() == 1, "{grid:?}");
+            // The coarsest dimension (x here) is always split, its first and last index alone.
+            let xs: Vec<u64> = s.blocks.iter().map(|&b| b % grid[0] as u64).collect();
+            assert!(
+                xs.contains(&0) && xs.contains(&(grid[0] as u64 - 1)),
+                "{grid:?}"
+            );
             assert!(s.blocks.iter().all(|&b| b < total));
             let mut seen = s.blocks.clone();
             seen.sort();
@@ -317,6 +329,7 @@ mod tests {
         let raw = RawCounters {
             global_load_requests: 2,
             global_load_bytes: 1024,
+            global_load_used_bytes: 1024,
             global_load_sectors: 32,
             shared_load_requests: 1,
             shared_load_wavefronts: 32,

@@ -115,14 +115,17 @@ impl EmuDevice {
             .policy
             .reuse_identical
             .then(|| session::Session::signature(kernel, cfg, args, ffi::is_device_ptr));
-        if sig.as_deref().is_some_and(|sig| s.reuse(sig)) {
-            return Ok(());
+        let values = session::arg_values(args);
+        if let Some(sig) = &sig {
+            if s.reuse(sig, values.clone()) {
+                return Ok(());
+            }
         }
         let sample = s.sample(cfg);
         let (raw, footprints) = ffi::launch_counted(kernel, cfg, args, seed, sample.as_ref())?;
         s.record(
             sig,
-            LaunchCount::from_raw(kernel, cfg, sample.as_ref(), &raw, &footprints),
+            LaunchCount::from_raw(kernel, cfg, values, sample.as_ref(), &raw, &footprints),
         );
         Ok(())
     }

@@ -50,6 +50,25 @@ pub struct LaunchCount {
     /// The whole launch (extrapolated from the sample when `blocks_run < blocks_total`).
     pub counters: Counters,
     pub footprint: Footprint,
+    /// Each kernel argument's value (up to 8 bytes, zero-extended): sizes a caller can decode.
+    #[serde(skip)]
+    pub args: Vec<u64>,
+}
+
+/// The value of every argument of `args`, zero-extended to 64 bits.
+pub fn arg_values(args: &mut KernelArgs) -> Vec<u64> {
+    let sizes = args.sizes().to_vec();
+    args.param_ptrs()
+        .into_iter()
+        .zip(sizes)
+        .map(|(p, size)| {
+            let mut v = [0u8; 8];
+            let n = size.min(8);
+            // SAFETY: each pointer addresses an 8-byte argument slot of `args`.
+            v[..n].copy_from_slice(unsafe { std::slice::from_raw_parts(p as *const u8, n) });
+            u64::from_ne_bytes(v)
+        })
+        .collect()
 }
 
 impl LaunchCount {
@@ -61,6 +80,7 @@ impl LaunchCount {
     pub fn from_raw(
         kernel: &str,
         cfg: &LaunchCfg,
+        args: Vec<u64>,
         sample: Option<&Sample>,
         raw: &[RawCounters],
         footprints: &[RawFootprint],
@@ -97,6 +117,7 @@ impl LaunchCount {
             reused: false,
             counters,
             footprint: Footprint::from_raw(footprints, scale, sample.is_none()),
+            args,
         }
     }
 }
@@ -148,29 +169,25 @@ impl Session {
             sig.extend_from_slice(&v.to_ne_bytes());
         }
         let sizes = args.sizes().to_vec();
-        for (p, size) in args.param_ptrs().into_iter().zip(sizes) {
-            // SAFETY: each pointer addresses an 8-byte argument slot of `args`.
-            let slot = unsafe { std::slice::from_raw_parts(p as *const u8, size) };
-            let mut v = [0u8; 8];
-            v[..size.min(8)].copy_from_slice(&slot[..size.min(8)]);
-            let value = u64::from_ne_bytes(v);
+        for (value, size) in arg_values(args).into_iter().zip(sizes) {
             if size == 8 && is_buffer(value) {
                 sig.extend_from_slice(b"<buf>");
             } else {
-                sig.extend_from_slice(slot);
+                sig.extend_from_slice(&value.to_ne_bytes());
             }
             sig.push(size as u8);
         }
         sig
     }
 
-    /// An earlier identical launch, counted again under this one's name.
-    pub fn reuse(&mut self, sig: &[u8]) -> bool {
+    /// An earlier identical launch, counted again (with this launch's argument values).
+    pub fn reuse(&mut self, sig: &[u8], args: Vec<u64>) -> bool {
         let Some(&i) = self.seen.get(sig) else {
             return false;
         };
         let mut again = self.counts.launches[i].clone();
         again.reused = true;
+        again.args = args;
         self.counts.launches.push(again);
         true
     }

@@ -98,6 +98,7 @@ mod tests {
                 unique_bytes,
                 exact: true,
             },
+            args: Vec::new(),
         }
     }
 

@@ -35,9 +35,9 @@ impl Gpu {
     pub fn l2_gbps(&self) -> f64 {
         self.l2_bytes_per_clock * self.clock_ghz
     }
-    /// Shared-memory wavefronts per second, whole chip.
+    /// Shared-memory wavefronts (128 bytes each) per second, whole chip.
     pub fn wavefronts_per_s(&self) -> f64 {
-        self.sms as f64 * self.clock_ghz * 1e9
+        self.sms as f64 * self.clock_ghz * 1e9 * self.smem_bytes_per_clock_per_sm / 128.0
     }
 }
 
@@ -62,7 +62,7 @@ pub const H100_SXM: Gpu = Gpu {
         "SMs, dense BF16 989.4 TFLOP/s, FP32 66.9 TFLOP/s, HBM3 3.35 TB/s: NVIDIA H100 Tensor Core \
          GPU datasheet and 'NVIDIA H100 Tensor Core GPU Architecture' whitepaper (H100 SXM5 column)",
         "clock 1.83 GHz: the boost clock at which the whitepaper's 989.4 TFLOP/s follows from 132 SMs \
-         x 1024 dense bf16 FMA per SM per clock",
+         x 2048 dense bf16 FMA per SM per clock",
         "L2 5120 B/clock: NVIDIA publishes no H100 figure; A100's published per-clock L2 read \
          bandwidth is assumed",
         "shared memory 128 B/clock/SM (32 banks x 4 B), 228 KB per SM, 227 KB per block, 64K \
@@ -106,8 +106,8 @@ mod tests {
 
     #[test]
     fn published_peaks_agree_with_their_per_clock_derivation() {
-        // 132 SMs x 1024 dense bf16 FMA x 2 FLOPs x 1.83 GHz = 989.4 TFLOP/s.
-        let h = 132.0 * 1024.0 * 2.0 * H100_SXM.clock_ghz * 1e9 / 1e12;
+        // 132 SMs x 2048 dense bf16 FMA x 2 FLOPs x 1.83 GHz = 989.4 TFLOP/s.
+        let h = 132.0 * 2048.0 * 2.0 * H100_SXM.clock_ghz * 1e9 / 1e12;
         assert!((h - H100_SXM.bf16_tensor_tflops).abs() < 0.2, "{h}");
         // A100: 108 SMs x 1024 x 2 x 1.41 GHz = 311.9.
         let a = 108.0 * 1024.0 * 2.0 * A100_SXM.clock_ghz * 1e9 / 1e12;

@@ -170,6 +170,15 @@ pub fn measure(
 /// One record per kernel name, in order of first launch (no op costs: the ratios to the op's
 /// FLOPs and compulsory bytes are absent).
 pub fn per_kernel(counts: &Counts) -> Vec<EfficiencyRecord> {
+    per_kernel_with(counts, |_| OpCost::default())
+}
+
+/// One record per kernel name with the op cost of each launch from `cost_of` (a kernel's cost is
+/// the sum over its launches; a part known for only some launches counts as unknown).
+pub fn per_kernel_with(
+    counts: &Counts,
+    cost_of: impl Fn(&LaunchCount) -> OpCost,
+) -> Vec<EfficiencyRecord> {
     let mut order: Vec<&str> = Vec::new();
     for l in &counts.launches {
         if !order.contains(&l.kernel.as_str()) {
@@ -180,7 +189,15 @@ pub fn per_kernel(counts: &Counts) -> Vec<EfficiencyRecord> {
         .into_iter()
         .map(|k| {
             let ls: Vec<&LaunchCount> = counts.launches.iter().filter(|l| l.kernel == k).collect();
-            EfficiencyRecord::new(k, &ls, OpCost::default())
+            let costs: Vec<OpCost> = ls.iter().map(|l| cost_of(l)).collect();
+            let sum = |part: fn(&OpCost) -> Option<f64>| -> Option<f64> {
+                costs.iter().map(part).sum::<Option<f64>>()
+            };
+            let cost = OpCost {
+                matrix_flops: sum(|c| c.matrix_flops),
+                compulsory_bytes: sum(|c| c.compulsory_bytes),
+            };
+            EfficiencyRecord::new(k, &ls, cost)
         })
         .collect()
 }

@@ -57,3 +57,42 @@ pub fn sum_mix<'a>(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cuda::kernels::{KERNELS_COMPILED, KERNEL_FILES};
+
+    #[test]
+    fn every_kernel_has_a_mix_for_both_architectures() {
+        if !available() || !KERNELS_COMPILED {
+            assert_ne!(
+                std::env::var("REQUIRE_NVCC").as_deref(),
+                Ok("1"),
+                "REQUIRE_NVCC=1 but the build found no cuobjdump next to nvcc (run scripts/setup-cuda.sh)"
+            );
+            eprintln!("skipped: no nvcc or cuobjdump at build time");
+            return;
+        }
+        for (kernel, _) in KERNEL_FILES {
+            for arch in [H100_ARCH, A100_ARCH] {
+                let m = mix(kernel, arch).unwrap_or_default();
+                assert!(
+                    m.get("total").is_some_and(|&t| t > 0),
+                    "{kernel} {arch}: {m:?}"
+                );
+            }
+        }
+        // The cp.async + ldmatrix GEMM: tensor-core, ldmatrix and 16-byte async-copy instructions.
+        let g = mix("gemm_bf16_mma_kc", H100_ARCH).expect("gemm mix");
+        for op in ["HMMA", "LDSM.x4", "LDGSTS.128", "BAR"] {
+            assert!(
+                g.get(op).is_some_and(|&n| n > 0),
+                "gemm_bf16_mma_kc lacks {op}: {g:?}"
+            );
+        }
+        let both = sum_mix(["gemm_bf16_mma_kc", "gemm_bf16_mma"], H100_ARCH);
+        let simple = mix("gemm_bf16_mma", H100_ARCH).expect("gemm mix");
+        assert_eq!(both["total"], g["total"] + simple["total"]);
+    }
+}
