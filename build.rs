@@ -309,14 +309,17 @@ fn write_sass_mix(out: &Path, nvcc: Option<&Path>, cu_files: &[PathBuf]) {
         tool.filter(|_| failure.is_none())
             .map(|t| t.display().to_string())
     );
-    rs.push_str("/// (kernel, arch, instructions, [(opcode key, count)]).\n");
-    rs.push_str("pub const SASS_MIX: &[(&str, &str, u32, &[(&str, u32)])] = &[\n");
+    rs.push_str("pub const SASS_MIX: &[super::StaticMix] = &[\n");
     for k in &rows {
-        let _ = write!(rs, "    ({:?}, {:?}, {}, &[", k.kernel, k.arch, k.total);
+        let _ = write!(
+            rs,
+            "    super::StaticMix {{ kernel: {:?}, arch: {:?}, total: {}, ops: &[",
+            k.kernel, k.arch, k.total
+        );
         for (op, n) in &k.ops {
             let _ = write!(rs, "({op:?}, {n}), ");
         }
-        rs.push_str("]),\n");
+        rs.push_str("] },\n");
     }
     rs.push_str("];\n");
     write_if_changed(&out.join("sass.rs"), &rs);

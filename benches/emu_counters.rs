@@ -11,7 +11,7 @@ use std::time::Instant;
 const REPEATS: usize = 3;
 
 fn run_all(dev: &EmuDevice) -> Result<()> {
-    for case in cases(ShapeSet::Tiny) {
+    for case in cases(ShapeSet::Small) {
         device_step(dev, &case, 7, false)?;
     }
     Ok(())
@@ -40,7 +40,7 @@ fn main() -> Result<()> {
     println!(
         "emu_counters: {} model steps ({launches} launches): plain {:.3} s, counted {:.3} s, \
          ratio {:.2}x (goal <= 3x), best of {REPEATS}",
-        cases(ShapeSet::Tiny).len(),
+        cases(ShapeSet::Small).len(),
         plain,
         counted,
         counted / plain

@@ -205,7 +205,7 @@ fn simt_gemm_tile() {
     // Block (16, 16) = 8 warps, each 2 rows of C. Per k and warp: A load (2 addresses: 2 sectors,
     // 128 bytes asked, 8 distinct), B load (16 consecutive floats: 2 sectors, 128 bytes asked, 64
     // distinct); then one store of 2 rows x 64 bytes (4 sectors). No tensor-core instruction.
-    let k = 32;
+    let k: usize = 32;
     let a_host: Vec<f32> = (0..16 * k).map(|i| (i % 7) as f32).collect();
     let b_host: Vec<f32> = (0..k * 16).map(|i| (i % 5) as f32 - 2.0).collect();
     let (da, db) = (

@@ -2,6 +2,15 @@
 //! `cuobjdump -sass` from the fatbins it embeds (see `sass_mix` for the opcode keys).
 use std::collections::BTreeMap;
 
+/// One kernel's mix for one architecture, as build.rs writes it.
+pub struct StaticMix {
+    pub kernel: &'static str,
+    pub arch: &'static str,
+    pub total: u32,
+    /// (opcode key, count), sorted by key.
+    pub ops: &'static [(&'static str, u32)],
+}
+
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/sass.rs"));
 }
@@ -24,14 +33,15 @@ pub fn tool() -> Option<&'static str> {
 pub fn mix(kernel: &str, arch: &str) -> Option<BTreeMap<String, u64>> {
     generated::SASS_MIX
         .iter()
-        .find(|(k, a, _, _)| *k == kernel && *a == arch)
-        .map(|(_, _, total, ops)| {
-            let mut m: BTreeMap<String, u64> = ops
+        .find(|m| m.kernel == kernel && m.arch == arch)
+        .map(|m| {
+            let mut ops: BTreeMap<String, u64> = m
+                .ops
                 .iter()
                 .map(|(op, n)| (op.to_string(), *n as u64))
                 .collect();
-            m.insert("total".into(), *total as u64);
-            m
+            ops.insert("total".into(), m.total as u64);
+            ops
         })
 }
 
@@ -39,8 +49,8 @@ pub fn mix(kernel: &str, arch: &str) -> Option<BTreeMap<String, u64>> {
 pub fn kernels(arch: &str) -> Vec<&'static str> {
     generated::SASS_MIX
         .iter()
-        .filter(|(_, a, _, _)| *a == arch)
-        .map(|(k, _, _, _)| *k)
+        .filter(|m| m.arch == arch)
+        .map(|m| m.kernel)
         .collect()
 }
 
