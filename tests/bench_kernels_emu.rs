@@ -70,6 +70,16 @@ fn the_emulator_run_covers_every_kernel_with_sane_counts() {
     }
     for r in &recs {
         assert_ne!(r["group"], "error", "{r}");
+        // One op, one name: an entry's group is the kernel file of what it measures.
+        if r["group"] != "baseline" {
+            let group = r["group"].as_str().unwrap();
+            assert!(
+                r["launches"].as_array().unwrap().iter().any(|k| {
+                    rlvr::backend::cuda::kernels::file_of(k.as_str().unwrap()) == Some(group)
+                }) || r["kernel"] == "fused_logprob memory",
+                "{r}"
+            );
+        }
         // No baselines on the emulator: no cuBLAS, no bandwidth, no peak.
         assert!(
             r["baseline"].is_null() || r["kernel"] == "fused_logprob memory",

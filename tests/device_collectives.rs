@@ -3,10 +3,10 @@
 //! shards in shard order, bit for bit what the host's ordered reduce-scatter computes.
 mod emu_common;
 
-use rlvr::backend::cuda::comm::Staged;
 use rlvr::backend::cuda::device::{copy_to_device, download};
 use rlvr::backend::cuda::model::dp::ShardGrads;
 use rlvr::backend::cuda::model::DeviceModel;
+use rlvr::dist::device_comm::Staged;
 use rlvr::dist::{block, Comm, ThreadComm};
 use rlvr::model::init::{write_tiny_char_model, TinySpec};
 use rlvr::model::Model;

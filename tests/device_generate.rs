@@ -1,4 +1,4 @@
-//! Generation on the device (`backend::cuda::model::decode`) on the emulator: greedy decoding
+//! Generation on the device (`generate::device`) on the emulator: greedy decoding
 //! follows the CPU engine (up to bf16 near-ties), the reported log-probs are the CPU's scores of
 //! the device's own sequences, sampling is reproducible and bit-identical for any batch size
 //! (continuous batching refills slots mid-run; a request's samples share one prompt prefill),
@@ -7,13 +7,11 @@
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
-use rlvr::backend::cuda::model::check::{cases, random_model};
-use rlvr::backend::cuda::model::decode::{
-    generate_on_device, generate_on_device_stats, DecodeStats,
-};
 use rlvr::backend::cuda::model::{score as device_score, DeviceModel};
-use rlvr::backend::cuda::parity::ShapeSet;
+use rlvr::backend::cuda::selftest::model::{cases, random_model};
+use rlvr::backend::cuda::selftest::ShapeSet;
 use rlvr::backend::emu::EmuDevice;
+use rlvr::generate::device::{generate_on_device, generate_on_device_stats, DecodeStats};
 use rlvr::generate::engine::{generate, Completion, EngineConfig, Finish, GenRequest, Progress};
 use rlvr::generate::sampling::SamplingParams;
 use rlvr::model::score::{score_sequences, SeqScores};
@@ -469,7 +467,7 @@ fn continuous_batching_follows_the_cpu_engine_schedule_and_greedy_tokens() {
 }
 
 /// Prefill forwards, prompts and decode steps as the launches show them, the scheduler's
-/// counts, and what the old fixed waves ran, for a rollout-like workload (printed for the log).
+/// counts, and what a fixed-wave schedule would run, for a rollout-like workload (printed for the log).
 #[test]
 fn skewed_workload_launch_counts() {
     let Some(dev) = emu_or_skip(26) else { return };

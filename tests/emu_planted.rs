@@ -1,11 +1,11 @@
-//! Issue 11 evidence: kernels with planted bugs (kernels/emu/planted/planted.cu, compiled only into
+//! Kernels with planted bugs (kernels/emu/planted/planted.cu, compiled only into
 //! the emulator) are caught by the emulated parity check or by a guard page, while the correct
 //! kernels pass the same check with the same launch.
 use half::bf16;
+use rlvr::backend::cpu::cast::round_bf16;
+use rlvr::backend::cpu::norm::rmsnorm_fwd;
 use rlvr::backend::cuda::device::{download, filled, upload, KernelArgs, KernelDevice, LaunchCfg};
-use rlvr::backend::cuda::parity::{compare, TOL_BF16, TOL_F32};
-use rlvr::backend::cuda::reference as r;
-use rlvr::backend::cuda::rng::Rng;
+use rlvr::backend::cuda::selftest::{compare, input_rng, TOL_BF16, TOL_F32};
 use rlvr::backend::emu::EmuDevice;
 
 fn emu(seed: u64) -> EmuDevice {
@@ -25,9 +25,9 @@ fn widen(v: &[bf16]) -> Vec<f32> {
 fn rmsnorm_passes(kernel: &str, seed: u64) -> bool {
     let dev = emu(seed);
     let (rows, hidden) = (8, 576);
-    let mut rng = Rng::new(seed);
-    let x = widen(&bf16s(&rng.vec(rows * hidden, -2.0, 2.0)));
-    let w = widen(&bf16s(&rng.vec(hidden, 0.5, 1.5)));
+    let mut rng = input_rng(seed);
+    let x = widen(&bf16s(&rng.uniform_f32_vec(rows * hidden, -2.0, 2.0)));
+    let w = widen(&bf16s(&rng.uniform_f32_vec(hidden, 0.5, 1.5)));
     let (dx, dw) = (
         upload(&dev, &bf16s(&x)).unwrap(),
         upload(&dev, &bf16s(&w)).unwrap(),
@@ -43,7 +43,7 @@ fn rmsnorm_passes(kernel: &str, seed: u64) -> bool {
         .f32(1e-6);
     dev.launch(kernel, &LaunchCfg::linear(rows as u32, 256, 0), &mut a)
         .unwrap();
-    let (y_ref, _) = r::rmsnorm_fwd(&x, &w, hidden, 1e-6);
+    let (y_ref, _) = rmsnorm_fwd(&x, &w, 1e-6);
     compare(
         kernel,
         "8x576",
@@ -73,7 +73,7 @@ fn missing_syncthreads_is_caught_by_shuffled_thread_order() {
 
 fn cast_passes(kernel: &str, n: usize) -> bool {
     let dev = emu(7);
-    let x = Rng::new(3).vec(n, -10.0, 10.0);
+    let x = input_rng(3).uniform_f32_vec(n, -10.0, 10.0);
     let dx = upload(&dev, &x).unwrap();
     let out = filled(&dev, n, bf16::NAN).unwrap();
     let mut a = KernelArgs::new();
@@ -84,7 +84,7 @@ fn cast_passes(kernel: &str, n: usize) -> bool {
         &mut a,
     )
     .unwrap();
-    let want: Vec<f32> = x.iter().map(|&v| r::round_bf16(v)).collect();
+    let want: Vec<f32> = x.iter().map(|&v| round_bf16(v)).collect();
     compare(
         kernel,
         "",
@@ -114,7 +114,7 @@ fn off_by_one_tile_bound_is_caught_by_nan_prefilled_outputs() {
 fn row_sum_passes(kernel: &str) -> bool {
     let dev = emu(1);
     let (rows, cols) = (5, 100);
-    let x = Rng::new(9).vec(rows * cols, -1.0, 1.0);
+    let x = input_rng(9).uniform_f32_vec(rows * cols, -1.0, 1.0);
     let dx = upload(&dev, &x).unwrap();
     let out = filled(&dev, rows, f32::NAN).unwrap();
     let mut a = KernelArgs::new();
@@ -258,10 +258,10 @@ fn barrier_in_divergent_code_is_reported() {
 
 fn cp_async_passes(kernel: &str) -> bool {
     let dev = emu(5);
-    let x: Vec<f32> = Rng::new(4)
-        .vec(256, -1.0, 1.0)
+    let x: Vec<f32> = input_rng(4)
+        .uniform_f32_vec(256, -1.0, 1.0)
         .iter()
-        .map(|&v| r::round_bf16(v))
+        .map(|&v| round_bf16(v))
         .collect();
     let dx = upload(&dev, &bf16s(&x)).unwrap();
     let out = filled(&dev, 256, f32::NAN).unwrap();

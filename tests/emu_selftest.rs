@@ -2,7 +2,7 @@
 //! with more than one thread/block order.
 mod emu_common;
 use emu_common::*;
-use rlvr::backend::cuda::parity::{run_all, ShapeSet};
+use rlvr::backend::cuda::selftest::{run_all, ShapeSet};
 
 /// The emulator device, or None (test skipped) when this build has no emulator; with
 /// REQUIRE_NVCC=1 (as in CI) a missing emulator fails instead.

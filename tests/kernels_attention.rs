@@ -4,10 +4,9 @@ mod emu_common;
 use emu_common::*;
 use rlvr::backend::cpu::attention::AttnDims;
 use rlvr::backend::cuda::attention::{attn_fwd_bf16, AttnSeqs};
-use rlvr::backend::cuda::attention_parity::{check_decode, check_fwd_bwd, AttnCase};
 use rlvr::backend::cuda::device::{filled, upload};
-use rlvr::backend::cuda::parity::CheckRow;
-use rlvr::backend::cuda::rng::Rng;
+use rlvr::backend::cuda::selftest::attention::{check_decode, check_fwd_bwd, AttnCase};
+use rlvr::backend::cuda::selftest::{input_rng, CheckRow};
 
 /// The emulator, or None (test skipped) when this build has none; REQUIRE_NVCC=1 (CI) fails instead.
 fn assert_all_pass(rows: &[CheckRow], expect: usize) {
@@ -28,7 +27,7 @@ fn assert_all_pass(rows: &[CheckRow], expect: usize) {
 #[test]
 fn forward_and_backward_match_the_cpu_reference() {
     let Some(dev) = emu_or_skip(7) else { return };
-    let mut rng = Rng::new(7);
+    let mut rng = input_rng(7);
     let cases = [
         AttnCase::new(&[1, 3, 17, 33, 65], 4, 4, 16),
         AttnCase::new(&[17, 1, 33], 6, 2, 64),
@@ -46,7 +45,7 @@ fn forward_and_backward_match_the_cpu_reference() {
 #[test]
 fn decode_matches_the_cpu_reference_over_a_kv_cache() {
     let Some(dev) = emu_or_skip(8) else { return };
-    let mut rng = Rng::new(8);
+    let mut rng = input_rng(8);
     for case in [
         AttnCase::new(&[1, 3, 17, 65], 4, 4, 16),
         AttnCase::new(&[33, 5], 6, 2, 64),

@@ -67,3 +67,31 @@ fn emulator_defines_the_same_kernels_as_the_cuda_build() {
         );
     }
 }
+
+/// One op, one name: every kernels/X.cu has a row in the op table of src/backend/cuda/mod.rs,
+/// its launchers in src/backend/cuda/X.rs (which launches each of the file's kernels by name),
+/// its parity checks in src/backend/cuda/selftest/X.rs and its bench entries in
+/// src/bench/kernels/X.rs.
+#[test]
+fn every_kernel_file_has_its_launcher_selftest_and_bench_files() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |rel: String| {
+        std::fs::read_to_string(root.join(&rel)).unwrap_or_else(|e| panic!("{rel} is missing: {e}"))
+    };
+    let table = read("src/backend/cuda/mod.rs".into());
+    for (file, _) in FATBINS {
+        assert!(
+            table.contains(&format!("//! | `{file}` |")),
+            "kernels/{file}.cu has no row in the op table of src/backend/cuda/mod.rs"
+        );
+        let launcher = read(format!("src/backend/cuda/{file}.rs"));
+        read(format!("src/backend/cuda/selftest/{file}.rs"));
+        read(format!("src/bench/kernels/{file}.rs"));
+        for (kernel, _) in KERNEL_FILES.iter().filter(|(_, f)| f == file) {
+            assert!(
+                launcher.contains(&format!("\"{kernel}\"")),
+                "{kernel} (kernels/{file}.cu) is not launched from src/backend/cuda/{file}.rs"
+            );
+        }
+    }
+}

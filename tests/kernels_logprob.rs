@@ -2,13 +2,13 @@
 //! (every combination of rows {1, 7, 33}, d {24, 64}, V {50, 301, 1000}), several chunks each.
 mod emu_common;
 use emu_common::*;
-use rlvr::backend::cuda::parity_lmhead::{check_fused_logprob, check_logprob_rows};
-use rlvr::backend::cuda::rng::Rng;
+use rlvr::backend::cuda::selftest::input_rng;
+use rlvr::backend::cuda::selftest::logprob::{check_fused_logprob, check_logprob_rows};
 
 #[test]
 fn fused_logprob_matches_cpu_at_odd_shapes() {
     let Some(dev) = emu_or_skip(5) else { return };
-    let mut rng = Rng::new(5);
+    let mut rng = input_rng(5);
     let mut failed = Vec::new();
     for rows in [1usize, 7, 33] {
         for d in [24usize, 64] {
@@ -32,7 +32,7 @@ fn fused_logprob_matches_cpu_at_odd_shapes() {
 #[test]
 fn row_kernels_match_cpu_rows_including_underflow() {
     let Some(dev) = emu_or_skip(6) else { return };
-    let mut rng = Rng::new(6);
+    let mut rng = input_rng(6);
     for (rows, vocab) in [(1usize, 2usize), (2, 33), (4, 777)] {
         let shape = format!("{rows}x{vocab}");
         for c in check_logprob_rows(&dev, &mut rng, rows, vocab, &shape).unwrap() {

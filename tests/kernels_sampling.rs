@@ -4,15 +4,15 @@
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cuda::device::upload;
-use rlvr::backend::cuda::parity_lmhead::{sampling_agreement, sampling_params};
-use rlvr::backend::cuda::rng::Rng;
 use rlvr::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
+use rlvr::backend::cuda::selftest::input_rng;
+use rlvr::backend::cuda::selftest::sampling::{sampling_agreement, sampling_params};
 use rlvr::generate::sampling::SamplingParams;
 
 #[test]
 fn device_draws_match_cpu_sample_row() {
     let Some(dev) = emu_or_skip(11) else { return };
-    let mut rng = Rng::new(11);
+    let mut rng = input_rng(11);
     let (mut total, mut boundary) = (0usize, 0usize);
     for (name, p) in sampling_params() {
         for vocab in [1usize, 2, 9, 64, 333] {

@@ -1,6 +1,6 @@
 //! Transformer ops: linear, embedding, RMSNorm, RoPE, causal GQA attention, SwiGLU.
 use super::{grad_or_zeros, Saved, Tape, Var};
-use crate::backend::cpu::{attention, elementwise, embedding, gemm, mlp, norm, rope};
+use crate::backend::cpu::{attention, bias, embedding, gemm, mlp, norm, rope};
 use crate::tensor::Tensor;
 use std::sync::Arc;
 
@@ -39,52 +39,49 @@ impl Tape {
         );
         let mut y = gemm::linear(x.value.data(), w.value.data(), n, in_f, out_f);
         if let Some(b) = b {
-            elementwise::add_bias_rows(&mut y, b.value.data());
+            bias::bias_add(&mut y, b.value.data());
         }
         let (xv, wv) = (x.value.clone(), w.value.clone());
-        let back =
-            Box::new(move |g: &[Option<Tensor>], needs: &[bool]| {
-                let dy = grad_or_zeros(g, 0, &[n, out_f]);
-                let dx = needs[0].then(|| {
-                    let mut dx = vec![0.0; n * in_f];
-                    gemm::gemm(
-                        n,
-                        in_f,
-                        out_f,
-                        1.0,
-                        dy.data(),
-                        false,
-                        wv.data(),
-                        false,
-                        0.0,
-                        &mut dx,
-                    );
-                    Tensor::new_cpu(dx, xv.dims())
-                });
-                let dw = needs[1].then(|| {
-                    let mut dw = vec![0.0; out_f * in_f];
-                    gemm::gemm(
-                        out_f,
-                        in_f,
-                        n,
-                        1.0,
-                        dy.data(),
-                        true,
-                        xv.data(),
-                        false,
-                        0.0,
-                        &mut dw,
-                    );
-                    Tensor::new_cpu(dw, &[out_f, in_f])
-                });
-                let mut r = vec![dx, dw];
-                if needs.len() > 2 {
-                    r.push(needs[2].then(|| {
-                        Tensor::new_cpu(elementwise::sum_rows(dy.data(), out_f), &[out_f])
-                    }));
-                }
-                r
+        let back = Box::new(move |g: &[Option<Tensor>], needs: &[bool]| {
+            let dy = grad_or_zeros(g, 0, &[n, out_f]);
+            let dx = needs[0].then(|| {
+                let mut dx = vec![0.0; n * in_f];
+                gemm::gemm(
+                    n,
+                    in_f,
+                    out_f,
+                    1.0,
+                    dy.data(),
+                    false,
+                    wv.data(),
+                    false,
+                    0.0,
+                    &mut dx,
+                );
+                Tensor::new_cpu(dx, xv.dims())
             });
+            let dw = needs[1].then(|| {
+                let mut dw = vec![0.0; out_f * in_f];
+                gemm::gemm(
+                    out_f,
+                    in_f,
+                    n,
+                    1.0,
+                    dy.data(),
+                    true,
+                    xv.data(),
+                    false,
+                    0.0,
+                    &mut dw,
+                );
+                Tensor::new_cpu(dw, &[out_f, in_f])
+            });
+            let mut r = vec![dx, dw];
+            if needs.len() > 2 {
+                r.push(needs[2].then(|| Tensor::new_cpu(bias::colsum(dy.data(), out_f), &[out_f])));
+            }
+            r
+        });
         let t = Tensor::new_cpu(y, &[n, out_f]);
         let saved = Saved::tensors(&[&x.value, &w.value]);
         match b {

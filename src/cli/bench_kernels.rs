@@ -44,7 +44,7 @@ pub struct KernelsArgs {
     /// Only run entries whose kernel name contains this text (e.g. gemm, attn, rmsnorm).
     #[arg(long)]
     pub filter: Option<String>,
-    /// Tokens T of the fused log-prob entry on a GPU (issue 4 states 32768).
+    /// Tokens T of the fused log-prob entry on a GPU (its goal is stated at 32768).
     #[arg(long, default_value_t = 32768)]
     pub logprob_tokens: usize,
     /// Median ms of a sort-based top-p on the same GPU (scripts/topp_sort_baseline.py), for the

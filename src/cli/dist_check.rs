@@ -4,11 +4,11 @@
 //! arrived; then a few timed exchanges. With `--device cuda --nccl` it is the NCCL smoke test
 //! (one rank is enough); with `--device emu` it runs the host-staged path anywhere.
 use super::device::DeviceArg;
-use crate::backend::cuda::comm::{DeviceComm, Slice};
 use crate::backend::cuda::device::{
     copy_to_device, download, filled, upload, DevBuf, KernelDevice,
 };
 use crate::dist::device_comm::device_comm_for;
+use crate::dist::device_comm::{DeviceComm, Slice};
 use crate::dist::Comm;
 use anyhow::{bail, Result};
 use std::time::Instant;
@@ -173,8 +173,8 @@ pub fn check_exchange(dc: &dyn DeviceComm, dev: &dyn KernelDevice, n: usize) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::cuda::comm::Staged;
     use crate::backend::emu::{emu_built, EmuDevice};
+    use crate::dist::device_comm::Staged;
     use crate::dist::ThreadComm;
 
     /// A transport that moves nothing: the check must notice.

@@ -1,7 +1,8 @@
 //! `rlvr generate`: sample n responses per prompt and write them, with tokens and log-probs.
 use super::device::DeviceArg;
-use crate::backend::cuda::model::{decode::generate_on_device, DeviceModel};
+use crate::backend::cuda::model::DeviceModel;
 use crate::eval::progress::GenProgress;
+use crate::generate::device::generate_on_device;
 use crate::generate::engine::{generate, EngineConfig, Finish};
 use crate::generate::prompts::{
     build_prompts, choose_template, load_prompt_file, request_for, stop_tokens,

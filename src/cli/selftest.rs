@@ -1,9 +1,9 @@
 //! `rlvr selftest`: every CUDA kernel against its f32 CPU reference, on the GPU (`--device cuda`)
 //! or on the host emulator (`--device emu`), then whole small models (`model` rows: hidden
 //! states, log-probs, entropy and every parameter gradient against the CPU autograd path,
-//! `backend::cuda::model::check`); `--report` prints the ptxas table of the build.
+//! `backend::cuda::selftest::model`); `--report` prints the ptxas table of the build.
 use crate::backend::cuda::device::KernelDevice;
-use crate::backend::cuda::parity::{self, CheckRow, ShapeSet};
+use crate::backend::cuda::selftest::{self, CheckRow, ShapeSet};
 use crate::backend::cuda::{detect, gpu::Gpu, kernels};
 use crate::backend::emu::EmuDevice;
 use anyhow::{bail, Result};
@@ -73,7 +73,7 @@ pub fn run(args: Args) -> Result<()> {
         dev.name(),
         args.seed
     );
-    let rows = parity::run_all(dev.as_ref(), set, args.seed, args.filter.as_deref());
+    let rows = selftest::run_all(dev.as_ref(), set, args.seed, args.filter.as_deref());
     print_table(&rows);
     let failed = rows.iter().filter(|r| !r.pass).count();
     println!(

@@ -8,8 +8,8 @@
 //! - `TcpComm`: ranks started by torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) without
 //!   MPI, through a small TCP store on rank 0 (`store`).
 //!
-//! Device buffers move through `backend::cuda::comm::DeviceComm`; `device_comm::device_comm_for`
-//! picks its transport (host-staged, or NCCL with cargo feature `nccl`).
+//! Device buffers move through `device_comm::DeviceComm`; `device_comm::device_comm_for` picks
+//! its transport (host-staged, or NCCL with cargo feature `nccl`).
 //!
 //! Every reduction the trainer relies on is *ordered* (see `reduce`): partial sums are added in
 //! rank order, never in whatever order the transport delivers them, so a run is bit-for-bit

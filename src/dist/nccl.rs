@@ -5,9 +5,8 @@
 //! cudarc loads libnccl lazily and panics when it (or a symbol) is missing; every entry point
 //! here checks the library first and turns such a panic into an error naming the fix.
 //! Nothing in this file has run on a GPU yet (see docs/gpu-log.md).
-use super::device_comm::{nccl_version_string, NCCL_MISSING_HINT};
+use super::device_comm::{nccl_version_string, DeviceComm, Slice, NCCL_MISSING_HINT};
 use super::Comm;
-use crate::backend::cuda::comm::{DeviceComm, Slice};
 use crate::backend::cuda::device::KernelDevice;
 use crate::backend::cuda::gpu::Gpu;
 use anyhow::{anyhow, bail, Context, Result};

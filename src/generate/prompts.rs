@@ -4,7 +4,7 @@
 //!
 //! Stop tokens are the model's EOS ids (generation_config.json, else config.json) plus the
 //! template's end-of-turn token when the tokenizer knows it: Qwen2.5-Math's EOS is
-//! `<|endoftext|>`, but its chat turns end with `<|im_end|>` (method.md §2).
+//! `<|endoftext|>`, but its chat turns end with `<|im_end|>`.
 use crate::data::verl::Problem;
 use crate::generate::engine::GenRequest;
 use crate::generate::sampling::SamplingParams;

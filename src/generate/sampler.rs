@@ -1,8 +1,9 @@
 //! Where samples come from: the CPU engine, or the device copy of the same model
 //! (`generate_on_device`, same seeds, Philox keys and stop rule). Eval and RL rollouts take one.
+use super::device::generate_on_device;
 use super::engine::{generate, Completion, EngineConfig, GenRequest, Progress};
 use crate::backend::cuda::device::KernelDevice;
-use crate::backend::cuda::model::{decode::generate_on_device, DeviceModel};
+use crate::backend::cuda::model::DeviceModel;
 use crate::model::Model;
 use anyhow::Result;
 

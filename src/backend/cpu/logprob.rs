@@ -1,6 +1,6 @@
 //! Token log-probabilities and entropies of temperature-scaled softmax, and their gradient —
 //! both from a logits matrix (the unfused reference) and fused with the LM-head GEMM, tile by
-//! tile, so that at most a budget of logits exists at once (issue 4: never T×V).
+//! tile, so that at most a budget of logits exists at once (never T×V).
 //!
 //! Per token with logits z, u = z/τ, p = softmax(u):
 //!   logp = u_y − lse(u),   H = lse(u) − Σ_v p_v u_v.

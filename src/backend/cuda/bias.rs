@@ -1,33 +1,24 @@
 //! Launchers for kernels/bias.cu: the bias add of a linear layer and its gradient (a
 //! deterministic column sum over tokens).
 use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
+use super::launch::{check_rows, elementwise_cfg};
+use super::norm::reduce_parts_f32;
 use anyhow::{bail, Result};
 use half::bf16;
 
+/// Threads per block of the column-sum partials (one thread per column of a block of columns).
 const BLOCK: u32 = 256;
-
-fn rows_of(what: &str, len: usize, cols: usize) -> Result<usize> {
-    if cols == 0 || !len.is_multiple_of(cols) {
-        bail!("{what}: {len} elements are not whole rows of {cols}");
-    }
-    Ok(len / cols)
-}
 
 /// x[r, :] += bias in place (x is [rows, bias.len()] bf16).
 pub fn bias_add_bf16(dev: &dyn KernelDevice, x: &DevBuf<bf16>, bias: &DevBuf<bf16>) -> Result<()> {
     let cols = bias.len();
-    rows_of("bias_add_bf16", x.len(), cols)?;
+    check_rows("bias_add_bf16", x.len(), cols)?;
     if x.is_empty() {
         return Ok(());
     }
-    let blocks = x.len().div_ceil(BLOCK as usize).clamp(1, 4096) as u32;
     let mut a = KernelArgs::new();
     a.buf(x).buf(bias).i64(x.len() as i64).i32(cols as i32);
-    dev.launch(
-        "bias_add_bf16",
-        &LaunchCfg::linear(blocks, BLOCK, 0),
-        &mut a,
-    )
+    dev.launch("bias_add_bf16", &elementwise_cfg(x.len()), &mut a)
 }
 
 /// Row parts of the column sum: a fixed function of `rows` (the sum order never depends on the
@@ -46,7 +37,7 @@ pub fn colsum_bf16_f32(
     accumulate: bool,
 ) -> Result<()> {
     let cols = out.len();
-    let rows = rows_of("colsum_bf16_f32", x.len(), cols)?;
+    let rows = check_rows("colsum_bf16_f32", x.len(), cols)?;
     if rows > i32::MAX as usize || cols > i32::MAX as usize {
         bail!("colsum_bf16_f32: {rows} x {cols} exceeds int32 sizes");
     }
@@ -64,18 +55,7 @@ pub fn colsum_bf16_f32(
         smem_bytes: 0,
     };
     dev.launch("colsum_partial_bf16", &cfg, &mut a)?;
-    let mut r = KernelArgs::new();
-    r.buf(out)
-        .buf(&partial)
-        .i32(parts as i32)
-        .i32(cols as i32)
-        .i32(accumulate as i32);
-    let blocks = cols.div_ceil(BLOCK as usize).clamp(1, 4096) as u32;
-    dev.launch(
-        "rmsnorm_dw_reduce_f32",
-        &LaunchCfg::linear(blocks, BLOCK, 0),
-        &mut r,
-    )
+    reduce_parts_f32(dev, out, &partial, parts, accumulate)
 }
 
 #[cfg(test)]

@@ -259,3 +259,23 @@ pub fn download<T: DevElem>(dev: &dyn KernelDevice, b: &DevBuf<T>) -> Result<Vec
 pub fn filled<T: DevElem>(dev: &dyn KernelDevice, n: usize, fill: T) -> Result<DevBuf<T>> {
     upload(dev, &vec![fill; n])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernel_args_are_marshalled_in_order_with_their_sizes() {
+        let mut a = KernelArgs::new();
+        a.i32(-3).i64(1 << 40).f32(0.5).u32(7);
+        assert_eq!(a.sizes(), &[4, 8, 4, 4]);
+        let p = a.param_ptrs();
+        // SAFETY: each pointer addresses an 8-byte slot holding the value written above.
+        unsafe {
+            assert_eq!(*(p[0] as *const i32), -3);
+            assert_eq!(*(p[1] as *const i64), 1 << 40);
+            assert_eq!(*(p[2] as *const f32), 0.5);
+            assert_eq!(*(p[3] as *const u32), 7);
+        }
+    }
+}

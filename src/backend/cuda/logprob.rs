@@ -1,10 +1,10 @@
-//! Fused LM head + token log-probabilities on the device (issue 4): the host loops over token
+//! Fused LM head + token log-probabilities on the device (kernels/logprob.cu): the host loops over token
 //! chunks; per chunk a GEMM writes f32 logits [chunk, V] (H·Wᵀ), a row kernel turns them into
 //! logp / entropy / lse (forward) or into ∂L/∂z (backward, per-token g_lp, g_H folded in), and two
 //! GEMMs give dH = ∂z·W and dW += ∂zᵀ·H. At most `chunk × V` logits exist at once, never T × V.
 //! The math is that of `backend::cpu::logprob` (module docs there).
 use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
-use super::launch::{gemm_bf16_at, Gemm, GemmOffsets, Strides};
+use super::gemm::{gemm_bf16_at, Gemm, GemmOffsets, Strides};
 use crate::backend::cpu::logprob::chunk_rows;
 use anyhow::{bail, Result};
 use half::bf16;

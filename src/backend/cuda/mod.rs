@@ -1,24 +1,53 @@
 //! CUDA backend: kernels from kernels/*.cu (fatbins embedded by build.rs), loaded with cudarc.
 //!
-//! `device` is the launcher interface shared with the host emulator (`backend::emu`); `launch`
-//! holds one thin launcher per kernel, used by both devices; `reference` the f32 CPU references
-//! the parity checks compare against.
+//! `device` is the launcher interface shared by the GPU (`gpu`) and the host emulator
+//! (`backend::emu`); `launch` holds the launch-configuration helpers every launcher shares;
+//! `kernels` what build.rs compiled. Above the launchers sit `model`, the whole model on a
+//! device, and `selftest`, the parity checks (see the layer order in the crate documentation).
+//!
+//! # One op, one name
+//!
+//! Each `kernels/X.cu` has its launchers in `backend/cuda/X.rs`, its parity checks in
+//! `backend/cuda/selftest/X.rs` and its bench entries in `bench/kernels/X.rs`
+//! (`tests/kernels_build.rs` checks that these exist and that X.rs launches every kernel of
+//! X.cu). The checks compare against the CPU op that CPU training runs:
+//!
+//! | op `X` | kernels | CPU reference |
+//! |---|---|---|
+//! | `attention` | `attn_fwd_bf16`, `attn_bwd_{delta,dkdv,dq}_bf16`, `attn_decode_bf16` | `backend::cpu::attention` |
+//! | `bias` | `bias_add_bf16`, `colsum_partial_bf16` | `backend::cpu::bias` |
+//! | `cast` | `cast_f32_to_bf16`, `cast_bf16_to_f32`, `residual_add_bf16` | `backend::cpu::cast` |
+//! | `embedding` | `embedding_fwd_bf16`, `embedding_bwd_f32` | `backend::cpu::embedding` |
+//! | `fill` | `fill_f32` | the value itself |
+//! | `gemm` | `gemm_bf16_mma`, `gemm_bf16_mma_kc` | `backend::cpu::gemm` |
+//! | `logprob` | `logprob_fwd_rows_f32`, `logprob_bwd_rows_f32` | `backend::cpu::logprob` |
+//! | `mlp` | `swiglu_fwd_bf16`, `swiglu_bwd_bf16` | `backend::cpu::mlp` |
+//! | `norm` | `rmsnorm_fwd_bf16`, `rmsnorm_bwd_bf16`, `rmsnorm_dw_reduce_f32` | `backend::cpu::norm` |
+//! | `optim` | `adamw_step_f32` | `optim::AdamW::update` |
+//! | `reduce` | `sumsq_partial_f32`, `grad_norm_finalize_f32`, `scale_by_f32` | `optim::{global_norm, clip_coefficient}` |
+//! | `rope` | `rope_fwd_bf16`, `rope_bwd_bf16` | `backend::cpu::rope` |
+//! | `sampling` | `sample_rows_f32` | `backend::cpu::sampling` |
+//! | `softmax` | `softmax_fwd_bf16`, `log_softmax_fwd_bf16` | `backend::cpu::softmax` |
+//! | `sum_parts` | `sum_parts_f32` | `dist::reduce_scatter_sum_f32` (the host's ordered sum) |
 pub mod attention;
-pub mod attention_parity;
 pub mod bias;
-pub mod comm;
+pub mod cast;
 pub mod detect;
 pub mod device;
+pub mod embedding;
 pub mod fill;
+pub mod gemm;
 pub mod gpu;
 pub mod kernels;
 pub mod launch;
 pub mod logprob;
+pub mod mlp;
 pub mod model;
-pub mod parity;
-pub mod parity_devmodel;
-pub mod parity_lmhead;
-pub mod reference;
-pub mod rng;
+pub mod norm;
+pub mod optim;
+pub mod reduce;
+pub mod rope;
 pub mod sampling;
+pub mod selftest;
+pub mod softmax;
 pub mod sum_parts;

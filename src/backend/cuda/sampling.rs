@@ -1,8 +1,8 @@
 //! Token sampling on the device (kernels/sampling.cu): one block per row of f32 logits, the
-//! semantics of `generate::sampling::sample_row` with the uniform of
+//! semantics of `backend::cpu::sampling::sample_row` with the uniform of
 //! `rng::philox_uniform(seed, stream, step, lane)` drawn on the device.
 use super::device::{alloc, download, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
-use crate::generate::sampling::{Sampled, SamplingParams};
+use crate::backend::cpu::sampling::{Sampled, SamplingParams};
 use anyhow::{bail, Result};
 
 /// Per-row outputs, on the device. `token` is -1 for a row with a NaN/Inf logit.

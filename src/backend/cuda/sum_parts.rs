@@ -1,5 +1,6 @@
 //! Launcher for kernels/sum_parts.cu: the ordered (left-fold) sum of gradient shards.
-use super::device::{DevBuf, KernelArgs, KernelDevice, LaunchCfg};
+use super::device::{DevBuf, KernelArgs, KernelDevice};
+use super::launch::elementwise_cfg;
 use anyhow::{bail, Result};
 
 /// out[i] = ((parts[i] + parts[stride + i]) + parts[2·stride + i]) + … over `nparts` parts of
@@ -21,17 +22,11 @@ pub fn sum_parts_f32(
             parts.len()
         );
     }
-    const BLOCK: u32 = 256;
-    let blocks = n.div_ceil(BLOCK as usize).clamp(1, 4096) as u32;
     let mut a = KernelArgs::new();
     a.buf(out)
         .buf(parts)
         .i32(i32::try_from(nparts)?)
         .i64(n as i64)
         .i64(stride as i64);
-    dev.launch(
-        "sum_parts_f32",
-        &LaunchCfg::linear(blocks, BLOCK, 0),
-        &mut a,
-    )
+    dev.launch("sum_parts_f32", &elementwise_cfg(n), &mut a)
 }

@@ -4,20 +4,16 @@ use super::counts::{attn_bwd_flops, attn_decode_bytes, attn_decode_flops, attn_f
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
-use super::Roofs;
+use super::{random_bf16, Roofs};
 use crate::backend::cpu::attention::AttnDims;
 use crate::backend::cuda::attention::{attn_bwd_bf16, attn_decode_bf16, attn_fwd_bf16, AttnSeqs};
 use crate::backend::cuda::device::alloc;
 use anyhow::Result;
 use half::bf16;
 
-/// Issue 3: FlashAttention-2 level at head dim 128, seq 4096, causal.
+/// Goals: FlashAttention-2 level at head dim 128, seq 4096, causal.
 pub const FWD_GOAL_TFLOPS: f64 = 300.0;
 pub const BWD_GOAL_TFLOPS: f64 = 200.0;
-
-fn rand_bf16(b: &mut Bencher, n: usize) -> Result<crate::backend::cuda::device::DevBuf<bf16>> {
-    b.random::<bf16>(n, |u| bf16::from_f64(2.0 * u - 1.0))
-}
 
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
     let gpu = b.is_gpu();
@@ -35,9 +31,9 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         if b.wants("attn_fwd_bf16") || b.wants("attn_bwd_bf16") {
             let seqs: Vec<(usize, usize)> = (0..nseq).map(|i| (i * len, len)).collect();
             let seqs = AttnSeqs::upload(&b.dev, &seqs)?;
-            let q = rand_bf16(b, n * hq * d)?;
-            let k = rand_bf16(b, n * hkv * d)?;
-            let v = rand_bf16(b, n * hkv * d)?;
+            let q = random_bf16(b, n * hq * d)?;
+            let k = random_bf16(b, n * hkv * d)?;
+            let v = random_bf16(b, n * hkv * d)?;
             let o = alloc::<bf16>(&b.dev, n * hq * d)?;
             let lse = alloc::<f32>(&b.dev, n * hq)?;
             b.dev.take_launched();
@@ -52,7 +48,7 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
                 out.push(roofs.vs_peak(r, FWD_GOAL_TFLOPS, gpu));
             }
             if b.wants("attn_bwd_bf16") {
-                let dout = rand_bf16(b, n * hq * d)?;
+                let dout = random_bf16(b, n * hq * d)?;
                 let dq = alloc::<bf16>(&b.dev, n * hq * d)?;
                 let dk = alloc::<bf16>(&b.dev, n * hkv * d)?;
                 let dv = alloc::<bf16>(&b.dev, n * hkv * d)?;
@@ -75,9 +71,9 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             let (batch, clen) = (plan.decode_batch, plan.decode_len);
             let cache: Vec<(usize, usize)> = (0..batch).map(|i| (i * clen, clen)).collect();
             let cache = AttnSeqs::upload(&b.dev, &cache)?;
-            let kc = rand_bf16(b, batch * clen * hkv * d)?;
-            let vc = rand_bf16(b, batch * clen * hkv * d)?;
-            let q = rand_bf16(b, batch * hq * d)?;
+            let kc = random_bf16(b, batch * clen * hkv * d)?;
+            let vc = random_bf16(b, batch * clen * hkv * d)?;
+            let q = random_bf16(b, batch * hq * d)?;
             let o = alloc::<bf16>(&b.dev, batch * hq * d)?;
             let lse = alloc::<f32>(&b.dev, batch * hq)?;
             b.dev.take_launched();

@@ -233,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn logprob_counts_and_the_naive_memory_at_the_issue_shape() {
+    fn logprob_counts_and_the_naive_memory_at_the_goal_shape() {
         // T = 32768, V = 152064, d = 3584: one product is 2·T·V·d = 35.7 TFLOP.
         let one = 2u64 * 32768 * 152_064 * 3584;
         assert_eq!(fused_logprob_flops(32768, 152_064, 3584), 4 * one);

@@ -1,8 +1,8 @@
 //! The GEMM baseline: cuBLAS `cublasGemmEx` through cudarc, bf16 operands, f32 accumulation
 //! (CUBLAS_COMPUTE_32F), the output in bf16 or f32 as our kernel writes it. Only for benches.
 use crate::backend::cuda::device::DevBuf;
+use crate::backend::cuda::gemm::{Gemm, GemmOffsets, Strides};
 use crate::backend::cuda::gpu::Gpu;
-use crate::backend::cuda::launch::{Gemm, GemmOffsets, Strides};
 use anyhow::{anyhow, bail, Result};
 use cudarc::cublas::{result, sys, CudaBlas};
 use half::bf16;

@@ -7,11 +7,11 @@ use super::shapes::Plan;
 use super::timing::Bencher;
 use super::Roofs;
 use crate::backend::cuda::device::{alloc, DevBuf};
-use crate::backend::cuda::launch::{gemm_bf16, Gemm, GemmOffsets, Strides};
+use crate::backend::cuda::gemm::{gemm_bf16, Gemm, GemmOffsets, Strides};
 use anyhow::Result;
 use half::bf16;
 
-/// mma.sync goal of issue 3 (the wgmma + TMA path is to reach 0.90).
+/// The mma.sync GEMM's goal as a fraction of cuBLAS (a wgmma + TMA path is to reach 0.90).
 pub const GEMM_GOAL: f64 = 0.6;
 
 struct Case {
@@ -19,7 +19,7 @@ struct Case {
     g: Gemm,
     /// f32 output accumulated into (weight gradients), else bf16 output.
     f32_out: bool,
-    /// Issue 3 states its goal at 4096³ and the 7B training shapes only.
+    /// The goal is stated at 4096³ and the 7B training shapes only.
     has_goal: bool,
 }
 

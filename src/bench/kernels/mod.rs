@@ -2,21 +2,35 @@
 //! a baseline measured in the same run (cuBLAS for GEMMs and the log-prob products, the measured
 //! copy bandwidth for memory-bound kernels, the card's bf16 peak for attention). On the emulator
 //! the same entries run at tiny shapes to exercise the code, with no baselines.
+//!
+//! One file per kernels/X.cu (named X) holds that op's entries; `counts`, `cublas`, `record`,
+//! `roofline`, `shapes`, `timing` and `track` are the harness.
 pub mod attention;
+pub mod bias;
+pub mod cast;
 pub mod counts;
 pub mod cublas;
-pub mod elementwise;
+pub mod embedding;
+pub mod fill;
 pub mod gemm;
 pub mod logprob;
+pub mod mlp;
+pub mod norm;
 pub mod optim;
 pub mod record;
+pub mod reduce;
 pub mod roofline;
+pub mod rope;
 pub mod sampling;
 pub mod shapes;
+pub mod softmax;
+pub mod sum_parts;
 pub mod timing;
 pub mod track;
 
+use crate::backend::cuda::device::DevBuf;
 use anyhow::Result;
+use half::bf16;
 use record::{Record, Report};
 use shapes::Plan;
 use timing::Bencher;
@@ -32,11 +46,11 @@ pub struct Roofs {
     pub topp_sort_ms: Option<f64>,
 }
 
-/// Element-wise goal of issue 3.
+/// The memory-bound kernels' goal: a fraction of the copy bandwidth.
 pub const BANDWIDTH_GOAL: f64 = 0.8;
 
 impl Roofs {
-    /// Ratio to the measured bandwidth; the issue's goal is ≥ 80%.
+    /// Ratio to the measured bandwidth; the goal is ≥ 80%.
     pub fn vs_bandwidth(&self, mut r: Record, with_goal: bool) -> Record {
         if with_goal {
             r.goal = "≥ 0.80 of d2d bandwidth".into();
@@ -65,15 +79,50 @@ impl Roofs {
     }
 }
 
-/// Runs every entry group; a group that fails adds an ERROR record and the others still run.
+/// Uniform bf16 values in [-1, 1) on the device.
+pub fn random_bf16(b: &mut Bencher, n: usize) -> Result<DevBuf<bf16>> {
+    b.random::<bf16>(n, |u| bf16::from_f64(2.0 * u - 1.0))
+}
+
+/// Times `f` and pushes a memory-bound record of `group` for `kernel` (its launches and its ratio
+/// to the copy bandwidth).
+pub fn bandwidth_entry(
+    b: &Bencher,
+    roofs: &Roofs,
+    out: &mut Vec<Record>,
+    group: &'static str,
+    (kernel, shape, bytes, note): (&str, String, u64, &str),
+    f: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    b.dev.take_launched();
+    let t = b.time(f)?;
+    let mut r = Record::new(group, kernel, shape)
+        .timed(t, None, Some(bytes))
+        .note(note);
+    r.launches = b.dev.take_launched();
+    out.push(roofs.vs_bandwidth(r, true));
+    Ok(())
+}
+
+/// Runs every entry group (one per kernel file); a group that fails adds an ERROR record and the
+/// others still run.
 pub fn run_all(b: &mut Bencher, plan: &Plan, roofs: &Roofs) -> Vec<Record> {
     type Group = fn(&mut Bencher, &Plan, &Roofs, &mut Vec<Record>) -> Result<()>;
     // The slowest group (the fused log-prob, seconds per pass) goes last.
-    let groups: [(&str, Group); 6] = [
+    let groups: [(&str, Group); 15] = [
         ("gemm", gemm::run),
         ("attention", attention::run),
-        ("elementwise", elementwise::run),
+        ("norm", norm::run),
+        ("rope", rope::run),
+        ("mlp", mlp::run),
+        ("cast", cast::run),
+        ("embedding", embedding::run),
+        ("bias", bias::run),
+        ("sum_parts", sum_parts::run),
+        ("fill", fill::run),
+        ("softmax", softmax::run),
         ("optim", optim::run),
+        ("reduce", reduce::run),
         ("sampling", sampling::run),
         ("logprob", logprob::run),
     ];

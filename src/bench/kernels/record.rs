@@ -6,7 +6,7 @@ use serde::Serialize;
 /// One measured entry. Ratios are "higher is better" except where `goal` says ≤.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Record {
-    /// gemm, attention, elementwise, optim, logprob, sampling or baseline.
+    /// The kernel file (op) the entry measures, `baseline` or `error`.
     pub group: &'static str,
     pub kernel: String,
     pub shape: String,
@@ -24,7 +24,7 @@ pub struct Record {
     /// What the ratio is taken against, with its value.
     pub baseline: Option<String>,
     pub ratio: Option<f64>,
-    /// The goal from the issue, including how the ratio is read.
+    /// The goal, including how the ratio is read.
     pub goal: String,
     pub met: Option<bool>,
     pub note: String,

@@ -1,5 +1,5 @@
 //! Top-p sampling over the largest vocabulary at the rollout batch (V = 152064, batch 256 on a
-//! GPU). Its issue-4 baseline is a sort-based top-p (torch.sort + cumsum) on the same GPU: this
+//! GPU). Its baseline is a sort-based top-p (torch.sort + cumsum) on the same GPU: this
 //! binary has no sort kernel, so that time comes from `scripts/topp_sort_baseline.py` through
 //! `--topp-sort-baseline-ms`; without it the entry reports the bandwidth ratio only.
 use super::counts as c;
@@ -12,7 +12,7 @@ use crate::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
 use crate::generate::sampling::SamplingParams;
 use anyhow::Result;
 
-/// Issue 4: at least 5× faster than the sort-based top-p.
+/// Goal: at least 5× faster than the sort-based top-p.
 pub const SORT_SPEEDUP_GOAL: f64 = 5.0;
 
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {

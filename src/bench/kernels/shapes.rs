@@ -1,7 +1,7 @@
 //! The shapes `rlvr bench kernels` runs at: the layers of the three target models at training
 //! sizes (GPU), or one tiny model that only exercises the code paths (emulator).
 
-/// One transformer layer's dimensions (models.md).
+/// One transformer layer's dimensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayerShape {
     pub model: &'static str,
@@ -97,8 +97,8 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Training shapes for a GPU (issue 3 and 4 goals). `logprob_tokens` is T of the fused
-    /// log-prob (32768 in the issue).
+    /// Training shapes for a GPU (where the kernels' goals are stated). `logprob_tokens` is T of
+    /// the fused log-prob (32768 for the goal).
     pub fn gpu(logprob_tokens: usize) -> Self {
         Plan {
             models: vec![SMOLLM2_135M, QWEN25_1_5B, QWEN25_MATH_7B],

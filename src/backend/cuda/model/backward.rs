@@ -6,7 +6,7 @@
 //! that layer's input, right before its backward.
 use super::super::attention::attn_bwd_bf16;
 use super::super::device::{alloc, download, DevBuf, KernelDevice};
-use super::super::launch as k;
+use super::super::{cast, embedding, mlp, norm, rope};
 use super::batch::DeviceBatch;
 use super::forward::{Activations, HeadNorm, LayerActs};
 use super::head::HeadOut;
@@ -103,7 +103,7 @@ impl DeviceModel {
         let dhidden = self.head_backward(dev, head, n, (g_lp, g_h), &grads.bufs[head_i])?;
         let mut dh = bf(dev, n * d)?;
         let last = acts.resid.last().expect("resid");
-        k::rmsnorm_bwd_bf16(
+        norm::rmsnorm_bwd_bf16(
             dev,
             &dh,
             &grads.bufs[lay.final_norm],
@@ -131,7 +131,7 @@ impl DeviceModel {
             };
         }
         // tied: the embedding gradient already holds the LM-head part; both paths add up
-        k::embedding_bwd_f32(dev, &grads.bufs[lay.embed], &dh, &b.tokens, d)
+        embedding::embedding_bwd_f32(dev, &grads.bufs[lay.embed], &dh, &b.tokens, d)
     }
 
     /// Backward of one layer given ∂L/∂(its output); returns ∂L/∂(its input).
@@ -160,7 +160,7 @@ impl DeviceModel {
         linear::input_grad_bf16(dev, &dact, dout, &p[l.down], down)?;
         linear::param_grads(dev, &g[l.down], gopt(l.down_bias), dout, &s.act, down, acc)?;
         let (dgate, dup) = (bf(dev, n * f)?, bf(dev, n * f)?);
-        k::swiglu_bwd_bf16(dev, &dgate, &dup, &dact, &s.gate, &s.up)?;
+        mlp::swiglu_bwd_bf16(dev, &dgate, &dup, &dact, &s.gate, &s.up)?;
         let mlp_in = Lin {
             rows: n,
             inp: d,
@@ -181,7 +181,7 @@ impl DeviceModel {
         )?;
         linear::param_grads(dev, &g[l.up], gopt(l.up_bias), &dup, &s.m, mlp_in, acc)?;
         let dh_mid = bf(dev, n * d)?;
-        k::rmsnorm_bwd_bf16(
+        norm::rmsnorm_bwd_bf16(
             dev,
             &dh_mid,
             &g[l.post_norm],
@@ -191,7 +191,7 @@ impl DeviceModel {
             &s.rstd_post,
             acc,
         )?;
-        k::residual_add_bf16(dev, &dh_mid, &dh_mid, dout)?;
+        cast::residual_add_bf16(dev, &dh_mid, &dh_mid, dout)?;
 
         // attention: h_mid = x + o(attn(rope(q), rope(k), v)), q/k/v from a = rmsnorm(x)
         let o = Lin {
@@ -218,8 +218,8 @@ impl DeviceModel {
             self.attn_dims(),
         )?;
         let (pos, inv) = (&cx.b.pos, &self.inv_freq);
-        k::rope_bwd_bf16(dev, &dq, &dq, pos, inv, c.num_heads)?;
-        k::rope_bwd_bf16(dev, &dk, &dk, pos, inv, c.num_kv_heads)?;
+        rope::rope_bwd_bf16(dev, &dq, &dq, pos, inv, c.num_heads)?;
+        rope::rope_bwd_bf16(dev, &dk, &dk, pos, inv, c.num_kv_heads)?;
         let dq = self.head_norm_backward(dev, dq, s.q_norm.as_ref(), l.q_norm, g, acc)?;
         let dk = self.head_norm_backward(dev, dk, s.k_norm.as_ref(), l.k_norm, g, acc)?;
         let lin = |out| Lin {
@@ -239,7 +239,7 @@ impl DeviceModel {
         linear::param_grads(dev, &g[l.k], gopt(l.k_bias), &dk, &s.a, lin(kvd), acc)?;
         linear::param_grads(dev, &g[l.v], gopt(l.v_bias), &dv, &s.a, lin(kvd), acc)?;
         let dx = bf(dev, n * d)?;
-        k::rmsnorm_bwd_bf16(
+        norm::rmsnorm_bwd_bf16(
             dev,
             &dx,
             &g[l.input_norm],
@@ -249,7 +249,7 @@ impl DeviceModel {
             &s.rstd_in,
             acc,
         )?;
-        k::residual_add_bf16(dev, &dx, &dx, &dh_mid)?;
+        cast::residual_add_bf16(dev, &dx, &dx, &dh_mid)?;
         Ok(dx)
     }
 
@@ -266,7 +266,7 @@ impl DeviceModel {
             linear::input_grad_f32(dev, &acc, dy, w, *s, if i == 0 { 0.0 } else { 1.0 })?;
         }
         let out = bf(dev, acc.len())?;
-        k::cast_f32_to_bf16(dev, &out, &acc)?;
+        cast::cast_f32_to_bf16(dev, &out, &acc)?;
         Ok(out)
     }
 
@@ -284,7 +284,7 @@ impl DeviceModel {
             return Ok(dy);
         };
         let dx = bf(dev, dy.len())?;
-        k::rmsnorm_bwd_bf16(dev, &dx, &g[w], &dy, &s.x, &self.params[w], &s.rstd, acc)?;
+        norm::rmsnorm_bwd_bf16(dev, &dx, &g[w], &dy, &s.x, &self.params[w], &s.rstd, acc)?;
         Ok(dx)
     }
 }

@@ -10,10 +10,10 @@
 //! Shard 0 then holds, on every rank, exactly the sum one process computes with the same number
 //! of shards (same kernels, same order of additions), so the AdamW step is identical everywhere.
 use super::{DeviceModel, Grads};
-use crate::backend::cuda::comm::{DeviceComm, Slice};
 use crate::backend::cuda::device::{alloc, alloc_arena, DevBuf, KernelDevice};
 use crate::backend::cuda::sum_parts::sum_parts_f32;
 use crate::dist::block;
+use crate::dist::device_comm::{DeviceComm, Slice};
 use anyhow::{bail, Result};
 use std::ops::Range;
 

@@ -9,7 +9,7 @@
 //! recomputed activations, and hence the gradients, are bit-identical.
 use super::super::attention::attn_fwd_bf16;
 use super::super::device::{alloc, DevBuf, KernelDevice};
-use super::super::launch as k;
+use super::super::{cast, embedding, mlp, norm, rope};
 use super::batch::DeviceBatch;
 use super::linear::{self, Lin};
 use super::DeviceModel;
@@ -143,7 +143,7 @@ impl DeviceModel {
         let (n, d) = (b.len(), self.hidden());
         let eps = self.config.rms_norm_eps;
         let h0 = bf(dev, n * d)?;
-        k::embedding_fwd_bf16(dev, &h0, &self.params[self.layout.embed], &b.ids, d)?;
+        embedding::embedding_fwd_bf16(dev, &h0, &self.params[self.layout.embed], &b.ids, d)?;
         let mut resid = vec![h0];
         let mut layers = Vec::with_capacity(self.layout.layers.len());
         for l in &self.layout.layers {
@@ -157,7 +157,7 @@ impl DeviceModel {
         let hidden = bf(dev, n * d)?;
         let rstd_final = alloc(dev, n)?;
         let last = resid.last().expect("at least the embedding");
-        k::rmsnorm_fwd_bf16(
+        norm::rmsnorm_fwd_bf16(
             dev,
             &hidden,
             &rstd_final,
@@ -184,7 +184,7 @@ impl DeviceModel {
     ) -> Result<(DevBuf<bf16>, HeadNorm)> {
         let y = bf(dev, x.len())?;
         let rstd = alloc(dev, rows)?;
-        k::rmsnorm_fwd_bf16(dev, &y, &rstd, &x, w, self.config.rms_norm_eps)?;
+        norm::rmsnorm_fwd_bf16(dev, &y, &rstd, &x, w, self.config.rms_norm_eps)?;
         Ok((y, HeadNorm { x, rstd }))
     }
 
@@ -204,7 +204,7 @@ impl DeviceModel {
         let eps = c.rms_norm_eps;
         let a = bf(dev, n * d)?;
         let rstd_in = alloc(dev, n)?;
-        k::rmsnorm_fwd_bf16(dev, &a, &rstd_in, x, &p[l.input_norm], eps)?;
+        norm::rmsnorm_fwd_bf16(dev, &a, &rstd_in, x, &p[l.input_norm], eps)?;
         let lin = |out| Lin {
             rows: n,
             inp: d,
@@ -220,8 +220,8 @@ impl DeviceModel {
             let (ky, ks) = self.head_norm(dev, kk, &p[kn], n * c.num_kv_heads)?;
             (q, kk, q_norm, k_norm) = (qy, ky, Some(qs), Some(ks));
         }
-        k::rope_fwd_bf16(dev, &q, &q, &b.pos, &self.inv_freq, c.num_heads)?;
-        k::rope_fwd_bf16(dev, &kk, &kk, &b.pos, &self.inv_freq, c.num_kv_heads)?;
+        rope::rope_fwd_bf16(dev, &q, &q, &b.pos, &self.inv_freq, c.num_heads)?;
+        rope::rope_fwd_bf16(dev, &kk, &kk, &b.pos, &self.inv_freq, c.num_kv_heads)?;
         let attn = bf(dev, n * qd)?;
         let lse = alloc(dev, n * c.num_heads)?;
         attn_fwd_bf16(dev, &attn, &lse, &q, &kk, &v, &b.seqs, self.attn_dims())?;
@@ -233,14 +233,14 @@ impl DeviceModel {
         };
         linear::forward(dev, &o, &attn, &p[l.o], self.opt(l.o_bias), o_lin)?;
         let h_mid = bf(dev, n * d)?;
-        k::residual_add_bf16(dev, &h_mid, x, &o)?;
+        cast::residual_add_bf16(dev, &h_mid, x, &o)?;
         let m = bf(dev, n * d)?;
         let rstd_post = alloc(dev, n)?;
-        k::rmsnorm_fwd_bf16(dev, &m, &rstd_post, &h_mid, &p[l.post_norm], eps)?;
+        norm::rmsnorm_fwd_bf16(dev, &m, &rstd_post, &h_mid, &p[l.post_norm], eps)?;
         let (gate, up, act) = (bf(dev, n * f)?, bf(dev, n * f)?, bf(dev, n * f)?);
         linear::forward(dev, &gate, &m, &p[l.gate], self.opt(l.gate_bias), lin(f))?;
         linear::forward(dev, &up, &m, &p[l.up], self.opt(l.up_bias), lin(f))?;
-        k::swiglu_fwd_bf16(dev, &act, &gate, &up)?;
+        mlp::swiglu_fwd_bf16(dev, &act, &gate, &up)?;
         // the down projection reuses `o` (same shape), then the residual add happens in place
         let down_lin = Lin {
             rows: n,
@@ -248,7 +248,7 @@ impl DeviceModel {
             out: d,
         };
         linear::forward(dev, &o, &act, &p[l.down], self.opt(l.down_bias), down_lin)?;
-        k::residual_add_bf16(dev, &o, &h_mid, &o)?;
+        cast::residual_add_bf16(dev, &o, &h_mid, &o)?;
         let acts = LayerActs {
             a,
             rstd_in,

@@ -1,8 +1,8 @@
 //! The LM head on chosen rows: gather the final hidden states of the (row, target) pairs, then
 //! the fused log-prob kernels (never a [N, V] logits tensor); the backward scatters dH back.
 use super::super::device::{alloc, upload, DevBuf, KernelDevice};
-use super::super::launch as k;
 use super::super::logprob::{fused_logprob_bwd, fused_logprob_fwd, LogprobDev};
+use super::super::{cast, embedding};
 use super::forward::Activations;
 use super::DeviceModel;
 use anyhow::{bail, Result};
@@ -71,7 +71,7 @@ impl DeviceModel {
         let targets = upload(dev, &ti)?;
         let hs = alloc::<bf16>(dev, rows.len() * d)?;
         // a gather is an embedding lookup with the hidden states as the table
-        k::embedding_fwd_bf16(dev, &hs, &acts.hidden, &upload(dev, &rows)?, d)?;
+        embedding::embedding_fwd_bf16(dev, &hs, &acts.hidden, &upload(dev, &rows)?, d)?;
         let inv_temp = 1.0 / temperature;
         let lp = fused_logprob_fwd(
             dev,
@@ -128,13 +128,13 @@ impl DeviceModel {
             HEAD_BUDGET_FLOATS,
         )?;
         let dh_sel_bf = alloc::<bf16>(dev, r * d)?;
-        k::cast_f32_to_bf16(dev, &dh_sel_bf, &dh_sel)?;
+        cast::cast_f32_to_bf16(dev, &dh_sel_bf, &dh_sel)?;
         // scatter: the embedding backward with the rows as ids (each row appears once)
         let full = alloc::<f32>(dev, n * d)?;
         super::super::fill::fill_f32(dev, &full, 0.0)?;
-        k::embedding_bwd_f32(dev, &full, &dh_sel_bf, &head.rows, d)?;
+        embedding::embedding_bwd_f32(dev, &full, &dh_sel_bf, &head.rows, d)?;
         let out = alloc::<bf16>(dev, n * d)?;
-        k::cast_f32_to_bf16(dev, &out, &full)?;
+        cast::cast_f32_to_bf16(dev, &out, &full)?;
         Ok(out)
     }
 }

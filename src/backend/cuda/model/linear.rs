@@ -2,7 +2,7 @@
 //! [out, in]: the forward, the input gradient and the weight/bias gradients.
 use super::super::bias::{bias_add_bf16, colsum_bf16_f32};
 use super::super::device::{DevBuf, KernelDevice};
-use super::super::launch::{gemm_bf16, Gemm, Strides};
+use super::super::gemm::{gemm_bf16, Gemm, Strides};
 use anyhow::Result;
 use half::bf16;
 

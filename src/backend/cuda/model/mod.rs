@@ -14,7 +14,6 @@
 //! hardware run yet (docs/gpu-log.md).
 pub mod backward;
 pub mod batch;
-pub mod check;
 pub mod decode;
 pub mod dp;
 pub mod forward;

@@ -8,12 +8,11 @@
 //!
 //! The CPU model gets the same bf16-rounded weights, so the differences come from the device's
 //! bf16 activations (one rounding per op, ~2^-9 relative) and accumulation order only.
-use super::super::parity::{compare, guarded, CheckRow, ShapeSet};
-use super::super::rng::Rng;
-use super::memory::{metered_step, MemoryMeter, MeteredStep, StepMemory};
-use super::DeviceModel;
+use super::super::device::{download, KernelDevice};
+use super::super::model::memory::{metered_step, MemoryMeter, MeteredStep, StepMemory};
+use super::super::model::DeviceModel;
+use super::{compare, guarded, input_rng, CheckRow, ShapeSet};
 use crate::autograd::Tape;
-use crate::backend::cuda::device::{download, KernelDevice};
 use crate::model::forward::suffix_rows;
 use crate::model::{Batch, Model, ModelConfig};
 use crate::tensor::{DType, Tensor};
@@ -140,15 +139,15 @@ pub fn random_model(case: &ModelCase, seed: u64) -> Result<Model> {
     let cfg = ModelConfig::from_json(case.config.clone())?;
     let std = 1.0 / (cfg.hidden_size as f32).sqrt();
     let m = Model::random(cfg, std, seed)?;
-    let mut rng = Rng::new(seed ^ 0xB1A5);
+    let mut rng = input_rng(seed ^ 0xB1A5);
     let params = m
         .named_params()
         .into_iter()
         .map(|(name, t)| {
             let data: Vec<f32> = if name.ends_with(".bias") {
-                (0..t.numel()).map(|_| rng.uniform(-0.2, 0.2)).collect()
+                (0..t.numel()).map(|_| rng.uniform_f32(-0.2, 0.2)).collect()
             } else if name.ends_with("norm.weight") {
-                (0..t.numel()).map(|_| rng.uniform(0.6, 1.4)).collect()
+                (0..t.numel()).map(|_| rng.uniform_f32(0.6, 1.4)).collect()
             } else {
                 t.data().to_vec()
             };
@@ -232,18 +231,22 @@ struct CaseInputs {
 }
 
 fn case_inputs(case: &ModelCase, model: &Model, seed: u64) -> Result<CaseInputs> {
-    let mut rng = Rng::new(seed ^ 0x70CE);
-    let vocab = model.config.vocab_size as u32;
+    let mut rng = input_rng(seed ^ 0x70CE);
+    let vocab = model.config.vocab_size as u64;
     let seqs: Vec<Vec<u32>> = case
         .seq_lens
         .iter()
-        .map(|&l| (0..l).map(|_| rng.below(vocab)).collect())
+        .map(|&l| (0..l).map(|_| rng.below_unbiased(vocab) as u32).collect())
         .collect();
     let batch = Batch::from_sequences(&seqs);
     let t = suffix_rows(&batch, &case.suffix)?.0.len();
     // coefficients of the size rl::loss produces (advantage / tokens, entropy bonus / tokens)
-    let g_lp: Vec<f32> = (0..t).map(|_| rng.uniform(-1.0, 1.0) / t as f32).collect();
-    let g_h: Vec<f32> = (0..t).map(|_| rng.uniform(-0.3, 0.3) / t as f32).collect();
+    let g_lp: Vec<f32> = (0..t)
+        .map(|_| rng.uniform_f32(-1.0, 1.0) / t as f32)
+        .collect();
+    let g_h: Vec<f32> = (0..t)
+        .map(|_| rng.uniform_f32(-0.3, 0.3) / t as f32)
+        .collect();
     Ok(CaseInputs { batch, g_lp, g_h })
 }
 

@@ -1,12 +1,13 @@
-//! Parity checks of the attention kernels against `backend::cpu::attention` (inputs rounded to
-//! bf16 first, outputs pre-filled with NaN so an unwritten element fails).
-use super::attention::{self as att, AttnSeqs};
-use super::device::{download, filled, upload, DevBuf, KernelDevice};
-use super::parity::{compare, CheckRow, ShapeSet, TOL_BF16, TOL_GEMM};
-use super::rng::Rng;
+//! kernels/attention.cu: the varlen causal forward, its backward (delta, dK/dV, dQ) and the
+//! decode step over a KV cache against `backend::cpu::attention` (inputs rounded to bf16 first,
+//! outputs pre-filled with NaN so an unwritten element fails).
+use super::super::attention::{self as att, AttnSeqs};
+use super::super::device::{download, filled, upload, KernelDevice};
+use super::{bf16_inputs, compare, download_bf16, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM};
 use crate::backend::cpu::attention::{
     attend_head, attention_bwd, attention_fwd, gather_head, AttnDims,
 };
+use crate::rng::SplitMix64;
 use anyhow::Result;
 use half::bf16;
 
@@ -70,11 +71,20 @@ pub fn cases(set: ShapeSet) -> Vec<AttnCase> {
     }
 }
 
-fn rand_bf16(rng: &mut Rng, n: usize, amp: f32) -> (Vec<f32>, Vec<bf16>) {
-    let h: Vec<bf16> = (0..n)
-        .map(|_| bf16::from_f32(rng.uniform(-amp, amp)))
-        .collect();
-    (h.iter().map(|v| v.to_f32()).collect(), h)
+pub fn run(c: &mut Checks) {
+    if !c.wants("attn") {
+        return;
+    }
+    let full = c.set == ShapeSet::Full;
+    for case in cases(c.set) {
+        let shape = case.label();
+        c.check("attn_fwd_bf16", &shape, |dev, rng| {
+            check_fwd_bwd(dev, rng, &case, full)
+        });
+        c.check("attn_decode_bf16", &shape, |dev, rng| {
+            check_decode(dev, rng, &case)
+        });
+    }
 }
 
 fn to_bf16(x: &[f32]) -> (Vec<f32>, Vec<bf16>) {
@@ -82,15 +92,11 @@ fn to_bf16(x: &[f32]) -> (Vec<f32>, Vec<bf16>) {
     (h.iter().map(|v| v.to_f32()).collect(), h)
 }
 
-fn down(dev: &dyn KernelDevice, b: &DevBuf<bf16>) -> Result<Vec<f32>> {
-    Ok(download(dev, b)?.iter().map(|v| v.to_f32()).collect())
-}
-
 /// Forward, the delta preprocessing and the backward of one case. With `twice`, the backward is
 /// run a second time and must give bit-identical gradients (determinism; meaningful on a GPU).
 pub fn check_fwd_bwd(
     dev: &dyn KernelDevice,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     case: &AttnCase,
     twice: bool,
 ) -> Result<Vec<CheckRow>> {
@@ -101,10 +107,10 @@ pub fn check_fwd_bwd(
     let seq_list = case.seqs();
     let seqs = AttnSeqs::upload(dev, &seq_list)?;
     // Amplitude 2 makes the softmax peaked enough that masking mistakes show.
-    let (q, qh) = rand_bf16(rng, n * hq * d, 2.0);
-    let (k, kh) = rand_bf16(rng, n * hkv * d, 2.0);
-    let (v, vh) = rand_bf16(rng, n * hkv * d, 1.0);
-    let (dout, douth) = rand_bf16(rng, n * hq * d, 1.0);
+    let (q, qh) = bf16_inputs(rng, n * hq * d, -2.0, 2.0);
+    let (k, kh) = bf16_inputs(rng, n * hkv * d, -2.0, 2.0);
+    let (v, vh) = bf16_inputs(rng, n * hkv * d, -1.0, 1.0);
+    let (dout, douth) = bf16_inputs(rng, n * hq * d, -1.0, 1.0);
     let (dq_b, dk_b, dv_b) = (upload(dev, &qh)?, upload(dev, &kh)?, upload(dev, &vh)?);
 
     let (want_o, want_lse) = attention_fwd(&q, &k, &v, &seq_list, dims);
@@ -115,7 +121,7 @@ pub fn check_fwd_bwd(
         compare(
             "attn_fwd_bf16 out",
             &shape,
-            &down(dev, &o)?,
+            &download_bf16(dev, &o)?,
             &want_o,
             TOL_BF16,
         ),
@@ -163,7 +169,11 @@ pub fn check_fwd_bwd(
         att::attn_bwd_bf16(
             dev, &dq, &dk, &dv, &dout_b, &dq_b, &dk_b, &dv_b, &o_b, &lse_b, &seqs, dims,
         )?;
-        Ok((down(dev, &dq)?, down(dev, &dk)?, down(dev, &dv)?))
+        Ok((
+            download_bf16(dev, &dq)?,
+            download_bf16(dev, &dk)?,
+            download_bf16(dev, &dv)?,
+        ))
     };
     let (gq, gk, gv) = run()?;
     rows.push(compare("attn_bwd_dq_bf16", &shape, &gq, &want_dq, TOL_BF16));
@@ -197,7 +207,7 @@ pub fn check_fwd_bwd(
 /// Decode: one query per sequence against a packed KV cache of `case.lens` tokens per sequence.
 pub fn check_decode(
     dev: &dyn KernelDevice,
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     case: &AttnCase,
 ) -> Result<Vec<CheckRow>> {
     let shape = format!("decode {}", case.label());
@@ -207,9 +217,9 @@ pub fn check_decode(
     let b = seq_list.len();
     let n = case.rows();
     let cache = AttnSeqs::upload(dev, &seq_list)?;
-    let (q, qh) = rand_bf16(rng, b * hq * d, 2.0);
-    let (k, kh) = rand_bf16(rng, n * hkv * d, 2.0);
-    let (v, vh) = rand_bf16(rng, n * hkv * d, 1.0);
+    let (q, qh) = bf16_inputs(rng, b * hq * d, -2.0, 2.0);
+    let (k, kh) = bf16_inputs(rng, n * hkv * d, -2.0, 2.0);
+    let (v, vh) = bf16_inputs(rng, n * hkv * d, -1.0, 1.0);
     let mut want_o = vec![0.0f32; b * hq * d];
     let mut want_lse = vec![0.0f32; b * hq];
     for (s, &(start, len)) in seq_list.iter().enumerate() {
@@ -231,7 +241,7 @@ pub fn check_decode(
         compare(
             "attn_decode_bf16 out",
             &shape,
-            &down(dev, &o)?,
+            &download_bf16(dev, &o)?,
             &want_o,
             TOL_BF16,
         ),
