@@ -1,10 +1,10 @@
-//! What the emulator's efficiency counters cost: one forward → head → backward of every tiny
-//! selftest model (gemm, attention, norms, RoPE, SwiGLU, the fused log-prob, embeddings), run
+//! What the emulator's efficiency counters cost: one forward → head → backward of every
+//! Small selftest model (gemm, attention, norms, RoPE, SwiGLU, the fused log-prob, embeddings), run
 //! plain and with counters on every block, alternating, best of `REPEATS` each. Prints both wall
 //! times and their ratio (the goal: at most 3x). Host wall clock, not GPU time.
 use anyhow::Result;
-use rlvr::backend::cuda::model::check::{cases, device_step};
-use rlvr::backend::cuda::parity::ShapeSet;
+use rlvr::backend::cuda::selftest::model::{cases, device_step};
+use rlvr::backend::cuda::selftest::ShapeSet;
 use rlvr::backend::emu::{CountPolicy, EmuDevice};
 use std::time::Instant;
 

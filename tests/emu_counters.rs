@@ -318,7 +318,7 @@ fn copies_synchronisations_and_an_uncounted_launch() {
 
 #[test]
 fn efficiency_record_of_a_gemm_tile_grid() {
-    use rlvr::backend::cuda::launch::{gemm_bf16, Gemm, Strides};
+    use rlvr::backend::cuda::gemm::{gemm_bf16, Gemm, Strides};
     use rlvr::bench::efficiency::{entry, measure, OpCost};
     let Some(dev) = emu_common::emu_or_skip(9) else {
         return;

@@ -32,7 +32,10 @@ fn decode_step_profile_reports_every_kernel_with_its_estimate() {
     assert_eq!(v["model"], "SmolLM2-135M");
     assert_eq!(v["tokens"], 2);
     let kernels = v["kernels"].as_array().expect("kernels");
-    let launches: u64 = kernels.iter().map(|k| k["launches"].as_u64().unwrap()).sum();
+    let launches: u64 = kernels
+        .iter()
+        .map(|k| k["launches"].as_u64().unwrap())
+        .sum();
     assert_eq!(launches, v["launches"].as_u64().unwrap());
     // 30 layers: at least the q/k/v, o, gate/up and down products and the attention per layer.
     assert!(launches > 30 * 5, "{launches} launches");

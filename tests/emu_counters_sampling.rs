@@ -8,7 +8,8 @@ use half::bf16;
 use rlvr::backend::cpu::attention::AttnDims;
 use rlvr::backend::cuda::attention::{attn_fwd_bf16, AttnSeqs};
 use rlvr::backend::cuda::device::{alloc, upload, KernelDevice};
-use rlvr::backend::cuda::launch::{gemm_bf16, rmsnorm_fwd_bf16, Gemm, Strides};
+use rlvr::backend::cuda::gemm::{gemm_bf16, Gemm, Strides};
+use rlvr::backend::cuda::norm::rmsnorm_fwd_bf16;
 use rlvr::backend::emu::{CountPolicy, Counts, EmuDevice, LaunchCount};
 use rlvr::bench::efficiency::measure;
 

@@ -8,11 +8,11 @@
 //! them), so the counts are those of the code paths zeros take; data-dependent work (sampling's
 //! top-p cut) may differ from a real model's.
 use crate::backend::cuda::device::{alloc, download, upload, DevBuf, KernelDevice};
-use crate::backend::cuda::launch::{
-    adamw_step_f32, gemm_bf16, grad_norm_f32, AdamW, Gemm, Strides,
-};
+use crate::backend::cuda::gemm::{gemm_bf16, Gemm, Strides};
 use crate::backend::cuda::model::kv_cache::KvCache;
 use crate::backend::cuda::model::memory::{metered_step, shape_model, MemoryMeter};
+use crate::backend::cuda::optim::{adamw_step_f32, AdamW};
+use crate::backend::cuda::reduce::grad_norm_f32;
 use crate::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
 use crate::backend::emu::{CountPolicy, Counts, EmuDevice, LaunchCount};
 use crate::bench::efficiency::hardware::H100_SXM;
