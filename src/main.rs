@@ -45,6 +45,9 @@ enum Command {
     /// Measure where PSR, NSR, W-REINFORCE (or other objectives) push probability mass: token-level
     /// logit gradients and probability changes after one step, per-layer gradient norms, cosines.
     Analyze(rlvr::cli::analyze::Args),
+    /// One RL update or decode step of a model at its real shapes on the kernel emulator with
+    /// efficiency counters: per-kernel table and the ESTIMATED H100 step time, tokens/s and MFU.
+    Profile(rlvr::cli::profile::Args),
     /// Check the device exchange between ranks (NCCL with `--device cuda --nccl`, else staged
     /// through the host): a known pattern to every rank, verified, then timed.
     DistCheck(rlvr::cli::dist_check::Args),
@@ -70,6 +73,7 @@ fn main() {
         Command::Bench(a) => rlvr::cli::bench::run(a),
         Command::Analyze(a) => rlvr::cli::analyze::run(a),
         Command::DistCheck(a) => rlvr::cli::dist_check::run(a),
+        Command::Profile(a) => rlvr::cli::profile::run(a),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");

@@ -9,6 +9,12 @@
 // intrinsic, or the end of the kernel. Warp intrinsics are rendezvous of the lanes named in the mask.
 // `__shared__` variables are statics placed in the section `rlvr_emu_shared`, poisoned (0xFF bytes:
 // NaN for f32/bf16, -1 for ints) at the start of every block, as is the dynamic shared memory.
+//
+// Every unit is compiled twice: plain, and traced (RLVR_EMU_TRACED, built with -fsanitize=thread
+// so every load and store calls a hook of the runtime that records it for the efficiency
+// counters; see counters.h). A traced unit registers its kernels as the traced
+// variant and keeps its shared memory in a section of its own, so a launch without counters runs
+// exactly the plain code.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -42,7 +48,14 @@
 #define __launch_bounds__(...)
 #define __align__(n) __attribute__((aligned(n)))
 #define __restrict__ __restrict
-#define __shared__ static __attribute__((section("rlvr_emu_shared"), aligned(16)))
+#ifdef RLVR_EMU_TRACED
+#define RLVR_EMU_SHARED_SECTION "rlvr_emu_shared_traced"
+#define RLVR_EMU_TRACED_UNIT true
+#else
+#define RLVR_EMU_SHARED_SECTION "rlvr_emu_shared"
+#define RLVR_EMU_TRACED_UNIT false
+#endif
+#define __shared__ static __attribute__((section(RLVR_EMU_SHARED_SECTION), aligned(16)))
 
 extern uint3 threadIdx;
 extern uint3 blockIdx;
@@ -76,7 +89,8 @@ enum WarpOp : int {
 
 using Trampoline = void (*)(void** args);
 
-bool register_kernel(const char* name, Trampoline t, int nargs, const size_t* arg_sizes);
+// `traced`: the unit was compiled with access tracing (RLVR_EMU_TRACED).
+bool register_kernel(const char* name, Trampoline t, int nargs, const size_t* arg_sizes, bool traced);
 void syncthreads();
 // Rendezvous with the lanes of `mask`; returns this lane's result bits.
 uint64_t warp_op(int op, unsigned mask, uint64_t value, int arg, int width);
@@ -132,7 +146,8 @@ inline T from_bits(uint64_t b) {
     void name(__VA_ARGS__);                                                                        \
     [[maybe_unused]] const bool rlvr_emu_registered_##name = ::rlvr_emu::register_kernel(         \
         #name, &::rlvr_emu::Tramp<decltype(&name)>::template call<&name>,                          \
-        ::rlvr_emu::Tramp<decltype(&name)>::nargs, ::rlvr_emu::Tramp<decltype(&name)>::sizes);   \
+        ::rlvr_emu::Tramp<decltype(&name)>::nargs, ::rlvr_emu::Tramp<decltype(&name)>::sizes,    \
+        RLVR_EMU_TRACED_UNIT);                                                                      \
     void name(__VA_ARGS__)
 #define RLVR_KERNEL_BOUNDED(name, max_threads, ...) RLVR_KERNEL(name, __VA_ARGS__)
 #define RLVR_DYNAMIC_SMEM(T, name) T* name = reinterpret_cast<T*>(::rlvr_emu::dynamic_smem())

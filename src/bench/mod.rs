@@ -4,10 +4,12 @@
 //! these run on are shared and single runs are noisy.
 
 pub mod checkpointing;
+pub mod efficiency;
 pub mod gemm;
 pub mod kernels;
 pub mod model;
 pub mod ops;
+pub mod profile;
 pub mod train;
 
 use std::time::Instant;

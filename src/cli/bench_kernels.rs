@@ -1,7 +1,7 @@
 //! `rlvr bench kernels`: every CUDA kernel at training shapes against same-run baselines
 //! (`bench::kernels`); `--device emu` runs the same entries at tiny shapes on the emulator.
 use crate::backend::cuda::{detect, gpu::Gpu};
-use crate::backend::emu::EmuDevice;
+use crate::backend::emu::{CountPolicy, EmuDevice};
 use crate::bench::kernels::cublas::Cublas;
 use crate::bench::kernels::roofline::peak_bf16_tflops;
 use crate::bench::kernels::shapes::Plan;
@@ -9,6 +9,9 @@ use crate::bench::kernels::timing::{Backend, Bencher, RepeatPolicy};
 use crate::bench::kernels::{report, Roofs};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
+
+/// Most blocks of one launch `--counters` runs (a larger grid is sampled and extrapolated).
+const COUNTED_BLOCKS: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum KernelBenchDevice {
@@ -54,6 +57,11 @@ pub struct KernelsArgs {
     /// Seed of the random inputs (and of the emulator's thread order).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// With `--device emu`: run each entry once more with the efficiency counters on and add the
+    /// counted efficiency (tensor-core share, sector efficiency, bytes over compulsory, shared
+    /// wavefronts per request) and an ESTIMATED H100 time to every record.
+    #[arg(long)]
+    pub counters: bool,
 }
 
 pub fn run(a: KernelsArgs) -> Result<()> {
@@ -68,6 +76,9 @@ pub fn run(a: KernelsArgs) -> Result<()> {
         .is_some_and(|ms| ms.is_nan() || ms <= 0.0)
     {
         bail!("--topp-sort-baseline-ms must be a positive time");
+    }
+    if a.counters && a.device != KernelBenchDevice::Emu {
+        bail!("--counters needs --device emu (the counters are the emulator's)");
     }
     let (gpu, emu);
     let (backend, plan, max_repeats) = match a.device {
@@ -100,6 +111,9 @@ pub fn run(a: KernelsArgs) -> Result<()> {
         budget_s: a.entry_budget_s,
     };
     let mut bencher = Bencher::new(backend, policy, a.filter.clone(), a.seed)?;
+    if a.counters {
+        bencher.count = Some(CountPolicy::sampled(COUNTED_BLOCKS));
+    }
     let (cublas, cublas_status) = match backend {
         Backend::Gpu(g) => match Cublas::new(g) {
             Ok(c) => (Some(c), "cublasGemmEx bf16, f32 accumulate".to_string()),

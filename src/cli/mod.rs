@@ -17,6 +17,7 @@ pub mod new_model;
 pub mod passk;
 pub mod plan;
 pub mod plot;
+pub mod profile;
 pub mod ranks;
 pub mod selftest;
 pub mod sft;

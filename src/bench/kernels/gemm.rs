@@ -97,7 +97,7 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         b.dev.take_launched();
         let t = b.time(&mut || gemm_bf16(&b.dev, c32.as_ref(), c16.as_ref(), &x, &w, &g))?;
         let mut r = Record::new("gemm", "gemm_bf16", c.label)
-            .timed(t, Some(gemm_flops(g.m, g.n, g.k)), None)
+            .timed(t.clone(), Some(gemm_flops(g.m, g.n, g.k)), None)
             .goal(if c.has_goal {
                 "≥ 0.60 × cuBLAS speed (mma.sync)"
             } else {

@@ -58,7 +58,7 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
 
     let timing = b.time_warm(&mut pass)?;
     let mut r = Record::new("logprob", "fused_logprob fwd+bwd", shape.clone())
-        .timed(timing, Some(c::fused_logprob_flops(t, v, d)), None)
+        .timed(timing.clone(), Some(c::fused_logprob_flops(t, v, d)), None)
         .goal("≤ 1.15 × cuBLAS H·Wᵀ+dH+dW time")
         .note(&format!(
             "{chunk}-row chunks; FLOPs count the recomputed logits"

@@ -1,6 +1,7 @@
 //! One bench result and the whole report, as printed (table) and serialised (`--json`).
 use super::counts::{gbps, tflops};
 use super::timing::Timing;
+use crate::bench::efficiency::{self, EfficiencyRecord, OpCost};
 use serde::Serialize;
 
 /// One measured entry. Ratios are "higher is better" except where `goal` says ≤.
@@ -28,6 +29,10 @@ pub struct Record {
     pub goal: String,
     pub met: Option<bool>,
     pub note: String,
+    /// Counted on the emulator (`--counters`): one call's efficiency against this entry's FLOPs
+    /// and compulsory bytes, with its ESTIMATED H100/A100 time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub efficiency: Option<EfficiencyRecord>,
 }
 
 impl Record {
@@ -49,6 +54,15 @@ impl Record {
         self.bytes = bytes;
         self.tflops = flops.map(|f| tflops(f, t.median_ms));
         self.gbps = bytes.map(|b| gbps(b, t.median_ms));
+        // A timing with no launch (the copy baseline) has no kernel efficiency.
+        let counted = t.counts.as_ref().filter(|c| !c.launches.is_empty());
+        self.efficiency = counted.map(|c| {
+            let cost = OpCost {
+                matrix_flops: flops.map(|f| f as f64),
+                compulsory_bytes: bytes.map(|b| b as f64),
+            };
+            efficiency::entry(&self.kernel, c, cost)
+        });
         self
     }
 
@@ -154,6 +168,50 @@ impl Report {
                 } else {
                     format!("  ({})", r.note)
                 }
+            );
+        }
+        self.print_efficiency();
+    }
+
+    /// The entries' counted efficiency (`--counters` on the emulator), one row per entry.
+    fn print_efficiency(&self) {
+        let rows: Vec<(&Record, &EfficiencyRecord)> = self
+            .records
+            .iter()
+            .filter_map(|r| r.efficiency.as_ref().map(|e| (r, e)))
+            .collect();
+        if rows.is_empty() {
+            return;
+        }
+        println!();
+        println!(
+            "efficiency of one call, COUNTED on the emulator; times are an ESTIMATE for an H100 \
+             SXM from published peaks (README: Kernel efficiency)"
+        );
+        println!(
+            "{:<24} {:<40} {:>8} {:>8} {:>8} {:>9} {:>9} {:>10} {:<10}",
+            "kernel",
+            "shape",
+            "launches",
+            "tc share",
+            "sect eff",
+            "bytes/cmp",
+            "wavef/req",
+            "est H100us",
+            "bound"
+        );
+        for (r, e) in rows {
+            println!(
+                "{:<24} {:<40} {:>8} {:>8} {:>8} {:>9} {:>9} {:>10} {:<10}",
+                r.kernel,
+                r.shape,
+                e.launches,
+                opt(e.tc_flop_share, 2),
+                opt(e.global_sector_efficiency, 2),
+                opt(e.global_bytes_over_compulsory, 2),
+                opt(e.smem_wavefronts_per_request, 2),
+                format!("{:.3}", e.est_h100_us),
+                e.est_bound
             );
         }
     }

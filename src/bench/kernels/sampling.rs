@@ -38,7 +38,7 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         "sample_rows_f32",
         format!("{} top-p 0.9 [{rows}, {v}]", m.short),
     )
-    .timed(t, None, Some(c::sampling_bytes(rows, v)))
+    .timed(t.clone(), None, Some(c::sampling_bytes(rows, v)))
     .goal("≥ 5× faster than sort-based top-p");
     r.launches = b.dev.take_launched();
     match roofs.topp_sort_ms {

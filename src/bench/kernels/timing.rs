@@ -3,7 +3,8 @@
 use super::track::Tracked;
 use crate::backend::cuda::device::{alloc, DevElem, KernelDevice, RawBuf};
 use crate::backend::cuda::gpu::Gpu;
-use crate::backend::emu::EmuDevice;
+use crate::backend::emu::{CountPolicy, Counts, EmuDevice};
+use crate::bench::efficiency::measure;
 use anyhow::Result;
 use std::time::{Duration, Instant};
 
@@ -26,11 +27,13 @@ pub struct RepeatPolicy {
 const MIN_REPEATS: usize = 3;
 
 /// The median and best of the timed repeats, in milliseconds.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Timing {
     pub median_ms: f64,
     pub min_ms: f64,
     pub repeats: usize,
+    /// What one more call counted on the emulator (`Bencher::count`).
+    pub counts: Option<Counts>,
 }
 
 impl Timing {
@@ -48,6 +51,7 @@ impl Timing {
             median_ms: median,
             min_ms: ms.first().copied().unwrap_or(f64::NAN),
             repeats: n,
+            counts: None,
         }
     }
 }
@@ -61,6 +65,8 @@ pub struct Bencher<'a> {
     flush: Option<RawBuf>,
     filter: Option<String>,
     seed: u64,
+    /// On the emulator: after the timed repeats, one more call with these efficiency counters.
+    pub count: Option<CountPolicy>,
 }
 
 impl<'a> Bencher<'a> {
@@ -90,6 +96,7 @@ impl<'a> Bencher<'a> {
             flush,
             filter,
             seed,
+            count: None,
         })
     }
 
@@ -174,14 +181,22 @@ impl<'a> Bencher<'a> {
                 }
                 Ok(Timing::from_samples(ms))
             }
-            Backend::Emu(_) => {
+            Backend::Emu(e) => {
                 let mut ms = Vec::with_capacity(repeats);
                 for _ in 0..repeats {
                     let t = Instant::now();
                     f()?;
                     ms.push(t.elapsed().as_secs_f64() * 1e3);
                 }
-                Ok(Timing::from_samples(ms))
+                let mut timing = Timing::from_samples(ms);
+                // Counted apart from the timed calls: counters slow the emulator down.
+                if let Some(policy) = self.count {
+                    timing.counts = Some(measure(e, policy, |_| {
+                        f()?;
+                        self.dev.synchronize()
+                    })?);
+                }
+                Ok(timing)
             }
         }
     }
