@@ -7,6 +7,7 @@ pub mod gradients;
 pub mod loss;
 pub mod metrics;
 pub mod objective;
+pub mod opening;
 pub mod policy;
 pub mod ppo;
 pub mod prompts;

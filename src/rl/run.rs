@@ -6,6 +6,7 @@ use super::config::TrainConfig;
 use super::dp::DataParallel;
 use super::metrics::StepMetrics;
 use super::objective::Objective;
+use super::opening::{fingerprint, prepare_run_dir, record_fingerprint, Opening};
 use super::policy::{Frozen, Policy};
 use super::ppo::Critic;
 use super::prompts::load_prompts;
@@ -46,12 +47,17 @@ impl<'a> Run<'a> {
     /// the run directory. With `device` the policy update (and its scoring) runs there.
     pub fn open(
         cfg: &'a TrainConfig,
-        resume: bool,
+        opening: &Opening,
         comm: &'a dyn Comm,
         device: Option<&'a dyn KernelDevice>,
     ) -> Result<Self> {
         cfg.validate()?;
+        let resume = opening.resume;
         let root = comm.rank() == 0;
+        if root {
+            prepare_run_dir(cfg, opening)?;
+            checkpoint::remove_interrupted(&cfg.output)?;
+        }
         let objective = cfg.objective();
         let mut model =
             Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
@@ -73,6 +79,15 @@ impl<'a> Run<'a> {
         } else {
             None
         };
+        if let Some((step, dir)) = &from {
+            if *step >= cfg.steps {
+                bail!(
+                    "{}: the run is complete at step {step} (steps = {}); pass a larger --steps to continue it",
+                    dir.display(),
+                    cfg.steps
+                );
+            }
+        }
         let shards = match (cfg.dp_shards, &from) {
             (0, Some((_, dir))) => checkpoint_shards(dir)?,
             (0, None) => comm.world_size(),
@@ -87,8 +102,8 @@ impl<'a> Run<'a> {
             bail!("--nccl moves device buffers: it needs --device cuda");
         }
         let mut log: Box<dyn Write> = if root {
-            std::fs::create_dir_all(&cfg.output)
-                .with_context(|| format!("creating {}", cfg.output.display()))?;
+            let start = from.as_ref().map_or(0, |f| f.0);
+            record_fingerprint(cfg, opening, start, &fingerprint(cfg)?)?;
             crate::util::write_atomic(
                 &cfg.output.join("config.toml"),
                 toml::to_string_pretty(cfg)?.as_bytes(),
