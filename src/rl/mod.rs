@@ -2,6 +2,7 @@
 //! policy (CPU or device) and its update, the critic, and the trainer loop.
 pub mod checkpoint;
 pub mod config;
+pub mod config_check;
 pub mod dp;
 pub mod gradients;
 pub mod loss;

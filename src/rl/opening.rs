@@ -57,16 +57,35 @@ pub fn fingerprint(cfg: &TrainConfig) -> Result<Map<String, Value>> {
     let settings = serde_json::to_value(cfg)?;
     for (k, v) in settings.as_object().into_iter().flatten() {
         if !FREE_KEYS.contains(&k.as_str()) {
-            m.insert(k.clone(), v.clone());
+            m.insert(k.clone(), json!(canonical(v)));
         }
     }
     Ok(m)
 }
 
+/// A setting as text that reads back the same: the settings' reals are f32, written in their
+/// shortest form (a JSON f64 round trip would change their last digits).
+fn canonical(v: &Value) -> String {
+    match v {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap_or(f64::NAN);
+            if f64::from(x as f32) == x {
+                (x as f32).to_string()
+            } else {
+                x.to_string()
+            }
+        }
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Applies the directory policy to `cfg.output` (rank 0 only), before anything is written.
 pub fn prepare_run_dir(cfg: &TrainConfig, opening: &Opening) -> Result<()> {
     if opening.resume && opening.force {
-        bail!("--resume continues the run in the output directory and --force deletes it: pass one");
+        bail!(
+            "--resume continues the run in the output directory and --force deletes it: pass one"
+        );
     }
     if !opening.allow_changes.is_empty() && !opening.resume {
         bail!("--allow-changes only applies with --resume");
@@ -105,7 +124,8 @@ pub fn record_fingerprint(
             );
         }
     }
-    let mut event = json!({"event": if opening.resume { "resume" } else { "start" }, "step": start_step});
+    let mut event =
+        json!({"event": if opening.resume { "resume" } else { "start" }, "step": start_step});
     if opening.resume && path.exists() {
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading {}", path.display()))?;
@@ -151,7 +171,14 @@ fn describe_change(key: &str, change: &Value) -> String {
     match key {
         "model" => "the model directory's contents changed".into(),
         "data" | "val_data" => format!("the contents of the {key} files changed"),
-        _ => format!("{key} was {} and is now {}", change["was"], change["now"]),
+        _ => {
+            let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            format!(
+                "{key} was {} and is now {}",
+                text(&change["was"]),
+                text(&change["now"])
+            )
+        }
     }
 }
 

@@ -62,7 +62,7 @@ impl<'a> Run<'a> {
         let mut model =
             Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
         model.activation_checkpointing = cfg.activation_checkpointing;
-        let tok = Tokenizer::from_dir(&cfg.model)?;
+        let tok = Tokenizer::for_model(&cfg.model, model.config.vocab_size)?;
         let template = cfg.template.unwrap_or_else(|| {
             ChatTemplate::default_for(model.config.raw["model_type"].as_str().unwrap_or(""))
         });
@@ -131,7 +131,9 @@ impl<'a> Run<'a> {
         let metrics_path = cfg.output.join("metrics.jsonl");
         if resume {
             if let Some((step, dir)) = from {
-                model.params = Model::load(&dir)?.params;
+                let saved = Model::load(&dir)?;
+                same_architecture(&model, &saved, &cfg.model, &dir)?;
+                model.params = saved.params;
                 dp.load_optimizer(&mut opt, &dir.join("optimizer.safetensors"), &model.params)?;
                 if let Some(c) = critic.as_mut() {
                     c.load(&dir.join("critic"), &dp)?;
@@ -290,6 +292,34 @@ fn resume_point(cfg: &TrainConfig, comm: &dyn Comm) -> Result<Option<(usize, Pat
         .split_once('\n')
         .context("malformed resume message from rank 0")?;
     Ok(Some((step.parse()?, PathBuf::from(dir))))
+}
+
+/// A checkpoint continues the model of `--model` only if their shapes agree; otherwise say which
+/// size differs instead of failing later on an optimizer tensor's element count.
+fn same_architecture(model: &Model, saved: &Model, model_dir: &Path, ckpt: &Path) -> Result<()> {
+    let (a, b) = (&model.config, &saved.config);
+    for (key, x, y) in [
+        ("vocab_size", a.vocab_size, b.vocab_size),
+        ("hidden_size", a.hidden_size, b.hidden_size),
+        (
+            "intermediate_size",
+            a.intermediate_size,
+            b.intermediate_size,
+        ),
+        ("num_hidden_layers", a.num_layers, b.num_layers),
+        ("num_attention_heads", a.num_heads, b.num_heads),
+        ("num_key_value_heads", a.num_kv_heads, b.num_kv_heads),
+        ("head_dim", a.head_dim, b.head_dim),
+    ] {
+        if x != y {
+            bail!(
+                "{}: the checkpoint's architecture differs from the model {} ({key} {y} in the checkpoint, {x} in the model): resume with the model the run started from",
+                ckpt.display(),
+                model_dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The gradient shards of a checkpointed run (1 for checkpoints without `dp_shards`).

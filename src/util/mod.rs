@@ -1,6 +1,7 @@
 //! Small shared helpers: safe output writes, the output-directory policy, run fingerprints,
 //! JSONL reading with line-numbered errors.
 pub mod fingerprint;
+pub mod limits;
 pub mod output;
 pub mod output_dir;
 

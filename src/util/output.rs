@@ -60,8 +60,8 @@ fn resolve_links(path: &Path) -> Result<PathBuf> {
     for _ in 0..40 {
         match std::fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
-                let target =
-                    std::fs::read_link(&p).with_context(|| format!("reading link {}", p.display()))?;
+                let target = std::fs::read_link(&p)
+                    .with_context(|| format!("reading link {}", p.display()))?;
                 p = match p.parent() {
                     Some(dir) if target.is_relative() => dir.join(target),
                     _ => target,
@@ -181,7 +181,13 @@ mod tests {
         let t = temp_path(Path::new("d/out.jsonl")).unwrap();
         let name = t.file_name().unwrap().to_str().unwrap();
         assert_eq!(temp_file_pid(name), Some(std::process::id()));
-        for other in ["out.jsonl", ".out.tmp-", ".out.tmp-12a", "out.tmp-12", ".tmp-step-000003-9"] {
+        for other in [
+            "out.jsonl",
+            ".out.tmp-",
+            ".out.tmp-12a",
+            "out.tmp-12",
+            ".tmp-step-000003-9",
+        ] {
             assert_eq!(temp_file_pid(other), None, "{other}");
         }
     }
@@ -198,14 +204,25 @@ mod tests {
         let link = sub.join("link");
         std::os::unix::fs::symlink("../a.txt", &link).unwrap();
         write_atomic(&link, b"three").unwrap();
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(std::fs::read(&f).unwrap(), b"three");
         let dangling = d.path().join("dangling");
         std::os::unix::fs::symlink("made.txt", &dangling).unwrap();
         write_atomic(&dangling, b"new").unwrap();
         assert_eq!(std::fs::read(d.path().join("made.txt")).unwrap(), b"new");
-        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert!(names.iter().all(|n| temp_file_pid(&n.to_string_lossy()).is_none()), "{names:?}");
+        let names: Vec<_> = std::fs::read_dir(d.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert!(
+            names
+                .iter()
+                .all(|n| temp_file_pid(&n.to_string_lossy()).is_none()),
+            "{names:?}"
+        );
     }
 
     #[test]

@@ -15,6 +15,17 @@ pub enum DirPolicy {
     Replace,
 }
 
+impl DirPolicy {
+    /// [`DirPolicy::Replace`] with `--force`, else [`DirPolicy::New`].
+    pub fn new_or_replace(force: bool) -> Self {
+        if force {
+            DirPolicy::Replace
+        } else {
+            DirPolicy::New
+        }
+    }
+}
+
 /// Whether `dir` exists and holds anything.
 pub fn is_non_empty(dir: &Path) -> Result<bool> {
     match std::fs::read_dir(dir) {
@@ -25,8 +36,9 @@ pub fn is_non_empty(dir: &Path) -> Result<bool> {
 }
 
 /// Prepares `dir` for a command's output under `policy` and creates it. `how` names the flags
-/// that continue or replace a run (e.g. "--resume to continue it, --force to replace it"); it
-/// ends the one-line refusal of a non-empty directory under [`DirPolicy::New`].
+/// that continue or replace a run (e.g. "--resume to continue it, --force to replace it"; empty
+/// when there are none) in the one-line refusal of a non-empty directory under
+/// [`DirPolicy::New`].
 pub fn prepare_output_dir(dir: &Path, policy: DirPolicy, how: &str) -> Result<()> {
     if let Ok(m) = std::fs::symlink_metadata(dir) {
         if !m.is_dir() && !std::fs::metadata(dir).is_ok_and(|m| m.is_dir()) {
@@ -37,10 +49,17 @@ pub fn prepare_output_dir(dir: &Path, policy: DirPolicy, how: &str) -> Result<()
         }
     }
     match policy {
-        DirPolicy::New if is_non_empty(dir)? => bail!(
-            "{}: exists and is not empty; pass {how}, or choose a new output directory",
-            dir.display()
-        ),
+        DirPolicy::New if is_non_empty(dir)? => {
+            let advice = if how.is_empty() {
+                String::new()
+            } else {
+                format!("pass {how}, or ")
+            };
+            bail!(
+                "{}: exists and is not empty; {advice}choose a new output directory",
+                dir.display()
+            )
+        }
         DirPolicy::Replace if is_non_empty(dir)? => {
             refuse_dangerous_delete(dir)?;
             std::fs::remove_dir_all(dir)
@@ -53,8 +72,11 @@ pub fn prepare_output_dir(dir: &Path, policy: DirPolicy, how: &str) -> Result<()
 
 /// `--force` deletes a run directory, never the root, the working directory or one above it.
 fn refuse_dangerous_delete(dir: &Path) -> Result<()> {
-    let real = std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
-    let cwd = std::env::current_dir().ok().and_then(|c| std::fs::canonicalize(c).ok());
+    let real =
+        std::fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
+    let cwd = std::env::current_dir()
+        .ok()
+        .and_then(|c| std::fs::canonicalize(c).ok());
     if real.parent().is_none() || cwd.is_some_and(|c| c.starts_with(&real)) {
         bail!(
             "{}: refusing to delete the root or a directory that contains the working directory",
@@ -76,7 +98,11 @@ mod tests {
         prepare_output_dir(&run, DirPolicy::New, "--resume").unwrap();
         std::fs::write(run.join("metrics.jsonl"), "{}\n").unwrap();
         let e = prepare_output_dir(&run, DirPolicy::New, "--resume or --force").unwrap_err();
-        assert!(e.to_string().contains("not empty; pass --resume or --force"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("not empty; pass --resume or --force"),
+            "{e}"
+        );
         prepare_output_dir(&run, DirPolicy::Continue, "").unwrap();
         assert!(run.join("metrics.jsonl").exists());
         prepare_output_dir(&run, DirPolicy::Replace, "").unwrap();
