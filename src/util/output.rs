@@ -99,6 +99,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             let dir = parent_dir(&real);
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             let tmp = temp_path(&real)?;
+            remove_stale_temps_of(&real);
             let written = write_synced(&tmp, bytes).and_then(|()| {
                 std::fs::rename(&tmp, &real)
                     .with_context(|| format!("renaming {} to {}", tmp.display(), real.display()))
@@ -150,6 +151,23 @@ pub fn temp_file_pid(name: &str) -> Option<u32> {
 /// Whether a process with this id is running (a write of a live process is not debris).
 pub fn process_alive(pid: u32) -> bool {
     pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Removes temporary files that killed writers left for `path` (best effort: debris must not
+/// stop a write).
+fn remove_stale_temps_of(path: &Path) {
+    let (Some(name), Ok(entries)) = (path.file_name(), std::fs::read_dir(parent_dir(path))) else {
+        return;
+    };
+    let prefix = format!(".{}{TMP_TAG}", name.to_string_lossy());
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let stale = file.starts_with(&prefix)
+            && temp_file_pid(&file).is_some_and(|pid| !process_alive(pid));
+        if stale && e.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Removes the temporary files that interrupted writes of dead processes left in `dir` (not
