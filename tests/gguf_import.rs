@@ -249,7 +249,7 @@ fn tiny_qwen2_converts_with_biases_untied_head_and_nfc_tokenizer() {
 
     // An existing output is kept unless --force is given.
     let (ok, err) = convert(&gguf, &out, &[]);
-    assert!(!ok && err.contains("already exists"), "{err}");
+    assert!(!ok && err.contains("not empty; pass --force"), "{err}");
     let (ok, err) = convert(&gguf, &out, &["--force"]);
     assert!(ok, "{err}");
     assert_eq!(

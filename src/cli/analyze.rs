@@ -78,6 +78,9 @@ pub struct Args {
     /// Output directory.
     #[arg(long)]
     pub output: PathBuf,
+    /// Delete an existing, non-empty output directory first (without it one is refused).
+    #[arg(long)]
+    pub force: bool,
 }
 
 fn objectives(names: &[String], lambda: f32) -> Result<Vec<Builtin>> {
@@ -96,6 +99,11 @@ fn objectives(names: &[String], lambda: f32) -> Result<Vec<Builtin>> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    crate::util::output_dir::prepare_output_dir(
+        &a.output,
+        crate::util::output_dir::DirPolicy::new_or_replace(a.force),
+        "--force to delete it",
+    )?;
     let builtins = objectives(&a.objective, a.lambda)?;
     let step: StepRule = a.step.parse()?;
     if a.samples == 0 || a.n == 0 || a.max_tokens == 0 {

@@ -127,6 +127,11 @@ pub fn run(a: Args) -> Result<()> {
         batch: a.batch,
         overwrite: a.overwrite,
     };
+    crate::util::limits::check_count(
+        "--n",
+        settings.n,
+        crate::util::limits::MAX_SAMPLES_PER_PROMPT,
+    )?;
     let dev = a.device.kernel_device(a.seed)?;
     let label = match a.device {
         DeviceArg::Cpu => "cpu",

@@ -10,6 +10,7 @@ use crate::generate::prompts::{
 use crate::generate::sampling::SamplingParams;
 use crate::model::Model;
 use crate::tokenizer::Tokenizer;
+use crate::util::limits;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -134,16 +135,16 @@ pub const GENERATE_DEFAULTS: SamplingDefaults = SamplingDefaults {
 
 pub fn run(a: Args) -> Result<()> {
     let (params, max_tokens) = a.sampling.resolve(GENERATE_DEFAULTS)?;
-    if a.n == 0 {
-        bail!("--n must be at least 1");
-    }
+    limits::check_count("--n", a.n, limits::MAX_SAMPLES_PER_PROMPT)?;
     if a.batch == 0 {
         bail!("--batch must be at least 1");
     }
+    crate::util::output::check_output_file(&a.output)?;
     let items = load_prompt_file(&a.prompts)?;
+    limits::check_total(items.len(), a.n)?;
     let model =
         Model::load(&a.model).with_context(|| format!("loading model {}", a.model.display()))?;
-    let tok = Tokenizer::from_dir(&a.model)?;
+    let tok = Tokenizer::for_model(&a.model, model.config.vocab_size)?;
     let template = choose_template(a.template.as_deref(), &model.config)?;
     let engine = EngineConfig {
         max_batch: a.batch,

@@ -62,6 +62,7 @@ fn read_lines(path: &Path) -> Result<Vec<(usize, Value)>> {
 
 pub fn run(args: Args) -> Result<()> {
     let mode = Mode::from(args.mode);
+    crate::util::output::check_output_file(&args.output)?;
     let rows = read_lines(&args.input)?;
     let pairs = rows
         .iter()

@@ -68,7 +68,17 @@ pub fn run(a: Args) -> Result<()> {
     }
     let model =
         Model::load(&a.model).with_context(|| format!("loading model {}", a.model.display()))?;
+    crate::util::output::check_output_file(&a.output)?;
     let seqs = read_token_lines(&a.input, model.config.vocab_size)?;
+    let context = model.config.max_position_embeddings;
+    if let Some((i, s)) = seqs.iter().enumerate().find(|(_, s)| s.len() > context) {
+        bail!(
+            "{}: record {} has {} tokens, more than the model's context of {context} (max_position_embeddings)",
+            a.input.display(),
+            i + 1,
+            s.len()
+        );
+    }
     let budget = a.token_budget.max(1);
     let scores = match a.device.kernel_device(0)? {
         None => score::score_sequences(&model, &seqs, a.temperature, budget)?,

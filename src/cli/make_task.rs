@@ -41,6 +41,8 @@ pub fn run(args: Args) -> Result<()> {
             args.difficulty
         );
     }
+    crate::util::limits::check_count("--n", args.n, crate::util::limits::MAX_TOTAL_SEQUENCES)?;
+    crate::util::output::check_output_file(&args.output)?;
     let spec = TaskSpec {
         kind: args.task,
         difficulty: args.difficulty,

@@ -1,6 +1,7 @@
 //! `rlvr new-model`: a randomly initialised character-level Llama (for from-scratch experiments
 //! and the demo).
 use crate::model::init::{write_tiny_char_model, TinySpec};
+use crate::util::output_dir::{prepare_output_dir, DirPolicy};
 use anyhow::{bail, Result};
 use std::path::PathBuf;
 
@@ -32,9 +33,6 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if a.output.exists() && std::fs::read_dir(&a.output)?.next().is_some() {
-        bail!("{}: exists and is not empty", a.output.display());
-    }
     if a.heads == 0
         || a.kv_heads == 0
         || !a.heads.is_multiple_of(a.kv_heads)
@@ -50,6 +48,7 @@ pub fn run(a: Args) -> Result<()> {
         kv_heads: a.kv_heads,
         seed: a.seed,
     };
+    prepare_output_dir(&a.output, DirPolicy::New, "")?;
     let m = write_tiny_char_model(&a.output, spec)?;
     eprintln!(
         "wrote {} ({} parameters)",

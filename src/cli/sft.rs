@@ -4,7 +4,7 @@ use super::ranks::{or_abort_all, start_ranks};
 use crate::rl::dp::{DataParallel, ZeroStage};
 use crate::rl::sft::{sft_on, SftConfig};
 use crate::tokenizer::ChatTemplate;
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use std::path::PathBuf;
 
 /// Supervised fine-tuning (or pretraining from scratch) on (prompt, answer) pairs through the
@@ -28,6 +28,9 @@ pub struct Args {
     /// Output model directory.
     #[arg(long)]
     pub output: PathBuf,
+    /// Delete an existing, non-empty output directory first (without it one is refused).
+    #[arg(long)]
+    pub force: bool,
     /// Optimizer steps.
     #[arg(long, default_value_t = 200)]
     pub steps: usize,
@@ -102,8 +105,11 @@ pub fn run(a: Args) -> Result<()> {
     let root = dp.is_root();
     let out = (|| {
         if root {
-            std::fs::create_dir_all(&a.output)
-                .with_context(|| format!("creating {}", a.output.display()))?;
+            crate::util::output_dir::prepare_output_dir(
+                &a.output,
+                crate::util::output_dir::DirPolicy::new_or_replace(a.force),
+                "--force to delete it",
+            )?;
             if dp.is_parallel() {
                 eprintln!("data parallel: {}", dp.describe());
             }

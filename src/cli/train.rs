@@ -2,6 +2,7 @@
 use super::device::DeviceArg;
 use crate::rl::config::{Preset, Rollouts, TrainConfig};
 use crate::rl::dp::ZeroStage;
+use crate::rl::opening::Opening;
 use crate::rl::{ObjectiveKind, PsrNsrMode};
 use crate::tokenizer::ChatTemplate;
 use crate::verify::Mode as Verifier;
@@ -26,9 +27,19 @@ pub struct Args {
     /// TOML file with any of the keys below.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Continue from the newest checkpoint in the output directory (bit-for-bit).
+    /// Continue from the newest checkpoint in the output directory (bit-for-bit). The run's
+    /// fingerprint (model and data contents, settings that change results) must match the one
+    /// it started with; `steps`, `save_every`, `val_every` and the paths may change.
     #[arg(long)]
     pub resume: bool,
+    /// With --resume: continue although these fingerprint keys changed (e.g. `lr data model`);
+    /// each change is recorded in RUN_DIR/history.jsonl.
+    #[arg(long, num_args = 1.., value_name = "KEY")]
+    pub allow_changes: Vec<String>,
+    /// Delete an existing, non-empty run directory and start over (without it, or --resume, a
+    /// non-empty run directory is refused).
+    #[arg(long)]
+    pub force: bool,
     /// Hugging Face model directory (with tokenizer.json).
     #[arg(long)]
     pub model: Option<PathBuf>,
@@ -262,8 +273,13 @@ pub fn run(a: Args) -> Result<()> {
     };
     // A rank that cannot open its device ends them all (the others would wait in a collective).
     let dev = super::ranks::or_abort_all(comm.as_ref(), a.device.kernel_device(cfg.seed))?;
+    let opening = Opening {
+        resume: a.resume,
+        force: a.force,
+        allow_changes: a.allow_changes.clone(),
+    };
     let out =
-        crate::rl::trainer::train_with(&cfg, a.resume, !a.quiet, comm.as_ref(), dev.as_deref());
+        crate::rl::trainer::train_with(&cfg, opening, !a.quiet, comm.as_ref(), dev.as_deref());
     let s = super::ranks::or_abort_all(comm.as_ref(), out)?;
     if comm.rank() == 0 {
         println!("{}", serde_json::to_string_pretty(&s.last_metrics)?);

@@ -112,18 +112,20 @@ pub struct PasskReport {
 }
 
 impl PasskReport {
-    /// Build the report; `ks` defaults to [`default_ks`] of the smallest sample count.
+    /// Build the report; `ks` defaults to [`default_ks`] of the smallest sample count. Given
+    /// ks are sorted and a repeated k counted once (each k is one key of the JSON).
     pub fn new(counts: &[(usize, usize)], ks: Option<&[usize]>) -> Self {
         let n_min = counts.iter().map(|&(n, _)| n).min().unwrap_or(0);
-        let default;
         let ks = match ks {
-            Some(ks) => ks,
-            None => {
-                default = default_ks(n_min);
-                &default
+            Some(ks) => {
+                let mut ks = ks.to_vec();
+                ks.sort_unstable();
+                ks.dedup();
+                ks
             }
+            None => default_ks(n_min),
         };
-        let rows = passk_rows(counts, ks);
+        let rows = passk_rows(counts, &ks);
         PasskReport {
             n_problems: counts.len(),
             n_samples_per_problem: n_min,
@@ -196,6 +198,15 @@ mod tests {
         assert!(pass_at_k(3, 1, 0).is_nan());
         assert!(pass_at_k(3, 4, 1).is_nan());
         assert!((pass_at_k(4, 1, 1) - 0.25).abs() < 1e-15);
+    }
+
+    #[test]
+    fn repeated_ks_are_one_key() {
+        let r = PasskReport::new(&[(4, 1), (4, 2)], Some(&[2, 2, 1]));
+        let ks: Vec<usize> = r.passk.iter().map(|p| p.0).collect();
+        assert_eq!(ks, vec![1, 2]);
+        let json = r.to_json();
+        assert_eq!(json.matches("\"2\"").count(), 1, "{json}");
     }
 
     #[test]

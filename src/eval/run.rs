@@ -28,6 +28,8 @@ use crate::generate::sampler::Sampler;
 use crate::generate::sampling::SamplingParams;
 use crate::model::Model;
 use crate::tokenizer::Tokenizer;
+use crate::util::fingerprint::{dir_fingerprint, file_fingerprint};
+use crate::util::output_dir::{prepare_output_dir, DirPolicy};
 use crate::verify::{grade_batch, Mode};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
@@ -144,17 +146,26 @@ fn settings_json(
     models: &[String],
     datasets: &[String],
     device: Option<&str>,
-) -> Value {
-    let list = |paths: &[PathBuf], labels: &[String]| -> Vec<Value> {
+) -> Result<Value> {
+    // Contents, not just paths: a model or data file replaced under the same path must not be
+    // resumed as if it were the one that made the samples.
+    let list = |paths: &[PathBuf], labels: &[String], model: bool| -> Result<Vec<Value>> {
         paths
             .iter()
             .zip(labels)
-            .map(|(p, l)| json!({"label": l, "path": abs_text(p)}))
+            .map(|(p, l)| {
+                let fp = if model {
+                    dir_fingerprint(p)?
+                } else {
+                    file_fingerprint(p)?
+                };
+                Ok(json!({"label": l, "path": abs_text(p), "fingerprint": fp}))
+            })
             .collect()
     };
     let mut v = json!({
-        "models": list(&s.models, models),
-        "data": list(&s.data, datasets),
+        "models": list(&s.models, models, true)?,
+        "data": list(&s.data, datasets, false)?,
         "n": s.n,
         "temperature": s.params.temperature,
         "top_p": s.params.top_p,
@@ -172,7 +183,7 @@ fn settings_json(
     if let Some(d) = device {
         v["device"] = json!(d);
     }
-    v
+    Ok(v)
 }
 
 /// Check run.json against an earlier run's (unless `overwrite`), then write it.
@@ -273,32 +284,32 @@ pub fn run_eval_on(
         .iter()
         .map(|p| load_dataset(p, s.max_problems))
         .collect::<Result<_>>()?;
-    std::fs::create_dir_all(&s.output)
-        .with_context(|| format!("creating {}", s.output.display()))?;
-    if !s.overwrite && !s.output.join("run.json").exists() {
-        for m in &models {
-            for d in &datasets {
-                let f = s.output.join(m).join(format!("{d}.jsonl"));
-                if f.exists() {
-                    bail!(
-                        "{}: exists but {} has no run.json saying which settings made it; pass --overwrite to start over",
-                        f.display(),
-                        s.output.display()
-                    );
-                }
-            }
-        }
+    for p in &problems {
+        crate::util::limits::check_total(p.len(), s.n)?;
     }
+    // A directory with run.json is an evaluation to continue (checked below); anything else
+    // that is not empty is refused unless --overwrite.
+    let policy = if s.overwrite || s.output.join("run.json").exists() {
+        DirPolicy::Continue
+    } else {
+        DirPolicy::New
+    };
+    prepare_output_dir(
+        &s.output,
+        policy,
+        "--overwrite to evaluate into it (its sample files are replaced)",
+    )?;
+    crate::util::output::remove_stale_temp_files(&s.output)?;
     check_run_file(
         &s.output,
-        &settings_json(s, &models, &datasets, device.map(|d| d.1)),
+        &settings_json(s, &models, &datasets, device.map(|d| d.1))?,
         s.overwrite,
     )?;
     let mut results = Vec::new();
     for (mdir, mlabel) in s.models.iter().zip(&models) {
         let model =
             Model::load(mdir).with_context(|| format!("loading model {}", mdir.display()))?;
-        let tok = Tokenizer::from_dir(mdir)?;
+        let tok = Tokenizer::for_model(mdir, model.config.vocab_size)?;
         let on_device = device
             .map(|(d, _)| DeviceModel::upload(d, &model).map(|m| (d, m)))
             .transpose()?;
@@ -309,6 +320,7 @@ pub fn run_eval_on(
         };
         let sub = s.output.join(mlabel);
         std::fs::create_dir_all(&sub).with_context(|| format!("creating {}", sub.display()))?;
+        crate::util::output::remove_stale_temp_files(&sub)?;
         for ((dlabel, dpath), probs) in datasets.iter().zip(&s.data).zip(&problems) {
             let file = sub.join(format!("{dlabel}.jsonl"));
             if s.overwrite && file.exists() {

@@ -58,6 +58,9 @@ pub struct ModelConfig {
     pub raw: Value,
 }
 
+/// Most parameters a model config may describe (4 TB of f32 weights).
+pub const MAX_PARAMS: u128 = 1 << 40;
+
 fn get_usize(v: &Value, key: &str) -> Result<Option<usize>> {
     match v.get(key) {
         None | Some(Value::Null) => Ok(None),
@@ -225,7 +228,51 @@ impl ModelConfig {
             eos_token_ids: token_ids(&v, "eos_token_id")?,
             raw: v,
         };
+        cfg.check_ranges()?;
         Ok(cfg)
+    }
+
+    /// Range checks, before any tensor is allocated from these sizes: sizes positive, ε and θ
+    /// finite and positive, and the parameter count within what a machine can hold.
+    fn check_ranges(&self) -> Result<()> {
+        for (key, v) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_layers),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if v == 0 {
+                bail!("field `{key}` must be positive, got 0");
+            }
+        }
+        if self.sliding_window == Some(0) {
+            bail!("field `sliding_window` must be positive, got 0");
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            bail!(
+                "field `rms_norm_eps` must be a finite number > 0, got {}",
+                self.rms_norm_eps
+            );
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            bail!(
+                "field `rope_theta` must be a finite number > 0, got {}",
+                self.rope_theta
+            );
+        }
+        // Counted in u128 so absurd sizes cannot overflow before they are refused.
+        let (h, q, kv) = (
+            self.hidden_size as u128,
+            self.num_heads as u128 * self.head_dim as u128,
+            self.num_kv_heads as u128 * self.head_dim as u128,
+        );
+        let layer = h * (2 * q + 2 * kv) + 3 * h * self.intermediate_size as u128;
+        let total = 2 * self.vocab_size as u128 * h + self.num_layers as u128 * layer;
+        if total > MAX_PARAMS {
+            bail!("the sizes in this config make {total} parameters, more than the {MAX_PARAMS} a model may have");
+        }
+        Ok(())
     }
 
     /// Inverse RoPE frequencies (length head_dim/2), with the configured scaling applied; f32

@@ -87,11 +87,18 @@ pub fn load(dir: &Path, layout: &ParamLayout) -> Result<(Vec<Tensor>, DType)> {
         maps.push(mmap);
     }
     let mut parsed = Vec::new();
-    for (m, f) in maps.iter().zip(&files) {
-        parsed.push(
-            SafeTensors::deserialize(m)
-                .map_err(|e| anyhow!("{}: not a valid safetensors file ({e})", f.display()))?,
-        );
+    for (fi, (m, f)) in maps.iter().zip(&files).enumerate() {
+        let expected = layout
+            .specs
+            .iter()
+            .map(|(name, _)| name)
+            .filter(|name| by_name.get(*name).copied().unwrap_or(0) == fi);
+        parsed.push(SafeTensors::deserialize(m).map_err(|e| {
+            match missing_from_header(m, expected) {
+                Some(missing) => anyhow!("{}: missing tensor {missing}", f.display()),
+                None => anyhow!("{}: not a valid safetensors file ({e})", f.display()),
+            }
+        })?);
     }
     let mut out = Vec::with_capacity(layout.specs.len());
     let mut stored = None;
@@ -124,6 +131,21 @@ pub fn load(dir: &Path, layout: &ParamLayout) -> Result<(Vec<Tensor>, DType)> {
         out.push(Tensor::from_vec(data, shape)?);
     }
     Ok((out, stored.unwrap_or(DType::F32)))
+}
+
+/// When a header fails to parse, the first of `expected` that its JSON does not list: a tensor
+/// left out of a header makes the parser blame the next tensor's offsets, not the absent one.
+fn missing_from_header<'a>(
+    bytes: &[u8],
+    mut expected: impl Iterator<Item = &'a String>,
+) -> Option<String> {
+    let n = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+    let end = 8usize.checked_add(usize::try_from(n).ok()?)?;
+    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..end)?).ok()?;
+    let listed = header.as_object()?;
+    expected
+        .find(|name| !listed.contains_key(name.as_str()))
+        .cloned()
 }
 
 /// Serialise named tensors to safetensors bytes in the given dtype.

@@ -28,16 +28,53 @@ pub struct CheckpointParts<'a> {
     pub critic: Option<(&'a Model, &'a [Tensor], &'a AdamW)>,
 }
 
+/// The prefix of a checkpoint being written: `.tmp-step-NNNNNN-PID`.
+const TMP_PREFIX: &str = ".tmp-step-";
+
+/// Writes the checkpoint after `step` steps; a failed write removes its temporary directory.
 pub fn save(root: &Path, step: usize, parts: CheckpointParts<'_>) -> Result<PathBuf> {
-    let final_dir = step_dir(root, step);
     let tmp = root
         .join("checkpoints")
-        .join(format!(".tmp-step-{step:06}-{}", std::process::id()));
+        .join(format!("{TMP_PREFIX}{step:06}-{}", std::process::id()));
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).with_context(|| format!("removing {}", tmp.display()))?;
     }
-    std::fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    parts.model.save(&tmp, DType::F32)?;
+    let saved = write_into(&tmp, root, step, parts);
+    if saved.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    saved
+}
+
+/// Removes what interrupted writes of dead processes left in a run directory: checkpoint
+/// temporary directories and temporary files (never a `step-N` checkpoint).
+pub fn remove_interrupted(root: &Path) -> Result<()> {
+    use crate::util::output::{process_alive, remove_stale_temp_files};
+    remove_stale_temp_files(root)?;
+    let dir = root.join("checkpoints");
+    remove_stale_temp_files(&dir)?;
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    for e in entries {
+        let e = e.with_context(|| format!("listing {}", dir.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name
+            .strip_prefix(TMP_PREFIX)
+            .and_then(|rest| rest.rsplit_once('-'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok());
+        if pid.is_some_and(|p| !process_alive(p)) {
+            std::fs::remove_dir_all(e.path())
+                .with_context(|| format!("removing {}", e.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_into(tmp: &Path, root: &Path, step: usize, parts: CheckpointParts<'_>) -> Result<PathBuf> {
+    let final_dir = step_dir(root, step);
+    std::fs::create_dir_all(tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    parts.model.save(tmp, DType::F32)?;
     for f in MODEL_SIDE_FILES {
         let src = parts.source_dir.join(f);
         if src.exists() {
@@ -67,7 +104,7 @@ pub fn save(root: &Path, step: usize, parts: CheckpointParts<'_>) -> Result<Path
         std::fs::remove_dir_all(&final_dir)
             .with_context(|| format!("replacing {}", final_dir.display()))?;
     }
-    std::fs::rename(&tmp, &final_dir)
+    std::fs::rename(tmp, &final_dir)
         .with_context(|| format!("renaming {} to {}", tmp.display(), final_dir.display()))?;
     Ok(final_dir)
 }
@@ -84,6 +121,7 @@ pub fn latest(root: &Path) -> Result<Option<(usize, PathBuf)>> {
         let name = e.file_name().to_string_lossy().into_owned();
         if let Some(n) = name
             .strip_prefix("step-")
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse::<usize>().ok())
         {
             if e.path().join("trainer_state.json").exists() && best.as_ref().is_none_or(|b| n > b.0)
@@ -93,4 +131,30 @@ pub fn latest(root: &Path) -> Result<Option<(usize, PathBuf)>> {
         }
     }
     Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_debris_of_dead_writers_is_removed_and_never_taken_for_a_checkpoint() {
+        let d = tempfile::tempdir().unwrap();
+        let ck = d.path().join("checkpoints");
+        let real = step_dir(d.path(), 3);
+        std::fs::create_dir_all(&real).unwrap();
+        std::fs::write(real.join("trainer_state.json"), "{}").unwrap();
+        let dead = ck.join(format!("{TMP_PREFIX}000007-999999999"));
+        let live = ck.join(format!("{TMP_PREFIX}000009-{}", std::process::id()));
+        for t in [&dead, &live] {
+            std::fs::create_dir_all(t).unwrap();
+            std::fs::write(t.join("trainer_state.json"), "{}").unwrap();
+        }
+        let user = ck.join("step-5-notes");
+        std::fs::create_dir_all(&user).unwrap();
+        std::fs::write(user.join("trainer_state.json"), "{}").unwrap();
+        assert_eq!(latest(d.path()).unwrap().unwrap().0, 3);
+        remove_interrupted(d.path()).unwrap();
+        assert!(!dead.exists() && live.exists() && real.exists() && user.exists());
+    }
 }

@@ -212,6 +212,7 @@ impl TrainConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
+        super::config_check::check_ranges(self)?;
         self.sampling().validate()?;
         if self.model.as_os_str().is_empty() {
             bail!("no model given (--model or `model` in the config file)");

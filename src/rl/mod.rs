@@ -2,11 +2,13 @@
 //! policy (CPU or device) and its update, the critic, and the trainer loop.
 pub mod checkpoint;
 pub mod config;
+pub mod config_check;
 pub mod dp;
 pub mod gradients;
 pub mod loss;
 pub mod metrics;
 pub mod objective;
+pub mod opening;
 pub mod policy;
 pub mod ppo;
 pub mod prompts;

@@ -6,6 +6,7 @@ use super::config::TrainConfig;
 use super::dp::DataParallel;
 use super::metrics::StepMetrics;
 use super::objective::Objective;
+use super::opening::{fingerprint, prepare_run_dir, record_fingerprint, Opening};
 use super::policy::{Frozen, Policy};
 use super::ppo::Critic;
 use super::prompts::load_prompts;
@@ -46,17 +47,22 @@ impl<'a> Run<'a> {
     /// the run directory. With `device` the policy update (and its scoring) runs there.
     pub fn open(
         cfg: &'a TrainConfig,
-        resume: bool,
+        opening: &Opening,
         comm: &'a dyn Comm,
         device: Option<&'a dyn KernelDevice>,
     ) -> Result<Self> {
         cfg.validate()?;
+        let resume = opening.resume;
         let root = comm.rank() == 0;
+        if root {
+            prepare_run_dir(cfg, opening)?;
+            checkpoint::remove_interrupted(&cfg.output)?;
+        }
         let objective = cfg.objective();
         let mut model =
             Model::load(&cfg.model).with_context(|| format!("loading {}", cfg.model.display()))?;
         model.activation_checkpointing = cfg.activation_checkpointing;
-        let tok = Tokenizer::from_dir(&cfg.model)?;
+        let tok = Tokenizer::for_model(&cfg.model, model.config.vocab_size)?;
         let template = cfg.template.unwrap_or_else(|| {
             ChatTemplate::default_for(model.config.raw["model_type"].as_str().unwrap_or(""))
         });
@@ -73,6 +79,15 @@ impl<'a> Run<'a> {
         } else {
             None
         };
+        if let Some((step, dir)) = &from {
+            if *step >= cfg.steps {
+                bail!(
+                    "{}: the run is complete at step {step} (steps = {}); pass a larger --steps to continue it",
+                    dir.display(),
+                    cfg.steps
+                );
+            }
+        }
         let shards = match (cfg.dp_shards, &from) {
             (0, Some((_, dir))) => checkpoint_shards(dir)?,
             (0, None) => comm.world_size(),
@@ -87,8 +102,8 @@ impl<'a> Run<'a> {
             bail!("--nccl moves device buffers: it needs --device cuda");
         }
         let mut log: Box<dyn Write> = if root {
-            std::fs::create_dir_all(&cfg.output)
-                .with_context(|| format!("creating {}", cfg.output.display()))?;
+            let start = from.as_ref().map_or(0, |f| f.0);
+            record_fingerprint(cfg, opening, start, &fingerprint(cfg)?)?;
             crate::util::write_atomic(
                 &cfg.output.join("config.toml"),
                 toml::to_string_pretty(cfg)?.as_bytes(),
@@ -116,7 +131,9 @@ impl<'a> Run<'a> {
         let metrics_path = cfg.output.join("metrics.jsonl");
         if resume {
             if let Some((step, dir)) = from {
-                model.params = Model::load(&dir)?.params;
+                let saved = Model::load(&dir)?;
+                same_architecture(&model, &saved, &cfg.model, &dir)?;
+                model.params = saved.params;
                 dp.load_optimizer(&mut opt, &dir.join("optimizer.safetensors"), &model.params)?;
                 if let Some(c) = critic.as_mut() {
                     c.load(&dir.join("critic"), &dp)?;
@@ -275,6 +292,34 @@ fn resume_point(cfg: &TrainConfig, comm: &dyn Comm) -> Result<Option<(usize, Pat
         .split_once('\n')
         .context("malformed resume message from rank 0")?;
     Ok(Some((step.parse()?, PathBuf::from(dir))))
+}
+
+/// A checkpoint continues the model of `--model` only if their shapes agree; otherwise say which
+/// size differs instead of failing later on an optimizer tensor's element count.
+fn same_architecture(model: &Model, saved: &Model, model_dir: &Path, ckpt: &Path) -> Result<()> {
+    let (a, b) = (&model.config, &saved.config);
+    for (key, x, y) in [
+        ("vocab_size", a.vocab_size, b.vocab_size),
+        ("hidden_size", a.hidden_size, b.hidden_size),
+        (
+            "intermediate_size",
+            a.intermediate_size,
+            b.intermediate_size,
+        ),
+        ("num_hidden_layers", a.num_layers, b.num_layers),
+        ("num_attention_heads", a.num_heads, b.num_heads),
+        ("num_key_value_heads", a.num_kv_heads, b.num_kv_heads),
+        ("head_dim", a.head_dim, b.head_dim),
+    ] {
+        if x != y {
+            bail!(
+                "{}: the checkpoint's architecture differs from the model {} ({key} {y} in the checkpoint, {x} in the model): resume with the model the run started from",
+                ckpt.display(),
+                model_dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The gradient shards of a checkpointed run (1 for checkpoints without `dp_shards`).

@@ -4,6 +4,7 @@
 //! continues bit for bit.
 use super::config::TrainConfig;
 use super::metrics::StepMetrics;
+use super::opening::Opening;
 use super::run::Run;
 use crate::backend::cuda::device::KernelDevice;
 use crate::dist::{Comm, Single};
@@ -40,12 +41,12 @@ pub fn train_on(
 /// writes the run directory; the result does not depend on the number of ranks.
 pub fn train_with(
     cfg: &TrainConfig,
-    resume: bool,
+    opening: impl Into<Opening>,
     show_progress: bool,
     comm: &dyn Comm,
     device: Option<&dyn KernelDevice>,
 ) -> Result<TrainSummary> {
-    let mut run = Run::open(cfg, resume, comm, device)?;
+    let mut run = Run::open(cfg, &opening.into(), comm, device)?;
     let bar = progress_bar(show_progress && comm.rank() == 0, cfg.steps, run.start);
     let mut last_metrics = None;
     let mut final_checkpoint = None;

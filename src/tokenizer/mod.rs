@@ -16,6 +16,22 @@ impl Tokenizer {
         Tokenizer::from_file(&dir.join("tokenizer.json"))
     }
 
+    /// The tokenizer of a model directory whose embedding has `model_vocab` rows: a tokenizer.json
+    /// with ids past the embedding is refused here, naming it, instead of failing later on a
+    /// token id the model cannot look up.
+    pub fn for_model(dir: &Path, model_vocab: usize) -> Result<Tokenizer> {
+        let path = dir.join("tokenizer.json");
+        let tok = Tokenizer::from_file(&path)?;
+        let max_id = tok.inner.get_vocab(true).into_values().max();
+        if let Some(id) = max_id.filter(|&id| id as usize >= model_vocab) {
+            anyhow::bail!(
+                "{}: has token id {id}, but the model's embedding has only {model_vocab} rows (vocab_size in config.json): the tokenizer does not belong to this model",
+                path.display()
+            );
+        }
+        Ok(tok)
+    }
+
     pub fn from_file(path: &Path) -> Result<Tokenizer> {
         if !path.exists() {
             anyhow::bail!(

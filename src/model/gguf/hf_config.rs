@@ -90,7 +90,7 @@ impl HParams {
                 rope_scaling.unwrap_or("rope_freqs.weight")
             );
         }
-        Ok(Self {
+        let hp = Self {
             arch,
             vocab_size: embd.dims[1],
             hidden_size,
@@ -110,7 +110,42 @@ impl HParams {
             bos_token_id: f.opt_u64("tokenizer.ggml.bos_token_id")?,
             eos_token_id: f.opt_u64("tokenizer.ggml.eos_token_id")?,
             pad_token_id: f.opt_u64("tokenizer.ggml.padding_token_id")?,
-        })
+        };
+        hp.check(f)?;
+        Ok(hp)
+    }
+
+    /// Range checks of the sizes and constants read from metadata, before anything is built from
+    /// them (a block count of 2^31 in an 8 KB file must not drive an allocation).
+    fn check(&self, f: &GgufFile) -> Result<()> {
+        let file = f.path().display();
+        let a = self.arch.name();
+        // Each decoder block holds several tensors, so a file cannot have more blocks than tensors.
+        if self.num_hidden_layers == 0 || self.num_hidden_layers > f.tensors.len() as u64 {
+            bail!(
+                "{file}: {a}.block_count is {}, but the file holds {} tensors (must be 1..=the tensor count)",
+                self.num_hidden_layers,
+                f.tensors.len()
+            );
+        }
+        for (key, v) in [
+            ("embedding_length", self.hidden_size),
+            ("feed_forward_length", self.intermediate_size),
+            ("context_length", self.max_position_embeddings),
+        ] {
+            if v == 0 {
+                bail!("{file}: {a}.{key} must be positive, got 0");
+            }
+        }
+        for (key, v) in [
+            ("attention.layer_norm_rms_epsilon", self.rms_norm_eps),
+            ("rope.freq_base", self.rope_theta),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                bail!("{file}: {a}.{key} must be a finite number > 0, got {v}");
+            }
+        }
+        Ok(())
     }
 
     /// `config.json`; `torch_dtype` is "float32" or "bfloat16".

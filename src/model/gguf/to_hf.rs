@@ -55,6 +55,14 @@ struct LazyTensor<'a> {
 impl LazyTensor<'_> {
     fn values(&self) -> Result<Vec<f32>> {
         let w = self.file.tensor_f32(self.info)?;
+        if let Some(i) = w.iter().position(|x| !x.is_finite()) {
+            bail!(
+                "{}: tensor {} holds a non-finite value ({}) at element {i}",
+                self.file.path().display(),
+                self.info.name,
+                w[i]
+            );
+        }
         Ok(match self.hf.permutation {
             RowPermutation::None => w,
             RowPermutation::Heads(n) => unpermute_rows(&w, self.hf.shape[0], n),
@@ -205,12 +213,19 @@ pub fn convert_gguf(
     dtype: OutDtype,
     force: bool,
 ) -> Result<ConvertSummary> {
-    if output.exists() && !force {
+    if std::fs::symlink_metadata(output).is_ok() && !output.is_dir() {
         bail!(
-            "{} already exists (pass --force to replace it)",
+            "{}: exists and is not a directory; choose another --output",
             output.display()
         );
     }
+    if !force && crate::util::output_dir::is_non_empty(output)? {
+        bail!(
+            "{}: exists and is not empty; pass --force to replace it, or choose a new output directory",
+            output.display()
+        );
+    }
+    recover_interrupted(output)?;
     let f = GgufFile::open(input)?;
     let hp = HParams::read(&f)?;
     let vocab = GgufVocab::read(&f)?;
@@ -252,6 +267,44 @@ pub fn convert_gguf(
         vocab_len: vocab.tokens.len(),
         hparams: hp,
     })
+}
+
+/// Cleans up after a conversion to `output` that a kill interrupted: its temporary directory is
+/// removed, and an old output moved aside is put back when the new one never arrived (or
+/// removed when it did).
+fn recover_interrupted(output: &Path) -> Result<()> {
+    use crate::util::output::process_alive;
+    let Some(name) = output.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return Ok(());
+    };
+    let parent = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = file.strip_prefix(&format!(".{name}.")) else {
+            continue;
+        };
+        let Some((tag, pid)) = rest.split_once('-') else {
+            continue;
+        };
+        if pid.parse::<u32>().map_or(true, process_alive) || !e.path().is_dir() {
+            continue;
+        }
+        let path = e.path();
+        match tag {
+            "old" if !output.exists() => std::fs::rename(&path, output)
+                .with_context(|| format!("restoring {} to {}", path.display(), output.display()))?,
+            "old" | "tmp" => std::fs::remove_dir_all(&path)
+                .with_context(|| format!("removing {}", path.display()))?,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Move the finished `tmp` directory to `output`, replacing an old one only after the new one is

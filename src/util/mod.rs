@@ -1,31 +1,15 @@
-//! Small shared helpers: atomic file writes, JSONL reading with line-numbered errors.
-use anyhow::{Context, Result};
-use std::io::{BufRead, Write};
-use std::path::Path;
+//! Small shared helpers: safe output writes, the output-directory policy, run fingerprints,
+//! JSONL reading with line-numbered errors.
+pub mod fingerprint;
+pub mod limits;
+pub mod output;
+pub mod output_dir;
 
-/// Write `bytes` to `path` atomically: write a sibling temp file, fsync, then rename over.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    {
-        let mut f =
-            std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all().ok();
-    }
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    Ok(())
-}
+pub use output::write_atomic;
+
+use anyhow::{Context, Result};
+use std::io::BufRead;
+use std::path::Path;
 
 /// Read a JSONL file into values; errors name the file and the 1-based line.
 pub fn read_jsonl(path: &Path) -> Result<Vec<serde_json::Value>> {
