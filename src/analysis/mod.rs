@@ -84,6 +84,10 @@ impl AnalysisSample {
     pub fn sequence(&self) -> Vec<u32> {
         [self.prompt.as_slice(), &self.response].concat()
     }
+    /// Whether the verifier accepted the answer.
+    pub fn is_correct(&self) -> bool {
+        crate::rl::rollout::reward_is_correct(self.reward)
+    }
 }
 
 impl From<&Sample> for AnalysisSample {
@@ -171,7 +175,7 @@ pub fn counts_by_group(samples: &[Sample], n_prompts: usize) -> Vec<(usize, usiz
     for s in samples {
         if let Some(x) = c.get_mut(s.group) {
             x.0 += 1;
-            x.1 += (s.reward > 0.5) as usize;
+            x.1 += s.is_correct() as usize;
         }
     }
     c
@@ -352,7 +356,7 @@ pub fn analyze(
         })
         .collect();
     let pos: Vec<usize> = (0..samples.len())
-        .filter(|&i| samples[i].reward > 0.5)
+        .filter(|&i| samples[i].is_correct())
         .collect();
     let neg: Vec<usize> = (0..samples.len())
         .filter(|&i| samples[i].reward <= 0.5)

@@ -46,7 +46,8 @@ impl TokenObjective for Builtin {
         sequence_advantages(self.objective, rewards, groups)
     }
     fn keeps(&self, reward: f32) -> bool {
-        self.objective.keeps(reward > 0.5, self.mode)
+        self.objective
+            .keeps(crate::rl::rollout::reward_is_correct(reward), self.mode)
     }
 }
 

@@ -326,7 +326,7 @@ impl AnalysisReport {
                 )
             })
             .collect();
-        let correct = self.samples.iter().filter(|s| s.reward > 0.5).count();
+        let correct = self.samples.iter().filter(|s| s.is_correct()).count();
         let o = &self.options;
         Ok(json!({
             "settings": {
@@ -470,7 +470,7 @@ impl AnalysisReport {
         let sums = self.summaries();
         let o = &self.options;
         let mut md = String::new();
-        let correct = self.samples.iter().filter(|s| s.reward > 0.5).count();
+        let correct = self.samples.iter().filter(|s| s.is_correct()).count();
         let _ = writeln!(
             md,
             "# Gradient analysis: where the objectives push probability mass\n"

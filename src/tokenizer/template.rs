@@ -70,6 +70,54 @@ impl FromStr for ChatTemplate {
     }
 }
 
+impl ChatTemplate {
+    /// The name `--template` and config files use.
+    pub fn name(&self) -> &'static str {
+        ALL_TEMPLATES
+            .iter()
+            .find(|(_, t)| t == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+impl std::fmt::Display for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl clap::ValueEnum for ChatTemplate {
+    fn value_variants<'a>() -> &'a [Self] {
+        const ALL: [ChatTemplate; ALL_TEMPLATES.len()] = {
+            let mut out = [ChatTemplate::Plain; ALL_TEMPLATES.len()];
+            let mut i = 0;
+            while i < out.len() {
+                out[i] = ALL_TEMPLATES[i].1;
+                i += 1;
+            }
+            out
+        };
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl serde::Serialize for ChatTemplate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ChatTemplate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 const PAPER_SUFFIX: &str =
     "\nPlease reason step by step, and put your final answer within \\boxed{}.";
 const QWEN_DEFAULT_SYSTEM: &str =
