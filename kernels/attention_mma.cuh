@@ -234,6 +234,61 @@ struct AttBlock {
     }
 };
 
+// The K/V tiles of one key head streamed through shared memory, tile after tile (forward and dQ
+// pass): Ks, Vs each hold `STAGES` padded tiles. Rung 2 loads tile kt synchronously when it is
+// needed; rung 3 issues tile kt + 1's cp.async before waiting for tile kt.
+template <int DT, bool FA2>
+struct AttKvStream {
+    static constexpr int STAGES = FA2 ? 2 : 1, BK = ATT_TC_ROWS;
+    bf16* Ks;
+    bf16* Vs;
+    const bf16* kb;
+    const bf16* vb;
+    int64_t ks;
+    int len, d;
+    bool vec;
+
+    __device__ __forceinline__ const bf16* k_tile(int kt) const { return Ks + (kt % STAGES) * AttTile<DT>::TILE; }
+    __device__ __forceinline__ const bf16* v_tile(int kt) const { return Vs + (kt % STAGES) * AttTile<DT>::TILE; }
+
+    // Rung 3: starts tile 0's copy (committed with whatever the caller issued before).
+    __device__ __forceinline__ void start() const {
+        if (FA2) {
+            issue(0);
+            cp_async_commit();
+        }
+    }
+    // Makes tile kt (of nkt) resident for the whole CTA.
+    __device__ __forceinline__ void acquire(int kt, int nkt) const {
+        if (FA2) {
+            if (kt + 1 < nkt) {
+                issue(kt + 1);
+                cp_async_commit();
+                cp_async_wait<1>();
+            } else {
+                cp_async_wait<0>();
+            }
+        } else {
+            __syncthreads();  // the previous tile is consumed
+            att_tile_load<DT, false>(Ks, kb, ks, kt * BK, BK, len, d, vec);
+            att_tile_load<DT, false>(Vs, vb, ks, kt * BK, BK, len, d, vec);
+        }
+        __syncthreads();
+    }
+    // Rung 3: tile kt is consumed before a later issue overwrites its stage.
+    __device__ __forceinline__ void release() const {
+        if (FA2) __syncthreads();
+    }
+
+  private:
+    __device__ __forceinline__ void issue(int kt) const {
+        bf16* k_dst = Ks + (kt % STAGES) * AttTile<DT>::TILE;
+        bf16* v_dst = Vs + (kt % STAGES) * AttTile<DT>::TILE;
+        att_tile_load<DT, true>(k_dst, kb, ks, kt * BK, BK, len, d, vec);
+        att_tile_load<DT, true>(v_dst, vb, ks, kt * BK, BK, len, d, vec);
+    }
+};
+
 // Forward. Dynamic shared memory: Q [64][DT + 8] then K, V [stages][64][DT + 8] (bf16).
 template <int DT, bool FA2>
 __device__ __forceinline__ void attn_fwd_tc(bf16* __restrict__ o, float* __restrict__ lse,
@@ -241,7 +296,7 @@ __device__ __forceinline__ void attn_fwd_tc(bf16* __restrict__ o, float* __restr
                                                    const bf16* __restrict__ v, const int* __restrict__ seqs, int hq,
                                                    int hkv, int d, float scale) {
     using T = AttTile<DT>;
-    constexpr int BQ = ATT_TC_ROWS, BK = ATT_TC_ROWS, STAGES = FA2 ? 2 : 1;
+    constexpr int BQ = ATT_TC_ROWS, BK = ATT_TC_ROWS, STAGES = AttKvStream<DT, FA2>::STAGES;
     const AttBlock<FA2> blk(true);
     const int len = seqs[2 * blk.seq + 1];
     const int q0 = blk.tile * BQ;
@@ -273,31 +328,13 @@ __device__ __forceinline__ void attn_fwd_tc(bf16* __restrict__ o, float* __restr
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
 
     att_tile_load<DT, FA2>(Qs, qb, qs, q0, BQ, len, d, vec);
-    if (FA2) {
-        att_tile_load<DT, true>(Ks, kb, ks, 0, BK, len, d, vec);
-        att_tile_load<DT, true>(Vs, vb, ks, 0, BK, len, d, vec);
-        cp_async_commit();
-    }
+    const AttKvStream<DT, FA2> kv{Ks, Vs, kb, vb, ks, len, d, vec};
+    kv.start();
     for (int kt = 0; kt < nkt; ++kt) {
         const int k0 = kt * BK;
-        const bf16* Kt = Ks + (kt % STAGES) * T::TILE;
-        const bf16* Vt = Vs + (kt % STAGES) * T::TILE;
-        if (FA2) {
-            if (kt + 1 < nkt) {
-                bf16* nxt = Ks + ((kt + 1) % STAGES) * T::TILE;
-                att_tile_load<DT, true>(nxt, kb, ks, k0 + BK, BK, len, d, vec);
-                att_tile_load<DT, true>(nxt + STAGES * T::TILE, vb, ks, k0 + BK, BK, len, d, vec);
-                cp_async_commit();
-                cp_async_wait<1>();
-            } else {
-                cp_async_wait<0>();
-            }
-        } else {
-            __syncthreads();  // the previous tile is consumed
-            att_tile_load<DT, false>(Ks, kb, ks, k0, BK, len, d, vec);
-            att_tile_load<DT, false>(Vs, vb, ks, k0, BK, len, d, vec);
-        }
-        __syncthreads();
+        kv.acquire(kt, nkt);
+        const bf16* Kt = kv.k_tile(kt);
+        const bf16* Vt = kv.v_tile(kt);
 
         float s[BK / 8][4];
         att_zero(s);
@@ -342,7 +379,7 @@ __device__ __forceinline__ void attn_fwd_tc(bf16* __restrict__ o, float* __restr
             }
         }
         att_mma_pb<DT, BK>(oacc, s, Vt);
-        if (FA2) __syncthreads();  // this stage is consumed before the next load overwrites it
+        kv.release();
     }
 
     // Every row sees its own key, so l > 0 (rows past len see key 0 and are not stored).
@@ -367,7 +404,7 @@ __device__ __forceinline__ void attn_bwd_dq_tc(bf16* __restrict__ dq, const bf16
                                                       const float* __restrict__ delta, const int* __restrict__ seqs,
                                                       int hq, int hkv, int d, float scale) {
     using T = AttTile<DT>;
-    constexpr int BQ = ATT_TC_ROWS, BK = ATT_TC_ROWS, STAGES = FA2 ? 2 : 1;
+    constexpr int BQ = ATT_TC_ROWS, BK = ATT_TC_ROWS, STAGES = AttKvStream<DT, FA2>::STAGES;
     const AttBlock<FA2> blk(true);
     const int len = seqs[2 * blk.seq + 1];
     const int q0 = blk.tile * BQ;
@@ -405,31 +442,13 @@ __device__ __forceinline__ void attn_bwd_dq_tc(bf16* __restrict__ dq, const bf16
     att_zero(dqacc);
     att_tile_load<DT, FA2>(Qs, qb, qs, q0, BQ, len, d, vec);
     att_tile_load<DT, FA2>(dOs, dob, qs, q0, BQ, len, d, vec);
-    if (FA2) {
-        att_tile_load<DT, true>(Ks, kb, ks, 0, BK, len, d, vec);
-        att_tile_load<DT, true>(Vs, vb, ks, 0, BK, len, d, vec);
-        cp_async_commit();
-    }
+    const AttKvStream<DT, FA2> kv{Ks, Vs, kb, vb, ks, len, d, vec};
+    kv.start();
     for (int kt = 0; kt < nkt; ++kt) {
         const int k0 = kt * BK;
-        const bf16* Kt = Ks + (kt % STAGES) * T::TILE;
-        const bf16* Vt = Vs + (kt % STAGES) * T::TILE;
-        if (FA2) {
-            if (kt + 1 < nkt) {
-                bf16* nxt = Ks + ((kt + 1) % STAGES) * T::TILE;
-                att_tile_load<DT, true>(nxt, kb, ks, k0 + BK, BK, len, d, vec);
-                att_tile_load<DT, true>(nxt + STAGES * T::TILE, vb, ks, k0 + BK, BK, len, d, vec);
-                cp_async_commit();
-                cp_async_wait<1>();
-            } else {
-                cp_async_wait<0>();
-            }
-        } else {
-            __syncthreads();
-            att_tile_load<DT, false>(Ks, kb, ks, k0, BK, len, d, vec);
-            att_tile_load<DT, false>(Vs, vb, ks, k0, BK, len, d, vec);
-        }
-        __syncthreads();
+        kv.acquire(kt, nkt);
+        const bf16* Kt = kv.k_tile(kt);
+        const bf16* Vt = kv.v_tile(kt);
 
         float s[BK / 8][4], dp[BK / 8][4];
         att_zero(s);
@@ -447,7 +466,7 @@ __device__ __forceinline__ void attn_bwd_dq_tc(bf16* __restrict__ dq, const bf16
                 s[j][i] = p * (dp[j][i] - del_r[half]);  // dS, reusing the S registers
             }
         att_mma_pb<DT, BK>(dqacc, s, Kt);
-        if (FA2) __syncthreads();
+        kv.release();
     }
     bf16* Qw = Qs + warp * 16 * T::LD;  // the warp's Q rows are no longer read
     att_stage_rows<DT>(Qw, dqacc, scale, scale);

@@ -71,34 +71,53 @@ impl AttnRung {
 
     /// The forward kernel this rung launches at `head_dim`.
     pub fn fwd_kernel(self, head_dim: usize) -> &'static str {
-        match (self, bucket(head_dim)) {
-            (AttnRung::Simt, _) => "attn_fwd_bf16",
-            (AttnRung::Mma, 64) => "attn_fwd_mma_d64_bf16",
-            (AttnRung::Mma, _) => "attn_fwd_mma_d128_bf16",
-            (AttnRung::Fa2, 64) => "attn_fwd_fa2_d64_bf16",
-            (AttnRung::Fa2, _) => "attn_fwd_fa2_d128_bf16",
-        }
+        self.pick(
+            head_dim,
+            [
+                "attn_fwd_bf16",
+                "attn_fwd_mma_d64_bf16",
+                "attn_fwd_mma_d128_bf16",
+                "attn_fwd_fa2_d64_bf16",
+                "attn_fwd_fa2_d128_bf16",
+            ],
+        )
     }
 
     /// The dK/dV kernel this rung launches at `head_dim`.
     pub fn dkdv_kernel(self, head_dim: usize) -> &'static str {
-        match (self, bucket(head_dim)) {
-            (AttnRung::Simt, _) => "attn_bwd_dkdv_bf16",
-            (AttnRung::Mma, 64) => "attn_bwd_dkdv_mma_d64_bf16",
-            (AttnRung::Mma, _) => "attn_bwd_dkdv_mma_d128_bf16",
-            (AttnRung::Fa2, 64) => "attn_bwd_dkdv_fa2_d64_bf16",
-            (AttnRung::Fa2, _) => "attn_bwd_dkdv_fa2_d128_bf16",
-        }
+        self.pick(
+            head_dim,
+            [
+                "attn_bwd_dkdv_bf16",
+                "attn_bwd_dkdv_mma_d64_bf16",
+                "attn_bwd_dkdv_mma_d128_bf16",
+                "attn_bwd_dkdv_fa2_d64_bf16",
+                "attn_bwd_dkdv_fa2_d128_bf16",
+            ],
+        )
     }
 
     /// The dQ kernel this rung launches at `head_dim`.
     pub fn dq_kernel(self, head_dim: usize) -> &'static str {
-        match (self, bucket(head_dim)) {
-            (AttnRung::Simt, _) => "attn_bwd_dq_bf16",
-            (AttnRung::Mma, 64) => "attn_bwd_dq_mma_d64_bf16",
-            (AttnRung::Mma, _) => "attn_bwd_dq_mma_d128_bf16",
-            (AttnRung::Fa2, 64) => "attn_bwd_dq_fa2_d64_bf16",
-            (AttnRung::Fa2, _) => "attn_bwd_dq_fa2_d128_bf16",
+        self.pick(
+            head_dim,
+            [
+                "attn_bwd_dq_bf16",
+                "attn_bwd_dq_mma_d64_bf16",
+                "attn_bwd_dq_mma_d128_bf16",
+                "attn_bwd_dq_fa2_d64_bf16",
+                "attn_bwd_dq_fa2_d128_bf16",
+            ],
+        )
+    }
+
+    /// One of an op's kernels, listed as [rung 1, rung 2 at 64, at 128, rung 3 at 64, at 128].
+    fn pick(self, head_dim: usize, names: [&'static str; 5]) -> &'static str {
+        let wide = usize::from(bucket(head_dim) == 128);
+        match self {
+            AttnRung::Simt => names[0],
+            AttnRung::Mma => names[1 + wide],
+            AttnRung::Fa2 => names[3 + wide],
         }
     }
 

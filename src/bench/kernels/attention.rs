@@ -1,6 +1,6 @@
 //! Attention entries: causal forward and backward of packed sequences (seq 4096 on a GPU) at each
-//! model's head layout, on every rung of the ladder (the note says what the rung adds and its
-//! speed-up over rung 1 in the same run), against the card's bf16 peak; KV-cache decode against
+//! model's head layout, on every rung of the ladder (the note says what the rung adds and, on a
+//! GPU, its speed-up over rung 1 in the same run), against the card's bf16 peak; KV-cache decode against
 //! the bandwidth.
 use super::counts::{attn_bwd_flops, attn_decode_bytes, attn_decode_flops, attn_fwd_flops};
 use super::record::Record;
@@ -54,8 +54,9 @@ fn rung_record(
         None,
     );
     r.launches = launches;
+    // emulator wall times say nothing about GPU speed: no ratio there
     let speedup = match *base {
-        Some(b) if rung != AttnRung::Simt => format!("; {:.2}x rung 1", b / t.median_ms),
+        Some(b) if gpu && rung != AttnRung::Simt => format!("; {:.2}x rung 1", b / t.median_ms),
         _ => String::new(),
     };
     if rung == AttnRung::Simt {
