@@ -1,7 +1,12 @@
 // Causal grouped-query attention over packed variable-length sequences, FlashAttention-2 style:
 // tiles of queries and keys staged through shared memory, online softmax in f32, nothing T x T in
-// global memory. This is the plain-FMA (SIMT) version, written for correctness first; the mma.sync
-// version for QK^T and PV is the next step (issue 3).
+// global memory. Three rungs of the same op, each a step of the ladder `rlvr bench kernels` shows:
+//   rung 1: attn_fwd_bf16, attn_bwd_{dkdv,dq}_bf16 below — plain FMAs (SIMT) out of f32 shared
+//           memory, 16-row tiles; written for correctness first.
+//   rung 2: attn_*_mma_d{64,128}_bf16 — tensor cores (attention_mma.cuh).
+//   rung 3: attn_*_fa2_d{64,128}_bf16 — + cp.async pipelining, exp2, diagonal-only masking,
+//           longest tiles first (attention_mma.cuh).
+// attn_bwd_delta_bf16 (the backward's row statistic) serves every rung.
 //
 // Layout (as backend::cpu::attention): q, o, dq [N, Hq, D]; k, v, dk, dv [N, Hkv, D] bf16, rows are
 // the tokens of all sequences laid end to end; seqs [nseq][2] int32 = (first row, length); lse and
@@ -336,6 +341,46 @@ RLVR_KERNEL_BOUNDED(attn_bwd_dq_bf16, ATT_THREADS, bf16* __restrict__ dq, const 
             if (q0 + i < len) st_bf16(dq + (start + q0 + i) * qs + int64_t(h) * d + c, acc[r] * scale);
         }
     }
+}
+
+// Rungs 2 and 3 (bodies in attention_mma.cuh). Grid and dynamic shared memory: see the
+// launchers in src/backend/cuda/attention.rs.
+#include "attention_mma.cuh"
+
+#define ATT_FWD_PARAMS                                                                                \
+    bf16 *__restrict__ o, float *__restrict__ lse, const bf16 *__restrict__ q, const bf16 *__restrict__ k, \
+        const bf16 *__restrict__ v, const int *__restrict__ seqs, int hq, int hkv, int d, float scale
+#define ATT_FWD_ARGS o, lse, q, k, v, seqs, hq, hkv, d, scale
+#define ATT_DQ_PARAMS                                                                                      \
+    bf16 *__restrict__ dq, const bf16 *__restrict__ dout, const bf16 *__restrict__ q, const bf16 *__restrict__ k, \
+        const bf16 *__restrict__ v, const float *__restrict__ lse, const float *__restrict__ delta,              \
+        const int *__restrict__ seqs, int hq, int hkv, int d, float scale
+#define ATT_DQ_ARGS dq, dout, q, k, v, lse, delta, seqs, hq, hkv, d, scale
+#define ATT_DKDV_PARAMS                                                                                       \
+    bf16 *__restrict__ dk, bf16 *__restrict__ dv, const bf16 *__restrict__ dout, const bf16 *__restrict__ q,     \
+        const bf16 *__restrict__ k, const bf16 *__restrict__ v, const float *__restrict__ lse,                   \
+        const float *__restrict__ delta, const int *__restrict__ seqs, int hq, int hkv, int d, float scale
+#define ATT_DKDV_ARGS dk, dv, dout, q, k, v, lse, delta, seqs, hq, hkv, d, scale
+
+RLVR_KERNEL_BOUNDED(attn_fwd_mma_d64_bf16, ATT_THREADS, ATT_FWD_PARAMS) { attn_fwd_tc<64, false>(ATT_FWD_ARGS); }
+RLVR_KERNEL_BOUNDED(attn_fwd_mma_d128_bf16, ATT_THREADS, ATT_FWD_PARAMS) { attn_fwd_tc<128, false>(ATT_FWD_ARGS); }
+RLVR_KERNEL_BOUNDED(attn_fwd_fa2_d64_bf16, ATT_THREADS, ATT_FWD_PARAMS) { attn_fwd_tc<64, true>(ATT_FWD_ARGS); }
+RLVR_KERNEL_BOUNDED(attn_fwd_fa2_d128_bf16, ATT_THREADS, ATT_FWD_PARAMS) { attn_fwd_tc<128, true>(ATT_FWD_ARGS); }
+RLVR_KERNEL_BOUNDED(attn_bwd_dq_mma_d64_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<64, false>(ATT_DQ_ARGS); }
+RLVR_KERNEL_BOUNDED(attn_bwd_dq_mma_d128_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<128, false>(ATT_DQ_ARGS); }
+RLVR_KERNEL_BOUNDED(attn_bwd_dq_fa2_d64_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<64, true>(ATT_DQ_ARGS); }
+RLVR_KERNEL_BOUNDED(attn_bwd_dq_fa2_d128_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<128, true>(ATT_DQ_ARGS); }
+RLVR_KERNEL_BOUNDED(attn_bwd_dkdv_mma_d64_bf16, ATT_THREADS, ATT_DKDV_PARAMS) {
+    attn_bwd_dkdv_tc<64, false>(ATT_DKDV_ARGS);
+}
+RLVR_KERNEL_BOUNDED(attn_bwd_dkdv_mma_d128_bf16, ATT_THREADS, ATT_DKDV_PARAMS) {
+    attn_bwd_dkdv_tc<128, false>(ATT_DKDV_ARGS);
+}
+RLVR_KERNEL_BOUNDED(attn_bwd_dkdv_fa2_d64_bf16, ATT_THREADS, ATT_DKDV_PARAMS) {
+    attn_bwd_dkdv_tc<64, true>(ATT_DKDV_ARGS);
+}
+RLVR_KERNEL_BOUNDED(attn_bwd_dkdv_fa2_d128_bf16, ATT_THREADS, ATT_DKDV_PARAMS) {
+    attn_bwd_dkdv_tc<128, true>(ATT_DKDV_ARGS);
 }
 
 // Decode: one new query token per sequence against its KV cache. q, o [B, Hq, D]; k_cache,

@@ -6,6 +6,7 @@
 //! CPU path's format.
 mod emu_common;
 use emu_common::*;
+use rlvr::backend::cuda::attention::AttnRung;
 use rlvr::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
 use rlvr::backend::cuda::model::{score as device_score, DeviceModel};
 use rlvr::backend::cuda::selftest::model::{cases, random_model};
@@ -487,7 +488,8 @@ fn skewed_workload_launch_counts() {
     let (outs, stats, _) = run(&counting, &dm, &reqs, &engine(max_batch, &[]));
     let secs = t0.elapsed().as_secs_f64();
     let tokens: usize = outs.iter().map(|c| c.tokens.len()).sum();
-    let [fwd, _, prompts] = counting.of("attn_fwd_bf16");
+    let fwd_kernel = AttnRung::BEST.fwd_kernel(model.config.head_dim);
+    let [fwd, _, prompts] = counting.of(fwd_kernel);
     let [dec, rows, _] = counting.of("attn_decode_bf16");
     // the fixed waves of `max_batch` sequences: each wave decodes until its longest
     // response ends and prefills every sample's prompt

@@ -1,6 +1,9 @@
 //! Launchers for kernels/attention.cu: causal GQA attention over packed variable-length
 //! sequences (forward, backward, KV-cache decode), same layout and semantics as
 //! `backend::cpu::attention` (q/o [N, Hq·D], k/v [N, Hkv·D], lse [N, Hq]).
+//!
+//! The training kernels come as a ladder of rungs ([`AttnRung`]), each one idea more than the
+//! last; `attn_fwd_bf16` / `attn_bwd_bf16` run the best, `*_rung` any of them (selftest, bench).
 use super::device::{alloc, upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use crate::backend::cpu::attention::AttnDims;
 use anyhow::{bail, Result};
@@ -14,6 +17,162 @@ const FWD_BQ: usize = 16;
 const FWD_BK: usize = 32;
 const BWD_BQ: usize = 16;
 const BWD_BK: usize = 16;
+/// Rows of the tensor-core rungs' CTA tiles (ATT_TC_ROWS): 4 warps × 16.
+const TC_ROWS: usize = 64;
+/// bf16 elements of padding per shared-memory row of the tensor-core rungs (ATT_TC_PAD).
+const TC_PAD: usize = 8;
+/// The grid dimensions that are limited to 65 535 blocks.
+const GRID_YZ_MAX: usize = 65_535;
+
+/// One rung of the training-attention ladder (forward, dK/dV and dQ kernels; the delta
+/// preprocessing is shared). Every rung computes the same thing; later rungs are faster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AttnRung {
+    /// Plain FMAs out of f32 shared memory, 16-row tiles.
+    Simt = 1,
+    /// mma.sync m16n8k16 tensor cores: 64-row tiles in padded bf16 shared memory, S and P in
+    /// registers, the S accumulator reused as the A operand of PV (and P, dS of dV, dK, dQ).
+    Mma = 2,
+    /// FlashAttention-2 in full: rung 2 plus cp.async double buffering, exp2 with the scale
+    /// folded into one FMA, masking only on diagonal and edge tiles, longest tiles first.
+    Fa2 = 3,
+}
+
+/// The head-dim bucket a tensor-core kernel is compiled for.
+fn bucket(head_dim: usize) -> usize {
+    if head_dim <= 64 {
+        64
+    } else {
+        128
+    }
+}
+
+impl AttnRung {
+    pub const ALL: [AttnRung; 3] = [AttnRung::Simt, AttnRung::Mma, AttnRung::Fa2];
+    /// The rung the device model runs.
+    pub const BEST: AttnRung = AttnRung::Fa2;
+
+    pub fn number(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_number(n: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.number() == n)
+    }
+
+    /// What the rung adds, in a few words (bench notes).
+    pub fn summary(self) -> &'static str {
+        match self {
+            AttnRung::Simt => "SIMT FMAs, f32 shared memory",
+            AttnRung::Mma => "mma.sync tensor cores, S/P in registers",
+            AttnRung::Fa2 => "+ cp.async double buffer, exp2, diagonal-only mask, longest first",
+        }
+    }
+
+    /// The forward kernel this rung launches at `head_dim`.
+    pub fn fwd_kernel(self, head_dim: usize) -> &'static str {
+        self.pick(
+            head_dim,
+            [
+                "attn_fwd_bf16",
+                "attn_fwd_mma_d64_bf16",
+                "attn_fwd_mma_d128_bf16",
+                "attn_fwd_fa2_d64_bf16",
+                "attn_fwd_fa2_d128_bf16",
+            ],
+        )
+    }
+
+    /// The dK/dV kernel this rung launches at `head_dim`.
+    pub fn dkdv_kernel(self, head_dim: usize) -> &'static str {
+        self.pick(
+            head_dim,
+            [
+                "attn_bwd_dkdv_bf16",
+                "attn_bwd_dkdv_mma_d64_bf16",
+                "attn_bwd_dkdv_mma_d128_bf16",
+                "attn_bwd_dkdv_fa2_d64_bf16",
+                "attn_bwd_dkdv_fa2_d128_bf16",
+            ],
+        )
+    }
+
+    /// The dQ kernel this rung launches at `head_dim`.
+    pub fn dq_kernel(self, head_dim: usize) -> &'static str {
+        self.pick(
+            head_dim,
+            [
+                "attn_bwd_dq_bf16",
+                "attn_bwd_dq_mma_d64_bf16",
+                "attn_bwd_dq_mma_d128_bf16",
+                "attn_bwd_dq_fa2_d64_bf16",
+                "attn_bwd_dq_fa2_d128_bf16",
+            ],
+        )
+    }
+
+    /// One of an op's kernels, listed as [rung 1, rung 2 at 64, at 128, rung 3 at 64, at 128].
+    fn pick(self, head_dim: usize, names: [&'static str; 5]) -> &'static str {
+        let wide = usize::from(bucket(head_dim) == 128);
+        match self {
+            AttnRung::Simt => names[0],
+            AttnRung::Mma => names[1 + wide],
+            AttnRung::Fa2 => names[3 + wide],
+        }
+    }
+
+    /// Stages of the streamed tiles (1: load, then compute; 2: cp.async double buffering).
+    fn stages(self) -> usize {
+        if self == AttnRung::Fa2 {
+            2
+        } else {
+            1
+        }
+    }
+
+    /// Rows of the CTA tile along the sequence (query tiles of the forward and dQ, key tiles
+    /// of dK/dV).
+    fn tile_rows(self) -> usize {
+        const _: () = assert!(FWD_BQ == BWD_BQ && BWD_BQ == BWD_BK);
+        if self == AttnRung::Simt {
+            FWD_BQ
+        } else {
+            TC_ROWS
+        }
+    }
+
+    /// Grid of a kernel over `tiles` tiles, `heads` heads and the sequences: rung 3 puts the
+    /// heads first so every head of one tile starts together (see AttBlock in the kernels).
+    fn grid(self, tiles: usize, heads: usize, seqs: &AttnSeqs, what: &str) -> Result<[u32; 3]> {
+        let tiles = tiles.max(1);
+        let nseq = seqs.host.len();
+        if self == AttnRung::Fa2 && tiles > GRID_YZ_MAX {
+            bail!("{what}: {tiles} tiles of one sequence exceed the grid's y limit");
+        }
+        if heads > GRID_YZ_MAX {
+            bail!("{what}: {heads} heads exceed the grid's y limit");
+        }
+        Ok(match self {
+            AttnRung::Fa2 => [heads as u32, tiles as u32, nseq as u32],
+            _ => [tiles as u32, heads as u32, nseq as u32],
+        })
+    }
+}
+
+/// Shared-memory bytes of one padded [rows][bucket + 8] bf16 tile of the tensor-core rungs.
+fn tc_tile_bytes(rows: usize, head_dim: usize) -> usize {
+    rows * (bucket(head_dim) + TC_PAD) * 2
+}
+
+/// Query rows per step of the tensor-core dK/dV pass (AttDkdv::QB: 32 at the 128 bucket keeps
+/// dK and dV in registers).
+fn dkdv_query_rows(head_dim: usize) -> usize {
+    if bucket(head_dim) == 128 {
+        32
+    } else {
+        64
+    }
+}
 
 /// Packed sequences (first row, length) on the host and as an int32 [nseq][2] device array.
 pub struct AttnSeqs {
@@ -92,23 +251,65 @@ fn scale(dims: AttnDims) -> f32 {
     dims.scale()
 }
 
-/// Shared-memory floats of the forward (Q, K padded, V, P, row stats).
-fn fwd_smem(d: usize) -> u32 {
-    ((FWD_BQ * d + FWD_BK * (d + 1) + FWD_BK * d + FWD_BQ * FWD_BK + 3 * FWD_BQ) * 4) as u32
+/// Shared-memory bytes of the forward: rung 1 (f32: Q, K padded, V, P, row stats); rungs 2-3
+/// (bf16: Q, then K and V per stage).
+fn fwd_smem(rung: AttnRung, d: usize) -> u32 {
+    let bytes = match rung {
+        AttnRung::Simt => {
+            (FWD_BQ * d + FWD_BK * (d + 1) + FWD_BK * d + FWD_BQ * FWD_BK + 3 * FWD_BQ) * 4
+        }
+        _ => (1 + 2 * rung.stages()) * tc_tile_bytes(TC_ROWS, d),
+    };
+    bytes as u32
 }
 
-/// Shared-memory floats of both backward kernels (K, V, Q, dO padded; P, dS; lse, delta).
-fn bwd_smem(d: usize) -> u32 {
-    ((2 * BWD_BK * (d + 1) + 2 * BWD_BQ * (d + 1) + 2 * BWD_BQ * BWD_BK + 2 * BWD_BQ) * 4) as u32
+/// Shared-memory bytes of the dK/dV kernel: rung 1 (f32: K, V, Q, dO padded; P, dS; lse,
+/// delta); rungs 2-3 (bf16 K, V; Q, dO per stage; f32 lse, delta per stage).
+fn dkdv_smem(rung: AttnRung, d: usize) -> u32 {
+    let bytes = match rung {
+        AttnRung::Simt => simt_bwd_smem(d),
+        _ => {
+            let qb = dkdv_query_rows(d);
+            2 * tc_tile_bytes(TC_ROWS, d) + rung.stages() * (2 * tc_tile_bytes(qb, d) + 2 * qb * 4)
+        }
+    };
+    bytes as u32
 }
 
-fn grid(tiles: usize, heads: usize, nseq: usize) -> [u32; 3] {
-    [tiles.max(1) as u32, heads as u32, nseq as u32]
+/// Shared-memory bytes of the dQ kernel: rung 1 as dK/dV; rungs 2-3 (bf16 Q, dO; K and V per
+/// stage).
+fn dq_smem(rung: AttnRung, d: usize) -> u32 {
+    let bytes = match rung {
+        AttnRung::Simt => simt_bwd_smem(d),
+        _ => (2 + 2 * rung.stages()) * tc_tile_bytes(TC_ROWS, d),
+    };
+    bytes as u32
 }
 
-/// Forward: writes out [N, Hq·D] (bf16) and lse [N, Hq] (f32) for every row of every sequence.
+fn simt_bwd_smem(d: usize) -> usize {
+    (2 * BWD_BK * (d + 1) + 2 * BWD_BQ * (d + 1) + 2 * BWD_BQ * BWD_BK + 2 * BWD_BQ) * 4
+}
+
+/// Forward: writes out [N, Hq·D] (bf16) and lse [N, Hq] (f32) for every row of every sequence
+/// (the best rung).
 #[allow(clippy::too_many_arguments)]
 pub fn attn_fwd_bf16(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k: &DevBuf<bf16>,
+    v: &DevBuf<bf16>,
+    seqs: &AttnSeqs,
+    dims: AttnDims,
+) -> Result<()> {
+    attn_fwd_bf16_rung(AttnRung::BEST, dev, out, lse, q, k, v, seqs, dims)
+}
+
+/// The forward on one rung of the ladder.
+#[allow(clippy::too_many_arguments)]
+pub fn attn_fwd_bf16_rung(
+    rung: AttnRung,
     dev: &dyn KernelDevice,
     out: &DevBuf<bf16>,
     lse: &DevBuf<f32>,
@@ -143,11 +344,11 @@ pub fn attn_fwd_bf16(
         .i32(d as i32)
         .f32(scale(dims));
     let cfg = LaunchCfg {
-        grid: grid(seqs.max_len.div_ceil(FWD_BQ), hq, seqs.host.len()),
+        grid: rung.grid(seqs.max_len.div_ceil(rung.tile_rows()), hq, seqs, W)?,
         block: [THREADS, 1, 1],
-        smem_bytes: fwd_smem(d),
+        smem_bytes: fwd_smem(rung, d),
     };
-    dev.launch(W, &cfg, &mut a)
+    dev.launch(rung.fwd_kernel(d), &cfg, &mut a)
 }
 
 /// delta[t, h] = Σ_c dout·out, the backward's row statistic (f32 [N, Hq]).
@@ -179,10 +380,45 @@ pub fn attn_bwd_delta_bf16(
     dev.launch(W, &LaunchCfg::linear(blocks, THREADS, 0), &mut a)
 }
 
-/// Gradients of the forward (the saved `out` and `lse` are its outputs). Deterministic: dk/dv
-/// sum over the group's query heads and the query tiles in a fixed order, dq over key tiles.
+/// Gradients of the forward (the saved `out` and `lse` are its outputs), on the best rung.
+/// Deterministic: dk/dv sum over the group's query heads and the query tiles in a fixed order,
+/// dq over key tiles.
 #[allow(clippy::too_many_arguments)]
 pub fn attn_bwd_bf16(
+    dev: &dyn KernelDevice,
+    dq: &DevBuf<bf16>,
+    dk: &DevBuf<bf16>,
+    dv: &DevBuf<bf16>,
+    dout: &DevBuf<bf16>,
+    q: &DevBuf<bf16>,
+    k: &DevBuf<bf16>,
+    v: &DevBuf<bf16>,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    seqs: &AttnSeqs,
+    dims: AttnDims,
+) -> Result<()> {
+    attn_bwd_bf16_rung(
+        AttnRung::BEST,
+        dev,
+        dq,
+        dk,
+        dv,
+        dout,
+        q,
+        k,
+        v,
+        out,
+        lse,
+        seqs,
+        dims,
+    )
+}
+
+/// The backward on one rung of the ladder: delta, then dK/dV, then dQ.
+#[allow(clippy::too_many_arguments)]
+pub fn attn_bwd_bf16_rung(
+    rung: AttnRung,
     dev: &dyn KernelDevice,
     dq: &DevBuf<bf16>,
     dk: &DevBuf<bf16>,
@@ -215,8 +451,7 @@ pub fn attn_bwd_bf16(
     }
     let delta = alloc::<f32>(dev, n * hq)?;
     attn_bwd_delta_bf16(dev, &delta, dout, out, d)?;
-    let smem = bwd_smem(d);
-    let nseq = seqs.host.len();
+    let tiles = seqs.max_len.div_ceil(rung.tile_rows());
 
     let mut a = KernelArgs::new();
     a.buf(dk).buf(dv).buf(dout).buf(q).buf(k).buf(v).buf(lse);
@@ -226,11 +461,11 @@ pub fn attn_bwd_bf16(
         .i32(d as i32)
         .f32(scale(dims));
     let cfg = LaunchCfg {
-        grid: grid(seqs.max_len.div_ceil(BWD_BK), hkv, nseq),
+        grid: rung.grid(tiles, hkv, seqs, W)?,
         block: [THREADS, 1, 1],
-        smem_bytes: smem,
+        smem_bytes: dkdv_smem(rung, d),
     };
-    dev.launch("attn_bwd_dkdv_bf16", &cfg, &mut a)?;
+    dev.launch(rung.dkdv_kernel(d), &cfg, &mut a)?;
 
     let mut a = KernelArgs::new();
     a.buf(dq).buf(dout).buf(q).buf(k).buf(v).buf(lse);
@@ -240,11 +475,11 @@ pub fn attn_bwd_bf16(
         .i32(d as i32)
         .f32(scale(dims));
     let cfg = LaunchCfg {
-        grid: grid(seqs.max_len.div_ceil(BWD_BQ), hq, nseq),
+        grid: rung.grid(tiles, hq, seqs, W)?,
         block: [THREADS, 1, 1],
-        smem_bytes: smem,
+        smem_bytes: dq_smem(rung, d),
     };
-    dev.launch("attn_bwd_dq_bf16", &cfg, &mut a)
+    dev.launch(rung.dq_kernel(d), &cfg, &mut a)
 }
 
 /// Decode: query b (q/out [B, Hq·D]) is the last token of cached sequence b, `cache.host[b]` =
@@ -303,9 +538,41 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shared_memory_fits_the_default_limit_at_the_largest_head_dim() {
-        assert!(fwd_smem(MAX_HEAD_DIM) <= 48 * 1024);
-        assert!(bwd_smem(MAX_HEAD_DIM) <= 48 * 1024);
+    fn shared_memory_fits_at_every_head_dim() {
+        for d in 1..=MAX_HEAD_DIM {
+            // rung 1 within the default 48 KiB; the tensor-core rungs within an A100's 163 KiB
+            let limit = |r: AttnRung| if r == AttnRung::Simt { 48 } else { 163 } * 1024;
+            for r in AttnRung::ALL {
+                for smem in [fwd_smem(r, d), dkdv_smem(r, d), dq_smem(r, d)] {
+                    assert!(smem <= limit(r), "rung {} d {d}: {smem} bytes", r.number());
+                }
+            }
+        }
+        // the exact layouts at the largest bucket: Q + 2 x (K, V); Q, dO + 2 x (K, V);
+        // K, V + 2 x (Q, dO of 32 rows, lse and delta)
+        assert_eq!(fwd_smem(AttnRung::Fa2, 128), 5 * 64 * 136 * 2);
+        assert_eq!(dq_smem(AttnRung::Fa2, 128), 6 * 64 * 136 * 2);
+        assert_eq!(
+            dkdv_smem(AttnRung::Fa2, 128),
+            2 * 64 * 136 * 2 + 2 * (2 * 32 * 136 * 2 + 2 * 32 * 4)
+        );
+    }
+
+    #[test]
+    fn rungs_are_numbered_in_order_and_name_their_kernels() {
+        for (i, r) in AttnRung::ALL.into_iter().enumerate() {
+            assert_eq!(r.number() as usize, i + 1);
+            assert_eq!(AttnRung::from_number(r.number()), Some(r));
+        }
+        assert_eq!(AttnRung::from_number(0), None);
+        assert_eq!(AttnRung::BEST, *AttnRung::ALL.last().unwrap());
+        assert_eq!(AttnRung::Fa2.fwd_kernel(40), "attn_fwd_fa2_d64_bf16");
+        assert_eq!(AttnRung::Fa2.dq_kernel(65), "attn_bwd_dq_fa2_d128_bf16");
+        assert_eq!(
+            AttnRung::Mma.dkdv_kernel(128),
+            "attn_bwd_dkdv_mma_d128_bf16"
+        );
+        assert_eq!(AttnRung::Simt.fwd_kernel(128), "attn_fwd_bf16");
     }
 
     #[test]

@@ -1,12 +1,16 @@
 //! Attention entries: causal forward and backward of packed sequences (seq 4096 on a GPU) at each
-//! model's head layout, against the card's bf16 peak; KV-cache decode against the bandwidth.
+//! model's head layout, on every rung of the ladder (the note says what the rung adds and, on a
+//! GPU, its speed-up over rung 1 in the same run), against the card's bf16 peak; KV-cache decode against
+//! the bandwidth.
 use super::counts::{attn_bwd_flops, attn_decode_bytes, attn_decode_flops, attn_fwd_flops};
 use super::record::Record;
-use super::shapes::Plan;
-use super::timing::Bencher;
+use super::shapes::{LayerShape, Plan};
+use super::timing::{Bencher, Timing};
 use super::{random_bf16, Roofs};
 use crate::backend::cpu::attention::AttnDims;
-use crate::backend::cuda::attention::{attn_bwd_bf16, attn_decode_bf16, attn_fwd_bf16, AttnSeqs};
+use crate::backend::cuda::attention::{
+    attn_bwd_bf16_rung, attn_decode_bf16, attn_fwd_bf16_rung, AttnRung, AttnSeqs,
+};
 use crate::backend::cuda::device::alloc;
 use anyhow::Result;
 use half::bf16;
@@ -15,58 +19,138 @@ use half::bf16;
 pub const FWD_GOAL_TFLOPS: f64 = 300.0;
 pub const BWD_GOAL_TFLOPS: f64 = 200.0;
 
-pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
+/// The rungs the entries of `op` run: every rung when the filter passes `op`.
+pub fn rungs_wanted(b: &Bencher, op: &str) -> &'static [AttnRung] {
+    if b.wants(op) {
+        &AttnRung::ALL
+    } else {
+        &[]
+    }
+}
+
+/// On the emulator the tiny model's head dim (16) only reaches the 64 bucket of the tensor-core
+/// kernels; this layout adds the 128 bucket.
+const EMU_WIDE_HEADS: LayerShape = LayerShape {
+    model: "tiny-d128",
+    short: "tiny-d128",
+    head_dim: 128,
+    n_q_heads: 2,
+    n_kv_heads: 1,
+    ..super::shapes::TINY
+};
+
+/// Pushes one timed rung record; rung 1's time (the first rung run) is the speed-up's base.
+fn rung_record(
+    roofs: &Roofs,
+    gpu: bool,
+    (op, shape, rung, flops, goal): (&str, &str, AttnRung, u64, f64),
+    (t, base): (Timing, &mut Option<f64>),
+    launches: Vec<String>,
+    out: &mut Vec<Record>,
+) {
+    let mut r = Record::new("attention", op, format!("{shape} rung {}", rung.number())).timed(
+        t,
+        Some(flops),
+        None,
+    );
+    r.launches = launches;
+    // emulator wall times say nothing about GPU speed: no ratio there
+    let speedup = match *base {
+        Some(b) if gpu && rung != AttnRung::Simt => format!("; {:.2}x rung 1", b / t.median_ms),
+        _ => String::new(),
+    };
+    if rung == AttnRung::Simt {
+        *base = Some(t.median_ms);
+    }
+    r.note = format!("rung {}: {}{speedup}", rung.number(), rung.summary());
+    out.push(roofs.vs_peak(r, goal, gpu));
+}
+
+/// Forward and backward of `m`'s head layout on every wanted rung.
+fn training_entries(
+    b: &mut Bencher,
+    plan: &Plan,
+    roofs: &Roofs,
+    m: &LayerShape,
+    out: &mut Vec<Record>,
+) -> Result<()> {
     let gpu = b.is_gpu();
+    let dims = AttnDims {
+        n_q_heads: m.n_q_heads,
+        n_kv_heads: m.n_kv_heads,
+        head_dim: m.head_dim,
+    };
+    let (hq, hkv, d) = (m.n_q_heads, m.n_kv_heads, m.head_dim);
+    let (len, nseq) = (plan.attn_seq_len, plan.attn_seqs);
+    let n = len * nseq;
+    let lens = vec![len; nseq];
+    let shape = format!("{} {nseq}x{len} causal {hq}/{hkv}x{d}", m.short);
+    let fwd_rungs = rungs_wanted(b, "attn_fwd_bf16");
+    let bwd_rungs = rungs_wanted(b, "attn_bwd_bf16");
+    if fwd_rungs.is_empty() && bwd_rungs.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<(usize, usize)> = (0..nseq).map(|i| (i * len, len)).collect();
+    let seqs = AttnSeqs::upload(&b.dev, &seqs)?;
+    let q = random_bf16(b, n * hq * d)?;
+    let k = random_bf16(b, n * hkv * d)?;
+    let v = random_bf16(b, n * hkv * d)?;
+    let o = alloc::<bf16>(&b.dev, n * hq * d)?;
+    let lse = alloc::<f32>(&b.dev, n * hq)?;
+    let fwd_flops = attn_fwd_flops(&lens, hq, d);
+    let mut base = None;
+    for &rung in fwd_rungs {
+        b.dev.take_launched();
+        let t =
+            b.time(&mut || attn_fwd_bf16_rung(rung, &b.dev, &o, &lse, &q, &k, &v, &seqs, dims))?;
+        let spec = (
+            "attn_fwd_bf16",
+            shape.as_str(),
+            rung,
+            fwd_flops,
+            FWD_GOAL_TFLOPS,
+        );
+        rung_record(roofs, gpu, spec, (t, &mut base), b.dev.take_launched(), out);
+    }
+    if bwd_rungs.is_empty() {
+        return Ok(());
+    }
+    // the backward differentiates a real forward's outputs
+    attn_fwd_bf16_rung(AttnRung::BEST, &b.dev, &o, &lse, &q, &k, &v, &seqs, dims)?;
+    let dout = random_bf16(b, n * hq * d)?;
+    let dq = alloc::<bf16>(&b.dev, n * hq * d)?;
+    let dk = alloc::<bf16>(&b.dev, n * hkv * d)?;
+    let dv = alloc::<bf16>(&b.dev, n * hkv * d)?;
+    let bwd_flops = attn_bwd_flops(&lens, hq, d);
+    let mut base = None;
+    for &rung in bwd_rungs {
+        b.dev.take_launched();
+        let t = b.time(&mut || {
+            attn_bwd_bf16_rung(
+                rung, &b.dev, &dq, &dk, &dv, &dout, &q, &k, &v, &o, &lse, &seqs, dims,
+            )
+        })?;
+        let spec = (
+            "attn_bwd_bf16",
+            shape.as_str(),
+            rung,
+            bwd_flops,
+            BWD_GOAL_TFLOPS,
+        );
+        rung_record(roofs, gpu, spec, (t, &mut base), b.dev.take_launched(), out);
+    }
+    Ok(())
+}
+
+pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
     for m in &plan.models {
+        training_entries(b, plan, roofs, m, out)?;
         let dims = AttnDims {
             n_q_heads: m.n_q_heads,
             n_kv_heads: m.n_kv_heads,
             head_dim: m.head_dim,
         };
         let (hq, hkv, d) = (m.n_q_heads, m.n_kv_heads, m.head_dim);
-        let (len, nseq) = (plan.attn_seq_len, plan.attn_seqs);
-        let n = len * nseq;
-        let lens = vec![len; nseq];
-        let shape = format!("{} {nseq}x{len} causal {hq}/{hkv}x{d}", m.short);
-        if b.wants("attn_fwd_bf16") || b.wants("attn_bwd_bf16") {
-            let seqs: Vec<(usize, usize)> = (0..nseq).map(|i| (i * len, len)).collect();
-            let seqs = AttnSeqs::upload(&b.dev, &seqs)?;
-            let q = random_bf16(b, n * hq * d)?;
-            let k = random_bf16(b, n * hkv * d)?;
-            let v = random_bf16(b, n * hkv * d)?;
-            let o = alloc::<bf16>(&b.dev, n * hq * d)?;
-            let lse = alloc::<f32>(&b.dev, n * hq)?;
-            b.dev.take_launched();
-            let t = b.time(&mut || attn_fwd_bf16(&b.dev, &o, &lse, &q, &k, &v, &seqs, dims))?;
-            let mut r = Record::new("attention", "attn_fwd_bf16", shape.clone()).timed(
-                t,
-                Some(attn_fwd_flops(&lens, hq, d)),
-                None,
-            );
-            r.launches = b.dev.take_launched();
-            if b.wants("attn_fwd_bf16") {
-                out.push(roofs.vs_peak(r, FWD_GOAL_TFLOPS, gpu));
-            }
-            if b.wants("attn_bwd_bf16") {
-                let dout = random_bf16(b, n * hq * d)?;
-                let dq = alloc::<bf16>(&b.dev, n * hq * d)?;
-                let dk = alloc::<bf16>(&b.dev, n * hkv * d)?;
-                let dv = alloc::<bf16>(&b.dev, n * hkv * d)?;
-                b.dev.take_launched();
-                let t = b.time(&mut || {
-                    attn_bwd_bf16(
-                        &b.dev, &dq, &dk, &dv, &dout, &q, &k, &v, &o, &lse, &seqs, dims,
-                    )
-                })?;
-                let mut r = Record::new("attention", "attn_bwd_bf16", shape).timed(
-                    t,
-                    Some(attn_bwd_flops(&lens, hq, d)),
-                    None,
-                );
-                r.launches = b.dev.take_launched();
-                out.push(roofs.vs_peak(r, BWD_GOAL_TFLOPS, gpu));
-            }
-        }
         if b.wants("attn_decode_bf16") {
             let (batch, clen) = (plan.decode_batch, plan.decode_len);
             let cache: Vec<(usize, usize)> = (0..batch).map(|i| (i * clen, clen)).collect();
@@ -94,6 +178,9 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             r.launches = b.dev.take_launched();
             out.push(roofs.vs_bandwidth(r, false));
         }
+    }
+    if !b.is_gpu() {
+        training_entries(b, plan, roofs, &EMU_WIDE_HEADS, out)?;
     }
     Ok(())
 }
