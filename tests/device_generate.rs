@@ -488,7 +488,7 @@ fn skewed_workload_launch_counts() {
     let (outs, stats, _) = run(&counting, &dm, &reqs, &engine(max_batch, &[]));
     let secs = t0.elapsed().as_secs_f64();
     let tokens: usize = outs.iter().map(|c| c.tokens.len()).sum();
-    let fwd_kernel = AttnRung::BEST.fwd_kernel(model.config.head_dim);
+    let fwd_kernel = AttnRung::FORWARD.fwd_kernel(model.config.head_dim);
     let [fwd, _, prompts] = counting.of(fwd_kernel);
     let [dec, rows, _] = counting.of("attn_decode_bf16");
     // the fixed waves of `max_batch` sequences: each wave decodes until its longest

@@ -49,8 +49,16 @@ fn bucket(head_dim: usize) -> usize {
 
 impl AttnRung {
     pub const ALL: [AttnRung; 3] = [AttnRung::Simt, AttnRung::Mma, AttnRung::Fa2];
-    /// The rung the device model runs.
+    /// The fastest rung.
     pub const BEST: AttnRung = AttnRung::Fa2;
+    /// The rung of the device model's forward. The tensor-core rungs round P to bf16 before
+    /// P·V (as FlashAttention-2 does); decode keeps P in f32, so with them the trainer's log π
+    /// would differ from the sampler's by ~2e-2 nats instead of < 1e-3. The forward keeps P in
+    /// f32 until a tensor-core rung does too (P split into two bf16 terms).
+    pub const FORWARD: AttnRung = AttnRung::Simt;
+    /// The rung of the device model's backward: bf16 P and dS into the mma are the backward's
+    /// usual precision and touch no sampled quantity.
+    pub const BACKWARD: AttnRung = AttnRung::Fa2;
 
     pub fn number(self) -> u32 {
         self as u32
@@ -291,7 +299,7 @@ fn simt_bwd_smem(d: usize) -> usize {
 }
 
 /// Forward: writes out [N, Hq·D] (bf16) and lse [N, Hq] (f32) for every row of every sequence
-/// (the best rung).
+/// (the model's forward rung).
 #[allow(clippy::too_many_arguments)]
 pub fn attn_fwd_bf16(
     dev: &dyn KernelDevice,
@@ -303,7 +311,7 @@ pub fn attn_fwd_bf16(
     seqs: &AttnSeqs,
     dims: AttnDims,
 ) -> Result<()> {
-    attn_fwd_bf16_rung(AttnRung::BEST, dev, out, lse, q, k, v, seqs, dims)
+    attn_fwd_bf16_rung(AttnRung::FORWARD, dev, out, lse, q, k, v, seqs, dims)
 }
 
 /// The forward on one rung of the ladder.
@@ -380,7 +388,8 @@ pub fn attn_bwd_delta_bf16(
     dev.launch(W, &LaunchCfg::linear(blocks, THREADS, 0), &mut a)
 }
 
-/// Gradients of the forward (the saved `out` and `lse` are its outputs), on the best rung.
+/// Gradients of the forward (the saved `out` and `lse` are its outputs), on the model's backward
+/// rung (any rung's `lse` serves: every rung writes the natural-log row statistics).
 /// Deterministic: dk/dv sum over the group's query heads and the query tiles in a fixed order,
 /// dq over key tiles.
 #[allow(clippy::too_many_arguments)]
@@ -399,7 +408,7 @@ pub fn attn_bwd_bf16(
     dims: AttnDims,
 ) -> Result<()> {
     attn_bwd_bf16_rung(
-        AttnRung::BEST,
+        AttnRung::BACKWARD,
         dev,
         dq,
         dk,
