@@ -1,12 +1,12 @@
 //! Attention entries: causal forward and backward of packed sequences (seq 4096 on a GPU) at each
-//! model's head layout, against the card's bf16 peak; KV-cache decode against the bandwidth.
-use super::counts::{attn_bwd_flops, attn_decode_bytes, attn_decode_flops, attn_fwd_flops};
+//! model's head layout, against the card's bf16 peak.
+use super::counts::{attn_bwd_flops, attn_fwd_flops};
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
 use super::{random_bf16, Roofs};
 use crate::backend::cpu::attention::AttnDims;
-use crate::backend::cuda::attention::{attn_bwd_bf16, attn_decode_bf16, attn_fwd_bf16, AttnSeqs};
+use crate::backend::cuda::attention::{attn_bwd_bf16, attn_fwd_bf16, AttnSeqs};
 use crate::backend::cuda::device::alloc;
 use anyhow::Result;
 use half::bf16;
@@ -66,33 +66,6 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
                 r.launches = b.dev.take_launched();
                 out.push(roofs.vs_peak(r, BWD_GOAL_TFLOPS, gpu));
             }
-        }
-        if b.wants("attn_decode_bf16") {
-            let (batch, clen) = (plan.decode_batch, plan.decode_len);
-            let cache: Vec<(usize, usize)> = (0..batch).map(|i| (i * clen, clen)).collect();
-            let cache = AttnSeqs::upload(&b.dev, &cache)?;
-            let kc = random_bf16(b, batch * clen * hkv * d)?;
-            let vc = random_bf16(b, batch * clen * hkv * d)?;
-            let q = random_bf16(b, batch * hq * d)?;
-            let o = alloc::<bf16>(&b.dev, batch * hq * d)?;
-            let lse = alloc::<f32>(&b.dev, batch * hq)?;
-            b.dev.take_launched();
-            let t =
-                b.time(&mut || attn_decode_bf16(&b.dev, &o, &lse, &q, &kc, &vc, &cache, dims))?;
-            let lens = vec![clen; batch];
-            let mut r = Record::new(
-                "attention",
-                "attn_decode_bf16",
-                format!("{} batch {batch} cache {clen} {hq}/{hkv}x{d}", m.short),
-            )
-            .timed(
-                t,
-                Some(attn_decode_flops(&lens, hq, d)),
-                Some(attn_decode_bytes(&lens, hq, hkv, d)),
-            )
-            .goal("(no issue goal; memory-bound)");
-            r.launches = b.dev.take_launched();
-            out.push(roofs.vs_bandwidth(r, false));
         }
     }
     Ok(())

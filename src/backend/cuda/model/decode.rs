@@ -2,7 +2,8 @@
 //! bf16 KV cache ([`DeviceModel::decode_step`]), the packed prefill of prompts into cache slots
 //! ([`DeviceModel::prefill`]) and the f32 logits of chosen hidden rows. The scheduling around
 //! them (requests, samples, stop rule) is `generate::device`.
-use super::super::attention::{attn_decode_bf16, AttnSeqs};
+use super::super::attention::AttnSeqs;
+use super::super::attn_decode::attn_decode_bf16;
 use super::super::device::{alloc, upload, DevBuf, KernelDevice};
 use super::super::gemm::{gemm_bf16_at, Gemm, GemmOffsets, Strides};
 use super::super::{cast, embedding, mlp, norm, rope};
