@@ -192,7 +192,10 @@ fn rl_step_inputs(
 #[test]
 fn one_rl_update_on_the_device_matches_the_cpu_update() {
     use rlvr::backend::cuda::model::update::DeviceUpdater;
-    use rlvr::rl::update::{policy_update, UpdateInputs};
+    use rlvr::dist::device_comm::Staged;
+    use rlvr::rl::dp::DataParallel;
+    use rlvr::rl::gradients::DeviceGradients;
+    use rlvr::rl::update::{policy_update, policy_update_dp, UpdateInputs};
     let Some(dev) = emu_or_skip(14) else { return };
     let case = cases(ShapeSet::Small)
         .into_iter()
@@ -228,7 +231,13 @@ fn one_rl_update_on_the_device_matches_the_cpu_update() {
         weight_decay: cfg.weight_decay,
     };
     let mut upd = DeviceUpdater::new(&dev, &cpu_model, adam).unwrap();
-    let dst = upd.policy_update(&dev, &x, &cfg, lr).unwrap();
+    let one = DataParallel::single();
+    let mut g = DeviceGradients {
+        dev: &dev,
+        updater: &mut upd,
+        comm: &Staged { comm: one.comm },
+    };
+    let dst = policy_update_dp(&mut g, &x, &cfg, lr, &one).unwrap();
     let mut opt = rlvr::optim::AdamW::new(adam, &cpu_model.params);
     let cst = policy_update(&mut cpu_model, &mut opt, &x, &cfg, lr).unwrap();
     // two mini-batches (3 + 2 sequences), several micro-batches each
