@@ -17,6 +17,7 @@
 //    chunks by log-sum-exp. The chunk size is fixed, so a sequence's result depends only on its
 //    own cache, never on the other sequences of the batch.
 //    Bytes: K/V once per kv head + (D + 2) f32 per (query head, chunk) written and read back.
+// attn_decode_append_bf16 writes the step's new K/V rows into the cache, one launch for the batch.
 #include "vec16.cuh"
 
 #define ADEC_THREADS 128
@@ -265,4 +266,28 @@ RLVR_KERNEL_BOUNDED(attn_decode_merge_bf16, ADEC_THREADS, bf16* __restrict__ o, 
         st_bf16(o + (int64_t(b) * hq + h) * d + e, a / lt);
     }
     if (threadIdx.x == 0) lse[int64_t(b) * hq + h] = (mt + log2f(lt)) * ADEC_LN2;
+}
+
+// The decode step's KV append, every row in one launch: row b's new K and V (k_new, v_new
+// [B, width] bf16, width = Hkv · D) go to cache row seqs[2b] + seqs[2b + 1] - 1, the position of
+// the token being decoded, so the attention launch that follows sees it. Grid (B), 128 threads;
+// 16-byte copies when width is a multiple of 8 (the launcher passes whole, 256-byte aligned
+// buffers, so every row then starts on a 16-byte boundary).
+RLVR_KERNEL_BOUNDED(attn_decode_append_bf16, ADEC_THREADS, bf16* __restrict__ k_cache,
+                    bf16* __restrict__ v_cache, const bf16* __restrict__ k_new,
+                    const bf16* __restrict__ v_new, const int* __restrict__ seqs, int width) {
+    const int b = blockIdx.x;
+    const int64_t dst = (int64_t(seqs[2 * b]) + seqs[2 * b + 1] - 1) * width;
+    const int64_t src = int64_t(b) * width;
+    if ((width & 7) == 0) {
+        for (int i = threadIdx.x * 8; i < width; i += ADEC_THREADS * 8) {
+            stg16(k_cache + dst + i, ldg16(k_new + src + i));
+            stg16(v_cache + dst + i, ldg16(v_new + src + i));
+        }
+    } else {
+        for (int i = threadIdx.x; i < width; i += ADEC_THREADS) {
+            k_cache[dst + i] = k_new[src + i];
+            v_cache[dst + i] = v_new[src + i];
+        }
+    }
 }

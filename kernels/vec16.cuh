@@ -1,6 +1,7 @@
-// 16-byte global loads (LDG.E.128) and the 8 bf16 / 4 f32 they hold: the memory access of the
-// bandwidth-bound decode kernels (gemv, attn_decode, kv_append, sampling). Addresses must be
-// 16-byte aligned; launchers check the alignment of every base pointer and row stride they pass.
+// 16-byte global loads and stores (LDG.E.128 / STG.E.128) and the 8 bf16 they hold: the memory
+// access of the bandwidth-bound decode kernels. Addresses must be 16-byte aligned: the kernels
+// take whole device buffers (256-byte aligned) and use these only on rows whose length is a
+// multiple of 8 elements.
 #pragma once
 #include "common.cuh"
 
@@ -12,15 +13,6 @@ static __device__ __forceinline__ uint4 ldg16(const void* p) {
     return v;
 #else
     return __ldg(reinterpret_cast<const uint4*>(p));
-#endif
-}
-
-// Data written earlier in the same launch by another block (split-K partials): bypass L1.
-static __device__ __forceinline__ float ldcg_f32(const float* p) {
-#ifdef RLVR_EMU
-    return *p;
-#else
-    return __ldcg(p);
 #endif
 }
 
@@ -46,13 +38,4 @@ static __device__ __forceinline__ void unpack8(const uint4 v, float f[8]) {
     f[5] = bf16_hi(v.z);
     f[6] = bf16_lo(v.w);
     f[7] = bf16_hi(v.w);
-}
-
-// Round to bf16 (nearest even, as __float2bfloat16) and pack two into a word: a low, b high.
-static __device__ __forceinline__ uint32_t pack_bf16x2(float a, float b) {
-    const bf16 x = __float2bfloat16(a), y = __float2bfloat16(b);
-    uint16_t lo, hi;
-    memcpy(&lo, &x, 2);
-    memcpy(&hi, &y, 2);
-    return uint32_t(lo) | (uint32_t(hi) << 16);
 }

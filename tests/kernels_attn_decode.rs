@@ -1,7 +1,8 @@
 //! Decode attention (kernels/attn_decode.cu) on the emulator against
 //! `backend::cpu::attention::attend_head`: both rungs over a slot-pool KV cache (slots out of
 //! order, unused rows between them), GQA groups 1 to 9, head dims 8 to 128, caches of one key
-//! to several chunks; rung 2 also bit-identical for a sequence alone and inside a batch.
+//! to several chunks; rung 2 also bit-identical for a sequence alone and inside a batch; the KV
+//! append writes exactly the new rows (16-byte and element-wise paths).
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cpu::attention::AttnDims;
@@ -10,7 +11,7 @@ use rlvr::backend::cuda::attn_decode::{
     attn_decode_bf16, attn_decode_split, split_supports, Rung, SplitScratch, CHUNK,
 };
 use rlvr::backend::cuda::device::{filled, upload};
-use rlvr::backend::cuda::selftest::attn_decode::{check_case, DecodeCase};
+use rlvr::backend::cuda::selftest::attn_decode::{check_append, check_case, DecodeCase};
 use rlvr::backend::cuda::selftest::{input_rng, CheckRow};
 
 fn assert_all_pass(rows: &[CheckRow], expect: usize) {
@@ -47,6 +48,7 @@ fn both_rungs_match_the_cpu_reference() {
         if split_supports(case.dims) {
             assert_all_pass(&check_case(&dev, &mut rng, &case, Rung::Split).unwrap(), 3);
         }
+        assert_all_pass(&check_append(&dev, &mut rng, &case).unwrap(), 2);
     }
 }
 
@@ -58,7 +60,7 @@ fn launchers_reject_bad_shapes() {
         n_kv_heads: 2,
         head_dim: 16,
     };
-    let q = upload(&dev, &vec![half::bf16::ZERO; 4 * 16]).unwrap();
+    let q = upload(&dev, &[half::bf16::ZERO; 4 * 16]).unwrap();
     let kv = upload(&dev, &vec![half::bf16::ZERO; 4 * 2 * 16]).unwrap();
     let o = filled(&dev, 4 * 16, half::bf16::NAN).unwrap();
     let lse = filled(&dev, 4, f32::NAN).unwrap();

@@ -5,7 +5,9 @@
 //! Rung 1 is [`attn_decode_bf16`] (one CTA per query head and sequence); rung 2 is flash-decoding,
 //! [`attn_decode_split`]: chunks of [`CHUNK`] keys per CTA with a GQA group's query heads sharing
 //! one read of K/V, then a log-sum-exp merge. [`attn_decode_split_seqs`] is rung 2 for sequences
-//! whose (first row, length) only exist on the device (the decode step writes them there).
+//! whose (first row, length) only exist on the device. [`attn_decode_append_bf16`] writes a
+//! step's new K/V rows into the cache, one launch for the whole batch, and [`attend`] runs the
+//! rung a [`Rung`] names (falling back to rung 1 where rung 2 does not apply).
 use super::attention::{AttnSeqs, MAX_HEAD_DIM};
 use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use crate::backend::cpu::attention::AttnDims;
@@ -32,6 +34,15 @@ pub enum Rung {
 impl Rung {
     pub fn all() -> [Rung; 2] {
         [Rung::PerHead, Rung::Split]
+    }
+
+    /// Rung `n` (1 or 2), for command-line options.
+    pub fn from_number(n: usize) -> Result<Rung> {
+        match n {
+            1 => Ok(Rung::PerHead),
+            2 => Ok(Rung::Split),
+            _ => bail!("decode attention rung {n} does not exist (1: per head, 2: flash-decoding)"),
+        }
     }
 }
 
@@ -284,6 +295,76 @@ pub fn attn_decode_split_seqs(
         smem_bytes: 0,
     };
     dev.launch("attn_decode_merge_bf16", &cfg, &mut a)
+}
+
+/// The decode step's KV append: row b of `k_new`/`v_new` [B, width] goes to row
+/// `start + len - 1` of `k_cache`/`v_cache` [N, width] for `cache.host[b]` = (start, len), every
+/// row in one launch.
+pub fn attn_decode_append_bf16(
+    dev: &dyn KernelDevice,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    k_new: &DevBuf<bf16>,
+    v_new: &DevBuf<bf16>,
+    cache: &AttnSeqs,
+    width: usize,
+) -> Result<()> {
+    const W: &str = "attn_decode_append_bf16";
+    let b = cache.host.len();
+    if let Some(i) = cache.host.iter().position(|s| s.1 == 0) {
+        bail!("{W}: cached sequence {i} is empty (it must include the new token)");
+    }
+    if width == 0 || k_new.len() != b * width || v_new.len() != k_new.len() {
+        bail!(
+            "{W}: k/v rows have {}/{} elements for {b} rows of {width}",
+            k_new.len(),
+            v_new.len()
+        );
+    }
+    if v_cache.len() != k_cache.len() || cache.rows * width > k_cache.len() {
+        bail!(
+            "{W}: sequences reach row {} but the k/v caches have {}/{} elements of rows of {width}",
+            cache.rows,
+            k_cache.len(),
+            v_cache.len()
+        );
+    }
+    let mut a = KernelArgs::new();
+    a.buf(k_cache)
+        .buf(v_cache)
+        .buf(k_new)
+        .buf(v_new)
+        .buf(&cache.dev)
+        .i32(width as i32);
+    let cfg = LaunchCfg {
+        grid: [b as u32, 1, 1],
+        block: [THREADS, 1, 1],
+        smem_bytes: 0,
+    };
+    dev.launch(W, &cfg, &mut a)
+}
+
+/// Decode attention with `rung` (rung 2 needs `scratch` and [`split_supports`]; otherwise rung 1
+/// runs).
+#[allow(clippy::too_many_arguments)]
+pub fn attend(
+    dev: &dyn KernelDevice,
+    rung: Rung,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    cache: &AttnSeqs,
+    scratch: Option<&SplitScratch>,
+    dims: AttnDims,
+) -> Result<()> {
+    match (rung, scratch) {
+        (Rung::Split, Some(s)) if split_supports(dims) => {
+            attn_decode_split(dev, out, lse, q, k_cache, v_cache, cache, s, dims)
+        }
+        _ => attn_decode_bf16(dev, out, lse, q, k_cache, v_cache, cache, dims),
+    }
 }
 
 #[cfg(test)]

@@ -3,10 +3,12 @@
 //! NaN so an unwritten element fails). The caches are laid out like the generation cache's slot
 //! pool: each sequence owns `slot · max_len ..`, slots in a shuffled order with unused rows
 //! between them. Rung 2 must also give bit-identical results for a sequence alone and inside a
-//! batch (its chunking depends on nothing but the sequence).
+//! batch (its chunking depends on nothing but the sequence). The KV append must write exactly
+//! the new rows and leave every other cache row alone.
 use super::super::attention::AttnSeqs;
 use super::super::attn_decode::{
-    attn_decode_bf16, attn_decode_split, split_supports, Rung, SplitScratch, CHUNK,
+    attn_decode_append_bf16, attn_decode_bf16, attn_decode_split, split_supports, Rung,
+    SplitScratch, CHUNK,
 };
 use super::super::device::{download, filled, upload, DevBuf, KernelDevice};
 use super::{bf16_inputs, compare, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM};
@@ -94,7 +96,54 @@ pub fn run(c: &mut Checks) {
                 check_case(dev, rng, &case, Rung::Split)
             });
         }
+        c.check("attn_decode_append_bf16", &shape, |dev, rng| {
+            check_append(dev, rng, &case)
+        });
     }
+}
+
+/// The KV append of one decode step: every sequence's new K/V row lands at its last position,
+/// and no other row of the caches changes.
+pub fn check_append(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    case: &DecodeCase,
+) -> Result<Vec<CheckRow>> {
+    let shape = format!("append {}", case.label());
+    let width = case.dims.n_kv_heads * case.dims.head_dim;
+    let seqs = case.seqs();
+    let b = seqs.len();
+    let (k0, k0h) = bf16_inputs(rng, case.rows() * width, -2.0, 2.0);
+    let (v0, v0h) = bf16_inputs(rng, case.rows() * width, -2.0, 2.0);
+    let (kn, knh) = bf16_inputs(rng, b * width, -2.0, 2.0);
+    let (vn, vnh) = bf16_inputs(rng, b * width, -2.0, 2.0);
+    let (kc, vc) = (upload(dev, &k0h)?, upload(dev, &v0h)?);
+    let cache = AttnSeqs::upload(dev, &seqs)?;
+    let (knb, vnb) = (upload(dev, &knh)?, upload(dev, &vnh)?);
+    attn_decode_append_bf16(dev, &kc, &vc, &knb, &vnb, &cache, width)?;
+    let (mut want_k, mut want_v) = (k0, v0);
+    for (i, &(start, len)) in seqs.iter().enumerate() {
+        let row = (start + len - 1) * width;
+        want_k[row..row + width].copy_from_slice(&kn[i * width..(i + 1) * width]);
+        want_v[row..row + width].copy_from_slice(&vn[i * width..(i + 1) * width]);
+    }
+    let f = |v: Vec<bf16>| v.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
+    Ok(vec![
+        compare(
+            "attn_decode_append_bf16 k",
+            &shape,
+            &f(download(dev, &kc)?),
+            &want_k,
+            0.0,
+        ),
+        compare(
+            "attn_decode_append_bf16 v",
+            &shape,
+            &f(download(dev, &vc)?),
+            &want_v,
+            0.0,
+        ),
+    ])
 }
 
 /// The decode inputs of one case on the host and the device.
