@@ -1,7 +1,8 @@
 //! Decode-attention entries: one query per sequence over a KV cache (batch 64, 2048 cached keys
 //! on a GPU) at each model's head layout, rung 1 (`attn_decode_bf16`) and rung 2 (flash-decoding)
 //! in the same run, each against the copy bandwidth (bytes: K/V once, q, out, lse; rung 2's
-//! partial states are extra traffic it must hide), rung 2 also against rung 1.
+//! partial states are extra traffic it must hide), rung 2 also against rung 1; the decode step's
+//! KV append of one row per sequence against the bandwidth.
 use super::counts::{attn_decode_bytes, attn_decode_flops};
 use super::record::Record;
 use super::shapes::Plan;
@@ -10,7 +11,8 @@ use super::{random_bf16, Roofs};
 use crate::backend::cpu::attention::AttnDims;
 use crate::backend::cuda::attention::AttnSeqs;
 use crate::backend::cuda::attn_decode::{
-    attn_decode_bf16, attn_decode_split, split_supports, Rung, SplitScratch,
+    attn_decode_append_bf16, attn_decode_bf16, attn_decode_split, split_supports, Rung,
+    SplitScratch,
 };
 use crate::backend::cuda::device::alloc;
 use anyhow::Result;
@@ -29,7 +31,8 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         .into_iter()
         .filter(|&r| b.wants(rung_kernel(r)))
         .collect();
-    if rungs.is_empty() {
+    let append = b.wants("attn_decode_append_bf16");
+    if rungs.is_empty() && !append {
         return Ok(());
     }
     for m in &plan.models {
@@ -50,6 +53,21 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         let scratch = SplitScratch::alloc(&b.dev, batch, clen, dims)?;
         let lens = vec![clen; batch];
         let shape = format!("{} batch {batch} cache {clen} {hq}/{hkv}x{d}", m.short);
+        if append {
+            // K and V: one new row per sequence read, and written into the cache.
+            let kn = random_bf16(b, batch * hkv * d)?;
+            let vn = random_bf16(b, batch * hkv * d)?;
+            b.dev.take_launched();
+            let t = b.time(&mut || {
+                attn_decode_append_bf16(&b.dev, &kc, &vc, &kn, &vn, &cache, hkv * d)
+            })?;
+            let bytes = (2 * 2 * batch * hkv * d * 2) as u64;
+            let mut r = Record::new("attn_decode", "attn_decode_append_bf16", shape.clone())
+                .timed(t, None, Some(bytes))
+                .goal("(no issue goal; one launch for the batch)");
+            r.launches = b.dev.take_launched();
+            out.push(roofs.vs_bandwidth(r, false));
+        }
         let mut rung1_ms = None;
         for &rung in &rungs {
             if rung == Rung::Split && !split_supports(dims) {
