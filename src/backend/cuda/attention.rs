@@ -52,7 +52,7 @@ impl AttnSeqs {
     }
 }
 
-fn check_dims(what: &str, dims: AttnDims) -> Result<()> {
+pub(crate) fn check_dims(what: &str, dims: AttnDims) -> Result<()> {
     let AttnDims {
         n_q_heads,
         n_kv_heads,

@@ -8,7 +8,7 @@
 //! whose (first row, length) only exist on the device. [`attn_decode_append_bf16`] writes a
 //! step's new K/V rows into the cache, one launch for the whole batch, and [`attend`] runs the
 //! rung a [`Rung`] names (falling back to rung 1 where rung 2 does not apply).
-use super::attention::{AttnSeqs, MAX_HEAD_DIM};
+use super::attention::{check_dims, AttnSeqs};
 use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use crate::backend::cpu::attention::AttnDims;
 use anyhow::{bail, Result};
@@ -46,17 +46,10 @@ impl Rung {
     }
 }
 
-fn check_dims(what: &str, dims: AttnDims) -> Result<()> {
-    let AttnDims {
-        n_q_heads,
-        n_kv_heads,
-        head_dim,
-    } = dims;
-    if head_dim == 0 || head_dim > MAX_HEAD_DIM {
-        bail!("{what}: head_dim {head_dim} is outside 1..={MAX_HEAD_DIM}");
-    }
-    if n_kv_heads == 0 || n_q_heads == 0 || !n_q_heads.is_multiple_of(n_kv_heads) {
-        bail!("{what}: {n_q_heads} query heads are not a multiple of {n_kv_heads} kv heads");
+/// Every sequence must hold the new token.
+fn check_nonempty(what: &str, cache: &AttnSeqs) -> Result<()> {
+    if let Some(i) = cache.host.iter().position(|s| s.1 == 0) {
+        bail!("{what}: cached sequence {i} is empty (it must include the new token)");
     }
     Ok(())
 }
@@ -116,9 +109,7 @@ pub fn attn_decode_bf16(
 ) -> Result<()> {
     const W: &str = "attn_decode_bf16";
     let b = cache.host.len();
-    if let Some(i) = cache.host.iter().position(|s| s.1 == 0) {
-        bail!("{W}: cached sequence {i} is empty (it must include the new token)");
-    }
+    check_nonempty(W, cache)?;
     check_shapes(W, dims, b, out, lse, q, k_cache, v_cache, cache.rows)?;
     let mut a = KernelArgs::new();
     a.buf(out)
@@ -206,9 +197,7 @@ pub fn attn_decode_split(
 ) -> Result<()> {
     const W: &str = "attn_decode_split";
     let b = cache.host.len();
-    if let Some(i) = cache.host.iter().position(|s| s.1 == 0) {
-        bail!("{W}: cached sequence {i} is empty (it must include the new token)");
-    }
+    check_nonempty(W, cache)?;
     if cache.max_len > scratch.chunks * CHUNK {
         bail!(
             "{W}: a sequence of {} keys exceeds the scratch's {} chunks of {CHUNK}",
@@ -311,9 +300,7 @@ pub fn attn_decode_append_bf16(
 ) -> Result<()> {
     const W: &str = "attn_decode_append_bf16";
     let b = cache.host.len();
-    if let Some(i) = cache.host.iter().position(|s| s.1 == 0) {
-        bail!("{W}: cached sequence {i} is empty (it must include the new token)");
-    }
+    check_nonempty(W, cache)?;
     if width == 0 || k_new.len() != b * width || v_new.len() != k_new.len() {
         bail!(
             "{W}: k/v rows have {}/{} elements for {b} rows of {width}",
