@@ -7,7 +7,9 @@
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cuda::attention::AttnRung;
+use rlvr::backend::cuda::attn_decode::Rung;
 use rlvr::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use rlvr::backend::cuda::model::kv_cache::KvCache;
 use rlvr::backend::cuda::model::{score as device_score, DeviceModel};
 use rlvr::backend::cuda::selftest::model::{cases, random_model};
 use rlvr::backend::cuda::selftest::ShapeSet;
@@ -257,10 +259,12 @@ fn generate_cli_on_the_emulator_writes_the_cpu_format() {
     }
 }
 
-/// Counts launches per kernel on the way to another device.
+/// Counts launches per kernel and device-to-host reads (each one waits for the device) on the
+/// way to another device.
 struct Counting<'a> {
     dev: &'a dyn KernelDevice,
     launches: Mutex<BTreeMap<String, [u64; 3]>>,
+    reads: Mutex<u64>,
 }
 
 impl<'a> Counting<'a> {
@@ -268,7 +272,14 @@ impl<'a> Counting<'a> {
         Counting {
             dev,
             launches: Mutex::new(BTreeMap::new()),
+            reads: Mutex::new(0),
         }
+    }
+    /// Launches and device-to-host reads so far, and the counters cleared.
+    fn take(&self) -> (u64, u64) {
+        let n = self.total();
+        self.launches.lock().unwrap().clear();
+        (n, std::mem::take(&mut *self.reads.lock().unwrap()))
     }
     /// [launches, summed grid.y, summed grid.z] of `kernel`.
     fn of(&self, kernel: &str) -> [u64; 3] {
@@ -295,6 +306,7 @@ impl KernelDevice for Counting<'_> {
         self.dev.htod_bytes(src, dst)
     }
     fn dtoh_bytes(&self, src: &RawBuf, dst: &mut [u8]) -> anyhow::Result<()> {
+        *self.reads.lock().unwrap() += 1;
         self.dev.dtoh_bytes(src, dst)
     }
     fn launch(&self, kernel: &str, cfg: &LaunchCfg, args: &mut KernelArgs) -> anyhow::Result<()> {
@@ -490,7 +502,10 @@ fn skewed_workload_launch_counts() {
     let tokens: usize = outs.iter().map(|c| c.tokens.len()).sum();
     let fwd_kernel = AttnRung::FORWARD.fwd_kernel(model.config.head_dim);
     let [fwd, _, prompts] = counting.of(fwd_kernel);
-    let [dec, rows, _] = counting.of("attn_decode_bf16");
+    // one decode attention per layer and step: rung 1, or rung 2's merge (grid.y = rows)
+    let [dec1, rows1, _] = counting.of("attn_decode_bf16");
+    let [dec2, rows2, _] = counting.of("attn_decode_merge_bf16");
+    let (dec, rows) = (dec1 + dec2, rows1 + rows2);
     // the fixed waves of `max_batch` sequences: each wave decodes until its longest
     // response ends and prefills every sample's prompt
     let samples: Vec<&GenRequest> = reqs.iter().flat_map(|r| vec![r; r.n]).collect();
@@ -521,4 +536,50 @@ fn skewed_workload_launch_counts() {
     // the longest response (24 tokens) bounds the steps: 23 here, against 39 for waves of 8
     assert_eq!(stats.decode_steps, 23);
     assert_eq!(wave_steps, 39);
+}
+
+#[test]
+fn decode_step_launches_do_not_grow_with_the_batch() {
+    let Some(dev) = emu_or_skip(27) else { return };
+    let case = &cases(ShapeSet::Small)[0];
+    let model = random_model(case, 27).unwrap();
+    let counting = Counting::new(&dev);
+    let dm = DeviceModel::upload(&counting, &model).unwrap();
+    let (slots, max_len) = (8, 12);
+    let cache = KvCache::alloc(&counting, &dm, slots, max_len).unwrap();
+    let layers = model.config.num_layers as u64;
+    let mut per_batch = Vec::new();
+    for rung in Rung::all() {
+        let cache = KvCache::alloc(&counting, &dm, slots, max_len)
+            .unwrap()
+            .with_rung(rung);
+        for b in [1usize, 3, slots] {
+            let tokens: Vec<u32> = (0..b).map(|i| (i * 13 + 1) as u32).collect();
+            let pos: Vec<usize> = (0..b).map(|i| i % 5).collect();
+            let rows: Vec<usize> = (0..b).rev().collect();
+            counting.take();
+            dm.decode_step(&counting, &cache, &tokens, &pos, &rows)
+                .unwrap();
+            let (launches, reads) = counting.take();
+            eprintln!(
+                "{rung:?} batch {b}: {launches} launches ({:.1} per layer), {reads} device reads",
+                launches as f64 / layers as f64
+            );
+            assert_eq!(reads, 0, "the decode step must not wait for the device");
+            per_batch.push((rung, launches));
+        }
+    }
+    for w in per_batch.windows(2) {
+        if w[0].0 == w[1].0 {
+            assert_eq!(
+                w[0].1, w[1].1,
+                "launches grew with the batch: {per_batch:?}"
+            );
+        }
+    }
+    // a position past the reserved rows is refused before anything runs
+    let Err(err) = dm.decode_step(&counting, &cache, &[1], &[max_len], &[0]) else {
+        panic!("a position past the cache was accepted");
+    };
+    assert!(format!("{err}").contains("overflows"), "{err}");
 }

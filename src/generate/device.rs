@@ -15,8 +15,9 @@
 //!   hidden state are kept (a one-slot cache of the longest prompt) and later rounds copy them
 //!   instead of prefilling again: one prompt prefill per request, whatever `max_batch` is.
 //! - Rows that stop (stop token or max_tokens) free their slot at once; a decode step (one
-//!   token per running row, `attn_decode_bf16` over the cache) runs only when every slot is
-//!   busy or nothing waits, so short responses do not hold a batch of long ones back.
+//!   token per running row: the K/V append and the flash-decoding attention over the cache, one
+//!   launch each per layer whatever the number of rows) runs only when every slot is busy or
+//!   nothing waits, so short responses do not hold a batch of long ones back.
 //! - Results are the same for every `max_batch`, bit for bit: every draw depends only on its own
 //!   sequence and its Philox key, and each row's arithmetic is independent of the others in its
 //!   launch. [`DecodeStats`] counts

@@ -1,5 +1,5 @@
 //! Launchers for kernels/attention.cu: causal GQA attention over packed variable-length
-//! sequences (forward, backward, KV-cache decode), same layout and semantics as
+//! sequences (forward and backward), same layout and semantics as
 //! `backend::cpu::attention` (q/o [N, Hq·D], k/v [N, Hkv·D], lse [N, Hq]).
 //!
 //! The training kernels come as a ladder of rungs ([`AttnRung`]), each one idea more than the
@@ -219,7 +219,7 @@ impl AttnSeqs {
     }
 }
 
-fn check_dims(what: &str, dims: AttnDims) -> Result<()> {
+pub(crate) fn check_dims(what: &str, dims: AttnDims) -> Result<()> {
     let AttnDims {
         n_q_heads,
         n_kv_heads,
@@ -489,57 +489,6 @@ pub fn attn_bwd_bf16_rung(
         smem_bytes: dq_smem(rung, d),
     };
     dev.launch(rung.dq_kernel(d), &cfg, &mut a)
-}
-
-/// Decode: query b (q/out [B, Hq·D]) is the last token of cached sequence b, `cache.host[b]` =
-/// (first row in k_cache/v_cache [N, Hkv·D], length including the new token, ≥ 1).
-#[allow(clippy::too_many_arguments)]
-pub fn attn_decode_bf16(
-    dev: &dyn KernelDevice,
-    out: &DevBuf<bf16>,
-    lse: &DevBuf<f32>,
-    q: &DevBuf<bf16>,
-    k_cache: &DevBuf<bf16>,
-    v_cache: &DevBuf<bf16>,
-    cache: &AttnSeqs,
-    dims: AttnDims,
-) -> Result<()> {
-    const W: &str = "attn_decode_bf16";
-    check_dims(W, dims)?;
-    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
-    let b = cache.host.len();
-    if let Some(i) = cache.host.iter().position(|s| s.1 == 0) {
-        bail!("{W}: cached sequence {i} is empty (it must include the new token)");
-    }
-    if q.len() != b * hq * d || out.len() != q.len() || lse.len() != b * hq {
-        bail!(
-            "{W}: q/out/lse have {}/{}/{} elements for {b} sequences of {hq}x{d}",
-            q.len(),
-            out.len(),
-            lse.len()
-        );
-    }
-    check_rows(W, "k_cache", k_cache, hkv * d, cache.rows)?;
-    if v_cache.len() != k_cache.len() {
-        bail!("{W}: v_cache and k_cache lengths differ");
-    }
-    let mut a = KernelArgs::new();
-    a.buf(out)
-        .buf(lse)
-        .buf(q)
-        .buf(k_cache)
-        .buf(v_cache)
-        .buf(&cache.dev);
-    a.i32(hq as i32)
-        .i32(hkv as i32)
-        .i32(d as i32)
-        .f32(scale(dims));
-    let cfg = LaunchCfg {
-        grid: [hq as u32, b as u32, 1],
-        block: [THREADS, 1, 1],
-        smem_bytes: 0,
-    };
-    dev.launch(W, &cfg, &mut a)
 }
 
 #[cfg(test)]

@@ -1,16 +1,13 @@
 //! Attention entries: causal forward and backward of packed sequences (seq 4096 on a GPU) at each
 //! model's head layout, on every rung of the ladder (the note says what the rung adds and, on a
-//! GPU, its speed-up over rung 1 in the same run), against the card's bf16 peak; KV-cache decode against
-//! the bandwidth.
-use super::counts::{attn_bwd_flops, attn_decode_bytes, attn_decode_flops, attn_fwd_flops};
+//! GPU, its speed-up over rung 1 in the same run), against the card's bf16 peak.
+use super::counts::{attn_bwd_flops, attn_fwd_flops};
 use super::record::Record;
 use super::shapes::{LayerShape, Plan};
 use super::timing::{Bencher, Timing};
 use super::{random_bf16, Roofs};
 use crate::backend::cpu::attention::AttnDims;
-use crate::backend::cuda::attention::{
-    attn_bwd_bf16_rung, attn_decode_bf16, attn_fwd_bf16_rung, AttnRung, AttnSeqs,
-};
+use crate::backend::cuda::attention::{attn_bwd_bf16_rung, attn_fwd_bf16_rung, AttnRung, AttnSeqs};
 use crate::backend::cuda::device::alloc;
 use anyhow::Result;
 use half::bf16;
@@ -48,6 +45,7 @@ fn rung_record(
     launches: Vec<String>,
     out: &mut Vec<Record>,
 ) {
+    let median_ms = t.median_ms;
     let mut r = Record::new("attention", op, format!("{shape} rung {}", rung.number())).timed(
         t,
         Some(flops),
@@ -56,11 +54,11 @@ fn rung_record(
     r.launches = launches;
     // emulator wall times say nothing about GPU speed: no ratio there
     let speedup = match *base {
-        Some(b) if gpu && rung != AttnRung::Simt => format!("; {:.2}x rung 1", b / t.median_ms),
+        Some(b) if gpu && rung != AttnRung::Simt => format!("; {:.2}x rung 1", b / median_ms),
         _ => String::new(),
     };
     if rung == AttnRung::Simt {
-        *base = Some(t.median_ms);
+        *base = Some(median_ms);
     }
     r.note = format!("rung {}: {}{speedup}", rung.number(), rung.summary());
     out.push(roofs.vs_peak(r, goal, gpu));
@@ -145,39 +143,6 @@ fn training_entries(
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
     for m in &plan.models {
         training_entries(b, plan, roofs, m, out)?;
-        let dims = AttnDims {
-            n_q_heads: m.n_q_heads,
-            n_kv_heads: m.n_kv_heads,
-            head_dim: m.head_dim,
-        };
-        let (hq, hkv, d) = (m.n_q_heads, m.n_kv_heads, m.head_dim);
-        if b.wants("attn_decode_bf16") {
-            let (batch, clen) = (plan.decode_batch, plan.decode_len);
-            let cache: Vec<(usize, usize)> = (0..batch).map(|i| (i * clen, clen)).collect();
-            let cache = AttnSeqs::upload(&b.dev, &cache)?;
-            let kc = random_bf16(b, batch * clen * hkv * d)?;
-            let vc = random_bf16(b, batch * clen * hkv * d)?;
-            let q = random_bf16(b, batch * hq * d)?;
-            let o = alloc::<bf16>(&b.dev, batch * hq * d)?;
-            let lse = alloc::<f32>(&b.dev, batch * hq)?;
-            b.dev.take_launched();
-            let t =
-                b.time(&mut || attn_decode_bf16(&b.dev, &o, &lse, &q, &kc, &vc, &cache, dims))?;
-            let lens = vec![clen; batch];
-            let mut r = Record::new(
-                "attention",
-                "attn_decode_bf16",
-                format!("{} batch {batch} cache {clen} {hq}/{hkv}x{d}", m.short),
-            )
-            .timed(
-                t,
-                Some(attn_decode_flops(&lens, hq, d)),
-                Some(attn_decode_bytes(&lens, hq, hkv, d)),
-            )
-            .goal("(no issue goal; memory-bound)");
-            r.launches = b.dev.take_launched();
-            out.push(roofs.vs_bandwidth(r, false));
-        }
     }
     if !b.is_gpu() {
         training_entries(b, plan, roofs, &EMU_WIDE_HEADS, out)?;

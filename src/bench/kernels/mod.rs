@@ -6,6 +6,7 @@
 //! One file per kernels/X.cu (named X) holds that op's entries; `counts`, `cublas`, `record`,
 //! `roofline`, `shapes`, `timing` and `track` are the harness.
 pub mod attention;
+pub mod attn_decode;
 pub mod bias;
 pub mod cast;
 pub mod counts;
@@ -109,9 +110,10 @@ pub fn bandwidth_entry(
 pub fn run_all(b: &mut Bencher, plan: &Plan, roofs: &Roofs) -> Vec<Record> {
     type Group = fn(&mut Bencher, &Plan, &Roofs, &mut Vec<Record>) -> Result<()>;
     // The slowest group (the fused log-prob, seconds per pass) goes last.
-    let groups: [(&str, Group); 15] = [
+    let groups: [(&str, Group); 16] = [
         ("gemm", gemm::run),
         ("attention", attention::run),
+        ("attn_decode", attn_decode::run),
         ("norm", norm::run),
         ("rope", rope::run),
         ("mlp", mlp::run),

@@ -2,7 +2,8 @@
 //! bf16 KV cache ([`DeviceModel::decode_step`]), the packed prefill of prompts into cache slots
 //! ([`DeviceModel::prefill`]) and the f32 logits of chosen hidden rows. The scheduling around
 //! them (requests, samples, stop rule) is `generate::device`.
-use super::super::attention::{attn_decode_bf16, AttnSeqs};
+use super::super::attention::AttnSeqs;
+use super::super::attn_decode::{attend, attn_decode_append_bf16};
 use super::super::device::{alloc, upload, DevBuf, KernelDevice};
 use super::super::gemm::{gemm_bf16_at, Gemm, GemmOffsets, Strides};
 use super::super::{cast, embedding, mlp, norm, rope};
@@ -15,7 +16,9 @@ use half::bf16;
 
 impl DeviceModel {
     /// Hidden states [rows, d] after the final norm for one new token per row: `tokens[i]` at
-    /// position `pos[i]` of slot `slots[i]`; its K/V are appended to the cache first.
+    /// position `pos[i]` of slot `slots[i]`; its K/V are appended to the cache first (one launch
+    /// per layer for all rows), then the decode attention of `cache.rung` runs. The launches per
+    /// step do not depend on the number of rows, and the step never waits for the device.
     pub fn decode_step(
         &self,
         dev: &dyn KernelDevice,
@@ -40,6 +43,13 @@ impl DeviceModel {
             bail!(
                 "decode_step: token {t} is outside the vocabulary of {}",
                 c.vocab_size
+            );
+        }
+        if let Some(i) = pos.iter().position(|&p| p >= cache.max_len) {
+            bail!(
+                "decode_step: row {i} at position {} overflows the {} cache rows reserved per sequence",
+                pos[i],
+                cache.max_len
             );
         }
         let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
@@ -82,22 +92,13 @@ impl DeviceModel {
             }
             rope::rope_fwd_bf16(dev, &q, &q, &pos_dev, &self.inv_freq, c.num_heads)?;
             rope::rope_fwd_bf16(dev, &kk, &kk, &pos_dev, &self.inv_freq, c.num_kv_heads)?;
-            for (i, (&s, &ps)) in slots.iter().zip(pos).enumerate() {
-                cache.store(dev, &cache.k[li], &kk, i, s, ps, 1)?;
-                cache.store(dev, &cache.v[li], &v, i, s, ps, 1)?;
-            }
+            let (kc, vc) = (&cache.k[li], &cache.v[li]);
+            attn_decode_append_bf16(dev, kc, vc, &kk, &v, &seqs, kvd)?;
             let attn = alloc::<bf16>(dev, n * qd)?;
             let lse = alloc::<f32>(dev, n * c.num_heads)?;
-            attn_decode_bf16(
-                dev,
-                &attn,
-                &lse,
-                &q,
-                &cache.k[li],
-                &cache.v[li],
-                &seqs,
-                self.attn_dims(),
-            )?;
+            let split = cache.split.as_ref();
+            let dims = self.attn_dims();
+            attend(dev, cache.rung, &attn, &lse, &q, kc, vc, &seqs, split, dims)?;
             let o = alloc::<bf16>(dev, n * d)?;
             linear::forward(dev, &o, &attn, &p[l.o], self.opt(l.o_bias), lin(qd, d))?;
             let h_mid = alloc::<bf16>(dev, n * d)?;

@@ -1,7 +1,9 @@
 //! The bf16 KV cache of device generation: per layer, K and V as [slots · max_len, Hkv · D],
-//! slot s owning rows [s · max_len, (s + 1) · max_len) — the packed layout `attn_decode_bf16`
-//! reads. Rows are written by copies (prefill K/V, one decode token, or a prompt shared between
-//! the samples of a request).
+//! slot s owning rows [s · max_len, (s + 1) · max_len) — the packed layout the decode attention
+//! (`attn_decode`) reads. Rows are written by copies (prefill K/V, or a prompt shared between the
+//! samples of a request) and by the decode step's `attn_decode_append_bf16`. The cache also holds
+//! the decode attention's rung and, for flash-decoding, its partial-state scratch for every slot.
+use super::super::attn_decode::{split_supports, Rung, SplitScratch};
 use super::super::device::{alloc, filled, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use super::DeviceModel;
 use anyhow::{bail, Result};
@@ -17,6 +19,11 @@ pub struct KvCache {
     pub width: usize,
     /// bf16 zeros, the second operand of the copy (`x + 0` rounds back to x exactly).
     zeros: DevBuf<bf16>,
+    /// The decode attention's rung (rung 2 where the head layout allows it).
+    pub rung: Rung,
+    /// Flash-decoding's partial states for every slot at `max_len` keys (None where rung 2 does
+    /// not apply to the head layout).
+    pub split: Option<SplitScratch>,
 }
 
 impl KvCache {
@@ -35,13 +42,32 @@ impl KvCache {
         let v = (0..layers)
             .map(|_| alloc(dev, n))
             .collect::<Result<Vec<_>>>()?;
+        let dims = dm.attn_dims();
+        let split = if split_supports(dims) {
+            Some(SplitScratch::alloc(dev, slots, max_len, dims)?)
+        } else {
+            None
+        };
         Ok(KvCache {
             k,
             v,
             max_len,
             width,
             zeros: filled(dev, max_len * width, bf16::ZERO)?,
+            rung: if split.is_some() {
+                Rung::Split
+            } else {
+                Rung::PerHead
+            },
+            split,
         })
+    }
+
+    /// This cache with the decode attention `rung` (rung 2 falls back to rung 1 where the head
+    /// layout does not allow it).
+    pub fn with_rung(mut self, rung: Rung) -> Self {
+        self.rung = rung;
+        self
     }
 
     /// Copies `rows` rows of `src` starting at row `src_row` into `dst` (this cache's K or V of

@@ -1,12 +1,10 @@
 //! kernels/attention.cu: the varlen causal forward and its backward (delta, dK/dV, dQ) on every
-//! rung of the ladder, and the decode step over a KV cache, against `backend::cpu::attention`
+//! rung of the ladder, against `backend::cpu::attention`
 //! (inputs rounded to bf16 first, outputs pre-filled with NaN so an unwritten element fails).
 use super::super::attention::{self as att, AttnRung, AttnSeqs};
 use super::super::device::{download, filled, upload, KernelDevice};
 use super::{bf16_inputs, compare, download_bf16, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM};
-use crate::backend::cpu::attention::{
-    attend_head, attention_bwd, attention_fwd, gather_head, AttnDims,
-};
+use crate::backend::cpu::attention::{attention_bwd, attention_fwd, AttnDims};
 use crate::rng::SplitMix64;
 use anyhow::Result;
 use half::bf16;
@@ -99,11 +97,6 @@ pub fn run(c: &mut Checks) {
                     check_fwd_bwd(dev, rng, &case, rung, full)
                 });
             }
-        }
-        if c.wants("attn_decode_bf16") {
-            c.check("attn_decode_bf16", &shape, |dev, rng| {
-                check_decode(dev, rng, &case)
-            });
         }
     }
 }
@@ -225,55 +218,4 @@ pub fn check_fwd_bwd(
         rows.push(row);
     }
     Ok(rows)
-}
-
-/// Decode: one query per sequence against a packed KV cache of `case.lens` tokens per sequence.
-pub fn check_decode(
-    dev: &dyn KernelDevice,
-    rng: &mut SplitMix64,
-    case: &AttnCase,
-) -> Result<Vec<CheckRow>> {
-    let shape = format!("decode {}", case.label());
-    let dims = case.dims;
-    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
-    let seq_list = case.seqs();
-    let b = seq_list.len();
-    let n = case.rows();
-    let cache = AttnSeqs::upload(dev, &seq_list)?;
-    let (q, qh) = bf16_inputs(rng, b * hq * d, -2.0, 2.0);
-    let (k, kh) = bf16_inputs(rng, n * hkv * d, -2.0, 2.0);
-    let (v, vh) = bf16_inputs(rng, n * hkv * d, -1.0, 1.0);
-    let mut want_o = vec![0.0f32; b * hq * d];
-    let mut want_lse = vec![0.0f32; b * hq];
-    for (s, &(start, len)) in seq_list.iter().enumerate() {
-        for h in 0..hq {
-            let g = h / dims.group();
-            let qrow = &q[(s * hq + h) * d..(s * hq + h + 1) * d];
-            let kg = gather_head(&k, hkv, d, g, start, len);
-            let vg = gather_head(&v, hkv, d, g, start, len);
-            let (o, l) = attend_head(qrow, &kg, &vg, 1, len, d, dims.scale());
-            want_o[(s * hq + h) * d..(s * hq + h + 1) * d].copy_from_slice(&o);
-            want_lse[s * hq + h] = l[0];
-        }
-    }
-    let (qb, kb, vb) = (upload(dev, &qh)?, upload(dev, &kh)?, upload(dev, &vh)?);
-    let o = filled(dev, b * hq * d, bf16::NAN)?;
-    let lse = filled(dev, b * hq, f32::NAN)?;
-    att::attn_decode_bf16(dev, &o, &lse, &qb, &kb, &vb, &cache, dims)?;
-    Ok(vec![
-        compare(
-            "attn_decode_bf16 out",
-            &shape,
-            &download_bf16(dev, &o)?,
-            &want_o,
-            TOL_BF16,
-        ),
-        compare(
-            "attn_decode_bf16 lse",
-            &shape,
-            &download(dev, &lse)?,
-            &want_lse,
-            TOL_GEMM,
-        ),
-    ])
 }

@@ -3,6 +3,7 @@
 //! `model` runs whole small models against the CPU autograd path. Used by `rlvr selftest` on
 //! both devices and by the emulator tests.
 pub mod attention;
+pub mod attn_decode;
 pub mod bias;
 pub mod cast;
 pub mod embedding;
@@ -211,7 +212,7 @@ pub fn run_all(
         filter,
         rows: Vec::new(),
     };
-    let ops: [fn(&mut Checks); 15] = [
+    let ops: [fn(&mut Checks); 16] = [
         cast::run,
         norm::run,
         rope::run,
@@ -221,6 +222,7 @@ pub fn run_all(
         gemm::run,
         softmax::run,
         attention::run,
+        attn_decode::run,
         optim::run,
         logprob::run,
         sampling::run,

@@ -1,0 +1,293 @@
+// Decode attention: one new query token per sequence against its bf16 KV cache.
+//
+// Layout (as backend::cpu::attention): q, o [B, Hq, D] bf16; k_cache, v_cache [N, Hkv, D] bf16
+// (the rows of every cache slot end to end); seqs [B][2] int32 = (first cache row, length
+// including the new token), so query b sits at position len - 1 and sees every cached key; lse
+// [B, Hq] f32 (natural log). Query head h reads kv head h / (Hq / Hkv). Any D <= 128.
+//
+// Two rungs:
+// 1. attn_decode_bf16: one CTA of 128 threads per (query head, sequence); each warp runs an online
+//    softmax over keys warp, warp + 4, ... with 2-byte loads (lanes split D), then the 4 warp
+//    states are merged in shared memory. K/V are read once per query head; B·Hq CTAs.
+// 2. Flash-decoding (D a multiple of 8): attn_decode_split_bf16 cuts each cache into chunks of
+//    ADEC_CHUNK keys; one CTA per (chunk, kv head [× slice of its query heads], sequence) reads
+//    the chunk's K and V once for all of the GQA group's query heads, with 16-byte loads and
+//    ADEC_KB keys per lane group in flight, and writes each head's unnormalised partial state
+//    (running max m, sum l, accumulator) in f32; attn_decode_merge_bf16 combines a sequence's
+//    chunks by log-sum-exp. The chunk size is fixed, so a sequence's result depends only on its
+//    own cache, never on the other sequences of the batch.
+//    Bytes: K/V once per kv head + (D + 2) f32 per (query head, chunk) written and read back.
+// attn_decode_append_bf16 writes the step's new K/V rows into the cache, one launch for the batch.
+#include "vec16.cuh"
+
+#define ADEC_THREADS 128
+#define ADEC_WARPS (ADEC_THREADS / 32)
+#define ADEC_MAX_D 128
+#define ADEC_PER_LANE (ADEC_MAX_D / 32)
+// Rung 2: keys per chunk, query heads per CTA, keys per lane group per step.
+#define ADEC_CHUNK 128
+#define ADEC_GMAX 8
+#define ADEC_KB 4
+#define ADEC_LOG2E 1.4426950408889634f
+#define ADEC_LN2 0.6931471805599453f
+
+RLVR_KERNEL_BOUNDED(attn_decode_bf16, ADEC_THREADS, bf16* __restrict__ o, float* __restrict__ lse,
+                    const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
+                    const bf16* __restrict__ v_cache, const int* __restrict__ seqs, int hq, int hkv, int d,
+                    float scale) {
+    __shared__ float part_m[ADEC_WARPS], part_l[ADEC_WARPS];
+    __shared__ float part_o[ADEC_WARPS][ADEC_MAX_D];
+    const int b = blockIdx.y, h = blockIdx.x, g = h / (hq / hkv);
+    const int64_t start = seqs[2 * b];
+    const int len = seqs[2 * b + 1];
+    const int64_t ks = int64_t(hkv) * d;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const bf16* qr = q + (int64_t(b) * hq + h) * d;
+    float qv[ADEC_PER_LANE], acc[ADEC_PER_LANE];
+#pragma unroll
+    for (int r = 0; r < ADEC_PER_LANE; ++r) {
+        const int c = lane + 32 * r;
+        qv[r] = c < d ? ld_bf16(qr + c) * scale : 0.0f;
+        acc[r] = 0.0f;
+    }
+    float m = -INFINITY, l = 0.0f;
+    for (int j = warp; j < len; j += ADEC_WARPS) {
+        const bf16* kr = k_cache + (start + j) * ks + int64_t(g) * d;
+        const bf16* vr = v_cache + (start + j) * ks + int64_t(g) * d;
+        float s = 0.0f;
+#pragma unroll
+        for (int r = 0; r < ADEC_PER_LANE; ++r) {
+            const int c = lane + 32 * r;
+            if (c < d) s = fmaf(qv[r], ld_bf16(kr + c), s);
+        }
+        s = warp_sum(s);
+        const float m_new = fmaxf(m, s);
+        const float alpha = __expf(m - m_new), p = __expf(s - m_new);
+        l = l * alpha + p;
+#pragma unroll
+        for (int r = 0; r < ADEC_PER_LANE; ++r) {
+            const int c = lane + 32 * r;
+            acc[r] = acc[r] * alpha + (c < d ? p * ld_bf16(vr + c) : 0.0f);
+        }
+        m = m_new;
+    }
+    if (lane == 0) {
+        part_m[warp] = m;
+        part_l[warp] = l;
+    }
+#pragma unroll
+    for (int r = 0; r < ADEC_PER_LANE; ++r) part_o[warp][lane + 32 * r] = acc[r];
+    __syncthreads();
+    // Merge the warps' states (a warp with no key has m = -inf and weight 0; len >= 1 so one has).
+    float mt = -INFINITY;
+    for (int w = 0; w < ADEC_WARPS; ++w) mt = fmaxf(mt, part_m[w]);
+    float lt = 0.0f;
+    for (int w = 0; w < ADEC_WARPS; ++w) lt += part_m[w] == -INFINITY ? 0.0f : part_l[w] * __expf(part_m[w] - mt);
+    for (int c = threadIdx.x; c < d; c += blockDim.x) {
+        float s = 0.0f;
+        for (int w = 0; w < ADEC_WARPS; ++w)
+            if (part_m[w] != -INFINITY) s += part_o[w][c] * __expf(part_m[w] - mt);
+        st_bf16(o + (int64_t(b) * hq + h) * d + c, s / lt);
+    }
+    if (threadIdx.x == 0) lse[int64_t(b) * hq + h] = mt + logf(lt);
+}
+
+// exp2 of a difference of running maxima, 0 for an empty state (m = -inf).
+static __device__ __forceinline__ float adec_weight(float m, float mt) {
+    return m == -INFINITY ? 0.0f : exp2f(m - mt);
+}
+
+// Grid (chunks, Hkv · slices, B) with slices = ceil((Hq / Hkv) / heads_per_cta); 128 threads.
+// Lanes are grouped by key: lk = the power of two >= D / 8 lanes hold one key row (8 dims each),
+// so a warp follows 32 / lk key streams; stream s of the CTA takes keys c0 + s, c0 + s + S, ...
+// (S streams), ADEC_KB of them per step. Scores are in the log2 domain (q scaled by log2 e).
+// part_acc [B, Hq, chunks, D] and part_ml [B, Hq, chunks, 2] get every chunk that holds a key.
+RLVR_KERNEL_BOUNDED(attn_decode_split_bf16, ADEC_THREADS, float* __restrict__ part_acc,
+                    float* __restrict__ part_ml, const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
+                    const bf16* __restrict__ v_cache, const int* __restrict__ seqs, int hq, int hkv, int d,
+                    int heads_per_cta, int chunks, float scale) {
+    __shared__ float sm_ml[ADEC_WARPS][ADEC_GMAX][2];
+    __shared__ float sm_acc[ADEC_WARPS][ADEC_GMAX][ADEC_MAX_D];
+    const int b = blockIdx.z, chunk = blockIdx.x;
+    const int group = hq / hkv;
+    const int slices = (group + heads_per_cta - 1) / heads_per_cta;
+    const int g = blockIdx.y / slices;
+    const int h0 = g * group + (blockIdx.y % slices) * heads_per_cta;
+    const int nh = min(heads_per_cta, (g + 1) * group - h0);
+    const int64_t start = seqs[2 * b];
+    const int len = seqs[2 * b + 1];
+    const int c0 = chunk * ADEC_CHUNK;
+    if (c0 >= len) return;  // whole CTA: this chunk lies past the sequence
+    const int c1 = min(len, c0 + ADEC_CHUNK);
+    int lk = 1;
+    while (lk * 8 < d) lk <<= 1;
+    const int kpw = 32 / lk, nstreams = ADEC_WARPS * kpw;
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    const int dg = lane & (lk - 1), sub = lane / lk;
+    const bool dim_ok = dg * 8 < d;
+    const int64_t row = int64_t(hkv) * d;
+    const bf16* kb = k_cache + start * row + int64_t(g) * d + dg * 8;
+    const bf16* vb = v_cache + start * row + int64_t(g) * d + dg * 8;
+
+    float qf[ADEC_GMAX][8], acc[ADEC_GMAX][8], m[ADEC_GMAX], l[ADEC_GMAX];
+    const float qscale = scale * ADEC_LOG2E;
+#pragma unroll
+    for (int h = 0; h < ADEC_GMAX; ++h) {
+        float f[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        if (h < nh && dim_ok) unpack8(ldg16(q + (int64_t(b) * hq + h0 + h) * d + dg * 8), f);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+            qf[h][e] = f[e] * qscale;
+            acc[h][e] = 0.0f;
+        }
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+    }
+
+    // The loop bound is uniform over the warp (its first stream), so every lane shuffles.
+    for (int base = c0 + warp * kpw; base < c1; base += nstreams * ADEC_KB) {
+        uint4 kr[ADEC_KB], vr[ADEC_KB];
+        bool ok[ADEC_KB];
+#pragma unroll
+        for (int k = 0; k < ADEC_KB; ++k) {
+            const int j = base + sub + k * nstreams;
+            ok[k] = j < c1;
+            const bool load = ok[k] && dim_ok;
+            kr[k] = load ? ldg16(kb + int64_t(j) * row) : make_uint4(0, 0, 0, 0);
+            vr[k] = load ? ldg16(vb + int64_t(j) * row) : make_uint4(0, 0, 0, 0);
+        }
+#pragma unroll
+        for (int h = 0; h < ADEC_GMAX; ++h) {
+            if (h >= nh) break;
+            float s[ADEC_KB];
+            float mx = m[h];
+#pragma unroll
+            for (int k = 0; k < ADEC_KB; ++k) {
+                float kf[8];
+                unpack8(kr[k], kf);
+                float t = 0.0f;
+#pragma unroll
+                for (int e = 0; e < 8; ++e) t = fmaf(qf[h][e], kf[e], t);
+                for (int off = lk >> 1; off > 0; off >>= 1) t += __shfl_xor_sync(0xffffffffu, t, off);
+                s[k] = ok[k] ? t : -INFINITY;
+                mx = fmaxf(mx, s[k]);
+            }
+            if (mx == -INFINITY) continue;  // no key yet for this lane group
+            const float alpha = adec_weight(m[h], mx);
+            float p[ADEC_KB], psum = 0.0f;
+#pragma unroll
+            for (int k = 0; k < ADEC_KB; ++k) {
+                p[k] = adec_weight(s[k], mx);
+                psum += p[k];
+            }
+            l[h] = l[h] * alpha + psum;
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[h][e] *= alpha;
+#pragma unroll
+            for (int k = 0; k < ADEC_KB; ++k) {
+                float vf[8];
+                unpack8(vr[k], vf);
+#pragma unroll
+                for (int e = 0; e < 8; ++e) acc[h][e] = fmaf(p[k], vf[e], acc[h][e]);
+            }
+            m[h] = mx;
+        }
+    }
+
+    // Merge the key streams of the warp (butterfly over the lane groups), then the warps.
+    for (int off = lk; off < 32; off <<= 1) {
+#pragma unroll
+        for (int h = 0; h < ADEC_GMAX; ++h) {
+            if (h >= nh) break;
+            const float mo = __shfl_xor_sync(0xffffffffu, m[h], off);
+            const float lo = __shfl_xor_sync(0xffffffffu, l[h], off);
+            const float mt = fmaxf(m[h], mo);
+            const float a = adec_weight(m[h], mt), c = adec_weight(mo, mt);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                const float ao = __shfl_xor_sync(0xffffffffu, acc[h][e], off);
+                acc[h][e] = acc[h][e] * a + ao * c;
+            }
+            l[h] = l[h] * a + lo * c;
+            m[h] = mt;
+        }
+    }
+    if (sub == 0) {
+#pragma unroll
+        for (int h = 0; h < ADEC_GMAX; ++h) {
+            if (h >= nh) break;
+            if (dim_ok) {
+#pragma unroll
+                for (int e = 0; e < 8; ++e) sm_acc[warp][h][dg * 8 + e] = acc[h][e];
+            }
+            if (dg == 0) {
+                sm_ml[warp][h][0] = m[h];
+                sm_ml[warp][h][1] = l[h];
+            }
+        }
+    }
+    __syncthreads();
+    for (int i = threadIdx.x; i < nh * d; i += ADEC_THREADS) {
+        const int h = i / d, e = i - (i / d) * d;
+        float mt = -INFINITY;
+        for (int w = 0; w < ADEC_WARPS; ++w) mt = fmaxf(mt, sm_ml[w][h][0]);
+        float a = 0.0f;
+        for (int w = 0; w < ADEC_WARPS; ++w) {
+            const float wt = adec_weight(sm_ml[w][h][0], mt);
+            if (wt != 0.0f) a += sm_acc[w][h][e] * wt;
+        }
+        const int64_t slot = (int64_t(b) * hq + h0 + h) * chunks + chunk;
+        part_acc[slot * d + e] = a;
+        if (e == 0) {
+            float lt = 0.0f;
+            for (int w = 0; w < ADEC_WARPS; ++w) lt += sm_ml[w][h][1] * adec_weight(sm_ml[w][h][0], mt);
+            part_ml[2 * slot] = mt;
+            part_ml[2 * slot + 1] = lt;
+        }
+    }
+}
+
+// Grid (Hq, B), 128 threads over D: o = sum_c 2^(m_c - M) acc_c / L, L = sum_c 2^(m_c - M) l_c,
+// over the chunks that hold keys of the sequence, in chunk order.
+RLVR_KERNEL_BOUNDED(attn_decode_merge_bf16, ADEC_THREADS, bf16* __restrict__ o, float* __restrict__ lse,
+                    const float* __restrict__ part_acc, const float* __restrict__ part_ml,
+                    const int* __restrict__ seqs, int hq, int d, int chunks) {
+    const int h = blockIdx.x, b = blockIdx.y;
+    const int len = seqs[2 * b + 1];
+    const int nc = min(chunks, (len + ADEC_CHUNK - 1) / ADEC_CHUNK);
+    const int64_t base = (int64_t(b) * hq + h) * chunks;
+    float mt = -INFINITY;
+    for (int c = 0; c < nc; ++c) mt = fmaxf(mt, part_ml[2 * (base + c)]);
+    float lt = 0.0f;
+    for (int c = 0; c < nc; ++c) lt += part_ml[2 * (base + c) + 1] * adec_weight(part_ml[2 * (base + c)], mt);
+    for (int e = threadIdx.x; e < d; e += blockDim.x) {
+        float a = 0.0f;
+        for (int c = 0; c < nc; ++c) a += part_acc[(base + c) * d + e] * adec_weight(part_ml[2 * (base + c)], mt);
+        st_bf16(o + (int64_t(b) * hq + h) * d + e, a / lt);
+    }
+    if (threadIdx.x == 0) lse[int64_t(b) * hq + h] = (mt + log2f(lt)) * ADEC_LN2;
+}
+
+// The decode step's KV append, every row in one launch: row b's new K and V (k_new, v_new
+// [B, width] bf16, width = Hkv · D) go to cache row seqs[2b] + seqs[2b + 1] - 1, the position of
+// the token being decoded, so the attention launch that follows sees it. Grid (B), 128 threads;
+// 16-byte copies when width is a multiple of 8 (the launcher passes whole, 256-byte aligned
+// buffers, so every row then starts on a 16-byte boundary).
+RLVR_KERNEL_BOUNDED(attn_decode_append_bf16, ADEC_THREADS, bf16* __restrict__ k_cache,
+                    bf16* __restrict__ v_cache, const bf16* __restrict__ k_new,
+                    const bf16* __restrict__ v_new, const int* __restrict__ seqs, int width) {
+    const int b = blockIdx.x;
+    const int64_t dst = (int64_t(seqs[2 * b]) + seqs[2 * b + 1] - 1) * width;
+    const int64_t src = int64_t(b) * width;
+    if ((width & 7) == 0) {
+        for (int i = threadIdx.x * 8; i < width; i += ADEC_THREADS * 8) {
+            stg16(k_cache + dst + i, ldg16(k_new + src + i));
+            stg16(v_cache + dst + i, ldg16(v_new + src + i));
+        }
+    } else {
+        for (int i = threadIdx.x; i < width; i += ADEC_THREADS) {
+            k_cache[dst + i] = k_new[src + i];
+            v_cache[dst + i] = v_new[src + i];
+        }
+    }
+}

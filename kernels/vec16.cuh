@@ -1,0 +1,41 @@
+// 16-byte global loads and stores (LDG.E.128 / STG.E.128) and the 8 bf16 they hold: the memory
+// access of the bandwidth-bound decode kernels. Addresses must be 16-byte aligned: the kernels
+// take whole device buffers (256-byte aligned) and use these only on rows whose length is a
+// multiple of 8 elements.
+#pragma once
+#include "common.cuh"
+
+// Read-only data through the non-coherent path (weights, the KV cache, logits).
+static __device__ __forceinline__ uint4 ldg16(const void* p) {
+#ifdef RLVR_EMU
+    uint4 v;
+    memcpy(&v, p, 16);
+    return v;
+#else
+    return __ldg(reinterpret_cast<const uint4*>(p));
+#endif
+}
+
+static __device__ __forceinline__ void stg16(void* p, uint4 v) {
+#ifdef RLVR_EMU
+    memcpy(p, &v, 16);
+#else
+    *reinterpret_cast<uint4*>(p) = v;
+#endif
+}
+
+// The bf16 in the low (element 2i) and high (element 2i + 1) half of a 32-bit word as floats.
+static __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
+static __device__ __forceinline__ float bf16_hi(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
+
+// Eight consecutive bf16 (one 16-byte load) as floats, element i at f[i].
+static __device__ __forceinline__ void unpack8(const uint4 v, float f[8]) {
+    f[0] = bf16_lo(v.x);
+    f[1] = bf16_hi(v.x);
+    f[2] = bf16_lo(v.y);
+    f[3] = bf16_hi(v.y);
+    f[4] = bf16_lo(v.z);
+    f[5] = bf16_hi(v.z);
+    f[6] = bf16_lo(v.w);
+    f[7] = bf16_hi(v.w);
+}

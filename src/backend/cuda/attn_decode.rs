@@ -1,0 +1,381 @@
+//! Launchers for kernels/attn_decode.cu: one query token per sequence against its bf16 KV cache
+//! (q/out [B, Hq·D], k/v cache [N, Hkv·D], lse [B, Hq]), the semantics of
+//! `backend::cpu::attention::attend_head` on the last position of each sequence.
+//!
+//! Rung 1 is [`attn_decode_bf16`] (one CTA per query head and sequence); rung 2 is flash-decoding,
+//! [`attn_decode_split`]: chunks of [`CHUNK`] keys per CTA with a GQA group's query heads sharing
+//! one read of K/V, then a log-sum-exp merge. [`attn_decode_split_seqs`] is rung 2 for sequences
+//! whose (first row, length) only exist on the device. [`attn_decode_append_bf16`] writes a
+//! step's new K/V rows into the cache, one launch for the whole batch, and [`attend`] runs the
+//! rung a [`Rung`] names (falling back to rung 1 where rung 2 does not apply).
+use super::attention::{check_dims, AttnSeqs};
+use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
+use crate::backend::cpu::attention::AttnDims;
+use anyhow::{bail, Result};
+use half::bf16;
+
+/// Threads per CTA of every decode-attention kernel (ADEC_THREADS).
+const THREADS: u32 = 128;
+/// Keys per CTA of the split kernel (ADEC_CHUNK): fixed, so a sequence's result never depends
+/// on how many other sequences share the launch.
+pub const CHUNK: usize = 128;
+/// Query heads one split CTA holds in registers (ADEC_GMAX); larger groups take several CTAs.
+const HEADS_PER_CTA: usize = 8;
+
+/// The decode-attention rungs `rlvr bench kernels` and `rlvr bench generate` compare.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rung {
+    /// `attn_decode_bf16`: one CTA per (query head, sequence), 2-byte loads, no split.
+    PerHead = 1,
+    /// `attn_decode_split_bf16` + `attn_decode_merge_bf16`: flash-decoding.
+    Split = 2,
+}
+
+impl Rung {
+    pub fn all() -> [Rung; 2] {
+        [Rung::PerHead, Rung::Split]
+    }
+
+    /// Rung `n` (1 or 2), for command-line options.
+    pub fn from_number(n: usize) -> Result<Rung> {
+        match n {
+            1 => Ok(Rung::PerHead),
+            2 => Ok(Rung::Split),
+            _ => bail!("decode attention rung {n} does not exist (1: per head, 2: flash-decoding)"),
+        }
+    }
+}
+
+/// Every sequence must hold the new token.
+fn check_nonempty(what: &str, cache: &AttnSeqs) -> Result<()> {
+    if let Some(i) = cache.host.iter().position(|s| s.1 == 0) {
+        bail!("{what}: cached sequence {i} is empty (it must include the new token)");
+    }
+    Ok(())
+}
+
+/// Checks q/out/lse for `b` sequences and that the caches hold `rows` rows of Hkv·D.
+#[allow(clippy::too_many_arguments)]
+fn check_shapes(
+    what: &str,
+    dims: AttnDims,
+    b: usize,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    rows: usize,
+) -> Result<()> {
+    check_dims(what, dims)?;
+    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    if q.len() != b * hq * d || out.len() != q.len() || lse.len() != b * hq {
+        bail!(
+            "{what}: q/out/lse have {}/{}/{} elements for {b} sequences of {hq}x{d}",
+            q.len(),
+            out.len(),
+            lse.len()
+        );
+    }
+    let width = hkv * d;
+    if !k_cache.len().is_multiple_of(width) || v_cache.len() != k_cache.len() {
+        bail!(
+            "{what}: k/v caches have {}/{} elements, not equal whole rows of {width}",
+            k_cache.len(),
+            v_cache.len()
+        );
+    }
+    if rows > k_cache.len() / width {
+        bail!(
+            "{what}: sequences reach row {rows} but the caches have {} rows",
+            k_cache.len() / width
+        );
+    }
+    Ok(())
+}
+
+/// Rung 1: query b (q/out [B, Hq·D]) is the last token of cached sequence b, `cache.host[b]` =
+/// (first row in k_cache/v_cache [N, Hkv·D], length including the new token, ≥ 1).
+#[allow(clippy::too_many_arguments)]
+pub fn attn_decode_bf16(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    cache: &AttnSeqs,
+    dims: AttnDims,
+) -> Result<()> {
+    const W: &str = "attn_decode_bf16";
+    let b = cache.host.len();
+    check_nonempty(W, cache)?;
+    check_shapes(W, dims, b, out, lse, q, k_cache, v_cache, cache.rows)?;
+    let mut a = KernelArgs::new();
+    a.buf(out)
+        .buf(lse)
+        .buf(q)
+        .buf(k_cache)
+        .buf(v_cache)
+        .buf(&cache.dev);
+    a.i32(dims.n_q_heads as i32)
+        .i32(dims.n_kv_heads as i32)
+        .i32(dims.head_dim as i32)
+        .f32(dims.scale());
+    let cfg = LaunchCfg {
+        grid: [dims.n_q_heads as u32, b as u32, 1],
+        block: [THREADS, 1, 1],
+        smem_bytes: 0,
+    };
+    dev.launch(W, &cfg, &mut a)
+}
+
+fn same_dims(a: AttnDims, b: AttnDims) -> bool {
+    (a.n_q_heads, a.n_kv_heads, a.head_dim) == (b.n_q_heads, b.n_kv_heads, b.head_dim)
+}
+
+/// Chunks of the split kernel for caches of up to `max_len` keys per sequence.
+pub fn chunks_for(max_len: usize) -> usize {
+    max_len.div_ceil(CHUNK).max(1)
+}
+
+/// Whether rung 2 handles `dims` (16-byte rows: D a multiple of 8); otherwise rung 1 is used.
+pub fn split_supports(dims: AttnDims) -> bool {
+    dims.head_dim.is_multiple_of(8) && check_dims("", dims).is_ok()
+}
+
+/// The partial states of the split kernel for up to `batch` sequences of up to `max_len` keys:
+/// f32 [B, Hq, chunks, D] accumulators and [B, Hq, chunks, 2] (max, sum).
+pub struct SplitScratch {
+    pub acc: DevBuf<f32>,
+    pub ml: DevBuf<f32>,
+    pub batch: usize,
+    pub chunks: usize,
+    dims: AttnDims,
+}
+
+impl SplitScratch {
+    pub fn alloc(
+        dev: &dyn KernelDevice,
+        batch: usize,
+        max_len: usize,
+        dims: AttnDims,
+    ) -> Result<Self> {
+        let chunks = chunks_for(max_len);
+        let slots = batch.max(1) * dims.n_q_heads * chunks;
+        Ok(SplitScratch {
+            acc: alloc(dev, slots * dims.head_dim)?,
+            ml: alloc(dev, slots * 2)?,
+            batch: batch.max(1),
+            chunks,
+            dims,
+        })
+    }
+
+    /// Bytes of one launch's partial states for `b` sequences of `len` keys each, written by the
+    /// split kernel and read back by the merge (the traffic rung 2 adds to the compulsory K/V).
+    pub fn traffic_bytes(dims: AttnDims, lens: &[usize]) -> u64 {
+        let per_chunk = (dims.head_dim + 2) * 4 * dims.n_q_heads;
+        lens.iter()
+            .map(|&l| 2 * (chunks_for(l) * per_chunk) as u64)
+            .sum()
+    }
+}
+
+/// Rung 2 with host-known sequences (checked like rung 1).
+#[allow(clippy::too_many_arguments)]
+pub fn attn_decode_split(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    cache: &AttnSeqs,
+    scratch: &SplitScratch,
+    dims: AttnDims,
+) -> Result<()> {
+    const W: &str = "attn_decode_split";
+    let b = cache.host.len();
+    check_nonempty(W, cache)?;
+    if cache.max_len > scratch.chunks * CHUNK {
+        bail!(
+            "{W}: a sequence of {} keys exceeds the scratch's {} chunks of {CHUNK}",
+            cache.max_len,
+            scratch.chunks
+        );
+    }
+    check_shapes(W, dims, b, out, lse, q, k_cache, v_cache, cache.rows)?;
+    attn_decode_split_seqs(
+        dev, out, lse, q, k_cache, v_cache, &cache.dev, b, scratch, dims,
+    )
+}
+
+/// Rung 2 for `b` sequences whose (first row, length) pairs are in `seqs` [b][2] on the device.
+/// The caller guarantees what rung 1's launcher checks on the host: every length is in
+/// 1..=scratch.chunks · CHUNK and every sequence lies inside the caches (a length beyond the
+/// scratch is cut to it; no key past `chunks · CHUNK` is read).
+#[allow(clippy::too_many_arguments)]
+pub fn attn_decode_split_seqs(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    seqs: &DevBuf<i32>,
+    b: usize,
+    scratch: &SplitScratch,
+    dims: AttnDims,
+) -> Result<()> {
+    const W: &str = "attn_decode_split_bf16";
+    check_shapes(W, dims, b, out, lse, q, k_cache, v_cache, 0)?;
+    if !split_supports(dims) {
+        bail!(
+            "{W}: head_dim {} is not a multiple of 8 (use attn_decode_bf16)",
+            dims.head_dim
+        );
+    }
+    if !same_dims(dims, scratch.dims) || b > scratch.batch || seqs.len() < 2 * b {
+        bail!(
+            "{W}: {b} sequences of {dims:?} do not fit the scratch ({} of {:?}) or the {} seqs entries",
+            scratch.batch,
+            scratch.dims,
+            seqs.len()
+        );
+    }
+    if b == 0 {
+        return Ok(());
+    }
+    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    let per_cta = dims.group().min(HEADS_PER_CTA);
+    let slices = dims.group().div_ceil(per_cta);
+    let mut a = KernelArgs::new();
+    a.buf(&scratch.acc)
+        .buf(&scratch.ml)
+        .buf(q)
+        .buf(k_cache)
+        .buf(v_cache)
+        .buf(seqs);
+    a.i32(hq as i32)
+        .i32(hkv as i32)
+        .i32(d as i32)
+        .i32(per_cta as i32)
+        .i32(scratch.chunks as i32)
+        .f32(dims.scale());
+    let cfg = LaunchCfg {
+        grid: [scratch.chunks as u32, (hkv * slices) as u32, b as u32],
+        block: [THREADS, 1, 1],
+        smem_bytes: 0,
+    };
+    dev.launch(W, &cfg, &mut a)?;
+    let mut a = KernelArgs::new();
+    a.buf(out)
+        .buf(lse)
+        .buf(&scratch.acc)
+        .buf(&scratch.ml)
+        .buf(seqs)
+        .i32(hq as i32)
+        .i32(d as i32)
+        .i32(scratch.chunks as i32);
+    let cfg = LaunchCfg {
+        grid: [hq as u32, b as u32, 1],
+        block: [THREADS, 1, 1],
+        smem_bytes: 0,
+    };
+    dev.launch("attn_decode_merge_bf16", &cfg, &mut a)
+}
+
+/// The decode step's KV append: row b of `k_new`/`v_new` [B, width] goes to row
+/// `start + len - 1` of `k_cache`/`v_cache` [N, width] for `cache.host[b]` = (start, len), every
+/// row in one launch.
+pub fn attn_decode_append_bf16(
+    dev: &dyn KernelDevice,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    k_new: &DevBuf<bf16>,
+    v_new: &DevBuf<bf16>,
+    cache: &AttnSeqs,
+    width: usize,
+) -> Result<()> {
+    const W: &str = "attn_decode_append_bf16";
+    let b = cache.host.len();
+    check_nonempty(W, cache)?;
+    if width == 0 || k_new.len() != b * width || v_new.len() != k_new.len() {
+        bail!(
+            "{W}: k/v rows have {}/{} elements for {b} rows of {width}",
+            k_new.len(),
+            v_new.len()
+        );
+    }
+    if v_cache.len() != k_cache.len() || cache.rows * width > k_cache.len() {
+        bail!(
+            "{W}: sequences reach row {} but the k/v caches have {}/{} elements of rows of {width}",
+            cache.rows,
+            k_cache.len(),
+            v_cache.len()
+        );
+    }
+    let mut a = KernelArgs::new();
+    a.buf(k_cache)
+        .buf(v_cache)
+        .buf(k_new)
+        .buf(v_new)
+        .buf(&cache.dev)
+        .i32(width as i32);
+    let cfg = LaunchCfg {
+        grid: [b as u32, 1, 1],
+        block: [THREADS, 1, 1],
+        smem_bytes: 0,
+    };
+    dev.launch(W, &cfg, &mut a)
+}
+
+/// Decode attention with `rung` (rung 2 needs `scratch` and [`split_supports`]; otherwise rung 1
+/// runs).
+#[allow(clippy::too_many_arguments)]
+pub fn attend(
+    dev: &dyn KernelDevice,
+    rung: Rung,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    cache: &AttnSeqs,
+    scratch: Option<&SplitScratch>,
+    dims: AttnDims,
+) -> Result<()> {
+    match (rung, scratch) {
+        (Rung::Split, Some(s)) if split_supports(dims) => {
+            attn_decode_split(dev, out, lse, q, k_cache, v_cache, cache, s, dims)
+        }
+        _ => attn_decode_bf16(dev, out, lse, q, k_cache, v_cache, cache, dims),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_and_support() {
+        assert_eq!(chunks_for(1), 1);
+        assert_eq!(chunks_for(CHUNK), 1);
+        assert_eq!(chunks_for(CHUNK + 1), 2);
+        let d = |hq, hkv, hd| AttnDims {
+            n_q_heads: hq,
+            n_kv_heads: hkv,
+            head_dim: hd,
+        };
+        assert!(split_supports(d(12, 2, 128)));
+        assert!(split_supports(d(7, 1, 40)));
+        assert!(!split_supports(d(4, 4, 20)));
+        assert!(!split_supports(d(4, 3, 16)));
+        // one chunk of partials per query head, written and read back
+        assert_eq!(
+            SplitScratch::traffic_bytes(d(2, 1, 8), &[CHUNK, CHUNK + 1]),
+            2 * (2 * 40 + 2 * 2 * 40)
+        );
+    }
+}

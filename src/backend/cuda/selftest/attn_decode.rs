@@ -1,0 +1,269 @@
+//! kernels/attn_decode.cu: both rungs of the decode step over a KV cache against
+//! `backend::cpu::attention::attend_head` (inputs rounded to bf16 first, outputs pre-filled with
+//! NaN so an unwritten element fails). The caches are laid out like the generation cache's slot
+//! pool: each sequence owns `slot · max_len ..`, slots in a shuffled order with unused rows
+//! between them. Rung 2 must also give bit-identical results for a sequence alone and inside a
+//! batch (its chunking depends on nothing but the sequence). The KV append must write exactly
+//! the new rows and leave every other cache row alone.
+use super::super::attention::AttnSeqs;
+use super::super::attn_decode::{
+    attn_decode_append_bf16, attn_decode_bf16, attn_decode_split, split_supports, Rung,
+    SplitScratch, CHUNK,
+};
+use super::super::device::{download, filled, upload, DevBuf, KernelDevice};
+use super::{bf16_inputs, compare, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM};
+use crate::backend::cpu::attention::{attend_head, gather_head, AttnDims};
+use crate::rng::SplitMix64;
+use anyhow::Result;
+use half::bf16;
+
+/// One decode problem: the cached length of each sequence and the head layout.
+#[derive(Clone, Debug)]
+pub struct DecodeCase {
+    pub lens: Vec<usize>,
+    pub dims: AttnDims,
+}
+
+impl DecodeCase {
+    pub fn new(lens: &[usize], n_q_heads: usize, n_kv_heads: usize, head_dim: usize) -> Self {
+        DecodeCase {
+            lens: lens.to_vec(),
+            dims: AttnDims {
+                n_q_heads,
+                n_kv_heads,
+                head_dim,
+            },
+        }
+    }
+    pub fn label(&self) -> String {
+        let d = self.dims;
+        format!(
+            "lens{:?} h{}/{} d{}",
+            self.lens, d.n_q_heads, d.n_kv_heads, d.head_dim
+        )
+    }
+    /// Rows reserved per slot (the longest sequence rounded up, plus slack).
+    fn max_len(&self) -> usize {
+        self.lens.iter().max().copied().unwrap_or(1) + 3
+    }
+    /// (first row, length) per sequence: sequence i in slot (i · 5 + 2) mod B of a pool of B + 1
+    /// slots, so slots are out of order and one stays unused.
+    fn seqs(&self) -> Vec<(usize, usize)> {
+        let b = self.lens.len();
+        self.lens
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| (((i * 5 + 2) % (b + 1)) * self.max_len(), l))
+            .collect()
+    }
+    fn rows(&self) -> usize {
+        (self.lens.len() + 1) * self.max_len()
+    }
+}
+
+/// Small cases for the emulator (GQA 1..9 heads per kv head, D not a power of two, a 1-key cache,
+/// several chunks); the model shapes on a GPU.
+pub fn cases(set: ShapeSet) -> Vec<DecodeCase> {
+    let c = CHUNK;
+    match set {
+        ShapeSet::Small => vec![
+            DecodeCase::new(&[1, 17, 3], 4, 4, 16),
+            DecodeCase::new(&[33, 5, 2 * c + 7], 6, 2, 64),
+            DecodeCase::new(&[2, 19], 7, 1, 40),
+            DecodeCase::new(&[c, c + 1, 9], 18, 2, 8),
+            DecodeCase::new(&[3, 12], 4, 2, 20),
+        ],
+        ShapeSet::Full => vec![
+            DecodeCase::new(&[1, 3, 17, 33, 65], 4, 4, 16),
+            DecodeCase::new(&[1, 300, 77, 512], 9, 3, 64),
+            DecodeCase::new(&[129, 1, 400, 1024], 12, 2, 128),
+            DecodeCase::new(&[256, 3, 2000], 28, 4, 128),
+        ],
+    }
+}
+
+pub fn run(c: &mut Checks) {
+    if !c.wants("attn_decode") {
+        return;
+    }
+    for case in cases(c.set) {
+        let shape = case.label();
+        c.check("attn_decode_bf16", &shape, |dev, rng| {
+            check_case(dev, rng, &case, Rung::PerHead)
+        });
+        if split_supports(case.dims) {
+            c.check("attn_decode_split_bf16", &shape, |dev, rng| {
+                check_case(dev, rng, &case, Rung::Split)
+            });
+        }
+        c.check("attn_decode_append_bf16", &shape, |dev, rng| {
+            check_append(dev, rng, &case)
+        });
+    }
+}
+
+/// The KV append of one decode step: every sequence's new K/V row lands at its last position,
+/// and no other row of the caches changes.
+pub fn check_append(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    case: &DecodeCase,
+) -> Result<Vec<CheckRow>> {
+    let shape = format!("append {}", case.label());
+    let width = case.dims.n_kv_heads * case.dims.head_dim;
+    let seqs = case.seqs();
+    let b = seqs.len();
+    let (k0, k0h) = bf16_inputs(rng, case.rows() * width, -2.0, 2.0);
+    let (v0, v0h) = bf16_inputs(rng, case.rows() * width, -2.0, 2.0);
+    let (kn, knh) = bf16_inputs(rng, b * width, -2.0, 2.0);
+    let (vn, vnh) = bf16_inputs(rng, b * width, -2.0, 2.0);
+    let (kc, vc) = (upload(dev, &k0h)?, upload(dev, &v0h)?);
+    let cache = AttnSeqs::upload(dev, &seqs)?;
+    let (knb, vnb) = (upload(dev, &knh)?, upload(dev, &vnh)?);
+    attn_decode_append_bf16(dev, &kc, &vc, &knb, &vnb, &cache, width)?;
+    let (mut want_k, mut want_v) = (k0, v0);
+    for (i, &(start, len)) in seqs.iter().enumerate() {
+        let row = (start + len - 1) * width;
+        want_k[row..row + width].copy_from_slice(&kn[i * width..(i + 1) * width]);
+        want_v[row..row + width].copy_from_slice(&vn[i * width..(i + 1) * width]);
+    }
+    let f = |v: Vec<bf16>| v.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
+    Ok(vec![
+        compare(
+            "attn_decode_append_bf16 k",
+            &shape,
+            &f(download(dev, &kc)?),
+            &want_k,
+            0.0,
+        ),
+        compare(
+            "attn_decode_append_bf16 v",
+            &shape,
+            &f(download(dev, &vc)?),
+            &want_v,
+            0.0,
+        ),
+    ])
+}
+
+/// The decode inputs of one case on the host and the device.
+struct Inputs {
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    qb: DevBuf<bf16>,
+    kb: DevBuf<bf16>,
+    vb: DevBuf<bf16>,
+}
+
+fn inputs(dev: &dyn KernelDevice, rng: &mut SplitMix64, case: &DecodeCase) -> Result<Inputs> {
+    let AttnDims {
+        n_q_heads: hq,
+        n_kv_heads: hkv,
+        head_dim: d,
+    } = case.dims;
+    let b = case.lens.len();
+    let (q, qh) = bf16_inputs(rng, b * hq * d, -2.0, 2.0);
+    let (k, kh) = bf16_inputs(rng, case.rows() * hkv * d, -2.0, 2.0);
+    let (v, vh) = bf16_inputs(rng, case.rows() * hkv * d, -1.0, 1.0);
+    Ok(Inputs {
+        qb: upload(dev, &qh)?,
+        kb: upload(dev, &kh)?,
+        vb: upload(dev, &vh)?,
+        q,
+        k,
+        v,
+    })
+}
+
+/// The CPU reference: out [B, Hq·D] and lse [B, Hq].
+fn reference(case: &DecodeCase, x: &Inputs) -> (Vec<f32>, Vec<f32>) {
+    let dims = case.dims;
+    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    let b = case.lens.len();
+    let mut want_o = vec![0.0f32; b * hq * d];
+    let mut want_lse = vec![0.0f32; b * hq];
+    for (s, &(start, len)) in case.seqs().iter().enumerate() {
+        for h in 0..hq {
+            let g = h / dims.group();
+            let qrow = &x.q[(s * hq + h) * d..(s * hq + h + 1) * d];
+            let kg = gather_head(&x.k, hkv, d, g, start, len);
+            let vg = gather_head(&x.v, hkv, d, g, start, len);
+            let (o, l) = attend_head(qrow, &kg, &vg, 1, len, d, dims.scale());
+            want_o[(s * hq + h) * d..(s * hq + h + 1) * d].copy_from_slice(&o);
+            want_lse[s * hq + h] = l[0];
+        }
+    }
+    (want_o, want_lse)
+}
+
+/// Runs `rung` on `seqs` (rows into the case's caches) with q rows `q`; returns out and lse.
+fn run_rung(
+    dev: &dyn KernelDevice,
+    case: &DecodeCase,
+    x: &Inputs,
+    q: &DevBuf<bf16>,
+    seqs: &[(usize, usize)],
+    rung: Rung,
+) -> Result<(Vec<bf16>, Vec<f32>)> {
+    let dims = case.dims;
+    let b = seqs.len();
+    let cache = AttnSeqs::upload(dev, seqs)?;
+    let o = filled(dev, b * dims.n_q_heads * dims.head_dim, bf16::NAN)?;
+    let lse = filled(dev, b * dims.n_q_heads, f32::NAN)?;
+    match rung {
+        Rung::PerHead => attn_decode_bf16(dev, &o, &lse, q, &x.kb, &x.vb, &cache, dims)?,
+        Rung::Split => {
+            let scratch = SplitScratch::alloc(dev, b, case.max_len(), dims)?;
+            attn_decode_split(dev, &o, &lse, q, &x.kb, &x.vb, &cache, &scratch, dims)?
+        }
+    }
+    Ok((download(dev, &o)?, download(dev, &lse)?))
+}
+
+/// One rung on one case against the CPU; rung 2 also runs every sequence alone and must match
+/// its in-batch result bit for bit.
+pub fn check_case(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    case: &DecodeCase,
+    rung: Rung,
+) -> Result<Vec<CheckRow>> {
+    let name = match rung {
+        Rung::PerHead => "attn_decode_bf16",
+        Rung::Split => "attn_decode_split_bf16",
+    };
+    let shape = format!("decode {}", case.label());
+    let x = inputs(dev, rng, case)?;
+    let (want_o, want_lse) = reference(case, &x);
+    let seqs = case.seqs();
+    let (o, lse) = run_rung(dev, case, &x, &x.qb, &seqs, rung)?;
+    let of: Vec<f32> = o.iter().map(|v| v.to_f32()).collect();
+    let mut rows = vec![
+        compare(&format!("{name} out"), &shape, &of, &want_o, TOL_BF16),
+        compare(&format!("{name} lse"), &shape, &lse, &want_lse, TOL_GEMM),
+    ];
+    if rung == Rung::Split {
+        let (hq, d) = (case.dims.n_q_heads, case.dims.head_dim);
+        let mut same = true;
+        for (i, &s) in seqs.iter().enumerate() {
+            let qi = x.qb.view(i * hq * d, hq * d)?;
+            let (oi, li) = run_rung(dev, case, &x, &qi, &[s], rung)?;
+            let bits = |v: &[bf16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            same &= bits(&oi) == bits(&o[i * hq * d..(i + 1) * hq * d])
+                && li.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                    == lse[i * hq..(i + 1) * hq]
+                        .iter()
+                        .map(|v| v.to_bits())
+                        .collect::<Vec<_>>();
+        }
+        let mut row = compare(&format!("{name} alone"), &shape, &[0.0], &[0.0], 0.0);
+        if !same {
+            row.pass = false;
+            row.note =
+                "a sequence alone differs bitwise from the same sequence in the batch".into();
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}

@@ -1,0 +1,112 @@
+//! Decode-attention entries: one query per sequence over a KV cache (batch 64, 2048 cached keys
+//! on a GPU) at each model's head layout, rung 1 (`attn_decode_bf16`) and rung 2 (flash-decoding)
+//! in the same run, each against the copy bandwidth (bytes: K/V once, q, out, lse; rung 2's
+//! partial states are extra traffic it must hide), rung 2 also against rung 1; the decode step's
+//! KV append of one row per sequence against the bandwidth.
+use super::counts::{attn_decode_bytes, attn_decode_flops};
+use super::record::Record;
+use super::shapes::Plan;
+use super::timing::Bencher;
+use super::{random_bf16, Roofs};
+use crate::backend::cpu::attention::AttnDims;
+use crate::backend::cuda::attention::AttnSeqs;
+use crate::backend::cuda::attn_decode::{
+    attn_decode_append_bf16, attn_decode_bf16, attn_decode_split, split_supports, Rung,
+    SplitScratch,
+};
+use crate::backend::cuda::device::alloc;
+use anyhow::Result;
+use half::bf16;
+
+/// The kernel name an entry of `rung` is filed under.
+pub fn rung_kernel(rung: Rung) -> &'static str {
+    match rung {
+        Rung::PerHead => "attn_decode_bf16",
+        Rung::Split => "attn_decode_split_bf16",
+    }
+}
+
+pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
+    let rungs: Vec<Rung> = Rung::all()
+        .into_iter()
+        .filter(|&r| b.wants(rung_kernel(r)))
+        .collect();
+    let append = b.wants("attn_decode_append_bf16");
+    if rungs.is_empty() && !append {
+        return Ok(());
+    }
+    for m in &plan.models {
+        let dims = AttnDims {
+            n_q_heads: m.n_q_heads,
+            n_kv_heads: m.n_kv_heads,
+            head_dim: m.head_dim,
+        };
+        let (hq, hkv, d) = (m.n_q_heads, m.n_kv_heads, m.head_dim);
+        let (batch, clen) = (plan.decode_batch, plan.decode_len);
+        let cache: Vec<(usize, usize)> = (0..batch).map(|i| (i * clen, clen)).collect();
+        let cache = AttnSeqs::upload(&b.dev, &cache)?;
+        let kc = random_bf16(b, batch * clen * hkv * d)?;
+        let vc = random_bf16(b, batch * clen * hkv * d)?;
+        let q = random_bf16(b, batch * hq * d)?;
+        let o = alloc::<bf16>(&b.dev, batch * hq * d)?;
+        let lse = alloc::<f32>(&b.dev, batch * hq)?;
+        let scratch = SplitScratch::alloc(&b.dev, batch, clen, dims)?;
+        let lens = vec![clen; batch];
+        let shape = format!("{} batch {batch} cache {clen} {hq}/{hkv}x{d}", m.short);
+        if append {
+            // K and V: one new row per sequence read, and written into the cache.
+            let kn = random_bf16(b, batch * hkv * d)?;
+            let vn = random_bf16(b, batch * hkv * d)?;
+            b.dev.take_launched();
+            let t = b.time(&mut || {
+                attn_decode_append_bf16(&b.dev, &kc, &vc, &kn, &vn, &cache, hkv * d)
+            })?;
+            let bytes = (2 * 2 * batch * hkv * d * 2) as u64;
+            let mut r = Record::new("attn_decode", "attn_decode_append_bf16", shape.clone())
+                .timed(t, None, Some(bytes))
+                .goal("(no issue goal; one launch for the batch)");
+            r.launches = b.dev.take_launched();
+            out.push(roofs.vs_bandwidth(r, false));
+        }
+        let mut rung1_ms = None;
+        for &rung in &rungs {
+            if rung == Rung::Split && !split_supports(dims) {
+                continue;
+            }
+            b.dev.take_launched();
+            let t = b.time(&mut || match rung {
+                Rung::PerHead => attn_decode_bf16(&b.dev, &o, &lse, &q, &kc, &vc, &cache, dims),
+                Rung::Split => {
+                    attn_decode_split(&b.dev, &o, &lse, &q, &kc, &vc, &cache, &scratch, dims)
+                }
+            })?;
+            let median_ms = t.median_ms;
+            let mut r = Record::new("attn_decode", rung_kernel(rung), shape.clone())
+                .timed(
+                    t,
+                    Some(attn_decode_flops(&lens, hq, d)),
+                    Some(attn_decode_bytes(&lens, hq, hkv, d)),
+                )
+                .goal(if rung == Rung::Split {
+                    "≥ 0.80 of d2d bandwidth"
+                } else {
+                    "(rung 1: the baseline)"
+                });
+            r.launches = b.dev.take_launched();
+            let mut r = roofs.vs_bandwidth(r, rung == Rung::Split);
+            match (rung, rung1_ms) {
+                (Rung::PerHead, _) => rung1_ms = Some(median_ms),
+                (Rung::Split, Some(r1)) => {
+                    r.note = format!(
+                        "rung 2: {:.2}x rung 1; partial states {} B extra",
+                        r1 / median_ms,
+                        SplitScratch::traffic_bytes(dims, &lens)
+                    )
+                }
+                _ => {}
+            }
+            out.push(r);
+        }
+    }
+    Ok(())
+}

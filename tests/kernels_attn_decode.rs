@@ -1,0 +1,85 @@
+//! Decode attention (kernels/attn_decode.cu) on the emulator against
+//! `backend::cpu::attention::attend_head`: both rungs over a slot-pool KV cache (slots out of
+//! order, unused rows between them), GQA groups 1 to 9, head dims 8 to 128, caches of one key
+//! to several chunks; rung 2 also bit-identical for a sequence alone and inside a batch; the KV
+//! append writes exactly the new rows (16-byte and element-wise paths).
+mod emu_common;
+use emu_common::*;
+use rlvr::backend::cpu::attention::AttnDims;
+use rlvr::backend::cuda::attention::AttnSeqs;
+use rlvr::backend::cuda::attn_decode::{
+    attn_decode_bf16, attn_decode_split, split_supports, Rung, SplitScratch, CHUNK,
+};
+use rlvr::backend::cuda::device::{filled, upload};
+use rlvr::backend::cuda::selftest::attn_decode::{check_append, check_case, DecodeCase};
+use rlvr::backend::cuda::selftest::{input_rng, CheckRow};
+
+fn assert_all_pass(rows: &[CheckRow], expect: usize) {
+    assert_eq!(rows.len(), expect, "{rows:#?}");
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.pass)
+        .map(|r| {
+            format!(
+                "{} {}: abs {} rel {} {}",
+                r.kernel, r.shape, r.max_abs, r.max_rel, r.note
+            )
+        })
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+#[test]
+fn both_rungs_match_the_cpu_reference() {
+    let Some(dev) = emu_or_skip(8) else { return };
+    let mut rng = input_rng(8);
+    let c = CHUNK;
+    for case in [
+        DecodeCase::new(&[1, 3, 17, 65], 4, 4, 16),
+        DecodeCase::new(&[33, c + 5], 6, 2, 64),
+        DecodeCase::new(&[2, 40], 9, 3, 128),
+        DecodeCase::new(&[70], 7, 1, 33),
+        DecodeCase::new(&[c, 2 * c + 1, 9], 18, 2, 8),
+    ] {
+        assert_all_pass(
+            &check_case(&dev, &mut rng, &case, Rung::PerHead).unwrap(),
+            2,
+        );
+        if split_supports(case.dims) {
+            assert_all_pass(&check_case(&dev, &mut rng, &case, Rung::Split).unwrap(), 3);
+        }
+        assert_all_pass(&check_append(&dev, &mut rng, &case).unwrap(), 2);
+    }
+}
+
+#[test]
+fn launchers_reject_bad_shapes() {
+    let Some(dev) = emu_or_skip(9) else { return };
+    let dims = AttnDims {
+        n_q_heads: 4,
+        n_kv_heads: 2,
+        head_dim: 16,
+    };
+    let q = upload(&dev, &[half::bf16::ZERO; 4 * 16]).unwrap();
+    let kv = upload(&dev, &vec![half::bf16::ZERO; 4 * 2 * 16]).unwrap();
+    let o = filled(&dev, 4 * 16, half::bf16::NAN).unwrap();
+    let lse = filled(&dev, 4, f32::NAN).unwrap();
+    // a 5-key sequence in a 4-row cache
+    let seqs = AttnSeqs::upload(&dev, &[(0, 5)]).unwrap();
+    let err = attn_decode_bf16(&dev, &o, &lse, &q, &kv, &kv, &seqs, dims).unwrap_err();
+    assert!(format!("{err}").contains("row 5"), "{err}");
+    // an empty sequence (the new token must be cached)
+    let empty = AttnSeqs::upload(&dev, &[(0, 0)]).unwrap();
+    assert!(attn_decode_bf16(&dev, &o, &lse, &q, &kv, &kv, &empty, dims).is_err());
+    // a sequence longer than the scratch's chunks
+    let scratch = SplitScratch::alloc(&dev, 1, 2, dims).unwrap();
+    let long = AttnSeqs::upload(&dev, &[(0, CHUNK + 1)]).unwrap();
+    let err = attn_decode_split(&dev, &o, &lse, &q, &kv, &kv, &long, &scratch, dims).unwrap_err();
+    assert!(format!("{err}").contains("chunks"), "{err}");
+    // rung 2 needs 16-byte rows
+    let odd = AttnDims {
+        head_dim: 12,
+        ..dims
+    };
+    assert!(!split_supports(odd));
+}
