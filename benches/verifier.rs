@@ -1,5 +1,6 @@
 //! Verifier throughput and latency on MATH test: every target paired with the answer extracted
-//! from its reference solution. Prints checks/s (one core) and p50/p99/max latency separately.
+//! from its reference solution, and with another problem's target (mismatched pairs, the usual
+//! case of a reward). Prints checks/s (one core) and p50/p99/max latency separately.
 use criterion::{criterion_group, Criterion};
 use rlvr::data::verl::load_problems;
 use rlvr::verify::{extract_answer, grade, is_equivalent, Mode};
@@ -84,6 +85,10 @@ fn bench(c: &mut Criterion) {
         );
         latency_report(&format!("grade(solution) {mode:?}"), n, |i| {
             std::hint::black_box(grade(&pairs[i].2, &pairs[i].1, mode));
+        });
+        // The common case of the reward: a full grade of a response that is wrong.
+        latency_report(&format!("grade(solution, other target) {mode:?}"), n, |i| {
+            std::hint::black_box(grade(&pairs[i].2, &pairs[(i * 7919 + 1) % n].1, mode));
         });
         c.bench_function(&format!("is_equivalent_math_test_{mode:?}"), |b| {
             b.iter(|| {

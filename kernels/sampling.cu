@@ -1,6 +1,6 @@
-// Token sampling, one block per row of f32 logits (issue 4): temperature, top-k, top-p (nucleus,
+// Token sampling, one block per row of f32 logits: temperature, top-k, top-p (nucleus,
 // relative to the mass left by top-k), min-p, greedy — the semantics of the CPU `sample_row`
-// (src/generate/sampling.rs), with the same Philox4x32-10 uniform as `rng::philox_uniform`.
+// (src/backend/cpu/sampling.rs), with the same Philox4x32-10 uniform as `rng::philox_uniform`.
 //
 // No sort of the vocabulary: every filter is a threshold on an order-preserving integer key of the
 // logit (probabilities are monotone in the logit, and equal logits are exactly the tied

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Chat-template fixtures, rendered byte for byte as transformers renders them (issue 2, item 5).
+"""Chat-template fixtures, rendered byte for byte as transformers renders them.
 
 Same throwaway venv as scripts/golden.py, plus gguf:
 
@@ -192,7 +192,7 @@ def write_json(path: Path, obj: dict) -> None:
     path.write_text(json.dumps(obj, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-# method.md §3 (verl RLHFDataset); `{input}` is replaced by the problem text, nothing else.
+# The paper's verl RLHFDataset templates; `{input}` is replaced by the problem text, nothing else.
 PAPER_TEMPLATES = {
     "qwen": "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n{input}\n"
     "Please reason step by step, and put your final answer within \\boxed{}.<|im_end|>\n<|im_start|>assistant\n",
@@ -214,7 +214,7 @@ def paper_fixture() -> dict:
         for text in PAPER_INPUTS:
             cases.append({"template": name, "input": text, "expected": PAPER_TEMPLATES[name].replace("{input}", text)})
     return {
-        "source": "../shared/docs/method.md section 3 (verl RLHFDataset prompt templates); {input} is replaced "
+        "source": "the paper's verl RLHFDataset prompt templates; {input} is replaced "
         "literally by prompt[0].content, no trimming, no Jinja",
         "templates": {k: PAPER_TEMPLATES[k] for k in ("qwen", "qwen3_no_thinking", "llama")},
         "cases": cases,

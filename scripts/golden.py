@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Golden parity fixtures from Hugging Face transformers (issue 2, item 7).
+"""Golden parity fixtures from Hugging Face transformers.
 
 Makes small random models of each architecture we load (Llama, Qwen2, Qwen3,
 Mistral), saves them with `save_pretrained`, reloads them from disk in float64

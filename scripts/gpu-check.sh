@@ -79,7 +79,7 @@ step ptxas-report 30 "$bin" selftest --report
 step selftest-cuda 240 "$bin" selftest --device cuda --seed 1
 step selftest-emu 120 "$bin" selftest --device emu --seed 1
 step selftest-attn-cuda 120 "$bin" selftest --device cuda --seed 3 --filter attn
-# End to end on a tiny random model (issue 10): NSR steps with the update and scoring on the GPU
+# End to end on a tiny random model: NSR steps with the update and scoring on the GPU
 # against the same run on the emulator (rollouts on the CPU, so both update the same samples: the
 # first step's statistics must agree to bf16 accuracy); GRPO with rollouts and ZeRO-1 on the GPU;
 # greedy generation on the GPU against the CPU engine.
@@ -102,7 +102,7 @@ if step e2e-setup 60 bash -c '"$0" new-model --output "$1/model" && "$0" make-ta
   step generate-cuda-vs-cpu 30 python3 "$root/scripts/compare_runs.py" tokens \
     "$e2e/gen-cuda.jsonl" "$e2e/gen-cpu.jsonl" --min-agree 0.8
 fi
-# Device exchange of the data-parallel update (issue 12): staged through the host with this binary,
+# Device exchange of the data-parallel update: staged through the host with this binary,
 # and with NCCL (one rank runs the same path) when an `rlvr-nccl` built with --features nccl
 # was carried next to it.
 step dist-check-staged 60 "$bin" dist-check --device cuda --floats 1048576 --repeats 5
@@ -131,7 +131,7 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libcublas\.so'; then
   cublas_so=$(find /usr/local /opt -name 'libcublas.so.1[23]*' 2>/dev/null | head -n 1)
   [[ -n "$cublas_so" ]] && export LD_LIBRARY_PATH="$(dirname "$cublas_so")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
-# Sort-based top-p on the same GPU (torch.sort + cumsum), the sampling entry's baseline (issue 4).
+# Sort-based top-p on the same GPU (torch.sort + cumsum), the sampling entry's baseline.
 # Optional: without torch the bench reports the sampling entry against bandwidth only.
 topp_args=()
 if timeout 60 python3 "$root/scripts/topp_sort_baseline.py" >"$out/topp-sort-baseline.log" 2>&1; then

@@ -10,6 +10,9 @@
 #  7. the data-parallel tests over MPI (`--features mpi`, 2 ranks under mpirun).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# A clean clone gains nothing from incremental caches; they cost gigabytes of disk.
+export CARGO_INCREMENTAL=0
+echo "disk free before the build: $(df -h . | awk 'NR==2 {print $4}')"
 NVCC="$(bash scripts/setup-cuda.sh)"
 export NVCC REQUIRE_NVCC=1 REQUIRE_NO_SPILLS=1
 cargo fmt --all -- --check

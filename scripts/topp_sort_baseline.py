@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Sort-based top-p sampling on the GPU with PyTorch: the baseline issue 4 sets for
+"""Sort-based top-p sampling on the GPU with PyTorch: the baseline for
 `rlvr bench kernels`'s sample_rows_f32 entry (ours must be >= 5x faster). Same shape and logits
 range as that entry: 256 rows x V = 152064, logits uniform in [-6, 6), top-p 0.9, temperature 1.
 

@@ -15,10 +15,11 @@ use crate::generate::prompts::stop_tokens;
 use crate::generate::sampling::SamplingParams;
 use crate::model::init::{write_tiny_char_model, TinySpec};
 use crate::model::Model;
+use crate::rl::prompts::load_prompts;
 use crate::rl::rollout::{rollout, RolloutSettings};
 use crate::rl::sft::{sft, SftConfig};
-use crate::rl::trainer::{load_prompts, train};
-use crate::rl::TrainConfig;
+use crate::rl::trainer::train;
+use crate::rl::{ObjectiveKind, TrainConfig};
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use anyhow::{Context, Result};
 use std::collections::BTreeSet;
@@ -35,7 +36,7 @@ pub struct DemoConfig {
     /// (arithmetic, linear, word, mixed) at `difficulty`.
     pub task: String,
     pub difficulty: u32,
-    pub objectives: Vec<String>,
+    pub objectives: Vec<ObjectiveKind>,
     pub sft_steps: usize,
     pub rl_steps: usize,
     pub prompts_per_step: usize,
@@ -45,7 +46,7 @@ pub struct DemoConfig {
     pub eval_n: usize,
     pub eval_temperature: f32,
     pub max_response_tokens: usize,
-    pub template: String,
+    pub template: ChatTemplate,
     pub response_format: String,
     pub seed: u64,
 }
@@ -58,10 +59,10 @@ impl Default for DemoConfig {
             task: "add2".into(),
             difficulty: 2,
             objectives: vec![
-                "psr".into(),
-                "nsr".into(),
-                "w-reinforce".into(),
-                "grpo".into(),
+                ObjectiveKind::Psr,
+                ObjectiveKind::Nsr,
+                ObjectiveKind::WReinforce,
+                ObjectiveKind::Grpo,
             ],
             sft_steps: 3000,
             rl_steps: 60,
@@ -72,7 +73,7 @@ impl Default for DemoConfig {
             eval_n: 64,
             eval_temperature: 1.0,
             max_response_tokens: 8,
-            template: "plain".into(),
+            template: ChatTemplate::Plain,
             response_format: "{answer}".into(),
             seed: 1,
         }
@@ -151,7 +152,7 @@ pub fn eval_passk(
     )?;
     let mut correct = vec![0usize; items.len()];
     for s in &samples {
-        correct[s.group] += (s.reward > 0.5) as usize;
+        correct[s.group] += s.is_correct() as usize;
     }
     let counts: Vec<(usize, usize)> = correct.iter().map(|&c| (cfg.eval_n, c)).collect();
     let mean_len = samples.iter().map(|s| s.response.len()).sum::<usize>() as f64
@@ -177,7 +178,7 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
     let t0 = Instant::now();
     let out = &cfg.output;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let template: ChatTemplate = cfg.template.parse()?;
+    let template = cfg.template;
     // Data, three disjoint sets: SFT problems (make the base model), RL problems (the base has
     // never seen their answers, as in the paper), held-out evaluation problems.
     let sft_items = task_items(cfg, cfg.seed, 4000)?;
@@ -265,13 +266,13 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
 
     // (b) One RL run per objective, all from the same base.
     let mut runs = Vec::new();
-    for obj in &cfg.objectives {
-        let run_dir = out.join("runs").join(obj);
+    for &obj in &cfg.objectives {
+        let run_dir = out.join("runs").join(obj.name());
         let tc = TrainConfig {
             model: base.clone(),
             data: vec![train_path.clone()],
             output: run_dir.clone(),
-            objective: obj.clone(),
+            objective: obj,
             steps: cfg.rl_steps,
             prompts_per_step: cfg.prompts_per_step,
             n: cfg.n,
@@ -279,7 +280,7 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
             lr: cfg.lr,
             max_prompt_tokens: 256,
             max_response_tokens: cfg.max_response_tokens,
-            template: cfg.template.clone(),
+            template: Some(template),
             save_every: cfg.rl_steps,
             val_every: 0,
             rollout_batch: 256,
@@ -292,10 +293,10 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
             "trained {obj}: {} RL steps in {:.0}s, last reward {:.3}",
             cfg.rl_steps,
             t.elapsed().as_secs_f64(),
-            s.last_metrics["reward/mean"].as_f64().unwrap_or(0.0)
+            s.last_metrics.map_or(0.0, |m| m.batch.reward_mean)
         ));
         runs.push((
-            obj.clone(),
+            obj.name(),
             run_dir,
             s.final_checkpoint.context("no final checkpoint")?,
         ));
@@ -312,7 +313,7 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
     for (obj, _, ckpt) in &runs {
         let (pk, len) = eval_passk(ckpt, &eval_path, cfg, template)?;
         rows.push(EvalRow {
-            name: obj.clone(),
+            name: obj.to_string(),
             passk: pk,
             mean_response_tokens: len,
         });
@@ -385,7 +386,7 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
     writeln!(md, "## Pass@k (%)\n\n{table}\n![Pass@k](passk.svg)\n\n## Training\n\n![reward](train_reward.svg)\n![entropy](train_entropy.svg)\n")?;
     writeln!(
         md,
-        "What to look for (the paper's claim, method.md §6): PSR raises Pass@1 but loses at large k; NSR keeps or \
+        "What to look for (the paper's claim): PSR raises Pass@1 but loses at large k; NSR keeps or \
          improves the whole curve; W-REINFORCE (λ = 0.1) gets most of both. On a toy task and a tiny model the \
          effect can be small or absent; read the numbers, not the legend."
     )?;

@@ -148,7 +148,8 @@ fn no_grad_forward_ignores_the_flag() {
 #[test]
 fn training_with_checkpointing_is_bit_identical() {
     use rlvr::model::init::{write_tiny_char_model, TinySpec};
-    use rlvr::rl::trainer::{train, TIMING_KEYS};
+    use rlvr::rl::metrics::TIMING_KEYS;
+    use rlvr::rl::trainer::train;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     write_tiny_char_model(&d.join("model"), TinySpec::default()).unwrap();

@@ -1,4 +1,4 @@
-//! method.md §7 on a single next-token distribution: the logit gradient of PSR / NSR is exactly
+//! The paper's gradient analysis on a single next-token distribution: the logit gradient of PSR / NSR is exactly
 //! Eq. 7–8 (divided by π(y), the code's surrogate), and a small step taken directly on the logits
 //! (a logit-parameterised toy) moves the probabilities as the first-order formula predicts.
 use rlvr::analysis::token::{first_order_dp, logit_grad, measure_row, softmax, RowPrior};
@@ -123,7 +123,7 @@ fn logit_parameterised_step_matches_first_order_prediction() {
 
 #[test]
 fn nsr_barely_moves_confident_tokens() {
-    // Property 1 of method.md §7: as π_y → 1 the NSR update vanishes like (1 − π_y).
+    // The paper's first property of NSR: as π_y → 1 the NSR update vanishes like (1 − π_y).
     let mut z = logits(30, 5);
     z[2] = 12.0;
     let prior = RowPrior::new(&z, 2, 1.0, 5);

@@ -6,8 +6,12 @@ mod emu_common;
 mod tiny_task;
 
 use rlvr::dist::{Comm, ThreadComm};
+use rlvr::rl::dp::ZeroStage::{Off, One};
 use rlvr::rl::trainer::{train, train_with};
+use rlvr::rl::ObjectiveKind::{Grpo, Nsr, Psr};
+use rlvr::rl::PsrNsrMode::{Filter, Mask};
 use rlvr::rl::TrainConfig;
+use rlvr::tokenizer::ChatTemplate;
 use std::path::Path;
 
 fn setup(dir: &Path) -> TrainConfig {
@@ -22,7 +26,7 @@ fn setup(dir: &Path) -> TrainConfig {
         lr: 1e-3,
         max_prompt_tokens: 64,
         max_response_tokens: 6,
-        template: "plain".into(),
+        template: Some(ChatTemplate::Plain),
         save_every: 1,
         val_data: vec![dir.join("train.jsonl")],
         val_every: 1,
@@ -35,11 +39,11 @@ fn setup(dir: &Path) -> TrainConfig {
 
 #[test]
 fn thread_ranks_match_one_process() {
-    for (objective, mode, zero) in [("psr", "filter", 0), ("grpo", "filter", 1)] {
+    for (objective, mode, zero) in [(Psr, Filter, Off), (Grpo, Filter, One)] {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = setup(dir.path());
-        cfg.objective = objective.into();
-        cfg.psr_nsr_mode = mode.into();
+        cfg.objective = objective;
+        cfg.psr_nsr_mode = mode;
         cfg.zero = zero;
         let mut one = cfg.clone();
         one.output = dir.path().join("one");
@@ -83,14 +87,14 @@ fn device_thread_ranks_match_one_device_process() {
     let Some(dev) = emu_common::emu_or_skip(0) else {
         return;
     };
-    for (objective, mode, zero) in [("nsr", "mask", 0), ("grpo", "filter", 1)] {
+    for (objective, mode, zero) in [(Nsr, Mask, Off), (Grpo, Filter, One)] {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = setup(dir.path());
-        cfg.objective = objective.into();
-        cfg.psr_nsr_mode = mode.into();
+        cfg.objective = objective;
+        cfg.psr_nsr_mode = mode;
         cfg.zero = zero;
         // off a GPU, --nccl falls back to the staged transport: same run
-        cfg.nccl = zero == 1;
+        cfg.nccl = zero == One;
         cfg.steps = 1;
         // validation answers sampled on each rank's device, each rank its block of problems
         cfg.val_every = 1;

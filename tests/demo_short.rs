@@ -1,13 +1,18 @@
 //! A shortened `rlvr demo` end to end (seconds): base model by SFT, RL per objective, held-out
 //! Pass@k, report and plots.
 use rlvr::demo::{run_demo, DemoConfig};
+use rlvr::rl::ObjectiveKind;
 
 #[test]
 fn short_demo_writes_report_and_plots() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = DemoConfig {
         output: dir.path().join("demo"),
-        objectives: vec!["psr".into(), "nsr".into(), "w-reinforce".into()],
+        objectives: vec![
+            ObjectiveKind::Psr,
+            ObjectiveKind::Nsr,
+            ObjectiveKind::WReinforce,
+        ],
         sft_steps: 15,
         rl_steps: 2,
         prompts_per_step: 8,

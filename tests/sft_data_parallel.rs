@@ -3,7 +3,7 @@
 //! `tests/dist_mpi.rs` runs `rlvr sft` the same way over MPI.
 mod tiny_task;
 use rlvr::dist::ThreadComm;
-use rlvr::rl::dp::DataParallel;
+use rlvr::rl::dp::{DataParallel, ZeroStage};
 use rlvr::rl::sft::{sft, sft_with, SftConfig};
 use std::path::Path;
 
@@ -39,7 +39,7 @@ fn thread_ranks_match_one_process_with_the_same_shards() {
     let reference = run_one(&one, 2);
     assert_eq!(reference.0.len(), 3);
     assert!(reference.1.lines().count() == 3, "{}", reference.1);
-    for zero in [false, true] {
+    for zero in [ZeroStage::Off, ZeroStage::One] {
         let mut two = base.clone();
         two.output = dir.path().join(format!("two-zero{zero}"));
         std::fs::create_dir_all(&two.output).unwrap();
@@ -81,7 +81,10 @@ fn sft_launch_problems_are_clear_errors() {
     let e = run(&["--nproc", "0"]);
     assert!(e.contains("--nproc must be at least 1"), "{e}");
     let e = run(&["--zero", "2"]);
-    assert!(e.contains("--zero must be 0 or 1"), "{e}");
+    assert!(
+        e.contains("--zero") && e.contains("[possible values: 0, 1]"),
+        "{e}"
+    );
     let e = run(&["--nccl"]);
     assert!(e.contains("--nccl") && e.contains("--device cuda"), "{e}");
     if !cfg!(feature = "mpi") {

@@ -5,7 +5,7 @@ mod emu_common;
 mod tiny_task;
 
 use rlvr::dist::{Comm, ThreadComm};
-use rlvr::rl::dp::DataParallel;
+use rlvr::rl::dp::{DataParallel, ZeroStage};
 use rlvr::rl::sft::{sft, sft_on, SftConfig};
 use std::path::Path;
 
@@ -125,7 +125,7 @@ fn device_thread_ranks_match_one_device_process() {
         outcome(&ckpt, &losses) == reference,
         "activation checkpointing changed the run"
     );
-    for zero in [false, true] {
+    for zero in [ZeroStage::Off, ZeroStage::One] {
         let mut two = base.clone();
         two.output = dir.path().join(format!("two-zero{zero}"));
         std::fs::create_dir_all(&two.output).unwrap();

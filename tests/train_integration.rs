@@ -8,7 +8,9 @@ use rlvr::optim::AdamW;
 use rlvr::rl::rollout::Sample;
 use rlvr::rl::trainer::train;
 use rlvr::rl::update::{policy_update, UpdateInputs};
+use rlvr::rl::ObjectiveKind::{Grpo, Nsr, Ppo, Psr, Reinforce, WReinforce};
 use rlvr::rl::TrainConfig;
+use rlvr::tokenizer::ChatTemplate;
 use std::path::Path;
 
 fn setup(dir: &Path) -> TrainConfig {
@@ -24,7 +26,7 @@ fn setup(dir: &Path) -> TrainConfig {
         lr: 1e-3,
         max_prompt_tokens: 64,
         max_response_tokens: 6,
-        template: "plain".into(),
+        template: Some(ChatTemplate::Plain),
         save_every: 1,
         val_every: 0,
         rollout_batch: 8,
@@ -34,18 +36,32 @@ fn setup(dir: &Path) -> TrainConfig {
 
 #[test]
 fn every_objective_runs_and_checkpoints_load() {
-    for obj in ["psr", "nsr", "w-reinforce", "reinforce", "grpo", "ppo"] {
+    for obj in [Psr, Nsr, WReinforce, Reinforce, Grpo, Ppo] {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = setup(dir.path());
-        cfg.objective = obj.into();
+        cfg.objective = obj;
         let s = train(&cfg, false, false).unwrap_or_else(|e| panic!("{obj}: {e:#}"));
         let lines = std::fs::read_to_string(cfg.output.join("metrics.jsonl")).unwrap();
         assert_eq!(lines.lines().count(), 2, "{obj}");
+        for l in lines.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let (verify, rollout) = (v["time/verify_s"].as_f64(), v["time/rollout_s"].as_f64());
+            assert!(
+                verify > Some(0.0) && verify <= rollout,
+                "{obj}: the verifier's time is part of the rollout's: {l}"
+            );
+        }
+        let last = s.last_metrics.as_ref().unwrap();
+        assert_eq!(last.step, 1, "{obj}");
+        assert_eq!(
+            last.batch.correct + last.batch.incorrect,
+            cfg.prompts_per_step * cfg.n
+        );
         let ck = s.final_checkpoint.unwrap();
         let m = Model::load(&ck).unwrap();
         assert!(ck.join("tokenizer.json").exists() && ck.join("optimizer.safetensors").exists());
         assert!(m.params.iter().all(|p| !p.has_non_finite()));
-        if obj == "ppo" {
+        if obj == Ppo {
             assert!(ck.join("critic/value_head.safetensors").exists());
         }
     }
@@ -55,7 +71,7 @@ fn every_objective_runs_and_checkpoints_load() {
 fn resume_is_bit_exact() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = setup(dir.path());
-    cfg.objective = "grpo".into();
+    cfg.objective = Grpo;
     cfg.steps = 4;
     train(&cfg, false, false).unwrap();
     let full = tiny_task::metrics(&cfg.output);
@@ -123,7 +139,7 @@ fn psr_raises_correct_and_nsr_lowers_incorrect() {
         let all = fabricated(&model);
         let kept: Vec<Sample> = all
             .iter()
-            .filter(|s| (s.reward > 0.5) == want_correct)
+            .filter(|s| s.is_correct() == want_correct)
             .cloned()
             .collect();
         let adv: Vec<Vec<f32>> = kept
@@ -147,7 +163,7 @@ fn psr_raises_correct_and_nsr_lowers_incorrect() {
         policy_update(&mut model, &mut opt, &x, &c, c.lr).unwrap();
         for (s, b) in all.iter().zip(&before) {
             let after = seq_logp(&model, s);
-            if (s.reward > 0.5) == want_correct {
+            if s.is_correct() == want_correct {
                 if obj == "psr" {
                     assert!(
                         after > *b,
@@ -161,5 +177,67 @@ fn psr_raises_correct_and_nsr_lowers_incorrect() {
                 }
             }
         }
+    }
+}
+
+/// Every spelling of the closed settings that users write on the command line reaches the run's
+/// config.toml, canonically spelled; a wrong one is refused naming the choices.
+#[test]
+fn command_line_spellings_reach_the_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = setup(dir.path());
+    let rlvr = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_rlvr"))
+            .args(["train", "--quiet", "--steps", "0", "--model"])
+            .arg(&cfg.model)
+            .arg("--data")
+            .arg(&cfg.data[0])
+            .arg("--output")
+            .arg(&cfg.output)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = rlvr(&[
+        "--objective",
+        "weighted",
+        "--psr-nsr-mode",
+        "mask",
+        "--template",
+        "plain",
+        "--verifier",
+        "paper",
+        "--rollouts",
+        "cpu",
+        "--zero",
+        "1",
+        "--preset",
+        "tiny-cpu",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let written = std::fs::read_to_string(cfg.output.join("config.toml")).unwrap();
+    let back: TrainConfig = toml::from_str(&written).unwrap();
+    assert_eq!(back.objective, WReinforce);
+    assert_eq!(back.psr_nsr_mode, rlvr::rl::PsrNsrMode::Mask);
+    assert_eq!(back.template, Some(ChatTemplate::Plain));
+    assert_eq!(back.verifier, rlvr::verify::Mode::Paper);
+    assert_eq!(back.rollouts, rlvr::rl::config::Rollouts::Cpu);
+    assert_eq!(back.zero, rlvr::rl::dp::ZeroStage::One);
+    assert!(written.contains("objective = \"w-reinforce\"") && written.contains("zero = 1"));
+    for (flag, value) in [
+        ("--objective", "ppo2"),
+        ("--zero", "2"),
+        ("--template", "qwen9"),
+    ] {
+        let out = rlvr(&[flag, value]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(value) && err.contains("possible values"),
+            "{flag} {value}: {err}"
+        );
     }
 }

@@ -1,4 +1,4 @@
-//! Gradient analysis (issue 9, method.md §7): where PSR, NSR, W-REINFORCE — or an objective of
+//! Gradient analysis: where PSR, NSR, W-REINFORCE — or an objective of
 //! your own — push probability mass, measured on sampled responses.
 //!
 //! For every objective, [`analyze`] computes the trainer's per-token loss coefficients
@@ -83,6 +83,10 @@ impl AnalysisSample {
     }
     pub fn sequence(&self) -> Vec<u32> {
         [self.prompt.as_slice(), &self.response].concat()
+    }
+    /// Whether the verifier accepted the answer.
+    pub fn is_correct(&self) -> bool {
+        crate::rl::rollout::reward_is_correct(self.reward)
     }
 }
 
@@ -171,7 +175,7 @@ pub fn counts_by_group(samples: &[Sample], n_prompts: usize) -> Vec<(usize, usiz
     for s in samples {
         if let Some(x) = c.get_mut(s.group) {
             x.0 += 1;
-            x.1 += (s.reward > 0.5) as usize;
+            x.1 += s.is_correct() as usize;
         }
     }
     c
@@ -352,7 +356,7 @@ pub fn analyze(
         })
         .collect();
     let pos: Vec<usize> = (0..samples.len())
-        .filter(|&i| samples[i].reward > 0.5)
+        .filter(|&i| samples[i].is_correct())
         .collect();
     let neg: Vec<usize> = (0..samples.len())
         .filter(|&i| samples[i].reward <= 0.5)

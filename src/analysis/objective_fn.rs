@@ -18,7 +18,7 @@ pub trait TokenObjective {
 }
 
 /// A built-in objective of `rl::Objective`, with the paper's batch filter for PSR/NSR
-/// (method.md §1.3).
+/// (only groups with both correct and incorrect samples count).
 #[derive(Clone, Copy, Debug)]
 pub struct Builtin {
     pub objective: Objective,
@@ -46,7 +46,8 @@ impl TokenObjective for Builtin {
         sequence_advantages(self.objective, rewards, groups)
     }
     fn keeps(&self, reward: f32) -> bool {
-        self.objective.keeps(reward > 0.5, self.mode)
+        self.objective
+            .keeps(crate::rl::rollout::reward_is_correct(reward), self.mode)
     }
 }
 

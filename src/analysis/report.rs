@@ -60,7 +60,7 @@ pub struct ObjectiveSummary {
     /// Net Δp of the alternatives per log2 prior-rank bucket (rank 1, 2–3, 4–7, …), mean over
     /// own tokens.
     pub dp_by_rank: Vec<f64>,
-    /// Mean Δ log π(y) of own tokens by prior π(y) decile (property 1 of method.md §7:
+    /// Mean Δ log π(y) of own tokens by prior π(y) decile (the paper's first property of NSR:
     /// confident tokens barely move under NSR); NaN where a decile is empty.
     pub dlogp_by_confidence: Vec<f64>,
     pub passk_after: Option<Vec<(usize, f64)>>,
@@ -326,7 +326,7 @@ impl AnalysisReport {
                 )
             })
             .collect();
-        let correct = self.samples.iter().filter(|s| s.reward > 0.5).count();
+        let correct = self.samples.iter().filter(|s| s.is_correct()).count();
         let o = &self.options;
         Ok(json!({
             "settings": {
@@ -470,7 +470,7 @@ impl AnalysisReport {
         let sums = self.summaries();
         let o = &self.options;
         let mut md = String::new();
-        let correct = self.samples.iter().filter(|s| s.reward > 0.5).count();
+        let correct = self.samples.iter().filter(|s| s.is_correct()).count();
         let _ = writeln!(
             md,
             "# Gradient analysis: where the objectives push probability mass\n"

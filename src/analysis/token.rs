@@ -4,7 +4,7 @@
 //! per-token coefficients (g_lp on log π(y), g_H on the entropy), i.e.
 //! ∂L/∂z_v = (g_lp·(1[v=y] − p_v) − g_H·p_v·(log p_v + H))/τ. Gradient descent moves the logits
 //! along d = −∂L/∂z. Without the entropy term, d_v = g_lp·p_v/τ for every v ≠ y: the
-//! alternatives move in proportion to their probability (method.md §7, Eq. 7–8), upward under
+//! alternatives move in proportion to their probability (the paper's gradient analysis), upward under
 //! NSR (g_lp > 0), downward under PSR (g_lp < 0).
 use crate::backend::cpu::logprob::{row_grad_in_place, row_stats};
 use serde::Serialize;

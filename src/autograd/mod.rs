@@ -3,7 +3,7 @@
 //! nothing, so inference keeps no intermediates alive.
 //!
 //! Every op in `ops_*.rs` registers a backward for every differentiable input: there is no op
-//! that silently stops gradients (a known failure of other Rust frameworks, anchors.md §2).
+//! that silently stops gradients (a known failure of other Rust frameworks).
 
 mod checkpoint;
 mod ops_basic;

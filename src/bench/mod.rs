@@ -24,7 +24,8 @@ pub fn best_secs(warmup: usize, repeats: usize, f: impl FnMut()) -> f64 {
     sorted_secs(warmup, repeats, f)[0]
 }
 
-fn sorted_secs(warmup: usize, repeats: usize, mut f: impl FnMut()) -> Vec<f64> {
+/// Wall times in seconds of `repeats` runs of `f` after `warmup` untimed runs, fastest first.
+pub fn sorted_secs(warmup: usize, repeats: usize, mut f: impl FnMut()) -> Vec<f64> {
     for _ in 0..warmup {
         f();
     }

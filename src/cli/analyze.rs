@@ -160,7 +160,7 @@ pub fn run(a: Args) -> Result<()> {
             progress: &mut |_| {},
         },
     )?;
-    let correct = samples.iter().filter(|s| s.reward > 0.5).count();
+    let correct = samples.iter().filter(|s| s.is_correct()).count();
     eprintln!("{} of {} responses correct", correct, samples.len());
     let passk_n = a.passk_n.unwrap_or(a.n);
     let setup = (passk_n > 0).then(|| PasskSetup {

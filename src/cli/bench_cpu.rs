@@ -1,6 +1,7 @@
-//! `rlvr bench cpu` and `rlvr bench train`: CPU throughput against the GEMM crate's own peak.
+//! `rlvr bench cpu` and `rlvr bench train`: CPU throughput against the GEMM's own peak.
+use crate::backend::cpu::simd::isa;
 use crate::bench::checkpointing::{bench_checkpointing, CheckpointRun};
-use crate::bench::gemm::{crate_peak, standard_points, GemmPoint};
+use crate::bench::gemm::{gemm_peak, standard_points, GemmPoint};
 use crate::bench::model::{
     bench_forward, bench_train_step, smollm2_135m_config, synthetic_135m, ModelRun,
 };
@@ -37,12 +38,17 @@ pub struct CpuArgs {
     /// Skip the forward+backward (training step) measurement.
     #[arg(long)]
     pub no_backward: bool,
+    /// Only the model's forward and forward+backward (no GEMM sweep, activation checkpointing
+    /// or per-op breakdown): what `scripts/bench_vs_pytorch.sh` compares.
+    #[arg(long)]
+    pub model_only: bool,
 }
 
 #[derive(Serialize)]
 struct CpuReport {
     threads: usize,
     load_average_1m: Option<f64>,
+    isa: &'static str,
     gemm_peak_size: usize,
     gemm_peak_gflops: f64,
     gemm: Vec<GemmRow>,
@@ -75,22 +81,31 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
     );
     let threads = init_threads(a.threads)?;
     let load = load_average();
-    let (peak_size, peak) = crate_peak(&PEAK_SIZES);
+    let (peak_size, peak) = gemm_peak(if a.model_only {
+        &PEAK_SIZES[1..2]
+    } else {
+        &PEAK_SIZES
+    });
     let cfg = smollm2_135m_config()?;
     let tokens = a.seqs * a.seq_len;
-    let gemm: Vec<GemmRow> = standard_points(
-        tokens,
-        cfg.hidden_size,
-        cfg.intermediate_size,
-        cfg.kv_dim(),
-        cfg.vocab_size,
-    )
-    .into_iter()
-    .map(|p| GemmRow {
-        frac_of_peak: p.gflops / peak,
-        point: p,
-    })
-    .collect();
+    let sweep = if a.model_only {
+        vec![]
+    } else {
+        standard_points(
+            tokens,
+            cfg.hidden_size,
+            cfg.intermediate_size,
+            cfg.kv_dim(),
+            cfg.vocab_size,
+        )
+    };
+    let gemm: Vec<GemmRow> = sweep
+        .into_iter()
+        .map(|p| GemmRow {
+            frac_of_peak: p.gflops / peak,
+            point: p,
+        })
+        .collect();
     let model = synthetic_135m(1)?;
     let forward = bench_forward(&model, a.seqs, a.seq_len, a.repeats, peak)?;
     let train_step = if a.no_backward {
@@ -104,7 +119,7 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
             peak,
         )?)
     };
-    let ckpt = if a.no_backward {
+    let ckpt = if a.no_backward || a.model_only {
         None
     } else {
         Some(bench_checkpointing(
@@ -114,10 +129,15 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
             a.repeats.min(2),
         )?)
     };
-    let breakdown = forward_breakdown(&cfg, a.seqs, a.seq_len, a.repeats);
+    let breakdown = if a.model_only {
+        vec![]
+    } else {
+        forward_breakdown(&cfg, a.seqs, a.seq_len, a.repeats)
+    };
     let r = CpuReport {
         threads,
         load_average_1m: load,
+        isa: isa().name(),
         gemm_peak_size: peak_size,
         gemm_peak_gflops: peak,
         gemm,
@@ -135,17 +155,22 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
         "threads {threads}, load average (1 min) {}",
         load.map_or("n/a".into(), |l| format!("{l:.2}"))
     );
-    println!("GEMM crate peak (matrixmultiply::sgemm, {peak_size}³): {peak:.1} GFLOP/s");
     println!(
-        "{:<36} {:>10} {:>8}",
-        "gemm (M x K x N)", "GFLOP/s", "of peak"
+        "GEMM peak ({} kernels, {peak_size}³): {peak:.1} GFLOP/s",
+        r.isa
+    );
+    println!(
+        "{:<36} {:>10} {:>8} {:>16} {:>7}",
+        "gemm (M x K x N)", "GFLOP/s", "of peak", "matrixmultiply", "ratio"
     );
     for g in &r.gemm {
         println!(
-            "{:<36} {:>10.1} {:>7.0}%",
+            "{:<36} {:>10.1} {:>7.0}% {:>16.1} {:>6.2}x",
             g.point.name,
             g.point.gflops,
-            100.0 * g.frac_of_peak
+            100.0 * g.frac_of_peak,
+            g.point.matrixmultiply_gflops,
+            g.point.gflops / g.point.matrixmultiply_gflops
         );
     }
     println!(
@@ -154,12 +179,13 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
     );
     let line = |m: &ModelRun| {
         println!(
-            "{:<17} {}x{} tokens: {:.3} s, {:.0} tokens/s, {:.1} GFLOP/s = {:.0}% of GEMM peak",
+            "{:<17} {}x{} tokens: {:.3} s, {:.0} tokens/s (best {:.0}), {:.1} GFLOP/s = {:.0}% of GEMM peak",
             m.what,
             m.seqs,
             m.seq_len,
             m.seconds,
             m.tokens_per_s,
+            m.best_tokens_per_s,
             m.gflops,
             100.0 * m.frac_of_gemm_peak
         )
@@ -267,7 +293,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
             Model::random(cfg, 0.1, s.seed)?,
         )
     };
-    let (_, peak) = crate_peak(&PEAK_SIZES);
+    let (_, peak) = gemm_peak(&PEAK_SIZES);
     let spec = TrainBenchSpec {
         rollout_batch: a.rollout_batch,
         samples_per_prompt: a.samples_per_prompt,
@@ -296,7 +322,7 @@ pub fn run_train(a: TrainArgs) -> Result<()> {
         r.params,
         load.map_or("n/a".into(), |l| format!("{l:.2}"))
     );
-    println!("GEMM crate peak: {peak:.1} GFLOP/s");
+    println!("GEMM peak: {peak:.1} GFLOP/s");
     println!(
         "rollout: {} sequences × {} new tokens (prompt {}): {:.2} s, {:.1} tokens/s",
         r.rollout.sequences,

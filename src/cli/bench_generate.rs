@@ -2,14 +2,17 @@
 //! inner step: one batched forward of every sequence's last token, the LM head, and a draw per
 //! row) at several batch sizes, and the memory-bandwidth roofline of each.
 //!
-//! Bytes read per step = the weights the step touches (every matrix once; the embedding table
-//! only as the LM head when tied, plus one embedding row per sequence) + every sequence's K and
-//! V cache. Roofline = those bytes / this machine's memcpy bandwidth (read + write traffic of a
+//! Bytes read per step = the packed weights the step streams (every matrix once, f32 or bf16;
+//! the embedding table only as the LM head when tied, plus one f32 embedding row per sequence),
+//! plus every sequence's K and V cache. Roofline = those bytes / this machine's memcpy bandwidth (read + write traffic of a
 //! multi-threaded copy, measured in the same run). At large batch the CPU is compute-bound, so
 //! GFLOP/s is reported as well.
+use crate::backend::cpu::simd::isa;
+use crate::model::decode::Decoder;
 use crate::model::init::llama_config_json;
 use crate::model::kv_cache::{Chunk, SeqCache};
 use crate::model::{Model, ModelConfig};
+use crate::tensor::DType;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::path::PathBuf;
@@ -18,7 +21,7 @@ use std::time::Instant;
 /// Measure decode tokens/s at each batch size and compare with the memory-bandwidth roofline.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Model directory to benchmark (its weights run as f32 on the CPU).
+    /// Model directory to benchmark.
     #[arg(
         long,
         required_unless_present = "synthetic_135m",
@@ -41,9 +44,25 @@ pub struct Args {
     /// Buffer size of the memcpy bandwidth measurement, in MiB.
     #[arg(long, default_value_t = 256)]
     pub memcpy_mib: usize,
+    /// Storage of the weights during generation: f32 (the trainer's numbers) or bf16 (half the
+    /// bytes per step, each weight rounded once).
+    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
+    pub weights: String,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `f32` or `bf16` as the weights' storage type.
+pub fn weights_dtype(name: &str) -> Result<DType> {
+    match name {
+        "f32" => Ok(DType::F32),
+        "bf16" => Ok(DType::BF16),
+        _ => bail!("unknown weight type {name:?} (f32 or bf16)"),
+    }
 }
 
 /// The SmolLM2-135M shape with random weights.
@@ -90,17 +109,12 @@ pub struct BatchResult {
     pub gflops: f64,
 }
 
-/// Weight bytes one decode step reads for `batch` sequences (f32 on the CPU).
-fn weight_bytes(cfg: &ModelConfig, batch: usize) -> f64 {
-    let vd = cfg.vocab_size * cfg.hidden_size;
-    // num_params counts the embedding table once (tied) or both table and head (untied); the
-    // table itself is only gathered row by row.
-    let matrices = if cfg.tie_word_embeddings {
-        cfg.num_params()
-    } else {
-        cfg.num_params() - vd
-    };
-    4.0 * (matrices + batch * cfg.hidden_size) as f64
+/// Weight bytes one decode step reads for `batch` sequences: the packed matrices (LM head
+/// included), the norms, one embedding row per sequence.
+fn weight_bytes(decoder: &Decoder<'_>, batch: usize) -> f64 {
+    let cfg = &decoder.model.config;
+    let norms = (2 * cfg.num_layers + 1) * cfg.hidden_size;
+    decoder.weight_bytes() as f64 + 4.0 * (norms + batch * cfg.hidden_size) as f64
 }
 
 /// Multiply-adds ×2 of one decode step for `batch` sequences attending over `ctx` positions.
@@ -121,13 +135,13 @@ fn argmax(z: &[f32]) -> u32 {
 
 /// Time `steps` decode steps of `batch` sequences that share a prefilled `context`.
 pub fn bench_batch(
-    model: &Model,
+    decoder: &Decoder<'_>,
     base: &SeqCache,
     batch: usize,
     steps: usize,
     bandwidth: f64,
 ) -> Result<BatchResult> {
-    let cfg = &model.config;
+    let cfg = &decoder.model.config;
     let vocab = cfg.vocab_size;
     let mut caches: Vec<SeqCache> = vec![base.clone(); batch];
     let mut last: Vec<u32> = (0..batch)
@@ -144,9 +158,9 @@ pub fn bench_batch(
                     tokens: std::slice::from_ref(t),
                 })
                 .collect();
-            model.forward_cached(&mut chunks)?
+            decoder.forward(&mut chunks)?
         };
-        let logits = model.logits_of(&h);
+        let logits = decoder.logits(&h);
         *last = logits.data().par_chunks(vocab).map(argmax).collect();
         Ok(())
     };
@@ -164,7 +178,7 @@ pub fn bench_batch(
     let steps_f = steps as f64;
     let step_s = secs / steps_f;
     let kv_per_step = kv_bytes / steps_f;
-    let bytes = weight_bytes(cfg, batch) + kv_per_step;
+    let bytes = weight_bytes(decoder, batch) + kv_per_step;
     let flops = step_flops(cfg, batch, ctx_sum / steps_f);
     Ok(BatchResult {
         batch,
@@ -190,6 +204,11 @@ pub fn run(a: Args) -> Result<()> {
     if a.batch.is_empty() || a.batch.contains(&0) {
         bail!("--batch: every batch size must be at least 1");
     }
+    let dtype = weights_dtype(&a.weights)?;
+    if let Some(t) = a.threads {
+        anyhow::ensure!(t > 0, "--threads must be at least 1");
+        crate::bench::set_threads(t)?;
+    }
     let (model, name) = match &a.model {
         Some(dir) => (
             Model::load(dir).with_context(|| format!("loading model {}", dir.display()))?,
@@ -208,17 +227,18 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     let bandwidth = memcpy_bandwidth(a.memcpy_mib);
+    let decoder = Decoder::new(&model, dtype);
     let prompt: Vec<u32> = (0..a.context)
         .map(|i| ((i * 131 + 7) % cfg.vocab_size) as u32)
         .collect();
     let mut base = SeqCache::new(&model);
-    model.forward_cached(&mut [Chunk {
+    decoder.forward(&mut [Chunk {
         cache: &mut base,
         tokens: &prompt,
     }])?;
     let mut results = Vec::new();
     for &b in &a.batch {
-        results.push(bench_batch(&model, &base, b, a.tokens, bandwidth)?);
+        results.push(bench_batch(&decoder, &base, b, a.tokens, bandwidth)?);
     }
     let threads = rayon::current_num_threads();
     if a.json {
@@ -228,7 +248,8 @@ pub fn run(a: Args) -> Result<()> {
             "layers": cfg.num_layers,
             "hidden": cfg.hidden_size,
             "vocab": cfg.vocab_size,
-            "dtype": "f32",
+            "dtype": a.weights,
+            "isa": isa().name(),
             "threads": threads,
             "context": a.context,
             "memcpy_gbps": bandwidth / 1e9,
@@ -238,8 +259,10 @@ pub fn run(a: Args) -> Result<()> {
         return Ok(());
     }
     println!(
-        "model: {name}, {:.1}M params (f32), {} layers, hidden {}, vocab {}",
+        "model: {name}, {:.1}M params ({} weights, {} kernels), {} layers, hidden {}, vocab {}",
         cfg.num_params() as f64 / 1e6,
+        a.weights,
+        isa().name(),
         cfg.num_layers,
         cfg.hidden_size,
         cfg.vocab_size

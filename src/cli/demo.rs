@@ -1,5 +1,7 @@
 //! `rlvr demo`: PSR vs NSR vs W-REINFORCE (and GRPO) on a laptop, no arguments needed.
 use crate::demo::{markdown_table, run_demo, DemoConfig};
+use crate::rl::ObjectiveKind;
+use crate::tokenizer::ChatTemplate;
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -23,10 +25,11 @@ pub struct Args {
     /// Objectives to compare (comma-separated).
     #[arg(
         long,
+        value_enum,
         value_delimiter = ',',
         default_value = "psr,nsr,w-reinforce,grpo"
     )]
-    pub objectives: Vec<String>,
+    pub objectives: Vec<ObjectiveKind>,
     /// SFT steps that make the tiny base model.
     #[arg(long, default_value_t = 3000)]
     pub sft_steps: usize,
@@ -55,8 +58,8 @@ pub struct Args {
     #[arg(long, default_value_t = 8)]
     pub max_response_tokens: usize,
     /// Chat template (plain for the tiny model; e.g. smollm2 with --model).
-    #[arg(long, default_value = "plain")]
-    pub template: String,
+    #[arg(long, value_enum, default_value_t = ChatTemplate::Plain)]
+    pub template: ChatTemplate,
     /// SFT response format for the tiny model (`{answer}` is replaced).
     #[arg(long, default_value = "{answer}")]
     pub response_format: String,

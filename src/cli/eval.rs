@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::ValueEnum;
 use std::path::PathBuf;
 
-/// The paper's evaluation protocols (method.md §5).
+/// The paper's evaluation protocols.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Protocol {
     /// Qwen2.5-Math-7B: n 256, temperature 0.6, top-p 0.95, 4096 tokens.

@@ -1,6 +1,6 @@
 //! `rlvr plan`: the GPU memory plan of full-parameter RL for a model, per rank.
 //!
-//! Layout assumed (design.md): bf16 weights for compute, f32 master weights, f32 AdamW moments,
+//! Layout assumed (the one `rlvr train --device cuda` uses): bf16 weights for compute, f32 master weights, f32 AdamW moments,
 //! f32 gradients (or bf16 with `--bf16-grads`); activation checkpointing (`rlvr train
 //! --activation-checkpointing`) keeps one hidden state per layer per token plus one layer's full
 //! activations during its recompute (without it, every layer's activations); the fused log-prob

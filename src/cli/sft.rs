@@ -1,8 +1,9 @@
 //! `rlvr sft`: supervised fine-tuning on (prompt, answer) pairs.
 use super::device::DeviceArg;
 use super::ranks::{or_abort_all, start_ranks};
-use crate::rl::dp::DataParallel;
+use crate::rl::dp::{DataParallel, ZeroStage};
 use crate::rl::sft::{sft_on, SftConfig};
+use crate::tokenizer::ChatTemplate;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -42,9 +43,9 @@ pub struct Args {
     /// Seed for example order.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Chat template (see `rlvr train --help`).
-    #[arg(long, default_value = "plain")]
-    pub template: String,
+    /// Chat template.
+    #[arg(long, value_enum, default_value_t = ChatTemplate::Plain)]
+    pub template: ChatTemplate,
     /// Response text; `{answer}` is replaced by the gold answer.
     #[arg(long, default_value = "\\boxed{{answer}}")]
     pub response_format: String,
@@ -64,8 +65,8 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub dp_shards: usize,
     /// 1 = ZeRO-1: shard AdamW moments and master-weight updates across the processes.
-    #[arg(long, default_value_t = 0)]
-    pub zero: usize,
+    #[arg(long, value_enum, default_value_t = ZeroStage::Off)]
+    pub zero: ZeroStage,
     /// With --device cuda: gradient shards move between GPUs with NCCL (a build with
     /// `--features nccl`); without it they are staged through the host collectives.
     #[arg(long)]
@@ -73,9 +74,6 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if a.zero > 1 {
-        bail!("--zero must be 0 or 1 (ZeRO-1), got {}", a.zero);
-    }
     let cfg = SftConfig {
         model: a.model,
         data: a.data,
@@ -86,7 +84,7 @@ pub fn run(a: Args) -> Result<()> {
         weight_decay: a.weight_decay,
         grad_clip: 1.0,
         seed: a.seed,
-        template: a.template.parse()?,
+        template: a.template,
         response_format: a.response_format,
         max_tokens: a.max_tokens,
         activation_checkpointing: a.activation_checkpointing,
@@ -100,7 +98,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     // A rank that cannot open its device ends them all (the others would wait in a collective).
     let dev = or_abort_all(comm.as_ref(), a.device.kernel_device(cfg.seed))?;
-    let dp = DataParallel::new(comm.as_ref(), a.dp_shards, a.zero == 1);
+    let dp = DataParallel::new(comm.as_ref(), a.dp_shards, a.zero);
     let root = dp.is_root();
     let out = (|| {
         if root {

@@ -1,6 +1,10 @@
 //! `rlvr train`: RL on verifiable problems with PSR, NSR, W-REINFORCE, REINFORCE, GRPO or PPO.
 use super::device::DeviceArg;
-use crate::rl::config::{TrainConfig, PRESETS};
+use crate::rl::config::{Preset, Rollouts, TrainConfig};
+use crate::rl::dp::ZeroStage;
+use crate::rl::{ObjectiveKind, PsrNsrMode};
+use crate::tokenizer::ChatTemplate;
+use crate::verify::Mode as Verifier;
 use anyhow::{anyhow, Context, Result};
 use std::path::PathBuf;
 
@@ -16,9 +20,9 @@ pub struct Args {
     /// Rollouts and the PPO critic stay on the CPU.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
-    /// Preset with the paper's values: paper-qwen2.5-math-7b, paper-qwen3-4b, tiny-cpu.
-    #[arg(long)]
-    pub preset: Option<String>,
+    /// Preset with the paper's values.
+    #[arg(long, value_enum)]
+    pub preset: Option<Preset>,
     /// TOML file with any of the keys below.
     #[arg(long)]
     pub config: Option<PathBuf>,
@@ -37,15 +41,15 @@ pub struct Args {
     /// Run directory.
     #[arg(long)]
     pub output: Option<PathBuf>,
-    /// psr | nsr | w-reinforce | reinforce | grpo | ppo
-    #[arg(long)]
-    pub objective: Option<String>,
+    /// The RL objective.
+    #[arg(long, value_enum)]
+    pub objective: Option<ObjectiveKind>,
     /// W-REINFORCE's weight on positive samples (paper: 0.1).
     #[arg(long)]
     pub lambda: Option<f32>,
-    /// How PSR/NSR leave out the other class: filter (the paper's code) | mask.
-    #[arg(long)]
-    pub psr_nsr_mode: Option<String>,
+    /// How PSR/NSR leave out the other class.
+    #[arg(long, value_enum)]
+    pub psr_nsr_mode: Option<PsrNsrMode>,
     /// RL steps.
     #[arg(long)]
     pub steps: Option<usize>,
@@ -100,10 +104,9 @@ pub struct Args {
     /// Seed for data order and rollouts.
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Chat template (qwen2.5, qwen2.5-math, qwen3-nothink, llama3, smollm2, chatml, paper-qwen,
-    /// paper-qwen3-nothink, paper-llama, plain); default by model family.
-    #[arg(long)]
-    pub template: Option<String>,
+    /// Chat template; default by model family.
+    #[arg(long, value_enum)]
+    pub template: Option<ChatTemplate>,
     /// Checkpoint every N RL steps (and at the end).
     #[arg(long)]
     pub save_every: Option<usize>,
@@ -125,18 +128,18 @@ pub struct Args {
     /// Do not shrink the gradient of a short mini-batch (verl does, by len/nominal).
     #[arg(long)]
     pub no_short_minibatch_downweight: bool,
-    /// Verifier: correct (default) | paper (reproduces the paper's math_equal quirks).
-    #[arg(long)]
-    pub verifier: Option<String>,
+    /// Which verifier decides correctness.
+    #[arg(long, value_enum)]
+    pub verifier: Option<Verifier>,
     /// Keep only each layer's input (on the CPU tape, or on the device with --device cuda|emu)
     /// and recompute the layer in the backward: bit-identical gradients, far less activation
     /// memory, about 1.1–1.2× the update time.
     #[arg(long)]
     pub activation_checkpointing: bool,
-    /// With --device cuda|emu: sample rollouts on the device (`device`, default: the updated
-    /// bf16 policy, so sampler and trainer log-probs agree) or on the CPU (`cpu`).
-    #[arg(long)]
-    pub rollouts: Option<String>,
+    /// With --device cuda|emu: where rollouts and validation answers are sampled (default:
+    /// device).
+    #[arg(long, value_enum)]
+    pub rollouts: Option<Rollouts>,
     /// With --device cuda: gradient shards and ZeRO-1 weights move between GPUs with NCCL
     /// (needs a build with `--features nccl`; with one rank it still runs the NCCL exchange).
     /// Without it they are staged through the host collectives.
@@ -154,8 +157,8 @@ pub struct Args {
     #[arg(long)]
     pub dp_shards: Option<usize>,
     /// 1 = ZeRO-1: shard AdamW moments and master-weight updates across the processes.
-    #[arg(long)]
-    pub zero: Option<usize>,
+    #[arg(long, value_enum)]
+    pub zero: Option<ZeroStage>,
 }
 
 /// Overlay a TOML table onto a config (keys as in `TrainConfig`).
@@ -174,7 +177,7 @@ fn overlay(base: TrainConfig, table: toml::Table, source: &str) -> Result<TrainC
 
 pub fn resolve(a: &Args) -> Result<TrainConfig> {
     let mut cfg = match &a.preset {
-        Some(p) => TrainConfig::preset(p)?,
+        Some(p) => TrainConfig::preset(*p),
         None => TrainConfig::default(),
     };
     if let Some(path) = &a.config {
@@ -212,7 +215,6 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
         ppo_kl_coef,
         critic_lr,
         seed,
-        template,
         save_every,
         val_every,
         val_max_problems,
@@ -220,8 +222,12 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
         rollout_batch,
         verifier,
         dp_shards,
-        zero
+        zero,
+        rollouts
     );
+    if let Some(t) = a.template {
+        cfg.template = Some(t);
+    }
     if !a.data.is_empty() {
         cfg.data = a.data.clone();
     }
@@ -237,13 +243,9 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
     if a.activation_checkpointing {
         cfg.activation_checkpointing = true;
     }
-    if let Some(r) = &a.rollouts {
-        cfg.rollouts = r.clone();
-    }
     if a.nccl {
         cfg.nccl = true;
     }
-    let _ = PRESETS;
     cfg.validate()?;
     Ok(cfg)
 }

@@ -1,7 +1,7 @@
 //! Loader for verl-style problem files: parquet (the paper's `data/*.parquet`, read with the
 //! `parquet` row API, no arrow) and JSONL.
 //!
-//! Parquet layout (method.md §3): `data_source: str`, `prompt: list<struct{content, role}>`,
+//! Parquet layout (the paper's released data files): `data_source: str`, `prompt: list<struct{content, role}>`,
 //! `reward_model: struct{style, ground_truth: struct{question, target, solution?}}`,
 //! `extra_info: struct{index, split}`, optional `level`, `type`.
 //!

@@ -1,4 +1,4 @@
-//! Unbiased Pass@k (Chen et al. 2021; method.md §5).
+//! Unbiased Pass@k (Chen et al. 2021, the estimator the paper reports).
 //!
 //! Per problem with `n` samples of which `c` are correct, `pass@k = 1 − C(n−c, k) / C(n, k)`:
 //! the chance that at least one of `k` samples drawn without replacement is correct. The binomial

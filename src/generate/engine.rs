@@ -8,10 +8,15 @@
 //!   depend on the batch size or on which other sequences run alongside.
 //! - Each token's log-prob under the temperature-scaled full distribution is kept for the
 //!   trainer (the sampler-vs-trainer difference is logged every step).
+//! - The weights are packed once per call ([`Decoder`]); with f32 weights the logits are the
+//!   training forward's bit for bit, with bf16 weights (half the bytes per step) they differ by
+//!   the weights' rounding.
 use super::sampling::{sample_row, SamplingParams};
+use crate::model::decode::Decoder;
 use crate::model::kv_cache::{Chunk, SeqCache};
 use crate::model::Model;
 use crate::rng::philox_uniform;
+use crate::tensor::DType;
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::collections::VecDeque;
@@ -77,12 +82,24 @@ fn draw(
     Ok((s.token, s.logprob))
 }
 
+/// Generation with f32 weights (the trainer's numbers).
 pub fn generate(
     model: &Model,
     requests: &[GenRequest],
     cfg: &EngineConfig,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<Completion>> {
+    generate_with(&Decoder::new(model, DType::F32), requests, cfg, progress)
+}
+
+/// Generation with weights already packed (f32 or bf16) by the caller.
+pub fn generate_with(
+    decoder: &Decoder<'_>,
+    requests: &[GenRequest],
+    cfg: &EngineConfig,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<Completion>> {
+    let model = decoder.model;
     for (i, r) in requests.iter().enumerate() {
         r.params.validate()?;
         if r.prompt.is_empty() {
@@ -134,11 +151,11 @@ pub fn generate(
             let req = &requests[ri];
             if prefix.as_ref().map(|p| p.0) != Some(ri) {
                 let mut cache = SeqCache::new(model);
-                let h = model.forward_cached(&mut [Chunk {
+                let h = decoder.forward(&mut [Chunk {
                     cache: &mut cache,
                     tokens: &req.prompt,
                 }])?;
-                prefix = Some((ri, cache, model.logits_of(&h).into_vec()));
+                prefix = Some((ri, cache, decoder.logits(&h).into_vec()));
             }
             let (_, cache, logits) = prefix.as_ref().expect("prefix set above");
             if req.max_tokens == 0 {
@@ -207,9 +224,9 @@ pub fn generate(
                     tokens: std::slice::from_ref(t),
                 })
                 .collect();
-            model.forward_cached(&mut chunks)?
+            decoder.forward(&mut chunks)?
         };
-        let logits = model.logits_of(&h);
+        let logits = decoder.logits(&h);
         let draws: Vec<Result<(u32, f32)>> = logits
             .data()
             .par_chunks(vocab)

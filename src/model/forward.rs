@@ -2,7 +2,6 @@
 //! RMSNorm → SwiGLU MLP → residual) → final RMSNorm. The LM head is applied by the caller
 //! through the fused log-prob op (or `Tape::logits` for small vocabularies).
 use super::layer::{self, LayerShape};
-use super::params::LayerIdx;
 use super::{Batch, Model};
 use crate::autograd::{RopeTables, Tape, Var};
 use crate::backend::cpu::attention::AttnDims;
@@ -49,30 +48,6 @@ impl Model {
             num_kv_heads: self.config.num_kv_heads,
             eps: self.config.rms_norm_eps,
         }
-    }
-
-    /// See [`layer::attn_inputs`]; shared by training and cached inference.
-    pub(crate) fn attn_inputs(
-        &self,
-        tape: &Tape,
-        vars: &[Var],
-        l: &LayerIdx,
-        h: &Var,
-        tables: &RopeTables,
-    ) -> (Var, Var, Var) {
-        layer::attn_inputs(self.layer_shape(), tape, vars, l, h, tables)
-    }
-
-    /// See [`layer::attn_out_and_mlp`]; shared by training and cached inference.
-    pub(crate) fn attn_out_and_mlp(
-        &self,
-        tape: &Tape,
-        vars: &[Var],
-        l: &LayerIdx,
-        h: &Var,
-        attn: &Var,
-    ) -> Var {
-        layer::attn_out_and_mlp(self.layer_shape(), tape, vars, l, h, attn)
     }
 
     /// The LM-head variable (the embedding when tied).

@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod decode;
 pub mod forward;
 pub mod gguf;
 pub mod init;

@@ -1,11 +1,25 @@
 //! Training configuration: every field is a TOML key (`--config run.toml`) and a CLI flag (the
-//! CLI overrides the file); presets carry the paper's values (method.md §1.8, §2).
-use super::objective::{Objective, PsrNsrMode};
+//! CLI overrides the file); presets carry the paper's values.
+use super::dp::ZeroStage;
+use super::objective::{Objective, ObjectiveKind, PsrNsrMode};
 use crate::generate::sampling::SamplingParams;
 use crate::optim::AdamWConfig;
+use crate::tokenizer::ChatTemplate;
+use crate::verify::Mode as Verifier;
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+
+/// Where rollouts are sampled when the policy update runs on a kernel device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Rollouts {
+    /// The updated bf16 policy on the device, so sampler and trainer log-probs agree.
+    #[default]
+    Device,
+    /// The f32 host copy of the policy.
+    Cpu,
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -14,12 +28,10 @@ pub struct TrainConfig {
     pub data: Vec<PathBuf>,
     pub val_data: Vec<PathBuf>,
     pub output: PathBuf,
-    /// psr | nsr | w-reinforce | reinforce | grpo | ppo
-    pub objective: String,
+    pub objective: ObjectiveKind,
     /// λ of W-REINFORCE (weight on positive samples).
     pub lambda: f32,
-    /// filter (the paper's code) | mask
-    pub psr_nsr_mode: String,
+    pub psr_nsr_mode: PsrNsrMode,
     pub steps: usize,
     pub prompts_per_step: usize,
     pub n: usize,
@@ -45,8 +57,10 @@ pub struct TrainConfig {
     pub critic_lr: f32,
     pub value_clip: f32,
     pub seed: u64,
-    /// Chat template name (see `rlvr train --help`); empty = the model family's default.
-    pub template: String,
+    /// Chat template (see `rlvr train --help`); unset (`""` in TOML) = the model family's
+    /// default.
+    #[serde(with = "template_or_default")]
+    pub template: Option<ChatTemplate>,
     pub save_every: usize,
     pub val_every: usize,
     pub val_max_problems: usize,
@@ -58,20 +72,18 @@ pub struct TrainConfig {
     /// verl's micro-batch scaling gives a short mini-batch a proportionally smaller gradient
     /// (len/nominal). On by default (faithful to the paper's code).
     pub short_minibatch_downweight: bool,
-    /// Verifier mode: correct | paper
-    pub verifier: String,
+    pub verifier: Verifier,
     /// Data parallel: each mini-batch's gradient is summed from this many shards, in order
     /// (0 = the number of processes, or the resumed checkpoint's value). Results depend on it,
     /// not on the number of processes.
     pub dp_shards: usize,
     /// ZeRO stage: 0, or 1 to shard the AdamW moments and master-weight updates across ranks.
-    pub zero: usize,
+    pub zero: ZeroStage,
     /// Recompute each layer in the backward instead of keeping its activations (same
     /// gradients; less memory, about one more forward of time).
     pub activation_checkpointing: bool,
-    /// With the update on a device (`--device cuda|emu`): where rollouts are sampled, `device`
-    /// (the updated bf16 policy on the device, the default) or `cpu` (the f32 host copy).
-    pub rollouts: String,
+    /// With the update on a device (`--device cuda|emu`): where rollouts are sampled.
+    pub rollouts: Rollouts,
     /// With --device cuda: move the data-parallel update's device buffers with NCCL (build with
     /// `--features nccl`) instead of staging them through the host communicator.
     pub nccl: bool,
@@ -84,9 +96,9 @@ impl Default for TrainConfig {
             data: vec![],
             val_data: vec![],
             output: PathBuf::from("runs/run"),
-            objective: "w-reinforce".into(),
+            objective: ObjectiveKind::WReinforce,
             lambda: 0.1,
-            psr_nsr_mode: "filter".into(),
+            psr_nsr_mode: PsrNsrMode::Filter,
             steps: 10,
             prompts_per_step: 1024,
             n: 8,
@@ -109,7 +121,7 @@ impl Default for TrainConfig {
             critic_lr: 1e-5,
             value_clip: 0.5,
             seed: 1,
-            template: String::new(),
+            template: None,
             save_every: 7,
             val_every: 7,
             val_max_problems: 0,
@@ -117,40 +129,49 @@ impl Default for TrainConfig {
             rollout_batch: 64,
             lr_zero_first_step: false,
             short_minibatch_downweight: true,
-            verifier: "correct".into(),
+            verifier: Verifier::Correct,
             dp_shards: 0,
-            zero: 0,
+            zero: ZeroStage::Off,
             activation_checkpointing: false,
-            rollouts: "device".into(),
+            rollouts: Rollouts::Device,
             nccl: false,
         }
     }
 }
 
-/// Named presets with the paper's settings.
-pub const PRESETS: &[&str] = &["paper-qwen2.5-math-7b", "paper-qwen3-4b", "tiny-cpu"];
+/// Named settings (`--preset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Preset {
+    /// The paper's Qwen2.5-Math-7B runs.
+    #[value(name = "paper-qwen2.5-math-7b")]
+    PaperQwen25Math7b,
+    /// The paper's Qwen3-4B runs (non-thinking, long responses).
+    #[value(name = "paper-qwen3-4b")]
+    PaperQwen3_4b,
+    /// Small enough for 2 CPU cores.
+    TinyCpu,
+}
 
 impl TrainConfig {
-    pub fn preset(name: &str) -> Result<TrainConfig> {
+    pub fn preset(preset: Preset) -> TrainConfig {
         let base = TrainConfig::default();
-        Ok(match name {
-            // method.md §2: 1024 prompts × 8, mini-batch 256, lr 1e-6, 1024 + 3072 tokens, 140 steps.
-            "paper-qwen2.5-math-7b" => TrainConfig {
+        match preset {
+            // 1024 prompts × 8, mini-batch 256, lr 1e-6, 1024 + 3072 tokens, 140 steps.
+            Preset::PaperQwen25Math7b => TrainConfig {
                 steps: 140,
-                template: "paper-qwen".into(),
+                template: Some(ChatTemplate::PaperQwen),
                 max_prompt_tokens: 1024,
                 max_response_tokens: 3072,
                 ..base
             },
-            "paper-qwen3-4b" => TrainConfig {
+            Preset::PaperQwen3_4b => TrainConfig {
                 steps: 140,
-                template: "paper-qwen3-nothink".into(),
+                template: Some(ChatTemplate::PaperQwen3NoThink),
                 max_prompt_tokens: 1024,
                 max_response_tokens: 31744,
                 ..base
             },
-            // Small enough for 2 CPU cores.
-            "tiny-cpu" => TrainConfig {
+            Preset::TinyCpu => TrainConfig {
                 steps: 20,
                 prompts_per_step: 16,
                 n: 8,
@@ -158,21 +179,16 @@ impl TrainConfig {
                 lr: 1e-4,
                 max_prompt_tokens: 64,
                 max_response_tokens: 24,
-                template: "plain".into(),
+                template: Some(ChatTemplate::Plain),
                 save_every: 10,
                 val_every: 10,
                 ..base
             },
-            other => bail!("unknown preset `{other}` (known: {})", PRESETS.join(", ")),
-        })
+        }
     }
 
-    pub fn objective(&self) -> Result<Objective> {
-        Objective::parse(&self.objective, self.lambda)
-    }
-
-    pub fn psr_nsr_mode(&self) -> Result<PsrNsrMode> {
-        self.psr_nsr_mode.parse()
+    pub fn objective(&self) -> Objective {
+        Objective::new(self.objective, self.lambda)
     }
 
     pub fn sampling(&self) -> SamplingParams {
@@ -196,8 +212,6 @@ impl TrainConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
-        self.objective()?;
-        self.psr_nsr_mode()?;
         self.sampling().validate()?;
         if self.model.as_os_str().is_empty() {
             bail!("no model given (--model or `model` in the config file)");
@@ -221,21 +235,89 @@ impl TrainConfig {
         if !(self.clip_eps > 0.0 && self.clip_eps < 1.0) {
             bail!("clip_eps must be in (0, 1), got {}", self.clip_eps);
         }
-        if self.zero > 1 {
-            bail!("zero must be 0 or 1 (ZeRO-1), got {}", self.zero);
-        }
-        if self.rollouts != "device" && self.rollouts != "cpu" {
-            bail!(
-                "rollouts must be `device` or `cpu`, got `{}`",
-                self.rollouts
-            );
-        }
-        if self.verifier != "correct" && self.verifier != "paper" {
-            bail!(
-                "verifier must be `correct` or `paper`, got `{}`",
-                self.verifier
-            );
-        }
         Ok(())
+    }
+}
+
+/// `template` in TOML: a template name, or `""` for the model family's default.
+mod template_or_default {
+    use crate::tokenizer::ChatTemplate;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(t: &Option<ChatTemplate>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(t.map_or("", |t| t.name()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ChatTemplate>, D::Error> {
+        let name = String::deserialize(d)?;
+        if name.is_empty() {
+            return Ok(None);
+        }
+        name.parse().map(Some).map_err(D::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> std::result::Result<TrainConfig, toml::de::Error> {
+        toml::from_str(text)
+    }
+
+    #[test]
+    fn closed_sets_accept_the_spellings_config_files_use() {
+        let c = parse(
+            "objective = \"weighted\"\npsr_nsr_mode = \"mask\"\ntemplate = \"\"\n\
+             verifier = \"paper\"\nzero = 1\nrollouts = \"cpu\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.objective, ObjectiveKind::WReinforce);
+        assert_eq!(c.psr_nsr_mode, PsrNsrMode::Mask);
+        assert_eq!(c.template, None);
+        assert_eq!(c.verifier, Verifier::Paper);
+        assert_eq!(c.zero, ZeroStage::One);
+        assert_eq!(c.rollouts, Rollouts::Cpu);
+        for (name, kind) in [
+            ("w-reinforce", ObjectiveKind::WReinforce),
+            ("wreinforce", ObjectiveKind::WReinforce),
+            ("grpo", ObjectiveKind::Grpo),
+        ] {
+            let c = parse(&format!("objective = \"{name}\"")).unwrap();
+            assert_eq!(c.objective, kind);
+        }
+        let c = parse("template = \"paper-qwen3-nothink\"\nzero = 0").unwrap();
+        assert_eq!(c.template, Some(ChatTemplate::PaperQwen3NoThink));
+        assert_eq!(c.zero, ZeroStage::Off);
+    }
+
+    #[test]
+    fn unknown_values_are_named_in_the_error() {
+        for (text, word) in [
+            ("objective = \"ppo2\"", "ppo2"),
+            ("psr_nsr_mode = \"drop\"", "drop"),
+            ("template = \"qwen9\"", "qwen9"),
+            ("verifier = \"loose\"", "loose"),
+            ("rollouts = \"gpu\"", "gpu"),
+            ("zero = 2", "2"),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(word), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_written_config_reads_back_the_same() {
+        for &p in <Preset as clap::ValueEnum>::value_variants() {
+            let c = TrainConfig::preset(p);
+            let text = toml::to_string_pretty(&c).unwrap();
+            assert_eq!(parse(&text).unwrap(), c, "{p:?}");
+        }
+        let text = toml::to_string_pretty(&TrainConfig::default()).unwrap();
+        assert!(
+            text.contains("template = \"\"") && text.contains("zero = 0"),
+            "{text}"
+        );
+        assert!(text.contains("objective = \"w-reinforce\""), "{text}");
     }
 }

@@ -26,6 +26,49 @@ use anyhow::{bail, Result};
 use std::ops::Range;
 use std::path::Path;
 
+/// ZeRO stage of the data-parallel optimizer, written `0` or `1` in config files and on the
+/// command line: 0 keeps every tensor's AdamW state on every rank, 1 (ZeRO-1) gives each rank
+/// the moments and master-weight updates of its share of the tensors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ZeroStage {
+    #[default]
+    #[value(name = "0")]
+    Off,
+    #[value(name = "1")]
+    One,
+}
+
+impl ZeroStage {
+    /// Whether the optimizer state is sharded across ranks.
+    pub fn is_sharded(self) -> bool {
+        self == ZeroStage::One
+    }
+}
+
+impl std::fmt::Display for ZeroStage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.is_sharded() as u8)
+    }
+}
+
+impl serde::Serialize for ZeroStage {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_u8(self.is_sharded() as u8)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ZeroStage {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match i64::deserialize(d)? {
+            0 => Ok(ZeroStage::Off),
+            1 => Ok(ZeroStage::One),
+            n => Err(serde::de::Error::custom(format!(
+                "zero must be 0 or 1 (ZeRO-1), got {n}"
+            ))),
+        }
+    }
+}
+
 pub struct DataParallel<'a> {
     pub comm: &'a dyn Comm,
     /// Gradient shards per mini-batch: the grouping of the gradient sum.
@@ -47,7 +90,7 @@ impl DataParallel<'static> {
 
 impl<'a> DataParallel<'a> {
     /// From command-line settings: `dp_shards` 0 means one shard per rank.
-    pub fn new(comm: &'a dyn Comm, dp_shards: usize, zero: bool) -> Self {
+    pub fn new(comm: &'a dyn Comm, dp_shards: usize, zero: ZeroStage) -> Self {
         DataParallel {
             comm,
             shards: if dp_shards == 0 {
@@ -55,7 +98,7 @@ impl<'a> DataParallel<'a> {
             } else {
                 dp_shards
             },
-            zero,
+            zero: zero.is_sharded(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! response token's log-prob and entropy. The fused log-prob op folds these into the logits
 //! gradient chunk by chunk, so the loss never needs a [T, V] tensor.
 //!
-//! Loss (token-mean over the `norm_tokens` valid tokens, method.md §1.4, §1.6, §1.7):
+//! Loss (token-mean over the `norm_tokens` valid tokens):
 //!   L = (1/N) Σ_t max(−A_t r_t, −A_t clip(r_t, 1−ε, 1+ε)) − c_H (1/N) Σ_t H_t + c_KL (1/N) Σ_t k3_t
 //! with r_t = exp(logπ_θ − logπ_old), k3 = exp(δ) − δ − 1, δ = logπ_ref − logπ_θ (clamped to ±10).
 //!   ∂L/∂logπ_t = (1/N)(−A_t r_t · 1[unclipped branch active] + c_KL (1 − e^δ) · 1[|k3| < 10])

@@ -1,4 +1,4 @@
-//! The objectives of method.md §1 and their sequence-level advantages.
+//! The objectives and their sequence-level advantages.
 //!
 //! | objective | correct | incorrect | notes |
 //! |---|---|---|---|
@@ -8,8 +8,52 @@
 //! | REINFORCE | +1 | −1 | W-REINFORCE with λ = 1 |
 //! | GRPO | (s − mean_g)/(std_g + 1e-6) | same | unbiased std over the prompt's group |
 //! | PPO | token-level GAE | same | value head, see `ppo.rs` |
-use anyhow::{bail, Result};
+use super::rollout::reward_is_correct;
+use anyhow::{anyhow, Result};
+use serde::{Deserialize, Serialize};
 use std::str::FromStr;
+
+/// The objective a run trains with, as config files and `--objective` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObjectiveKind {
+    Psr,
+    Nsr,
+    #[serde(alias = "wreinforce", alias = "weighted")]
+    #[value(alias = "wreinforce", alias = "weighted")]
+    WReinforce,
+    Reinforce,
+    Grpo,
+    Ppo,
+}
+
+impl ObjectiveKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectiveKind::Psr => "psr",
+            ObjectiveKind::Nsr => "nsr",
+            ObjectiveKind::WReinforce => "w-reinforce",
+            ObjectiveKind::Reinforce => "reinforce",
+            ObjectiveKind::Grpo => "grpo",
+            ObjectiveKind::Ppo => "ppo",
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectiveKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ObjectiveKind {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self> {
+        <Self as clap::ValueEnum>::from_str(s, false).map_err(|_| {
+            anyhow!("unknown objective `{s}` (psr, nsr, w-reinforce, reinforce, grpo, ppo)")
+        })
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Objective {
@@ -22,25 +66,27 @@ pub enum Objective {
 }
 
 impl Objective {
+    /// The objective `kind`; `lambda` is W-REINFORCE's weight on positive samples.
+    pub fn new(kind: ObjectiveKind, lambda: f32) -> Objective {
+        match kind {
+            ObjectiveKind::Psr => Objective::Psr,
+            ObjectiveKind::Nsr => Objective::Nsr,
+            ObjectiveKind::WReinforce => Objective::WReinforce { lambda },
+            ObjectiveKind::Reinforce => Objective::Reinforce,
+            ObjectiveKind::Grpo => Objective::Grpo,
+            ObjectiveKind::Ppo => Objective::Ppo,
+        }
+    }
+
     pub fn parse(name: &str, lambda: f32) -> Result<Objective> {
-        Ok(match name {
-            "psr" => Objective::Psr,
-            "nsr" => Objective::Nsr,
-            "w-reinforce" | "wreinforce" | "weighted" => Objective::WReinforce { lambda },
-            "reinforce" => Objective::Reinforce,
-            "grpo" => Objective::Grpo,
-            "ppo" => Objective::Ppo,
-            other => {
-                bail!("unknown objective `{other}` (psr, nsr, w-reinforce, reinforce, grpo, ppo)")
-            }
-        })
+        Ok(Objective::new(name.parse()?, lambda))
     }
 
     pub fn name(&self) -> String {
         match self {
+            Objective::WReinforce { lambda } => format!("w-reinforce(λ={lambda})"),
             Objective::Psr => "psr".into(),
             Objective::Nsr => "nsr".into(),
-            Objective::WReinforce { lambda } => format!("w-reinforce(λ={lambda})"),
             Objective::Reinforce => "reinforce".into(),
             Objective::Grpo => "grpo".into(),
             Objective::Ppo => "ppo".into(),
@@ -57,11 +103,13 @@ impl Objective {
     }
 }
 
-/// How PSR/NSR leave out the other class (method.md §1.3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How PSR/NSR leave out the other class.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
 pub enum PsrNsrMode {
     /// The paper's code: drop the other class from the batch (fewer samples, fewer steps,
     /// token-mean over the kept tokens only).
+    #[default]
     Filter,
     /// Keep the batch shape; the other class gets advantage 0 (but stays in the token mean).
     Mask,
@@ -70,11 +118,8 @@ pub enum PsrNsrMode {
 impl FromStr for PsrNsrMode {
     type Err = anyhow::Error;
     fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "filter" => Ok(PsrNsrMode::Filter),
-            "mask" => Ok(PsrNsrMode::Mask),
-            o => bail!("unknown --psr-nsr-mode `{o}` (filter, mask)"),
-        }
+        <Self as clap::ValueEnum>::from_str(s, false)
+            .map_err(|_| anyhow!("unknown --psr-nsr-mode `{s}` (filter, mask)"))
     }
 }
 
@@ -85,19 +130,19 @@ pub fn sequence_advantages(obj: Objective, rewards: &[f32], groups: &[usize]) ->
     match obj {
         Objective::Psr => rewards
             .iter()
-            .map(|&r| if r > 0.5 { 1.0 } else { 0.0 })
+            .map(|&r| if reward_is_correct(r) { 1.0 } else { 0.0 })
             .collect(),
         Objective::Nsr => rewards
             .iter()
-            .map(|&r| if r > 0.5 { 0.0 } else { -1.0 })
+            .map(|&r| if reward_is_correct(r) { 0.0 } else { -1.0 })
             .collect(),
         Objective::WReinforce { lambda } => rewards
             .iter()
-            .map(|&r| if r > 0.5 { lambda } else { -1.0 })
+            .map(|&r| if reward_is_correct(r) { lambda } else { -1.0 })
             .collect(),
         Objective::Reinforce => rewards
             .iter()
-            .map(|&r| if r > 0.5 { 1.0 } else { -1.0 })
+            .map(|&r| if reward_is_correct(r) { 1.0 } else { -1.0 })
             .collect(),
         Objective::Grpo => grpo_advantages(rewards, groups),
         Objective::Ppo => rewards.to_vec(),

@@ -1,4 +1,4 @@
-//! PPO's critic and advantages (method.md §1.2): a value head on a copy of the policy's
+//! PPO's critic and advantages: a value head on a copy of the policy's
 //! transformer; token rewards `score·1[last] − β(logπ_old − logπ_ref)`; GAE with γ = λ = 1;
 //! advantages whitened over every valid token of the batch; clipped value loss.
 //!
@@ -7,14 +7,15 @@
 use super::config::TrainConfig;
 use super::dp::DataParallel;
 use super::rollout::Sample;
-use super::update::{accumulate, micro_batches};
+use super::update::{accumulate, micro_batches, mini_batches};
 use crate::autograd::{Tape, Var};
 use crate::model::forward::suffix_rows;
 use crate::model::{Batch, Model};
 use crate::optim::{AdamW, AdamWConfig};
 use crate::tensor::Tensor;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::ops::Range;
+use std::path::Path;
 
 pub struct Critic {
     pub model: Model,
@@ -46,6 +47,20 @@ impl Critic {
             &all,
         );
         Ok(Critic { model, head, opt })
+    }
+
+    /// Takes over a checkpoint's critic (`dir`: its `critic` directory).
+    pub fn load(&mut self, dir: &Path, dp: &DataParallel<'_>) -> Result<()> {
+        self.model.params = Model::load(dir)?.params;
+        let path = dir.join("value_head.safetensors");
+        let mut head = crate::model::weights::read_all_f32(&path)?;
+        let mut take = |name: &str| {
+            head.remove(name)
+                .with_context(|| format!("{}: no tensor {name}", path.display()))
+        };
+        self.head = vec![take("value_head.weight")?, take("value_head.bias")?];
+        let all = self.all_params();
+        dp.load_optimizer(&mut self.opt, &dir.join("optimizer.safetensors"), &all)
     }
 
     fn forward(
@@ -147,9 +162,7 @@ impl Critic {
         names.push("critic.value_head.weight".into());
         names.push("critic.value_head.bias".into());
         let mut total_loss = 0.0;
-        let mut start = 0;
-        while start < samples.len() {
-            let end = (start + mb_seqs).min(samples.len());
+        for Range { start, end } in mini_batches(samples.len(), mb_seqs) {
             let mb_tokens: usize = samples[start..end].iter().map(|s| s.response.len()).sum();
             let lens: Vec<usize> = samples[start..end]
                 .iter()
@@ -207,7 +220,6 @@ impl Critic {
             self.head = all.split_off(all.len() - 2);
             self.model.params = all;
             res?;
-            start = end;
         }
         Ok(total_loss)
     }

@@ -5,6 +5,7 @@ use crate::generate::sampler::Sampler;
 use crate::generate::sampling::SamplingParams;
 use crate::tokenizer::Tokenizer;
 use anyhow::Result;
+use std::time::{Duration, Instant};
 
 /// A prompt ready for the model.
 #[derive(Clone, Debug)]
@@ -27,6 +28,18 @@ pub struct Sample {
     pub pred: Option<String>,
     pub reward: f32,
     pub truncated: bool,
+}
+
+/// Rewards are 1 for a verified answer and 0 otherwise.
+pub fn reward_is_correct(reward: f32) -> bool {
+    reward > 0.5
+}
+
+impl Sample {
+    /// Whether the verifier accepted the answer.
+    pub fn is_correct(&self) -> bool {
+        reward_is_correct(self.reward)
+    }
 }
 
 pub struct RolloutSettings<'a> {
@@ -55,12 +68,18 @@ pub fn rollout(
     step: u64,
     s: RolloutSettings<'_>,
 ) -> Result<Vec<Sample>> {
-    rollout_block(sampler, tok, prompts, 0, step, s)
+    Ok(rollout_block(sampler, tok, prompts, 0, step, s)?.samples)
+}
+
+/// Graded samples and the time the verifier took.
+pub struct Graded {
+    pub samples: Vec<Sample>,
+    pub verify: Duration,
 }
 
 /// Rollouts of `prompts`, which stand at positions `first..` of the step's prompt list: seeds
 /// and `Sample::group` use those positions, so a data-parallel rank sampling a block of the
-/// prompts draws exactly what one process sampling all of them draws.
+/// prompts draws exactly what one process sampling all of them draws. Also times the verifier.
 pub fn rollout_block(
     sampler: &Sampler<'_>,
     tok: &Tokenizer,
@@ -68,7 +87,7 @@ pub fn rollout_block(
     first: usize,
     step: u64,
     s: RolloutSettings<'_>,
-) -> Result<Vec<Sample>> {
+) -> Result<Graded> {
     let requests: Vec<GenRequest> = prompts
         .iter()
         .enumerate()
@@ -84,7 +103,7 @@ pub fn rollout_block(
     let mut samples = Vec::with_capacity(completions.len());
     let mut items = Vec::with_capacity(completions.len());
     for c in completions {
-        // Special tokens stay in the text, as the paper's reward sees it (method.md §4.1).
+        // Special tokens stay in the text, as the paper's reward sees it.
         let text = tok.decode(&c.tokens, false)?;
         items.push((text.clone(), prompts[c.request].answer.clone()));
         samples.push(Sample {
@@ -98,10 +117,12 @@ pub fn rollout_block(
             truncated: c.finish == Finish::Length,
         });
     }
+    let t = Instant::now();
     let grades = crate::verify::grade_batch(&items, s.verifier);
+    let verify = t.elapsed();
     for (smp, g) in samples.iter_mut().zip(grades) {
         smp.reward = if g.correct { 1.0 } else { 0.0 };
         smp.pred = g.pred;
     }
-    Ok(samples)
+    Ok(Graded { samples, verify })
 }

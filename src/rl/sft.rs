@@ -7,15 +7,14 @@
 //! ordered sum of the shard gradients, so the weights depend on `dp_shards`, never on the
 //! number of processes.
 use super::dp::DataParallel;
-use super::update::accumulate;
-use crate::autograd::Tape;
+use super::gradients::{Coefficients, MicroBatch, PolicyGradients};
+use super::policy::Policy;
+use super::update::accumulate_shards;
 use crate::backend::cuda::device::KernelDevice;
-use crate::backend::cuda::model::update::{CoefficientBatch, DeviceUpdater};
-use crate::dist::device_comm::DeviceComm;
-use crate::model::{Batch, Model};
-use crate::optim::{AdamW, AdamWConfig};
+use crate::model::Model;
+use crate::optim::AdamWConfig;
 use crate::rng::SplitMix64;
-use crate::tensor::{DType, Tensor};
+use crate::tensor::DType;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use anyhow::{bail, Context, Result};
 use std::io::Write;
@@ -119,22 +118,16 @@ pub fn sft_on(
         weight_decay: cfg.weight_decay,
         ..Default::default()
     };
-    let mut stepper = match device {
+    let mut policy = match device {
         Some(dev) => {
             let comm = crate::dist::device_comm::device_comm_for(dp.comm, dev, cfg.nccl)?;
             let owned = dp.owned(&model.params);
-            let mut updater = DeviceUpdater::with_owned(dev, &model, adamw, owned)?;
-            updater.activation_checkpointing = cfg.activation_checkpointing;
-            Stepper::Device {
-                dev,
-                updater: Box::new(updater),
-                comm,
-            }
+            Policy::on_device(model, dev, comm, adamw, owned, None, false)?
         }
-        None => Stepper::Cpu {
-            names: model.param_names().map(str::to_string).collect(),
-            opt: dp.optimizer(adamw, &model.params),
-        },
+        None => {
+            let opt = dp.optimizer(adamw, &model.params);
+            Policy::cpu(model, opt)
+        }
     };
     let mut rng = SplitMix64(cfg.seed);
     let mut losses = Vec::with_capacity(cfg.steps);
@@ -164,7 +157,7 @@ pub fn sft_on(
             lr,
         };
         // Per-token log-probs of this rank's shards, in batch order.
-        let logprobs = stepper.step(&mut model, dp, &step_in)?;
+        let logprobs = sft_step(policy.gradients().as_mut(), dp, &step_in)?;
         // Summed in batch order on every rank, as one process sums them.
         let all = dp.gather_vectors(&logprobs)?;
         let loss = -all.iter().flatten().map(|&x| x as f64).sum::<f64>() / n as f64;
@@ -173,12 +166,7 @@ pub fn sft_on(
             writeln!(f, "{}", serde_json::json!({"step": step, "loss": loss}))?;
         }
     }
-    if let Stepper::Device { dev, updater, .. } = &stepper {
-        // Under ZeRO-1 the masters are gathered by a step; without one the model is as loaded.
-        if updater.step > 0 {
-            updater.sync_to_host(*dev, &mut model)?;
-        }
-    }
+    let model = policy.into_model()?;
     if root {
         save_output(cfg, &model)?;
     }
@@ -197,67 +185,41 @@ struct Step<'a> {
     lr: f32,
 }
 
-/// Where the gradient step runs: the CPU tape and optimizer, or a kernel device.
-enum Stepper<'a> {
-    Cpu {
-        names: Vec<String>,
-        opt: AdamW,
-    },
-    Device {
-        dev: &'a dyn KernelDevice,
-        updater: Box<DeviceUpdater>,
-        comm: Box<dyn DeviceComm + 'a>,
-    },
-}
-
-impl Stepper<'_> {
-    /// The step on this rank's shards; returns their response tokens' log-probs in batch order.
-    fn step(
-        &mut self,
-        model: &mut Model,
-        dp: &DataParallel<'_>,
-        s: &Step<'_>,
-    ) -> Result<Vec<Vec<f32>>> {
-        // −1/N with N the whole batch's response tokens: the shards add up to the mean.
-        let coef = -1.0 / s.n as f32;
-        match self {
-            Stepper::Cpu { names, opt } => {
-                let lens: Vec<usize> = s.seqs.iter().map(Vec::len).collect();
-                let mut partials = Vec::new();
-                let mut logprobs: Vec<Vec<f32>> = Vec::new();
-                for shard in dp.my_shards() {
-                    let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
-                    // No token budget: a shard is one forward (one shard: the whole batch).
-                    for m in dp.shard_micro_batches(&lens, usize::MAX, shard) {
-                        let tape = Tape::new();
-                        let vars = model.vars(&tape);
-                        let batch = Batch::from_sequences(&s.seqs[m.clone()]);
-                        let (lp, _) =
-                            model.suffix_logprobs(&tape, &vars, &batch, &s.suffix[m], 1.0)?;
-                        let l = tape.weighted_sum(&lp, &vec![coef; lp.value.numel()]);
-                        let mut grads = tape.backward(&l);
-                        accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
-                        logprobs.push(lp.value.data().to_vec());
-                    }
-                    partials.push(acc);
-                }
-                dp.apply_gradients(&mut model.params, opt, partials, names, s.clip, s.lr)?;
-                Ok(logprobs)
-            }
-            Stepper::Device { dev, updater, comm } => {
-                let g_logp: Vec<Vec<f32>> = s.suffix.iter().map(|&k| vec![coef; k]).collect();
-                let batch = CoefficientBatch {
-                    seqs: s.seqs,
-                    g_logp: &g_logp,
-                    max_tokens_per_micro_batch: usize::MAX,
-                    temperature: 1.0,
-                };
-                let (logprobs, _norm) =
-                    updater.coefficient_step(*dev, &batch, dp, comm.as_ref(), s.clip, s.lr)?;
-                Ok(logprobs)
-            }
+/// One SFT step with gradients from `g`: this rank's shards of the batch, each one forward (no
+/// token budget; one shard: the whole batch). Returns the log-probs of the response tokens of
+/// this rank's sequences, in batch order.
+fn sft_step(
+    g: &mut dyn PolicyGradients,
+    dp: &DataParallel<'_>,
+    s: &Step<'_>,
+) -> Result<Vec<Vec<f32>>> {
+    // −1/N with N the whole batch's response tokens: the shards add up to the mean.
+    let coef = -1.0 / s.n as f32;
+    let lens: Vec<usize> = s.seqs.iter().map(Vec::len).collect();
+    let mut logprobs = Vec::new();
+    accumulate_shards(g, dp, &lens, usize::MAX, |g, k, m| {
+        let suffix = &s.suffix[m.clone()];
+        let batch = MicroBatch {
+            seqs: &s.seqs[m],
+            suffix,
+            temperature: 1.0,
+        };
+        // the coefficients do not depend on the forward: a device fuses the head's backward
+        let c = Coefficients {
+            g_logp: vec![coef; suffix.iter().sum()],
+            g_entropy: None,
+        };
+        let lp = g.micro_batch_known(k, &batch, c)?;
+        let mut rest = lp.as_slice();
+        for &n in suffix {
+            let (seq, tail) = rest.split_at(n);
+            logprobs.push(seq.to_vec());
+            rest = tail;
         }
-    }
+        Ok(())
+    })?;
+    g.apply(dp, s.clip, s.lr)?;
+    Ok(logprobs)
 }
 
 /// The trained model and the tokenizer files of the model it started from.

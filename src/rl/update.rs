@@ -1,14 +1,17 @@
 //! The policy update of one RL step: mini-batches in order (verl: `shuffle=False`, one epoch),
-//! each split into micro-batches by a token budget, gradients accumulated, clipped, AdamW.
+//! each one optimizer step whose gradient [`accumulate_shards`] computes shard by shard and
+//! micro-batch by micro-batch, on the CPU or on a device ([`PolicyGradients`]), then clipped and
+//! applied with AdamW.
 use super::config::TrainConfig;
 use super::dp::DataParallel;
+use super::gradients::{Coefficients, HostGradients, MicroBatch, PolicyGradients};
 use super::loss::{token_coefficients, LossInputs};
 use super::rollout::Sample;
-use crate::autograd::Tape;
-use crate::model::{Batch, Model};
+use crate::model::Model;
 use crate::optim::{clip_grad_norm, AdamW};
 use crate::tensor::Tensor;
 use anyhow::{bail, Result};
+use std::ops::Range;
 
 pub struct UpdateInputs<'a> {
     pub samples: &'a [Sample],
@@ -54,6 +57,17 @@ pub struct MicroInputs {
     pub refl: Option<Vec<f32>>,
 }
 
+impl MicroInputs {
+    /// The sequences to score, at `temperature`.
+    pub fn batch(&self, temperature: f32) -> MicroBatch<'_> {
+        MicroBatch {
+            seqs: &self.seqs,
+            suffix: &self.suffix,
+            temperature,
+        }
+    }
+}
+
 impl UpdateInputs<'_> {
     pub fn micro(&self, idx: &[usize]) -> MicroInputs {
         let flat = |v: &[Vec<f32>]| -> Vec<f32> {
@@ -88,7 +102,7 @@ impl UpdateInputs<'_> {
     }
 
     /// verl scales each micro-batch by its mini-batch's share of the nominal mini-batch, so a
-    /// short mini-batch moves the weights less (method.md §1.4).
+    /// short mini-batch moves the weights less.
     pub fn scale(&self, cfg: &TrainConfig, mb_len: usize) -> f64 {
         if cfg.short_minibatch_downweight {
             mb_len as f64 / self.mb_seqs as f64
@@ -141,6 +155,34 @@ pub fn micro_batches(lens: &[usize], budget: usize) -> Vec<std::ops::Range<usize
     out
 }
 
+/// Consecutive ranges of `size` of `0..n` (the last one shorter when `size` does not divide n).
+pub fn mini_batches(n: usize, size: usize) -> impl Iterator<Item = Range<usize>> {
+    let size = size.max(1);
+    (0..n).step_by(size).map(move |s| s..(s + size).min(n))
+}
+
+/// The gradient of one optimizer step, accumulated into `g`: this rank's gradient shards of the
+/// sequences with token lengths `lens`, each packed into micro-batches by `budget`; `micro`
+/// computes micro-batch `range` (indices into `lens`) into local shard `k`. The caller then
+/// applies the step (`PolicyGradients::apply`).
+pub fn accumulate_shards<G: PolicyGradients + ?Sized>(
+    g: &mut G,
+    dp: &DataParallel<'_>,
+    lens: &[usize],
+    budget: usize,
+    mut micro: impl FnMut(&mut G, usize, Range<usize>) -> Result<()>,
+) -> Result<()> {
+    let mine = dp.my_shards();
+    g.begin(mine.len())?;
+    for (k, shard) in mine.enumerate() {
+        for range in dp.shard_micro_batches(lens, budget, shard) {
+            micro(g, k, range)?;
+        }
+        g.end_shard(k)?;
+    }
+    Ok(())
+}
+
 /// Add a micro-batch's gradients into the accumulators.
 pub fn accumulate(acc: &mut [Option<Tensor>], grads: Vec<Option<Tensor>>) {
     for (a, g) in acc.iter_mut().zip(grads) {
@@ -181,7 +223,7 @@ pub fn apply_gradients(
     Ok(norm)
 }
 
-/// The policy update in one process (see `policy_update_dp`).
+/// The policy update in one process on the CPU (see `policy_update_dp`).
 pub fn policy_update(
     model: &mut Model,
     opt: &mut AdamW,
@@ -189,68 +231,57 @@ pub fn policy_update(
     cfg: &TrainConfig,
     lr: f32,
 ) -> Result<UpdateStats> {
-    policy_update_dp(model, opt, x, cfg, lr, &DataParallel::single())
+    let mut g = HostGradients::new(model, opt);
+    policy_update_dp(&mut g, x, cfg, lr, &DataParallel::single())
 }
 
 /// Statistics kept per micro-batch: pg loss, clipped tokens, Σ approx-KL, Σ KL, tokens.
 const STATS: usize = 5;
 
-/// The policy update; every rank holds all of `x` and computes the micro-batches of its
-/// gradient shards (see `dp`).
-pub fn policy_update_dp(
-    model: &mut Model,
-    opt: &mut AdamW,
+/// The policy update with gradients from `g`; every rank holds all of `x` and computes the
+/// micro-batches of its gradient shards (see `dp`).
+pub fn policy_update_dp<G: PolicyGradients + ?Sized>(
+    g: &mut G,
     x: &UpdateInputs<'_>,
     cfg: &TrainConfig,
     lr: f32,
     dp: &DataParallel<'_>,
 ) -> Result<UpdateStats> {
-    let names: Vec<String> = model.param_names().map(str::to_string).collect();
     let mut st = UpdateStats::default();
-    let n = x.samples.len();
-    let mut mb_start = 0;
-    while mb_start < n {
-        let mb_end = (mb_start + x.mb_seqs).min(n);
-        let mb = mb_start..mb_end;
+    for mb in mini_batches(x.samples.len(), x.mb_seqs) {
         let mb_tokens = x.tokens(mb.clone());
         let scale = x.scale(cfg, mb.len());
         let lens = x.lens(mb.clone());
-        let mut partials = Vec::new();
         let mut stats: Vec<f64> = Vec::new();
-        for shard in dp.my_shards() {
-            let mut acc: Vec<Option<Tensor>> = vec![None; model.params.len()];
-            for micro in dp.shard_micro_batches(&lens, cfg.max_tokens_per_micro_batch, shard) {
-                let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
+        accumulate_shards(
+            g,
+            dp,
+            &lens,
+            cfg.max_tokens_per_micro_batch,
+            |g, k, micro| {
+                let idx: Vec<usize> = micro.map(|i| mb.start + i).collect();
                 let mi = x.micro(&idx);
-                let tape = Tape::new();
-                let vars = model.vars(&tape);
-                let batch = Batch::from_sequences(&mi.seqs);
-                let (lp, ent) =
-                    model.suffix_logprobs(&tape, &vars, &batch, &mi.suffix, cfg.temperature)?;
-                let c = token_coefficients(&micro_loss_inputs(
-                    &mi,
-                    lp.value.data(),
-                    ent.value.data(),
-                    cfg,
-                    x.kl_coef,
-                    mb_tokens,
-                    scale,
-                ));
-                stats.extend([
-                    c.pg_loss,
-                    c.clipped_tokens as f64,
-                    c.ppo_kl_sum,
-                    c.kl_sum,
-                    mi.adv.len() as f64,
-                ]);
-                let l1 = tape.weighted_sum(&lp, &c.g_logp);
-                let l2 = tape.weighted_sum(&ent, &c.g_entropy);
-                let loss = tape.add(&l1, &l2);
-                let mut grads = tape.backward(&loss);
-                accumulate(&mut acc, vars.iter().map(|v| grads.take(v)).collect());
-            }
-            partials.push(acc);
-        }
+                if mi.adv.is_empty() {
+                    return Ok(());
+                }
+                g.micro_batch(k, &mi.batch(cfg.temperature), &mut |lp, ent| {
+                    let c = token_coefficients(&micro_loss_inputs(
+                        &mi, lp, ent, cfg, x.kl_coef, mb_tokens, scale,
+                    ));
+                    stats.extend([
+                        c.pg_loss,
+                        c.clipped_tokens as f64,
+                        c.ppo_kl_sum,
+                        c.kl_sum,
+                        mi.adv.len() as f64,
+                    ]);
+                    Coefficients {
+                        g_logp: c.g_logp,
+                        g_entropy: Some(c.g_entropy),
+                    }
+                })
+            },
+        )?;
         // Sums over micro-batches in their global order, as one process adds them.
         for s in dp.gather_stats(&stats, STATS)?.chunks_exact(STATS) {
             st.pg_loss += s[0];
@@ -259,10 +290,8 @@ pub fn policy_update_dp(
             st.kl += s[3];
             st.tokens += s[4] as usize;
         }
-        st.grad_norm +=
-            dp.apply_gradients(&mut model.params, opt, partials, &names, cfg.grad_clip, lr)? as f64;
+        st.grad_norm += g.apply(dp, cfg.grad_clip, lr)? as f64;
         st.optimizer_steps += 1;
-        mb_start = mb_end;
     }
     Ok(st.finish())
 }
@@ -277,5 +306,13 @@ mod tests {
         let mb = micro_batches(&lens, 10);
         assert_eq!(mb, vec![0..2, 2..3, 3..4, 4..6]);
         assert!(micro_batches(&[], 10).is_empty());
+    }
+
+    #[test]
+    fn mini_batches_cover_all_in_order() {
+        let all: Vec<Range<usize>> = mini_batches(7, 3).collect();
+        assert_eq!(all, vec![0..3, 3..6, 6..7]);
+        assert_eq!(mini_batches(0, 3).count(), 0);
+        assert_eq!(mini_batches(4, 4).collect::<Vec<_>>(), vec![0..4]);
     }
 }

@@ -1,7 +1,7 @@
 //! `Tensor`: a shape plus storage. Storage is reference-counted so clones are cheap and the
 //! autograd tape can keep what a backward needs without copying.
 //!
-//! The CPU backend computes in f32 everywhere (design.md); `DType::BF16` describes how weights
+//! The CPU backend computes in f32 everywhere; `DType::BF16` describes how weights
 //! are stored on disk and, on the GPU, in memory.
 
 mod shape;

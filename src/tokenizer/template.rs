@@ -1,6 +1,6 @@
 //! Chat templates of the model families we train, written out as code so that they are exact
 //! and fast. Each matches the family's own Jinja template byte for byte for system / user /
-//! assistant messages (tests/fixtures/templates). The paper's fixed templates (method.md §3)
+//! assistant messages (tests/fixtures/templates). The paper's fixed templates (its verl `RLHFDataset` prompts)
 //! are here too, since the paper's runs used them instead of the models' own.
 use anyhow::{bail, Result};
 use std::str::FromStr;
@@ -67,6 +67,54 @@ impl FromStr for ChatTemplate {
                 bail!("unknown chat template `{s}` (known: {})", names.join(", "))
             }
         }
+    }
+}
+
+impl ChatTemplate {
+    /// The name `--template` and config files use.
+    pub fn name(&self) -> &'static str {
+        ALL_TEMPLATES
+            .iter()
+            .find(|(_, t)| t == self)
+            .map_or("", |(n, _)| n)
+    }
+}
+
+impl std::fmt::Display for ChatTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl clap::ValueEnum for ChatTemplate {
+    fn value_variants<'a>() -> &'a [Self] {
+        const ALL: [ChatTemplate; ALL_TEMPLATES.len()] = {
+            let mut out = [ChatTemplate::Plain; ALL_TEMPLATES.len()];
+            let mut i = 0;
+            while i < out.len() {
+                out[i] = ALL_TEMPLATES[i].1;
+                i += 1;
+            }
+            out
+        };
+        &ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.name()))
+    }
+}
+
+impl serde::Serialize for ChatTemplate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ChatTemplate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
     }
 }
 

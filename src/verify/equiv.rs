@@ -1,15 +1,18 @@
-//! The correct mode's equivalence: structure first (choices, matrices, tuples/intervals, sets,
-//! unions, equations), then numbers, then LaTeX expressions, then text.
+//! The correct mode's equivalence: numbers, choice letters and words first, then stated values
+//! (labels `x = 5`, chains `= 11`, `\approx`), relations and the sets they describe, structure
+//! (matrices and matrix arithmetic, tuples/intervals, sets, unions, equations), then LaTeX
+//! expressions, then text.
+use super::labels::{is_label, stated_value};
 use super::latex;
-use super::number::{is_close, parse_number};
+use super::matrix_expr;
+use super::number::{is_close, parse_number, REL_TOL_EXACT};
+use super::relation::{has_relation, real_set, same_relations, same_set, OR};
 use super::structure::{
     bracketed, choice_letter, equals_split, matrix, set_literal, split_top, union_parts,
 };
 
-/// Relative tolerance for numbers and decimal literals (method.md §4.4).
+/// Relative tolerance for numbers and decimal literals (the paper's `isclose` tolerance).
 pub const NUMERIC_REL_TOL: f64 = 1e-4;
-/// Tolerance for exact-looking expressions evaluated in floating point.
-const EXACT_REL_TOL: f64 = 1e-9;
 /// Longest answer compared by structure and value; longer ones only by string.
 pub const MAX_LEN: usize = 1000;
 /// Most items in a tuple, set or matrix row that are compared.
@@ -51,13 +54,14 @@ fn eq_at(p: &str, r: &str, depth: usize, budget: &Budget) -> (bool, &'static str
     }
     if let (Some(a), Some(b)) = (parse_number(p), parse_number(r)) {
         // Integers and fractions written exactly compare exactly (100001 ≠ 100000); a decimal
-        // or scientific literal on either side is an approximation: rel tol 1e-4.
+        // or scientific literal on either side is an approximation: rel tol 1e-4, decided
+        // exactly when both values are exact (`1e-400` is not 0).
         let approximate = |s: &str| s.contains(['.', 'e', 'E']);
-        if let (Some(x), Some(y), false, false) = (a.exact, b.exact, approximate(p), approximate(r))
-        {
-            return (x == y, "number (exact)");
-        }
-        return (is_close(a.value, b.value, NUMERIC_REL_TOL), "number");
+        return match (&a.exact, &b.exact) {
+            (Some(x), Some(y)) if !approximate(p) && !approximate(r) => (x == y, "number (exact)"),
+            (Some(x), Some(y)) => (x.is_close(y, REL_TOL_EXACT), "number"),
+            _ => (is_close(a.value, b.value, NUMERIC_REL_TOL), "number"),
+        };
     }
     if let (Some(a), Some(b)) = (choice_letter(p), choice_letter(r)) {
         return (a == b, "choice letter");
@@ -65,6 +69,12 @@ fn eq_at(p: &str, r: &str, depth: usize, budget: &Budget) -> (bool, &'static str
     let word = |s: &str| s.len() >= 2 && s.chars().all(|c| c.is_alphabetic());
     if word(p) && word(r) && p.to_lowercase() == r.to_lowercase() {
         return (true, "text (case-insensitive)");
+    }
+    if let Some(v) = stated(p, r, depth, budget) {
+        return v;
+    }
+    if let Some(v) = relations(p, r, depth, budget) {
+        return v;
     }
     if let Some(v) = structured(p, r, depth, budget) {
         return v;
@@ -99,7 +109,67 @@ fn unordered(a: &[String], b: &[String], depth: usize, budget: &Budget) -> bool 
     })
 }
 
-/// The set-like items of an answer: `\{a,b\}` or a bare top-level list `a,b`.
+/// Does `s` state an equation or approximation at top level?
+fn has_equation(s: &str) -> bool {
+    (s.contains('=') && split_top(s, "=").len() > 1) || s.contains("\\approx")
+}
+
+/// A labelled or chained value against a plain answer: the value is compared (the exact one, or
+/// the approximation when the other side is a decimal). Two chains compare their values.
+fn stated(p: &str, r: &str, depth: usize, budget: &Budget) -> Option<(bool, &'static str)> {
+    if !has_equation(p) && !has_equation(r) {
+        return None;
+    }
+    // `x = 1 \lor x = 2`, `AB=9,CD=4`: lists of statements compare item by item.
+    let list =
+        |s: &str| s.contains(OR) || split_top(s, ",").len() > 1 || split_top(s, ";").len() > 1;
+    if list(p) || list(r) {
+        return None;
+    }
+    let pick = |v: &super::labels::Stated, other: &str| {
+        if latex::has_decimal(other) {
+            v.last.clone()
+        } else {
+            v.exact.clone()
+        }
+    };
+    match (stated_value(p), stated_value(r)) {
+        (Some(a), None) if !has_equation(r) => {
+            Some((eq_at(&pick(&a, r), r, depth + 1, budget).0, "stated value"))
+        }
+        (None, Some(b)) if !has_equation(p) => {
+            Some((eq_at(p, &pick(&b, p), depth + 1, budget).0, "stated value"))
+        }
+        (Some(a), Some(b)) if a.chained || b.chained => Some((
+            eq_at(&a.exact, &b.exact, depth + 1, budget).0,
+            "stated values",
+        )),
+        _ => None,
+    }
+}
+
+/// Relations: the sets of reals they describe (against each other or interval notation), else
+/// relation chains between expressions side by side.
+fn relations(p: &str, r: &str, depth: usize, budget: &Budget) -> Option<(bool, &'static str)> {
+    if !has_relation(p) && !has_relation(r) {
+        return None;
+    }
+    if let (Some(a), Some(b)) = (real_set(p), real_set(r)) {
+        if let (Some(x), Some(y)) = (&a.variable, &b.variable) {
+            if x != y {
+                return Some((false, "relation variables"));
+            }
+        }
+        let same = same_set(&a.parts, &b.parts, &mut |x, y| {
+            eq_at(x, y, depth + 1, budget).0
+        });
+        return Some((same, "solution set"));
+    }
+    same_relations(p, r).map(|same| (same, "relation"))
+}
+
+/// The set-like items of an answer: `\{a,b\}`, `{a,b}`, or a bare top-level list `a,b` (also
+/// separated by `;` or "or").
 fn set_items(s: &str) -> Option<Vec<String>> {
     if let Some(items) = set_literal(s) {
         return Some(items);
@@ -111,10 +181,17 @@ fn set_items(s: &str) -> Option<Vec<String>> {
     if s.matches("\\pm").count() == 1 && split_top(s, ",").len() == 1 {
         return Some(vec![s.replace("\\pm", "+"), s.replace("\\pm", "-")]);
     }
+    // `{a,b}`: a set written with plain braces.
+    let s = match s.strip_prefix('{').and_then(|t| t.strip_suffix('}')) {
+        Some(inner) if split_top(s, ",").len() == 1 && split_top(inner, ",").len() > 1 => inner,
+        _ => s,
+    };
     // `strip_string` leaves `2,3,{}4` of "2, 3, \text{and} 4" and `-2{or}-12` of "\text{ or }".
     let mut cleaned = s.to_string();
-    for sep in ["{,,}", "{,}", "{or}", "{}"] {
-        cleaned = cleaned.replace(sep, ",");
+    for sep in ["{,,}", "{,}", "{or}", "{}", OR, ";"] {
+        if cleaned.contains(sep) {
+            cleaned = cleaned.replace(sep, ",");
+        }
     }
     let items: Vec<String> = split_top(&cleaned, ",")
         .into_iter()
@@ -123,11 +200,16 @@ fn set_items(s: &str) -> Option<Vec<String>> {
     (items.len() >= 2).then_some(items)
 }
 
+/// A matrix literal, or the value of matrix arithmetic (`A+B`, `2A`, `AB`, `A^T`).
+fn matrix_value(s: &str) -> Option<Vec<Vec<String>>> {
+    matrix(s).or_else(|| matrix_expr::evaluate(s))
+}
+
 fn structured(p: &str, r: &str, depth: usize, budget: &Budget) -> Option<(bool, &'static str)> {
     if let (Some(a), Some(b)) = (union_parts(p), union_parts(r)) {
         return Some((unordered(&a, &b, depth, budget), "union"));
     }
-    match (matrix(p), matrix(r)) {
+    match (matrix_value(p), matrix_value(r)) {
         (Some(a), Some(b)) => {
             let ok = a.len() == b.len()
                 && a.iter()
@@ -137,7 +219,7 @@ fn structured(p: &str, r: &str, depth: usize, budget: &Budget) -> Option<(bool, 
         }
         (Some(m), None) | (None, Some(m)) => {
             // A row or column vector against a tuple `(a,b,c)`.
-            let other = if matrix(p).is_some() { r } else { p };
+            let other = if matrix_value(p).is_some() { r } else { p };
             let flat: Vec<String> = m.iter().flatten().cloned().collect();
             let vector = m.len() == 1 || m.iter().all(|row| row.len() == 1);
             return Some(match bracketed(other) {
@@ -168,13 +250,6 @@ fn structured(p: &str, r: &str, depth: usize, budget: &Budget) -> Option<(bool, 
     }
 }
 
-/// A short left side that names the answer (`x`, `k`, `\theta`, `f(x)`), not an equation.
-fn is_name(lhs: &str) -> bool {
-    let t = lhs.trim();
-    t.chars().count() <= 2
-        || (t.starts_with('\\') && t[1..].chars().all(|c| c.is_ascii_alphabetic()))
-}
-
 fn equations(p: &str, r: &str, depth: usize, budget: &Budget) -> Option<(bool, &'static str)> {
     match (equals_split(p), equals_split(r)) {
         (Some((pl, pr)), Some((rl, rr))) => {
@@ -188,45 +263,30 @@ fn equations(p: &str, r: &str, depth: usize, budget: &Budget) -> Option<(bool, &
             let b = latex::parse(&format!("({rl})-({rr})"))?;
             Some((proportional(&a, &b), "equation (lhs-rhs proportional)"))
         }
-        (Some((pl, pr)), None) if is_name(&pl) => Some(eq_at(&pr, r, depth + 1, budget)),
-        (None, Some((rl, rr))) if is_name(&rl) => Some(eq_at(p, &rr, depth + 1, budget)),
+        (Some((pl, pr)), None) if is_label(&pl) => Some(eq_at(&pr, r, depth + 1, budget)),
+        (None, Some((rl, rr))) if is_label(&rl) => Some(eq_at(p, &rr, depth + 1, budget)),
         _ => None,
     }
 }
 
 /// Are `a = 0` and `b = 0` the same equation, i.e. `a = c·b` for a constant `c ≠ 0`?
 fn proportional(a: &latex::Expr, b: &latex::Expr) -> bool {
-    let mut ratio: Option<f64> = None;
-    for k in 0..5 {
-        let (x, y) = (latex::eval::at(a, k), latex::eval::at(b, k));
-        if !x.is_finite() || !y.is_finite() || !x.is_real() || !y.is_real() {
-            return false;
-        }
-        if y.re.abs() < 1e-12 || x.re.abs() < 1e-12 {
-            if y.re.abs() < 1e-12 && x.re.abs() < 1e-12 {
-                continue;
-            }
-            return false;
-        }
-        let q = x.re / y.re;
-        match ratio {
-            None => ratio = Some(q),
-            Some(r0) if is_close(r0, q, EXACT_REL_TOL) => {}
-            Some(_) => return false,
-        }
-    }
-    ratio.is_some()
+    latex::ratio(a, b).is_some()
 }
 
 fn expressions(p: &str, r: &str) -> Option<(bool, &'static str)> {
-    let (a, b) = (latex::parse(p)?, latex::parse(r)?);
+    let (a, b) = (expression(p)?, expression(r)?);
     let decimal = latex::has_decimal(p) || latex::has_decimal(r);
-    let tol = if decimal {
-        NUMERIC_REL_TOL
-    } else {
-        EXACT_REL_TOL
-    };
-    Some(latex::equal(&a, &b, tol, !decimal).unwrap_or((false, "undecidable value")))
+    Some(latex::equivalent(&a, &b, decimal).unwrap_or((false, "undecidable value")))
+}
+
+/// A numeral in any of [`parse_number`]'s forms (`1e-400` is one number, not `1·e − 400`), else
+/// a LaTeX expression.
+fn expression(s: &str) -> Option<latex::Expr> {
+    match parse_number(s) {
+        Some(n) => Some(latex::Expr::Num(n.value, n.exact)),
+        None => latex::parse(s),
+    }
 }
 
 /// Words: equal after dropping braces, text commands and spaces (case-insensitive for plain
@@ -255,7 +315,8 @@ mod tests {
     #[test]
     fn each_rule_decides() {
         assert_eq!(equal("x", "x"), (true, "string"));
-        assert_eq!(equal("1,000", "1000"), (true, "number (exact)"));
+        assert_eq!(equal("1000", "1e3"), (true, "number"));
+        assert_eq!(equal("1e-400", "0"), (false, "number"));
         assert_eq!(equal("100001", "100000"), (false, "number (exact)"));
         assert_eq!(equal("1.0001", "1"), (true, "number"));
         assert_eq!(equal("", "1"), (false, "empty"));

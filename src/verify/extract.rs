@@ -1,4 +1,4 @@
-//! Answer extraction: the paper's `extract_answer_math` (method.md §4.2), plus `\fbox{}` and the
+//! Answer extraction: the paper's `extract_answer_math`, plus `\fbox{}` and the
 //! GSM8K `#### N` form in the correct mode.
 use super::normalize::normalize;
 use super::Mode;
@@ -13,13 +13,27 @@ pub fn extract_raw(response: &str, mode: Mode) -> Option<String> {
     } else {
         response
     };
+    let braced = |group: String| {
+        // The correct mode reads a whole box, also one whose content spans lines (`\boxed{\n5\n}`,
+        // a matrix environment on its own lines); the paper keeps only the first line.
+        if mode == Mode::Correct && group.contains(['\n', '\r']) {
+            group.replace(['\n', '\r'], " ")
+        } else {
+            group
+        }
+    };
     let candidate = if let Some(pos) = response.rfind("boxed") {
-        after_boxed(&response[pos + "boxed".len()..])
+        let rest = &response[pos + "boxed".len()..];
+        if rest.starts_with('{') {
+            braced(after_boxed(rest))
+        } else {
+            after_boxed(rest)
+        }
     } else if let Some(fbox) = (mode == Mode::Correct)
         .then(|| last_braced_after(response, "\\fbox"))
         .flatten()
     {
-        fbox
+        braced(fbox)
     } else if let Some(gsm) = (mode == Mode::Correct)
         .then(|| gsm8k_answer(response))
         .flatten()
@@ -78,10 +92,11 @@ fn after_boxed(rest: &str) -> String {
 /// Characters up to the `}` matching an already-consumed `{`; everything if unbalanced.
 fn matched_group(inner: &str) -> String {
     let mut depth = 1usize;
-    for (i, c) in inner.char_indices() {
+    // Bytes, not chars: braces are ASCII, so a brace's byte index is a char boundary.
+    for (i, c) in inner.bytes().enumerate() {
         match c {
-            '{' => depth += 1,
-            '}' => {
+            b'{' => depth += 1,
+            b'}' => {
                 depth -= 1;
                 if depth == 0 {
                     return inner[..i].to_string();

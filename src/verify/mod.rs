@@ -1,4 +1,4 @@
-//! The math answer verifier: the RL reward and the evaluation grader (method.md §4).
+//! The math answer verifier: the RL reward and the evaluation grader.
 //!
 //! Pipeline: [`extract`] the answer of a response (last `\boxed{…}`, else "the answer is", else
 //! the last number), [`normalize`] it with the paper's `strip_string` steps, then decide
@@ -10,11 +10,11 @@
 //!
 //! Two modes:
 //! - [`Mode::Correct`] (default): mathematically correct decisions.
-//! - [`Mode::Paper`]: the paper's `math_equal` decisions including its quirks (method.md §4.4,
-//!   §4.5). Its `symbolic_equal` (sympy) is approximated by our parser (with sympy's
-//!   `parse_expr` reading of plain arithmetic, see the table), so rare sympy-specific outcomes
-//!   can differ: against a sympy 1.14 + latex2sympy2 1.9.1 run of `math_equal` it agreed on
-//!   5023 of 5033 pairs (MATH targets, rewrites, cross pairs, the hand-written table).
+//! - [`Mode::Paper`]: the paper's `math_equal` decisions including its quirks. Its
+//!   `symbolic_equal` (sympy) is approximated by our parser (with sympy's `parse_expr` reading
+//!   of plain arithmetic, see the table), so rare sympy-specific outcomes can differ: against a
+//!   sympy 1.14 + latex2sympy2 1.9.1 run of `math_equal` it agreed on 5023 of 5033 pairs
+//!   (MATH targets, rewrites, cross pairs, the hand-written table).
 //!
 //! | aspect | `Mode::Paper` | `Mode::Correct` |
 //! |---|---|---|
@@ -43,14 +43,30 @@ use rayon::prelude::*;
 
 pub mod equiv;
 pub mod extract;
+pub mod labels;
 pub mod latex;
+pub mod matrix_expr;
 pub mod normalize;
 pub mod number;
 pub mod paper;
+pub mod rational;
+pub mod relation;
+pub mod spelling;
 pub mod structure;
 
-/// Which decisions to reproduce.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which decisions to reproduce (`correct` or `paper` in config files and on the command line).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Mathematically correct (default).
     #[default]
@@ -90,11 +106,9 @@ pub fn is_equivalent(pred: &str, reference: &str, mode: Mode) -> bool {
                 // Same text, same normal form: only an empty one is not an answer.
                 return !normalize::normalize(pred, mode).is_empty();
             }
-            let (p, r) = (
-                normalize::normalize(pred, mode),
-                normalize::normalize(reference, mode),
-            );
-            !p.is_empty() && !r.is_empty() && equiv::equal(&p, &r).0
+            let p = normalize::normalize(pred, mode);
+            let (r, other) = reference_forms(reference);
+            !p.is_empty() && !r.is_empty() && equal_to_either(&p, &r, other.as_deref()).0
         }
     }
 }
@@ -118,14 +132,14 @@ pub fn grade(response: &str, reference: &str, mode: Mode) -> Grade {
         }
         Mode::Correct => {
             let pred = extract::extract_normalized(response, mode);
-            let ref_norm = normalize::normalize(reference, mode);
+            let (ref_norm, other) = reference_forms(reference);
             let pred_norm = pred.clone().unwrap_or_default();
             let (correct, rule) = if ref_norm.is_empty() {
                 (false, "empty reference")
             } else if pred.is_none() {
                 (false, "no answer extracted")
             } else {
-                equiv::equal(&pred_norm, &ref_norm)
+                equal_to_either(&pred_norm, &ref_norm, other.as_deref())
             };
             Grade {
                 correct,
@@ -135,6 +149,32 @@ pub fn grade(response: &str, reference: &str, mode: Mode) -> Grade {
                 ref_norm,
             }
         }
+    }
+}
+
+/// The correct mode's normal form of a reference, and its second reading when its commas are
+/// ambiguous: a reference without spaces (a pre-normalised target, whose spaces `strip_string`
+/// deleted) can write a list `81, 256` as `81,256`, which also reads as 81256.
+fn reference_forms(reference: &str) -> (String, Option<String>) {
+    let norm = normalize::normalize(reference, Mode::Correct);
+    let other = (reference.contains(',') && !reference.contains(char::is_whitespace))
+        .then(|| normalize::normalize_commas_as_separators(reference))
+        .filter(|other| *other != norm);
+    (norm, other)
+}
+
+fn equal_to_either(pred: &str, reference: &str, other: Option<&str>) -> (bool, &'static str) {
+    let first = equiv::equal(pred, reference);
+    match other {
+        Some(other) if !first.0 => {
+            let second = equiv::equal(pred, other);
+            if second.0 {
+                (true, "commas as separators")
+            } else {
+                first
+            }
+        }
+        _ => first,
     }
 }
 

@@ -1,4 +1,4 @@
-//! `strip_string` of the paper's `utils.py` (method.md §4.3), one small function per step, applied
+//! `strip_string` of the paper's `utils.py`, one small function per step, applied
 //! in the paper's order, plus the few fixes of the correct mode (see the table in `mod.rs`).
 //!
 //! Every step is a plain string scan (no regex engine), linear in the input.
@@ -14,6 +14,16 @@ pub fn strip_string(s: &str) -> String {
 
 /// `strip_string` with the correct mode's fixes when `mode` is `Correct`.
 pub fn normalize(s: &str, mode: Mode) -> String {
+    normalize_with(s, mode, true)
+}
+
+/// The correct mode's normal form with every comma kept as an item separator (`81,256` stays a
+/// list of two numbers): the other reading of a reference whose spaces are gone.
+pub fn normalize_commas_as_separators(s: &str) -> String {
+    normalize_with(s, Mode::Correct, false)
+}
+
+fn normalize_with(s: &str, mode: Mode, thousands: bool) -> String {
     if s.len() > MAX_NORMALIZE_LEN {
         // Bounded work: an answer this long is garbage; it is only ever compared as a string.
         return s.trim().to_string();
@@ -21,6 +31,7 @@ pub fn normalize(s: &str, mode: Mode) -> String {
     let correct = mode == Mode::Correct;
     let mut s = trim_newlines_and_dots(s);
     if correct {
+        s = super::spelling::canonical(s);
         s = drop_units_and_degrees(s);
     }
     s = drop_thin_spaces(s);
@@ -59,6 +70,10 @@ pub fn normalize(s: &str, mode: Mode) -> String {
         drop_short_equation_lhs(s)
     };
     s = brace_sqrt_argument(s, correct);
+    if correct && thousands {
+        // Decided while spaces still separate items: `32, 349` is a list, `32,349` a number.
+        s = super::spelling::thousands(s);
+    }
     s = rep(s, " ", "");
     s = fix_fracs(s);
     fix_a_slash_b(s)
@@ -289,17 +304,18 @@ fn drop_short_equation_lhs(s: String) -> String {
     }
 }
 
-/// Step 19 (correct): as the paper, but only when the left side is a name (`k = 5`), not a
-/// number (`1 = x+y` is an equation).
+/// Step 19 (correct): `label = value` → `value` when the left side is a name of any length
+/// (`k = 5`, `f(x) = 1`, `(p,q) = (3,2)`); an equation (`1 = x+y`, `2x = 4`) is kept.
 fn drop_short_name_lhs(s: String) -> String {
     if !s.contains('=') {
         return s;
     }
-    let s = s.as_str();
     let mut parts = s.split('=');
     match (parts.next(), parts.next(), parts.next()) {
-        (Some(l), Some(_), None) if l.trim().parse::<f64>().is_ok() => s.to_string(),
-        _ => drop_short_equation_lhs(s.to_string()),
+        (Some(l), Some(r), None) if super::labels::is_label(l) && !r.trim().is_empty() => {
+            r.to_string()
+        }
+        _ => s,
     }
 }
 
@@ -419,16 +435,10 @@ fn drop_units_and_degrees(s: String) -> String {
     for cmd in ["\\text", "\\mbox", "\\mathrm"] {
         s = s.replace(&format!("{cmd} {{"), &format!("{cmd}{{"));
     }
-    for conj in [
-        "\\text{ and }",
-        "\\text{and}",
-        "\\text{ or }",
-        "\\text{or}",
-        "\\text{, and }",
-        "{or}",
-    ] {
+    for conj in ["\\text{ and }", "\\text{and}", "\\text{, and }"] {
         s = s.replace(conj, ",");
     }
+    s = s.replace("{or}", super::relation::OR);
     for space in ["\\,", "\\;", "\\:", "\\qquad", "\\quad"] {
         s = s.replace(space, "");
     }

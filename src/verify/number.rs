@@ -1,5 +1,7 @@
-//! Plain numbers: exact rationals on `i128` (every operation checked: overflow means "not exact"),
-//! Python's `float()` for the paper mode, and the correct mode's number syntax.
+//! Plain numbers: exact rationals on `i128` (every operation checked: overflow means "not exact";
+//! [`super::rational::Q`] carries on with big integers), Python's `float()` for the paper mode,
+//! and the correct mode's number syntax.
+use super::rational::Q;
 
 /// An exact rational `num/den`, `den > 0`, in lowest terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,27 +204,54 @@ pub fn paper_parse_digits(s: &str) -> Option<f64> {
     py_float(p).map(|v| v / 100.0)
 }
 
+/// The paper's relative tolerance 1e-4 (`isclose(…, rel_tol=1e-4)`) as an exact rational, for
+/// approximate values compared exactly.
+pub const REL_TOL_EXACT: Rat = Rat {
+    num: 1,
+    den: 10_000,
+};
+
 /// A number in the correct mode's syntax, with its exact value when it has one.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Number {
+    /// Nearest `f64`; NaN when the value is out of `f64` range and has no exact form (such a
+    /// number is equal to nothing but its own string).
     pub value: f64,
-    pub exact: Option<Rat>,
+    pub exact: Option<Q>,
 }
 
-/// Correct-mode number: integers, decimals, thousands commas (groups of exactly three digits),
-/// scientific `1.5e3`, a trailing percent (value/100), fractions `a/b` and `\frac{a}{b}` of
-/// integers, mixed numbers `2\frac{1}{2}`, with an optional sign.
+impl Number {
+    fn of(exact: Q) -> Number {
+        Number {
+            value: exact.to_f64(),
+            exact: Some(exact),
+        }
+    }
+
+    fn map(self, f: impl Fn(&Q) -> Option<Q>, g: impl Fn(f64) -> f64) -> Number {
+        Number {
+            value: g(self.value),
+            exact: self.exact.as_ref().and_then(f),
+        }
+    }
+}
+
+/// Longest numeral parsed as a number (a digit string of up to [`super::rational::MAX_BITS`]
+/// bits, with sign, point, exponent or fraction bar).
+const MAX_NUMBER_LEN: usize = 1300;
+
+/// Correct-mode number: integers, decimals, scientific `1.5e3`, a trailing percent (value/100),
+/// fractions `a/b` and `\frac{a}{b}` of integers, mixed numbers `2\frac{1}{2}`, with an optional
+/// sign. Thousands separators are removed by normalisation, so a comma here is never part of a
+/// number (`32,349` written `32, 349` is a list).
 pub fn parse_number(s: &str) -> Option<Number> {
     let s = s.trim();
-    if s.is_empty() || s.len() > 64 {
+    if s.is_empty() || s.len() > MAX_NUMBER_LEN {
         return None;
     }
     if let Some(p) = s.strip_suffix("\\%").or_else(|| s.strip_suffix('%')) {
-        let n = parse_number(p)?;
-        return Some(Number {
-            value: n.value / 100.0,
-            exact: n.exact.and_then(|r| r.checked_div(Rat::int(100))),
-        });
+        let hundred = Q::int(100);
+        return Some(parse_number(p)?.map(|q| q.div(&hundred), |v| v / 100.0));
     }
     let (neg, body) = match s.as_bytes()[0] {
         b'-' => (true, &s[1..]),
@@ -230,14 +259,7 @@ pub fn parse_number(s: &str) -> Option<Number> {
         _ => (false, s),
     };
     let n = parse_unsigned(body)?;
-    Some(if neg {
-        Number {
-            value: -n.value,
-            exact: n.exact.and_then(Rat::checked_neg),
-        }
-    } else {
-        n
-    })
+    Some(if neg { n.map(Q::neg, |v| -v) } else { n })
 }
 
 fn parse_unsigned(s: &str) -> Option<Number> {
@@ -245,80 +267,66 @@ fn parse_unsigned(s: &str) -> Option<Number> {
         return Some(r);
     }
     if let Some((a, b)) = s.split_once('/') {
-        let (a, b) = (parse_int(a)?, parse_int(b)?);
-        let r = Rat::new(a, b)?;
-        return Some(Number {
-            value: r.to_f64(),
-            exact: Some(r),
-        });
+        return Some(Number::of(parse_int(a)?.div(&parse_int(b)?)?));
     }
     // `\frac{a}{b}` or mixed `w\frac{a}{b}`.
     let pos = s.find("\\frac{")?;
-    let whole = if pos == 0 { 0 } else { parse_int(&s[..pos])? };
+    let whole = if pos == 0 {
+        Q::int(0)
+    } else {
+        parse_int(&s[..pos])?
+    };
     let rest = &s[pos + 6..];
     let (a, rest) = rest.split_once("}{")?;
     let b = rest.strip_suffix('}')?;
-    let frac = Rat::new(parse_int(a)?, parse_int(b)?)?;
-    let r = Rat::int(whole).checked_add(frac)?;
-    Some(Number {
-        value: r.to_f64(),
-        exact: Some(r),
-    })
+    let frac = parse_int(a)?.div(&parse_int(b)?)?;
+    Some(Number::of(whole.add(&frac)?))
 }
 
-fn parse_int(s: &str) -> Option<i128> {
-    if s.is_empty() || s.len() > 30 || !s.bytes().all(|b| b.is_ascii_digit()) {
+fn parse_int(s: &str) -> Option<Q> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    s.parse().ok()
+    Q::from_decimal_digits(s, "")
 }
 
-/// Digits with optional thousands commas, decimals, exponent.
+/// Digits, decimals, exponent.
 fn parse_plain(s: &str) -> Option<Number> {
     let (mantissa, exp) = match s.find(['e', 'E']) {
         Some(p) => {
-            let e: i32 = s[p + 1..].parse().ok()?;
+            let e: i64 = s[p + 1..].parse().ok()?;
             (&s[..p], Some(e))
         }
         None => (s, None),
     };
-    let (int_part, frac_part) = match mantissa.split_once('.') {
-        Some((a, b)) => (a, Some(b)),
-        None => (mantissa, None),
-    };
-    let int_digits = if int_part.contains(',') {
-        let groups: Vec<&str> = int_part.split(',').collect();
-        let first_ok = matches!(groups[0].len(), 1..=3);
-        if !first_ok || groups[1..].iter().any(|g| g.len() != 3) {
-            return None;
-        }
-        groups.concat()
-    } else {
-        int_part.to_string()
-    };
-    let text = match frac_part {
-        Some(f) => format!("{int_digits}.{f}"),
-        None => int_digits,
-    };
-    let exact = parse_decimal(&text);
-    if exact.is_none()
-        && !(text.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-            && text.bytes().any(|b| b.is_ascii_digit()))
+    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits_ok = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !digits_ok(int_part)
+        || !digits_ok(frac_part)
     {
         return None;
     }
-    if text.matches('.').count() > 1 {
-        return None;
-    }
-    let base: f64 = text.parse().ok()?;
-    match exp {
-        None => Some(Number { value: base, exact }),
+    let exact = Q::from_decimal_digits(int_part, frac_part);
+    let base: f64 = mantissa.parse().ok()?;
+    let nonzero = mantissa.bytes().any(|b| (b'1'..=b'9').contains(&b));
+    let (value, exact) = match exp {
+        None => (base, exact),
         Some(e) => {
-            let value = base * 10f64.powi(e.clamp(-400, 400));
-            let exact = exact.and_then(|r| r.checked_mul(Rat::int(10).powi(i128::from(e))?));
-            Some(Number { value, exact })
+            let exact = exact.and_then(|m| m.mul(&Q::int(10).pow(&Q::int(i128::from(e)))?));
+            let value = match &exact {
+                Some(q) => q.to_f64(),
+                None => base * 10f64.powi(i32::try_from(e.clamp(-400, 400)).unwrap_or(0)),
+            };
+            (value, exact)
         }
-    }
+    };
+    // Out of f64 range with no exact form: equal to nothing (never silently 0 or ∞).
+    let unrepresentable = exact.is_none() && nonzero && (value == 0.0 || !value.is_finite());
+    Some(Number {
+        value: if unrepresentable { f64::NAN } else { value },
+        exact,
+    })
 }
 
 /// Python `math.isclose(a, b, rel_tol)` with `abs_tol = 0`.
@@ -354,7 +362,11 @@ mod tests {
     #[test]
     fn correct_numbers() {
         let v = |s: &str| parse_number(s).map(|n| n.value);
-        assert_eq!(v("1,000"), Some(1000.0));
+        assert_eq!(
+            v("1,000"),
+            None,
+            "normalisation removes thousands separators"
+        );
         assert_eq!(v("1,2"), None);
         assert_eq!(v("12,34"), None);
         assert_eq!(v("1.5e3"), Some(1500.0));
@@ -365,7 +377,15 @@ mod tests {
         assert_eq!(v("x"), None);
         assert_eq!(v("1.2.3"), None);
         assert_eq!(v("."), None);
-        assert_eq!(parse_number("0.125").and_then(|n| n.exact), Rat::new(1, 8));
+        assert_eq!(
+            parse_number("0.125").and_then(|n| n.exact),
+            Rat::new(1, 8).map(Q::from)
+        );
+        let tiny = parse_number("1e-400").expect("number");
+        assert!(tiny.value == 0.0 && tiny.exact.is_some_and(|q| q.signum() == 1));
+        assert!(parse_number("1e-99999").is_some_and(|n| n.value.is_nan() && n.exact.is_none()));
+        let long = format!("0.{}1", "0".repeat(399));
+        assert!(parse_number(&long).is_some_and(|n| n.exact.is_some_and(|q| !q.is_zero())));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The paper mode: `math_equal` of the paper's `grader.py` (method.md §4.4), step for step with
+//! The paper mode: `math_equal` of the paper's `grader.py`, step for step with
 //! its quirks, and `symbolic_equal` approximated by our LaTeX parser (sympy is not available).
 use super::latex;
 use super::number::{is_close, paper_parse_digits};

@@ -74,20 +74,54 @@ pub fn set_literal(s: &str) -> Option<Vec<String>> {
     )
 }
 
-const MATRIX_ENVS: &[&str] = &["pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix"];
+const MATRIX_ENVS: &[&str] = &[
+    "pmatrix",
+    "bmatrix",
+    "matrix",
+    "vmatrix",
+    "Bmatrix",
+    "Vmatrix",
+    "smallmatrix",
+    "array",
+];
 
-/// `\begin{pmatrix}a&b\\c&d\end{pmatrix}` → rows of cells. Rows are split at `\\` and, since
-/// `strip_string` collapses `\\` to `\`, also at a `\` not followed by a letter.
-pub fn matrix(s: &str) -> Option<Vec<Vec<String>>> {
-    if !s.starts_with("\\begin{") {
+/// Byte length of the matrix literal at the start of `s`: `\begin{env}…\end{env}` for a matrix
+/// environment or `array`, optionally inside `[…]` or `(…)` (`\left[\begin{array}{cc}…`).
+pub fn matrix_span(s: &str) -> Option<usize> {
+    let bracket = s.starts_with(['[', '(']);
+    let inner = if bracket { &s[1..] } else { s };
+    let name = inner.strip_prefix("\\begin{")?;
+    let env = &name[..name.find('}')?];
+    if !MATRIX_ENVS.contains(&env) {
         return None;
     }
-    let env = MATRIX_ENVS
-        .iter()
-        .find(|e| s.starts_with(&format!("\\begin{{{e}}}")))?;
-    let body = s
-        .strip_prefix(&format!("\\begin{{{env}}}"))?
-        .strip_suffix(&format!("\\end{{{env}}}"))?;
+    let end_tag = format!("\\end{{{env}}}");
+    let end = inner.find(&end_tag)? + end_tag.len();
+    if !bracket {
+        return Some(end);
+    }
+    inner[end..].starts_with([']', ')']).then_some(end + 2)
+}
+
+/// `\begin{pmatrix}a&b\\c&d\end{pmatrix}` → rows of cells. Rows are split at `\\` and, since
+/// `strip_string` collapses `\\` to `\`, also at a `\` not followed by a letter. `array` (its
+/// column specification skipped) and brackets around the environment are accepted.
+pub fn matrix(s: &str) -> Option<Vec<Vec<String>>> {
+    if matrix_span(s)? != s.len() {
+        return None;
+    }
+    let inner = if s.starts_with(['[', '(']) {
+        &s[1..s.len() - 1]
+    } else {
+        s
+    };
+    let name = inner.strip_prefix("\\begin{")?;
+    let env = &name[..name.find('}')?];
+    let mut body = name[env.len() + 1..].strip_suffix(&format!("\\end{{{env}}}"))?;
+    if env == "array" {
+        let spec_end = body.strip_prefix('{')?.find('}')?;
+        body = &body[spec_end + 2..];
+    }
     let mut rows = Vec::new();
     let mut cur = String::new();
     let chars: Vec<char> = body.chars().collect();

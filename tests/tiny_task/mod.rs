@@ -51,7 +51,7 @@ pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
         .lines()
         .map(|l| {
             let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            for k in rlvr::rl::trainer::TIMING_KEYS {
+            for k in rlvr::rl::metrics::TIMING_KEYS {
                 v.as_object_mut().unwrap().remove(*k);
             }
             v

@@ -24,6 +24,9 @@ impl AttnDims {
     }
 }
 
+/// Query rows per block of [`attend_head`].
+const QUERY_BLOCK: usize = 64;
+
 /// Copy head `h` of rows `start..start+len` of a [N, heads·D] matrix into a contiguous [len, D].
 pub fn gather_head(
     x: &[f32],
@@ -60,33 +63,66 @@ pub fn attend_head(
     scale: f32,
 ) -> (Vec<f32>, Vec<f32>) {
     let offset = tk - tq;
-    let mut s = vec![0.0f32; tq * tk];
-    gemm(tq, tk, d, scale, qh, false, kh, true, 0.0, &mut s);
-    let mut lse = vec![0.0f32; tq];
-    for i in 0..tq {
-        let row = &mut s[i * tk..(i + 1) * tk];
-        let visible = offset + i + 1;
-        let m = row[..visible]
-            .iter()
-            .cloned()
-            .fold(f32::NEG_INFINITY, f32::max);
-        let mut sum = 0.0f64;
-        for x in row[..visible].iter_mut() {
-            *x = (*x - m).exp();
-            sum += *x as f64;
-        }
-        let inv = (1.0 / sum) as f32;
-        for x in row[..visible].iter_mut() {
-            *x *= inv;
-        }
-        for x in row[visible..].iter_mut() {
-            *x = 0.0;
-        }
-        lse[i] = m + (sum.ln() as f32);
-    }
     let mut o = vec![0.0f32; tq * d];
-    gemm(tq, d, tk, 1.0, &s, false, vh, false, 0.0, &mut o);
+    let mut lse = vec![0.0f32; tq];
+    // A block of queries reads only the keys its last row sees: the masked triangle is never
+    // computed (its terms would add exact zeros), and every kept number is unchanged.
+    for i0 in (0..tq).step_by(QUERY_BLOCK) {
+        let rows = QUERY_BLOCK.min(tq - i0);
+        let vis = offset + i0 + rows;
+        let mut s = vec![0.0f32; rows * vis];
+        gemm(
+            rows,
+            vis,
+            d,
+            scale,
+            &qh[i0 * d..],
+            false,
+            &kh[..vis * d],
+            true,
+            0.0,
+            &mut s,
+        );
+        for (i, row) in s.chunks_mut(vis).enumerate() {
+            lse[i0 + i] = softmax_visible(row, offset + i0 + i + 1);
+        }
+        let out = &mut o[i0 * d..(i0 + rows) * d];
+        gemm(
+            rows,
+            d,
+            vis,
+            1.0,
+            &s,
+            false,
+            &vh[..vis * d],
+            false,
+            0.0,
+            out,
+        );
+    }
     (o, lse)
+}
+
+/// Softmax of the first `visible` entries of a score row in place, zeros after them; returns
+/// the log-sum-exp. Shared with the cached attention of generation, so both give the same bits.
+pub fn softmax_visible(row: &mut [f32], visible: usize) -> f32 {
+    let m = row[..visible]
+        .iter()
+        .cloned()
+        .fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f64;
+    for x in row[..visible].iter_mut() {
+        *x = (*x - m).exp();
+        sum += *x as f64;
+    }
+    let inv = (1.0 / sum) as f32;
+    for x in row[..visible].iter_mut() {
+        *x *= inv;
+    }
+    for x in row[visible..].iter_mut() {
+        *x = 0.0;
+    }
+    m + (sum.ln() as f32)
 }
 
 /// Forward over packed sequences (no cache). Returns (out [N, Hq·D], lse [N, Hq]).

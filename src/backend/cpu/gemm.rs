@@ -1,4 +1,28 @@
-//! GEMM through `matrixmultiply` (f32, multithreaded): `C = alpha·op(A)·op(B) + beta·C`.
+//! GEMM on f32, multithreaded: `C = alpha·op(A)·op(B) + beta·C`.
+//!
+//! B is packed into 16-column panels (or comes packed: generation packs its weights once, in
+//! f32 or bf16) and the micro-kernels of [`super::gemm_kernel`] do the arithmetic, in an order
+//! that makes every element of C independent of how the product is cut up (see there). Two
+//! drivers share those kernels:
+//! - few rows (decode, M ≤ 64): all of A is packed once and each B panel is streamed from
+//!   memory exactly once, the panels split across threads — a GEMV at memory speed;
+//! - many rows (prefill, training): BLIS-style blocking, an A block of 96 rows × ≤ 320 k in L2,
+//!   a ≤ 320 × 16 B micro-panel in L1, tasks over (row block, column chunk).
+use super::gemm_kernel::{tile, Epilogue, PanelElem, MR, NR};
+use super::gemm_pack::{pack_a_panel, PackedB, View};
+use super::simd::{isa, Isa};
+use rayon::prelude::*;
+
+/// Up to this many rows, the few-rows driver (each B panel read once).
+const SMALL_M: usize = 64;
+/// Rows of A per block of the blocked driver (a multiple of MR).
+const MC: usize = 96;
+/// Most depth of one k-block of the blocked driver.
+const KC: usize = 320;
+/// B panels per task of the blocked driver (512 columns).
+const PANELS_PER_TASK: usize = 32;
+/// Multiply-adds below which a product runs on the calling thread.
+const PARALLEL_MIN_WORK: usize = 1 << 18;
 
 /// Row-major operands. `op(A)` is [m, k]: A is stored [m, k], or [k, m] when `trans_a`.
 /// `op(B)` is [k, n]: B is stored [k, n], or [n, k] when `trans_b`. C is [m, n].
@@ -21,41 +45,18 @@ pub fn gemm(
     if m == 0 || n == 0 {
         return;
     }
-    if k == 0 {
-        for x in c[..m * n].iter_mut() {
-            *x *= beta;
-        }
-        return;
-    }
-    let (rsa, csa) = if trans_a {
-        (1, m as isize)
+    let av = if trans_a {
+        View::transposed(a, m)
     } else {
-        (k as isize, 1)
+        View::rows(a, k)
     };
-    let (rsb, csb) = if trans_b {
-        (1, k as isize)
+    let bv = if trans_b {
+        View::transposed(b, k)
     } else {
-        (n as isize, 1)
+        View::rows(b, n)
     };
-    // SAFETY: the asserts above guarantee every index the strides reach is inside the slices.
-    unsafe {
-        matrixmultiply::sgemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            rsa,
-            csa,
-            b.as_ptr(),
-            rsb,
-            csb,
-            beta,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
+    let bp = PackedB::<f32>::pack(bv, k, n);
+    matmul(isa(), m, av, &bp, alpha, beta, c);
 }
 
 /// `y[rows, out] = x[rows, in] · Wᵀ` for a weight stored [out, in] (the HF Linear layout).
@@ -65,9 +66,234 @@ pub fn linear(x: &[f32], w: &[f32], rows: usize, inp: usize, out: usize) -> Vec<
     y
 }
 
+/// `y[rows, n] = x[rows, k] · B` for a packed B (row-major x and y).
+pub fn matmul_packed<E: PanelElem>(x: &[f32], rows: usize, b: &PackedB<E>) -> Vec<f32> {
+    let mut y = vec![0.0f32; rows * b.n()];
+    matmul(isa(), rows, View::rows(x, b.k()), b, 1.0, 0.0, &mut y);
+    y
+}
+
+/// C [m, n] (row-major, contiguous) = alpha·A·B + beta·C with A a [m, k] view, on the given
+/// instruction set (tests pass [`Isa::Portable`] to check the fallback).
+pub fn matmul<E: PanelElem>(
+    isa: Isa,
+    m: usize,
+    a: View<'_>,
+    b: &PackedB<E>,
+    alpha: f32,
+    beta: f32,
+    c: &mut [f32],
+) {
+    let (k, n) = (b.k(), b.n());
+    assert!(c.len() >= m * n, "matmul: C too small");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let avx2 = isa == Isa::Avx2Fma;
+    let parallel = m * n * k >= PARALLEL_MIN_WORK;
+    if m <= SMALL_M {
+        few_rows(avx2, m, a, b, alpha, beta, c, parallel);
+    } else if beta == 0.0 {
+        blocked(avx2, m, a, b, alpha, c, parallel);
+    } else {
+        // The blocked driver keeps partial sums in C, so C's input waits in a copy.
+        let mut t = vec![0.0f32; m * n];
+        blocked(avx2, m, a, b, 1.0, &mut t, parallel);
+        let ep = Epilogue {
+            resume: false,
+            finish: true,
+            alpha,
+            beta,
+        };
+        for (x, &s) in c[..m * n].iter_mut().zip(&t) {
+            *x = ep.apply(s, *x);
+        }
+    }
+}
+
+/// C's base pointer shared by tasks that write disjoint tiles.
+#[derive(Clone, Copy)]
+struct SharedC(*mut f32);
+// SAFETY: every task writes a tile no other task touches, and `matmul` holds `&mut C` until all
+// tasks have finished.
+unsafe impl Send for SharedC {}
+unsafe impl Sync for SharedC {}
+impl SharedC {
+    fn at(self, off: usize) -> *mut f32 {
+        // SAFETY: callers pass offsets inside C (tile origins of a product C covers).
+        unsafe { self.0.add(off) }
+    }
+}
+
+/// Few rows: A packed whole ([k][r] micro-panels), one pass over B's panels.
+#[allow(clippy::too_many_arguments)]
+fn few_rows<E: PanelElem>(
+    avx2: bool,
+    m: usize,
+    a: View<'_>,
+    b: &PackedB<E>,
+    alpha: f32,
+    beta: f32,
+    c: &mut [f32],
+    parallel: bool,
+) {
+    let (k, n) = (b.k(), b.n());
+    let mut ap = vec![0.0f32; m * k];
+    for i0 in (0..m).step_by(MR) {
+        let r = MR.min(m - i0);
+        pack_a_panel(a, i0, r, 0, k, &mut ap[i0 * k..(i0 + r) * k]);
+    }
+    let cp = SharedC(c.as_mut_ptr());
+    let ep = Epilogue {
+        resume: false,
+        finish: true,
+        alpha,
+        beta,
+    };
+    // A non-f32 panel read by several row blocks is widened to f32 once (exactly), not per block.
+    let widen = !E::IS_F32 && m > MR;
+    let panel = |p: usize| {
+        let j0 = p * NR;
+        let cols = NR.min(n - j0);
+        let wide: Vec<f32> = if widen {
+            // SAFETY: a panel holds k·NR elements.
+            let src = unsafe { std::slice::from_raw_parts(b.panel_ptr(p, 0), k * NR) };
+            src.iter().map(|x| x.to_f32()).collect()
+        } else {
+            Vec::new()
+        };
+        for i0 in (0..m).step_by(MR) {
+            let r = MR.min(m - i0);
+            let (c_tile, a_panel) = (cp.at(i0 * n + j0), ap[i0 * k..].as_ptr());
+            // SAFETY: the A micro-panel holds r·k floats, the B panel k·NR, and the C tile
+            // (rows i0..i0+r, columns j0..j0+cols) lies inside C [m, n].
+            unsafe {
+                if widen {
+                    tile(
+                        avx2,
+                        r,
+                        k,
+                        a_panel,
+                        wide.as_ptr(),
+                        NR,
+                        c_tile,
+                        n,
+                        r,
+                        cols,
+                        ep,
+                    )
+                } else {
+                    tile(
+                        avx2,
+                        r,
+                        k,
+                        a_panel,
+                        b.panel_ptr(p, 0),
+                        NR,
+                        c_tile,
+                        n,
+                        r,
+                        cols,
+                        ep,
+                    )
+                }
+            }
+        }
+    };
+    let panels = b.panels();
+    if parallel {
+        let per_task = panels.div_ceil(4 * rayon::current_num_threads()).max(1);
+        (0..panels)
+            .into_par_iter()
+            .with_min_len(per_task)
+            .for_each(panel);
+    } else {
+        (0..panels).for_each(panel);
+    }
+}
+
+/// Many rows: tasks over (MC-row block, PANELS_PER_TASK-panel chunk); within a task, k-blocks
+/// of KC with the A block packed per k-block, partial sums kept in C between k-blocks.
+fn blocked<E: PanelElem>(
+    avx2: bool,
+    m: usize,
+    a: View<'_>,
+    b: &PackedB<E>,
+    alpha: f32,
+    c: &mut [f32],
+    parallel: bool,
+) {
+    let (k, n) = (b.k(), b.n());
+    let panels = b.panels();
+    let row_blocks = m.div_ceil(MC);
+    let chunks = panels.div_ceil(PANELS_PER_TASK);
+    // Equal k-blocks of at most KC (576 = 2 × 288, not 256 + 256 + 64).
+    let kc = k.div_ceil(k.div_ceil(KC).max(1)).max(1);
+    let k_blocks: Vec<(usize, usize)> = if k == 0 {
+        vec![(0, 0)]
+    } else {
+        (0..k).step_by(kc).map(|k0| (k0, kc.min(k - k0))).collect()
+    };
+    let cp = SharedC(c.as_mut_ptr());
+    let task = |t: usize| {
+        let (jb, ib) = (t / row_blocks, t % row_blocks);
+        let (i_lo, i_hi) = (ib * MC, (ib * MC + MC).min(m));
+        let (p_lo, p_hi) = (
+            jb * PANELS_PER_TASK,
+            (jb * PANELS_PER_TASK + PANELS_PER_TASK).min(panels),
+        );
+        let mut ap = vec![0.0f32; MC * kc];
+        for &(k0, kc) in &k_blocks {
+            for i0 in (i_lo..i_hi).step_by(MR) {
+                let r = MR.min(i_hi - i0);
+                let off = (i0 - i_lo) * kc;
+                pack_a_panel(a, i0, r, k0, kc, &mut ap[off..off + r * kc]);
+            }
+            let ep = Epilogue {
+                resume: k0 > 0,
+                finish: k0 + kc == k,
+                alpha,
+                beta: 0.0,
+            };
+            for p in p_lo..p_hi {
+                let j0 = p * NR;
+                let cols = NR.min(n - j0);
+                for i0 in (i_lo..i_hi).step_by(MR) {
+                    let r = MR.min(i_hi - i0);
+                    // SAFETY: as in `few_rows`; the A micro-panel starts at (i0 − i_lo)·kc in
+                    // the packed block.
+                    unsafe {
+                        tile(
+                            avx2,
+                            r,
+                            kc,
+                            ap.as_ptr().add((i0 - i_lo) * kc),
+                            b.panel_ptr(p, k0),
+                            NR,
+                            cp.at(i0 * n + j0),
+                            n,
+                            r,
+                            cols,
+                            ep,
+                        )
+                    }
+                }
+            }
+        }
+    };
+    let tasks = row_blocks * chunks;
+    if parallel {
+        (0..tasks).into_par_iter().for_each(task);
+    } else {
+        (0..tasks).for_each(task);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::cpu::gemm_kernel::{Bf16, PanelElem};
+    use crate::backend::cpu::simd::detected;
 
     fn naive(m: usize, n: usize, k: usize, a: &[f32], ta: bool, b: &[f32], tb: bool) -> Vec<f32> {
         let mut c = vec![0.0; m * n];
@@ -85,24 +311,138 @@ mod tests {
         c
     }
 
+    fn vals(len: usize, salt: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| (((i * 7919 + salt * 104_729) % 2003) as f32 - 1001.0) * 1e-3)
+            .collect()
+    }
+
+    /// The chain of the kernel contract, one element at a time.
+    fn chain(m: usize, n: usize, k: usize, a: &[f32], b: &[f32]) -> Vec<f32> {
+        let mut c = vec![0.0f32; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0.0f32;
+                for p in 0..k {
+                    acc = a[i * k + p].mul_add(b[p * n + j], acc);
+                }
+                c[i * n + j] = acc;
+            }
+        }
+        c
+    }
+
     #[test]
     fn all_transpose_combinations_match_naive() {
-        let (m, n, k) = (7, 5, 11);
-        let a: Vec<f32> = (0..m * k)
-            .map(|i| ((i * 37 % 17) as f32 - 8.0) * 0.1)
-            .collect();
-        let b: Vec<f32> = (0..k * n)
-            .map(|i| ((i * 53 % 19) as f32 - 9.0) * 0.1)
-            .collect();
-        for ta in [false, true] {
-            for tb in [false, true] {
-                let mut c = vec![0.0; m * n];
-                gemm(m, n, k, 1.0, &a, ta, &b, tb, 0.0, &mut c);
-                let r = naive(m, n, k, &a, ta, &b, tb);
-                for (x, y) in c.iter().zip(&r) {
-                    assert!((x - y).abs() < 1e-4, "ta={ta} tb={tb}: {x} vs {y}");
+        for (m, n, k) in [(7, 5, 11), (70, 37, 300), (130, 40, 9)] {
+            let a = vals(m * k, 1);
+            let b = vals(k * n, 2);
+            for ta in [false, true] {
+                for tb in [false, true] {
+                    let mut c = vec![0.0; m * n];
+                    gemm(m, n, k, 1.0, &a, ta, &b, tb, 0.0, &mut c);
+                    let r = naive(m, n, k, &a, ta, &b, tb);
+                    for (x, y) in c.iter().zip(&r) {
+                        assert!((x - y).abs() < 1e-4, "ta={ta} tb={tb}: {x} vs {y}");
+                    }
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_element_is_one_fma_chain_whatever_the_shape() {
+        // Few rows, blocked with several k-blocks, edges in every direction.
+        for (m, n, k) in [
+            (1, 33, 40),
+            (5, 16, 600),
+            (64, 50, 513),
+            (65, 50, 513),
+            (200, 70, 257),
+        ] {
+            let a = vals(m * k, 3);
+            let b = vals(k * n, 4);
+            let mut c = vec![0.0; m * n];
+            gemm(m, n, k, 1.0, &a, false, &b, false, 0.0, &mut c);
+            assert_eq!(c, chain(m, n, k, &a, &b), "{m}x{n}x{k}");
+        }
+    }
+
+    #[test]
+    fn a_row_is_the_same_alone_or_in_a_batch() {
+        let (n, k) = (40, 700);
+        let b = vals(k * n, 5);
+        let a = vals(200 * k, 6);
+        let mut all = vec![0.0; 200 * n];
+        gemm(200, n, k, 0.5, &a, false, &b, true, 0.0, &mut all);
+        for i in [0, 63, 64, 150, 199] {
+            let mut one = vec![0.0; n];
+            gemm(
+                1,
+                n,
+                k,
+                0.5,
+                &a[i * k..(i + 1) * k],
+                false,
+                &b,
+                true,
+                0.0,
+                &mut one,
+            );
+            assert_eq!(one, all[i * n..(i + 1) * n], "row {i}");
+        }
+    }
+
+    #[test]
+    fn alpha_beta_and_empty_k() {
+        for (m, n, k) in [(3, 20, 10), (100, 20, 300)] {
+            let a = vals(m * k, 7);
+            let b = vals(k * n, 8);
+            let c0 = vals(m * n, 9);
+            let mut c = c0.clone();
+            gemm(m, n, k, 0.25, &a, false, &b, false, -2.0, &mut c);
+            let r = chain(m, n, k, &a, &b);
+            for i in 0..m * n {
+                assert_eq!(c[i], 0.25 * r[i] + -2.0 * c0[i], "{m}x{n}x{k} at {i}");
+            }
+        }
+        let mut c = vec![1.5f32; 6];
+        gemm(2, 3, 0, 1.0, &[], false, &[], false, 2.0, &mut c);
+        assert_eq!(c, vec![3.0; 6]);
+        gemm(2, 3, 0, 1.0, &[], false, &[], false, 0.0, &mut c);
+        assert_eq!(c, vec![0.0; 6]);
+    }
+
+    #[test]
+    fn portable_fallback_is_bit_identical() {
+        for (m, n, k) in [(1, 50, 300), (9, 17, 64), (150, 40, 520)] {
+            let a = vals(m * k, 10);
+            let w = vals(n * k, 11);
+            let f = PackedB::<f32>::from_weight(&w, n, k);
+            let h = PackedB::<Bf16>::from_weight(&w, n, k);
+            for isa in [detected(), Isa::Portable] {
+                let mut cf = vec![0.0; m * n];
+                matmul(isa, m, View::rows(&a, k), &f, 1.0, 0.0, &mut cf);
+                assert_eq!(cf, chain(m, n, k, &a, &transpose(&w, n, k)), "{isa:?}");
+                let mut ch = vec![0.0; m * n];
+                matmul(isa, m, View::rows(&a, k), &h, 1.0, 0.0, &mut ch);
+                let wb: Vec<f32> = w.iter().map(|&x| Bf16::from_f32(x).to_f32()).collect();
+                assert_eq!(
+                    ch,
+                    chain(m, n, k, &a, &transpose(&wb, n, k)),
+                    "{isa:?} bf16"
+                );
+            }
+        }
+    }
+
+    fn transpose(w: &[f32], n: usize, k: usize) -> Vec<f32> {
+        let mut t = vec![0.0; n * k];
+        for j in 0..n {
+            for p in 0..k {
+                t[p * n + j] = w[j * k + p];
+            }
+        }
+        t
     }
 }

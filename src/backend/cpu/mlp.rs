@@ -5,10 +5,16 @@ fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
 }
 
+/// `silu(g)·u` of one element (the forward's arithmetic, shared with generation).
+#[inline(always)]
+pub fn swiglu_one(g: f32, u: f32) -> f32 {
+    g * sigmoid(g) * u
+}
+
 pub fn swiglu_fwd(gate: &[f32], up: &[f32]) -> Vec<f32> {
     gate.par_iter()
         .zip(up.par_iter())
-        .map(|(&g, &u)| g * sigmoid(g) * u)
+        .map(|(&g, &u)| swiglu_one(g, u))
         .collect()
 }
 

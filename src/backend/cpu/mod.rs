@@ -3,15 +3,19 @@
 //! sum runs over a whole row) and determinism (fixed reduction order, no racing accumulations).
 
 pub mod attention;
+pub mod attention_cached;
 pub mod bias;
 pub mod cast;
 pub mod embedding;
 pub mod gemm;
+pub mod gemm_kernel;
+pub mod gemm_pack;
 pub mod logprob;
 pub mod mlp;
 pub mod norm;
 pub mod rope;
 pub mod sampling;
+pub mod simd;
 pub mod softmax;
 
 /// Rows per rayon task for row-wise kernels: large enough to amortise scheduling, fixed so that

@@ -1,7 +1,8 @@
 //! Token sampling from one row of logits: temperature, top-k, top-p (nucleus), min-p, greedy.
 //!
-//! No full sort of the vocabulary: top-k is a selection (`select_nth_unstable`), top-p is a
-//! quickselect on probability mass (expected O(V)). The uniform comes from the caller (Philox
+//! No sort of the vocabulary: top-k is a selection (`select_nth_unstable`), top-p is a
+//! quickselect on probability mass (expected O(V)), and the kept tokens are walked in id order
+//! through a mask. The uniform comes from the caller (Philox
 //! keyed by (seed, sequence, step)), so a draw never depends on batch composition.
 //!
 //! Filters apply in the order vLLM uses: temperature → top-k → top-p (relative to the mass left
@@ -97,11 +98,19 @@ pub fn sample_row(logits: &[f32], p: &SamplingParams, u: f64, row: usize) -> Res
     }
     let prob = |v: usize| ((logits[v] as f64 / t) - lse).exp();
     let mut cands: Vec<(f64, u32)> = (0..logits.len()).map(|v| (prob(v), v as u32)).collect();
-    if p.top_k > 0 && p.top_k < cands.len() {
+    let top_k = p.top_k > 0 && p.top_k < cands.len();
+    let top_p = p.top_p < 1.0;
+    // Top-k and top-p reorder the candidates; the draw walks them back in token-id order.
+    let probs: Vec<f64> = if top_k || top_p {
+        cands.iter().map(|c| c.0).collect()
+    } else {
+        Vec::new()
+    };
+    if top_k {
         cands.select_nth_unstable_by(p.top_k - 1, |a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         cands.truncate(p.top_k);
     }
-    if p.top_p < 1.0 {
+    if top_p {
         let mass: f64 = cands.iter().map(|c| c.0).sum();
         let keep = nucleus(&mut cands, p.top_p as f64 * mass);
         cands.truncate(keep);
@@ -110,8 +119,18 @@ pub fn sample_row(logits: &[f32], p: &SamplingParams, u: f64, row: usize) -> Res
         let pmax = cands.iter().map(|c| c.0).fold(0.0, f64::max);
         cands.retain(|c| c.0 >= p.min_p as f64 * pmax);
     }
-    // Fixed order (by token id) so the draw is a function of the distribution alone.
-    cands.sort_unstable_by_key(|c| c.1);
+    // Fixed order (by token id) so the draw is a function of the distribution alone: a mask
+    // over the vocabulary instead of a sort, O(V).
+    if top_k || top_p {
+        let mut keep = vec![false; logits.len()];
+        for c in &cands {
+            keep[c.1 as usize] = true;
+        }
+        cands = (0..logits.len())
+            .filter(|&v| keep[v])
+            .map(|v| (probs[v], v as u32))
+            .collect();
+    }
     let total: f64 = cands.iter().map(|c| c.0).sum();
     let target = u * total;
     let mut acc = 0.0;

@@ -1,4 +1,4 @@
-//! CUDA detection that never panics on a machine without libcuda (toolchain.md §2).
+//! CUDA detection that never panics on a machine without libcuda: the driver library is opened at run time, never linked.
 
 /// Number of CUDA devices, or why there are none. cudarc panics when libcuda is missing, so the
 /// library is probed with `is_culib_present` first; from then on the driver returns errors.

@@ -1,6 +1,6 @@
 //! GGUF import: read llama.cpp's GGUF files (v2/v3), dequantise their tensors to f32, and write a
 //! Hugging Face model directory (config.json, model.safetensors, tokenizer.json) that the rest of
-//! rlvr loads like any other checkpoint. See docs/models.md for the name mapping and pitfalls.
+//! rlvr loads like any other checkpoint. The tensor-name mapping is in `tensor_map`.
 pub mod dequant;
 pub mod ggml_type;
 pub mod hf_config;

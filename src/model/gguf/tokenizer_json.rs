@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value as Json};
 const TOKEN_TYPE_CONTROL: i64 = 3;
 const TOKEN_TYPE_USER_DEFINED: i64 = 4;
 
-/// The Qwen2 pre-tokenizer's split regex (from the upstream tokenizer.json; docs/models.md).
+/// The Qwen2 pre-tokenizer's split regex (from Qwen2's upstream tokenizer.json).
 pub const QWEN2_SPLIT_REGEX: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// The tokenizer pieces read from a GGUF file.

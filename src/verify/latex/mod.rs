@@ -13,6 +13,8 @@ pub mod python;
 
 pub use parser::{parse, parse_symbolic_i, Expr};
 
+use crate::verify::number::REL_TOL_EXACT;
+
 /// Number of evaluation points for expressions with symbols.
 const POINTS: u64 = 5;
 
@@ -23,7 +25,104 @@ pub fn has_decimal(s: &str) -> bool {
     b.windows(2).any(|w| w[0] == b'.' && w[1].is_ascii_digit())
 }
 
-/// Equality of two parsed expressions. `rel_tol` is used when exact comparison does not apply.
+/// Relative tolerance for values written with decimals (the paper's `isclose` tolerance).
+const APPROX_REL_TOL: f64 = 1e-4;
+/// How many times its error bound a difference must exceed to count as real.
+const NOISE_FACTOR: f64 = 16.0;
+/// Values within their error bounds are equal when those bounds are at most this relative to
+/// the values (the evaluation resolved them), or at most [`ABS_NOISE`] (both are zero within
+/// rounding, like `\sin\pi` and 0).
+const RESOLVED_REL: f64 = 1e-12;
+const ABS_NOISE: f64 = 1e-12;
+
+/// The correct mode's equality of two parsed expressions: exact rational arithmetic when both are
+/// rational (within the relative tolerance 1e-4 when `approximate`, a decimal literal being
+/// involved), else values at the evaluation points compared with
+/// their error bounds: a difference beyond the tolerance plus the bounds is a decision "unequal",
+/// a difference within them is "equal" only where the evaluation resolved the values (so
+/// `\sqrt[10^{100}]{2}` is not 1 and `\sqrt{2}\cdot10^{-20}` is not 0). `None`: undecidable.
+pub fn equivalent(a: &Expr, b: &Expr, approximate: bool) -> Option<(bool, &'static str)> {
+    let rel_tol = if approximate { APPROX_REL_TOL } else { 0.0 };
+    if let (Some(x), Some(y)) = (eval::exact(a), eval::exact(b)) {
+        return Some(if approximate {
+            (
+                x.is_close(&y, REL_TOL_EXACT),
+                "exact rational (rel tol 1e-4)",
+            )
+        } else {
+            (x == y, "exact rational")
+        });
+    }
+    let symbolic = eval::has_symbols(a) || eval::has_symbols(b);
+    let (points, rule) = if symbolic {
+        (POINTS, "random points")
+    } else {
+        (1, "numeric value")
+    };
+    let inf_ok = eval::has_infinity(a) && eval::has_infinity(b);
+    let mut compared = 0;
+    for k in 0..points {
+        let (x, y) = (eval::approx(a, k), eval::approx(b, k));
+        match (x.v.is_nan(), y.v.is_nan()) {
+            (true, true) => continue,
+            (true, false) | (false, true) => return Some((false, "undefined on one side")),
+            _ => {}
+        }
+        if !x.v.is_finite() || !y.v.is_finite() {
+            if !inf_ok {
+                return None;
+            }
+            let same = x.v.re == y.v.re
+                && x.v.im.is_finite()
+                && y.v.im.is_finite()
+                && (x.v.im - y.v.im).abs() < 1e-9;
+            if !same {
+                return Some((false, "infinity"));
+            }
+            compared += 1;
+            continue;
+        }
+        let noise = x.err + y.err;
+        let diff = (x.v - y.v).abs();
+        let scale = x.v.abs().max(y.v.abs());
+        if diff > rel_tol * scale + NOISE_FACTOR * noise {
+            return Some((false, rule));
+        }
+        if NOISE_FACTOR * noise <= rel_tol.max(RESOLVED_REL) * scale || noise <= ABS_NOISE {
+            compared += 1;
+        }
+    }
+    (compared > 0).then_some((true, rule))
+}
+
+/// The constant `c` with `a = c·b` at every evaluation point, when there is one and it is
+/// nonzero (`2x-4` and `x-2` give 2); `None` otherwise.
+pub fn ratio(a: &Expr, b: &Expr) -> Option<f64> {
+    const TOL: f64 = 1e-9;
+    let mut ratio: Option<f64> = None;
+    for k in 0..POINTS {
+        let (x, y) = (eval::at(a, k), eval::at(b, k));
+        if !x.is_finite() || !y.is_finite() || !x.is_real() || !y.is_real() {
+            return None;
+        }
+        if y.re.abs() < 1e-12 || x.re.abs() < 1e-12 {
+            if y.re.abs() < 1e-12 && x.re.abs() < 1e-12 {
+                continue;
+            }
+            return None;
+        }
+        let q = x.re / y.re;
+        match ratio {
+            None => ratio = Some(q),
+            Some(r0) if (r0 - q).abs() <= TOL * r0.abs().max(q.abs()) => {}
+            Some(_) => return None,
+        }
+    }
+    ratio
+}
+
+/// The paper mode's equality of two parsed expressions (sympy's `isclose(N(a), N(b))` and
+/// `simplify(a - b) == 0` stand-ins). `rel_tol` is used when exact comparison does not apply.
 /// `None`: undecidable here (overflow, undefined everywhere); the caller treats it as not equal.
 pub fn equal(a: &Expr, b: &Expr, rel_tol: f64, allow_exact: bool) -> Option<(bool, &'static str)> {
     if allow_exact {
@@ -116,6 +215,40 @@ mod tests {
         assert!(!eq("\\frac{12}{3}", "\\frac{1}{23}"));
         assert!(!eq("x", "y"));
         assert!(!eq("\\sqrt{2}", "1.41"));
+    }
+
+    fn strict(a: &str, b: &str) -> Option<bool> {
+        let (Some(x), Some(y)) = (parse(a), parse(b)) else {
+            panic!("parse {a} / {b}")
+        };
+        let decimal = has_decimal(a) || has_decimal(b);
+        equivalent(&x, &y, decimal).map(|r| r.0)
+    }
+
+    #[test]
+    fn tiny_and_huge_values_are_decided() {
+        assert_eq!(strict("10^{-400}", "0"), Some(false));
+        assert_eq!(strict("10^{-400}", "10^{-401}"), Some(false));
+        assert_eq!(strict("10^{400}+1", "1+10^{400}"), Some(true));
+        assert_eq!(
+            strict("\\sqrt[10^{100}]{2}", "1"),
+            None,
+            "rounds to 1 in f64"
+        );
+        assert_eq!(strict("\\sqrt{2}\\cdot10^{-20}", "0"), Some(false));
+        assert_eq!(strict("\\sqrt{2}\\cdot10^{-400}", "0"), None, "underflows");
+        assert_eq!(strict("\\pi+10^{-10}", "\\pi"), Some(false));
+        assert_eq!(
+            strict("\\sqrt{10^{40}+1}-10^{20}", "0"),
+            None,
+            "cancellation"
+        );
+        assert_eq!(strict("\\sin\\pi", "0"), Some(true));
+        assert_eq!(strict("\\sqrt{2}", "2^{1/2}"), Some(true));
+        assert_eq!(strict("x^2+2x+1", "(x+1)^2"), Some(true));
+        assert_eq!(strict("\\sin^2x+\\cos^2x", "1"), Some(true));
+        assert_eq!(strict("3.14159", "\\pi"), Some(true));
+        assert_eq!(strict("\\sqrt{2}", "1.41"), Some(false));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! postfix := atom !*; atom := number | symbol | constant | (expr) | {expr} | \frac | \sqrt |
 //! function | |expr|.
 use super::lexer::{tokenize, Tok};
-use crate::verify::number::{parse_decimal, Rat};
+use crate::verify::rational::Q;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Func {
@@ -27,7 +27,8 @@ pub enum Func {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    Num(f64, Option<Rat>),
+    /// A numeral: its nearest `f64` and its exact value.
+    Num(f64, Option<Q>),
     Var(String),
     Pi,
     E,
@@ -391,7 +392,7 @@ impl Parser {
                 let index = if self.eat_sym('[') {
                     self.closed_by(']')?
                 } else {
-                    Expr::Num(2.0, Some(Rat::int(2)))
+                    Expr::Num(2.0, Some(Q::int(2)))
                 };
                 let radicand = if self.is_sym('(') {
                     self.atom()?
@@ -455,5 +456,9 @@ impl Parser {
 
 fn number(text: &str) -> Option<Expr> {
     let value: f64 = text.parse().ok()?;
-    Some(Expr::Num(value, parse_decimal(text)))
+    let (int_part, frac_part) = text.split_once('.').unwrap_or((text, ""));
+    Some(Expr::Num(
+        value,
+        Q::from_decimal_digits(int_part, frac_part),
+    ))
 }

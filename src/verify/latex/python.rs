@@ -44,7 +44,7 @@ pub fn parse_python_arith(s: &str) -> Option<Expr> {
         return None;
     }
     Some(match v {
-        Val::Exact(r) => Expr::Num(r.to_f64(), Some(r)),
+        Val::Exact(r) => Expr::Num(r.to_f64(), Some(r.into())),
         Val::Float(x) => Expr::Num(x, None),
     })
 }

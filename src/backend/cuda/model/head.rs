@@ -12,6 +12,10 @@ use super::DeviceModel;
 use anyhow::{bail, Result};
 use half::bf16;
 
+/// The scored rows (as ids), their targets on the device, their final hidden states [rows, d]
+/// and 1 / temperature.
+type Gathered = (Vec<i32>, DevBuf<i32>, DevBuf<bf16>, f32);
+
 /// Logits budget of the fused head (f32 elements per chunk), as on the GPU.
 pub const HEAD_BUDGET_FLOATS: usize = super::super::logprob::GPU_FUSED_BUDGET_FLOATS;
 
@@ -75,7 +79,7 @@ impl DeviceModel {
     /// before the forward (e.g. SFT's −1/N per response token): the LM-head gradient is written
     /// into `dw_head` (added to it when `accumulate`) and ∂L/∂(final hidden) [N, d] is returned.
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn head_with_backward(
+    pub fn head_with_backward(
         &self,
         dev: &dyn KernelDevice,
         acts: &Activations,
@@ -123,8 +127,7 @@ impl DeviceModel {
         Ok((head, dhidden))
     }
 
-    /// Checks the scored (row, target) pairs and gathers their final hidden states: (rows,
-    /// targets on the device, hidden states [rows, d], 1 / temperature).
+    /// Checks the scored (row, target) pairs and gathers their final hidden states.
     fn gather(
         &self,
         dev: &dyn KernelDevice,
@@ -132,7 +135,7 @@ impl DeviceModel {
         rows: &[usize],
         targets: &[u32],
         temperature: f32,
-    ) -> Result<(Vec<i32>, DevBuf<i32>, DevBuf<bf16>, f32)> {
+    ) -> Result<Gathered> {
         let (d, vocab) = (self.hidden(), self.config.vocab_size);
         let n = acts.hidden.len() / d;
         if rows.len() != targets.len() || rows.is_empty() {

@@ -1,12 +1,13 @@
-//! The RL policy update on the device: `rl::update::policy_update` with the forward, the fused
-//! head and the backward on a [`DeviceModel`], gradients accumulated over micro-batches in f32,
-//! the global grad-norm clip and AdamW as kernels on f32 master weights and moments (the bf16
-//! weights the forward reads are written by the AdamW kernel). The per-token coefficients are
-//! computed on the host by `rl::loss::token_coefficients`, exactly as on the CPU path.
-//! `DeviceUpdater::coefficient_step` is one such step with coefficients the caller gives (SFT's
-//! −1/N on every response token), through the same micro-batch and reduce-and-apply code.
+//! The device side of a training step on a [`DeviceModel`]: f32 master weights, AdamW moments
+//! and gradient shards; one micro-batch's forward, fused head and backward into a shard; the
+//! shards' ordered sum over ranks, the global grad-norm clip and AdamW as kernels (the bf16
+//! weights the forward reads are written by the AdamW kernel). The loss is the caller's: it
+//! turns the head's per-token log π and entropy into the coefficients the backward takes.
+//!
+//! A step: `begin_step` with this rank's number of gradient shards, `backward_micro_batch` for
+//! each micro-batch of each shard and `end_shard` after each shard, then `apply_step`.
 use super::dp::ShardGrads;
-use super::{DeviceBatch, DeviceModel, Grads};
+use super::{DeviceBatch, DeviceModel};
 use crate::backend::cuda::cast::cast_f32_to_bf16;
 use crate::backend::cuda::device::{
     alloc, alloc_arena, copy_to_device, download, DevBuf, KernelDevice,
@@ -14,14 +15,10 @@ use crate::backend::cuda::device::{
 use crate::backend::cuda::fill::fill_f32;
 use crate::backend::cuda::optim::{adamw_step_f32, AdamW as AdamWStep};
 use crate::backend::cuda::reduce::grad_norm_f32;
-use crate::dist::device_comm::{DeviceComm, Slice, Staged};
+use crate::dist::device_comm::{DeviceComm, Slice};
 use crate::model::forward::suffix_rows;
 use crate::model::{Batch, Model};
 use crate::optim::AdamWConfig;
-use crate::rl::config::TrainConfig;
-use crate::rl::dp::DataParallel;
-use crate::rl::loss::token_coefficients;
-use crate::rl::update::{micro_loss_inputs, UpdateInputs, UpdateStats};
 use anyhow::{bail, Result};
 use std::ops::Range;
 
@@ -42,6 +39,8 @@ pub struct DeviceUpdater {
     gathered: Option<Vec<Vec<f32>>>,
     /// This rank's gradient shards; their sum over all ranks ends in shard 0.
     grads: ShardGrads,
+    /// Per local shard of the current step: whether a micro-batch has written its gradients.
+    filled: Vec<bool>,
     pub cfg: AdamWConfig,
     /// AdamW steps taken (the bias corrections use it).
     pub step: u32,
@@ -94,6 +93,7 @@ impl DeviceUpdater {
             v,
             gathered: None,
             grads,
+            filled: Vec::new(),
             cfg,
             step: 0,
             activation_checkpointing: false,
@@ -105,19 +105,25 @@ impl DeviceUpdater {
         self.owned == (0..self.model.params.len())
     }
 
+    /// `opt` holds moments for exactly the tensors this rank keeps.
+    fn check_moments(&self, opt: &crate::optim::AdamW) -> Result<()> {
+        if opt.m.len() != self.m.len() {
+            bail!(
+                "optimizer state has {} tensors, this rank keeps {}",
+                opt.m.len(),
+                self.m.len()
+            );
+        }
+        Ok(())
+    }
+
     /// Takes over a CPU optimizer's moments and step count (e.g. after `--resume`).
     pub fn load_moments(
         &mut self,
         dev: &dyn KernelDevice,
         opt: &crate::optim::AdamW,
     ) -> Result<()> {
-        if opt.m.len() != self.m.len() {
-            bail!(
-                "optimizer state has {} tensors, the model {}",
-                opt.m.len(),
-                self.m.len()
-            );
-        }
+        self.check_moments(opt)?;
         for i in 0..self.m.len() {
             copy_to_device(dev, &opt.m[i], &self.m[i])?;
             copy_to_device(dev, &opt.v[i], &self.v[i])?;
@@ -132,13 +138,7 @@ impl DeviceUpdater {
         dev: &dyn KernelDevice,
         opt: &mut crate::optim::AdamW,
     ) -> Result<()> {
-        if opt.m.len() != self.m.len() {
-            bail!(
-                "optimizer state has {} tensors, the model {}",
-                opt.m.len(),
-                self.m.len()
-            );
-        }
+        self.check_moments(opt)?;
         for i in 0..self.m.len() {
             opt.m[i] = download(dev, &self.m[i])?;
             opt.v[i] = download(dev, &self.v[i])?;
@@ -175,157 +175,119 @@ impl DeviceUpdater {
         Ok(())
     }
 
-    /// One mini-batch after another, as `rl::update::policy_update` (one process, one shard).
-    pub fn policy_update(
-        &mut self,
-        dev: &dyn KernelDevice,
-        x: &UpdateInputs<'_>,
-        cfg: &TrainConfig,
-        lr: f32,
-    ) -> Result<UpdateStats> {
-        let single = DataParallel::single();
-        let staged = Staged { comm: single.comm };
-        self.policy_update_dp(dev, x, cfg, lr, &single, &staged)
+    /// Starts an optimizer step in which this rank computes `local` gradient shards.
+    pub fn begin_step(&mut self, dev: &dyn KernelDevice, local: usize) -> Result<()> {
+        self.ensure_shards(dev, local)?;
+        self.filled = vec![false; local];
+        Ok(())
     }
 
-    /// As `rl::update::policy_update_dp`: each mini-batch's `dp.shards` gradient shards, this
-    /// rank computing its block of them, summed in shard order over `comm` (see `dp`), then the
-    /// same clip and AdamW step on every rank. Statistics are gathered in global micro-batch
-    /// order, so every rank reports what one process does.
-    pub fn policy_update_dp(
+    /// Forward, fused head and backward of the micro-batch `seqs` (the last `suffix[i]` tokens
+    /// of sequence i scored at `temperature`), added into local shard `k`. `coefficients` turns
+    /// the head's per-token log-probs and entropies into the loss's gradients with respect to
+    /// them.
+    pub fn backward_micro_batch(
         &mut self,
         dev: &dyn KernelDevice,
-        x: &UpdateInputs<'_>,
-        cfg: &TrainConfig,
-        lr: f32,
-        dp: &DataParallel<'_>,
-        comm: &dyn DeviceComm,
-    ) -> Result<UpdateStats> {
-        const STATS: usize = 5;
-        let my_shards = dp.my_shards();
-        self.ensure_shards(dev, my_shards.len())?;
-        let ckpt = self.activation_checkpointing;
-        let mut st = UpdateStats::default();
-        let n = x.samples.len();
-        let mut mb_start = 0;
-        while mb_start < n {
-            let mb_end = (mb_start + x.mb_seqs).min(n);
-            let mb = mb_start..mb_end;
-            let mb_tokens = x.tokens(mb.clone());
-            let scale = x.scale(cfg, mb.len());
-            let lens = x.lens(mb.clone());
-            let mut stats: Vec<f64> = Vec::new();
-            for (k, shard) in my_shards.clone().enumerate() {
-                let grads = &mut self.grads.shards[k];
-                let mut have_grads = false;
-                for micro in dp.shard_micro_batches(&lens, cfg.max_tokens_per_micro_batch, shard) {
-                    let idx: Vec<usize> = micro.map(|i| mb_start + i).collect();
-                    let mi = x.micro(&idx);
-                    if mi.adv.is_empty() {
-                        continue;
-                    }
-                    let scored = Scored {
-                        seqs: &mi.seqs,
-                        suffix: &mi.suffix,
-                        temperature: cfg.temperature,
-                        checkpoint: ckpt,
-                    };
-                    micro_backward(&self.model, dev, &scored, grads, have_grads, |lp, ent| {
-                        let c = token_coefficients(&micro_loss_inputs(
-                            &mi, lp, ent, cfg, x.kl_coef, mb_tokens, scale,
-                        ));
-                        stats.extend([
-                            c.pg_loss,
-                            c.clipped_tokens as f64,
-                            c.ppo_kl_sum,
-                            c.kl_sum,
-                            mi.adv.len() as f64,
-                        ]);
-                        (c.g_logp, c.g_entropy)
-                    })?;
-                    have_grads = true;
-                }
-                if !have_grads {
-                    grads.zero(dev)?;
-                }
-            }
-            if my_shards.is_empty() {
-                self.grads.shards[0].zero(dev)?;
-            }
-            for s in dp.gather_stats(&stats, STATS)?.chunks_exact(STATS) {
-                st.pg_loss += s[0];
-                st.clip_frac += s[1];
-                st.approx_kl += s[2];
-                st.kl += s[3];
-                st.tokens += s[4] as usize;
-            }
-            st.grad_norm += self.reduce_and_apply(dev, dp, comm, cfg.grad_clip, lr)? as f64;
-            st.optimizer_steps += 1;
-            mb_start = mb_end;
+        k: usize,
+        seqs: &[Vec<u32>],
+        suffix: &[usize],
+        temperature: f32,
+        coefficients: impl FnOnce(&[f32], &[f32]) -> (Vec<f32>, Vec<f32>),
+    ) -> Result<()> {
+        let Some(filled) = self.filled.get_mut(k) else {
+            bail!("gradient shard {k} of a step with {}", self.filled.len());
+        };
+        let m = Scored {
+            seqs,
+            suffix,
+            temperature,
+            checkpoint: self.activation_checkpointing,
+        };
+        micro_backward(
+            &self.model,
+            dev,
+            &m,
+            &mut self.grads.shards[k],
+            *filled,
+            coefficients,
+        )?;
+        *filled = true;
+        Ok(())
+    }
+
+    /// [`Self::backward_micro_batch`] for coefficients known before the forward (∂L/∂log π =
+    /// `g_logp` and ∂L/∂H = `g_entropy` per scored token, e.g. SFT's −1/N): the head's forward and
+    /// backward run at once, three LM-head GEMMs instead of four. Returns the scored tokens'
+    /// log π.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_micro_batch_known(
+        &mut self,
+        dev: &dyn KernelDevice,
+        k: usize,
+        seqs: &[Vec<u32>],
+        suffix: &[usize],
+        temperature: f32,
+        g_logp: &[f32],
+        g_entropy: &[f32],
+    ) -> Result<Vec<f32>> {
+        let Some(filled) = self.filled.get_mut(k) else {
+            bail!("gradient shard {k} of a step with {}", self.filled.len());
+        };
+        let grads = &mut self.grads.shards[k];
+        let batch = Batch::from_sequences(seqs);
+        let (rows, targets) = suffix_rows(&batch, suffix)?;
+        let db = DeviceBatch::from_batch(dev, &batch)?;
+        let acts = self
+            .model
+            .forward_opts(dev, &db, self.activation_checkpointing)?;
+        let head_i = self.model.layout.lm_head_index();
+        let (head, dhidden) = self.model.head_with_backward(
+            dev,
+            &acts,
+            (&rows, &targets),
+            temperature,
+            (g_logp, g_entropy),
+            &grads.bufs[head_i],
+            *filled,
+        )?;
+        let (lp, _) = head.download(dev)?;
+        self.model
+            .backward_below_head(dev, &db, &acts, &dhidden, grads, *filled)?;
+        *filled = true;
+        Ok(lp)
+    }
+
+    /// Ends local shard `k`: a shard no micro-batch wrote is zero.
+    pub fn end_shard(&mut self, dev: &dyn KernelDevice, k: usize) -> Result<()> {
+        if !self.filled.get(k).copied().unwrap_or(true) {
+            self.grads.shards[k].zero(dev)?;
         }
-        Ok(st.finish())
+        Ok(())
     }
 
-    /// One optimizer step with caller-given per-token coefficients on log π (none on the
-    /// entropy), e.g. SFT's −1/N on every response token: this rank's gradient shards of the
-    /// batch (`dp.shard_micro_batches` packed by `b.max_tokens_per_micro_batch`), summed in
-    /// shard order over `comm`, then the clip and AdamW step of `policy_update_dp`. Returns the
-    /// log-probs of the scored tokens of this rank's sequences (one vector per sequence, in
-    /// batch order) and the gradient norm before clipping.
-    pub fn coefficient_step(
+    /// Sums the step's gradient shards (`shards` in all, each rank holding its contiguous block
+    /// of them) over every rank of `comm` in shard order, clips by the global norm to `clip` and
+    /// takes one AdamW step at `lr` (under ZeRO-1 on this rank's tensors, then gathers the
+    /// others' updated weights). Returns the norm before clipping.
+    pub fn apply_step(
         &mut self,
         dev: &dyn KernelDevice,
-        b: &CoefficientBatch<'_>,
-        dp: &DataParallel<'_>,
+        shards: usize,
         comm: &dyn DeviceComm,
         clip: f32,
         lr: f32,
-    ) -> Result<(Vec<Vec<f32>>, f32)> {
-        if b.seqs.len() != b.g_logp.len() {
-            bail!(
-                "{} sequences with {} coefficient vectors",
-                b.seqs.len(),
-                b.g_logp.len()
-            );
-        }
-        let suffix: Vec<usize> = b.g_logp.iter().map(Vec::len).collect();
-        let lens: Vec<usize> = b.seqs.iter().map(Vec::len).collect();
-        let my_shards = dp.my_shards();
-        self.ensure_shards(dev, my_shards.len())?;
-        let mut logprobs = Vec::new();
-        for (k, shard) in my_shards.clone().enumerate() {
-            let grads = &mut self.grads.shards[k];
-            let mut have_grads = false;
-            for m in dp.shard_micro_batches(&lens, b.max_tokens_per_micro_batch, shard) {
-                if suffix[m.clone()].iter().all(|&s| s == 0) {
-                    continue;
-                }
-                let scored = Scored {
-                    seqs: &b.seqs[m.clone()],
-                    suffix: &suffix[m.clone()],
-                    temperature: b.temperature,
-                    checkpoint: self.activation_checkpointing,
-                };
-                let g_logp = b.g_logp[m.clone()].concat();
-                let lp =
-                    micro_backward_known(&self.model, dev, &scored, grads, have_grads, &g_logp)?;
-                let mut rest = lp.as_slice();
-                for &s in &suffix[m.clone()] {
-                    let (seq, tail) = rest.split_at(s);
-                    logprobs.push(seq.to_vec());
-                    rest = tail;
-                }
-                have_grads = true;
-            }
-            if !have_grads {
-                grads.zero(dev)?;
-            }
-        }
-        if my_shards.is_empty() {
+    ) -> Result<f32> {
+        if self.filled.is_empty() {
+            // A rank without shards of its own still receives the sum in shard 0.
             self.grads.shards[0].zero(dev)?;
         }
-        let norm = self.reduce_and_apply(dev, dp, comm, clip, lr)?;
-        Ok((logprobs, norm))
+        self.grads.all_reduce(dev, comm, shards.max(1))?;
+        let norm = self.apply_gradients(dev, clip, lr)?;
+        if !self.owns_all() {
+            self.gather_weights(dev, comm)?;
+        }
+        Ok(norm)
     }
 
     /// Room for this rank's `local` gradient shards.
@@ -336,46 +298,22 @@ impl DeviceUpdater {
         Ok(())
     }
 
-    /// The shards' sum over every rank, the clip and AdamW step on this rank's tensors, and
-    /// under ZeRO-1 the other owners' updates; returns the norm before clipping.
-    fn reduce_and_apply(
-        &mut self,
-        dev: &dyn KernelDevice,
-        dp: &DataParallel<'_>,
-        comm: &dyn DeviceComm,
-        clip: f32,
-        lr: f32,
-    ) -> Result<f32> {
-        self.grads.all_reduce(dev, comm, dp.shards.max(1))?;
-        let norm = self.apply_gradients(dev, clip, lr)?;
-        if !self.owns_all() {
-            self.gather_weights(dev, dp, comm)?;
-        }
-        Ok(norm)
-    }
-
     /// ZeRO-1: every owner's updated master weights to every rank (into `gathered`), and the
     /// bf16 copies of the tensors this rank does not own from them (the owner's AdamW kernel
     /// rounded its own the same way).
-    fn gather_weights(
-        &mut self,
-        dev: &dyn KernelDevice,
-        dp: &DataParallel<'_>,
-        comm: &dyn DeviceComm,
-    ) -> Result<()> {
+    fn gather_weights(&mut self, dev: &dyn KernelDevice, comm: &dyn DeviceComm) -> Result<()> {
         let sizes: Vec<usize> = self.model.params.iter().map(|p| p.len()).collect();
         let (all, parts) = alloc_arena::<f32>(dev, &sizes)?;
-        let owners = crate::optim::zero::partition_tensors(&sizes, dp.world());
+        let (world, rank) = (comm.world_size(), comm.rank());
+        let owners = crate::optim::zero::partition_tensors(&sizes, world);
         let ranges = crate::optim::zero::element_ranges(&sizes, &owners);
-        if owners[dp.rank()] != self.owned {
+        if owners[rank] != self.owned {
             bail!(
-                "rank {} owns tensors {:?}, the partition says {:?}",
-                dp.rank(),
+                "rank {rank} owns tensors {:?}, the partition says {:?}",
                 self.owned,
-                owners[dp.rank()]
+                owners[rank]
             );
         }
-        let world = dp.world();
         let mine = Slice::new(&self.master_flat, 0, self.master_flat.len());
         let sends: Vec<Vec<Slice<'_>>> = (0..world)
             .map(|_| if mine.len > 0 { vec![mine] } else { vec![] })
@@ -406,7 +344,7 @@ impl DeviceUpdater {
     }
 
     /// Global-norm clip and one AdamW step on every parameter; returns the norm before clipping.
-    pub fn apply_gradients(&mut self, dev: &dyn KernelDevice, clip: f32, lr: f32) -> Result<f32> {
+    fn apply_gradients(&mut self, dev: &dyn KernelDevice, clip: f32, lr: f32) -> Result<f32> {
         let refs: Vec<&DevBuf<f32>> = self.grads.shards[0].bufs.iter().collect();
         let norm_coef = grad_norm_f32(dev, &refs, clip)?;
         let norm = download(dev, &norm_coef)?[0];
@@ -438,48 +376,6 @@ impl DeviceUpdater {
     }
 }
 
-/// The sequences of one `DeviceUpdater::coefficient_step`.
-pub struct CoefficientBatch<'a> {
-    /// Token ids of each sequence.
-    pub seqs: &'a [Vec<u32>],
-    /// Per sequence, the coefficient on log π of each of its last `g_logp[i].len()` tokens.
-    pub g_logp: &'a [Vec<f32>],
-    /// Token budget of one forward within a shard (`usize::MAX`: a shard is one forward).
-    pub max_tokens_per_micro_batch: usize,
-    pub temperature: f32,
-}
-
-/// [`micro_backward`] for coefficients on log π known before the forward (none on the entropy):
-/// the head's forward and backward run at once (three LM-head GEMMs instead of four). Returns the
-/// scored tokens' log-probs.
-fn micro_backward_known(
-    model: &DeviceModel,
-    dev: &dyn KernelDevice,
-    m: &Scored<'_>,
-    grads: &mut Grads,
-    accumulate: bool,
-    g_logp: &[f32],
-) -> Result<Vec<f32>> {
-    let batch = Batch::from_sequences(m.seqs);
-    let (rows, targets) = suffix_rows(&batch, m.suffix)?;
-    let db = DeviceBatch::from_batch(dev, &batch)?;
-    let acts = model.forward_opts(dev, &db, m.checkpoint)?;
-    let g_h = vec![0.0; g_logp.len()];
-    let head_i = model.layout.lm_head_index();
-    let (head, dhidden) = model.head_with_backward(
-        dev,
-        &acts,
-        (&rows, &targets),
-        m.temperature,
-        (g_logp, &g_h),
-        &grads.bufs[head_i],
-        accumulate,
-    )?;
-    let (lp, _) = head.download(dev)?;
-    model.backward_below_head(dev, &db, &acts, &dhidden, grads, accumulate)?;
-    Ok(lp)
-}
-
 /// One micro-batch: the sequences and how many tokens at the end of each are scored.
 struct Scored<'a> {
     seqs: &'a [Vec<u32>],
@@ -489,13 +385,12 @@ struct Scored<'a> {
 }
 
 /// Forward, fused head and backward of one micro-batch into `grads` (added to them when
-/// `accumulate`); `coefficients` turns the head's per-token log-probs and entropies into the
-/// loss's gradients with respect to them.
+/// `accumulate`).
 fn micro_backward(
     model: &DeviceModel,
     dev: &dyn KernelDevice,
     m: &Scored<'_>,
-    grads: &mut Grads,
+    grads: &mut super::Grads,
     accumulate: bool,
     coefficients: impl FnOnce(&[f32], &[f32]) -> (Vec<f32>, Vec<f32>),
 ) -> Result<()> {

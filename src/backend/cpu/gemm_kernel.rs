@@ -1,0 +1,277 @@
+//! GEMM micro-kernels: one R×16 tile of C (R ≤ 6 rows) from a packed A micro-panel
+//! ([k][R], row index fastest) and a packed B panel ([k][16], column index fastest).
+//!
+//! The order of arithmetic is the contract of every product on the CPU: each element of C is
+//! one fused multiply-add chain over k in increasing order, starting from zero,
+//! `acc = fma(a[i,p], b[p,j], acc)`, then `alpha·acc` (skipped when alpha is 1), then
+//! `+ beta·C` (skipped when beta is 0). A chain split over k-blocks resumes from the partial sum
+//! stored in C, which is exact, so neither the blocking, the tile position, the number of rows
+//! in the product nor the thread count changes a single bit: a decode step over one sequence
+//! gives the same numbers as the training forward over a packed batch.
+//!
+//! B elements are f32 or bf16 (the high half of an f32, widened exactly before the FMA).
+
+pub const MR: usize = 6;
+pub const NR: usize = 16;
+
+/// How a tile's accumulators meet C.
+#[derive(Clone, Copy, Debug)]
+pub struct Epilogue {
+    /// Start from C's current values (the partial sums of earlier k-blocks) instead of zero.
+    pub resume: bool,
+    /// Last k-block: apply alpha and beta. Otherwise the raw partial sum is stored.
+    pub finish: bool,
+    pub alpha: f32,
+    /// Only with `!resume` (C still holds its input values).
+    pub beta: f32,
+}
+
+impl Epilogue {
+    /// The final value of one element from its chain and C's input value.
+    #[inline(always)]
+    pub fn apply(&self, acc: f32, c_in: f32) -> f32 {
+        let mut r = acc;
+        if self.finish && self.alpha != 1.0 {
+            r *= self.alpha;
+        }
+        if self.finish && self.beta != 0.0 {
+            r += self.beta * c_in;
+        }
+        r
+    }
+}
+
+/// Element type of a packed B panel.
+pub trait PanelElem: Copy + Default + Send + Sync + 'static {
+    const IS_F32: bool;
+    fn from_f32(x: f32) -> Self;
+    fn to_f32(self) -> f32;
+    /// Eight consecutive elements as f32 lanes.
+    ///
+    /// # Safety
+    /// `p` must be valid for eight reads, and the caller must be compiled with AVX2.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256;
+}
+
+impl PanelElem for f32 {
+    const IS_F32: bool = true;
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        x
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256 {
+        std::arch::x86_64::_mm256_loadu_ps(p)
+    }
+}
+
+/// bf16 as its bit pattern: the upper 16 bits of an f32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct Bf16(pub u16);
+
+impl PanelElem for Bf16 {
+    const IS_F32: bool = false;
+    /// Round to nearest even (NaN stays NaN).
+    #[inline(always)]
+    fn from_f32(x: f32) -> Self {
+        Bf16(half::bf16::from_f32(x).to_bits())
+    }
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f32::from_bits((self.0 as u32) << 16)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        let h = _mm_loadu_si128(p as *const __m128i);
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
+    }
+}
+
+/// One tile: `rows` ≤ R valid rows and `cols` ≤ NR valid columns of C at `c` (row stride
+/// `ldc`), over `k` steps of the packed A micro-panel `a` ([k][R]) and a B panel `b` of k rows
+/// of NR elements, `ldb` apart (NR for a packed panel; a row-major matrix's width otherwise).
+///
+/// # Safety
+/// `a` holds k·R floats and `b` is readable for NR elements at each of its k rows; C is valid
+/// for `rows` rows of `cols` columns.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub unsafe fn tile<E: PanelElem>(
+    avx2: bool,
+    r: usize,
+    k: usize,
+    a: *const f32,
+    b: *const E,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    ep: Epilogue,
+) {
+    macro_rules! go {
+        ($f:ident) => {
+            match r {
+                1 => $f::<E, 1>(k, a, b, ldb, c, ldc, rows, cols, ep),
+                2 => $f::<E, 2>(k, a, b, ldb, c, ldc, rows, cols, ep),
+                3 => $f::<E, 3>(k, a, b, ldb, c, ldc, rows, cols, ep),
+                4 => $f::<E, 4>(k, a, b, ldb, c, ldc, rows, cols, ep),
+                5 => $f::<E, 5>(k, a, b, ldb, c, ldc, rows, cols, ep),
+                _ => $f::<E, 6>(k, a, b, ldb, c, ldc, rows, cols, ep),
+            }
+        };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        go!(tile_avx2);
+        return;
+    }
+    let _ = avx2;
+    go!(tile_portable)
+}
+
+/// Copies the valid part of a C tile into a full R×NR buffer (zeros elsewhere).
+#[inline(always)]
+unsafe fn read_c<const R: usize>(
+    c: *const f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) -> [[f32; NR]; R] {
+    let mut t = [[0.0f32; NR]; R];
+    for (i, row) in t.iter_mut().enumerate().take(rows) {
+        for (j, x) in row.iter_mut().enumerate().take(cols) {
+            *x = *c.add(i * ldc + j);
+        }
+    }
+    t
+}
+
+#[inline(always)]
+unsafe fn write_c<const R: usize>(
+    t: &[[f32; NR]; R],
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+) {
+    for (i, row) in t.iter().enumerate().take(rows) {
+        for (j, &x) in row.iter().enumerate().take(cols) {
+            *c.add(i * ldc + j) = x;
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_portable<E: PanelElem, const R: usize>(
+    k: usize,
+    a: *const f32,
+    b: *const E,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    ep: Epilogue,
+) {
+    let c_in = if ep.resume || (ep.finish && ep.beta != 0.0) {
+        read_c::<R>(c, ldc, rows, cols)
+    } else {
+        [[0.0f32; NR]; R]
+    };
+    let mut acc = if ep.resume { c_in } else { [[0.0f32; NR]; R] };
+    for p in 0..k {
+        let bp = b.add(p * ldb);
+        let ap = a.add(p * R);
+        for (i, row) in acc.iter_mut().enumerate() {
+            let av = *ap.add(i);
+            for (j, x) in row.iter_mut().enumerate() {
+                *x = av.mul_add((*bp.add(j)).to_f32(), *x);
+            }
+        }
+    }
+    for (row, cin) in acc.iter_mut().zip(&c_in) {
+        for (x, &ci) in row.iter_mut().zip(cin) {
+            *x = ep.apply(*x, ci);
+        }
+    }
+    write_c::<R>(&acc, c, ldc, rows, cols);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_avx2<E: PanelElem, const R: usize>(
+    k: usize,
+    a: *const f32,
+    b: *const E,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    ep: Epilogue,
+) {
+    use std::arch::x86_64::*;
+    let full = rows == R && cols == NR;
+    let needs_c = ep.resume || (ep.finish && ep.beta != 0.0);
+    // The tile's C values, from memory directly or through a padded copy at the edges.
+    let mut edge = [[0.0f32; NR]; R];
+    let (cp, ld) = if full {
+        (c, ldc)
+    } else {
+        if needs_c {
+            edge = read_c::<R>(c, ldc, rows, cols);
+        }
+        (edge.as_mut_ptr() as *mut f32, NR)
+    };
+    let mut acc = [[_mm256_setzero_ps(); 2]; R];
+    if ep.resume {
+        for (i, x) in acc.iter_mut().enumerate() {
+            x[0] = _mm256_loadu_ps(cp.add(i * ld));
+            x[1] = _mm256_loadu_ps(cp.add(i * ld + 8));
+        }
+    }
+    for p in 0..k {
+        let b0 = E::load8(b.add(p * ldb));
+        let b1 = E::load8(b.add(p * ldb + 8));
+        let ap = a.add(p * R);
+        for (i, x) in acc.iter_mut().enumerate() {
+            let av = _mm256_set1_ps(*ap.add(i));
+            x[0] = _mm256_fmadd_ps(av, b0, x[0]);
+            x[1] = _mm256_fmadd_ps(av, b1, x[1]);
+        }
+    }
+    if ep.finish && ep.alpha != 1.0 {
+        let al = _mm256_set1_ps(ep.alpha);
+        for x in acc.iter_mut() {
+            x[0] = _mm256_mul_ps(al, x[0]);
+            x[1] = _mm256_mul_ps(al, x[1]);
+        }
+    }
+    if ep.finish && ep.beta != 0.0 {
+        let be = _mm256_set1_ps(ep.beta);
+        for (i, x) in acc.iter_mut().enumerate() {
+            let c0 = _mm256_loadu_ps(cp.add(i * ld));
+            let c1 = _mm256_loadu_ps(cp.add(i * ld + 8));
+            x[0] = _mm256_add_ps(x[0], _mm256_mul_ps(be, c0));
+            x[1] = _mm256_add_ps(x[1], _mm256_mul_ps(be, c1));
+        }
+    }
+    for (i, x) in acc.iter().enumerate() {
+        _mm256_storeu_ps(cp.add(i * ld), x[0]);
+        _mm256_storeu_ps(cp.add(i * ld + 8), x[1]);
+    }
+    if !full {
+        write_c::<R>(&edge, c, ldc, rows, cols);
+    }
+}
