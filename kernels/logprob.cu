@@ -50,8 +50,9 @@ static __device__ __forceinline__ RowStats stats_merge(RowStats a, RowStats b) {
     return r;
 }
 
-// Merge over the block in a fixed order (deterministic); every thread gets the result.
-static __device__ __forceinline__ RowStats block_stats(RowStats v) {
+// Merge over the block with MERGE in a fixed order (deterministic); every thread gets the result.
+template <RowStats (*MERGE)(RowStats, RowStats)>
+static __device__ __forceinline__ RowStats block_merge(RowStats v) {
     __shared__ float sm[32], ss[32], st[32];
     const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
 #pragma unroll
@@ -60,7 +61,7 @@ static __device__ __forceinline__ RowStats block_stats(RowStats v) {
         o.m = __shfl_xor_sync(0xffffffffu, v.m, off);
         o.s = __shfl_xor_sync(0xffffffffu, v.s, off);
         o.t = __shfl_xor_sync(0xffffffffu, v.t, off);
-        v = stats_merge(v, o);
+        v = MERGE(v, o);
     }
     if (lane == 0) {
         sm[warp] = v.m;
@@ -78,11 +79,13 @@ static __device__ __forceinline__ RowStats block_stats(RowStats v) {
         o.m = __shfl_xor_sync(0xffffffffu, w.m, off);
         o.s = __shfl_xor_sync(0xffffffffu, w.s, off);
         o.t = __shfl_xor_sync(0xffffffffu, w.t, off);
-        w = stats_merge(w, o);
+        w = MERGE(w, o);
     }
     __syncthreads();
     return w;
 }
+
+static __device__ __forceinline__ RowStats block_stats(RowStats v) { return block_merge<stats_merge>(v); }
 
 // logp[r], entropy[r], lse[r] for row r = blockIdx.x of z [rows, V]. A target outside [0, V)
 // gives logp = NaN (the launcher cannot see device-side targets).
@@ -175,39 +178,7 @@ static __device__ __forceinline__ RowStats stats2_merge(RowStats a, RowStats b) 
     return r;
 }
 
-// Block-wide merge in a fixed order (deterministic); every thread gets the result.
-static __device__ __forceinline__ RowStats block_stats2(RowStats v) {
-    __shared__ float sm[32], ss[32], st[32];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-        RowStats o;
-        o.m = __shfl_xor_sync(0xffffffffu, v.m, off);
-        o.s = __shfl_xor_sync(0xffffffffu, v.s, off);
-        o.t = __shfl_xor_sync(0xffffffffu, v.t, off);
-        v = stats2_merge(v, o);
-    }
-    if (lane == 0) {
-        sm[warp] = v.m;
-        ss[warp] = v.s;
-        st[warp] = v.t;
-    }
-    __syncthreads();
-    RowStats w;
-    w.m = lane < nwarps ? sm[lane] : -INFINITY;
-    w.s = lane < nwarps ? ss[lane] : 0.0f;
-    w.t = lane < nwarps ? st[lane] : 0.0f;
-#pragma unroll
-    for (int off = 16; off > 0; off >>= 1) {
-        RowStats o;
-        o.m = __shfl_xor_sync(0xffffffffu, w.m, off);
-        o.s = __shfl_xor_sync(0xffffffffu, w.s, off);
-        o.t = __shfl_xor_sync(0xffffffffu, w.t, off);
-        w = stats2_merge(w, o);
-    }
-    __syncthreads();
-    return w;
-}
+static __device__ __forceinline__ RowStats block_stats2(RowStats v) { return block_merge<stats2_merge>(v); }
 
 // Whether a row of V f32 at zr can be read 4 at a time.
 static __device__ __forceinline__ bool rows_by_4(const float* zr, int V) {

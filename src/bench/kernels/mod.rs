@@ -330,3 +330,54 @@ pub fn report(b: &mut Bencher, plan: &Plan, mut roofs: Roofs, cublas_status: Str
         records,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(specs: &[&str]) -> Result<RungFilter> {
+        RungFilter::parse(&specs.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn no_kernel_flag_runs_every_group_and_rung() {
+        let f = parse(&[]).unwrap();
+        assert!(!f.is_selective());
+        assert_eq!(f.rungs(&gemm::LADDER), vec![1, 2, 3, 4]);
+        assert!(f.runs_group("gemm") && f.runs_group("norm"));
+    }
+
+    #[test]
+    fn the_kernel_flag_picks_ops_and_rungs() {
+        let f = parse(&["gemm:3, 1", "gemm:3", "logprob"]).unwrap();
+        assert_eq!(f.rungs(&gemm::LADDER), vec![1, 3]);
+        assert_eq!(f.rungs(&logprob::LADDER), vec![1, 2, 3, 4]);
+        assert!(f.runs_group("gemm") && f.runs_group("logprob"));
+        assert!(!f.runs_group("norm"));
+        let only = parse(&["logprob:4"]).unwrap();
+        assert!(only.rungs(&gemm::LADDER).is_empty() && !only.runs_group("gemm"));
+    }
+
+    #[test]
+    fn unknown_ops_and_rungs_are_errors_that_list_what_exists() {
+        let e = format!("{:#}", parse(&["gemmm:1"]).unwrap_err());
+        assert!(e.contains("gemm, logprob"), "{e}");
+        let e = format!("{:#}", parse(&["gemm:5"]).unwrap_err());
+        assert!(e.contains("no rung \"5\"") && e.contains("1,2,3,4"), "{e}");
+        assert!(parse(&["gemm:x"]).is_err());
+    }
+
+    #[test]
+    fn every_ladder_starts_at_rung_1_and_names_its_best_rung() {
+        for (_, l) in LADDERS {
+            let nums: Vec<u32> = l.rungs.iter().map(|r| r.0).collect();
+            assert_eq!(
+                nums,
+                (1..=nums.len() as u32).collect::<Vec<_>>(),
+                "{}",
+                l.op
+            );
+            assert!(nums.contains(&l.best), "{}", l.op);
+        }
+    }
+}
