@@ -1,6 +1,6 @@
-//! Fused LM-head log-prob kernels on the emulator against `backend::cpu::logprob` at odd shapes,
-//! several chunks each: the forward + backward rung the model runs at every combination of rows
-//! {1, 7, 33}, d {24, 64}, V {50, 301, 1000}; the lower rungs at three of them.
+//! Fused LM-head log-prob kernels on the emulator against `backend::cpu::logprob` at odd shapes
+//! (every combination of rows {1, 7, 33}, d {24, 64}, V {50, 301, 1000}), several chunks each,
+//! on every rung of the log-prob ladder.
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cuda::logprob::LogprobRung;
@@ -12,34 +12,22 @@ fn fused_logprob_matches_cpu_at_odd_shapes() {
     let Some(dev) = emu_or_skip(5) else { return };
     let mut rng = input_rng(5);
     let mut failed = Vec::new();
-    let mut grid = Vec::new();
-    for rows in [1usize, 7, 33] {
-        for d in [24usize, 64] {
-            for vocab in [50usize, 301, 1000] {
-                grid.push((rows, d, vocab));
-            }
-        }
-    }
-    let few = [(1usize, 24usize, 50usize), (7, 64, 301), (33, 24, 1000)];
     for rung in LogprobRung::ALL {
-        let shapes: &[(usize, usize, usize)] = if rung == LogprobRung::FusedBackward {
-            &grid
-        } else {
-            &few
-        };
-        for &(rows, d, vocab) in shapes {
-            let shape = format!("r{} t{rows} d{d} v{vocab}", rung.number());
-            let checks = check_fused_logprob(&dev, &mut rng, (rows, d, vocab), rung, &shape)
-                .unwrap_or_else(|e| panic!("{shape}: {e:#}"));
-            // logp, entropy, lse, dH, dW (+ a fresh dW for the forward + backward)
-            let fresh = usize::from(rung == LogprobRung::FusedBackward);
-            assert_eq!(checks.len(), 5 + fresh);
-            failed.extend(
-                checks
-                    .iter()
-                    .filter(|c| !c.pass)
-                    .map(|c| format!("{} {}: rel {} {}", c.kernel, c.shape, c.max_rel, c.note)),
-            );
+        for rows in [1usize, 7, 33] {
+            for d in [24usize, 64] {
+                for vocab in [50usize, 301, 1000] {
+                    let shape = format!("r{} t{rows} d{d} v{vocab}", rung.number());
+                    let checks =
+                        check_fused_logprob(&dev, &mut rng, (rows, d, vocab), rung, &shape)
+                            .unwrap_or_else(|e| panic!("{shape}: {e:#}"));
+                    // logp, entropy, lse, dH, dW (+ a fresh dW for the forward + backward)
+                    let fresh = usize::from(rung == LogprobRung::FusedBackward);
+                    assert_eq!(checks.len(), 5 + fresh);
+                    failed.extend(checks.iter().filter(|c| !c.pass).map(|c| {
+                        format!("{} {}: rel {} {}", c.kernel, c.shape, c.max_rel, c.note)
+                    }));
+                }
+            }
         }
     }
     assert!(failed.is_empty(), "{failed:#?}");
