@@ -111,6 +111,20 @@ static __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const bf16* ro
 #endif
 }
 
+// ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16: addresses as ldmatrix_x4; r[j] gets column L / 4,
+// rows 2 (L % 4) .. +1 of matrix j (the transpose), i.e. an operand stored [k][outer] arrives in
+// the fragment layout of one stored [outer][k].
+static __device__ __forceinline__ void ldmatrix_x4_trans(uint32_t r[4], const bf16* row_addr) {
+#ifdef RLVR_EMU
+    rlvr_emu::warp_ldmatrix(r, row_addr, 4, true);
+#else
+    const unsigned a = static_cast<unsigned>(__cvta_generic_to_shared(row_addr));
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+                 : "r"(a));
+#endif
+}
+
 // cp.async.cg 16 bytes global -> shared; bytes past `src_bytes` (0..16) are zero-filled.
 static __device__ __forceinline__ void cp_async16(bf16* smem_dst, const bf16* gmem_src, int src_bytes) {
 #ifdef RLVR_EMU
@@ -137,4 +151,102 @@ static __device__ __forceinline__ void cp_async_wait() {
 #else
     asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 #endif
+}
+
+// 16-byte (and 8-byte) global/shared accesses, the Packed128 idea: one LDG.E.128 / STG.E.128
+// moves 4 f32 or 8 bf16. Pointers must be aligned to the access size.
+static __device__ __forceinline__ float4 ld_f32x4(const float* p) {
+#ifdef RLVR_EMU
+    float4 v;
+    memcpy(&v, p, 16);
+    return v;
+#else
+    return *reinterpret_cast<const float4*>(p);
+#endif
+}
+static __device__ __forceinline__ void st_f32x4(float* p, float4 v) {
+#ifdef RLVR_EMU
+    memcpy(p, &v, 16);
+#else
+    *reinterpret_cast<float4*>(p) = v;
+#endif
+}
+static __device__ __forceinline__ void st_f32x2(float* p, float x, float y) {
+#ifdef RLVR_EMU
+    const float v[2] = {x, y};
+    memcpy(p, v, 8);
+#else
+    *reinterpret_cast<float2*>(p) = make_float2(x, y);
+#endif
+}
+static __device__ __forceinline__ uint4 ld_u32x4(const void* p) {
+#ifdef RLVR_EMU
+    uint4 v;
+    memcpy(&v, p, 16);
+    return v;
+#else
+    return *reinterpret_cast<const uint4*>(p);
+#endif
+}
+static __device__ __forceinline__ void st_u32x4(void* p, uint4 v) {
+#ifdef RLVR_EMU
+    memcpy(p, &v, 16);
+#else
+    *reinterpret_cast<uint4*>(p) = v;
+#endif
+}
+static __device__ __forceinline__ uint2 ld_u32x2(const void* p) {
+#ifdef RLVR_EMU
+    uint2 v;
+    memcpy(&v, p, 8);
+    return v;
+#else
+    return *reinterpret_cast<const uint2*>(p);
+#endif
+}
+static __device__ __forceinline__ void st_u32x2(void* p, uint2 v) {
+#ifdef RLVR_EMU
+    memcpy(p, &v, 8);
+#else
+    *reinterpret_cast<uint2*>(p) = v;
+#endif
+}
+
+// bf16 pairs packed in a 32-bit word (low half first in memory), converted exactly to f32.
+static __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
+static __device__ __forceinline__ float bf16_hi(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
+static __device__ __forceinline__ uint32_t pack_bf16x2(float lo, float hi) {
+    return uint32_t(__bfloat16_as_ushort(__float2bfloat16(lo))) |
+           (uint32_t(__bfloat16_as_ushort(__float2bfloat16(hi))) << 16);
+}
+
+// v[0..V) += the V bf16 at p (V = 4: one 8-byte load; V = 8: one 16-byte load).
+template <int V>
+static __device__ __forceinline__ void add_bf16_run(float* v, const bf16* p) {
+    static_assert(V == 4 || V == 8, "runs of 4 or 8");
+    uint32_t w[4];
+    if constexpr (V == 8) {
+        const uint4 x = ld_u32x4(p);
+        w[0] = x.x, w[1] = x.y, w[2] = x.z, w[3] = x.w;
+    } else {
+        const uint2 x = ld_u32x2(p);
+        w[0] = x.x, w[1] = x.y;
+    }
+#pragma unroll
+    for (int i = 0; i < V / 2; ++i) {
+        v[2 * i] += bf16_lo(w[i]);
+        v[2 * i + 1] += bf16_hi(w[i]);
+    }
+}
+
+// The V values rounded to bf16 and stored at p in one access.
+template <int V>
+static __device__ __forceinline__ void st_bf16_run(bf16* p, const float* v) {
+    static_assert(V == 4 || V == 8, "runs of 4 or 8");
+    if constexpr (V == 8) {
+        st_u32x4(p, make_uint4(pack_bf16x2(v[0], v[1]), pack_bf16x2(v[2], v[3]), pack_bf16x2(v[4], v[5]),
+                               pack_bf16x2(v[6], v[7])));
+    } else {
+        st_u32x2(p, make_uint2(pack_bf16x2(v[0], v[1]), pack_bf16x2(v[2], v[3])));
+    }
 }

@@ -1,11 +1,24 @@
-// GEMM on tensor cores with mma.sync m16n8k16 (bf16 x bf16 -> f32), the simple verified version
-// (issue 3 step 1; the wgmma/TMA path comes later). Any layout through strides:
+// GEMM on tensor cores with mma.sync m16n8k16 (bf16 x bf16 -> f32). Any layout through strides:
 //   C[z][m][n] = alpha * sum_k A(z, m, k) * B(z, n, k) + beta * C_f32[z][m][n]
 //   A(z, m, k) = a[z * batch_a + m * sam + k * sak],  B(z, n, k) = b[z * batch_b + n * sbn + k * sbk]
 // so y = x W^T (W [N, K] row-major) is sam = K, sak = 1, sbn = K, sbk = 1. Writes c_f32 and/or
 // c_bf16 (either may be null; beta is used only with c_f32). 2*M*N*K FLOPs per batch entry.
-// Tiles: 64 x 64 per block of 4 warps (2 x 2, 32 x 32 each), K in steps of 32 staged through
-// shared memory with zero fill at the edges, so M, N, K need no particular alignment.
+//
+// The kernels form a ladder (each rung adds one idea; the launcher picks the rung):
+//   rung 1  gemm_bf16_mma (any strides, 2-byte loads) and gemm_bf16_mma_kc (k-contiguous operands
+//           only: 64x64x32 tiles, 2-stage cp.async, ldmatrix);
+//   rung 2  gemm_bf16_ldsm_{kk,kn,mk,mn}: the cp.async + ldmatrix pipeline for both layouts of each
+//           operand (an operand contiguous along its outer index is staged as [k][outer] and read
+//           with ldmatrix.trans), so dX = dY W and dW = dY^T X leave the strided kernel;
+//   rung 3  gemm_bf16_t128_{kk,kn,mk,mn}: 128x128x32 tiles (4 warps of 64x64), 4 stages, XOR-swizzled
+//           shared memory (no padding, no bank conflicts), grouped tile order (a band of 8 M-tiles
+//           walks N together, so a vocabulary-sized B tile is read from DRAM once per band), and an
+//           epilogue staged through shared memory: 16-byte loads and stores, bias and residual fused;
+//   rung 4  rung 3 split along K where the tile grid cannot fill the GPU: each split writes f32
+//           partials and gemm_bf16_splitk_sum adds them in split order (deterministic) and applies
+//           the epilogue.
+// Layout suffixes name the contiguous index of A then B: k (A = x [M, K], B = W [N, K]) or m / n
+// (A stored [K, M], B stored [K, N]); x W^T is kk, dY W is kn, dY^T X is mn.
 #include "common.cuh"
 
 #define GEMM_BM 64
@@ -183,4 +196,345 @@ RLVR_KERNEL_BOUNDED(gemm_bf16_mma_kc, 128, float* __restrict__ c_f32, bf16* __re
                 }
                 if (c_bf16) c_bf16[idx] = __float2bfloat16(v);
             }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rungs 2-4: one cp.async + ldmatrix pipeline, templated on tile shape, stage count, operand
+// layouts, shared-memory layout, epilogue and tile order.
+
+#define GEMM_TILE_K 32
+
+// A BR x BC bf16 tile in shared memory (BC a multiple of 8), addressed by 16-byte chunk. Padded:
+// rows of BC + 8 elements. Swizzled: rows of BC elements, chunk c of row r stored at chunk
+// c ^ f(r), f chosen so that the 8 rows one ldmatrix phase reads (and the 16-byte chunks one
+// cp.async phase writes) fall on the 8 different 16-byte positions of a 128-byte line.
+template <int BR, int BC, bool SWZ>
+struct SmemTile {
+    static constexpr int CPR = BC / 8;             // chunks per row
+    static constexpr int LD = SWZ ? BC : BC + 8;   // elements per row
+    static constexpr int ELEMS = BR * LD;
+    static constexpr int LINE = CPR < 8 ? CPR : 8;  // chunks of a row within one 128-byte line
+    static constexpr int RPL = 8 / LINE;            // rows sharing one 128-byte line
+    // Element offset of the chunk holding (r, c), c a multiple of 8.
+    static __device__ __forceinline__ int at(int r, int c) {
+        int ch = c >> 3;
+        if (SWZ) ch ^= (r / RPL) & (LINE - 1);
+        return r * LD + ch * 8;
+    }
+};
+
+// Shared tile of one operand: K-major operands (element (o, k) at p[o * ld + k]) are staged
+// [outer][k]; outer-major ones (at p[k * ld + o]) are staged [k][outer].
+template <int BR, bool KMAJ, bool SWZ>
+using OperandTile = SmemTile<KMAJ ? BR : GEMM_TILE_K, KMAJ ? GEMM_TILE_K : BR, SWZ>;
+
+// Issues the cp.async copies of the BR x GEMM_TILE_K tile at (outer0, k0); chunks past OUTER or K
+// are zero-filled (a partial chunk keeps its valid prefix).
+template <int BR, bool KMAJ, bool SWZ, int THREADS>
+static __device__ __forceinline__ void stage_operand(bf16* s, const bf16* p, int64_t ld, int outer0, int k0,
+                                                     int OUTER, int K, int tid) {
+    using T = OperandTile<BR, KMAJ, SWZ>;
+    constexpr int CHUNKS = BR * GEMM_TILE_K / 8;
+    static_assert(CHUNKS % THREADS == 0, "every thread copies the same number of chunks");
+#pragma unroll
+    for (int i = 0; i < CHUNKS / THREADS; ++i) {
+        const int q = tid + i * THREADS;
+        const int r = q / T::CPR, c = (q % T::CPR) * 8;
+        int o, k, bytes;
+        if (KMAJ) {
+            o = outer0 + r;
+            k = k0 + c;
+            bytes = (o < OUTER && k < K) ? min(8, K - k) * 2 : 0;
+        } else {
+            k = k0 + r;
+            o = outer0 + c;
+            bytes = (k < K && o < OUTER) ? min(8, OUTER - o) * 2 : 0;
+        }
+        const int64_t off = KMAJ ? int64_t(o) * ld + k : int64_t(k) * ld + o;
+        cp_async16(s + T::at(r, c), bytes ? p + off : p, bytes);
+    }
+}
+
+// The A fragment of mma m16n8k16 for rows row0..row0+15 of the tile and k ks..ks+15.
+template <int BM, bool KMAJ, bool SWZ>
+static __device__ __forceinline__ void frag_a(uint32_t r[4], const bf16* s, int row0, int ks, int lane) {
+    using T = OperandTile<BM, KMAJ, SWZ>;
+    if (KMAJ) {
+        ldmatrix_x4(r, s + T::at(row0 + (lane & 15), ks + 8 * (lane >> 4)));
+    } else {
+        const int j = lane >> 3;  // matrix j: rows (m) 8 (j & 1).., k 8 (j >> 1)..
+        ldmatrix_x4_trans(r, s + T::at(ks + 8 * (j >> 1) + (lane & 7), row0 + 8 * (j & 1)));
+    }
+}
+
+// The B fragments of two n8 blocks (columns n0..n0+15 of the tile) for k ks..ks+15.
+template <int BN, bool KMAJ, bool SWZ>
+static __device__ __forceinline__ void frag_b(uint32_t b0[2], uint32_t b1[2], const bf16* s, int n0, int ks,
+                                              int lane) {
+    using T = OperandTile<BN, KMAJ, SWZ>;
+    const int j = lane >> 3;  // matrix j: n block j >> 1, k half j & 1
+    uint32_t r[4];
+    if (KMAJ) {
+        ldmatrix_x4(r, s + T::at(n0 + 8 * (j >> 1) + (lane & 7), ks + 8 * (j & 1)));
+    } else {
+        ldmatrix_x4_trans(r, s + T::at(ks + 8 * (j & 1) + (lane & 7), n0 + 8 * (j >> 1)));
+    }
+    b0[0] = r[0];
+    b0[1] = r[1];
+    b1[0] = r[2];
+    b1[1] = r[3];
+}
+
+// What happens to an accumulated value v at C[z][m][n] (index idx):
+//   v = alpha v (+ bias[n]) (+ residual[idx]) (+ beta c_f32[idx]);  c_f32[idx] = v;  c_bf16[idx] = bf16(v).
+// The residual may be the bf16 output itself (each element is read before it is written).
+struct Epilogue {
+    float* c_f32;
+    bf16* c_bf16;
+    const bf16* bias;
+    const bf16* residual;
+    float alpha, beta;
+};
+
+// Whether runs of 4 and 8 columns may use vector accesses: N % 8 == 0 and 16-byte aligned bases
+// (a null pointer is not accessed).
+static __device__ __forceinline__ bool epilogue_vectors(const Epilogue& e, int N) {
+    auto ok = [](const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15) == 0; };
+    return N % 8 == 0 && ok(e.c_f32) && ok(e.c_bf16) && ok(e.bias) && ok(e.residual);
+}
+
+static __device__ __forceinline__ void epilogue_one(const Epilogue& e, int64_t idx, int n, float v) {
+    v *= e.alpha;
+    if (e.bias) v += __bfloat162float(e.bias[n]);
+    if (e.residual) v += __bfloat162float(e.residual[idx]);
+    if (e.c_f32) {
+        if (e.beta != 0.0f) v += e.beta * e.c_f32[idx];
+        e.c_f32[idx] = v;
+    }
+    if (e.c_bf16) e.c_bf16[idx] = __float2bfloat16(v);
+}
+
+// V (4 or 8) consecutive columns n.. (n a multiple of V) of one row with 16-byte (f32) or
+// 8/16-byte (bf16) accesses when `vec` (epilogue_vectors) and the run lies inside N; else element
+// by element.
+template <int V>
+static __device__ __forceinline__ void epilogue_run(const Epilogue& e, int64_t idx, int n, int N, float v[V],
+                                                    bool vec) {
+    if (!vec || n + V > N) {
+#pragma unroll
+        for (int i = 0; i < V; ++i)
+            if (n + i < N) epilogue_one(e, idx + i, n + i, v[i]);
+        return;
+    }
+#pragma unroll
+    for (int i = 0; i < V; ++i) v[i] *= e.alpha;
+    if (e.bias) add_bf16_run<V>(v, e.bias + n);
+    if (e.residual) add_bf16_run<V>(v, e.residual + idx);
+    if (e.c_f32) {
+#pragma unroll
+        for (int i = 0; i < V; i += 4) {
+            float* p = e.c_f32 + idx + i;
+            if (e.beta != 0.0f) {
+                const float4 o = ld_f32x4(p);
+                v[i] += e.beta * o.x;
+                v[i + 1] += e.beta * o.y;
+                v[i + 2] += e.beta * o.z;
+                v[i + 3] += e.beta * o.w;
+            }
+            st_f32x4(p, make_float4(v[i], v[i + 1], v[i + 2], v[i + 3]));
+        }
+    }
+    if (e.c_bf16) st_bf16_run<V>(e.c_bf16 + idx, v);
+}
+
+// One block computes the BM x BN tile of C chosen by the tile order, for K tiles of its split.
+//   splits > 1: blockIdx.z = z * splits + split, and C is the [batch * splits][M][N] partials.
+//   GROUP: bands of GROUP M-tiles walk N together (1: row-major tile order).
+//   STAGED: the accumulators go through shared memory for a vectorised epilogue.
+template <int BM, int BN, int WARPS_M, int WARPS_N, int STAGES, bool A_K, bool B_K, bool SWZ, bool STAGED,
+          int GROUP>
+static __device__ __forceinline__ void gemm_pipeline(float* c_f32, bf16* c_bf16, const bf16* __restrict__ a,
+                                                     const bf16* __restrict__ b, const bf16* bias,
+                                                     const bf16* residual, int M, int N, int K, int64_t lda,
+                                                     int64_t ldb, int64_t batch_a, int64_t batch_b,
+                                                     int64_t batch_c, float alpha, float beta, int splits) {
+    constexpr int THREADS = 32 * WARPS_M * WARPS_N;
+    constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N, MI = WM / 16, NJ = WN / 8;
+    static_assert(MI >= 1 && NJ % 2 == 0, "warp tiles are multiples of 16 x 16");
+    using TA = OperandTile<BM, A_K, SWZ>;
+    using TB = OperandTile<BN, B_K, SWZ>;
+    RLVR_DYNAMIC_SMEM(bf16, smem);
+    bf16* As = smem;                       // [STAGES][TA::ELEMS]
+    bf16* Bs = smem + STAGES * TA::ELEMS;  // [STAGES][TB::ELEMS]
+
+    const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    const int g = lane >> 2, t = lane & 3;
+    const int warp_m = warp / WARPS_N, warp_n = warp % WARPS_N;
+    const int tiles_m = (M + BM - 1) / BM, tiles_n = (N + BN - 1) / BN;
+    const int pid = blockIdx.x, band = GROUP * tiles_n;
+    const int first_m = (pid / band) * GROUP;
+    const int band_rows = min(tiles_m - first_m, GROUP);
+    const int block_m = (first_m + (pid % band) % band_rows) * BM;
+    const int block_n = ((pid % band) / band_rows) * BN;
+    const int64_t z = blockIdx.z / splits;
+    const int split = blockIdx.z % splits;
+    a += z * batch_a;
+    b += z * batch_b;
+
+    const int ktiles = (K + GEMM_TILE_K - 1) / GEMM_TILE_K;
+    const int per_split = (ktiles + splits - 1) / splits;
+    const int kt0 = split * per_split;
+    const int nk = max(0, min(ktiles, kt0 + per_split) - kt0);
+
+    float acc[MI][NJ][4];
+#pragma unroll
+    for (int i = 0; i < MI; ++i)
+#pragma unroll
+        for (int j = 0; j < NJ; ++j)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
+
+    auto stage = [&](int s, int kt) {
+        const int k0 = kt * GEMM_TILE_K;
+        stage_operand<BM, A_K, SWZ, THREADS>(As + s * TA::ELEMS, a, lda, block_m, k0, M, K, tid);
+        stage_operand<BN, B_K, SWZ, THREADS>(Bs + s * TB::ELEMS, b, ldb, block_n, k0, N, K, tid);
+    };
+    // Prologue: STAGES - 1 tiles in flight (one commit group each, empty past the end).
+#pragma unroll
+    for (int s = 0; s < STAGES - 1; ++s) {
+        if (s < nk) stage(s, kt0 + s);
+        cp_async_commit();
+    }
+    for (int i = 0; i < nk; ++i) {
+        cp_async_wait<STAGES - 2>();  // tile i has landed (for this thread) ...
+        __syncthreads();              // ... for every thread, and every warp is done with tile i - 1
+        if (i + STAGES - 1 < nk) stage((i + STAGES - 1) % STAGES, kt0 + i + STAGES - 1);
+        cp_async_commit();
+        const bf16* as = As + (i % STAGES) * TA::ELEMS;
+        const bf16* bs = Bs + (i % STAGES) * TB::ELEMS;
+#pragma unroll
+        for (int ks = 0; ks < GEMM_TILE_K; ks += 16) {
+            uint32_t af[MI][4], bfr[NJ][2];
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi) frag_a<BM, A_K, SWZ>(af[mi], as, warp_m * WM + mi * 16, ks, lane);
+#pragma unroll
+            for (int nj = 0; nj < NJ; nj += 2) frag_b<BN, B_K, SWZ>(bfr[nj], bfr[nj + 1], bs, warp_n * WN + nj * 8, ks, lane);
+#pragma unroll
+            for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+                for (int nj = 0; nj < NJ; ++nj) mma_bf16_16816(acc[mi][nj], af[mi], bfr[nj], acc[mi][nj]);
+        }
+    }
+    cp_async_wait<0>();
+
+    const Epilogue e{c_f32, c_bf16, bias, residual, alpha, beta};
+    const int64_t c0 = int64_t(blockIdx.z) * batch_c;
+    if (!STAGED) {
+#pragma unroll
+        for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+            for (int nj = 0; nj < NJ; ++nj)
+#pragma unroll
+                for (int r = 0; r < 4; ++r) {
+                    const int m = block_m + warp_m * WM + mi * 16 + g + 8 * (r >> 1);
+                    const int n = block_n + warp_n * WN + nj * 8 + 2 * t + (r & 1);
+                    if (m < M && n < N) epilogue_one(e, c0 + int64_t(m) * N + n, n, acc[mi][nj][r]);
+                }
+        return;
+    }
+    // Staged: fragments -> shared f32 tile (rows padded by 8 floats: the half-warp phases of the
+    // 8-byte stores hit 32 different banks), then each thread writes runs of consecutive columns.
+    constexpr int CLD = BN + 8;
+    float* cs = reinterpret_cast<float*>(smem);
+    __syncthreads();  // every warp is done reading the operand stages
+#pragma unroll
+    for (int mi = 0; mi < MI; ++mi)
+#pragma unroll
+        for (int nj = 0; nj < NJ; ++nj)
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {
+                const int r = warp_m * WM + mi * 16 + g + 8 * h, c = warp_n * WN + nj * 8 + 2 * t;
+                st_f32x2(cs + r * CLD + c, acc[mi][nj][2 * h], acc[mi][nj][2 * h + 1]);
+            }
+    __syncthreads();
+    const bool vec = epilogue_vectors(e, N);
+    if (c_f32) {
+        // runs of 4: one row is 32 consecutive 16-byte f32 stores of a warp
+        constexpr int RUNS = BN / 4;
+        for (int q = tid; q < BM * RUNS; q += THREADS) {
+            const int r = q / RUNS, c = (q % RUNS) * 4, m = block_m + r;
+            if (m >= M) continue;
+            const float4 x = ld_f32x4(cs + r * CLD + c);
+            float v[4] = {x.x, x.y, x.z, x.w};
+            epilogue_run<4>(e, c0 + int64_t(m) * N + block_n + c, block_n + c, N, v, vec);
+        }
+    } else {
+        // runs of 8: 16-byte bf16 stores; the two halves are read in an order that keeps each
+        // 8-thread phase of the 16-byte shared loads on distinct banks
+        constexpr int RUNS = BN / 8;
+        const int h = (tid >> 2) & 1;
+        for (int q = tid; q < BM * RUNS; q += THREADS) {
+            const int r = q / RUNS, c = (q % RUNS) * 8, m = block_m + r;
+            if (m >= M) continue;
+            const float4 x = ld_f32x4(cs + r * CLD + c + 4 * h);
+            const float4 y = ld_f32x4(cs + r * CLD + c + 4 * (1 - h));
+            const float4 lo = h ? y : x, hi = h ? x : y;
+            float v[8] = {lo.x, lo.y, lo.z, lo.w, hi.x, hi.y, hi.z, hi.w};
+            epilogue_run<8>(e, c0 + int64_t(m) * N + block_n + c, block_n + c, N, v, vec);
+        }
+    }
+}
+
+#define GEMM_PIPE_PARAMS                                                                                      \
+    float *c_f32, bf16 *c_bf16, const bf16 *__restrict__ a, const bf16 *__restrict__ b, const bf16 *bias,     \
+        const bf16 *residual, int M, int N, int K, int64_t lda, int64_t ldb, int64_t batch_a, int64_t batch_b, \
+        int64_t batch_c, float alpha, float beta, int splits
+#define GEMM_PIPE_ARGS \
+    c_f32, c_bf16, a, b, bias, residual, M, N, K, lda, ldb, batch_a, batch_b, batch_c, alpha, beta, splits
+
+// Rung 2: 64 x 64 tiles, 4 warps of 32 x 32, 2 stages, padded shared memory, row-major tile order,
+// the epilogue straight from the fragments.
+#define GEMM_RUNG2(AK, BK) gemm_pipeline<64, 64, 2, 2, 2, AK, BK, false, false, 1>(GEMM_PIPE_ARGS)
+RLVR_KERNEL_BOUNDED(gemm_bf16_ldsm_kk, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG2(true, true); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_ldsm_kn, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG2(true, false); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_ldsm_mk, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG2(false, true); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_ldsm_mn, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG2(false, false); }
+
+// Rungs 3 and 4: 128 x 128 tiles, 4 warps of 64 x 64, 4 stages, swizzled, bands of 8 M-tiles,
+// staged vectorised epilogue.
+#define GEMM_RUNG3(AK, BK) gemm_pipeline<128, 128, 2, 2, 4, AK, BK, true, true, 8>(GEMM_PIPE_ARGS)
+RLVR_KERNEL_BOUNDED(gemm_bf16_t128_kk, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(true, true); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_t128_kn, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(true, false); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_t128_mk, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(false, true); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_t128_mn, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(false, false); }
+
+// Rung 4's reduction: C[z] = epilogue(sum over s = 0, 1, .. of parts[z * splits + s]), in that
+// order. parts is [batch * splits][M][N] f32, C dense [batch][M][N]; 4 columns per thread.
+RLVR_KERNEL_BOUNDED(gemm_bf16_splitk_sum, 256, float* c_f32, bf16* c_bf16, const float* __restrict__ parts,
+                    const bf16* bias, const bf16* residual, int M, int N, int splits, int batch, float alpha,
+                    float beta) {
+    const Epilogue e{c_f32, c_bf16, bias, residual, alpha, beta};
+    const int runs = (N + 3) / 4;
+    const int64_t mn = int64_t(M) * N, total = int64_t(batch) * M * runs;
+    const bool vec = epilogue_vectors(e, N);
+    RLVR_GRID_STRIDE(q, total) {
+        const int64_t row = q / runs;  // z * M + m
+        const int n = int(q % runs) * 4;
+        const int64_t z = row / M, idx = row * N + n;
+        float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int s = 0; s < splits; ++s) {
+            const float* p = parts + (z * splits + s) * mn + (idx - z * mn);
+            if (vec) {
+                const float4 x = ld_f32x4(p);
+                v[0] += x.x;
+                v[1] += x.y;
+                v[2] += x.z;
+                v[3] += x.w;
+            } else {
+                for (int i = 0; i < 4; ++i)
+                    if (n + i < N) v[i] += p[i];
+            }
+        }
+        epilogue_run<4>(e, idx, n, N, v, vec);
+    }
 }

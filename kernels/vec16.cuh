@@ -24,11 +24,8 @@ static __device__ __forceinline__ void stg16(void* p, uint4 v) {
 #endif
 }
 
-// The bf16 in the low (element 2i) and high (element 2i + 1) half of a 32-bit word as floats.
-static __device__ __forceinline__ float bf16_lo(uint32_t w) { return __uint_as_float(w << 16); }
-static __device__ __forceinline__ float bf16_hi(uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
-
-// Eight consecutive bf16 (one 16-byte load) as floats, element i at f[i].
+// Eight consecutive bf16 (one 16-byte load) as floats, element i at f[i] (bf16_lo/bf16_hi from
+// common.cuh).
 static __device__ __forceinline__ void unpack8(const uint4 v, float f[8]) {
     f[0] = bf16_lo(v.x);
     f[1] = bf16_hi(v.x);

@@ -85,6 +85,60 @@ fn gradients_are_deterministic_and_accumulate() {
 }
 
 #[test]
+fn the_head_with_known_coefficients_matches_the_two_passes() {
+    let Some(dev) = emu_or_skip(15) else { return };
+    for case in &cases(ShapeSet::Small)[..2] {
+        let model = random_model(case, 15).unwrap();
+        let batch = Batch::from_sequences(&[vec![5u32, 9, 200, 7, 7, 31], vec![3, 3, 8, 1]]);
+        let (rows, targets) = suffix_rows(&batch, &[4, 3]).unwrap();
+        let g_lp: Vec<f32> = (0..rows.len()).map(|i| 0.1 - 0.03 * i as f32).collect();
+        let g_h = vec![0.01f32; rows.len()];
+        let dm = DeviceModel::upload(&dev, &model).unwrap();
+        let db = DeviceBatch::from_batch(&dev, &batch).unwrap();
+        let acts = dm.forward(&dev, &db).unwrap();
+        let mut two = Grads::alloc(&dev, &dm).unwrap();
+        let head = dm.head(&dev, &acts, &rows, &targets, 0.7).unwrap();
+        dm.backward(&dev, &db, &acts, &head, &g_lp, &g_h, &mut two, false)
+            .unwrap();
+        let (lp_two, ent_two) = head.download(&dev).unwrap();
+        let mut one = Grads::alloc(&dev, &dm).unwrap();
+        let head_i = dm.layout.lm_head_index();
+        let (head, dhidden) = dm
+            .head_with_backward(
+                &dev,
+                &acts,
+                (&rows, &targets),
+                0.7,
+                (&g_lp, &g_h),
+                &one.bufs[head_i],
+                false,
+            )
+            .unwrap();
+        dm.backward_below_head(&dev, &db, &acts, &dhidden, &mut one, false)
+            .unwrap();
+        let (lp_one, ent_one) = head.download(&dev).unwrap();
+        for (a, b) in lp_one
+            .iter()
+            .chain(&ent_one)
+            .zip(lp_two.iter().chain(&ent_two))
+        {
+            assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+        }
+        // ∂z is rounded to bf16 the same way; dW sums the rows in another grouping.
+        let (one, two) = (one.download(&dev).unwrap(), two.download(&dev).unwrap());
+        for (i, (a, b)) in one.iter().zip(&two).enumerate() {
+            let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
+            let worst = a.iter().zip(b).fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            assert!(
+                worst <= 1e-3 * scale,
+                "{} param {i}: max diff {worst} at scale {scale}",
+                case.label
+            );
+        }
+    }
+}
+
+#[test]
 fn logprobs_on_the_emulator_match_the_cpu() {
     if emu_or_skip(0).is_none() {
         return;

@@ -6,7 +6,7 @@ use crate::bench::kernels::cublas::Cublas;
 use crate::bench::kernels::roofline::peak_bf16_tflops;
 use crate::bench::kernels::shapes::Plan;
 use crate::bench::kernels::timing::{Backend, Bencher, RepeatPolicy};
-use crate::bench::kernels::{report, Roofs};
+use crate::bench::kernels::{report, Roofs, RungFilter};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -47,6 +47,12 @@ pub struct KernelsArgs {
     /// Only run entries whose kernel name contains this text (e.g. gemm, attn, rmsnorm).
     #[arg(long)]
     pub filter: Option<String>,
+    /// Only run these ops of the kernel ladders, on these rungs: `OP` (every rung) or
+    /// `OP:N,N..` (e.g. `gemm:1,3`, `logprob:4`); repeat the flag for several ops. Rung 1 is an
+    /// op's first kernel, each higher rung adds one idea (README, "Benchmarking kernels"). Without
+    /// it every entry runs on every rung.
+    #[arg(long = "kernel", value_name = "OP[:RUNGS]")]
+    pub kernels: Vec<String>,
     /// Tokens T of the fused log-prob entry on a GPU (its goal is stated at 32768).
     #[arg(long, default_value_t = 32768)]
     pub logprob_tokens: usize,
@@ -80,6 +86,7 @@ pub fn run(a: KernelsArgs) -> Result<()> {
     if a.counters && a.device != KernelBenchDevice::Emu {
         bail!("--counters needs --device emu (the counters are the emulator's)");
     }
+    let rungs = RungFilter::parse(&a.kernels)?;
     let (gpu, emu);
     let (backend, plan, max_repeats) = match a.device {
         KernelBenchDevice::Cuda => {
@@ -114,6 +121,7 @@ pub fn run(a: KernelsArgs) -> Result<()> {
     if a.counters {
         bencher.count = Some(CountPolicy::sampled(COUNTED_BLOCKS));
     }
+    bencher.rungs = rungs;
     let (cublas, cublas_status) = match backend {
         Backend::Gpu(g) => match Cublas::new(g) {
             Ok(c) => (Some(c), "cublasGemmEx bf16, f32 accumulate".to_string()),

@@ -39,6 +39,24 @@ pub trait PolicyGradients {
         b: &MicroBatch<'_>,
         coefficients: &mut dyn FnMut(&[f32], &[f32]) -> Coefficients,
     ) -> Result<()>;
+    /// [`PolicyGradients::micro_batch`] for coefficients known before the forward (a device
+    /// then runs the LM head's forward and backward at once); returns the scored tokens' log π.
+    fn micro_batch_known(
+        &mut self,
+        k: usize,
+        b: &MicroBatch<'_>,
+        c: Coefficients,
+    ) -> Result<Vec<f32>> {
+        let mut logp = Vec::new();
+        self.micro_batch(k, b, &mut |lp, _| {
+            logp = lp.to_vec();
+            Coefficients {
+                g_logp: c.g_logp.clone(),
+                g_entropy: c.g_entropy.clone(),
+            }
+        })?;
+        Ok(logp)
+    }
     /// Local shard `k` has all its micro-batches.
     fn end_shard(&mut self, k: usize) -> Result<()>;
     /// Sums the shards of every rank in shard order, clips the global norm to `clip` and takes
@@ -146,6 +164,24 @@ impl PolicyGradients for DeviceGradients<'_> {
                 let g_entropy = c.g_entropy.unwrap_or_else(|| vec![0.0; ent.len()]);
                 (c.g_logp, g_entropy)
             },
+        )
+    }
+
+    fn micro_batch_known(
+        &mut self,
+        k: usize,
+        b: &MicroBatch<'_>,
+        c: Coefficients,
+    ) -> Result<Vec<f32>> {
+        let g_entropy = c.g_entropy.unwrap_or_else(|| vec![0.0; c.g_logp.len()]);
+        self.updater.backward_micro_batch_known(
+            self.dev,
+            k,
+            b.seqs,
+            b.suffix,
+            b.temperature,
+            &c.g_logp,
+            &g_entropy,
         )
     }
 

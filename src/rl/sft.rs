@@ -204,18 +204,19 @@ fn sft_step(
             suffix,
             temperature: 1.0,
         };
-        g.micro_batch(k, &batch, &mut |lp, _| {
-            let mut rest = lp;
-            for &n in suffix {
-                let (seq, tail) = rest.split_at(n);
-                logprobs.push(seq.to_vec());
-                rest = tail;
-            }
-            Coefficients {
-                g_logp: vec![coef; lp.len()],
-                g_entropy: None,
-            }
-        })
+        // the coefficients do not depend on the forward: a device fuses the head's backward
+        let c = Coefficients {
+            g_logp: vec![coef; suffix.iter().sum()],
+            g_entropy: None,
+        };
+        let lp = g.micro_batch_known(k, &batch, c)?;
+        let mut rest = lp.as_slice();
+        for &n in suffix {
+            let (seq, tail) = rest.split_at(n);
+            logprobs.push(seq.to_vec());
+            rest = tail;
+        }
+        Ok(())
     })?;
     g.apply(dp, s.clip, s.lr)?;
     Ok(logprobs)

@@ -1,6 +1,8 @@
 //! Launchers for kernels/gemm.cu: the batched, strided tensor-core GEMM (bf16 operands, f32
-//! accumulation) and the choice between its pipelined and general kernels.
-use super::device::{DevBuf, KernelArgs, KernelDevice, LaunchCfg};
+//! accumulation), its ladder of kernels (`GemmRung`) and the choice of kernel for a problem.
+use super::bias::bias_add_bf16;
+use super::cast::residual_add_bf16;
+use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use anyhow::{bail, Result};
 use half::bf16;
 
@@ -55,7 +57,80 @@ pub struct Gemm {
     pub beta: f32,
 }
 
-/// Tensor-core GEMM (mma.sync bf16 -> f32). Writes `c_f32` and/or `c_bf16`.
+/// The GEMM ladder: each rung adds one idea to the one below (kernels/gemm.cu's header says how).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum GemmRung {
+    /// The first kernels: 64×64 tiles, cp.async + ldmatrix only for k-contiguous operands, 2-byte
+    /// strided loads otherwise.
+    Strided = 1,
+    /// The cp.async + ldmatrix(.trans) pipeline for both layouts of each operand.
+    Layouts = 2,
+    /// 128×128 tiles, 4 stages, swizzled shared memory, grouped tile order, fused vectorised epilogue.
+    Tiles = 3,
+    /// Rung 3 split along K (fixed-order reduction) where the tile grid cannot fill the GPU.
+    SplitK = 4,
+}
+
+impl GemmRung {
+    pub const ALL: [GemmRung; 4] = [
+        GemmRung::Strided,
+        GemmRung::Layouts,
+        GemmRung::Tiles,
+        GemmRung::SplitK,
+    ];
+    /// What the device model runs.
+    pub const BEST: GemmRung = GemmRung::SplitK;
+
+    pub const fn number(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_number(n: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.number() == n)
+    }
+
+    /// The idea this rung adds, for the bench table and `--help`.
+    pub const fn idea(self) -> &'static str {
+        match self {
+            GemmRung::Strided => "64x64 mma.sync; cp.async+ldmatrix only for k-contiguous operands",
+            GemmRung::Layouts => "cp.async+ldmatrix(.trans) for transposed operands too",
+            GemmRung::Tiles => {
+                "128x128x32, 4 stages, swizzled smem, grouped tile order, fused 16-byte epilogue"
+            }
+            GemmRung::SplitK => "split-K with a fixed-order sum where the tile grid is small",
+        }
+    }
+}
+
+/// Launch options beyond the problem: where the operands start, which rung, and what the epilogue
+/// adds. Defaults: no offsets, the best rung, no split along K, no bias or residual.
+#[derive(Clone, Copy)]
+pub struct GemmOpts<'a> {
+    pub off: GemmOffsets,
+    pub rung: GemmRung,
+    /// Whether rung 4 may split K. Splitting changes the summation order with the tile grid, so a
+    /// product whose rows are tokens (x·Wᵀ, dY·W) keeps it off: its result must not depend on how
+    /// many tokens share the call. Weight gradients (rows and columns are model dimensions) allow it.
+    pub split_k: bool,
+    /// Added per output column (bf16 [n]).
+    pub bias: Option<&'a DevBuf<bf16>>,
+    /// Added elementwise (bf16, the layout of C, from offset `off.c`); may be `c_bf16` itself.
+    pub residual: Option<&'a DevBuf<bf16>>,
+}
+
+impl Default for GemmOpts<'_> {
+    fn default() -> Self {
+        GemmOpts {
+            off: GemmOffsets::default(),
+            rung: GemmRung::BEST,
+            split_k: false,
+            bias: None,
+            residual: None,
+        }
+    }
+}
+
+/// Tensor-core GEMM (mma.sync bf16 -> f32) on the best rung. Writes `c_f32` and/or `c_bf16`.
 pub fn gemm_bf16(
     dev: &dyn KernelDevice,
     c_f32: Option<&DevBuf<f32>>,
@@ -75,7 +150,7 @@ pub fn gemm_bf16(
             }
         }
     }
-    gemm_bf16_at(dev, c_f32, c_bf16, a, b, g, GemmOffsets::default())
+    gemm_bf16_with(dev, c_f32, c_bf16, a, b, g, &GemmOpts::default())
 }
 
 /// Element offsets into the operands of [`gemm_bf16_at`] (a sub-block of a larger buffer, e.g. one
@@ -98,6 +173,24 @@ pub fn gemm_bf16_at(
     g: &Gemm,
     off: GemmOffsets,
 ) -> Result<()> {
+    let opts = GemmOpts {
+        off,
+        ..GemmOpts::default()
+    };
+    gemm_bf16_with(dev, c_f32, c_bf16, a, b, g, &opts)
+}
+
+/// The GEMM with every option: offsets, rung, split-K permission, fused bias and residual.
+pub fn gemm_bf16_with(
+    dev: &dyn KernelDevice,
+    c_f32: Option<&DevBuf<f32>>,
+    c_bf16: Option<&DevBuf<bf16>>,
+    a: &DevBuf<bf16>,
+    b: &DevBuf<bf16>,
+    g: &Gemm,
+    o: &GemmOpts<'_>,
+) -> Result<()> {
+    let off = o.off;
     let c_len = g.batch * g.m * g.n;
     if c_f32.is_none() && c_bf16.is_none() {
         bail!("gemm_bf16: no output buffer");
@@ -105,6 +198,7 @@ pub fn gemm_bf16_at(
     for (what, len) in [
         ("c_f32", c_f32.map(|c| c.len())),
         ("c_bf16", c_bf16.map(|c| c.len())),
+        ("residual", o.residual.map(|c| c.len())),
     ] {
         if let Some(len) = len {
             if off.c + c_len > len {
@@ -113,6 +207,15 @@ pub fn gemm_bf16_at(
                     off.c
                 );
             }
+        }
+    }
+    if let Some(bias) = o.bias {
+        if bias.len() != g.n {
+            bail!(
+                "gemm_bf16: bias has {} elements for {} output columns",
+                bias.len(),
+                g.n
+            );
         }
     }
     if off.a + g.a.extent(g.batch, g.m, g.k) > a.len()
@@ -134,6 +237,62 @@ pub fn gemm_bf16_at(
     {
         bail!("gemm_bf16: problem {g:?} exceeds the launch limits");
     }
+    let plan = plan_at(g, a, b, off, o.rung, o.split_k);
+    let epilogue = o.bias.is_some() || o.residual.is_some();
+    if epilogue && !plan.fused_epilogue() && c_f32.is_some() {
+        bail!(
+            "gemm_bf16: {} cannot add a bias or residual to an f32 output (rung 3 and up can)",
+            plan.kernel
+        );
+    }
+    match plan.kind {
+        Kind::Strided | Kind::KContiguous => launch_first(dev, c_f32, c_bf16, a, b, g, off, &plan)?,
+        Kind::Pipe { .. } if plan.splits > 1 => {
+            let parts = alloc::<f32>(dev, plan.splits * c_len)?;
+            let whole = GemmOpts {
+                off: GemmOffsets { c: 0, ..off },
+                bias: None,
+                residual: None,
+                ..*o
+            };
+            let partial = Gemm {
+                alpha: 1.0,
+                beta: 0.0,
+                ..*g
+            };
+            launch_pipe(dev, Some(&parts), None, a, b, &partial, &whole, &plan)?;
+            launch_split_sum(dev, c_f32, c_bf16, &parts, g, o, plan.splits)?;
+        }
+        Kind::Pipe { .. } => launch_pipe(dev, c_f32, c_bf16, a, b, g, o, &plan)?,
+    }
+    if epilogue && !plan.fused_epilogue() {
+        let Some(c) = c_bf16 else {
+            bail!("gemm_bf16: a bias or residual needs an output");
+        };
+        let out = c.view(off.c, c_len)?;
+        if let Some(bias) = o.bias {
+            bias_add_bf16(dev, &out, bias)?;
+        }
+        if let Some(r) = o.residual {
+            let r = r.view(off.c, c_len)?;
+            residual_add_bf16(dev, &out, &out, &r)?;
+        }
+    }
+    Ok(())
+}
+
+/// Rung 1: the general strided kernel, or the k-contiguous pipeline.
+#[allow(clippy::too_many_arguments)]
+fn launch_first(
+    dev: &dyn KernelDevice,
+    c_f32: Option<&DevBuf<f32>>,
+    c_bf16: Option<&DevBuf<bf16>>,
+    a: &DevBuf<bf16>,
+    b: &DevBuf<bf16>,
+    g: &Gemm,
+    off: GemmOffsets,
+    plan: &GemmPlan,
+) -> Result<()> {
     let cfg = LaunchCfg {
         grid: [
             g.n.div_ceil(64) as u32,
@@ -143,19 +302,11 @@ pub fn gemm_bf16_at(
         block: [128, 1, 1],
         smem_bytes: 0,
     };
-    let kernel = gemm_kernel_at(g, a, b, off);
     let mut args = KernelArgs::new();
-    match c_f32 {
-        Some(c) => args.buf_at(c, off.c)?,
-        None => args.opt_buf::<f32>(None),
-    };
-    match c_bf16 {
-        Some(c) => args.buf_at(c, off.c)?,
-        None => args.opt_buf::<bf16>(None),
-    };
+    output_args(&mut args, c_f32, c_bf16, off.c)?;
     args.buf_at(a, off.a)?.buf_at(b, off.b)?;
     args.i32(g.m as i32).i32(g.n as i32).i32(g.k as i32);
-    if kernel == "gemm_bf16_mma_kc" {
+    if plan.kind == Kind::KContiguous {
         args.i64(g.a.outer as i64).i64(g.b.outer as i64);
     } else {
         args.i64(g.a.outer as i64)
@@ -169,29 +320,310 @@ pub fn gemm_bf16_at(
         .i64((g.m * g.n) as i64);
     args.f32(g.alpha)
         .f32(if c_f32.is_some() { g.beta } else { 0.0 });
-    dev.launch(kernel, &cfg, &mut args)
+    dev.launch(plan.kernel, &cfg, &mut args)
 }
 
-/// Which GEMM kernel `gemm_bf16` runs: the cp.async + ldmatrix pipeline when both operands are
-/// contiguous in k with 16-byte aligned rows and bases, else the general strided kernel.
-pub fn gemm_kernel_for(g: &Gemm, a: &DevBuf<bf16>, b: &DevBuf<bf16>) -> &'static str {
-    gemm_kernel_at(g, a, b, GemmOffsets::default())
+fn output_args(
+    args: &mut KernelArgs,
+    c_f32: Option<&DevBuf<f32>>,
+    c_bf16: Option<&DevBuf<bf16>>,
+    at: usize,
+) -> Result<()> {
+    match c_f32 {
+        Some(c) => args.buf_at(c, at)?,
+        None => args.opt_buf::<f32>(None),
+    };
+    match c_bf16 {
+        Some(c) => args.buf_at(c, at)?,
+        None => args.opt_buf::<bf16>(None),
+    };
+    Ok(())
 }
 
-fn gemm_kernel_at(g: &Gemm, a: &DevBuf<bf16>, b: &DevBuf<bf16>, off: GemmOffsets) -> &'static str {
+/// Rungs 2–4: the templated pipeline (`splits` partial products along K when > 1, into a dense
+/// [batch · splits, m, n] C).
+#[allow(clippy::too_many_arguments)]
+fn launch_pipe(
+    dev: &dyn KernelDevice,
+    c_f32: Option<&DevBuf<f32>>,
+    c_bf16: Option<&DevBuf<bf16>>,
+    a: &DevBuf<bf16>,
+    b: &DevBuf<bf16>,
+    g: &Gemm,
+    o: &GemmOpts<'_>,
+    plan: &GemmPlan,
+) -> Result<()> {
+    let Kind::Pipe { a_k, b_k } = plan.kind else {
+        bail!("gemm_bf16: {} is not a pipelined kernel", plan.kernel);
+    };
+    let t = plan.tile;
+    let tiles = g.m.div_ceil(t.bm) * g.n.div_ceil(t.bn);
+    if tiles > i32::MAX as usize || g.batch * plan.splits > 65535 {
+        bail!("gemm_bf16: problem {g:?} exceeds the launch limits");
+    }
+    let cfg = LaunchCfg {
+        grid: [tiles as u32, 1, (g.batch * plan.splits) as u32],
+        block: [128, 1, 1],
+        smem_bytes: t.smem_bytes(a_k, b_k) as u32,
+    };
+    let fused = plan.fused_epilogue();
+    let mut args = KernelArgs::new();
+    output_args(&mut args, c_f32, c_bf16, o.off.c)?;
+    args.buf_at(a, o.off.a)?.buf_at(b, o.off.b)?;
+    args.opt_buf(o.bias.filter(|_| fused));
+    match o.residual.filter(|_| fused) {
+        Some(r) => args.buf_at(r, o.off.c)?,
+        None => args.opt_buf::<bf16>(None),
+    };
+    let ld = |s: &Strides, k_major: bool| if k_major { s.outer } else { s.k };
+    args.i32(g.m as i32).i32(g.n as i32).i32(g.k as i32);
+    args.i64(ld(&g.a, a_k) as i64).i64(ld(&g.b, b_k) as i64);
+    args.i64(g.a.batch as i64)
+        .i64(g.b.batch as i64)
+        .i64((g.m * g.n) as i64);
+    args.f32(g.alpha)
+        .f32(if c_f32.is_some() { g.beta } else { 0.0 })
+        .i32(plan.splits as i32);
+    dev.launch(plan.kernel, &cfg, &mut args)
+}
+
+/// Rung 4's fixed-order sum of the split partials, with the epilogue.
+fn launch_split_sum(
+    dev: &dyn KernelDevice,
+    c_f32: Option<&DevBuf<f32>>,
+    c_bf16: Option<&DevBuf<bf16>>,
+    parts: &DevBuf<f32>,
+    g: &Gemm,
+    o: &GemmOpts<'_>,
+    splits: usize,
+) -> Result<()> {
+    let runs = g.batch * g.m * g.n.div_ceil(4);
+    let mut args = KernelArgs::new();
+    output_args(&mut args, c_f32, c_bf16, o.off.c)?;
+    args.buf(parts).opt_buf(o.bias);
+    match o.residual {
+        Some(r) => args.buf_at(r, o.off.c)?,
+        None => args.opt_buf::<bf16>(None),
+    };
+    args.i32(g.m as i32)
+        .i32(g.n as i32)
+        .i32(splits as i32)
+        .i32(g.batch as i32)
+        .f32(g.alpha)
+        .f32(if c_f32.is_some() { g.beta } else { 0.0 });
+    let blocks = runs.div_ceil(256).min(65535) as u32;
+    dev.launch(
+        "gemm_bf16_splitk_sum",
+        &LaunchCfg::linear(blocks, 256, 0),
+        &mut args,
+    )
+}
+
+/// Tile shape and pipeline of a pipelined kernel (mirrors gemm_pipeline's template arguments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TileCfg {
+    pub bm: usize,
+    pub bn: usize,
+    pub bk: usize,
+    pub stages: usize,
+    /// XOR-swizzled shared tiles (else rows padded by 8 elements).
+    pub swizzled: bool,
+    /// Accumulators staged through shared memory for the vectorised epilogue.
+    pub staged_epilogue: bool,
+}
+
+impl TileCfg {
+    /// Bytes of one operand's staged tile: [outer][bk] when k-contiguous, else [bk][outer].
+    fn operand_bytes(&self, outer: usize, k_major: bool) -> usize {
+        let (rows, cols) = if k_major {
+            (outer, self.bk)
+        } else {
+            (self.bk, outer)
+        };
+        2 * rows * (if self.swizzled { cols } else { cols + 8 })
+    }
+
+    /// Dynamic shared memory: the operand stages, or the f32 epilogue tile if larger.
+    pub fn smem_bytes(&self, a_k: bool, b_k: bool) -> usize {
+        let stages =
+            self.stages * (self.operand_bytes(self.bm, a_k) + self.operand_bytes(self.bn, b_k));
+        let epilogue = if self.staged_epilogue {
+            4 * self.bm * (self.bn + 8)
+        } else {
+            0
+        };
+        stages.max(epilogue)
+    }
+}
+
+const FIRST_TILE: TileCfg = TileCfg {
+    bm: 64,
+    bn: 64,
+    bk: 32,
+    stages: 2,
+    swizzled: false,
+    staged_epilogue: false,
+};
+const LAYOUTS_TILE: TileCfg = FIRST_TILE;
+const BIG_TILE: TileCfg = TileCfg {
+    bm: 128,
+    bn: 128,
+    bk: 32,
+    stages: 4,
+    swizzled: true,
+    staged_epilogue: true,
+};
+
+/// CTAs that fill the GPU once (an H100 SXM has 132 SMs). A fixed number, not the device's, so
+/// that the split — and with it the summation order — is the same on every device.
+pub const SPLIT_TARGET_CTAS: usize = 132;
+/// Least depth (elements of K) a split keeps.
+pub const SPLIT_MIN_K: usize = 512;
+/// Most splits.
+pub const SPLIT_MAX: usize = 16;
+
+/// Splits along K of rung 4 for a tile grid of `tiles` blocks: none when the grid fills at least
+/// half the GPU, else enough to fill it once, each split at least `SPLIT_MIN_K` deep.
+pub fn split_count(tiles: usize, k: usize) -> usize {
+    if tiles == 0 || 2 * tiles >= SPLIT_TARGET_CTAS {
+        return 1;
+    }
+    SPLIT_TARGET_CTAS
+        .div_ceil(tiles)
+        .min(k / SPLIT_MIN_K)
+        .clamp(1, SPLIT_MAX)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Strided,
+    KContiguous,
+    /// Rungs 2–4; whether each operand is contiguous along k.
+    Pipe {
+        a_k: bool,
+        b_k: bool,
+    },
+}
+
+/// What `gemm_bf16_with` launches for a problem.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GemmPlan {
+    /// The kernel (of rung 4's two launches, the product).
+    pub kernel: &'static str,
+    /// The rung that runs: the requested one, or rung 1 when the operands do not meet the
+    /// pipeline's alignment (16-byte rows and bases).
+    pub rung: GemmRung,
+    pub tile: TileCfg,
+    /// Partial products along K (rung 4), 1 when not split.
+    pub splits: usize,
+    kind: Kind,
+}
+
+impl GemmPlan {
+    fn fused_epilogue(&self) -> bool {
+        self.rung >= GemmRung::Tiles
+    }
+
+    /// Blocks of the product's launch.
+    pub fn ctas(&self, g: &Gemm) -> usize {
+        g.m.div_ceil(self.tile.bm) * g.n.div_ceil(self.tile.bn) * g.batch * self.splits
+    }
+}
+
+/// The kernel `gemm_bf16_with` runs for `g` on `rung` (operands at offset 0).
+pub fn gemm_plan(
+    g: &Gemm,
+    a: &DevBuf<bf16>,
+    b: &DevBuf<bf16>,
+    rung: GemmRung,
+    split_k: bool,
+) -> GemmPlan {
+    plan_at(g, a, b, GemmOffsets::default(), rung, split_k)
+}
+
+/// [`gemm_plan`] for operands with 16-byte aligned bases (for counts and tests without buffers).
+pub fn gemm_plan_aligned(g: &Gemm, rung: GemmRung, split_k: bool) -> GemmPlan {
+    plan_for(g, true, true, rung, split_k)
+}
+
+fn plan_at(
+    g: &Gemm,
+    a: &DevBuf<bf16>,
+    b: &DevBuf<bf16>,
+    off: GemmOffsets,
+    rung: GemmRung,
+    split_k: bool,
+) -> GemmPlan {
+    let base_ok =
+        |buf: &DevBuf<bf16>, at: usize| (buf.raw().device_ptr() + 2 * at as u64).is_multiple_of(16);
+    plan_for(g, base_ok(a, off.a), base_ok(b, off.b), rung, split_k)
+}
+
+/// Whether an operand with strides `s` can be staged by 16-byte cp.async: contiguous along k or
+/// along its outer index, the other stride (and the batch stride) a multiple of 8 elements.
+/// Returns whether it is k-contiguous.
+fn stageable(s: &Strides, batch: usize) -> Option<bool> {
     let aligned = |x: usize| x.is_multiple_of(8);
-    let fast = g.a.k == 1
-        && g.b.k == 1
-        && aligned(g.k)
-        && aligned(g.a.outer)
-        && aligned(g.b.outer)
-        && (g.batch == 1 || (aligned(g.a.batch) && aligned(g.b.batch)))
-        && (a.raw().device_ptr() + 2 * off.a as u64).is_multiple_of(16)
-        && (b.raw().device_ptr() + 2 * off.b as u64).is_multiple_of(16);
-    if fast {
-        "gemm_bf16_mma_kc"
+    let batch_ok = batch == 1 || aligned(s.batch);
+    if s.k == 1 && aligned(s.outer) && batch_ok {
+        Some(true)
+    } else if s.outer == 1 && aligned(s.k) && batch_ok {
+        Some(false)
     } else {
-        "gemm_bf16_mma"
+        None
+    }
+}
+
+fn plan_for(g: &Gemm, a_base: bool, b_base: bool, rung: GemmRung, split_k: bool) -> GemmPlan {
+    let layouts = (stageable(&g.a, g.batch), stageable(&g.b, g.batch));
+    let first = |kind, kernel| GemmPlan {
+        kernel,
+        rung: GemmRung::Strided,
+        tile: FIRST_TILE,
+        splits: 1,
+        kind,
+    };
+    let k_contiguous = layouts == (Some(true), Some(true)) && g.k.is_multiple_of(8);
+    let (Some(a_k), Some(b_k)) = layouts else {
+        return first(Kind::Strided, "gemm_bf16_mma");
+    };
+    if !(a_base && b_base) || rung == GemmRung::Strided {
+        return if k_contiguous && a_base && b_base {
+            first(Kind::KContiguous, "gemm_bf16_mma_kc")
+        } else {
+            first(Kind::Strided, "gemm_bf16_mma")
+        };
+    }
+    let tile = if rung == GemmRung::Layouts {
+        LAYOUTS_TILE
+    } else {
+        BIG_TILE
+    };
+    let tiles = g.m.div_ceil(tile.bm) * g.n.div_ceil(tile.bn) * g.batch;
+    let splits = if rung == GemmRung::SplitK && split_k {
+        split_count(tiles, g.k)
+    } else {
+        1
+    };
+    GemmPlan {
+        kernel: pipe_kernel(rung, a_k, b_k),
+        rung,
+        tile,
+        splits,
+        kind: Kind::Pipe { a_k, b_k },
+    }
+}
+
+fn pipe_kernel(rung: GemmRung, a_k: bool, b_k: bool) -> &'static str {
+    match (rung == GemmRung::Layouts, a_k, b_k) {
+        (true, true, true) => "gemm_bf16_ldsm_kk",
+        (true, true, false) => "gemm_bf16_ldsm_kn",
+        (true, false, true) => "gemm_bf16_ldsm_mk",
+        (true, false, false) => "gemm_bf16_ldsm_mn",
+        (false, true, true) => "gemm_bf16_t128_kk",
+        (false, true, false) => "gemm_bf16_t128_kn",
+        (false, false, true) => "gemm_bf16_t128_mk",
+        (false, false, false) => "gemm_bf16_t128_mn",
     }
 }
 

@@ -5,6 +5,11 @@
 //!
 //! One file per kernels/X.cu (named X) holds that op's entries; `counts`, `cublas`, `record`,
 //! `roofline`, `shapes`, `timing` and `track` are the harness.
+//!
+//! Kernel ladders: an op whose kernels went through several versions declares a [`Ladder`] in its
+//! bench file (rung 1 the first kernel, each higher rung one more idea) and runs its entries once
+//! per selected rung; `--kernel OP:1,2,3` ([`RungFilter`]) picks ops and rungs, so the table shows
+//! what each idea is worth against the rung below, measured in the same run.
 pub mod attention;
 pub mod attn_decode;
 pub mod bias;
@@ -30,7 +35,7 @@ pub mod timing;
 pub mod track;
 
 use crate::backend::cuda::device::DevBuf;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use half::bf16;
 use record::{Record, Report};
 use shapes::Plan;
@@ -78,6 +83,113 @@ impl Roofs {
         }
         r
     }
+}
+
+/// One op's kernel ladder: rung 1 is the first implementation, each higher rung adds one idea;
+/// the device model runs `best`.
+#[derive(Debug)]
+pub struct Ladder {
+    /// The op name `--kernel` uses (e.g. `gemm`).
+    pub op: &'static str,
+    /// (rung number, the idea it adds), ascending from 1.
+    pub rungs: &'static [(u32, &'static str)],
+    pub best: u32,
+}
+
+/// Every op with a ladder, by bench group (kernel file).
+pub const LADDERS: &[(&str, &Ladder)] = &[("gemm", &gemm::LADDER), ("logprob", &logprob::LADDER)];
+
+/// What `--kernel OP[:N,N..]` selects: no selection runs every entry and every rung; otherwise
+/// only the named ops run, each on its listed rungs (all of them when none are listed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RungFilter {
+    picks: Vec<(&'static str, Vec<u32>)>,
+}
+
+impl RungFilter {
+    /// Parses `--kernel` values against the known ladders (an unknown op or rung is an error that
+    /// lists what exists).
+    pub fn parse(specs: &[String]) -> Result<Self> {
+        let mut picks: Vec<(&'static str, Vec<u32>)> = Vec::new();
+        for spec in specs {
+            let (op, list) = match spec.split_once(':') {
+                Some((op, list)) => (op.trim(), Some(list)),
+                None => (spec.trim(), None),
+            };
+            let Some(ladder) = LADDERS.iter().map(|l| l.1).find(|l| l.op == op) else {
+                let ops: Vec<&str> = LADDERS.iter().map(|l| l.1.op).collect();
+                bail!(
+                    "--kernel {spec}: no kernel ladder named {op:?} (ladders: {})",
+                    ops.join(", ")
+                );
+            };
+            let all: Vec<u32> = ladder.rungs.iter().map(|r| r.0).collect();
+            let rungs = match list {
+                None => all.clone(),
+                Some(list) => list
+                    .split(',')
+                    .map(|n| {
+                        let n = n.trim();
+                        match n.parse::<u32>() {
+                            Ok(r) if all.contains(&r) => Ok(r),
+                            _ => bail!(
+                                "--kernel {spec}: {op} has no rung {n:?} (rungs: {})",
+                                all.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
+                            ),
+                        }
+                    })
+                    .collect::<Result<Vec<u32>>>()?,
+            };
+            match picks.iter_mut().find(|p| p.0 == ladder.op) {
+                Some(p) => p.1.extend(rungs),
+                None => picks.push((ladder.op, rungs)),
+            }
+        }
+        for p in &mut picks {
+            p.1.sort_unstable();
+            p.1.dedup();
+        }
+        Ok(RungFilter { picks })
+    }
+
+    /// Whether any op was named (then groups without a named ladder are skipped).
+    pub fn is_selective(&self) -> bool {
+        !self.picks.is_empty()
+    }
+
+    /// The rungs of `ladder` to run, ascending (empty: skip the op).
+    pub fn rungs(&self, ladder: &Ladder) -> Vec<u32> {
+        if !self.is_selective() {
+            return ladder.rungs.iter().map(|r| r.0).collect();
+        }
+        self.picks
+            .iter()
+            .find(|p| p.0 == ladder.op)
+            .map_or_else(Vec::new, |p| p.1.clone())
+    }
+
+    /// Whether the bench group `group` (a kernel file) has anything to run.
+    pub fn runs_group(&self, group: &str) -> bool {
+        !self.is_selective()
+            || LADDERS
+                .iter()
+                .any(|(g, l)| *g == group && !self.rungs(l).is_empty())
+    }
+}
+
+/// `r` (a timed record of `rung`) with its speed-up over the same entry's rung 1 record, if that
+/// ran in this run (`rung1_ms`).
+pub fn against_rung1(mut r: Record, rung: u32, rung1_ms: Option<f64>) -> Record {
+    r.rung = Some(rung);
+    if let (Some(base), Some(t), true) = (rung1_ms, r.median_ms, rung > 1) {
+        let gain = format!("{:.2}x rung 1", base / t);
+        r.note = if r.note.is_empty() {
+            gain
+        } else {
+            format!("{gain}; {}", r.note)
+        };
+    }
+    r
 }
 
 /// Uniform bf16 values in [-1, 1) on the device.
@@ -130,13 +242,17 @@ pub fn run_all(b: &mut Bencher, plan: &Plan, roofs: &Roofs) -> Vec<Record> {
     ];
     let mut out = Vec::new();
     for (name, run) in groups {
+        if !b.rungs.runs_group(name) {
+            continue;
+        }
         let first = out.len();
         let result = run(b, plan, roofs, &mut out);
         // Progress on stderr: a run cut short by a timeout still leaves its finished entries.
         for r in &out[first..] {
             eprintln!(
-                "bench kernels: {} {} {} ms",
+                "bench kernels: {}{} {} {} ms",
                 r.kernel,
+                r.rung.map_or(String::new(), |n| format!(" #{n}")),
                 r.shape,
                 r.median_ms.map_or("-".into(), |m| format!("{m:.4}"))
             );
@@ -214,5 +330,56 @@ pub fn report(b: &mut Bencher, plan: &Plan, mut roofs: Roofs, cublas_status: Str
         peak_source: None,
         cublas: cublas_status,
         records,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(specs: &[&str]) -> Result<RungFilter> {
+        RungFilter::parse(&specs.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn no_kernel_flag_runs_every_group_and_rung() {
+        let f = parse(&[]).unwrap();
+        assert!(!f.is_selective());
+        assert_eq!(f.rungs(&gemm::LADDER), vec![1, 2, 3, 4]);
+        assert!(f.runs_group("gemm") && f.runs_group("norm"));
+    }
+
+    #[test]
+    fn the_kernel_flag_picks_ops_and_rungs() {
+        let f = parse(&["gemm:3, 1", "gemm:3", "logprob"]).unwrap();
+        assert_eq!(f.rungs(&gemm::LADDER), vec![1, 3]);
+        assert_eq!(f.rungs(&logprob::LADDER), vec![1, 2, 3, 4]);
+        assert!(f.runs_group("gemm") && f.runs_group("logprob"));
+        assert!(!f.runs_group("norm"));
+        let only = parse(&["logprob:4"]).unwrap();
+        assert!(only.rungs(&gemm::LADDER).is_empty() && !only.runs_group("gemm"));
+    }
+
+    #[test]
+    fn unknown_ops_and_rungs_are_errors_that_list_what_exists() {
+        let e = format!("{:#}", parse(&["gemmm:1"]).unwrap_err());
+        assert!(e.contains("gemm, logprob"), "{e}");
+        let e = format!("{:#}", parse(&["gemm:5"]).unwrap_err());
+        assert!(e.contains("no rung \"5\"") && e.contains("1,2,3,4"), "{e}");
+        assert!(parse(&["gemm:x"]).is_err());
+    }
+
+    #[test]
+    fn every_ladder_starts_at_rung_1_and_names_its_best_rung() {
+        for (_, l) in LADDERS {
+            let nums: Vec<u32> = l.rungs.iter().map(|r| r.0).collect();
+            assert_eq!(
+                nums,
+                (1..=nums.len() as u32).collect::<Vec<_>>(),
+                "{}",
+                l.op
+            );
+            assert!(nums.contains(&l.best), "{}", l.op);
+        }
     }
 }

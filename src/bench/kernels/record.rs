@@ -10,6 +10,8 @@ pub struct Record {
     /// The kernel file (op) the entry measures, `baseline` or `error`.
     pub group: &'static str,
     pub kernel: String,
+    /// The rung of the op's kernel ladder this entry ran (ops with a ladder only).
+    pub rung: Option<u32>,
     pub shape: String,
     /// Device kernels this entry launched (recorded at the device interface).
     pub launches: Vec<String>,
@@ -150,7 +152,10 @@ impl Report {
         for r in &self.records {
             println!(
                 "{:<24} {:<40} {:>10} {:>9} {:>9} {:<24} {:>7} {:<34} {:<4}{}",
-                r.kernel,
+                match r.rung {
+                    Some(n) => format!("{} #{n}", r.kernel),
+                    None => r.kernel.clone(),
+                },
                 r.shape,
                 opt(r.median_ms, 4),
                 rate(r.tflops),

@@ -64,6 +64,8 @@ pub struct Bencher<'a> {
     /// Written before every timed GPU repeat (2 × the L2 size).
     flush: Option<RawBuf>,
     filter: Option<String>,
+    /// `--kernel`: which ops and rungs of their kernel ladders run.
+    pub rungs: super::RungFilter,
     seed: u64,
     /// On the emulator: after the timed repeats, one more call with these efficiency counters.
     pub count: Option<CountPolicy>,
@@ -95,6 +97,7 @@ impl<'a> Bencher<'a> {
             policy,
             flush,
             filter,
+            rungs: super::RungFilter::default(),
             seed,
             count: None,
         })

@@ -73,41 +73,45 @@ impl DeviceModel {
         grads: &mut Grads,
         accumulate: bool,
     ) -> Result<()> {
-        if grads.bufs.len() != self.params.len() {
-            bail!(
-                "backward: {} gradient buffers for {} parameters",
-                grads.bufs.len(),
-                self.params.len()
-            );
-        }
-        let (n, d) = (b.len(), self.hidden());
-        let layers = if acts.checkpointed {
-            0
-        } else {
-            self.layout.layers.len()
-        };
-        if acts.hidden.len() != n * d
-            || acts.resid.len() != self.layout.layers.len() + 1
-            || acts.layers.len() != layers
-        {
-            bail!("backward: the activations are not those of this batch");
-        }
-        let lay = &self.layout;
-        let head_i = lay.lm_head_index();
+        self.check_backward(b, acts, grads)?;
+        let head_i = self.layout.lm_head_index();
         if !accumulate {
             zero(dev, &grads.bufs[head_i])?;
-            if lay.lm_head.is_some() {
-                zero(dev, &grads.bufs[lay.embed])?;
-            }
         }
-        let dhidden = self.head_backward(dev, head, n, (g_lp, g_h), &grads.bufs[head_i])?;
+        let dhidden = self.head_backward(dev, head, b.len(), (g_lp, g_h), &grads.bufs[head_i])?;
+        self.backward_below_head(dev, b, acts, &dhidden, grads, accumulate)
+    }
+
+    /// The backward below the LM head, from ∂L/∂(final hidden) [N, d] (what
+    /// `head_with_backward` returns after writing the LM-head gradient itself).
+    pub fn backward_below_head(
+        &self,
+        dev: &dyn KernelDevice,
+        b: &DeviceBatch,
+        acts: &Activations,
+        dhidden: &DevBuf<bf16>,
+        grads: &mut Grads,
+        accumulate: bool,
+    ) -> Result<()> {
+        self.check_backward(b, acts, grads)?;
+        let (n, d) = (b.len(), self.hidden());
+        if dhidden.len() != n * d {
+            bail!(
+                "backward: ∂L/∂hidden has {} elements for {n} x {d}",
+                dhidden.len()
+            );
+        }
+        let lay = &self.layout;
+        if !accumulate && lay.lm_head.is_some() {
+            zero(dev, &grads.bufs[lay.embed])?;
+        }
         let mut dh = bf(dev, n * d)?;
         let last = acts.resid.last().expect("resid");
         norm::rmsnorm_bwd_bf16(
             dev,
             &dh,
             &grads.bufs[lay.final_norm],
-            &dhidden,
+            dhidden,
             last,
             &self.params[lay.final_norm],
             &acts.rstd_final,
@@ -132,6 +136,29 @@ impl DeviceModel {
         }
         // tied: the embedding gradient already holds the LM-head part; both paths add up
         embedding::embedding_bwd_f32(dev, &grads.bufs[lay.embed], &dh, &b.tokens, d)
+    }
+
+    fn check_backward(&self, b: &DeviceBatch, acts: &Activations, grads: &Grads) -> Result<()> {
+        if grads.bufs.len() != self.params.len() {
+            bail!(
+                "backward: {} gradient buffers for {} parameters",
+                grads.bufs.len(),
+                self.params.len()
+            );
+        }
+        let (n, d) = (b.len(), self.hidden());
+        let layers = if acts.checkpointed {
+            0
+        } else {
+            self.layout.layers.len()
+        };
+        if acts.hidden.len() != n * d
+            || acts.resid.len() != self.layout.layers.len() + 1
+            || acts.layers.len() != layers
+        {
+            bail!("backward: the activations are not those of this batch");
+        }
+        Ok(())
     }
 
     /// Backward of one layer given ∂L/∂(its output); returns ∂L/∂(its input).

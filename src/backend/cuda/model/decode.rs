@@ -6,7 +6,7 @@ use super::super::attention::AttnSeqs;
 use super::super::attn_decode::{attend, attn_decode_append_bf16};
 use super::super::device::{alloc, upload, DevBuf, KernelDevice};
 use super::super::gemm::{gemm_bf16_at, Gemm, GemmOffsets, Strides};
-use super::super::{cast, embedding, mlp, norm, rope};
+use super::super::{embedding, mlp, norm, rope};
 use super::kv_cache::KvCache;
 use super::linear::{self, Lin};
 use super::{DeviceBatch, DeviceModel};
@@ -99,18 +99,25 @@ impl DeviceModel {
             let split = cache.split.as_ref();
             let dims = self.attn_dims();
             attend(dev, cache.rung, &attn, &lse, &q, kc, vc, &seqs, split, dims)?;
-            let o = alloc::<bf16>(dev, n * d)?;
-            linear::forward(dev, &o, &attn, &p[l.o], self.opt(l.o_bias), lin(qd, d))?;
             let h_mid = alloc::<bf16>(dev, n * d)?;
-            cast::residual_add_bf16(dev, &h_mid, &x, &o)?;
+            let o_lin = lin(qd, d);
+            linear::forward_residual(dev, &h_mid, &attn, &p[l.o], self.opt(l.o_bias), &x, o_lin)?;
             let m = alloc::<bf16>(dev, n * d)?;
             norm::rmsnorm_fwd_bf16(dev, &m, &rstd, &h_mid, &p[l.post_norm], eps)?;
             let (gate, up, act) = (alloc(dev, n * f)?, alloc(dev, n * f)?, alloc(dev, n * f)?);
             linear::forward(dev, &gate, &m, &p[l.gate], self.opt(l.gate_bias), lin(d, f))?;
             linear::forward(dev, &up, &m, &p[l.up], self.opt(l.up_bias), lin(d, f))?;
             mlp::swiglu_fwd_bf16(dev, &act, &gate, &up)?;
-            linear::forward(dev, &o, &act, &p[l.down], self.opt(l.down_bias), lin(f, d))?;
-            cast::residual_add_bf16(dev, &o, &h_mid, &o)?;
+            let (o, down) = (alloc::<bf16>(dev, n * d)?, lin(f, d));
+            linear::forward_residual(
+                dev,
+                &o,
+                &act,
+                &p[l.down],
+                self.opt(l.down_bias),
+                &h_mid,
+                down,
+            )?;
             x = o;
         }
         let hidden = alloc::<bf16>(dev, n * d)?;

@@ -9,7 +9,7 @@
 //! recomputed activations, and hence the gradients, are bit-identical.
 use super::super::attention::attn_fwd_bf16;
 use super::super::device::{alloc, DevBuf, KernelDevice};
-use super::super::{cast, embedding, mlp, norm, rope};
+use super::super::{embedding, mlp, norm, rope};
 use super::batch::DeviceBatch;
 use super::linear::{self, Lin};
 use super::DeviceModel;
@@ -225,15 +225,13 @@ impl DeviceModel {
         let attn = bf(dev, n * qd)?;
         let lse = alloc(dev, n * c.num_heads)?;
         attn_fwd_bf16(dev, &attn, &lse, &q, &kk, &v, &b.seqs, self.attn_dims())?;
-        let o = bf(dev, n * d)?;
         let o_lin = Lin {
             rows: n,
             inp: qd,
             out: d,
         };
-        linear::forward(dev, &o, &attn, &p[l.o], self.opt(l.o_bias), o_lin)?;
         let h_mid = bf(dev, n * d)?;
-        cast::residual_add_bf16(dev, &h_mid, x, &o)?;
+        linear::forward_residual(dev, &h_mid, &attn, &p[l.o], self.opt(l.o_bias), x, o_lin)?;
         let m = bf(dev, n * d)?;
         let rstd_post = alloc(dev, n)?;
         norm::rmsnorm_fwd_bf16(dev, &m, &rstd_post, &h_mid, &p[l.post_norm], eps)?;
@@ -241,14 +239,22 @@ impl DeviceModel {
         linear::forward(dev, &gate, &m, &p[l.gate], self.opt(l.gate_bias), lin(f))?;
         linear::forward(dev, &up, &m, &p[l.up], self.opt(l.up_bias), lin(f))?;
         mlp::swiglu_fwd_bf16(dev, &act, &gate, &up)?;
-        // the down projection reuses `o` (same shape), then the residual add happens in place
+        // the layer's output: the residual stream plus the down projection, in one epilogue
+        let o = bf(dev, n * d)?;
         let down_lin = Lin {
             rows: n,
             inp: f,
             out: d,
         };
-        linear::forward(dev, &o, &act, &p[l.down], self.opt(l.down_bias), down_lin)?;
-        cast::residual_add_bf16(dev, &o, &h_mid, &o)?;
+        linear::forward_residual(
+            dev,
+            &o,
+            &act,
+            &p[l.down],
+            self.opt(l.down_bias),
+            &h_mid,
+            down_lin,
+        )?;
         let acts = LayerActs {
             a,
             rstd_in,

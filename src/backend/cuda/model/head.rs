@@ -1,12 +1,20 @@
 //! The LM head on chosen rows: gather the final hidden states of the (row, target) pairs, then
 //! the fused log-prob kernels (never a [N, V] logits tensor); the backward scatters dH back.
+//! With coefficients known before the forward, [`DeviceModel::head_with_backward`] runs the
+//! forward and backward at once (three GEMMs instead of four).
 use super::super::device::{alloc, upload, DevBuf, KernelDevice};
-use super::super::logprob::{fused_logprob_bwd, fused_logprob_fwd, LogprobDev};
+use super::super::logprob::{
+    fused_logprob_bwd, fused_logprob_fwd, fused_logprob_fwd_bwd, FusedInputs, LogprobDev,
+};
 use super::super::{cast, embedding};
 use super::forward::Activations;
 use super::DeviceModel;
 use anyhow::{bail, Result};
 use half::bf16;
+
+/// The scored rows (as ids), their targets on the device, their final hidden states [rows, d]
+/// and 1 / temperature.
+type Gathered = (Vec<i32>, DevBuf<i32>, DevBuf<bf16>, f32);
 
 /// Logits budget of the fused head (f32 elements per chunk), as on the GPU.
 pub const HEAD_BUDGET_FLOATS: usize = super::super::logprob::GPU_FUSED_BUDGET_FLOATS;
@@ -48,6 +56,86 @@ impl DeviceModel {
         targets: &[u32],
         temperature: f32,
     ) -> Result<HeadOut> {
+        let (rows, targets, hs, inv_temp) = self.gather(dev, acts, rows, targets, temperature)?;
+        let lp = fused_logprob_fwd(
+            dev,
+            &hs,
+            self.lm_head(),
+            self.hidden(),
+            &targets,
+            inv_temp,
+            HEAD_BUDGET_FLOATS,
+        )?;
+        Ok(HeadOut {
+            rows,
+            targets,
+            hs,
+            lp,
+            inv_temp,
+        })
+    }
+
+    /// [`DeviceModel::head`] and its backward at once, for ∂L/∂logπ = g.0 and ∂L/∂H = g.1 known
+    /// before the forward (e.g. SFT's −1/N per response token): the LM-head gradient is written
+    /// into `dw_head` (added to it when `accumulate`) and ∂L/∂(final hidden) [N, d] is returned.
+    #[allow(clippy::too_many_arguments)]
+    pub fn head_with_backward(
+        &self,
+        dev: &dyn KernelDevice,
+        acts: &Activations,
+        (rows, targets): (&[usize], &[u32]),
+        temperature: f32,
+        g: (&[f32], &[f32]),
+        dw_head: &DevBuf<f32>,
+        accumulate: bool,
+    ) -> Result<(HeadOut, DevBuf<bf16>)> {
+        if g.0.len() != rows.len() || g.1.len() != rows.len() {
+            bail!(
+                "head: {} log-prob and {} entropy coefficients for {} scored tokens",
+                g.0.len(),
+                g.1.len(),
+                rows.len()
+            );
+        }
+        let n = acts.hidden.len() / self.hidden();
+        let (rows, targets, hs, inv_temp) = self.gather(dev, acts, rows, targets, temperature)?;
+        let (g_lp, g_h) = (upload(dev, g.0)?, upload(dev, g.1)?);
+        let dh_sel = alloc::<f32>(dev, rows.len() * self.hidden())?;
+        let x = FusedInputs {
+            hidden: &hs,
+            weight: self.lm_head(),
+            d: self.hidden(),
+            targets: &targets,
+            inv_temp,
+        };
+        let lp = fused_logprob_fwd_bwd(
+            dev,
+            &x,
+            (&g_lp, &g_h),
+            (&dh_sel, dw_head),
+            accumulate,
+            HEAD_BUDGET_FLOATS,
+        )?;
+        let head = HeadOut {
+            rows,
+            targets,
+            hs,
+            lp,
+            inv_temp,
+        };
+        let dhidden = self.scatter_rows(dev, &head, n, &dh_sel)?;
+        Ok((head, dhidden))
+    }
+
+    /// Checks the scored (row, target) pairs and gathers their final hidden states.
+    fn gather(
+        &self,
+        dev: &dyn KernelDevice,
+        acts: &Activations,
+        rows: &[usize],
+        targets: &[u32],
+        temperature: f32,
+    ) -> Result<Gathered> {
         let (d, vocab) = (self.hidden(), self.config.vocab_size);
         let n = acts.hidden.len() / d;
         if rows.len() != targets.len() || rows.is_empty() {
@@ -72,23 +160,7 @@ impl DeviceModel {
         let hs = alloc::<bf16>(dev, rows.len() * d)?;
         // a gather is an embedding lookup with the hidden states as the table
         embedding::embedding_fwd_bf16(dev, &hs, &acts.hidden, &upload(dev, &rows)?, d)?;
-        let inv_temp = 1.0 / temperature;
-        let lp = fused_logprob_fwd(
-            dev,
-            &hs,
-            self.lm_head(),
-            d,
-            &targets,
-            inv_temp,
-            HEAD_BUDGET_FLOATS,
-        )?;
-        Ok(HeadOut {
-            rows,
-            targets,
-            hs,
-            lp,
-            inv_temp,
-        })
+        Ok((rows, targets, hs, 1.0 / temperature))
     }
 
     /// Backward of the head for ∂L/∂logπ = g_lp and ∂L/∂H = g_h per scored row: adds the LM-head
@@ -127,8 +199,21 @@ impl DeviceModel {
             dw_head,
             HEAD_BUDGET_FLOATS,
         )?;
-        let dh_sel_bf = alloc::<bf16>(dev, r * d)?;
-        cast::cast_f32_to_bf16(dev, &dh_sel_bf, &dh_sel)?;
+        self.scatter_rows(dev, head, n, &dh_sel)
+    }
+
+    /// ∂L/∂(final hidden) [n, d] (bf16) from the scored rows' dH [rows, d] (f32): zero on rows
+    /// that are not scored.
+    fn scatter_rows(
+        &self,
+        dev: &dyn KernelDevice,
+        head: &HeadOut,
+        n: usize,
+        dh_sel: &DevBuf<f32>,
+    ) -> Result<DevBuf<bf16>> {
+        let d = self.hidden();
+        let dh_sel_bf = alloc::<bf16>(dev, dh_sel.len())?;
+        cast::cast_f32_to_bf16(dev, &dh_sel_bf, dh_sel)?;
         // scatter: the embedding backward with the rows as ids (each row appears once)
         let full = alloc::<f32>(dev, n * d)?;
         super::super::fill::fill_f32(dev, &full, 0.0)?;

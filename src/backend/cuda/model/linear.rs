@@ -1,9 +1,11 @@
-//! Linear layers y = x·Wᵀ (+ b) over the tensor-core GEMM, with W in Hugging Face layout
-//! [out, in]: the forward, the input gradient and the weight/bias gradients.
-use super::super::bias::{bias_add_bf16, colsum_bf16_f32};
+//! Linear layers y = x·Wᵀ (+ b) over the tensor-core GEMM (its best rung), with W in Hugging
+//! Face layout [out, in]: the forward (bias and a residual added in the GEMM's epilogue), the
+//! input gradient and the weight/bias gradients (which may split K: their rows and columns are
+//! model dimensions, so the split never depends on the token count).
+use super::super::bias::colsum_bf16_f32;
 use super::super::device::{DevBuf, KernelDevice};
-use super::super::gemm::{gemm_bf16, Gemm, Strides};
-use anyhow::Result;
+use super::super::gemm::{gemm_bf16, gemm_bf16_with, Gemm, GemmOpts, Strides};
+use anyhow::{bail, Result};
 use half::bf16;
 
 /// Shape of one linear map applied to `rows` tokens.
@@ -14,13 +16,39 @@ pub struct Lin {
     pub out: usize,
 }
 
-/// y [rows, out] = x [rows, in] · Wᵀ (+ bias), rounded once to bf16 (twice with a bias).
+/// y [rows, out] = x [rows, in] · Wᵀ (+ bias), rounded once to bf16.
 pub fn forward(
     dev: &dyn KernelDevice,
     y: &DevBuf<bf16>,
     x: &DevBuf<bf16>,
     w: &DevBuf<bf16>,
     bias: Option<&DevBuf<bf16>>,
+    s: Lin,
+) -> Result<()> {
+    forward_with(dev, y, x, w, bias, None, s)
+}
+
+/// y [rows, out] = residual + x · Wᵀ (+ bias), rounded once to bf16 (a projection back into
+/// the residual stream); `residual` [rows, out] may be `y` itself.
+pub fn forward_residual(
+    dev: &dyn KernelDevice,
+    y: &DevBuf<bf16>,
+    x: &DevBuf<bf16>,
+    w: &DevBuf<bf16>,
+    bias: Option<&DevBuf<bf16>>,
+    residual: &DevBuf<bf16>,
+    s: Lin,
+) -> Result<()> {
+    forward_with(dev, y, x, w, bias, Some(residual), s)
+}
+
+fn forward_with(
+    dev: &dyn KernelDevice,
+    y: &DevBuf<bf16>,
+    x: &DevBuf<bf16>,
+    w: &DevBuf<bf16>,
+    bias: Option<&DevBuf<bf16>>,
+    residual: Option<&DevBuf<bf16>>,
     s: Lin,
 ) -> Result<()> {
     let g = Gemm {
@@ -33,11 +61,20 @@ pub fn forward(
         alpha: 1.0,
         beta: 0.0,
     };
-    gemm_bf16(dev, None, Some(y), x, w, &g)?;
-    match bias {
-        Some(b) => bias_add_bf16(dev, y, b),
-        None => Ok(()),
+    if y.len() != g.m * g.n {
+        bail!(
+            "linear forward: y has {} elements for {} x {}",
+            y.len(),
+            g.m,
+            g.n
+        );
     }
+    let opts = GemmOpts {
+        bias,
+        residual,
+        ..GemmOpts::default()
+    };
+    gemm_bf16_with(dev, None, Some(y), x, w, &g, &opts)
 }
 
 /// dx [rows, in] (f32) = dy · W, plus `beta` times its previous contents (to sum the input
@@ -98,7 +135,19 @@ pub fn param_grads(
         alpha: 1.0,
         beta: if accumulate { 1.0 } else { 0.0 },
     };
-    gemm_bf16(dev, Some(dw), None, dy, x, &g)?;
+    if dw.len() != g.m * g.n {
+        bail!(
+            "linear weight gradient: dw has {} elements for {} x {}",
+            dw.len(),
+            g.m,
+            g.n
+        );
+    }
+    let opts = GemmOpts {
+        split_k: true,
+        ..GemmOpts::default()
+    };
+    gemm_bf16_with(dev, Some(dw), None, dy, x, &g, &opts)?;
     match db {
         Some(db) => colsum_bf16_f32(dev, db, dy, accumulate),
         None => Ok(()),

@@ -1,104 +1,196 @@
-//! kernels/gemm.cu: the batched GEMM in the three operand layouts the model uses (x·Wᵀ, dY·W,
-//! dYᵀ·x), with an f32 output accumulated onto a prior value (beta = 1) and a bf16 output,
-//! against `backend::cpu::gemm` (f32) on the same bf16-rounded operands.
-use super::super::device::{download, upload, KernelDevice};
-use super::super::gemm::{gemm_bf16, gemm_kernel_for, Gemm, Strides};
+//! kernels/gemm.cu: every rung of the GEMM ladder in the four operand layouts (x·Wᵀ, dY·W,
+//! dYᵀ·x and the fourth), with an f32 output accumulated onto a prior value (beta = 1), a bf16
+//! output, a NaN-filled f32 output that beta = 0 must not read, the fused bias + residual
+//! epilogue, and split-K, against `backend::cpu::gemm` (f32) on the same bf16-rounded operands.
+use super::super::device::{download, upload, DevBuf, KernelDevice};
+use super::super::gemm::{gemm_bf16_with, gemm_plan, Gemm, GemmOpts, GemmRung, Strides};
 use super::{
-    bf16_inputs, compare, download_bf16, nan_bf16, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM,
+    bf16_inputs, compare, download_bf16, nan_bf16, nan_f32, CheckRow, Checks, ShapeSet, TOL_BF16,
+    TOL_GEMM,
 };
 use crate::backend::cpu::cast::round_bf16;
 use crate::backend::cpu::gemm::gemm;
 use crate::rng::SplitMix64;
 use anyhow::Result;
+use half::bf16;
+
+/// Operand layouts by contiguous index (A then B), as the kernels' suffixes name them.
+pub const LAYOUTS: [&str; 4] = ["kk", "kn", "mn", "mk"];
+
+/// (batch, m, n, k) of the checks: partial tiles along every dimension, two tiles of each size,
+/// N % 8 == 0 and not. A transposed operand takes the pipelined kernels only when its outer size
+/// is a multiple of 8 (its rows are then 16-byte aligned), so some shapes exercise the fallback.
+pub fn shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
+    let mut v = vec![
+        (1, 1, 8, 16),
+        (1, 17, 24, 40),
+        (2, 65, 33, 48),
+        (1, 3, 130, 96),
+        (1, 136, 136, 72),
+        (1, 40, 200, 100),
+    ];
+    if set == ShapeSet::Full {
+        v.extend([
+            (1, 129, 1536, 576),
+            (1, 256, 3584, 512),
+            (4, 128, 128, 128),
+            (1, 1000, 1536, 8960),
+        ]);
+    }
+    v
+}
+
+/// Shapes whose tile grid is small enough for rung 4 to split K.
+pub fn split_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
+    let mut v = vec![(1, 40, 24, 2104), (2, 16, 136, 1040)];
+    if set == ShapeSet::Full {
+        v.push((1, 256, 1536, 8192));
+    }
+    v
+}
 
 pub fn run(c: &mut Checks) {
     if !c.wants("gemm") {
         return;
     }
-    let shapes: Vec<(usize, usize, usize, usize)> = match c.set {
-        ShapeSet::Small => vec![
-            (1, 1, 8, 16),
-            (1, 17, 24, 40),
-            (1, 64, 64, 64),
-            (2, 65, 33, 48),
-            (1, 3, 130, 96),
-        ],
-        ShapeSet::Full => vec![
-            (1, 1, 8, 16),
-            (1, 17, 24, 40),
-            (2, 65, 33, 48),
-            (1, 129, 1536, 576),
-            (1, 256, 3584, 512),
-            (4, 128, 128, 128),
-        ],
-    };
-    for (batch, m, n, k) in shapes {
-        for layout in ["nt", "nn", "tn"] {
-            let shape = format!("{layout} b{batch} {m}x{n}x{k}");
-            c.check("gemm_bf16_mma", &shape, |dev, rng| {
-                check_gemm(dev, rng, (batch, m, n, k), layout, &shape)
+    for rung in GemmRung::ALL {
+        for (batch, m, n, k) in shapes(c.set) {
+            for layout in LAYOUTS {
+                let shape = format!("r{} {layout} b{batch} {m}x{n}x{k}", rung.number());
+                c.check("gemm_bf16", &shape, |dev, rng| {
+                    let p = Problem {
+                        dims: (batch, m, n, k),
+                        layout,
+                        rung,
+                        split_k: false,
+                    };
+                    check_gemm(dev, rng, &p, &shape)
+                });
+            }
+        }
+        for (batch, m, n, k) in [(1, 33, 64, 40), (1, 130, 136, 72)] {
+            let shape = format!("r{} kk {m}x{n}x{k} bias+residual", rung.number());
+            c.check("gemm_bf16", &shape, |dev, rng| {
+                check_epilogue(dev, rng, (batch, m, n, k), rung, &shape)
+            });
+        }
+    }
+    for (batch, m, n, k) in split_shapes(c.set) {
+        for layout in ["kk", "mn"] {
+            let shape = format!("r4 split {layout} b{batch} {m}x{n}x{k}");
+            c.check("gemm_bf16_splitk_sum", &shape, |dev, rng| {
+                let p = Problem {
+                    dims: (batch, m, n, k),
+                    layout,
+                    rung: GemmRung::SplitK,
+                    split_k: true,
+                };
+                check_gemm(dev, rng, &p, &shape)
             });
         }
     }
 }
 
-fn check_gemm(
+/// One GEMM check: shape, layout, rung and whether rung 4 may split.
+pub struct Problem {
+    pub dims: (usize, usize, usize, usize),
+    pub layout: &'static str,
+    pub rung: GemmRung,
+    pub split_k: bool,
+}
+
+impl Problem {
+    fn gemm(&self, alpha: f32, beta: f32) -> Gemm {
+        let (batch, m, n, k) = self.dims;
+        let a_k = self.layout.starts_with('k');
+        let b_k = self.layout.ends_with('k');
+        Gemm {
+            batch,
+            m,
+            n,
+            k,
+            a: if a_k {
+                Strides::rows(m, k)
+            } else {
+                Strides::cols(m, k)
+            },
+            b: if b_k {
+                Strides::rows(n, k)
+            } else {
+                Strides::cols(n, k)
+            },
+            alpha,
+            beta,
+        }
+    }
+
+    /// C = alpha·A·Bᵀ + beta·prior on the CPU (f32, from the bf16-rounded operands).
+    fn reference(&self, a: &[f32], b: &[f32], alpha: f32, beta: f32, prior: &[f32]) -> Vec<f32> {
+        let (batch, m, n, k) = self.dims;
+        let a_t = !self.layout.starts_with('k');
+        let b_t = self.layout.ends_with('k');
+        let mut want = prior.to_vec();
+        for z in 0..batch {
+            gemm(
+                m,
+                n,
+                k,
+                alpha,
+                &a[z * m * k..],
+                a_t,
+                &b[z * n * k..],
+                b_t,
+                beta,
+                &mut want[z * m * n..],
+            );
+        }
+        want
+    }
+}
+
+/// Names the kernels that ran (rung 4 with a split: the product and the sum).
+fn kernel_label(p: &Problem, g: &Gemm, a: &DevBuf<bf16>, b: &DevBuf<bf16>) -> String {
+    let plan = gemm_plan(g, a, b, p.rung, p.split_k);
+    let split = if plan.splits > 1 {
+        format!(" x{} + gemm_bf16_splitk_sum", plan.splits)
+    } else {
+        String::new()
+    };
+    format!("r{} {}{split}", plan.rung.number(), plan.kernel)
+}
+
+/// alpha = 0.5 onto a prior (beta = 1) in f32 and bf16 at once; then beta = 0 into a NaN-filled
+/// f32 output (it must not be read).
+pub fn check_gemm(
     dev: &dyn KernelDevice,
     rng: &mut SplitMix64,
-    (batch, m, n, k): (usize, usize, usize, usize),
-    layout: &str,
+    p: &Problem,
     shape: &str,
 ) -> Result<Vec<CheckRow>> {
-    // A is x [m, k] or stored transposed as [k, m]; B is W [n, k] (x·Wᵀ) or [k, n].
-    let (a_t, b_t) = match layout {
-        "nt" => (false, true),
-        "nn" => (false, false),
-        _ => (true, true),
-    };
-    let a_s = if a_t {
-        Strides::cols(m, k)
-    } else {
-        Strides::rows(m, k)
-    };
-    let b_s = if b_t {
-        Strides::rows(n, k)
-    } else {
-        Strides::cols(n, k)
-    };
+    let (batch, m, n, k) = p.dims;
     let (a, ah) = bf16_inputs(rng, batch * m * k, -1.0, 1.0);
     let (b, bh) = bf16_inputs(rng, batch * n * k, -1.0, 1.0);
     let prior = rng.uniform_f32_vec(batch * m * n, -1.0, 1.0);
     let (da, db) = (upload(dev, &ah)?, upload(dev, &bh)?);
-    let g = Gemm {
-        batch,
-        m,
-        n,
-        k,
-        a: a_s,
-        b: b_s,
-        alpha: 0.5,
-        beta: 1.0,
+    let opts = GemmOpts {
+        rung: p.rung,
+        split_k: p.split_k,
+        ..GemmOpts::default()
     };
+    let g = p.gemm(0.5, 1.0);
     let c = upload(dev, &prior)?;
     let cb = nan_bf16(dev, batch * m * n)?;
-    gemm_bf16(dev, Some(&c), Some(&cb), &da, &db, &g)?;
-    let mut want = prior.clone();
-    for z in 0..batch {
-        gemm(
-            m,
-            n,
-            k,
-            0.5,
-            &a[z * m * k..],
-            a_t,
-            &b[z * n * k..],
-            b_t,
-            1.0,
-            &mut want[z * m * n..],
-        );
-    }
+    gemm_bf16_with(dev, Some(&c), Some(&cb), &da, &db, &g, &opts)?;
+    let want = p.reference(&a, &b, 0.5, 1.0, &prior);
     let want_bf: Vec<f32> = want.iter().map(|&v| round_bf16(v)).collect();
-    let kernel = gemm_kernel_for(&g, &da, &db);
+
+    let g0 = p.gemm(1.0, 0.0);
+    let c0 = nan_f32(dev, batch * m * n)?;
+    gemm_bf16_with(dev, Some(&c0), None, &da, &db, &g0, &opts)?;
+    let zeros = vec![0.0; batch * m * n];
+    let want0 = p.reference(&a, &b, 1.0, 0.0, &zeros);
+
+    let kernel = kernel_label(p, &g, &da, &db);
     Ok(vec![
         compare(
             &format!("{kernel} f32 (beta=1)"),
@@ -114,5 +206,63 @@ fn check_gemm(
             &want_bf,
             TOL_BF16,
         ),
+        compare(
+            &format!("{kernel} f32 (beta=0, NaN-filled)"),
+            shape,
+            &download(dev, &c0)?,
+            &want0,
+            TOL_GEMM,
+        ),
     ])
+}
+
+/// y = x·Wᵀ + bias + residual into a NaN-filled bf16 output: fused into the epilogue from rung 3
+/// on, separate kernels below.
+pub fn check_epilogue(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    dims: (usize, usize, usize, usize),
+    rung: GemmRung,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
+    let (batch, m, n, k) = dims;
+    let p = Problem {
+        dims,
+        layout: "kk",
+        rung,
+        split_k: false,
+    };
+    let (a, ah) = bf16_inputs(rng, batch * m * k, -1.0, 1.0);
+    let (b, bh) = bf16_inputs(rng, batch * n * k, -1.0, 1.0);
+    let (bias, biash) = bf16_inputs(rng, n, -1.0, 1.0);
+    let (res, resh) = bf16_inputs(rng, batch * m * n, -1.0, 1.0);
+    let (da, db) = (upload(dev, &ah)?, upload(dev, &bh)?);
+    let (dbias, dres) = (upload(dev, &biash)?, upload(dev, &resh)?);
+    let g = p.gemm(1.0, 0.0);
+    let y = nan_bf16(dev, batch * m * n)?;
+    let opts = GemmOpts {
+        rung,
+        bias: Some(&dbias),
+        residual: Some(&dres),
+        ..GemmOpts::default()
+    };
+    gemm_bf16_with(dev, None, Some(&y), &da, &db, &g, &opts)?;
+    let mut want = p.reference(&a, &b, 1.0, 0.0, &vec![0.0; batch * m * n]);
+    for (i, w) in want.iter_mut().enumerate() {
+        *w += bias[i % n] + res[i];
+    }
+    let kernel = kernel_label(&p, &g, &da, &db);
+    // Below rung 3 the product is rounded to bf16 before each addition: up to three roundings.
+    let tol = if rung >= GemmRung::Tiles {
+        TOL_BF16
+    } else {
+        2.0 * TOL_BF16
+    };
+    Ok(vec![compare(
+        &format!("{kernel} bf16 + bias + residual"),
+        shape,
+        &download_bf16(dev, &y)?,
+        &want,
+        tol,
+    )])
 }

@@ -1,9 +1,11 @@
-//! kernels/logprob.cu: the log-prob row kernels on f32 logits, and the fused LM-head log-prob
-//! (chunked logits, forward and backward) against `backend::cpu::logprob`. Also driven directly
-//! by tests/kernels_logprob.rs.
+//! kernels/logprob.cu: the log-prob row kernels on f32 logits (first and vectorised), and every
+//! rung of the fused LM-head log-prob (chunked logits; separate forward and backward, or both at
+//! once with known coefficients) against `backend::cpu::logprob`. Also driven directly by
+//! tests/kernels_logprob.rs.
 use super::super::device::{download, filled, upload, KernelDevice};
 use super::super::logprob::{
-    fused_logprob_bwd, fused_logprob_fwd, logprob_bwd_rows, logprob_fwd_rows, LogprobDev,
+    fused_logprob_bwd_on, fused_logprob_fwd_bwd, fused_logprob_fwd_on, logprob_bwd_rows,
+    logprob_fwd_rows, FusedInputs, LogprobDev, LogprobRung,
 };
 use super::{bf16_inputs, compare, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM};
 use crate::backend::cpu::logprob as cpu;
@@ -12,20 +14,33 @@ use anyhow::Result;
 use half::bf16;
 
 pub fn run(c: &mut Checks) {
-    if !(c.wants("logprob_fwd_rows_f32") || c.wants("logprob_bwd_rows_f32")) {
+    if !c.wants("logprob") {
         return;
     }
-    for (r, v) in [(1usize, 2usize), (3, 50), (5, 1000)] {
-        let shape = format!("{r}x{v}");
-        c.check("logprob_fwd_rows_f32", &shape, |dev, rng| {
-            check_logprob_rows(dev, rng, r, v, &shape)
-        });
+    for vector in [false, true] {
+        for (r, v) in [(1usize, 2usize), (3, 50), (5, 1000), (2, 1003)] {
+            let shape = format!("{r}x{v}");
+            c.check(row_kernels(vector).0, &shape, |dev, rng| {
+                check_logprob_rows(dev, rng, (r, v), vector, &shape)
+            });
+        }
     }
-    for s in fused_shapes(c.set) {
-        let shape = format!("t{} d{} v{}", s.0, s.1, s.2);
-        c.check("logprob_fwd_rows_f32 fused", &shape, |dev, rng| {
-            check_fused_logprob(dev, rng, s, &shape)
-        });
+    for rung in LogprobRung::ALL {
+        for s in fused_shapes(c.set) {
+            let shape = format!("r{} t{} d{} v{}", rung.number(), s.0, s.1, s.2);
+            c.check("logprob fused", &shape, |dev, rng| {
+                check_fused_logprob(dev, rng, s, rung, &shape)
+            });
+        }
+    }
+}
+
+/// (forward, backward) row kernels.
+fn row_kernels(vector: bool) -> (&'static str, &'static str) {
+    if vector {
+        ("logprob_fwd_rows_vec", "logprob_bwd_rows_vec")
+    } else {
+        ("logprob_fwd_rows_f32", "logprob_bwd_rows_f32")
     }
 }
 
@@ -38,13 +53,15 @@ pub fn fused_shapes(set: ShapeSet) -> Vec<(usize, usize, usize)> {
     v
 }
 
-/// The fused forward and backward against the CPU fused path on the same bf16-rounded inputs;
-/// the logits budget is 3 rows so every shape with rows > 3 runs several chunks. dW starts from
-/// a non-zero value to check that it is accumulated.
+/// The fused forward and backward on `rung` against the CPU fused path on the same bf16-rounded
+/// inputs; the logits budget is 3 rows so every shape with rows > 3 runs several chunks (rung 4:
+/// chunks of one row, ∂z groups of 7). dW starts from a non-zero value to check that it is
+/// accumulated, dH from NaN.
 pub fn check_fused_logprob(
     dev: &dyn KernelDevice,
     rng: &mut SplitMix64,
     (rows, d, vocab): (usize, usize, usize),
+    rung: LogprobRung,
     shape: &str,
 ) -> Result<Vec<CheckRow>> {
     let (hf, hb) = bf16_inputs(rng, rows * d, -1.0, 1.0);
@@ -67,17 +84,41 @@ pub fn check_fused_logprob(
     let w = upload(dev, &wb)?;
     let t: Vec<i32> = targets.iter().map(|&y| y as i32).collect();
     let t = upload(dev, &t)?;
-    let fwd = fused_logprob_fwd(dev, &h, &w, d, &t, inv_temp, budget)?;
     let glp = upload(dev, &g_lp)?;
     let gh = upload(dev, &g_h)?;
     let dh = filled(dev, rows * d, f32::NAN)?;
     let dw = upload(dev, &dw0)?;
-    fused_logprob_bwd(
-        dev, &h, &w, d, &t, inv_temp, &fwd, &glp, &gh, &dh, &dw, budget,
-    )?;
-    let k = "logprob_fwd_rows_f32";
-    let kb = "logprob_bwd_rows_f32";
-    Ok(vec![
+    let x = FusedInputs {
+        hidden: &h,
+        weight: &w,
+        d,
+        targets: &t,
+        inv_temp,
+    };
+    let fwd = if rung == LogprobRung::FusedBackward {
+        fused_logprob_fwd_bwd(dev, &x, (&glp, &gh), (&dh, &dw), true, budget)?
+    } else {
+        let fwd = fused_logprob_fwd_on(dev, &h, &w, d, &t, inv_temp, budget, rung)?;
+        fused_logprob_bwd_on(dev, &x, &fwd, (&glp, &gh), (&dh, &dw), budget, rung)?;
+        fwd
+    };
+    let k = format!("r{} logprob", rung.number());
+    let kb = &k;
+    let mut rows_out = Vec::new();
+    if rung == LogprobRung::FusedBackward {
+        // A fresh gradient: the first group writes dW (NaN-filled here), it never reads it.
+        let dw_new = filled(dev, vocab * d, f32::NAN)?;
+        let dh_new = filled(dev, rows * d, f32::NAN)?;
+        fused_logprob_fwd_bwd(dev, &x, (&glp, &gh), (&dh_new, &dw_new), false, budget)?;
+        rows_out.push(compare(
+            &format!("{k} fused dW (fresh, NaN-filled)"),
+            shape,
+            &download(dev, &dw_new)?,
+            &dw_fresh,
+            TOL_BF16,
+        ));
+    }
+    let mut all = vec![
         compare(
             &format!("{k} fused logp"),
             shape,
@@ -113,16 +154,19 @@ pub fn check_fused_logprob(
             &dw_want,
             TOL_BF16,
         ),
-    ])
+    ];
+    all.append(&mut rows_out);
+    Ok(all)
 }
 
-/// The row kernels alone on f32 logits (backward in place, f32 output) against `row_stats` /
-/// `row_grad_in_place`; for V ≥ 50 logits are spread wide so some probabilities underflow.
+/// The row kernels alone (the first ones, or the vectorised ones when `vector`) on f32 logits
+/// (backward in place, f32 output) against `row_stats` / `row_grad_in_place`; for V ≥ 50 logits
+/// are spread wide so some probabilities underflow.
 pub fn check_logprob_rows(
     dev: &dyn KernelDevice,
     rng: &mut SplitMix64,
-    rows: usize,
-    vocab: usize,
+    (rows, vocab): (usize, usize),
+    vector: bool,
     shape: &str,
 ) -> Result<Vec<CheckRow>> {
     // Degenerate rows (one p ≈ 1) make every output ~1e-8 and the relative comparison
@@ -146,7 +190,7 @@ pub fn check_logprob_rows(
         entropy: filled(dev, rows, f32::NAN)?,
         lse: filled(dev, rows, f32::NAN)?,
     };
-    logprob_fwd_rows(dev, &out, &zd, rows, vocab, &t, 0, inv_temp)?;
+    logprob_fwd_rows(dev, &out, &zd, rows, vocab, &t, 0, inv_temp, vector)?;
     let glp = upload(dev, &g_lp)?;
     let gh = upload(dev, &g_h)?;
     let dzb = filled(dev, rows * vocab, bf16::NAN)?;
@@ -163,10 +207,10 @@ pub fn check_logprob_rows(
         &gh,
         0,
         inv_temp,
+        vector,
     )?;
     let dz_bf16: Vec<f32> = download(dev, &dzb)?.iter().map(|v| v.to_f32()).collect();
-    let k = "logprob_fwd_rows_f32";
-    let kb = "logprob_bwd_rows_f32";
+    let (k, kb) = row_kernels(vector);
     Ok(vec![
         compare(
             &format!("{k} logp"),
