@@ -81,3 +81,8 @@ pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// The lines of RL steps (not the final validation's, which holds `val/*` keys alone).
+pub fn step_lines(m: &[serde_json::Value]) -> impl Iterator<Item = &serde_json::Value> {
+    m.iter().filter(|l| l.get("reward/mean").is_some())
+}
