@@ -11,29 +11,15 @@ use rlvr::rl::trainer::{train, train_with};
 use rlvr::rl::ObjectiveKind::{Grpo, Nsr, Psr};
 use rlvr::rl::PsrNsrMode::{Filter, Mask};
 use rlvr::rl::TrainConfig;
-use rlvr::tokenizer::ChatTemplate;
 use std::path::Path;
 
 fn setup(dir: &Path) -> TrainConfig {
-    tiny_task::write(dir);
     TrainConfig {
-        model: dir.join("model"),
-        data: vec![dir.join("train.jsonl")],
-        steps: 2,
-        prompts_per_step: 4,
-        n: 4,
-        mini_batch_prompts: 2,
-        lr: 1e-3,
-        max_prompt_tokens: 64,
-        max_response_tokens: 6,
-        template: Some(ChatTemplate::Plain),
-        save_every: 1,
         val_data: vec![dir.join("train.jsonl")],
         val_every: 1,
         val_max_problems: 5,
-        rollout_batch: 8,
         max_tokens_per_micro_batch: 40,
-        ..TrainConfig::default()
+        ..tiny_task::rl_config(dir)
     }
 }
 
@@ -61,8 +47,7 @@ fn thread_ranks_match_one_process() {
         let m = tiny_task::metrics(&two.output);
         assert!(m[0].get("val//accuracy").is_some(), "{what}: {m:?}");
         assert!(
-            m.iter()
-                .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
+            tiny_task::step_lines(&m).all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
             "{what}: no update ran: {m:?}"
         );
         assert_eq!(
@@ -115,8 +100,7 @@ fn device_thread_ranks_match_one_device_process() {
         let m = tiny_task::metrics(&two.output);
         assert!(m[0].get("val//accuracy").is_some(), "{what}: {m:?}");
         assert!(
-            m.iter()
-                .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
+            tiny_task::step_lines(&m).all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
             "{what}: no update ran: {m:?}"
         );
         assert_eq!(tiny_task::metrics(&one.output), m, "{what}");

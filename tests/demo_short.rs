@@ -1,5 +1,5 @@
 //! A shortened `rlvr demo` end to end (seconds): base model by SFT, RL per objective, held-out
-//! Pass@k, report and plots.
+//! Pass@k, paired comparisons and claim verdicts, report and plots.
 use rlvr::demo::{run_demo, DemoConfig};
 use rlvr::rl::ObjectiveKind;
 
@@ -23,9 +23,11 @@ fn short_demo_writes_report_and_plots() {
         ..DemoConfig::default()
     };
     let mut lines = Vec::new();
-    let rows = run_demo(&cfg, &mut |s| lines.push(s.to_string())).unwrap();
+    let outcome = run_demo(&cfg, &mut |s| lines.push(s.to_string())).unwrap();
+    let rows = &outcome.rows;
     assert_eq!(rows.len(), 4);
-    for r in &rows {
+    for r in rows {
+        assert_eq!(r.correct.len(), cfg.eval_problems);
         assert_eq!(
             r.passk.iter().map(|p| p.0).collect::<Vec<_>>(),
             vec![1, 2, 4, 8]
@@ -39,6 +41,25 @@ fn short_demo_writes_report_and_plots() {
     let out = &cfg.output;
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(report.contains("| base |") && report.contains("| nsr |"));
+    // Paired comparisons with the base at k = 1 and 8, and a computed verdict per claim.
+    assert_eq!(outcome.comparisons.len(), 3);
+    for c in &outcome.comparisons {
+        assert_eq!(c.deltas.iter().map(|d| d.0).collect::<Vec<_>>(), vec![1, 8]);
+        for (_, d) in &c.deltas {
+            assert!(d.lo <= d.estimate && d.estimate <= d.hi, "{c:?}");
+        }
+    }
+    let claims: Vec<String> = outcome.claims.iter().map(|c| c.to_string()).collect();
+    assert_eq!(claims.len(), 3, "{claims:?}");
+    for (c, want) in claims.iter().zip([
+        "PSR loses Pass@8",
+        "NSR keeps Pass@8",
+        "W-REINFORCE is best over the whole curve",
+    ]) {
+        assert!(c.starts_with(want) && c.contains(" at 95%"), "{c}");
+        assert!(report.contains(c.as_str()), "{c}");
+    }
+    assert!(report.contains("ΔPass@8 [95%]"), "{report}");
     for f in [
         "passk.svg",
         "passk.png",

@@ -126,8 +126,7 @@ fn two_ranks_train_exactly_like_one_rank_on_the_combined_batch() {
         assert_same_run(&one, &two, 2, name);
         let m = tiny_task::metrics(&two);
         assert!(
-            m.iter()
-                .all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
+            tiny_task::step_lines(&m).all(|l| l["actor/optimizer_steps"].as_u64() >= Some(1)),
             "{name}: no update ran: {m:?}"
         );
         let log = std::fs::read_to_string(two.join("log.txt")).unwrap();

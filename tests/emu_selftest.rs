@@ -4,11 +4,16 @@ mod emu_common;
 use emu_common::*;
 use rlvr::backend::cuda::selftest::{run_all, ShapeSet};
 
-/// The emulator device, or None (test skipped) when this build has no emulator; with
-/// REQUIRE_NVCC=1 (as in CI) a missing emulator fails instead.
+/// One full run per CI (the command-line selftest runs another, at seed 0, in a different
+/// block order); `RLVR_LONG_TESTS=1` adds a second seed.
 #[test]
 fn every_kernel_matches_its_reference_on_the_emulator() {
-    for seed in [0u64, 12345] {
+    let seeds: &[u64] = if std::env::var_os("RLVR_LONG_TESTS").is_some() {
+        &[12345, 3]
+    } else {
+        &[12345]
+    };
+    for &seed in seeds {
         let Some(dev) = emu_or_skip(seed) else { return };
         let rows = run_all(&dev, ShapeSet::Small, seed, None);
         assert!(rows.len() > 100, "only {} checks ran", rows.len());
@@ -23,17 +28,11 @@ fn every_kernel_matches_its_reference_on_the_emulator() {
             })
             .collect();
         assert!(failed.is_empty(), "seed {seed}: {failed:#?}");
-    }
-}
-
-#[test]
-fn every_launcher_kernel_is_exercised() {
-    let Some(dev) = emu_or_skip(3) else { return };
-    let rows = run_all(&dev, ShapeSet::Small, 3, None);
-    for (kernel, _) in rlvr::backend::cuda::kernels::KERNEL_FILES {
-        // rmsnorm_dw_reduce_f32 / sumsq_partial_f32 run inside the rmsnorm / grad_norm checks
-        let covered = rows.iter().any(|r| r.kernel.starts_with(kernel))
-            || matches!(*kernel, "rmsnorm_dw_reduce_f32" | "sumsq_partial_f32");
-        assert!(covered, "kernel {kernel} has no parity check");
+        for (kernel, _) in rlvr::backend::cuda::kernels::KERNEL_FILES {
+            // rmsnorm_dw_reduce_f32 / sumsq_partial_f32 run inside the rmsnorm / grad_norm checks
+            let covered = rows.iter().any(|r| r.kernel.starts_with(kernel))
+                || matches!(*kernel, "rmsnorm_dw_reduce_f32" | "sumsq_partial_f32");
+            assert!(covered, "kernel {kernel} has no parity check");
+        }
     }
 }

@@ -14,24 +14,7 @@ use rlvr::tokenizer::ChatTemplate;
 use std::path::Path;
 
 fn setup(dir: &Path) -> TrainConfig {
-    tiny_task::write(dir);
-    TrainConfig {
-        model: dir.join("model"),
-        data: vec![dir.join("train.jsonl")],
-        output: dir.join("run"),
-        steps: 2,
-        prompts_per_step: 4,
-        n: 4,
-        mini_batch_prompts: 2,
-        lr: 1e-3,
-        max_prompt_tokens: 64,
-        max_response_tokens: 6,
-        template: Some(ChatTemplate::Plain),
-        save_every: 1,
-        val_every: 0,
-        rollout_batch: 8,
-        ..TrainConfig::default()
-    }
+    tiny_task::rl_config(dir)
 }
 
 #[test]

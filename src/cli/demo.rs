@@ -1,4 +1,5 @@
 //! `rlvr demo`: PSR vs NSR vs W-REINFORCE (and GRPO) on a laptop, no arguments needed.
+use crate::demo::evidence::comparison_table;
 use crate::demo::{markdown_table, run_demo, DemoConfig};
 use crate::rl::ObjectiveKind;
 use crate::tokenizer::ChatTemplate;
@@ -6,8 +7,12 @@ use anyhow::Result;
 use std::path::PathBuf;
 
 /// Build a small base model (or use --model), train it with PSR, NSR, W-REINFORCE and GRPO on a
-/// verifiable synthetic task, evaluate Pass@k on held-out problems, and write
-/// OUTPUT/report.md, passk.svg/.png and training curves. Runs on the CPU in minutes.
+/// verifiable synthetic task, evaluate Pass@k on held-out problems (every model with the same
+/// per-problem sample seeds), compare each model with the base (ΔPass@k at k = 1, 8, n with
+/// paired bootstrap 95% intervals; problems lost and gained), print a computed verdict
+/// (supported / not supported / inconclusive at 95%) on "PSR loses Pass@n", "NSR keeps it" and
+/// "W-REINFORCE is best over the whole curve", and write OUTPUT/report.md, passk.svg/.png and
+/// training curves. Runs on the CPU in minutes.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Output directory.
@@ -92,8 +97,12 @@ pub fn run(a: Args) -> Result<()> {
         response_format: a.response_format,
         seed: a.seed,
     };
-    let rows = run_demo(&cfg, &mut |s| eprintln!("[demo] {s}"))?;
-    println!("{}", markdown_table(&rows));
+    let out = run_demo(&cfg, &mut |s| eprintln!("[demo] {s}"))?;
+    println!("{}", markdown_table(&out.rows));
+    println!("{}", comparison_table(&out.comparisons));
+    for c in &out.claims {
+        println!("{c}");
+    }
     println!("report: {}", cfg.output.join("report.md").display());
     Ok(())
 }

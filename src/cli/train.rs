@@ -100,7 +100,8 @@ pub struct Args {
     /// Response token limit.
     #[arg(long)]
     pub max_response_tokens: Option<usize>,
-    /// Entropy bonus coefficient (paper text 1e-4; released code 1e-3).
+    /// Entropy bonus coefficient [default 1e-3, as the paper's released scripts run; its text
+    /// says 1e-4]. Every metrics line records it (`actor/entropy_coef`).
     #[arg(long)]
     pub entropy_coef: Option<f32>,
     /// GRPO k3 KL-loss coefficient to the frozen initial policy (paper: 1e-3).
@@ -121,7 +122,8 @@ pub struct Args {
     /// Checkpoint every N RL steps (and at the end).
     #[arg(long)]
     pub save_every: Option<usize>,
-    /// Validate every N RL steps.
+    /// Validate every N RL steps, and after the last one (greedy; Qwen3 sampled at T 0.7,
+    /// top-p 0.8, top-k 20, as the paper's protocol).
     #[arg(long)]
     pub val_every: Option<usize>,
     /// Validate on at most this many problems (0 = all).
@@ -133,7 +135,8 @@ pub struct Args {
     /// Sequences decoded at once during rollouts.
     #[arg(long)]
     pub rollout_batch: Option<usize>,
-    /// Reproduce verl's quirk of lr = 0 for the whole first RL step.
+    /// Reproduce the released code's scheduler quirk: the whole first RL step runs at lr 0 for
+    /// the policy and the PPO critic (Adam moments still advance), to compare runs step for step.
     #[arg(long)]
     pub lr_zero_first_step: bool,
     /// Do not shrink the gradient of a short mini-batch (verl does, by len/nominal).

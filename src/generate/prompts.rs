@@ -2,14 +2,16 @@
 //! length limit (over-long prompts are dropped and counted, as verl's `filter_overlong_prompts`
 //! does), the stop tokens of a model, and per-problem seeds.
 //!
-//! Stop tokens are the model's EOS ids (generation_config.json, else config.json) plus the
-//! template's end-of-turn token when the tokenizer knows it: Qwen2.5-Math's EOS is
-//! `<|endoftext|>`, but its chat turns end with `<|im_end|>`.
+//! Stop tokens follow the paper's released code, whose rollouts stop at the generation config's
+//! EOS ids: with a generation_config.json those ids alone (Qwen2.5-Math-7B base: only
+//! `<|endoftext|>`, so an `<|im_end|>` it writes is part of the response; instruct models list
+//! their end-of-turn tokens there). Without one, config.json's EOS ids plus the template's
+//! end-of-turn token when the tokenizer knows it.
 use crate::data::verl::Problem;
 use crate::generate::engine::GenRequest;
 use crate::generate::sampling::SamplingParams;
 use crate::model::ModelConfig;
-use crate::tokenizer::{eos_ids_from_dir, ChatTemplate, Tokenizer};
+use crate::tokenizer::{eos_ids_from_dir, eos_ids_in, ChatTemplate, Tokenizer};
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::path::Path;
@@ -104,23 +106,29 @@ pub fn request_for(
     }
 }
 
-/// EOS ids of the model plus the template's end-of-turn token (when the tokenizer has it),
-/// without duplicates.
+/// The tokens that end a response (see the module comment), without duplicates.
 pub fn stop_tokens(
     model_dir: Option<&Path>,
     config: &ModelConfig,
     tok: &Tokenizer,
     template: ChatTemplate,
 ) -> Result<Vec<u32>> {
-    let mut ids = match model_dir {
-        Some(d) => eos_ids_from_dir(d)?,
+    let generation = match model_dir {
+        Some(d) => eos_ids_in(&d.join("generation_config.json"))?,
         None => vec![],
     };
+    let mut ids = generation.clone();
     if ids.is_empty() {
-        ids = config.eos_token_ids.clone();
-    }
-    if let Some(id) = template.end_of_turn().and_then(|t| tok.token_id(t)) {
-        ids.push(id);
+        ids = match model_dir {
+            Some(d) => eos_ids_from_dir(d)?,
+            None => vec![],
+        };
+        if ids.is_empty() {
+            ids = config.eos_token_ids.clone();
+        }
+        if let Some(id) = template.end_of_turn().and_then(|t| tok.token_id(t)) {
+            ids.push(id);
+        }
     }
     let mut out: Vec<u32> = Vec::new();
     for id in ids {
@@ -240,6 +248,34 @@ mod tests {
         assert_eq!(problem_seed(3, "math/7"), problem_seed(3, "math/7"));
         assert_ne!(problem_seed(3, "math/7"), problem_seed(3, "math/8"));
         assert_ne!(problem_seed(3, "math/7"), problem_seed(4, "math/7"));
+    }
+
+    #[test]
+    fn stop_tokens_are_the_generation_configs_eos_when_there_is_one() {
+        use crate::model::init::{write_tiny_char_model, TinySpec};
+        let dir = tempfile::tempdir().unwrap();
+        let spec = TinySpec {
+            hidden: 8,
+            intermediate: 16,
+            layers: 1,
+            heads: 2,
+            kv_heads: 1,
+            seed: 1,
+        };
+        let model = write_tiny_char_model(dir.path(), spec).unwrap();
+        let tok = Tokenizer::from_dir(dir.path()).unwrap();
+        let im_end = tok.token_id("<|im_end|>").unwrap();
+        let stops = |t| stop_tokens(Some(dir.path()), &model.config, &tok, t).unwrap();
+        // An instruct-style generation config lists the end-of-turn token itself.
+        assert_eq!(stops(ChatTemplate::PaperQwen), vec![0, im_end]);
+        // A base model's generation config names only its EOS: `<|im_end|>` does not stop.
+        let gen = dir.path().join("generation_config.json");
+        std::fs::write(&gen, "{\"eos_token_id\": 0}").unwrap();
+        assert_eq!(stops(ChatTemplate::PaperQwen), vec![0]);
+        // Without a generation config: config.json's EOS and the template's end of turn.
+        std::fs::remove_file(&gen).unwrap();
+        assert_eq!(stops(ChatTemplate::PaperQwen), vec![0, im_end]);
+        assert_eq!(stops(ChatTemplate::Plain), vec![0]);
     }
 
     #[test]

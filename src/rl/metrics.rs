@@ -34,6 +34,15 @@ pub struct StepMetrics {
     pub time: TimeMetrics,
 }
 
+/// The validation after the final step: a line with `step` = the number of steps and the
+/// validation keys alone (the last step's line holds the validation before it).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ValidationLine {
+    pub step: usize,
+    #[serde(flatten)]
+    pub validation: ValidationMetrics,
+}
+
 /// `val/{source}/accuracy` and `val/{source}/response_tokens` of each data source, in order.
 #[derive(Clone, Debug, Default)]
 pub struct ValidationMetrics(pub Vec<Validation>);
@@ -114,6 +123,11 @@ pub struct UpdateMetrics {
     pub entropy: f64,
     #[serde(rename = "critic/value_loss", skip_serializing_if = "Option::is_none")]
     pub value_loss: Option<f64>,
+    #[serde(
+        rename = "critic/optimizer_steps",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub critic_optimizer_steps: Option<usize>,
     #[serde(rename = "actor/pg_loss")]
     pub pg_loss: f64,
     #[serde(rename = "actor/pg_clipfrac")]
@@ -128,10 +142,13 @@ pub struct UpdateMetrics {
     pub optimizer_steps: usize,
     #[serde(rename = "actor/lr")]
     pub lr: f64,
+    /// The entropy bonus coefficient the loss used.
+    #[serde(rename = "actor/entropy_coef")]
+    pub entropy_coef: f64,
 }
 
 impl UpdateMetrics {
-    pub fn set_policy(&mut self, st: &UpdateStats, lr: f32) {
+    pub fn set_policy(&mut self, st: &UpdateStats, lr: f32, entropy_coef: f32) {
         self.pg_loss = st.pg_loss;
         self.pg_clipfrac = st.clip_frac;
         self.ppo_kl = st.approx_kl;
@@ -139,6 +156,7 @@ impl UpdateMetrics {
         self.grad_norm = st.grad_norm;
         self.optimizer_steps = st.optimizer_steps;
         self.lr = lr as f64;
+        self.entropy_coef = entropy_coef as f64;
     }
 }
 

@@ -2,8 +2,10 @@
 //! transformer; token rewards `score·1[last] − β(logπ_old − logπ_ref)`; GAE with γ = λ = 1;
 //! advantages whitened over every valid token of the batch; clipped value loss.
 //!
-//! Not copied from the paper's code: its critic takes 32 optimizer steps per RL step (its
-//! mini-batch is counted in sequences, not prompts); ours steps once per policy mini-batch.
+//! As the paper's released code: the critic's mini-batch is counted in sequences where the
+//! policy's counts prompts, so the critic takes n times as many optimizer steps per RL step
+//! (32 against 4 at 1024 prompts × 8 with mini-batches of 256); its value head is a fresh
+//! `Linear(hidden, 1)` as a transformers token-classification model initialises it.
 use super::config::TrainConfig;
 use super::dp::DataParallel;
 use super::rollout::Sample;
@@ -26,7 +28,8 @@ pub struct Critic {
 }
 
 impl Critic {
-    /// Initialised from the policy; the head starts at zero so initial values are 0.
+    /// Initialised from the policy, with a fresh value head ([`value_head_init`], seeded by the
+    /// run seed).
     pub fn from_policy(policy: &Model, cfg: &TrainConfig, dp: &DataParallel<'_>) -> Result<Critic> {
         let mut model = Model::from_parts(
             policy.config.clone(),
@@ -36,8 +39,10 @@ impl Critic {
             None,
         );
         model.activation_checkpointing = policy.activation_checkpointing;
-        let d = policy.config.hidden_size;
-        let head = vec![Tensor::zeros(&[1, d]), Tensor::zeros(&[1])];
+        let std = policy.config.raw["initializer_range"]
+            .as_f64()
+            .unwrap_or(0.02) as f32;
+        let head = value_head_init(policy.config.hidden_size, std, cfg.seed)?;
         let all: Vec<Tensor> = model.params.iter().chain(&head).cloned().collect();
         let opt = dp.optimizer(
             AdamWConfig {
@@ -144,16 +149,19 @@ impl Critic {
         Ok(out)
     }
 
-    /// One pass of clipped value-loss updates over the same mini-batches as the policy.
+    /// One pass of clipped value-loss updates at learning rate `lr`, in mini-batches of
+    /// [`critic_mini_batch_seqs`] sequences. Returns the summed loss and the optimizer steps.
     pub fn update(
         &mut self,
         samples: &[Sample],
         returns: &[Vec<f32>],
         old_values: &[Vec<f32>],
-        mb_seqs: usize,
+        lr: f32,
         cfg: &TrainConfig,
         dp: &DataParallel<'_>,
-    ) -> Result<f64> {
+    ) -> Result<(f64, usize)> {
+        let mb_seqs = critic_mini_batch_seqs(cfg);
+        let mut steps = 0;
         let mut names: Vec<String> = self
             .model
             .param_names()
@@ -214,15 +222,30 @@ impl Critic {
             }
             let mut all: Vec<Tensor> = std::mem::take(&mut self.model.params);
             all.append(&mut self.head);
-            let lr = cfg.critic_lr;
             let res =
                 dp.apply_gradients(&mut all, &mut self.opt, partials, &names, cfg.grad_clip, lr);
             self.head = all.split_off(all.len() - 2);
             self.model.params = all;
             res?;
+            steps += 1;
         }
-        Ok(total_loss)
+        Ok((total_loss, steps))
     }
+}
+
+/// Sequences per critic mini-batch. The released code multiplies the policy's
+/// `ppo_mini_batch_size` (prompts) by n but not the critic's, which is left counting sequences:
+/// `mini_batch_prompts` sequences, so n times the policy's optimizer steps per RL step.
+pub fn critic_mini_batch_seqs(cfg: &TrainConfig) -> usize {
+    cfg.mini_batch_prompts
+}
+
+/// A fresh value head `[weight [1, d], bias [1]]` as transformers initialises a
+/// token-classification head: weight ~ N(0, std²) (the model's `initializer_range`), bias 0.
+pub fn value_head_init(d: usize, std: f32, seed: u64) -> Result<Vec<Tensor>> {
+    let mut rng = crate::rng::SplitMix64::new(seed ^ 0x7A1E_4EAD);
+    let w: Vec<f32> = (0..d).map(|_| rng.normal() as f32 * std).collect();
+    Ok(vec![Tensor::from_vec(w, &[1, d])?, Tensor::zeros(&[1])])
 }
 
 /// ∂/∂V of `0.5·mean(max((V−R)², (clip(V, V_old ± c) − R)²))` over `n` tokens, and the loss.
@@ -294,6 +317,29 @@ pub fn gae_advantages(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn value_head_starts_as_a_fresh_token_classification_head() {
+        let h = value_head_init(4096, 0.02, 3).unwrap();
+        assert_eq!(h[0].dims(), &[1, 4096]);
+        assert_eq!(h[1].data(), &[0.0]);
+        let w = h[0].data();
+        let mean = w.iter().map(|&x| x as f64).sum::<f64>() / w.len() as f64;
+        let sd =
+            (w.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / w.len() as f64).sqrt();
+        assert!(mean.abs() < 2e-3 && (sd - 0.02).abs() < 1e-3, "{mean} {sd}");
+        assert_eq!(value_head_init(4096, 0.02, 3).unwrap()[0].data(), w);
+        assert_ne!(value_head_init(4096, 0.02, 4).unwrap()[0].data(), w);
+    }
+
+    #[test]
+    fn critic_takes_n_times_the_policys_optimizer_steps_at_the_papers_batch() {
+        let cfg = TrainConfig::preset(super::super::config::Preset::PaperQwen25Math7b);
+        let seqs = cfg.prompts_per_step * cfg.n;
+        let actor = mini_batches(seqs, cfg.mini_batch_prompts * cfg.n).count();
+        let critic = mini_batches(seqs, critic_mini_batch_seqs(&cfg)).count();
+        assert_eq!((actor, critic), (4, 32));
+    }
 
     #[test]
     fn value_loss_gradient_matches_finite_differences() {

@@ -4,16 +4,16 @@
 use super::checkpoint::{self, CheckpointParts};
 use super::config::TrainConfig;
 use super::dp::DataParallel;
-use super::metrics::StepMetrics;
 use super::objective::Objective;
 use super::opening::{fingerprint, prepare_run_dir, record_fingerprint, Opening};
 use super::policy::{Frozen, Policy};
 use super::ppo::Critic;
 use super::prompts::load_prompts;
 use super::rollout::PromptItem;
+use super::validate::{validation_sampling, ValidationSettings};
 use crate::backend::cuda::device::KernelDevice;
 use crate::dist::Comm;
-use crate::generate::prompts::stop_tokens;
+use crate::generate::prompts::{model_type, stop_tokens};
 use crate::model::Model;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use anyhow::{bail, Context, Result};
@@ -30,6 +30,8 @@ pub struct Run<'a> {
     pub(super) stop: Vec<u32>,
     pub(super) train_items: Vec<PromptItem>,
     pub(super) val_items: Vec<PromptItem>,
+    /// How validation answers are drawn (the model family's protocol).
+    pub(super) val: ValidationSettings,
     pub(super) policy: Policy<'a>,
     /// The initial policy, for GRPO's KL loss and PPO's KL penalty.
     pub(super) reference: Option<Frozen<'a>>,
@@ -67,6 +69,13 @@ impl<'a> Run<'a> {
             ChatTemplate::default_for(model.config.raw["model_type"].as_str().unwrap_or(""))
         });
         let stop = stop_tokens(Some(&cfg.model), &model.config, &tok, template)?;
+        let val = ValidationSettings {
+            params: validation_sampling(&model_type(&model.config)),
+            max_tokens: cfg.max_response_tokens,
+            stop: stop.clone(),
+            verifier: cfg.verifier,
+            seed: cfg.seed,
+        };
         let (train_items, dropped) =
             load_prompts(&cfg.data, &tok, template, cfg.max_prompt_tokens)?;
         let (mut val_items, _) =
@@ -113,6 +122,11 @@ impl<'a> Run<'a> {
             Box::new(std::io::sink())
         };
         writeln!(log, "objective {} | {} training prompts ({dropped} dropped as longer than {} tokens) | template {template:?}", objective.name(), train_items.len(), cfg.max_prompt_tokens)?;
+        writeln!(
+            log,
+            "entropy coefficient {} | stop tokens {stop:?}",
+            cfg.entropy_coef
+        )?;
         if dp.is_parallel() {
             writeln!(log, "data parallel: {}", dp.describe())?;
         }
@@ -184,6 +198,7 @@ impl<'a> Run<'a> {
             stop,
             train_items,
             val_items,
+            val,
             policy,
             reference,
             critic,
@@ -192,9 +207,9 @@ impl<'a> Run<'a> {
         })
     }
 
-    /// Appends a step's line to `metrics.jsonl`.
-    pub fn record(&mut self, m: &StepMetrics) -> Result<()> {
-        writeln!(self.metrics, "{}", m.to_json_line()?)?;
+    /// Appends a line (a step's metrics, or the final validation) to `metrics.jsonl`.
+    pub fn record<T: serde::Serialize>(&mut self, line: &T) -> Result<()> {
+        writeln!(self.metrics, "{}", serde_json::to_string(line)?)?;
         self.metrics.flush()?;
         Ok(())
     }

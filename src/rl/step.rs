@@ -1,7 +1,8 @@
 //! One RL step: validation when due → rollouts (n per prompt) → verified rewards → advantages
 //! per objective → recomputed old (and reference) log-probs → mini-batch PPO-clip updates of the
 //! policy (and PPO's critic) → the step's metrics.
-use super::metrics::{BatchMetrics, StepMetrics, UpdateMetrics, ValidationMetrics};
+use super::config::TrainConfig;
+use super::metrics::{BatchMetrics, StepMetrics, UpdateMetrics, ValidationLine, ValidationMetrics};
 use super::objective::{sequence_advantages, Objective};
 use super::ppo::gae_advantages;
 use super::prompts::step_prompts;
@@ -26,7 +27,7 @@ impl Run<'_> {
             ..Default::default()
         };
         if !self.val_items.is_empty() && cfg.val_every > 0 && step.is_multiple_of(cfg.val_every) {
-            m.validation = ValidationMetrics(self.validate()?);
+            m.validation = ValidationMetrics(self.validate(step)?);
         }
         // 1. Rollouts.
         let t0 = Instant::now();
@@ -57,17 +58,29 @@ impl Run<'_> {
         Ok(m)
     }
 
-    /// Greedy answers to the validation problems, sampled where the rollouts are (on a device:
-    /// its bf16 policy), each rank answering its block.
-    fn validate(&mut self) -> Result<Vec<Validation>> {
+    /// The validation after the final step (a line of its own at `step = steps`, so the last
+    /// policy is scored too); `None` without validation data or with `val_every = 0`.
+    pub fn final_validation(&mut self) -> Result<Option<ValidationLine>> {
+        if self.val_items.is_empty() || self.cfg.val_every == 0 {
+            return Ok(None);
+        }
+        let step = self.cfg.steps;
+        Ok(Some(ValidationLine {
+            step,
+            validation: ValidationMetrics(self.validate(step)?),
+        }))
+    }
+
+    /// Answers to the validation problems (validation `step`), drawn where the rollouts are (on
+    /// a device: its bf16 policy), each rank answering its block.
+    fn validate(&mut self, step: usize) -> Result<Vec<Validation>> {
         let sampler = self.policy.sampler()?;
         validate_dp(
             &sampler,
             &self.tok,
             &self.val_items,
-            self.cfg.max_response_tokens,
-            &self.stop,
-            self.cfg.verifier,
+            &self.val,
+            step as u64,
             &self.dp,
         )
     }
@@ -165,11 +178,7 @@ impl Run<'_> {
                     None,
                 ),
             };
-        let lr = if cfg.lr_zero_first_step && step == 0 {
-            0.0
-        } else {
-            cfg.lr
-        };
+        let lr = step_lr(cfg, step, cfg.lr);
         let kl_coef = if self.objective == Objective::Grpo {
             cfg.kl_coef
         } else {
@@ -191,9 +200,22 @@ impl Run<'_> {
             .update(&inputs, cfg, lr, &self.dp)
             .with_context(|| format!("RL step {step}: the last good checkpoint is kept"))?;
         if let (Some(c), Some((ret, values))) = (self.critic.as_mut(), ppo_extra) {
-            out.value_loss = Some(c.update(&kept, &ret, &values, mb_seqs, cfg, &self.dp)?);
+            let critic_lr = step_lr(cfg, step, cfg.critic_lr);
+            let (loss, steps) = c.update(&kept, &ret, &values, critic_lr, cfg, &self.dp)?;
+            out.value_loss = Some(loss);
+            out.critic_optimizer_steps = Some(steps);
         }
-        out.set_policy(&st, lr);
+        out.set_policy(&st, lr, cfg.entropy_coef);
         Ok(out)
+    }
+}
+
+/// The learning rate of RL step `step` for a base rate `base`: 0 for the whole first step with
+/// `lr_zero_first_step` (the released code's scheduler quirk), else `base`.
+pub fn step_lr(cfg: &TrainConfig, step: usize, base: f32) -> f32 {
+    if cfg.lr_zero_first_step && step == 0 {
+        0.0
+    } else {
+        base
     }
 }

@@ -1,11 +1,12 @@
 //! The RL loop: open (or resume) a run, then per step the RL step (`step`), its metrics line and,
-//! when due, a checkpoint. Deterministic given the seed: the data order is a function of
+//! when due, a checkpoint; after the last step, the final validation. Deterministic given the seed: the data order is a function of
 //! (seed, epoch) and every rollout draw of (seed, step, prompt, sample, token), so `--resume`
 //! continues bit for bit.
 use super::config::TrainConfig;
 use super::metrics::StepMetrics;
 use super::opening::Opening;
 use super::run::Run;
+use super::validate::Validation;
 use crate::backend::cuda::device::KernelDevice;
 use crate::dist::{Comm, Single};
 use anyhow::Result;
@@ -19,6 +20,8 @@ pub struct TrainSummary {
     pub final_checkpoint: Option<PathBuf>,
     /// The last step's metrics (none when no step ran).
     pub last_metrics: Option<StepMetrics>,
+    /// Validation of the final policy (with validation data and `val_every > 0`).
+    pub final_validation: Option<Vec<Validation>>,
 }
 
 pub fn train(cfg: &TrainConfig, resume: bool, show_progress: bool) -> Result<TrainSummary> {
@@ -61,11 +64,16 @@ pub fn train_with(
         last_metrics = Some(m);
     }
     bar.finish_and_clear();
+    let final_validation = run.final_validation()?;
+    if let Some(v) = &final_validation {
+        run.record(v)?;
+    }
     Ok(TrainSummary {
         steps_run: cfg.steps.saturating_sub(run.start),
         output: cfg.output.clone(),
         final_checkpoint,
         last_metrics,
+        final_validation: final_validation.map(|v| v.validation.0),
     })
 }
 

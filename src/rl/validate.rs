@@ -1,9 +1,12 @@
-//! In-training validation: greedy accuracy and response length per data source.
+//! In-training validation: accuracy and response length per data source, one answer per
+//! problem — greedy, except for Qwen3, which the paper's protocol samples (T 0.7, top-p 0.8,
+//! top-k 20).
 use super::dp::DataParallel;
 use super::rollout::{rollout_block, PromptItem, RolloutSettings};
 use crate::dist::gather_u32;
 use crate::generate::engine::EngineConfig;
 use crate::generate::sampler::Sampler;
+use crate::generate::sampling::SamplingParams;
 use crate::model::Model;
 use crate::tokenizer::Tokenizer;
 use anyhow::{bail, Result};
@@ -16,52 +19,83 @@ pub struct Validation {
     pub problems: usize,
 }
 
-/// Greedy accuracy per data source (the paper's in-training validation for Qwen2.5/Llama).
+/// How a run draws its validation answers.
+#[derive(Clone, Debug)]
+pub struct ValidationSettings {
+    pub params: SamplingParams,
+    pub max_tokens: usize,
+    pub stop: Vec<u32>,
+    pub verifier: crate::verify::Mode,
+    /// With sampled validation, the answers of validation `step` are a function of
+    /// (seed, step, problem) only.
+    pub seed: u64,
+}
+
+/// The paper's validation sampling for a model family (`model_type` of config.json): Qwen3 is
+/// sampled at T 0.7, top-p 0.8, top-k 20; every other family answers greedily.
+pub fn validation_sampling(model_type: &str) -> SamplingParams {
+    if model_type == "qwen3" {
+        SamplingParams {
+            temperature: 0.7,
+            top_p: 0.8,
+            top_k: 20,
+            ..Default::default()
+        }
+    } else {
+        SamplingParams::greedy()
+    }
+}
+
+/// Accuracy per data source of `model` on the CPU (validation `step` of a run).
 pub fn validate(
     model: &Model,
     tok: &Tokenizer,
     items: &[PromptItem],
-    max_tokens: usize,
-    stop: &[u32],
-    verifier: crate::verify::Mode,
+    settings: &ValidationSettings,
+    step: u64,
 ) -> Result<Vec<Validation>> {
     validate_dp(
         &Sampler::cpu(model),
         tok,
         items,
-        max_tokens,
-        stop,
-        verifier,
+        settings,
+        step,
         &DataParallel::single(),
     )
 }
 
-/// `validate` with each rank answering a contiguous block of the problems, sampled by `sampler`
+/// [`validate`] with each rank answering a contiguous block of the problems, drawn by `sampler`
 /// (the CPU engine or the device policy).
 pub fn validate_dp(
     sampler: &Sampler<'_>,
     tok: &Tokenizer,
     items: &[PromptItem],
-    max_tokens: usize,
-    stop: &[u32],
-    verifier: crate::verify::Mode,
+    settings: &ValidationSettings,
+    step: u64,
     dp: &DataParallel<'_>,
 ) -> Result<Vec<Validation>> {
-    let settings = RolloutSettings {
-        params: crate::generate::sampling::SamplingParams::greedy(),
+    let rollout = RolloutSettings {
+        params: settings.params,
         n: 1,
-        max_tokens,
-        seed: 0,
+        max_tokens: settings.max_tokens,
+        seed: settings.seed,
         engine: EngineConfig {
             max_batch: 64,
-            stop_tokens: stop.to_vec(),
+            stop_tokens: settings.stop.clone(),
         },
-        verifier,
+        verifier: settings.verifier,
         progress: &mut |_| {},
     };
     let mine = dp.my_block(items.len());
-    let samples =
-        rollout_block(sampler, tok, &items[mine.clone()], mine.start, 0, settings)?.samples;
+    let samples = rollout_block(
+        sampler,
+        tok,
+        &items[mine.clone()],
+        mine.start,
+        step,
+        rollout,
+    )?
+    .samples;
     // (item, correct, response tokens) of every answer, gathered in item order.
     let local: Vec<u32> = samples
         .iter()
@@ -93,4 +127,19 @@ pub fn validate_dp(
             problems: n,
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qwen3_validation_is_sampled_and_the_others_greedy() {
+        let q = validation_sampling("qwen3");
+        assert!(!q.greedy);
+        assert_eq!((q.temperature, q.top_p, q.top_k), (0.7, 0.8, 20));
+        for t in ["qwen2", "llama", "mistral", ""] {
+            assert!(validation_sampling(t).greedy, "{t}");
+        }
+    }
 }

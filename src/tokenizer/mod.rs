@@ -76,26 +76,31 @@ impl Tokenizer {
 /// EOS ids from generation_config.json (preferred) or config.json.
 pub fn eos_ids_from_dir(dir: &Path) -> Result<Vec<u32>> {
     for f in ["generation_config.json", "config.json"] {
-        let p = dir.join(f);
-        if !p.exists() {
-            continue;
-        }
-        let text =
-            std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{}: malformed JSON", p.display()))?;
-        let ids: Vec<u32> = match v.get("eos_token_id") {
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .filter_map(|x| x.as_u64())
-                .map(|x| x as u32)
-                .collect(),
-            Some(x) => x.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
-            None => vec![],
-        };
+        let ids = eos_ids_in(&dir.join(f))?;
         if !ids.is_empty() {
             return Ok(ids);
         }
     }
     Ok(vec![])
+}
+
+/// The `eos_token_id` (one id or a list) of a JSON config file; empty when the file or the key
+/// is absent.
+pub fn eos_ids_in(path: &Path) -> Result<Vec<u32>> {
+    if !path.exists() {
+        return Ok(vec![]);
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{}: malformed JSON", path.display()))?;
+    Ok(match v.get("eos_token_id") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_u64())
+            .map(|x| x as u32)
+            .collect(),
+        Some(x) => x.as_u64().map(|x| vec![x as u32]).unwrap_or_default(),
+        None => vec![],
+    })
 }

@@ -22,6 +22,29 @@ pub fn write(dir: &Path) {
     std::fs::write(dir.join("train.jsonl"), lines).unwrap();
 }
 
+/// An RL run on the task of `write` (which it calls): 2 steps of 4 prompts × 4 samples in
+/// mini-batches of 2 prompts, checkpointed every step, no validation.
+pub fn rl_config(dir: &Path) -> rlvr::rl::TrainConfig {
+    write(dir);
+    rlvr::rl::TrainConfig {
+        model: dir.join("model"),
+        data: vec![dir.join("train.jsonl")],
+        output: dir.join("run"),
+        steps: 2,
+        prompts_per_step: 4,
+        n: 4,
+        mini_batch_prompts: 2,
+        lr: 1e-3,
+        max_prompt_tokens: 64,
+        max_response_tokens: 6,
+        template: Some(rlvr::tokenizer::ChatTemplate::Plain),
+        save_every: 1,
+        val_every: 0,
+        rollout_batch: 8,
+        ..rlvr::rl::TrainConfig::default()
+    }
+}
+
 /// An SFT run on the task of `write` (which it calls): batches of 5 (odd, so two shards differ
 /// in size), the `\boxed{answer}` format.
 pub fn sft_config(dir: &Path, steps: usize) -> rlvr::rl::sft::SftConfig {
@@ -57,4 +80,9 @@ pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
             v
         })
         .collect()
+}
+
+/// The lines of RL steps (not the final validation's, which holds `val/*` keys alone).
+pub fn step_lines(m: &[serde_json::Value]) -> impl Iterator<Item = &serde_json::Value> {
+    m.iter().filter(|l| l.get("reward/mean").is_some())
 }

@@ -57,6 +57,11 @@ pub fn fused_shapes(set: ShapeSet) -> Vec<(usize, usize, usize)> {
 /// inputs; the logits budget is 3 rows so every shape with rows > 3 runs several chunks (rung 4:
 /// chunks of one row, ∂z groups of 7). dW starts from a non-zero value to check that it is
 /// accumulated, dH from NaN.
+/// A fresh dW is a sum over rows of bf16-rounded ∂z (relative error 2^-9 each) times h, with
+/// cancellation: measured against its own small rms (not diluted by an existing gradient, as the
+/// accumulated check is), a few such roundings add up to ~2% at 33 rows.
+const TOL_FRESH_DW: f32 = 3e-2;
+
 pub fn check_fused_logprob(
     dev: &dyn KernelDevice,
     rng: &mut SplitMix64,
@@ -115,7 +120,7 @@ pub fn check_fused_logprob(
             shape,
             &download(dev, &dw_new)?,
             &dw_fresh,
-            TOL_BF16,
+            TOL_FRESH_DW,
         ));
     }
     let mut all = vec![

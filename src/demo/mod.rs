@@ -3,11 +3,17 @@
 //!     synthetic arithmetic task until its Pass@1 is modest but its Pass@k is high — or uses the
 //!     model given with `--model`,
 //! (b) trains one copy per objective (PSR, NSR, W-REINFORCE, GRPO by default),
-//! (c) evaluates Pass@k for k = 1 … n on held-out problems,
-//! (d) writes `report.md`, `passk.svg/.png`, training curves, and prints the table.
+//! (c) evaluates Pass@k for k = 1 … n on held-out problems, every model with the same
+//!     per-problem sample seeds, so models are compared problem by problem (paired),
+//! (d) compares each model with the base (ΔPass@k with paired bootstrap 95% intervals, coverage
+//!     lost and gained) and computes a verdict on each of the paper's claims (`evidence`),
+//! (e) writes `report.md`, `passk.svg/.png`, training curves, and prints the tables.
+pub mod evidence;
+
 use crate::data::synthetic::{
     arithmetic, generate, ArithmeticConfig, SplitMix64, TaskItem, TaskKind, TaskSpec,
 };
+use crate::dist::Single;
 use crate::eval::passk::{default_ks, passk_table};
 use crate::eval::plot::{write_plot, PlotSpec, Series};
 use crate::generate::engine::EngineConfig;
@@ -15,13 +21,15 @@ use crate::generate::prompts::stop_tokens;
 use crate::generate::sampling::SamplingParams;
 use crate::model::init::{write_tiny_char_model, TinySpec};
 use crate::model::Model;
+use crate::rl::opening::Opening;
 use crate::rl::prompts::load_prompts;
 use crate::rl::rollout::{rollout, RolloutSettings};
 use crate::rl::sft::{sft, SftConfig};
-use crate::rl::trainer::train;
+use crate::rl::trainer::train_with;
 use crate::rl::{ObjectiveKind, TrainConfig};
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use anyhow::{Context, Result};
+use evidence::{claim_lines, compare_with_base, comparison_table, ClaimLine, Comparison};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -86,6 +94,18 @@ pub struct EvalRow {
     pub name: String,
     pub passk: Vec<(usize, f64)>,
     pub mean_response_tokens: f64,
+    /// Correct samples of each held-out problem, in the evaluation file's order.
+    pub correct: Vec<usize>,
+}
+
+/// What the demo found.
+#[derive(Clone, Debug)]
+pub struct DemoOutcome {
+    pub rows: Vec<EvalRow>,
+    /// Every trained model against the base.
+    pub comparisons: Vec<Comparison>,
+    /// The paper's claims with their computed verdicts.
+    pub claims: Vec<ClaimLine>,
 }
 
 /// Problems of the demo's task.
@@ -118,13 +138,15 @@ fn write_jsonl(path: &Path, items: &[crate::data::synthetic::TaskItem]) -> Resul
     crate::util::write_atomic(path, text.as_bytes())
 }
 
-/// Pass@k of `model_dir` on the prompts of `data` with n samples each.
+/// `model_dir` evaluated on the prompts of `data` with n samples each. The samples of problem
+/// i are seeded by (demo seed, i) alone, the same for every model.
 pub fn eval_passk(
+    name: &str,
     model_dir: &Path,
     data: &Path,
     cfg: &DemoConfig,
     template: ChatTemplate,
-) -> Result<(Vec<(usize, f64)>, f64)> {
+) -> Result<EvalRow> {
     let model = Model::load(model_dir)?;
     let tok = Tokenizer::from_dir(model_dir)?;
     let (items, _) = load_prompts(&[data.to_path_buf()], &tok, template, 512)?;
@@ -157,7 +179,12 @@ pub fn eval_passk(
     let counts: Vec<(usize, usize)> = correct.iter().map(|&c| (cfg.eval_n, c)).collect();
     let mean_len = samples.iter().map(|s| s.response.len()).sum::<usize>() as f64
         / samples.len().max(1) as f64;
-    Ok((passk_table(&counts, &default_ks(cfg.eval_n)), mean_len))
+    Ok(EvalRow {
+        name: name.to_string(),
+        passk: passk_table(&counts, &default_ks(cfg.eval_n)),
+        mean_response_tokens: mean_len,
+        correct,
+    })
 }
 
 fn metric_series(run: &Path, key: &str, name: &str) -> Result<Series> {
@@ -174,7 +201,7 @@ fn metric_series(run: &Path, key: &str, name: &str) -> Result<Series> {
     })
 }
 
-pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalRow>> {
+pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<DemoOutcome> {
     let t0 = Instant::now();
     let out = &cfg.output;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -288,7 +315,13 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
             ..TrainConfig::default()
         };
         let t = Instant::now();
-        let s = train(&tc, false, false).with_context(|| format!("training {obj}"))?;
+        // The demo owns its output folder: a second run replaces its runs.
+        let fresh = Opening {
+            force: true,
+            ..Opening::default()
+        };
+        let s = train_with(&tc, fresh, false, &Single, None)
+            .with_context(|| format!("training {obj}"))?;
         log(&format!(
             "trained {obj}: {} RL steps in {:.0}s, last reward {:.3}",
             cfg.rl_steps,
@@ -303,20 +336,9 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
     }
 
     // (c) Pass@k of every model on the held-out problems.
-    let mut rows = Vec::new();
-    let (pk, len) = eval_passk(&base, &eval_path, cfg, template)?;
-    rows.push(EvalRow {
-        name: "base".into(),
-        passk: pk,
-        mean_response_tokens: len,
-    });
+    let mut rows = vec![eval_passk("base", &base, &eval_path, cfg, template)?];
     for (obj, _, ckpt) in &runs {
-        let (pk, len) = eval_passk(ckpt, &eval_path, cfg, template)?;
-        rows.push(EvalRow {
-            name: obj.to_string(),
-            passk: pk,
-            mean_response_tokens: len,
-        });
+        rows.push(eval_passk(obj, ckpt, &eval_path, cfg, template)?);
     }
     log(&format!(
         "evaluated {} models on {} problems × {} samples",
@@ -325,7 +347,11 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
         cfg.eval_n
     ));
 
-    // (d) Report and plots.
+    // (d) Paired comparisons and verdicts.
+    let comparisons = compare_with_base(&rows, cfg.eval_n, cfg.seed)?;
+    let claims = claim_lines(&rows, cfg.eval_n, cfg.seed)?;
+
+    // (e) Report and plots.
     let series: Vec<Series> = rows
         .iter()
         .map(|r| Series {
@@ -383,15 +409,33 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<Vec<EvalR
         cfg.lr,
         t0.elapsed().as_secs_f64()
     )?;
-    writeln!(md, "## Pass@k (%)\n\n{table}\n![Pass@k](passk.svg)\n\n## Training\n\n![reward](train_reward.svg)\n![entropy](train_entropy.svg)\n")?;
+    writeln!(md, "## Pass@k (%)\n\n{table}\n![Pass@k](passk.svg)\n")?;
     writeln!(
         md,
-        "What to look for (the paper's claim): PSR raises Pass@1 but loses at large k; NSR keeps or \
-         improves the whole curve; W-REINFORCE (λ = 0.1) gets most of both. On a toy task and a tiny model the \
-         effect can be small or absent; read the numbers, not the legend."
+        "## Against the base, problem by problem\n\nEvery model drew its samples of a problem \
+         with the same seeds, so differences are paired. ΔPass@k in points with a paired \
+         bootstrap 95% interval ({} resamples of the {} problems); lost = problems the base \
+         solves at least once and the model never, gained = the reverse.\n\n{}",
+        crate::eval::stats::RESAMPLES,
+        eval_items.len(),
+        comparison_table(&comparisons)
+    )?;
+    writeln!(md, "## The paper's claims\n")?;
+    for c in &claims {
+        writeln!(md, "- {c}")?;
+    }
+    writeln!(
+        md,
+        "\nEach verdict is computed from the intervals above (one RL seed; intervals are per \
+         comparison, not corrected for multiplicity).\n\n## Training\n\n\
+         ![reward](train_reward.svg)\n![entropy](train_entropy.svg)\n"
     )?;
     crate::util::write_atomic(&out.join("report.md"), md.as_bytes())?;
-    Ok(rows)
+    Ok(DemoOutcome {
+        rows,
+        comparisons,
+        claims,
+    })
 }
 
 /// The Pass@k table in markdown: one row per model, one column per k.
