@@ -1,4 +1,4 @@
-// Host emulation of the CUDA execution model, so kernels/*.cu run on the CPU (issue 11).
+// Host emulation of the CUDA execution model, so kernels/*.cu run on the CPU.
 //
 // Every kernel source is compiled a second time by g++ with RLVR_EMU defined. build.rs wraps each
 // file as `#include "emu/emu.h"` + `namespace { #include "file.cu" }` so that everything the kernel

@@ -1,4 +1,4 @@
-// Planted-bug kernels (issue 11 evidence). Compiled only into the emulator library, never by nvcc;
+// Planted-bug kernels. Compiled only into the emulator library, never by nvcc;
 // tests/emu_planted.rs shows each bug is caught by the emulated parity check or a guard page.
 #include "common.cuh"
 

@@ -199,7 +199,9 @@ pub fn plan_sample(grid: [u32; 3], max_blocks: usize) -> Option<Sample> {
     loop {
         let pick = (0..3)
             .filter(|&d| !frozen[d] && count[d] < n[d])
-            .max_by(|&a, &b| (n[a] * count[b]).cmp(&(n[b] * count[a])));
+            // the coarsest dimension first; on a tie the lower one (x before y before z), so the
+            // grid's first and last blocks are among the sampled ones
+            .max_by(|&a, &b| (n[a] * count[b]).cmp(&(n[b] * count[a])).then(b.cmp(&a)));
         let Some(d) = pick else { break };
         let next = if count[d] == 1 {
             n[d].min(3)
