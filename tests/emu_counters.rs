@@ -318,7 +318,7 @@ fn copies_synchronisations_and_an_uncounted_launch() {
 
 #[test]
 fn efficiency_record_of_a_gemm_tile_grid() {
-    use rlvr::backend::cuda::gemm::{gemm_bf16, Gemm, Strides};
+    use rlvr::backend::cuda::gemm::{gemm_bf16_with, Gemm, GemmOpts, GemmRung, Strides};
     use rlvr::bench::efficiency::{entry, measure, OpCost};
     let Some(dev) = emu_common::emu_or_skip(9) else {
         return;
@@ -343,7 +343,12 @@ fn efficiency_record_of_a_gemm_tile_grid() {
         beta: 0.0,
     };
     let counts = measure(&dev, CountPolicy::exact(), |d| {
-        gemm_bf16(d, Some(&c), None, &a, &b, &g)
+        // rung 1's k-contiguous kernel, the one these counts were made by hand for
+        let rung1 = GemmOpts {
+            rung: GemmRung::Strided,
+            ..GemmOpts::default()
+        };
+        gemm_bf16_with(d, Some(&c), None, &a, &b, &g, &rung1)
     })
     .unwrap();
     let cost = OpCost {

@@ -35,12 +35,10 @@ fn gemm_entries_count_their_tensor_core_share() {
     for r in gemms {
         let e = &r["efficiency"];
         let kernel = e["kernels"][0].as_str().unwrap_or_default();
-        assert!(
-            kernel.starts_with("gemm_bf16_mma"),
-            "{}: {kernel}",
-            r["shape"]
-        );
-        assert_eq!(e["launches"].as_u64(), Some(1));
+        assert!(kernel.starts_with("gemm_bf16_"), "{}: {kernel}", r["shape"]);
+        // one launch, two where rung 4 splits K (the split products, then their sum)
+        let launches = e["launches"].as_u64().unwrap_or(0);
+        assert!((1..=2).contains(&launches), "{}: {launches}", r["shape"]);
         // Every FLOP of the product runs on the tensor cores; partial tiles add padded ones.
         let share = e["tc_flop_share"]
             .as_f64()

@@ -58,17 +58,25 @@ fn decode_step_profile_reports_every_kernel_with_its_estimate() {
         let e = k["global_sector_efficiency"].as_f64().unwrap_or(1.0);
         assert!(e > 0.0 && e <= 1.0, "{}: sector efficiency {e}", k["name"]);
     }
-    // Every GEMM has 2 rows, computed in 64-row tiles, and every other size of SmolLM2 is a whole
-    // number of tiles: the tensor cores do 32x the product's FLOPs.
-    let gemm = kernels
+    // Every GEMM has 2 rows, computed in 64- or 128-row tiles: the tensor cores do many times
+    // the product's FLOPs (what a small-batch GEMV would save).
+    let gemm_shares: Vec<f64> = kernels
         .iter()
-        .find(|k| k["name"] == "gemm_bf16_mma_kc")
-        .expect("the GEMM");
-    assert!((gemm["tc_flop_share"].as_f64().unwrap() - 32.0).abs() < 1e-9);
+        .filter(|k| {
+            k["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("gemm_bf16_"))
+        })
+        .filter_map(|k| k["tc_flop_share"].as_f64())
+        .collect();
+    assert!(
+        gemm_shares.iter().any(|&s| s >= 32.0),
+        "GEMM tensor-core shares {gemm_shares:?}"
+    );
     // Decode attention runs on FP32 FMAs today; its share is known and reported.
     let attn = kernels
         .iter()
-        .find(|k| k["name"] == "attn_decode_bf16")
+        .find(|k| k["name"] == "attn_decode_split_bf16" || k["name"] == "attn_decode_bf16")
         .expect("decode attention");
     assert!(attn["tc_flop_share"].as_f64().is_some());
     let mfu = v["mfu_h100"].as_f64().unwrap();

@@ -8,7 +8,7 @@ use half::bf16;
 use rlvr::backend::cpu::attention::AttnDims;
 use rlvr::backend::cuda::attention::{attn_fwd_bf16, AttnSeqs};
 use rlvr::backend::cuda::device::{alloc, upload, KernelDevice};
-use rlvr::backend::cuda::gemm::{gemm_bf16, Gemm, Strides};
+use rlvr::backend::cuda::gemm::{gemm_bf16_with, Gemm, GemmOpts, GemmRung, Strides};
 use rlvr::backend::cuda::norm::rmsnorm_fwd_bf16;
 use rlvr::backend::emu::{CountPolicy, Counts, EmuDevice, LaunchCount};
 use rlvr::bench::efficiency::measure;
@@ -116,7 +116,12 @@ fn gemm_tiles_extrapolate_exactly() {
             alpha: 1.0,
             beta: 0.0,
         };
-        gemm_bf16(dev, Some(&c), None, &a, &b, &g)
+        // rung 1's 64 x 64 tiles (the grid described above)
+        let rung1 = GemmOpts {
+            rung: GemmRung::Strided,
+            ..GemmOpts::default()
+        };
+        gemm_bf16_with(dev, Some(&c), None, &a, &b, &g, &rung1)
     };
     assert_eq!(compare(12, 9, 0.0, 0.05, &work), 0.0);
 }

@@ -121,16 +121,30 @@ struct AttnWork {
 fn cost_of(l: &LaunchCount, a: &AttnWork) -> OpCost {
     let arg = |i: usize| l.args.get(i).map_or(0.0, |&v| v as u32 as i32 as f64);
     let attn = |products: f64| 2.0 * products * a.head_dim * a.n_q_heads * a.pairs;
-    let flops = match l.kernel.as_str() {
+    let k = l.kernel.as_str();
+    let flops = match k {
         // (c_f32, c_bf16, a, b, M, N, K, ...) with the batch in grid z.
         "gemm_bf16_mma" | "gemm_bf16_mma_kc" => {
             Some(2.0 * arg(4) * arg(5) * arg(6) * l.grid[2] as f64)
         }
-        // S = QKᵀ and O = PV.
-        "attn_fwd_bf16" | "attn_decode_bf16" => Some(attn(2.0)),
-        // S recomputed, dP, dV, dK; the dQ kernel's own product is dQ = dS·K.
-        "attn_bwd_dkdv_bf16" => Some(attn(3.0)),
+        // The pipelined rungs: (c_f32, c_bf16, a, b, bias, residual, M, N, K, lda, ldb,
+        // batch_a, batch_b, batch_c, alpha, beta, splits), grid z = batch × splits.
+        _ if k.starts_with("gemm_bf16_ldsm_") || k.starts_with("gemm_bf16_t128_") => {
+            let splits = arg(16).max(1.0);
+            Some(2.0 * arg(6) * arg(7) * arg(8) * l.grid[2] as f64 / splits)
+        }
+        // S = QKᵀ and O = PV (every rung of the forward and of decode).
+        _ if k.starts_with("attn_fwd_")
+            || k == "attn_decode_bf16"
+            || k == "attn_decode_split_bf16" =>
+        {
+            Some(attn(2.0))
+        }
+        // S recomputed, dP, dV, dK; the dQ kernel's own product is dQ = dS·K (rung 1; the
+        // tensor-core rungs' dQ pass also recomputes S and dP).
+        _ if k.starts_with("attn_bwd_dkdv_") => Some(attn(3.0)),
         "attn_bwd_dq_bf16" => Some(attn(1.0)),
+        _ if k.starts_with("attn_bwd_dq_") => Some(attn(3.0)),
         _ => None,
     };
     OpCost {

@@ -48,6 +48,8 @@ fn case(label: String, m: usize, n: usize, k: usize, layout: &str) -> Case {
         "fwd" => (Strides::rows(m, k), Strides::rows(n, k), false, 0.0),
         // dX[m, n] = dY[m, k] · W[k, n]
         "dx" => (Strides::rows(m, k), Strides::cols(n, k), false, 0.0),
+        // C[m, n] = A[k, m]ᵀ · B[n, k]ᵀ: the one layout pair the model does not use, kept covered
+        "mk" => (Strides::cols(m, k), Strides::rows(n, k), false, 0.0),
         // dW[m, n] += dY[k, m]ᵀ · X[k, n]
         _ => (Strides::cols(m, k), Strides::cols(n, k), true, 1.0),
     };
@@ -99,6 +101,18 @@ fn cases(plan: &Plan) -> Vec<Case> {
         let goal = m.short == "7B" || plan.models.len() == 1;
         v[first..].iter_mut().for_each(|c| c.has_goal = goal);
     }
+    // Small shapes that reach every kernel of the ladder: the m-contiguous × k-contiguous layout
+    // and a deep-K weight gradient with one output tile, which rung 4 splits (then sums).
+    let first = v.len();
+    v.push(case("32x32x32 Aᵀ·Bᵀ".into(), 32, 32, 32, "mk"));
+    v.push(case(
+        "32x32x1024 dYᵀ·X (split-K)".into(),
+        32,
+        32,
+        1024,
+        "dw",
+    ));
+    v[first..].iter_mut().for_each(|c| c.has_goal = false);
     v
 }
 
