@@ -127,6 +127,7 @@ mod tests {
         assert!(r.saved_mib_ckpt < r.saved_mib_plain, "{r:?}");
         assert!(r.recompute_mib > 0.0 && r.recompute_mib < r.saved_mib_plain);
         assert!(r.time_ratio > 0.0);
-        assert!(process_cpu_secs().is_some_and(|s| s > 0.0));
+        // clock-tick granularity: a young test process may have used 0 ticks
+        assert!(process_cpu_secs().is_some_and(|s| s >= 0.0));
     }
 }

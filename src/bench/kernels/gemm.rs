@@ -287,7 +287,8 @@ mod tests {
             gemm_flops(cs[0].g.m, cs[0].g.n, cs[0].g.k),
             2 * 4096u64.pow(3)
         );
-        assert_eq!(cs.len(), 3 + 3 * 6 + 1);
+        // the squares, six per model (seven for 7B), and the two that reach every kernel
+        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 2);
         let dw = cs
             .iter()
             .find(|c| c.label.starts_with("7B down dYᵀ"))
