@@ -122,6 +122,7 @@ pub fn launch(kernel: &str, cfg: &LaunchCfg, args: &mut KernelArgs, seed: u64) -
     check(rc, &err)
 }
 
+#[cfg(rlvr_emu)]
 fn check(rc: i32, err: &[u8]) -> Result<()> {
     if rc != 0 {
         let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
@@ -134,6 +135,7 @@ fn check(rc: i32, err: &[u8]) -> Result<()> {
 }
 
 /// Most allocations one launch reports a footprint for (more are an error).
+#[cfg(rlvr_emu)]
 const MAX_FOOTPRINTS: usize = 4096;
 
 /// A launch of the traced kernel: every block (one stratum) or the blocks of `sample`, with the
