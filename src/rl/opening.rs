@@ -38,6 +38,10 @@ const FREE_KEYS: &[&str] = &[
     "val_every",
     "val_max_problems",
     "activation_checkpointing",
+    // Where the optimizer state lives and how ranks exchange it: the weights depend on
+    // dp_shards only, so a ZeRO-1 run may continue without ZeRO, on one process.
+    "zero",
+    "nccl",
     // Replaced by the contents' fingerprints below: a moved file is the same input.
     "model",
     "data",
