@@ -281,8 +281,8 @@ RLVR_KERNEL_BOUNDED(attn_decode_append_bf16, ADEC_THREADS, bf16* __restrict__ k_
     const int64_t src = int64_t(b) * width;
     if ((width & 7) == 0) {
         for (int i = threadIdx.x * 8; i < width; i += ADEC_THREADS * 8) {
-            stg16(k_cache + dst + i, ldg16(k_new + src + i));
-            stg16(v_cache + dst + i, ldg16(v_new + src + i));
+            st_u32x4(k_cache + dst + i, ldg16(k_new + src + i));
+            st_u32x4(v_cache + dst + i, ldg16(v_new + src + i));
         }
     } else {
         for (int i = threadIdx.x; i < width; i += ADEC_THREADS) {

@@ -5,7 +5,8 @@
 #pragma once
 #include "common.cuh"
 
-// Read-only data through the non-coherent path (weights, the KV cache, logits).
+// Read-only data through the non-coherent path (weights, the KV cache, logits); stores use
+// common.cuh's st_u32x4.
 static __device__ __forceinline__ uint4 ldg16(const void* p) {
 #ifdef RLVR_EMU
     uint4 v;
@@ -16,13 +17,6 @@ static __device__ __forceinline__ uint4 ldg16(const void* p) {
 #endif
 }
 
-static __device__ __forceinline__ void stg16(void* p, uint4 v) {
-#ifdef RLVR_EMU
-    memcpy(p, &v, 16);
-#else
-    *reinterpret_cast<uint4*>(p) = v;
-#endif
-}
 
 // Eight consecutive bf16 (one 16-byte load) as floats, element i at f[i] (bf16_lo/bf16_hi from
 // common.cuh).
