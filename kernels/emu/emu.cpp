@@ -4,11 +4,11 @@
 #include "emu.h"
 
 #include "counters.h"
+#include "fiber.h"
 
 #include <setjmp.h>
 #include <signal.h>
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -76,7 +76,7 @@ struct AsyncCopy {
 };
 
 struct Fiber {
-    ucontext_t ctx;
+    FiberContext ctx;
     State state;
     uint3 tid;
     int linear;
@@ -110,7 +110,7 @@ std::mutex g_launch_mu;  // one emulated launch at a time (the emulated state is
 Launch* g_launch = nullptr;
 std::vector<Fiber> g_fibers;
 Fiber* g_cur = nullptr;
-ucontext_t g_sched;
+FiberContext g_sched;
 char* g_stacks = nullptr;  // kMaxThreads stacks, each below a guard page
 size_t g_stack_stride = 0;
 
@@ -140,7 +140,7 @@ void set_error(const std::string& e) {
 
 void yield_to_scheduler() {
     Fiber* me = g_cur;
-    swapcontext(&me->ctx, &g_sched);
+    fiber_switch(&me->ctx, &g_sched);
 }
 
 void complete_copies(std::vector<AsyncCopy>& v);
@@ -151,7 +151,8 @@ void fiber_entry() {
     complete_copies(g_cur->uncommitted);
     g_cur->committed.clear();
     g_cur->state = kDone;
-    // returning continues at uc_link (the scheduler)
+    fiber_switch(&g_cur->ctx, &g_sched);  // never resumed
+    __builtin_unreachable();
 }
 
 char* fiber_stack(int i) { return g_stacks + size_t(i) * g_stack_stride + kPage; }
@@ -449,11 +450,7 @@ bool run_block(const dim3& block, std::mt19937_64& rng) {
         f.committed.clear();
         f.trace.clear();
         f.tid = uint3{unsigned(i % block.x), unsigned((i / block.x) % block.y), unsigned(i / (block.x * block.y))};
-        getcontext(&f.ctx);
-        f.ctx.uc_stack.ss_sp = fiber_stack(i);
-        f.ctx.uc_stack.ss_size = kStackBytes;
-        f.ctx.uc_link = &g_sched;
-        makecontext(&f.ctx, fiber_entry, 0);
+        fiber_init(&f.ctx, fiber_stack(i), kStackBytes, fiber_entry);
     }
     std::vector<int> order;
     order.reserve(nthreads);
@@ -511,7 +508,7 @@ bool run_block(const dim3& block, std::mt19937_64& rng) {
             g_cur = &g_fibers[i];
             threadIdx = g_cur->tid;
             if (traced) counters::g_trace = &g_cur->trace;
-            swapcontext(&g_sched, &g_cur->ctx);
+            fiber_switch(&g_sched, &g_cur->ctx);
             counters::g_trace = nullptr;
             if (!g_launch->error.empty()) return false;
         }
