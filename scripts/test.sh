@@ -15,22 +15,28 @@ export CARGO_INCREMENTAL=0
 # Property tests draw from a fixed seed here, so CI is repeatable; without it (by hand) each run
 # explores new cases, and a failure is saved in tests/*.proptest-regressions and replayed first.
 export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-1206}"
+# Each step reports its wall time, so a slow CI run shows where the time went.
+step() {
+  local t0=$SECONDS
+  "$@"
+  echo "test.sh: [$((SECONDS - t0)) s, $SECONDS s in all] $*" >&2
+}
 echo "disk free before the build: $(df -h . | awk 'NR==2 {print $4}')"
 NVCC="$(bash scripts/setup-cuda.sh)"
 export NVCC REQUIRE_NVCC=1 REQUIRE_NO_SPILLS=1
-cargo fmt --all -- --check
-cargo clippy --all-targets -- -D warnings
-cargo build
+step cargo fmt --all -- --check
+step cargo clippy --all-targets -- -D warnings
+step cargo build
 RLVR_BIN=target/debug/rlvr bash scripts/get-smollm2.sh || echo "warning: SmolLM2 fetch failed; its tests will skip"
-cargo test
-./target/debug/rlvr selftest --device emu
-./target/debug/rlvr selftest --device cuda --allow-no-gpu
+step cargo test
+step ./target/debug/rlvr selftest --device emu
+step ./target/debug/rlvr selftest --device cuda --allow-no-gpu
 # 6. NCCL: no GPU here, so lint and type-check only (scripts/gpu-check.sh runs it). Without nvcc
 #    and the emulator, like the MPI build below, so the kernels are not compiled a second time.
 (
   unset REQUIRE_NVCC REQUIRE_NO_SPILLS
   export NVCC=/nonexistent RLVR_NO_EMU=1
-  cargo clippy --features nccl --all-targets -- -D warnings
+  step cargo clippy --features nccl --all-targets -- -D warnings
 )
 # 7. data parallel over MPI: Open MPI and libclang (for the `mpi` crate's bindings) if missing.
 #    Last, because it rebuilds target/debug/rlvr with the feature; without the kernels, which
@@ -45,6 +51,6 @@ fi
 if [ -z "${NO_MPI:-}" ]; then
   unset REQUIRE_NVCC REQUIRE_NO_SPILLS
   export NVCC=/nonexistent RLVR_NO_EMU=1
-  cargo clippy --features mpi --lib --bins --test dist_mpi -- -D warnings
-  cargo test --features mpi --test dist_mpi
+  step cargo clippy --features mpi --lib --bins --test dist_mpi -- -D warnings
+  step cargo test --features mpi --test dist_mpi
 fi
