@@ -225,16 +225,20 @@ void resolve_mma(Fiber* const lanes[32]) {
         C[g + 8][t * 2] = c[2];
         C[g + 8][t * 2 + 1] = c[3];
     }
+    // Each output adds its 16 products to C in k order; k outermost keeps that order per output
+    // while the 128 independent sums vectorise (the k-inner form was one long dependent chain).
+    for (int k = 0; k < 16; ++k)
+        for (int row = 0; row < 16; ++row) {
+            const float a = A[row][k];
+            for (int col = 0; col < 8; ++col) C[row][col] += a * B[k][col];
+        }
     for (int lane = 0; lane < 32; ++lane) {
         int g = lane >> 2, t = lane & 3;
         float* d = static_cast<float*>(lanes[lane]->mma[0]);
-        const int rows[4] = {g, g, g + 8, g + 8};
-        const int cols[4] = {t * 2, t * 2 + 1, t * 2, t * 2 + 1};
-        for (int i = 0; i < 4; ++i) {
-            float acc = C[rows[i]][cols[i]];
-            for (int k = 0; k < 16; ++k) acc += A[rows[i]][k] * B[k][cols[i]];
-            d[i] = acc;
-        }
+        d[0] = C[g][t * 2];
+        d[1] = C[g][t * 2 + 1];
+        d[2] = C[g + 8][t * 2];
+        d[3] = C[g + 8][t * 2 + 1];
     }
 }
 
