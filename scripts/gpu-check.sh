@@ -142,6 +142,15 @@ rows+=("$(printf '%-22s %-14s %8s   %s' topp-sort-baseline "${topp_ms:+PASS}${to
 # Every kernel at training shapes vs cuBLAS / copy bandwidth / bf16 peak; the repeats are bounded
 # by --entry-budget-s so the step stays near a minute. The table is printed last, below.
 step bench-kernels 240 "$bin" bench kernels --entry-budget-s 0.5 --json-out "$out/bench-kernels.json" ${topp_args[@]+"${topp_args[@]}"}
+# The emulator's estimate beside each measurement (made where the binaries were built, carried as
+# bench-kernels-estimate.json next to the binary or named by RLVR_ESTIMATES): the ratios calibrate
+# the estimate and belong in docs/gpu-log.md.
+est="${RLVR_ESTIMATES:-$(dirname "$bin")/bench-kernels-estimate.json}"
+if [[ -f "$est" && -f "$out/bench-kernels.json" ]]; then
+  python3 "$root/scripts/calibrate.py" "$est" "$out/bench-kernels.json" --tsv "$out/calibration.tsv" >"$out/calibration.log" 2>&1
+else
+  echo "no estimate carried ($est): scripts/build-gpu-bins.sh writes it" >"$out/calibration.log"
+fi
 # The sanitizers are the slowest steps (up to 3 x 180 s): GPU_CHECK_SANITIZERS=0 leaves them out,
 # so a first run fits one 10-minute device call with room to spare.
 if [[ "${GPU_CHECK_SANITIZERS:-1}" == 0 ]]; then
@@ -165,6 +174,9 @@ grep -hE "^(ok|OK|FAIL)" "$out/train-cuda-vs-emu.log" "$out/generate-cuda-vs-cpu
 echo
 echo "== rlvr dist-check (device exchange; NCCL when rlvr-nccl was carried) =="
 grep -hE "exchange ok|per exchange|^error" "$out/dist-check-staged.log" "$out/nccl-dist-check.log" 2>/dev/null || echo "(no dist-check output)"
+echo
+echo "== estimate vs measurement (emulator counters + H100 model against CUDA events; $out/calibration.tsv) =="
+cat "$out/calibration.log" 2>/dev/null || echo "(no calibration output)"
 echo
 echo "== rlvr bench kernels (JSON: $out/bench-kernels.json) =="
 # The table alone when the bench finished; else its progress lines (a timeout cut it short).
