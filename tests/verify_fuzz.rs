@@ -1,6 +1,7 @@
 //! Fuzzing the verifier with proptest: arbitrary strings, LaTeX-like soup, deep nesting, huge
 //! exponents and long digit strings must never panic and each check must stay under 10 ms.
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use rlvr::verify::{extract_answer, grade, is_equivalent, Mode};
 use std::time::{Duration, Instant};
 
@@ -101,7 +102,13 @@ fn latex_soup() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+    // Failures are saved beside this file (tests/NAME.proptest-regressions) and replayed first:
+    // the default location needs a lib.rs or main.rs above the test, which tests/ does not have.
+    #![proptest_config(ProptestConfig {
+        cases: 400,
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn arbitrary_strings(a in any::<String>(), b in any::<String>()) {

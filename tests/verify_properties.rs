@@ -6,6 +6,7 @@
 //! for more (`PROPTEST_CASES=20000 cargo test --release --test verify_properties`).
 use proptest::prelude::*;
 use proptest::sample::Index;
+use proptest::test_runner::FileFailurePersistence;
 use rlvr::verify::{grade, Mode};
 
 #[derive(Debug, Clone)]
@@ -465,7 +466,13 @@ fn cases() -> u32 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    // Failures are saved beside this file (tests/NAME.proptest-regressions) and replayed first:
+    // the default location needs a lib.rs or main.rs above the test, which tests/ does not have.
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn spellings_are_equal_and_changes_are_not(
