@@ -1,5 +1,6 @@
-//! Small shared helpers: safe output writes, the output-directory policy, run fingerprints,
-//! JSONL reading with line-numbered errors.
+//! Small shared helpers: safe output writes, whole-record appends, the output-directory policy,
+//! run fingerprints, JSONL reading with line-numbered errors.
+pub mod append;
 pub mod fingerprint;
 pub mod limits;
 pub mod output;
