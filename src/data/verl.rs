@@ -10,7 +10,6 @@
 //! `level`, `subject`/`type` are optional.
 use super::empty_rows::RowNumbers;
 use anyhow::{anyhow, bail, Context, Result};
-use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::{Field, Row};
 use serde_json::Value;
 use std::path::Path;
@@ -64,20 +63,13 @@ fn read_with_numbering(path: &Path) -> Result<(Vec<Problem>, RowNumbers)> {
 }
 
 fn load_parquet(path: &Path) -> Result<Vec<Problem>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = SerializedFileReader::new(file)
-        .map_err(|e| anyhow!("{}: not a readable parquet file: {e}", path.display()))?;
-    let iter = reader
-        .get_row_iter(None)
-        .map_err(|e| anyhow!("{}: cannot iterate rows: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, row) in iter.enumerate() {
-        let row = row.map_err(|e| anyhow!("{}: row {i}: cannot decode: {e}", path.display()))?;
-        let p =
-            problem_from_row(&row, i).with_context(|| format!("{}: row {i}", path.display()))?;
-        out.push(p);
-    }
-    Ok(out)
+    super::parquet_rows::read_rows(path)?
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            problem_from_row(row, i).with_context(|| format!("{}: row {i}", path.display()))
+        })
+        .collect()
 }
 
 fn get<'a>(row: &'a Row, name: &str) -> Option<&'a Field> {
