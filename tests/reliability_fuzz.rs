@@ -1,7 +1,8 @@
 //! Bounded fuzzing of the input parsers with proptest: mutated and random GGUF files,
-//! safetensors files and JSONL records must give an error or a value, never a panic, an abort or
-//! an allocation the file cannot back. The LaTeX answer parser is fuzzed in `verify_fuzz.rs`.
-//! CI runs a small slice; `RLVR_FUZZ_CASES=20000 cargo test --test reliability_fuzz` runs longer.
+//! safetensors files, verl parquet files and JSONL records must give an error or a value, never a
+//! panic, an abort or an allocation the file cannot back. The LaTeX answer parser is fuzzed in
+//! `verify_fuzz.rs`. CI runs a small slice; `RLVR_FUZZ_CASES=20000 cargo test --test
+//! reliability_fuzz` runs longer.
 mod support;
 
 use proptest::prelude::*;
@@ -19,6 +20,17 @@ fn cases() -> u32 {
 fn tiny_gguf_bytes() -> &'static [u8] {
     static B: OnceLock<Vec<u8>> = OnceLock::new();
     B.get_or_init(|| tiny_model("llama").0.bytes())
+}
+
+fn tiny_parquet_bytes() -> &'static [u8] {
+    static B: OnceLock<Vec<u8>> = OnceLock::new();
+    B.get_or_init(|| {
+        support::tiny_parquet::verl_parquet(&[
+            ("What is 1+1?", "2"),
+            ("Solve $x^2 = 4$ for $x > 0$.", "2"),
+            ("What is $\\frac{1}{2} + \\frac{1}{3}$?", "\\frac{5}{6}"),
+        ])
+    })
 }
 
 fn tiny_model_dir() -> &'static tempfile::TempDir {
@@ -49,6 +61,30 @@ fn edits() -> impl Strategy<Value = Vec<(usize, u8)>> {
     )
 }
 
+/// Edits anywhere in the tiny parquet file, half of them in its footer (schema, column chunk
+/// offsets and sizes live there).
+fn parquet_edits() -> impl Strategy<Value = Vec<(usize, u8)>> {
+    let n = tiny_parquet_bytes().len();
+    prop::collection::vec(
+        (prop_oneof![n.saturating_sub(400)..n, 0..n], any::<u8>()),
+        1..8,
+    )
+}
+
+#[test]
+fn the_unmutated_parquet_file_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.parquet");
+    std::fs::write(&path, tiny_parquet_bytes()).unwrap();
+    let ps = rlvr::data::verl::load_problems(&path).unwrap();
+    assert_eq!(ps.len(), 3);
+    assert_eq!(
+        (ps[2].id.as_str(), ps[2].answer.as_str()),
+        ("tiny/2", "\\frac{5}{6}")
+    );
+    assert_eq!(ps[0].question, "What is 1+1?");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
@@ -76,6 +112,24 @@ proptest! {
         let st = std::fs::read(src.join("model.safetensors")).unwrap();
         std::fs::write(dir.path().join("model.safetensors"), mutate(&st, &e, keep)).unwrap();
         let _ = rlvr::model::Model::load(dir.path());
+    }
+
+    #[test]
+    fn parquet_reader_never_panics(
+        e in parquet_edits(),
+        keep in prop_oneof![Just(1.0), 0.0f64..1.0],
+        insert in prop::option::of((any::<usize>(), prop::collection::vec(any::<u8>(), 1..64))),
+    ) {
+        let mut bytes = mutate(tiny_parquet_bytes(), &e, keep);
+        if let Some((at, extra)) = insert {
+            let tail = bytes.split_off(at % (bytes.len() + 1));
+            bytes.extend(extra);
+            bytes.extend(tail);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.parquet");
+        std::fs::write(&path, bytes).unwrap();
+        let _ = rlvr::data::verl::load_problems(&path);
     }
 
     #[test]

@@ -2,12 +2,16 @@
 //! seeds), then the same command again (`--resume` for train). Nothing may be lost or mixed: the
 //! resumed run's metrics equal an uninterrupted run's, the outputs equal the uninterrupted ones,
 //! and no temporary file or directory is left behind. CI runs a few seeds;
-//! `RLVR_KILL_SEEDS=50 cargo test --test reliability_kill` runs more.
+//! `RLVR_KILL_SEEDS=50 cargo test --test reliability_kill -- --nocapture` runs more and prints
+//! where the kills landed: during a write (the process, stopped just before its kill, had a
+//! temporary file or directory open), elsewhere, or after the command had already finished.
 mod support;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
+use support::outputs::{debris, metrics};
 
 fn seeds() -> u64 {
     std::env::var("RLVR_KILL_SEEDS")
@@ -45,48 +49,41 @@ fn delay(seed: u64, max_ms: u64) -> Duration {
     Duration::from_millis((z ^ (z >> 31)) % max_ms)
 }
 
-/// Starts `args`, sends SIGKILL after the seed's delay (or lets it finish first).
-fn kill_at(dir: &Path, args: &[&str], seed: u64, max_ms: u64) {
+/// Where the kills of one command landed.
+#[derive(Default)]
+struct Landed {
+    /// A temporary file or directory of the command existed when it was stopped.
+    writing: usize,
+    elsewhere: usize,
+    /// The command had exited before the kill.
+    finished: usize,
+}
+
+/// Starts `args` in `dir`, and after the seed's delay stops it (SIGSTOP, so the files show what
+/// it was doing), notes whether a temporary file or directory of it exists under `dir`, and
+/// sends SIGKILL (or finds it already finished).
+fn kill_at(dir: &Path, args: &[&str], seed: u64, max_ms: u64, landed: &mut Landed) {
+    let before = debris(dir);
     let mut child = cmd(dir, args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(delay(seed, max_ms));
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
-/// Names under `dir` (recursively) that only an interrupted write makes.
-fn debris(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.contains(".tmp-") || name.contains(".old-") {
-            out.push(e.path().display().to_string());
-        }
-        if e.path().is_dir() {
-            out.extend(debris(&e.path()));
-        }
+    // SAFETY: kill(2) on our own child, not yet waited for, so its pid is still its own.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGSTOP);
     }
-    out
-}
-
-fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
-            for k in rlvr::rl::metrics::TIMING_KEYS {
-                v.as_object_mut().unwrap().remove(*k);
-            }
-            v
-        })
-        .collect()
+    let writing = debris(dir).iter().any(|d| !before.contains(d));
+    let _ = child.kill();
+    let status = child.wait().unwrap();
+    if status.signal() != Some(libc::SIGKILL) {
+        landed.finished += 1;
+    } else if writing {
+        landed.writing += 1;
+    } else {
+        landed.elsewhere += 1;
+    }
 }
 
 #[test]
@@ -201,10 +198,23 @@ fn killed_commands_lose_nothing_and_leave_no_debris() {
     });
     let reference = std::fs::read(p.join("g-ref.jsonl")).unwrap();
 
+    let mut landed: [(&str, Landed); 4] = [
+        ("train", Landed::default()),
+        ("eval", Landed::default()),
+        ("grade", Landed::default()),
+        ("convert", Landed::default()),
+    ];
     for seed in 0..seeds() {
         let name = format!("run{seed}");
         let args = strs(&train(&name, true));
-        kill_at(p, &args.split('\u{0}').collect::<Vec<_>>(), seed, train_ms);
+        let at = &mut landed[0].1;
+        kill_at(
+            p,
+            &args.split('\u{0}').collect::<Vec<_>>(),
+            seed,
+            train_ms,
+            at,
+        );
         // A kill after the last step leaves a finished run, which a resume refuses to redo.
         if !p.join(&name).join("checkpoints/step-000003").exists() {
             ok(run(&train(&name, true)));
@@ -217,7 +227,14 @@ fn killed_commands_lose_nothing_and_leave_no_debris() {
 
         let ev = format!("ev{seed}");
         let args = strs(&eval(&ev));
-        kill_at(p, &args.split('\u{0}').collect::<Vec<_>>(), seed, eval_ms);
+        let at = &mut landed[1].1;
+        kill_at(
+            p,
+            &args.split('\u{0}').collect::<Vec<_>>(),
+            seed,
+            eval_ms,
+            at,
+        );
         ok(run(&eval(&ev)));
         let samples = |dir: &str| std::fs::read(p.join(dir).join("m/d.jsonl")).unwrap();
         assert_eq!(samples(&ev), samples("ev-ref"), "seed {seed}");
@@ -228,6 +245,7 @@ fn killed_commands_lose_nothing_and_leave_no_debris() {
             &["grade", "--input", "g.jsonl", "--output", &g],
             seed,
             grade_ms,
+            &mut landed[2].1,
         );
         ok(cmd(p, &["grade", "--input", "g.jsonl", "--output", &g])
             .output()
@@ -240,6 +258,7 @@ fn killed_commands_lose_nothing_and_leave_no_debris() {
             &["convert", "--from-gguf", "t.gguf", "--output", &c],
             seed,
             conv_ms,
+            &mut landed[3].1,
         );
         ok(cmd(
             p,
@@ -258,4 +277,24 @@ fn killed_commands_lose_nothing_and_leave_no_debris() {
         assert_eq!(st(&c), st("conv-ref"), "seed {seed}");
     }
     assert!(debris(p).is_empty(), "{:?}", debris(p));
+    let mut total = Landed::default();
+    for (name, l) in &landed {
+        eprintln!(
+            "{name}: {} kills ({} during a write, {} elsewhere); finished before the kill: {}",
+            l.writing + l.elsewhere,
+            l.writing,
+            l.elsewhere,
+            l.finished
+        );
+        total.writing += l.writing;
+        total.elsewhere += l.elsewhere;
+        total.finished += l.finished;
+    }
+    eprintln!(
+        "all: {} kills survived ({} during a write, {} elsewhere); finished before the kill: {}; data lost: 0",
+        total.writing + total.elsewhere,
+        total.writing,
+        total.elsewhere,
+        total.finished
+    );
 }

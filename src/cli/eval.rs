@@ -64,7 +64,9 @@ pub struct Args {
     #[arg(long, required = true)]
     pub model: Vec<PathBuf>,
     /// Problem files: verl parquet (e.g. ../shared/data/math/test.parquet) or JSONL with
-    /// `prompt` and `answer`. Several may follow one --data.
+    /// `prompt` and `answer`. Several may follow one --data. Problems with an empty prompt or
+    /// gold answer are named in a warning (they count as failures); a file with nothing else is
+    /// an error.
     #[arg(long, required = true, num_args = 1..)]
     pub data: Vec<PathBuf>,
     /// Output directory.

@@ -43,7 +43,9 @@ pub struct Args {
     /// Hugging Face model directory (with tokenizer.json).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Training data: verl parquet or JSONL (`prompt`, `answer`); repeatable.
+    /// Training data: verl parquet or JSONL (`prompt`, `answer`); repeatable. Problems with an
+    /// empty prompt or gold answer are named in a warning (they can only score 0); a file with
+    /// nothing else is an error.
     #[arg(long, num_args = 1..)]
     pub data: Vec<PathBuf>,
     /// Validation data (greedy accuracy every --val-every steps); repeatable.

@@ -8,8 +8,8 @@
 //! JSONL layout: one object per line with `prompt` (a string or a list of `{role, content}`;
 //! `question` is accepted as a synonym) and `answer`; `data_source`, `id`/`index`, `solution`,
 //! `level`, `subject`/`type` are optional.
+use super::empty_rows::RowNumbers;
 use anyhow::{anyhow, bail, Context, Result};
-use parquet::file::reader::{FileReader, SerializedFileReader};
 use parquet::record::{Field, Row};
 use serde_json::Value;
 use std::path::Path;
@@ -29,16 +29,32 @@ pub struct Problem {
     pub subject: Option<String>,
 }
 
-/// Load problems, dispatching on the extension: `.parquet`, or `.jsonl` / `.json` (JSON lines).
+/// Load problems to train or evaluate on (see [`read_problems`]). Problems with an empty prompt
+/// or gold answer are reported on stderr (see [`super::empty_rows`]); a file where every problem
+/// has one is an error.
 pub fn load_problems(path: &Path) -> Result<Vec<Problem>> {
+    let (problems, numbers) = read_with_numbering(path)?;
+    if let Some(warning) = super::empty_rows::check(path, &problems, numbers)? {
+        eprintln!("warning: {warning}");
+    }
+    Ok(problems)
+}
+
+/// Read problems as they are, dispatching on the extension: `.parquet`, or `.jsonl` / `.json`
+/// (JSON lines).
+pub fn read_problems(path: &Path) -> Result<Vec<Problem>> {
+    Ok(read_with_numbering(path)?.0)
+}
+
+fn read_with_numbering(path: &Path) -> Result<(Vec<Problem>, RowNumbers)> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     match ext.as_str() {
-        "parquet" => load_parquet(path),
-        "jsonl" | "json" => load_jsonl(path),
+        "parquet" => Ok((load_parquet(path)?, RowNumbers::Rows)),
+        "jsonl" | "json" => Ok((load_jsonl(path)?, RowNumbers::Records)),
         _ => bail!(
             "{}: unknown problem file type (expected .parquet, .jsonl or .json)",
             path.display()
@@ -47,20 +63,13 @@ pub fn load_problems(path: &Path) -> Result<Vec<Problem>> {
 }
 
 fn load_parquet(path: &Path) -> Result<Vec<Problem>> {
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let reader = SerializedFileReader::new(file)
-        .map_err(|e| anyhow!("{}: not a readable parquet file: {e}", path.display()))?;
-    let iter = reader
-        .get_row_iter(None)
-        .map_err(|e| anyhow!("{}: cannot iterate rows: {e}", path.display()))?;
-    let mut out = Vec::new();
-    for (i, row) in iter.enumerate() {
-        let row = row.map_err(|e| anyhow!("{}: row {i}: cannot decode: {e}", path.display()))?;
-        let p =
-            problem_from_row(&row, i).with_context(|| format!("{}: row {i}", path.display()))?;
-        out.push(p);
-    }
-    Ok(out)
+    super::parquet_rows::read_rows(path)?
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            problem_from_row(row, i).with_context(|| format!("{}: row {i}", path.display()))
+        })
+        .collect()
 }
 
 fn get<'a>(row: &'a Row, name: &str) -> Option<&'a Field> {

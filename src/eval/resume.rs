@@ -7,7 +7,6 @@
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::Path;
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -81,16 +80,9 @@ pub fn recover(path: &Path, n: usize) -> Result<Recovered> {
 /// Append `bytes` (whole lines of whole problems) and fsync, so a completed problem survives a
 /// kill.
 pub fn append_durably(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {} for appending", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("appending to {}", path.display()))?;
-    f.sync_data()
-        .with_context(|| format!("syncing {}", path.display()))?;
-    Ok(())
+    crate::util::append::Appender::open(path)?
+        .durable()
+        .append(bytes)
 }
 
 #[cfg(test)]

@@ -152,8 +152,9 @@ pub fn problem_seed(seed: u64, question_id: &str) -> u64 {
 }
 
 /// Problems of a prompt file. Parquet and JSONL with answers go through
-/// [`crate::data::verl::load_problems`]; JSONL lines may also lack `answer` (plain prompts for
-/// `rlvr generate`), in which case the flag is false and the answer is empty.
+/// [`crate::data::verl::read_problems`] (as they are: generation needs no gold answers); JSONL
+/// lines may also lack `answer` (plain prompts for `rlvr generate`), in which case the flag is
+/// false and the answer is empty.
 pub fn load_prompt_file(path: &Path) -> Result<Vec<(Problem, bool)>> {
     let ext = path
         .extension()
@@ -161,7 +162,7 @@ pub fn load_prompt_file(path: &Path) -> Result<Vec<(Problem, bool)>> {
         .unwrap_or("")
         .to_ascii_lowercase();
     if ext == "parquet" {
-        return Ok(crate::data::verl::load_problems(path)?
+        return Ok(crate::data::verl::read_problems(path)?
             .into_iter()
             .map(|p| (p, true))
             .collect());
@@ -174,7 +175,7 @@ pub fn load_prompt_file(path: &Path) -> Result<Vec<(Problem, bool)>> {
     }
     let rows = crate::util::read_jsonl(path)?;
     if rows.iter().all(|v| v.get("answer").is_some()) {
-        return Ok(crate::data::verl::load_problems(path)?
+        return Ok(crate::data::verl::read_problems(path)?
             .into_iter()
             .map(|p| (p, true))
             .collect());

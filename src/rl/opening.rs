@@ -7,7 +7,6 @@ use crate::util::fingerprint::{dir_fingerprint, files_fingerprint};
 use crate::util::output_dir::{prepare_output_dir, DirPolicy};
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Map, Value};
-use std::io::Write;
 use std::path::Path;
 
 /// What the user asked for the run directory.
@@ -187,10 +186,5 @@ fn describe_change(key: &str, change: &Value) -> String {
 }
 
 fn append_line(path: &Path, v: &Value) -> Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    writeln!(f, "{v}").with_context(|| format!("writing {}", path.display()))
+    crate::util::append::Appender::open(path)?.append(format!("{v}\n").as_bytes())
 }

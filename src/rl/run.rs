@@ -262,12 +262,9 @@ impl<'a> Run<'a> {
     }
 }
 
-fn append(path: &Path) -> Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))
+/// A log of the run directory: every line lands whole (a full disk leaves no half line).
+fn append(path: &Path) -> Result<crate::util::append::Appender> {
+    crate::util::append::Appender::open(path)
 }
 
 /// Drops the lines of steps at or after `before_step` (a resumed run writes them again).

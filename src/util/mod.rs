@@ -1,9 +1,12 @@
-//! Small shared helpers: safe output writes, the output-directory policy, run fingerprints,
-//! JSONL reading with line-numbered errors.
+//! Small shared helpers: safe output writes, whole-record appends, the output-directory policy,
+//! run fingerprints, JSONL reading with line-numbered errors, and catching a dependency's panics
+//! on malformed input.
+pub mod append;
 pub mod fingerprint;
 pub mod limits;
 pub mod output;
 pub mod output_dir;
+pub mod panics;
 
 pub use output::write_atomic;
 

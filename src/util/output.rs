@@ -107,7 +107,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
             if written.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
-            written
+            written.with_context(|| {
+                format!(
+                    "{}: not written (a file already there is unchanged)",
+                    real.display()
+                )
+            })
         }
     }
 }
