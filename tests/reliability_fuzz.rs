@@ -6,6 +6,7 @@
 mod support;
 
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use rlvr::model::gguf::GgufFile;
 use std::sync::OnceLock;
 use support::tiny_gguf::tiny_model;
@@ -86,7 +87,13 @@ fn the_unmutated_parquet_file_loads() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    // Failures are saved beside this file (tests/NAME.proptest-regressions) and replayed first:
+    // the default location needs a lib.rs or main.rs above the test, which tests/ does not have.
+    #![proptest_config(ProptestConfig {
+        cases: cases(),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn gguf_reader_never_panics(e in edits(), keep in prop_oneof![Just(1.0), 0.0f64..1.0]) {
