@@ -143,7 +143,8 @@ pub struct LoopArg {
     /// Position of the argument (a 4- or 8-byte signed integer).
     pub index: usize,
     pub step: i64,
-    /// The fewest iterations any block runs: the argument may drop by this many steps.
+    /// The fewest iterations any block runs: the argument may drop by fewer steps than this
+    /// (every block keeps at least one iteration).
     pub min_trips: u64,
 }
 

@@ -335,7 +335,7 @@ const PIPE_ARG_K: usize = 8;
 
 /// The K loop of a pipelined launch: split s of `splits` runs K tiles [s·p, min(tiles, (s+1)·p))
 /// with p = ⌈tiles / splits⌉, so lowering K by `splits` tiles (the remainder kept) takes one tile
-/// off every split while the last split keeps at least one; that split runs the fewest.
+/// off every split as long as the last split, which runs the fewest, keeps at least one.
 fn pipe_loop(k: usize, bk: usize, splits: usize) -> LoopArg {
     let splits = splits.max(1);
     let tiles = k.div_ceil(bk);
@@ -665,9 +665,9 @@ mod tests {
 
     /// The K tiles split `s` runs, as kernels/gemm.cu's gemm_pipeline computes them.
     fn split_tiles(k: usize, bk: usize, splits: usize, s: usize) -> i64 {
-        let tiles = k.div_ceil(bk) as i64;
-        let per = tiles.div_ceil(splits as i64);
-        (tiles.min(s as i64 * per + per) - s as i64 * per).max(0)
+        let tiles = k.div_ceil(bk);
+        let per = tiles.div_ceil(splits);
+        tiles.min(s * per + per).saturating_sub(s * per) as i64
     }
 
     #[test]
@@ -687,7 +687,7 @@ mod tests {
                 *trips.iter().min().unwrap(),
                 "K {k}, {splits} splits"
             );
-            for d in 0..=l.min_trips as i64 {
+            for d in 0..l.min_trips as i64 {
                 let kd = (k as i64 - d * l.step) as usize;
                 for (s, &t) in trips.iter().enumerate() {
                     assert_eq!(
