@@ -32,6 +32,7 @@ fn compare(seed: u64, max_blocks: usize, tol: f64, footprint_tol: f64, work: &Wo
         CountPolicy {
             max_blocks,
             reuse_identical: false,
+            shorten_loops: false,
         },
         work,
     );

@@ -31,6 +31,9 @@ pub enum ModelShape {
     Qwen25_1_5b,
     #[value(name = "qwen2.5-7b")]
     Qwen25_7b,
+    /// A two-layer Llama shape small enough to profile in seconds (tests).
+    #[value(name = "tiny")]
+    Tiny,
 }
 
 impl ModelShape {
@@ -39,6 +42,7 @@ impl ModelShape {
             ModelShape::Smollm2_135m => "SmolLM2-135M",
             ModelShape::Qwen25_1_5b => "Qwen2.5-1.5B",
             ModelShape::Qwen25_7b => "Qwen2.5-Math-7B",
+            ModelShape::Tiny => "tiny (2 layers)",
         }
     }
 
@@ -49,6 +53,7 @@ impl ModelShape {
             ModelShape::Smollm2_135m => ("LlamaForCausalLM", 49_152, 576, 1536, 30, 9, 3, true),
             ModelShape::Qwen25_1_5b => ("Qwen2ForCausalLM", 151_936, 1536, 8960, 28, 12, 2, true),
             ModelShape::Qwen25_7b => ("Qwen2ForCausalLM", 152_064, 3584, 18_944, 28, 28, 4, false),
+            ModelShape::Tiny => ("LlamaForCausalLM", 1024, 256, 512, 2, 4, 2, true),
         };
         let mut c =
             crate::model::init::llama_config_json(vocab, d, f, layers, heads, kv, tie, 1, 0);
@@ -75,6 +80,9 @@ pub struct ProfileOptions {
     pub seq_len: usize,
     /// Most blocks a launch runs; larger grids are sampled and extrapolated.
     pub max_blocks: usize,
+    /// Run every block's K loop to its real length instead of shortening it (exact but slow at
+    /// real shapes: a check of the shortened counts).
+    pub full_loops: bool,
     pub seed: u64,
 }
 
@@ -97,6 +105,10 @@ pub struct StepProfile {
     pub tokens: usize,
     pub kernels: Vec<ProfileRow>,
     pub launches: usize,
+    /// Launches counted as an earlier identical one (the same kernel, shape and scalars).
+    pub reused_launches: usize,
+    /// Launches whose K loop ran shortened twice, the counts extended to its length.
+    pub shortened_launches: usize,
     pub htod_copies: u64,
     pub dtoh_copies: u64,
     pub synchronizations: u64,
@@ -140,10 +152,10 @@ fn cost_of(l: &LaunchCount, a: &AttnWork) -> OpCost {
         {
             Some(attn(2.0))
         }
-        // S recomputed, dP, dV, dK; the dQ kernel's own product is dQ = dS·K (rung 1; the
-        // tensor-core rungs' dQ pass also recomputes S and dP).
-        _ if k.starts_with("attn_bwd_dkdv_") => Some(attn(3.0)),
-        "attn_bwd_dq_bf16" => Some(attn(1.0)),
+        // The products each backward kernel computes: S recomputed, dP = dO·Vᵀ, dV = Pᵀ·dO and
+        // dK = dSᵀ·Q in the dK/dV pass; S and dP again and dQ = dS·K in the dQ pass (every rung
+        // recomputes there rather than sum dQ with atomics).
+        _ if k.starts_with("attn_bwd_dkdv_") => Some(attn(4.0)),
         _ if k.starts_with("attn_bwd_dq_") => Some(attn(3.0)),
         _ => None,
     };
@@ -153,7 +165,8 @@ fn cost_of(l: &LaunchCount, a: &AttnWork) -> OpCost {
     }
 }
 
-fn update_step(dev: &dyn KernelDevice, cfg: &ModelConfig, o: &ProfileOptions) -> Result<()> {
+/// The profiled update step of a model of `cfg`'s shape on `dev` (weights unset).
+pub fn update_step(dev: &dyn KernelDevice, cfg: &ModelConfig, o: &ProfileOptions) -> Result<()> {
     let model = shape_model(dev, cfg)?;
     let tokens: Vec<Vec<u32>> = (0..o.batch)
         .map(|s| {
@@ -241,7 +254,11 @@ pub fn profile(o: &ProfileOptions) -> Result<StepProfile> {
     }
     let cfg = o.shape.config()?;
     let dev = EmuDevice::with_lazy_memory(o.seed)?;
-    let counts: Counts = measure(&dev, CountPolicy::sampled(o.max_blocks), |d| match o.step {
+    let policy = CountPolicy {
+        shorten_loops: !o.full_loops,
+        ..CountPolicy::sampled(o.max_blocks)
+    };
+    let counts: Counts = measure(&dev, policy, |d| match o.step {
         StepKind::Update => update_step(d, &cfg, o),
         StepKind::Decode => decode_step(d, &cfg, o),
     })?;
@@ -286,6 +303,12 @@ fn summarise(o: &ProfileOptions, counts: &Counts, attn: &AttnWork) -> StepProfil
         seq_len: o.seq_len,
         tokens,
         launches: counts.launches.len(),
+        reused_launches: counts.launches.iter().filter(|l| l.reused).count(),
+        shortened_launches: counts
+            .launches
+            .iter()
+            .filter(|l| l.shortened && !l.reused)
+            .count(),
         htod_copies: counts.htod_copies,
         dtoh_copies: counts.dtoh_copies,
         synchronizations: counts.synchronizations,
@@ -354,7 +377,8 @@ impl StepProfile {
         }
         println!(
             "estimated step: {:.3} ms on H100 SXM ({:.3} ms on A100 SXM); {:.0} tokens/s; MFU {:.1}% \
-             ({:.3e} matrix FLOPs); {} launches, {} host-to-device and {} device-to-host copies, {} \
+             ({:.3e} matrix FLOPs); {} launches ({} counted as an identical earlier one, {} with \
+             the K loop shortened), {} host-to-device and {} device-to-host copies, {} \
              synchronisations",
             self.est_h100_us / 1e3,
             self.est_a100_us / 1e3,
@@ -362,6 +386,8 @@ impl StepProfile {
             100.0 * self.mfu_h100,
             self.matrix_flops,
             self.launches,
+            self.reused_launches,
+            self.shortened_launches,
             self.htod_copies,
             self.dtoh_copies,
             self.synchronizations

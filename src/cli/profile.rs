@@ -35,6 +35,12 @@ pub struct Args {
     /// Most blocks one launch runs; a larger grid runs a stratified sample and is extrapolated.
     #[arg(long, default_value_t = 24)]
     pub max_blocks: usize,
+    /// Run every sampled block's K loop to its real length. By default a GEMM's blocks run it
+    /// shortened to 8 and 16 K tiles and the counts are extended to the real length (exact, see
+    /// README); this checks that, and is slow at real shapes (the LM head's dH loops over the
+    /// vocabulary).
+    #[arg(long)]
+    pub full_loops: bool,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -61,6 +67,7 @@ pub fn run(a: Args) -> Result<()> {
         batch,
         seq_len: a.seq_len,
         max_blocks: a.max_blocks,
+        full_loops: a.full_loops,
         seed: a.seed,
     })?;
     let json = serde_json::to_string_pretty(&p)?;

@@ -134,12 +134,27 @@ impl LaunchCfg {
     }
 }
 
+/// A loop that every block of a launch runs, its length set by one integer argument: lowering
+/// that argument by `step` takes exactly one iteration off every block and changes nothing else
+/// a block does (a GEMM's loop over K tiles). A counting emulator may run such a launch at two
+/// short lengths and extrapolate its counts to the real one; a GPU ignores it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopArg {
+    /// Position of the argument (a 4- or 8-byte signed integer).
+    pub index: usize,
+    pub step: i64,
+    /// The fewest iterations any block runs: the argument may drop by fewer steps than this
+    /// (every block keeps at least one iteration).
+    pub min_trips: u64,
+}
+
 /// Kernel arguments in declaration order. Each value is stored in its own 8-byte slot;
 /// `param_ptrs` gives the array of pointers cuLaunchKernel (and the emulator) read through.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub struct KernelArgs {
     slots: Vec<[u8; 8]>,
     sizes: Vec<usize>,
+    loop_arg: Option<LoopArg>,
 }
 
 impl KernelArgs {
@@ -200,6 +215,43 @@ impl KernelArgs {
             .iter_mut()
             .map(|s| s.as_mut_ptr() as *mut c_void)
             .collect()
+    }
+    /// Declares the loop argument `l` (see [`LoopArg`]); it must name a 4- or 8-byte argument.
+    pub fn loop_over(&mut self, l: LoopArg) -> Result<&mut Self> {
+        self.int_at(l.index)?;
+        if l.step <= 0 {
+            bail!("loop argument {}: step {} is not positive", l.index, l.step);
+        }
+        self.loop_arg = Some(l);
+        Ok(self)
+    }
+    pub fn loop_arg(&self) -> Option<LoopArg> {
+        self.loop_arg
+    }
+    /// The signed integer value of argument `index` (4 or 8 bytes).
+    pub fn int_at(&self, index: usize) -> Result<i64> {
+        let (Some(slot), Some(&size)) = (self.slots.get(index), self.sizes.get(index)) else {
+            bail!("no kernel argument {index} (of {})", self.slots.len());
+        };
+        match size {
+            4 => Ok(i32::from_ne_bytes(slot[..4].try_into()?) as i64),
+            8 => Ok(i64::from_ne_bytes(*slot)),
+            _ => bail!("kernel argument {index} has {size} bytes, not an integer"),
+        }
+    }
+    /// A copy with integer argument `index` set to `value` (checked against its width).
+    pub fn with_int_at(&self, index: usize, value: i64) -> Result<KernelArgs> {
+        self.int_at(index)?;
+        let mut out = self.clone();
+        if self.sizes[index] == 4 {
+            let v = i32::try_from(value)
+                .map_err(|_| anyhow::anyhow!("kernel argument {index}: {value} is not an i32"))?;
+            out.slots[index] = [0; 8];
+            out.slots[index][..4].copy_from_slice(&v.to_ne_bytes());
+        } else {
+            out.slots[index] = value.to_ne_bytes();
+        }
+        Ok(out)
     }
 }
 

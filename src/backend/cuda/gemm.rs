@@ -2,7 +2,7 @@
 //! accumulation), its ladder of kernels (`GemmRung`) and the choice of kernel for a problem.
 use super::bias::bias_add_bf16;
 use super::cast::residual_add_bf16;
-use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
+use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg, LoopArg};
 use anyhow::{bail, Result};
 use half::bf16;
 
@@ -320,7 +320,32 @@ fn launch_first(
         .i64((g.m * g.n) as i64);
     args.f32(g.alpha)
         .f32(if c_f32.is_some() { g.beta } else { 0.0 });
+    // every block loops over all K tiles
+    args.loop_over(LoopArg {
+        index: FIRST_ARG_K,
+        step: plan.tile.bk as i64,
+        min_trips: g.k.div_ceil(plan.tile.bk) as u64,
+    })?;
     dev.launch(plan.kernel, &cfg, &mut args)
+}
+
+/// Positions of K among the arguments of the first kernels and of the pipelined ones.
+const FIRST_ARG_K: usize = 6;
+const PIPE_ARG_K: usize = 8;
+
+/// The K loop of a pipelined launch: split s of `splits` runs K tiles [s·p, min(tiles, (s+1)·p))
+/// with p = ⌈tiles / splits⌉, so lowering K by `splits` tiles (the remainder kept) takes one tile
+/// off every split as long as the last split, which runs the fewest, keeps at least one.
+fn pipe_loop(k: usize, bk: usize, splits: usize) -> LoopArg {
+    let splits = splits.max(1);
+    let tiles = k.div_ceil(bk);
+    let per_split = tiles.div_ceil(splits);
+    let last = tiles.saturating_sub((splits - 1) * per_split);
+    LoopArg {
+        index: PIPE_ARG_K,
+        step: (bk * splits) as i64,
+        min_trips: last as u64,
+    }
 }
 
 fn output_args(
@@ -384,6 +409,7 @@ fn launch_pipe(
     args.f32(g.alpha)
         .f32(if c_f32.is_some() { g.beta } else { 0.0 })
         .i32(plan.splits as i32);
+    args.loop_over(pipe_loop(g.k, t.bk, plan.splits))?;
     dev.launch(plan.kernel, &cfg, &mut args)
 }
 
@@ -635,5 +661,42 @@ mod tests {
     fn gemm_strides_extent() {
         assert_eq!(Strides::rows(3, 5).extent(2, 3, 5), 30);
         assert_eq!(Strides::cols(3, 5).extent(1, 3, 5), 15);
+    }
+
+    /// The K tiles split `s` runs, as kernels/gemm.cu's gemm_pipeline computes them.
+    fn split_tiles(k: usize, bk: usize, splits: usize, s: usize) -> i64 {
+        let tiles = k.div_ceil(bk);
+        let per = tiles.div_ceil(splits);
+        tiles.min(s * per + per).saturating_sub(s * per) as i64
+    }
+
+    #[test]
+    fn lowering_k_by_the_loop_step_takes_one_tile_off_every_split() {
+        for (k, splits) in [
+            (1000, 1),
+            (32 * 41 + 7, 1),
+            (8192, 3),
+            (4100, 7),
+            (96, 4),
+            (300, 5),
+        ] {
+            let l = pipe_loop(k, 32, splits);
+            let trips: Vec<i64> = (0..splits).map(|s| split_tiles(k, 32, splits, s)).collect();
+            assert_eq!(
+                l.min_trips as i64,
+                *trips.iter().min().unwrap(),
+                "K {k}, {splits} splits"
+            );
+            for d in 0..l.min_trips as i64 {
+                let kd = (k as i64 - d * l.step) as usize;
+                for (s, &t) in trips.iter().enumerate() {
+                    assert_eq!(
+                        split_tiles(kd, 32, splits, s),
+                        t - d,
+                        "K {k} - {d} steps, split {s}"
+                    );
+                }
+            }
+        }
     }
 }

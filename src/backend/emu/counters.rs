@@ -18,6 +18,14 @@ macro_rules! counter_fields {
             $(pub $name: u64,)*
         }
 
+        impl RawCounters {
+            /// Every counter as `long + k · (long − short)` (rounded, at least 0): the counts of a
+            /// run extended past `long` along a line through two runs.
+            pub fn extrapolate(short: &Self, long: &Self, k: f64) -> Self {
+                RawCounters { $($name: affine(short.$name, long.$name, k),)* }
+            }
+        }
+
         /// Counters of a whole launch, or a sum of launches; extrapolated from a sample of blocks
         /// when the grid was too large to run whole.
         #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
@@ -83,6 +91,12 @@ counter_fields! {
     /// Votes and warp reductions (ballot, any, all, __reduce_*_sync).
     votes,
     warp_syncs,
+}
+
+/// `long + k · (long − short)`, rounded to the nearest count and at least 0.
+pub fn affine(short: u64, long: u64, k: f64) -> u64 {
+    let v = long as f64 + k * (long as f64 - short as f64);
+    v.round().max(0.0) as u64
 }
 
 impl Counters {

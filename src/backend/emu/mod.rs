@@ -6,7 +6,7 @@
 //! kernel with its name, block and thread) and starts out filled with 0xFF bytes (NaN).
 //!
 //! With a counting session open ([`EmuDevice::start_counting`]) launches run the traced kernels
-//! and leave efficiency counters (`counters`, `session`).
+//! and leave efficiency counters (`counters`, `session`); long loops may run shortened (`loops`).
 use crate::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
 use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 pub mod counters;
 mod ffi;
+pub mod loops;
 pub mod session;
 
 pub use session::{CountPolicy, Counts, LaunchCount};
@@ -122,11 +123,20 @@ impl EmuDevice {
             }
         }
         let sample = s.sample(cfg);
-        let (raw, footprints) = ffi::launch_counted(kernel, cfg, args, seed, sample.as_ref())?;
-        s.record(
-            sig,
-            LaunchCount::from_raw(kernel, cfg, values, sample.as_ref(), &raw, &footprints),
-        );
+        let shortened = match args.loop_arg().filter(|_| s.policy.shorten_loops) {
+            Some(l) => loops::plan(l, args.int_at(l.index)?),
+            None => None,
+        };
+        let (raw, footprints) = match shortened {
+            Some(plan) => loops::run_shortened(&plan, args, |a| {
+                ffi::launch_counted(kernel, cfg, a, seed, sample.as_ref())
+            })?,
+            None => ffi::launch_counted(kernel, cfg, args, seed, sample.as_ref())?,
+        };
+        let mut count =
+            LaunchCount::from_raw(kernel, cfg, values, sample.as_ref(), &raw, &footprints);
+        count.shortened = shortened.is_some();
+        s.record(sig, count);
         Ok(())
     }
 }

@@ -15,6 +15,9 @@ pub struct CountPolicy {
     /// A launch identical to an earlier one (same kernel, configuration and scalar arguments;
     /// buffers may differ) reuses its counts instead of running again: the layers of a model.
     pub reuse_identical: bool,
+    /// A launch that declares a long loop (`LoopArg`) runs it shortened twice and its counts are
+    /// extended to the real length (`loops`), so a block's work no longer grows with K.
+    pub shorten_loops: bool,
 }
 
 impl CountPolicy {
@@ -23,14 +26,17 @@ impl CountPolicy {
         CountPolicy {
             max_blocks: usize::MAX,
             reuse_identical: false,
+            shorten_loops: false,
         }
     }
 
-    /// Real sizes: at most `max_blocks` blocks per launch, identical launches counted once.
+    /// Real sizes: at most `max_blocks` blocks per launch, identical launches counted once, long
+    /// loops shortened.
     pub fn sampled(max_blocks: usize) -> Self {
         CountPolicy {
             max_blocks,
             reuse_identical: true,
+            shorten_loops: true,
         }
     }
 }
@@ -47,6 +53,8 @@ pub struct LaunchCount {
     pub blocks_run: u64,
     /// The counts are those of an earlier identical launch (nothing ran again).
     pub reused: bool,
+    /// The blocks' loop ran shortened twice and the counts were extended to its real length.
+    pub shortened: bool,
     /// The whole launch (extrapolated from the sample when `blocks_run < blocks_total`).
     pub counters: Counters,
     pub footprint: Footprint,
@@ -115,6 +123,7 @@ impl LaunchCount {
             blocks_total,
             blocks_run: sampled.blocks as u64,
             reused: false,
+            shortened: false,
             counters,
             footprint: Footprint::from_raw(footprints, scale, sample.is_none()),
             args,

@@ -93,6 +93,7 @@ mod tests {
             blocks_total: blocks,
             blocks_run: blocks,
             reused: false,
+            shortened: false,
             counters: c,
             footprint: Footprint {
                 unique_bytes,
