@@ -6,9 +6,11 @@
 //! CPU path's format.
 mod emu_common;
 use emu_common::*;
+use half::bf16;
 use rlvr::backend::cuda::attention::AttnRung;
 use rlvr::backend::cuda::attn_decode::Rung;
-use rlvr::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use rlvr::backend::cuda::device::{download, KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use rlvr::backend::cuda::model::decode::Fusion;
 use rlvr::backend::cuda::model::kv_cache::KvCache;
 use rlvr::backend::cuda::model::{score as device_score, DeviceModel};
 use rlvr::backend::cuda::selftest::model::{cases, random_model};
@@ -577,9 +579,76 @@ fn decode_step_launches_do_not_grow_with_the_batch() {
             );
         }
     }
+    // Per layer: input RMSNorm, the q/k/v product, RoPE + KV append, the attention (rung 1: one
+    // launch; rung 2: split + merge), the o product (+ residual), post RMSNorm, the batched
+    // gate/up product, SwiGLU, the down product (+ residual): 9 or 10. Per step: the embedding
+    // and the final RMSNorm. (Unfused, as before: 14 or 15 per layer.)
+    let per_layer = |rung| if rung == Rung::PerHead { 9 } else { 10 };
+    for &(rung, launches) in &per_batch {
+        assert_eq!(
+            launches,
+            per_layer(rung) * layers + 2,
+            "{rung:?}: {per_batch:?}"
+        );
+    }
     // a position past the reserved rows is refused before anything runs
     let Err(err) = dm.decode_step(&counting, &cache, &[1], &[max_len], &[0]) else {
         panic!("a position past the cache was accepted");
     };
     assert!(format!("{err}").contains("overflows"), "{err}");
+}
+
+/// The fused decode step (packed q/k/v and gate/up products, one RoPE + KV append launch) gives
+/// the unfused launches' hidden states and caches bit for bit: with packed weights (llama), with
+/// biases that cannot be packed (qwen2) and with Qwen3's q/k norm (separate products), over a
+/// few steps of rows at different positions.
+#[test]
+fn fused_decode_step_matches_the_unfused_launches() {
+    let Some(dev) = emu_or_skip(28) else { return };
+    let all = cases(ShapeSet::Small);
+    for label in ["llama gqa untied", "qwen2 qkv-bias", "qwen3 qk-norm hd32"] {
+        let case = all.iter().find(|c| c.label == label).expect(label);
+        let model = random_model(case, 28).unwrap();
+        let dm = DeviceModel::upload(&dev, &model).unwrap();
+        let (slots, max_len) = (3, 6);
+        let run = |fusion: Fusion| {
+            let cache = KvCache::alloc(&dev, &dm, slots, max_len).unwrap();
+            let mut hidden = Vec::new();
+            for step in 0..3usize {
+                // row r starts r steps late, so the rows sit at different positions
+                let rows: Vec<usize> = (0..slots).filter(|&r| r <= step).collect();
+                let tokens: Vec<u32> = rows
+                    .iter()
+                    .map(|&r| (r * 31 + step * 7 + 1) as u32)
+                    .collect();
+                let pos: Vec<usize> = rows.iter().map(|&r| step - r).collect();
+                let h = dm
+                    .decode_step_with(&dev, &cache, &tokens, &pos, &rows, fusion)
+                    .unwrap();
+                hidden.push(download(&dev, &h).unwrap());
+            }
+            let kv: Vec<Vec<bf16>> = cache
+                .k
+                .iter()
+                .chain(&cache.v)
+                .map(|b| download(&dev, b).unwrap())
+                .collect();
+            (hidden, kv)
+        };
+        let (fused, unfused) = (run(Fusion::Fused), run(Fusion::Unfused));
+        let bits = |v: &[bf16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (a, b) in fused.0.iter().zip(&unfused.0) {
+            assert_eq!(bits(a), bits(b), "{label}: hidden states differ");
+        }
+        for (a, b) in fused.1.iter().zip(&unfused.1) {
+            let (a, b) = (bits(a), bits(b));
+            // rows never written hold whatever the allocation held: compare the written ones
+            let width = a.len() / (slots * max_len);
+            for slot in 0..slots {
+                let used = (3 - slot) * width;
+                let r = slot * max_len * width..slot * max_len * width + used;
+                assert_eq!(a[r.clone()], b[r], "{label}: cache of slot {slot} differs");
+            }
+        }
+    }
 }
