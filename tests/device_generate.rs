@@ -517,7 +517,7 @@ fn skewed_workload_launch_counts() {
         .map(|w| w.iter().map(|r| r.max_tokens).max().unwrap() - 1)
         .sum();
     eprintln!(
-        "max_batch {max_batch}: {tokens} tokens; continuous: {} prefill forwards ({} prompts, {} tokens), {} decode steps ({} rows), {} launches ({} residual_add), {secs:.2} s; fixed waves would run {} forwards ({} prompts, {} tokens), {wave_steps} decode steps",
+        "max_batch {max_batch}: {tokens} tokens; continuous: {} prefill forwards ({} prompts, {} tokens), {} decode steps ({} rows), {} launches ({} residual_add), {} device reads, {secs:.2} s; fixed waves would run {} forwards ({} prompts, {} tokens), {wave_steps} decode steps",
         fwd / layers,
         prompts / layers,
         stats.prefill_tokens,
@@ -525,6 +525,7 @@ fn skewed_workload_launch_counts() {
         rows / layers,
         counting.total(),
         counting.of("residual_add_bf16")[0],
+        *counting.reads.lock().unwrap(),
         waves.len(),
         samples.len(),
         samples.iter().map(|r| r.prompt.len()).sum::<usize>(),
@@ -534,6 +535,10 @@ fn skewed_workload_launch_counts() {
     assert_eq!(stats.prefilled_prompts, 6);
     assert_eq!(dec / layers, stats.decode_steps as u64);
     assert_eq!(rows / layers, stats.decode_rows as u64);
+    // one LM-head product and one sampling launch per draw (each decode step, each admission
+    // round's prefilled and kept-prompt rows), however many requests the rows belong to
+    let draws = stats.decode_steps + stats.prefill_forwards + stats.prefix_reuses;
+    assert_eq!(counting.of("sample_rows_params_f32")[0], draws as u64);
     assert_eq!(tokens, 4 * 48);
     // the longest response (24 tokens) bounds the steps: 23 here, against 39 for waves of 8
     assert_eq!(stats.decode_steps, 23);

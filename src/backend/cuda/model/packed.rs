@@ -79,7 +79,7 @@ fn pack_group(
     let group: Vec<usize> = idx.iter().map(|&i| sizes[i]).collect();
     if group
         .iter()
-        .any(|&n| n == 0 || (n * elem) % ALIGN_BYTES != 0)
+        .any(|&n| n == 0 || !(n * elem).is_multiple_of(ALIGN_BYTES))
     {
         return Ok(None);
     }
