@@ -17,7 +17,10 @@
 //    chunks by log-sum-exp. The chunk size is fixed, so a sequence's result depends only on its
 //    own cache, never on the other sequences of the batch.
 //    Bytes: K/V once per kv head + (D + 2) f32 per (query head, chunk) written and read back.
-// attn_decode_append_bf16 writes the step's new K/V rows into the cache, one launch for the batch.
+// attn_decode_append_bf16 writes the step's new K/V rows into the cache, one launch for the batch;
+// attn_decode_rope_append_bf16 also applies RoPE to the step's q and k first (the same rounding as
+// rope_fwd_bf16 then the append), so the step's q/k/v reach the attention in one launch.
+#include "rope.cuh"
 #include "vec16.cuh"
 
 #define ADEC_THREADS 128
@@ -290,4 +293,39 @@ RLVR_KERNEL_BOUNDED(attn_decode_append_bf16, ADEC_THREADS, bf16* __restrict__ k_
             v_cache[dst + i] = v_new[src + i];
         }
     }
+}
+
+// The decode step's RoPE and KV append in one launch for every row (the bias is already in the
+// q/k/v GEMM epilogue): row b at position p = seqs[2b + 1] - 1 has its q heads (q_in row b, row
+// stride q_stride) rotated into q_out [B, hq, D] (q_out may be q_in), its k heads (k_in row b,
+// row stride kv_stride) rotated straight into cache row seqs[2b] + p, and its v row copied to that
+// row of v_cache. q/k/v may be three buffers or the column blocks of one [B, (hq + 2 hkv) D]
+// GEMM output. The same pair rotation as rope_fwd_bf16 (rope.cuh), so q and the cache hold the
+// same bits as rope_fwd_bf16 on q and k followed by attn_decode_append_bf16. Grid (B), 128
+// threads; per row 2 B read + 2 B written per element of q, k and v.
+RLVR_KERNEL_BOUNDED(attn_decode_rope_append_bf16, ADEC_THREADS, bf16* q_out, const bf16* q_in, int q_stride,
+                    const bf16* __restrict__ k_in, const bf16* __restrict__ v_in, int kv_stride,
+                    bf16* __restrict__ k_cache, bf16* __restrict__ v_cache, const int* __restrict__ seqs,
+                    const float* __restrict__ inv_freq, int hq, int hkv, int d) {
+    const int b = blockIdx.x;
+    const int pos = seqs[2 * b + 1] - 1;
+    const float p = float(pos);
+    const int half = d / 2, width = hkv * d;
+    const int64_t dst = (int64_t(seqs[2 * b]) + pos) * width;
+    const bf16* qi = q_in + int64_t(b) * q_stride;
+    bf16* qo = q_out + int64_t(b) * hq * d;
+    for (int k = threadIdx.x; k < hq * half; k += ADEC_THREADS) {
+        const int h = k / half, i = k - h * half;
+        const int c = h * d + i;
+        rope_pair(qo + c, qo + c + half, ld_bf16(qi + c), ld_bf16(qi + c + half), p, inv_freq[i], 1.0f);
+    }
+    const bf16* ki = k_in + int64_t(b) * kv_stride;
+    const bf16* vi = v_in + int64_t(b) * kv_stride;
+    for (int k = threadIdx.x; k < hkv * half; k += ADEC_THREADS) {
+        const int h = k / half, i = k - h * half;
+        const int c = h * d + i;
+        bf16* y = k_cache + dst + c;
+        rope_pair(y, y + half, ld_bf16(ki + c), ld_bf16(ki + c + half), p, inv_freq[i], 1.0f);
+    }
+    for (int i = threadIdx.x; i < width; i += ADEC_THREADS) v_cache[dst + i] = vi[i];
 }

@@ -4,7 +4,7 @@
 // x, out: [tokens, heads, D] bf16 (out may alias x); pos: [tokens] int32; inv_freq: [D/2] f32,
 // precomputed on the host (llama3 / linear / default scaling all live there). The backward pass
 // is the inverse rotation (sin negated). Per element: 4 B moved, ~6 FLOPs + one sincos per pair.
-#include "common.cuh"
+#include "rope.cuh"
 
 static __device__ __forceinline__ void rope_rotate(bf16* out, const bf16* x, const int* pos, const float* inv_freq,
                                                    int heads, int head_dim, float dir) {
@@ -13,13 +13,9 @@ static __device__ __forceinline__ void rope_rotate(bf16* out, const bf16* x, con
     const float p = float(pos[t]);
     for (int k = threadIdx.x; k < heads * half; k += blockDim.x) {
         const int h = k / half, i = k - h * half;
-        float s, c;
-        sincosf(p * inv_freq[i], &s, &c);
-        s *= dir;
         const int64_t base = (t * heads + h) * head_dim;
         const float a = ld_bf16(x + base + i), b = ld_bf16(x + base + i + half);
-        st_bf16(out + base + i, a * c - b * s);
-        st_bf16(out + base + i + half, b * c + a * s);
+        rope_pair(out + base + i, out + base + i + half, a, b, p, inv_freq[i], dir);
     }
 }
 

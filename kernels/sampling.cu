@@ -124,13 +124,15 @@ static __device__ __forceinline__ double block_scan_f64(double v, double* scratc
 // keys: [rows, 4] u32 = (stream lo, stream hi, step lo, step hi) of each row's draw.
 // Outputs per row: token (-1 when the row has a NaN/Inf logit), log p(token) under the full
 // temperature softmax, and under the truncated renormalised distribution (0 for greedy).
-RLVR_KERNEL_BOUNDED(sample_rows_f32, 1024, int* __restrict__ token, float* __restrict__ logprob,
-                    float* __restrict__ logprob_truncated, const float* __restrict__ logits,
-                    const uint32_t* __restrict__ keys, int V, int64_t seed, uint32_t lane, float temperature,
-                    int top_k, float top_p, float min_p, int greedy) {
-    __shared__ float fscr[32];
-    __shared__ double dscr[32];
-    __shared__ int iscr[32];
+// The draw of row blockIdx.x with the given parameters; fscr/dscr/iscr: the block's 32-entry
+// shared scratch for the reductions.
+static __device__ __forceinline__ void sample_row_f32(int* __restrict__ token, float* __restrict__ logprob,
+                                                      float* __restrict__ logprob_truncated,
+                                                      const float* __restrict__ logits,
+                                                      const uint32_t* __restrict__ keys, int V, int64_t seed,
+                                                      uint32_t lane, float temperature, int top_k, float top_p,
+                                                      float min_p, int greedy, float* fscr, double* dscr,
+                                                      int* iscr) {
     const int64_t row = blockIdx.x;
     const float* x = logits + row * V;
     const int tid = threadIdx.x, nthreads = blockDim.x;
@@ -279,4 +281,31 @@ RLVR_KERNEL_BOUNDED(sample_rows_f32, 1024, int* __restrict__ token, float* __res
         logprob[row] = float(double(x[chosen]) / t - lse);
         logprob_truncated[row] = float(log(prob(chosen) / total));
     }
+}
+
+RLVR_KERNEL_BOUNDED(sample_rows_f32, 1024, int* __restrict__ token, float* __restrict__ logprob,
+                    float* __restrict__ logprob_truncated, const float* __restrict__ logits,
+                    const uint32_t* __restrict__ keys, int V, int64_t seed, uint32_t lane, float temperature,
+                    int top_k, float top_p, float min_p, int greedy) {
+    __shared__ float fscr[32];
+    __shared__ double dscr[32];
+    __shared__ int iscr[32];
+    sample_row_f32(token, logprob, logprob_truncated, logits, keys, V, seed, lane, temperature, top_k, top_p, min_p,
+                   greedy, fscr, dscr, iscr);
+}
+
+// sample_rows_f32 with each row's own parameters, so the rows of several requests take one
+// launch: params [rows, 8] u32 = (seed lo, seed hi, temperature bits, top_k, top_p bits, min_p
+// bits, greedy, unused). The same draw per row as sample_rows_f32 with those scalars.
+RLVR_KERNEL_BOUNDED(sample_rows_params_f32, 1024, int* __restrict__ token, float* __restrict__ logprob,
+                    float* __restrict__ logprob_truncated, const float* __restrict__ logits,
+                    const uint32_t* __restrict__ keys, int V, const uint32_t* __restrict__ params,
+                    uint32_t lane) {
+    __shared__ float fscr[32];
+    __shared__ double dscr[32];
+    __shared__ int iscr[32];
+    const uint32_t* pr = params + 8 * int64_t(blockIdx.x);
+    const int64_t seed = int64_t(uint64_t(pr[0]) | (uint64_t(pr[1]) << 32));
+    sample_row_f32(token, logprob, logprob_truncated, logits, keys, V, seed, lane, __uint_as_float(pr[2]),
+                   int(pr[3]), __uint_as_float(pr[4]), __uint_as_float(pr[5]), int(pr[6]), fscr, dscr, iscr);
 }

@@ -6,9 +6,11 @@
 //! CPU path's format.
 mod emu_common;
 use emu_common::*;
+use half::bf16;
 use rlvr::backend::cuda::attention::AttnRung;
 use rlvr::backend::cuda::attn_decode::Rung;
-use rlvr::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use rlvr::backend::cuda::device::{download, KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use rlvr::backend::cuda::model::decode::Fusion;
 use rlvr::backend::cuda::model::kv_cache::KvCache;
 use rlvr::backend::cuda::model::{score as device_score, DeviceModel};
 use rlvr::backend::cuda::selftest::model::{cases, random_model};
@@ -515,7 +517,7 @@ fn skewed_workload_launch_counts() {
         .map(|w| w.iter().map(|r| r.max_tokens).max().unwrap() - 1)
         .sum();
     eprintln!(
-        "max_batch {max_batch}: {tokens} tokens; continuous: {} prefill forwards ({} prompts, {} tokens), {} decode steps ({} rows), {} launches ({} residual_add), {secs:.2} s; fixed waves would run {} forwards ({} prompts, {} tokens), {wave_steps} decode steps",
+        "max_batch {max_batch}: {tokens} tokens; continuous: {} prefill forwards ({} prompts, {} tokens), {} decode steps ({} rows), {} launches ({} residual_add), {} device reads, {secs:.2} s; fixed waves would run {} forwards ({} prompts, {} tokens), {wave_steps} decode steps",
         fwd / layers,
         prompts / layers,
         stats.prefill_tokens,
@@ -523,6 +525,7 @@ fn skewed_workload_launch_counts() {
         rows / layers,
         counting.total(),
         counting.of("residual_add_bf16")[0],
+        *counting.reads.lock().unwrap(),
         waves.len(),
         samples.len(),
         samples.iter().map(|r| r.prompt.len()).sum::<usize>(),
@@ -532,6 +535,10 @@ fn skewed_workload_launch_counts() {
     assert_eq!(stats.prefilled_prompts, 6);
     assert_eq!(dec / layers, stats.decode_steps as u64);
     assert_eq!(rows / layers, stats.decode_rows as u64);
+    // one LM-head product and one sampling launch per draw (each decode step, each admission
+    // round's prefilled and kept-prompt rows), however many requests the rows belong to
+    let draws = stats.decode_steps + stats.prefill_forwards + stats.prefix_reuses;
+    assert_eq!(counting.of("sample_rows_params_f32")[0], draws as u64);
     assert_eq!(tokens, 4 * 48);
     // the longest response (24 tokens) bounds the steps: 23 here, against 39 for waves of 8
     assert_eq!(stats.decode_steps, 23);
@@ -577,9 +584,76 @@ fn decode_step_launches_do_not_grow_with_the_batch() {
             );
         }
     }
+    // Per layer: input RMSNorm, the q/k/v product, RoPE + KV append, the attention (rung 1: one
+    // launch; rung 2: split + merge), the o product (+ residual), post RMSNorm, the batched
+    // gate/up product, SwiGLU, the down product (+ residual): 9 or 10. Per step: the embedding
+    // and the final RMSNorm. (Unfused, as before: 14 or 15 per layer.)
+    let per_layer = |rung| if rung == Rung::PerHead { 9 } else { 10 };
+    for &(rung, launches) in &per_batch {
+        assert_eq!(
+            launches,
+            per_layer(rung) * layers + 2,
+            "{rung:?}: {per_batch:?}"
+        );
+    }
     // a position past the reserved rows is refused before anything runs
     let Err(err) = dm.decode_step(&counting, &cache, &[1], &[max_len], &[0]) else {
         panic!("a position past the cache was accepted");
     };
     assert!(format!("{err}").contains("overflows"), "{err}");
+}
+
+/// The fused decode step (packed q/k/v and gate/up products, one RoPE + KV append launch) gives
+/// the unfused launches' hidden states and caches bit for bit: with packed weights (llama), with
+/// biases that cannot be packed (qwen2) and with Qwen3's q/k norm (separate products), over a
+/// few steps of rows at different positions.
+#[test]
+fn fused_decode_step_matches_the_unfused_launches() {
+    let Some(dev) = emu_or_skip(28) else { return };
+    let all = cases(ShapeSet::Small);
+    for label in ["llama gqa untied", "qwen2 qkv-bias", "qwen3 qk-norm hd32"] {
+        let case = all.iter().find(|c| c.label == label).expect(label);
+        let model = random_model(case, 28).unwrap();
+        let dm = DeviceModel::upload(&dev, &model).unwrap();
+        let (slots, max_len) = (3, 6);
+        let run = |fusion: Fusion| {
+            let cache = KvCache::alloc(&dev, &dm, slots, max_len).unwrap();
+            let mut hidden = Vec::new();
+            for step in 0..3usize {
+                // row r starts r steps late, so the rows sit at different positions
+                let rows: Vec<usize> = (0..slots).filter(|&r| r <= step).collect();
+                let tokens: Vec<u32> = rows
+                    .iter()
+                    .map(|&r| (r * 31 + step * 7 + 1) as u32)
+                    .collect();
+                let pos: Vec<usize> = rows.iter().map(|&r| step - r).collect();
+                let h = dm
+                    .decode_step_with(&dev, &cache, &tokens, &pos, &rows, fusion)
+                    .unwrap();
+                hidden.push(download(&dev, &h).unwrap());
+            }
+            let kv: Vec<Vec<bf16>> = cache
+                .k
+                .iter()
+                .chain(&cache.v)
+                .map(|b| download(&dev, b).unwrap())
+                .collect();
+            (hidden, kv)
+        };
+        let (fused, unfused) = (run(Fusion::Fused), run(Fusion::Unfused));
+        let bits = |v: &[bf16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (a, b) in fused.0.iter().zip(&unfused.0) {
+            assert_eq!(bits(a), bits(b), "{label}: hidden states differ");
+        }
+        for (a, b) in fused.1.iter().zip(&unfused.1) {
+            let (a, b) = (bits(a), bits(b));
+            // rows never written hold whatever the allocation held: compare the written ones
+            let width = a.len() / (slots * max_len);
+            for slot in 0..slots {
+                let used = (3 - slot) * width;
+                let r = slot * max_len * width..slot * max_len * width + used;
+                assert_eq!(a[r.clone()], b[r], "{label}: cache of slot {slot} differs");
+            }
+        }
+    }
 }

@@ -2,16 +2,20 @@
 //! `backend::cpu::attention::attend_head`: both rungs over a slot-pool KV cache (slots out of
 //! order, unused rows between them), GQA groups 1 to 9, head dims 8 to 128, caches of one key
 //! to several chunks; rung 2 also bit-identical for a sequence alone and inside a batch; the KV
-//! append writes exactly the new rows (16-byte and element-wise paths).
+//! append writes exactly the new rows (16-byte and element-wise paths); the fused RoPE + append
+//! matches the CPU reference and the unfused launches bit for bit.
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cpu::attention::AttnDims;
 use rlvr::backend::cuda::attention::AttnSeqs;
 use rlvr::backend::cuda::attn_decode::{
-    attn_decode_bf16, attn_decode_split, split_supports, Rung, SplitScratch, CHUNK,
+    attn_decode_bf16, attn_decode_rope_append_bf16, attn_decode_split, split_supports, Rung,
+    SplitScratch, StepQkv, CHUNK,
 };
 use rlvr::backend::cuda::device::{filled, upload};
-use rlvr::backend::cuda::selftest::attn_decode::{check_append, check_case, DecodeCase};
+use rlvr::backend::cuda::selftest::attn_decode::{
+    check_append, check_case, check_rope_append, DecodeCase,
+};
 use rlvr::backend::cuda::selftest::{input_rng, CheckRow};
 
 fn assert_all_pass(rows: &[CheckRow], expect: usize) {
@@ -52,6 +56,21 @@ fn both_rungs_match_the_cpu_reference() {
     }
 }
 
+/// Head dims 24/64/128, GQA groups 1 to 4, rows at different positions and at position 0.
+#[test]
+fn fused_rope_append_matches_the_reference_and_the_unfused_launches() {
+    let Some(dev) = emu_or_skip(10) else { return };
+    let mut rng = input_rng(10);
+    for case in [
+        DecodeCase::new(&[1, 17, 3], 6, 2, 24),
+        DecodeCase::new(&[33, 1, 5, 2], 8, 2, 64),
+        DecodeCase::new(&[2, 1, 9], 4, 1, 128),
+        DecodeCase::new(&[1], 3, 3, 24),
+    ] {
+        assert_all_pass(&check_rope_append(&dev, &mut rng, &case).unwrap(), 9);
+    }
+}
+
 #[test]
 fn launchers_reject_bad_shapes() {
     let Some(dev) = emu_or_skip(9) else { return };
@@ -76,6 +95,27 @@ fn launchers_reject_bad_shapes() {
     let long = AttnSeqs::upload(&dev, &[(0, CHUNK + 1)]).unwrap();
     let err = attn_decode_split(&dev, &o, &lse, &q, &kv, &kv, &long, &scratch, dims).unwrap_err();
     assert!(format!("{err}").contains("chunks"), "{err}");
+    // the fused RoPE + append: a q/k/v row short, or inverse frequencies of another head dim
+    let seqs1 = AttnSeqs::upload(&dev, &[(0, 1)]).unwrap();
+    let inv = upload(&dev, &[1.0f32; 8]).unwrap();
+    let kv1 = upload(&dev, &[half::bf16::ZERO; 2 * 16]).unwrap();
+    let half_row = upload(&dev, &[half::bf16::ZERO; 16]).unwrap();
+    let short = StepQkv::Separate {
+        q: &q,
+        k: &half_row,
+        v: &half_row,
+    };
+    let err = attn_decode_rope_append_bf16(&dev, short, &kv, &kv, &seqs1, &inv, dims).unwrap_err();
+    assert!(format!("{err}").contains("rows of 4/2 heads"), "{err}");
+    let q1 = upload(&dev, &[half::bf16::ZERO; 4 * 16]).unwrap();
+    let one = StepQkv::Separate {
+        q: &q1,
+        k: &kv1,
+        v: &kv1,
+    };
+    let inv4 = upload(&dev, &[1.0f32; 4]).unwrap();
+    let err = attn_decode_rope_append_bf16(&dev, one, &kv, &kv, &seqs1, &inv4, dims).unwrap_err();
+    assert!(format!("{err}").contains("inverse frequencies"), "{err}");
     // rung 2 needs 16-byte rows
     let odd = AttnDims {
         head_dim: 12,

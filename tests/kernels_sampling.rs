@@ -1,13 +1,26 @@
 //! Sampling kernel on the emulator: the same token as the CPU `sample_row` for the same Philox
 //! uniform on many random rows (tie-heavy rows included), and draw frequencies that match the
-//! temperature softmax (chi-square).
+//! temperature softmax (chi-square); per-row parameters in one launch draw what one launch per
+//! row draws.
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cuda::device::upload;
 use rlvr::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
 use rlvr::backend::cuda::selftest::input_rng;
-use rlvr::backend::cuda::selftest::sampling::{sampling_agreement, sampling_params};
+use rlvr::backend::cuda::selftest::sampling::{check_params, sampling_agreement, sampling_params};
 use rlvr::generate::sampling::SamplingParams;
+
+#[test]
+fn per_row_parameters_draw_what_per_launch_parameters_draw() {
+    let Some(dev) = emu_or_skip(13) else { return };
+    let mut rng = input_rng(13);
+    for (rows, vocab) in [(12, 9), (7, 333)] {
+        let checks = check_params(&dev, &mut rng, rows, vocab, 77, "per-row").unwrap();
+        for c in checks {
+            assert!(c.pass, "{rows}x{vocab}: {c:?}");
+        }
+    }
+}
 
 #[test]
 fn device_draws_match_cpu_sample_row() {

@@ -13,7 +13,7 @@ use crate::backend::cuda::model::kv_cache::KvCache;
 use crate::backend::cuda::model::memory::{metered_step, shape_model, MemoryMeter};
 use crate::backend::cuda::optim::{adamw_step_f32, AdamW};
 use crate::backend::cuda::reduce::grad_norm_f32;
-use crate::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
+use crate::backend::cuda::sampling::{sample_keys, sample_rows_params, SampledDev};
 use crate::backend::emu::{CountPolicy, Counts, EmuDevice, LaunchCount};
 use crate::bench::efficiency::hardware::H100_SXM;
 use crate::bench::efficiency::{measure, per_kernel_with, EfficiencyRecord, OpCost};
@@ -230,16 +230,8 @@ fn decode_step(dev: &dyn KernelDevice, cfg: &ModelConfig, o: &ProfileOptions) ->
     let steps = vec![o.seq_len as u64; o.batch];
     let keys = upload(dev, &sample_keys(&streams, &steps)?)?;
     let out = SampledDev::alloc(dev, o.batch)?;
-    sample_rows(
-        dev,
-        &out,
-        &logits,
-        vocab,
-        &keys,
-        o.seed,
-        0,
-        &SamplingParams::default(),
-    )?;
+    let params = vec![(o.seed, SamplingParams::default()); o.batch];
+    sample_rows_params(dev, &out, &logits, vocab, &keys, &params, 0)?;
     out.download(dev)?;
     Ok(())
 }

@@ -15,8 +15,8 @@
 //!   hidden state are kept (a one-slot cache of the longest prompt) and later rounds copy them
 //!   instead of prefilling again: one prompt prefill per request, whatever `max_batch` is.
 //! - Rows that stop (stop token or max_tokens) free their slot at once; a decode step (one
-//!   token per running row: the K/V append and the flash-decoding attention over the cache, one
-//!   launch each per layer whatever the number of rows) runs only when every slot is busy or
+//!   token per running row: the launches per layer, the LM head and the sampling do not depend
+//!   on the number of rows or requests) runs only when every slot is busy or
 //!   nothing waits, so short responses do not hold a batch of long ones back.
 //! - Results are the same for every `max_batch`, bit for bit: every draw depends only on its own
 //!   sequence and its Philox key, and each row's arithmetic is independent of the others in its
@@ -26,11 +26,12 @@
 //! - The prefill keeps the forward's training activations alive while it runs (more memory than
 //!   a dedicated prefill would need); fine for rollouts of the sizes the tests use.
 use super::engine::{Completion, EngineConfig, Finish, GenRequest, Progress};
+use crate::backend::cpu::sampling::SamplingParams;
 use crate::backend::cuda::device::{upload, DevBuf, KernelDevice};
 use crate::backend::cuda::model::decode::gather_rows;
 use crate::backend::cuda::model::kv_cache::KvCache;
 use crate::backend::cuda::model::DeviceModel;
-use crate::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
+use crate::backend::cuda::sampling::{sample_keys, sample_rows_params, SampledDev};
 use anyhow::{bail, Context, Result};
 use half::bf16;
 use std::collections::VecDeque;
@@ -46,8 +47,9 @@ struct Row {
     logprobs: Vec<f32>,
 }
 
-/// Samples one token per row of `hidden` [rows, d]: f32 logits through the LM head, then the
-/// sampling kernel, one launch per run of rows of the same request (its seed and parameters).
+/// Samples one token per row of `hidden` [rows, d]: f32 logits of every row through the LM head
+/// in one product, then one sampling launch with each row's seed and parameters on the device
+/// (the rows of several requests together; every row's draw is its own).
 fn sample_hidden(
     dm: &DeviceModel,
     dev: &dyn KernelDevice,
@@ -56,33 +58,26 @@ fn sample_hidden(
     requests: &[GenRequest],
 ) -> Result<Vec<(u32, f32)>> {
     let vocab = dm.config.vocab_size;
-    let mut out = Vec::with_capacity(rows.len());
-    let mut r0 = 0;
-    while r0 < rows.len() {
-        let req_i = rows[r0].request;
-        let mut r1 = r0 + 1;
-        while r1 < rows.len() && rows[r1].request == req_i {
-            r1 += 1;
+    let m = rows.len();
+    let logits = dm.head_logits(dev, hidden, 0, m)?;
+    let streams: Vec<u64> = rows.iter().map(|r| r.sample as u64).collect();
+    let steps: Vec<u64> = rows.iter().map(|r| r.tokens.len() as u64).collect();
+    let keys = upload(dev, &sample_keys(&streams, &steps)?)?;
+    let params: Vec<(u64, SamplingParams)> = rows
+        .iter()
+        .map(|r| (requests[r.request].seed, requests[r.request].params))
+        .collect();
+    let s = SampledDev::alloc(dev, m)?;
+    sample_rows_params(dev, &s, &logits, vocab, &keys, &params, 0)?;
+    let mut out = Vec::with_capacity(m);
+    for (i, x) in s.download(dev)?.into_iter().enumerate() {
+        if x.token as usize >= vocab {
+            bail!(
+                "row {i}: sampled token {} is outside the vocabulary",
+                x.token
+            );
         }
-        let m = r1 - r0;
-        let req = &requests[req_i];
-        let logits = dm.head_logits(dev, hidden, r0, m)?;
-        let streams: Vec<u64> = rows[r0..r1].iter().map(|r| r.sample as u64).collect();
-        let steps: Vec<u64> = rows[r0..r1].iter().map(|r| r.tokens.len() as u64).collect();
-        let keys = upload(dev, &sample_keys(&streams, &steps)?)?;
-        let s = SampledDev::alloc(dev, m)?;
-        sample_rows(dev, &s, &logits, vocab, &keys, req.seed, 0, &req.params)?;
-        for (i, x) in s.download(dev)?.into_iter().enumerate() {
-            if x.token as usize >= vocab {
-                bail!(
-                    "row {}: sampled token {} is outside the vocabulary",
-                    r0 + i,
-                    x.token
-                );
-            }
-            out.push((x.token, x.logprob));
-        }
-        r0 = r1;
+        out.push((x.token, x.logprob));
     }
     Ok(out)
 }
@@ -128,7 +123,7 @@ struct Scheduler<'a> {
     free: Vec<usize>,
     pending: VecDeque<(usize, usize)>,
     /// Sorted by (request, sample): rows are admitted in that order and leave without
-    /// reordering, so the rows of a request are adjacent (one LM-head launch per request).
+    /// reordering (completions come out in that order).
     running: Vec<Row>,
     done: Vec<Completion>,
     total: usize,

@@ -42,3 +42,33 @@ pub fn rope_apply(
         }
     });
 }
+
+/// The decode step's RoPE and KV append (the reference of `attn_decode_rope_append_bf16`): row b
+/// of `q` [rows, Hq·D] rotates in place at position len − 1 of its cached sequence `seqs[b]` =
+/// (first cache row, len), and row b of `k_new` (rotated) and of `v_new` [rows, Hkv·D] is written
+/// to cache row first + len − 1 of `k_cache`/`v_cache` [N, Hkv·D].
+#[allow(clippy::too_many_arguments)]
+pub fn rope_append(
+    q: &mut [f32],
+    k_cache: &mut [f32],
+    v_cache: &mut [f32],
+    k_new: &[f32],
+    v_new: &[f32],
+    seqs: &[(usize, usize)],
+    inv_freq: &[f32],
+    n_q_heads: usize,
+    n_kv_heads: usize,
+) {
+    let head_dim = inv_freq.len() * 2;
+    let width = n_kv_heads * head_dim;
+    let positions: Vec<u32> = seqs.iter().map(|&(_, len)| len as u32 - 1).collect();
+    let (cos, sin) = rope_tables(&positions, inv_freq);
+    rope_apply(q, n_q_heads, head_dim, &cos, &sin, false);
+    let mut k = k_new.to_vec();
+    rope_apply(&mut k, n_kv_heads, head_dim, &cos, &sin, false);
+    for (b, &(start, len)) in seqs.iter().enumerate() {
+        let row = (start + len - 1) * width;
+        k_cache[row..row + width].copy_from_slice(&k[b * width..(b + 1) * width]);
+        v_cache[row..row + width].copy_from_slice(&v_new[b * width..(b + 1) * width]);
+    }
+}

@@ -6,7 +6,8 @@
 //! [`attn_decode_split`]: chunks of [`CHUNK`] keys per CTA with a GQA group's query heads sharing
 //! one read of K/V, then a log-sum-exp merge. [`attn_decode_split_seqs`] is rung 2 for sequences
 //! whose (first row, length) only exist on the device. [`attn_decode_append_bf16`] writes a
-//! step's new K/V rows into the cache, one launch for the whole batch, and [`attend`] runs the
+//! step's new K/V rows into the cache, one launch for the whole batch
+//! ([`attn_decode_rope_append_bf16`] with the step's RoPE on q and k as well), and [`attend`] runs the
 //! rung a [`Rung`] names (falling back to rung 1 where rung 2 does not apply).
 use super::attention::{check_dims, AttnSeqs};
 use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
@@ -323,6 +324,103 @@ pub fn attn_decode_append_bf16(
         .buf(v_new)
         .buf(&cache.dev)
         .i32(width as i32);
+    let cfg = LaunchCfg {
+        grid: [b as u32, 1, 1],
+        block: [THREADS, 1, 1],
+        smem_bytes: 0,
+    };
+    dev.launch(W, &cfg, &mut a)
+}
+
+/// Where a decode step's new q/k/v rows are: three buffers, or the column blocks of one GEMM's
+/// output.
+#[derive(Clone, Copy)]
+pub enum StepQkv<'a> {
+    /// q [B, Hq·D] (rotated in place), k and v [B, Hkv·D].
+    Separate {
+        q: &'a DevBuf<bf16>,
+        k: &'a DevBuf<bf16>,
+        v: &'a DevBuf<bf16>,
+    },
+    /// Rows [q | k | v] of `qkv` [B, (Hq + 2·Hkv)·D]; the rotated q goes to `q_out` [B, Hq·D].
+    Packed {
+        qkv: &'a DevBuf<bf16>,
+        q_out: &'a DevBuf<bf16>,
+    },
+}
+
+/// The decode step's RoPE and KV append in one launch: for `cache.host[b]` = (start, len), row b
+/// of q is rotated at position len - 1, row b of k is rotated into cache row start + len - 1 and
+/// row b of v copied there. Bit-identical to `rope_fwd_bf16` on q and k followed by
+/// [`attn_decode_append_bf16`] (both rotate through kernels/rope.cuh).
+pub fn attn_decode_rope_append_bf16(
+    dev: &dyn KernelDevice,
+    qkv: StepQkv<'_>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    cache: &AttnSeqs,
+    inv_freq: &DevBuf<f32>,
+    dims: AttnDims,
+) -> Result<()> {
+    const W: &str = "attn_decode_rope_append_bf16";
+    check_dims(W, dims)?;
+    let b = cache.host.len();
+    check_nonempty(W, cache)?;
+    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    let (qd, width) = (hq * d, hkv * d);
+    if inv_freq.len() * 2 != d {
+        bail!(
+            "{W}: head_dim {d} needs {} inverse frequencies, got {}",
+            d / 2,
+            inv_freq.len()
+        );
+    }
+    if v_cache.len() != k_cache.len() || cache.rows * width > k_cache.len() {
+        bail!(
+            "{W}: sequences reach row {} but the k/v caches have {}/{} elements of rows of {width}",
+            cache.rows,
+            k_cache.len(),
+            v_cache.len()
+        );
+    }
+    let mut a = KernelArgs::new();
+    match qkv {
+        StepQkv::Separate { q, k, v } => {
+            if q.len() != b * qd || k.len() != b * width || v.len() != k.len() {
+                bail!(
+                    "{W}: q/k/v have {}/{}/{} elements for {b} rows of {hq}/{hkv} heads of {d}",
+                    q.len(),
+                    k.len(),
+                    v.len()
+                );
+            }
+            a.buf(q)
+                .buf(q)
+                .i32(qd as i32)
+                .buf(k)
+                .buf(v)
+                .i32(width as i32);
+        }
+        StepQkv::Packed { qkv, q_out } => {
+            let row = qd + 2 * width;
+            if qkv.len() != b * row || q_out.len() != b * qd {
+                bail!(
+                    "{W}: qkv/q_out have {}/{} elements for {b} rows of {hq}/{hkv} heads of {d}",
+                    qkv.len(),
+                    q_out.len()
+                );
+            }
+            a.buf(q_out).buf(qkv).i32(row as i32);
+            a.buf_at(qkv, qd)?.buf_at(qkv, qd + width)?.i32(row as i32);
+        }
+    }
+    a.buf(k_cache)
+        .buf(v_cache)
+        .buf(&cache.dev)
+        .buf(inv_freq)
+        .i32(hq as i32)
+        .i32(hkv as i32)
+        .i32(d as i32);
     let cfg = LaunchCfg {
         grid: [b as u32, 1, 1],
         block: [THREADS, 1, 1],

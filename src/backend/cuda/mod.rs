@@ -15,7 +15,7 @@
 //! | op `X` | kernels | CPU reference |
 //! |---|---|---|
 //! | `attention` | `attn_fwd_bf16`, `attn_bwd_{delta,dkdv,dq}_bf16` | `backend::cpu::attention` |
-//! | `attn_decode` | `attn_decode_bf16` (rung 1), `attn_decode_{split,merge}_bf16` (rung 2), `attn_decode_append_bf16` | `backend::cpu::attention::attend_head` |
+//! | `attn_decode` | `attn_decode_bf16` (rung 1), `attn_decode_{split,merge}_bf16` (rung 2), `attn_decode_append_bf16`, `attn_decode_rope_append_bf16` | `backend::cpu::attention::attend_head`, `backend::cpu::rope::rope_append` |
 //! | `bias` | `bias_add_bf16`, `colsum_partial_bf16` | `backend::cpu::bias` |
 //! | `cast` | `cast_f32_to_bf16`, `cast_bf16_to_f32`, `residual_add_bf16` | `backend::cpu::cast` |
 //! | `embedding` | `embedding_fwd_bf16`, `embedding_bwd_f32` | `backend::cpu::embedding` |
@@ -27,7 +27,7 @@
 //! | `optim` | `adamw_step_f32` | `optim::AdamW::update` |
 //! | `reduce` | `sumsq_partial_f32`, `grad_norm_finalize_f32`, `scale_by_f32` | `optim::{global_norm, clip_coefficient}` |
 //! | `rope` | `rope_fwd_bf16`, `rope_bwd_bf16` | `backend::cpu::rope` |
-//! | `sampling` | `sample_rows_f32` | `backend::cpu::sampling` |
+//! | `sampling` | `sample_rows_f32`, `sample_rows_params_f32` | `backend::cpu::sampling` |
 //! | `softmax` | `softmax_fwd_bf16`, `log_softmax_fwd_bf16` | `backend::cpu::softmax` |
 //! | `sum_parts` | `sum_parts_f32` | `dist::reduce_scatter_sum_f32` (the host's ordered sum) |
 pub mod attention;

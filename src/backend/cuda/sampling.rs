@@ -1,9 +1,10 @@
 //! Token sampling on the device (kernels/sampling.cu): one block per row of f32 logits, the
 //! semantics of `backend::cpu::sampling::sample_row` with the uniform of
-//! `rng::philox_uniform(seed, stream, step, lane)` drawn on the device.
-use super::device::{alloc, download, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
+//! `rng::philox_uniform(seed, stream, step, lane)` drawn on the device; [`sample_rows_params`]
+//! takes each row's seed and parameters from the device, one launch for rows of several requests.
+use super::device::{alloc, download, upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use crate::backend::cpu::sampling::{Sampled, SamplingParams};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 /// Per-row outputs, on the device. `token` is -1 for a row with a NaN/Inf logit.
 pub struct SampledDev {
@@ -117,4 +118,65 @@ pub fn sample_rows(
         &LaunchCfg::linear(rows as u32, threads(vocab), 0),
         &mut a,
     )
+}
+
+/// [`sample_rows`] with each row's own seed and parameters (`rows[i]` for row i of `logits`),
+/// so the rows of several requests take one launch; the same draw per row as [`sample_rows`].
+pub fn sample_rows_params(
+    dev: &dyn KernelDevice,
+    out: &SampledDev,
+    logits: &DevBuf<f32>,
+    vocab: usize,
+    keys: &DevBuf<u32>,
+    rows: &[(u64, SamplingParams)],
+    lane: u32,
+) -> Result<()> {
+    const W: &str = "sample_rows_params_f32";
+    if vocab == 0 || vocab > i32::MAX as usize || logits.len() != rows.len() * vocab {
+        bail!(
+            "{W}: {} logits are not {} rows of a vocabulary of {vocab} (at most {})",
+            logits.len(),
+            rows.len(),
+            i32::MAX
+        );
+    }
+    let n = rows.len();
+    if keys.len() != 4 * n
+        || out.token.len() < n
+        || out.logprob.len() < n
+        || out.logprob_truncated.len() < n
+    {
+        bail!(
+            "{W}: {n} rows need 4 x {n} keys (got {}) and {n} outputs",
+            keys.len()
+        );
+    }
+    let mut params = Vec::with_capacity(8 * n);
+    for (i, (seed, p)) in rows.iter().enumerate() {
+        p.validate().with_context(|| format!("{W}: row {i}"))?;
+        params.extend([
+            *seed as u32,
+            (*seed >> 32) as u32,
+            p.temperature.to_bits(),
+            p.top_k.min(vocab) as u32,
+            p.top_p.to_bits(),
+            p.min_p.to_bits(),
+            p.greedy as u32,
+            0,
+        ]);
+    }
+    if n == 0 {
+        return Ok(());
+    }
+    let params = upload(dev, &params)?;
+    let mut a = KernelArgs::new();
+    a.buf(&out.token)
+        .buf(&out.logprob)
+        .buf(&out.logprob_truncated)
+        .buf(logits)
+        .buf(keys)
+        .i32(vocab as i32)
+        .buf(&params)
+        .u32(lane);
+    dev.launch(W, &LaunchCfg::linear(n as u32, threads(vocab), 0), &mut a)
 }

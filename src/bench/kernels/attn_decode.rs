@@ -2,7 +2,9 @@
 //! on a GPU) at each model's head layout, rung 1 (`attn_decode_bf16`) and rung 2 (flash-decoding)
 //! in the same run, each against the copy bandwidth (bytes: K/V once, q, out, lse; rung 2's
 //! partial states are extra traffic it must hide), rung 2 also against rung 1; the decode step's
-//! KV append of one row per sequence against the bandwidth.
+//! KV append of one row per sequence against the bandwidth; the step's RoPE + KV append, rung 1
+//! the separate launches (`rope_fwd_bf16` on q and k, then the append) and rung 2 the fused
+//! `attn_decode_rope_append_bf16`.
 use super::counts::{attn_decode_bytes, attn_decode_flops};
 use super::record::Record;
 use super::shapes::Plan;
@@ -11,10 +13,11 @@ use super::{random_bf16, Roofs};
 use crate::backend::cpu::attention::AttnDims;
 use crate::backend::cuda::attention::AttnSeqs;
 use crate::backend::cuda::attn_decode::{
-    attn_decode_append_bf16, attn_decode_bf16, attn_decode_split, split_supports, Rung,
-    SplitScratch,
+    attn_decode_append_bf16, attn_decode_bf16, attn_decode_rope_append_bf16, attn_decode_split,
+    split_supports, Rung, SplitScratch, StepQkv,
 };
-use crate::backend::cuda::device::alloc;
+use crate::backend::cuda::device::{alloc, upload};
+use crate::backend::cuda::rope::rope_fwd_bf16;
 use anyhow::Result;
 use half::bf16;
 
@@ -32,7 +35,8 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         .filter(|&r| b.wants(rung_kernel(r)))
         .collect();
     let append = b.wants("attn_decode_append_bf16");
-    if rungs.is_empty() && !append {
+    let rope_append = b.wants("attn_decode_rope_append_bf16");
+    if rungs.is_empty() && !append && !rope_append {
         return Ok(());
     }
     for m in &plan.models {
@@ -67,6 +71,52 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
                 .goal("(no issue goal; one launch for the batch)");
             r.launches = b.dev.take_launched();
             out.push(roofs.vs_bandwidth(r, false));
+        }
+        if rope_append {
+            let kn = random_bf16(b, batch * hkv * d)?;
+            let vn = random_bf16(b, batch * hkv * d)?;
+            let pos = upload(&b.dev, &vec![clen as i32 - 1; batch])?;
+            let inv: Vec<f32> = (0..d / 2)
+                .map(|i| 1e6f32.powf(-2.0 * i as f32 / d as f32))
+                .collect();
+            let inv = upload(&b.dev, &inv)?;
+            // q read and written in place; K and V rows read and written into the cache.
+            let bytes = (2 * 2 * batch * (hq + 2 * hkv) * d) as u64;
+            let mut rung1_ms = None;
+            for rung in [1u32, 2] {
+                b.dev.take_launched();
+                let t = b.time(&mut || {
+                    if rung == 1 {
+                        rope_fwd_bf16(&b.dev, &q, &q, &pos, &inv, hq)?;
+                        rope_fwd_bf16(&b.dev, &kn, &kn, &pos, &inv, hkv)?;
+                        attn_decode_append_bf16(&b.dev, &kc, &vc, &kn, &vn, &cache, hkv * d)
+                    } else {
+                        let qkv = StepQkv::Separate {
+                            q: &q,
+                            k: &kn,
+                            v: &vn,
+                        };
+                        attn_decode_rope_append_bf16(&b.dev, qkv, &kc, &vc, &cache, &inv, dims)
+                    }
+                })?;
+                let median_ms = t.median_ms;
+                let mut r =
+                    Record::new("attn_decode", "attn_decode_rope_append_bf16", shape.clone())
+                        .timed(t, None, Some(bytes))
+                        .goal(if rung == 1 {
+                            "(rung 1: rope q, rope k and the append, three launches)"
+                        } else {
+                            "(no issue goal; one launch for the step's RoPE and append)"
+                        });
+                r.rung = Some(rung);
+                r.launches = b.dev.take_launched();
+                let mut r = roofs.vs_bandwidth(r, false);
+                match rung1_ms {
+                    None => rung1_ms = Some(median_ms),
+                    Some(r1) => r.note = format!("rung 2: {:.2}x rung 1", r1 / median_ms),
+                }
+                out.push(r);
+            }
         }
         let mut rung1_ms = None;
         for &rung in &rungs {

@@ -1,14 +1,16 @@
 //! Top-p sampling over the largest vocabulary at the rollout batch (V = 152064, batch 256 on a
 //! GPU). Its baseline is a sort-based top-p (torch.sort + cumsum) on the same GPU: this
 //! binary has no sort kernel, so that time comes from `scripts/topp_sort_baseline.py` through
-//! `--topp-sort-baseline-ms`; without it the entry reports the bandwidth ratio only.
+//! `--topp-sort-baseline-ms`; without it the entry reports the bandwidth ratio only. The same
+//! draw with per-row parameters (`sample_rows_params_f32`, the decode step's one launch for the
+//! rows of every request) against the bandwidth.
 use super::counts as c;
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
 use super::Roofs;
 use crate::backend::cuda::device::upload;
-use crate::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
+use crate::backend::cuda::sampling::{sample_keys, sample_rows, sample_rows_params, SampledDev};
 use crate::generate::sampling::SamplingParams;
 use anyhow::Result;
 
@@ -16,6 +18,9 @@ use anyhow::Result;
 pub const SORT_SPEEDUP_GOAL: f64 = 5.0;
 
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
+    if b.wants("sample_rows_params_f32") {
+        run_params(b, plan, roofs, out)?;
+    }
     if !b.wants("sample_rows_f32") {
         return Ok(());
     }
@@ -56,5 +61,33 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         }
     }
     out.push(r);
+    Ok(())
+}
+
+/// Top-p 0.9 with each row's parameters read from the device (the same draw as above).
+fn run_params(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
+    let m = plan.largest();
+    let (rows, v) = (plan.sample_rows, m.vocab);
+    let logits = b.random::<f32>(rows * v, |u| 12.0 * u as f32 - 6.0)?;
+    let streams: Vec<u64> = (0..rows as u64).collect();
+    let keys = upload(&b.dev, &sample_keys(&streams, &vec![7; rows])?)?;
+    let res = SampledDev::alloc(&b.dev, rows)?;
+    let p = SamplingParams {
+        temperature: 1.0,
+        top_p: 0.9,
+        ..Default::default()
+    };
+    let per_row = vec![(1234u64, p); rows];
+    b.dev.take_launched();
+    let t = b.time(&mut || sample_rows_params(&b.dev, &res, &logits, v, &keys, &per_row, 0))?;
+    let mut r = Record::new(
+        "sampling",
+        "sample_rows_params_f32",
+        format!("{} top-p 0.9 [{rows}, {v}] per-row parameters", m.short),
+    )
+    .timed(t, None, Some(c::sampling_bytes(rows, v)))
+    .goal("(no issue goal; one launch for the rows of every request)");
+    r.launches = b.dev.take_launched();
+    out.push(roofs.vs_bandwidth(r, false));
     Ok(())
 }

@@ -3,9 +3,11 @@
 //! ([`DeviceModel::prefill`]) and the f32 logits of chosen hidden rows. The scheduling around
 //! them (requests, samples, stop rule) is `generate::device`.
 use super::super::attention::AttnSeqs;
-use super::super::attn_decode::{attend, attn_decode_append_bf16};
+use super::super::attn_decode::{
+    attend, attn_decode_append_bf16, attn_decode_rope_append_bf16, StepQkv,
+};
 use super::super::device::{alloc, upload, DevBuf, KernelDevice};
-use super::super::gemm::{gemm_bf16_at, Gemm, GemmOffsets, Strides};
+use super::super::gemm::{gemm_bf16_at, gemm_bf16_with, Gemm, GemmOffsets, GemmOpts, Strides};
 use super::super::{embedding, mlp, norm, rope};
 use super::kv_cache::KvCache;
 use super::linear::{self, Lin};
@@ -14,11 +16,23 @@ use crate::model::Batch;
 use anyhow::{bail, Result};
 use half::bf16;
 
+/// Which launches a decode step runs per layer; both give the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fusion {
+    /// The separate launches: q, k and v products, RoPE on q and on k, the KV append, gate and up
+    /// products.
+    Unfused,
+    /// One q/k/v product where the weights are packed (not with Qwen3's q/k norm), one launch for
+    /// RoPE + KV append, one batched gate/up product where packed.
+    Fused,
+}
+
 impl DeviceModel {
     /// Hidden states [rows, d] after the final norm for one new token per row: `tokens[i]` at
-    /// position `pos[i]` of slot `slots[i]`; its K/V are appended to the cache first (one launch
-    /// per layer for all rows), then the decode attention of `cache.rung` runs. The launches per
-    /// step do not depend on the number of rows, and the step never waits for the device.
+    /// position `pos[i]` of slot `slots[i]`; RoPE on q/k and the K/V append to the cache run
+    /// first (one launch per layer for all rows), then the decode attention of `cache.rung`. The
+    /// launches per step do not depend on the number of rows, and the step never waits for the
+    /// device.
     pub fn decode_step(
         &self,
         dev: &dyn KernelDevice,
@@ -27,9 +41,22 @@ impl DeviceModel {
         pos: &[usize],
         slots: &[usize],
     ) -> Result<DevBuf<bf16>> {
+        self.decode_step_with(dev, cache, tokens, pos, slots, Fusion::Fused)
+    }
+
+    /// [`DeviceModel::decode_step`] with the launches of `fusion` (both give the same bits).
+    pub fn decode_step_with(
+        &self,
+        dev: &dyn KernelDevice,
+        cache: &KvCache,
+        tokens: &[u32],
+        pos: &[usize],
+        slots: &[usize],
+        fusion: Fusion,
+    ) -> Result<DevBuf<bf16>> {
         let c = &self.config;
         let (n, d, f) = (tokens.len(), c.hidden_size, c.intermediate_size);
-        let (qd, kvd) = (c.q_dim(), c.kv_dim());
+        let qd = c.q_dim();
         let p = &self.params;
         let eps = c.rms_norm_eps;
         if n == 0 || pos.len() != n || slots.len() != n {
@@ -54,8 +81,6 @@ impl DeviceModel {
         }
         let ids: Vec<i32> = tokens.iter().map(|&t| t as i32).collect();
         let ids = upload(dev, &ids)?;
-        let pos_i: Vec<i32> = pos.iter().map(|&p| p as i32).collect();
-        let pos_dev = upload(dev, &pos_i)?;
         let seqs: Vec<(usize, usize)> = slots
             .iter()
             .zip(pos)
@@ -69,45 +94,19 @@ impl DeviceModel {
             let a = alloc::<bf16>(dev, n * d)?;
             let rstd = alloc::<f32>(dev, n)?;
             norm::rmsnorm_fwd_bf16(dev, &a, &rstd, &x, &p[l.input_norm], eps)?;
-            let (mut q, mut kk, v) = (
-                alloc(dev, n * qd)?,
-                alloc(dev, n * kvd)?,
-                alloc(dev, n * kvd)?,
-            );
-            linear::forward(dev, &q, &a, &p[l.q], self.opt(l.q_bias), lin(d, qd))?;
-            linear::forward(dev, &kk, &a, &p[l.k], self.opt(l.k_bias), lin(d, kvd))?;
-            linear::forward(dev, &v, &a, &p[l.v], self.opt(l.v_bias), lin(d, kvd))?;
-            if let (Some(qn), Some(kn)) = (l.q_norm, l.k_norm) {
-                let (qy, ky) = (alloc(dev, q.len())?, alloc(dev, kk.len())?);
-                norm::rmsnorm_fwd_bf16(dev, &qy, &alloc(dev, n * c.num_heads)?, &q, &p[qn], eps)?;
-                norm::rmsnorm_fwd_bf16(
-                    dev,
-                    &ky,
-                    &alloc(dev, n * c.num_kv_heads)?,
-                    &kk,
-                    &p[kn],
-                    eps,
-                )?;
-                (q, kk) = (qy, ky);
-            }
-            rope::rope_fwd_bf16(dev, &q, &q, &pos_dev, &self.inv_freq, c.num_heads)?;
-            rope::rope_fwd_bf16(dev, &kk, &kk, &pos_dev, &self.inv_freq, c.num_kv_heads)?;
+            let q = self.step_qkv(dev, cache, li, &a, &seqs, fusion)?;
             let (kc, vc) = (&cache.k[li], &cache.v[li]);
-            attn_decode_append_bf16(dev, kc, vc, &kk, &v, &seqs, kvd)?;
+            let dims = self.attn_dims();
             let attn = alloc::<bf16>(dev, n * qd)?;
             let lse = alloc::<f32>(dev, n * c.num_heads)?;
             let split = cache.split.as_ref();
-            let dims = self.attn_dims();
             attend(dev, cache.rung, &attn, &lse, &q, kc, vc, &seqs, split, dims)?;
             let h_mid = alloc::<bf16>(dev, n * d)?;
             let o_lin = lin(qd, d);
             linear::forward_residual(dev, &h_mid, &attn, &p[l.o], self.opt(l.o_bias), &x, o_lin)?;
             let m = alloc::<bf16>(dev, n * d)?;
             norm::rmsnorm_fwd_bf16(dev, &m, &rstd, &h_mid, &p[l.post_norm], eps)?;
-            let (gate, up, act) = (alloc(dev, n * f)?, alloc(dev, n * f)?, alloc(dev, n * f)?);
-            linear::forward(dev, &gate, &m, &p[l.gate], self.opt(l.gate_bias), lin(d, f))?;
-            linear::forward(dev, &up, &m, &p[l.up], self.opt(l.up_bias), lin(d, f))?;
-            mlp::swiglu_fwd_bf16(dev, &act, &gate, &up)?;
+            let act = self.step_gate_up(dev, li, &m, fusion)?;
             let (o, down) = (alloc::<bf16>(dev, n * d)?, lin(f, d));
             linear::forward_residual(
                 dev,
@@ -124,6 +123,115 @@ impl DeviceModel {
         let rstd = alloc::<f32>(dev, n)?;
         norm::rmsnorm_fwd_bf16(dev, &hidden, &rstd, &x, &p[self.layout.final_norm], eps)?;
         Ok(hidden)
+    }
+
+    /// The layer's q/k/v of the step from its normed input `a` [n, d]: K/V appended to the cache
+    /// (RoPE applied), the rotated q [n, Hq·D] returned.
+    fn step_qkv(
+        &self,
+        dev: &dyn KernelDevice,
+        cache: &KvCache,
+        li: usize,
+        a: &DevBuf<bf16>,
+        seqs: &AttnSeqs,
+        fusion: Fusion,
+    ) -> Result<DevBuf<bf16>> {
+        let c = &self.config;
+        let (n, d, qd, kvd) = (seqs.host.len(), c.hidden_size, c.q_dim(), c.kv_dim());
+        let (l, p, eps) = (&self.layout.layers[li], &self.params, c.rms_norm_eps);
+        let (kc, vc, dims) = (&cache.k[li], &cache.v[li], self.attn_dims());
+        let lin = |inp, out| Lin { rows: n, inp, out };
+        let pack = &self.packs[li];
+        if let (Fusion::Fused, Some(w), None) = (fusion, &pack.qkv, l.q_norm) {
+            let (qkv, q) = (alloc(dev, n * (qd + 2 * kvd))?, alloc(dev, n * qd)?);
+            let bias = pack.qkv_bias.as_ref();
+            linear::forward(dev, &qkv, a, w, bias, lin(d, qd + 2 * kvd))?;
+            let src = StepQkv::Packed {
+                qkv: &qkv,
+                q_out: &q,
+            };
+            attn_decode_rope_append_bf16(dev, src, kc, vc, seqs, &self.inv_freq, dims)?;
+            return Ok(q);
+        }
+        let (mut q, mut k, v) = (
+            alloc(dev, n * qd)?,
+            alloc(dev, n * kvd)?,
+            alloc(dev, n * kvd)?,
+        );
+        linear::forward(dev, &q, a, &p[l.q], self.opt(l.q_bias), lin(d, qd))?;
+        linear::forward(dev, &k, a, &p[l.k], self.opt(l.k_bias), lin(d, kvd))?;
+        linear::forward(dev, &v, a, &p[l.v], self.opt(l.v_bias), lin(d, kvd))?;
+        if let (Some(qn), Some(kn)) = (l.q_norm, l.k_norm) {
+            let (qy, ky) = (alloc(dev, q.len())?, alloc(dev, k.len())?);
+            norm::rmsnorm_fwd_bf16(dev, &qy, &alloc(dev, n * c.num_heads)?, &q, &p[qn], eps)?;
+            let k_rstd = alloc(dev, n * c.num_kv_heads)?;
+            norm::rmsnorm_fwd_bf16(dev, &ky, &k_rstd, &k, &p[kn], eps)?;
+            (q, k) = (qy, ky);
+        }
+        match fusion {
+            Fusion::Fused => {
+                let src = StepQkv::Separate {
+                    q: &q,
+                    k: &k,
+                    v: &v,
+                };
+                attn_decode_rope_append_bf16(dev, src, kc, vc, seqs, &self.inv_freq, dims)?;
+            }
+            Fusion::Unfused => {
+                let pos: Vec<i32> = seqs.host.iter().map(|&(_, len)| len as i32 - 1).collect();
+                let pos = upload(dev, &pos)?;
+                rope::rope_fwd_bf16(dev, &q, &q, &pos, &self.inv_freq, c.num_heads)?;
+                rope::rope_fwd_bf16(dev, &k, &k, &pos, &self.inv_freq, c.num_kv_heads)?;
+                attn_decode_append_bf16(dev, kc, vc, &k, &v, seqs, kvd)?;
+            }
+        }
+        Ok(q)
+    }
+
+    /// The layer's SwiGLU activation [n, f] of its normed MLP input `m` [n, d]: gate and up as
+    /// one batched product [2, n, f] where the weights are packed (the same per-element sums).
+    fn step_gate_up(
+        &self,
+        dev: &dyn KernelDevice,
+        li: usize,
+        m: &DevBuf<bf16>,
+        fusion: Fusion,
+    ) -> Result<DevBuf<bf16>> {
+        let (d, f) = (self.config.hidden_size, self.config.intermediate_size);
+        let n = m.len() / d;
+        let (l, p) = (&self.layout.layers[li], &self.params);
+        let act = alloc(dev, n * f)?;
+        if let (Fusion::Fused, Some(w)) = (fusion, &self.packs[li].gate_up) {
+            let gate_up = alloc(dev, 2 * n * f)?;
+            let g = Gemm {
+                batch: 2,
+                m: n,
+                n: f,
+                k: d,
+                // both products read the same activations
+                a: Strides {
+                    batch: 0,
+                    ..Strides::rows(n, d)
+                },
+                b: Strides::rows(f, d),
+                alpha: 1.0,
+                beta: 0.0,
+            };
+            gemm_bf16_with(dev, None, Some(&gate_up), m, w, &g, &GemmOpts::default())?;
+            let (gate, up) = (gate_up.view(0, n * f)?, gate_up.view(n * f, n * f)?);
+            mlp::swiglu_fwd_bf16(dev, &act, &gate, &up)?;
+            return Ok(act);
+        }
+        let lin = Lin {
+            rows: n,
+            inp: d,
+            out: f,
+        };
+        let (gate, up) = (alloc(dev, n * f)?, alloc(dev, n * f)?);
+        linear::forward(dev, &gate, m, &p[l.gate], self.opt(l.gate_bias), lin)?;
+        linear::forward(dev, &up, m, &p[l.up], self.opt(l.up_bias), lin)?;
+        mlp::swiglu_fwd_bf16(dev, &act, &gate, &up)?;
+        Ok(act)
     }
 
     /// Prefills each prompt of `prompts` once with one packed forward and copies its K/V

@@ -2,7 +2,7 @@
 //! [`MemoryMeter`] wraps a device and counts the bytes of its live allocations and their peak;
 //! [`ShapeDevice`] allocates and computes nothing, so a large model's byte counts (e.g. the
 //! SmolLM2-135M shape) come from the very code that allocates on a GPU, in milliseconds.
-use super::super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use super::super::device::{alloc, KernelArgs, KernelDevice, LaunchCfg, RawBuf};
 use super::{DeviceBatch, DeviceModel, Grads, HeadOut};
 use crate::model::forward::suffix_rows;
 use crate::model::{Batch, ModelConfig, ParamLayout};
@@ -162,15 +162,12 @@ pub struct StepMemory {
 /// A model of `cfg`'s shape on `dev` with unset weights (for [`ShapeDevice`] accounting).
 pub fn shape_model(dev: &dyn KernelDevice, cfg: &ModelConfig) -> Result<DeviceModel> {
     let layout = ParamLayout::new(cfg);
-    let params = layout
-        .specs
-        .iter()
-        .map(|(_, dims)| alloc(dev, dims.iter().product()))
-        .collect::<Result<Vec<DevBuf<_>>>>()?;
+    let (params, packs) = super::packed::alloc_params(dev, &layout)?;
     Ok(DeviceModel {
         config: cfg.clone(),
         layout,
         params,
+        packs,
         inv_freq: alloc(dev, cfg.inv_freq().len())?,
     })
 }

@@ -21,6 +21,7 @@ pub mod head;
 pub mod kv_cache;
 pub mod linear;
 pub mod memory;
+pub mod packed;
 pub mod score;
 pub mod update;
 
@@ -39,6 +40,9 @@ pub struct DeviceModel {
     pub layout: ParamLayout,
     /// bf16 weights in `layout.specs` order.
     pub params: Vec<DevBuf<bf16>>,
+    /// Per layer, the q/k/v and gate/up weights of `params` seen as one matrix each (the decode
+    /// step's fused products).
+    pub packs: Vec<packed::LayerPacks>,
     pub inv_freq: DevBuf<f32>,
 }
 
@@ -53,18 +57,16 @@ impl DeviceModel {
                 super::attention::MAX_HEAD_DIM
             );
         }
-        let params = model
-            .params
-            .iter()
-            .map(|p| {
-                let h: Vec<bf16> = p.data().iter().map(|&v| bf16::from_f32(v)).collect();
-                upload(dev, &h)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let (params, packs) = packed::alloc_params(dev, &model.layout)?;
+        for (p, buf) in model.params.iter().zip(&params) {
+            let h: Vec<bf16> = p.data().iter().map(|&v| bf16::from_f32(v)).collect();
+            super::device::copy_to_device(dev, &h, buf)?;
+        }
         Ok(DeviceModel {
             config: cfg.clone(),
             layout: model.layout.clone(),
             params,
+            packs,
             inv_freq: upload(dev, &model.inv_freq)?,
         })
     }

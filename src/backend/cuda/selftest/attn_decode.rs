@@ -4,15 +4,18 @@
 //! pool: each sequence owns `slot · max_len ..`, slots in a shuffled order with unused rows
 //! between them. Rung 2 must also give bit-identical results for a sequence alone and inside a
 //! batch (its chunking depends on nothing but the sequence). The KV append must write exactly
-//! the new rows and leave every other cache row alone.
+//! the new rows and leave every other cache row alone; the fused RoPE + append must match
+//! `backend::cpu::rope::rope_append` and give the same bits as `rope_fwd_bf16` then the append.
 use super::super::attention::AttnSeqs;
 use super::super::attn_decode::{
-    attn_decode_append_bf16, attn_decode_bf16, attn_decode_split, split_supports, Rung,
-    SplitScratch, CHUNK,
+    attn_decode_append_bf16, attn_decode_bf16, attn_decode_rope_append_bf16, attn_decode_split,
+    split_supports, Rung, SplitScratch, StepQkv, CHUNK,
 };
 use super::super::device::{download, filled, upload, DevBuf, KernelDevice};
-use super::{bf16_inputs, compare, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM};
+use super::super::rope::rope_fwd_bf16;
+use super::{bf16_inputs, compare, nan_bf16, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_GEMM};
 use crate::backend::cpu::attention::{attend_head, gather_head, AttnDims};
+use crate::backend::cpu::rope::rope_append;
 use crate::rng::SplitMix64;
 use anyhow::Result;
 use half::bf16;
@@ -100,6 +103,122 @@ pub fn run(c: &mut Checks) {
             check_append(dev, rng, &case)
         });
     }
+    for case in rope_append_cases(c.set) {
+        let shape = case.label();
+        c.check("attn_decode_rope_append_bf16", &shape, |dev, rng| {
+            check_rope_append(dev, rng, &case)
+        });
+    }
+}
+
+/// The fused RoPE + append at head dims 24/64/128, GQA groups 1..4, rows at different positions
+/// and a row at position 0 (a 1-key sequence).
+fn rope_append_cases(set: ShapeSet) -> Vec<DecodeCase> {
+    let mut v = vec![
+        DecodeCase::new(&[1, 17, 3], 6, 2, 24),
+        DecodeCase::new(&[33, 1, 5, 2], 8, 2, 64),
+        DecodeCase::new(&[2, 1, 9], 4, 1, 128),
+        DecodeCase::new(&[7], 3, 3, 24),
+    ];
+    if set == ShapeSet::Full {
+        v.extend([
+            DecodeCase::new(&[1, 300, 77, 512], 9, 3, 64),
+            DecodeCase::new(&[256, 1, 2000], 28, 4, 128),
+        ]);
+    }
+    v
+}
+
+/// The fused RoPE + KV append against the CPU reference, and bit for bit against the unfused
+/// path (`rope_fwd_bf16` on q and k, then `attn_decode_append_bf16`) on the same inputs, with
+/// q/k/v in three buffers and packed as one GEMM's [q | k | v] rows.
+pub fn check_rope_append(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    case: &DecodeCase,
+) -> Result<Vec<CheckRow>> {
+    const W: &str = "attn_decode_rope_append_bf16";
+    let shape = format!("rope append {}", case.label());
+    let dims = case.dims;
+    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    let width = hkv * d;
+    let seqs = case.seqs();
+    let b = seqs.len();
+    let (k0, k0h) = bf16_inputs(rng, case.rows() * width, -2.0, 2.0);
+    let (v0, v0h) = bf16_inputs(rng, case.rows() * width, -2.0, 2.0);
+    let (q, qh) = bf16_inputs(rng, b * hq * d, -2.0, 2.0);
+    let (kn, knh) = bf16_inputs(rng, b * width, -2.0, 2.0);
+    let (vn, vnh) = bf16_inputs(rng, b * width, -2.0, 2.0);
+    let inv: Vec<f32> = (0..d / 2)
+        .map(|i| 10_000f32.powf(-2.0 * i as f32 / d as f32))
+        .collect();
+    let cache = AttnSeqs::upload(dev, &seqs)?;
+    let inv_dev = upload(dev, &inv)?;
+    let (kc, vc, qb) = (upload(dev, &k0h)?, upload(dev, &v0h)?, upload(dev, &qh)?);
+    let (knb, vnb) = (upload(dev, &knh)?, upload(dev, &vnh)?);
+    let separate = StepQkv::Separate {
+        q: &qb,
+        k: &knb,
+        v: &vnb,
+    };
+    attn_decode_rope_append_bf16(dev, separate, &kc, &vc, &cache, &inv_dev, dims)?;
+    let f = |v: Vec<bf16>| v.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
+    let (got_q, got_k, got_v) = (
+        f(download(dev, &qb)?),
+        f(download(dev, &kc)?),
+        f(download(dev, &vc)?),
+    );
+    let (mut want_q, mut want_k, mut want_v) = (q, k0, v0);
+    rope_append(
+        &mut want_q,
+        &mut want_k,
+        &mut want_v,
+        &kn,
+        &vn,
+        &seqs,
+        &inv,
+        hq,
+        hkv,
+    );
+    // The unfused path on the same inputs.
+    let (kc1, vc1, q1) = (upload(dev, &k0h)?, upload(dev, &v0h)?, upload(dev, &qh)?);
+    let kn1 = upload(dev, &knh)?;
+    let pos: Vec<i32> = seqs.iter().map(|&(_, len)| len as i32 - 1).collect();
+    let pos = upload(dev, &pos)?;
+    rope_fwd_bf16(dev, &q1, &q1, &pos, &inv_dev, hq)?;
+    rope_fwd_bf16(dev, &kn1, &kn1, &pos, &inv_dev, hkv)?;
+    attn_decode_append_bf16(dev, &kc1, &vc1, &kn1, &vnb, &cache, width)?;
+    // The packed layout: row b = [q_b | k_b | v_b].
+    let qd = hq * d;
+    let packed: Vec<bf16> = (0..b)
+        .flat_map(|r| {
+            let q = &qh[r * qd..(r + 1) * qd];
+            let k = &knh[r * width..(r + 1) * width];
+            let v = &vnh[r * width..(r + 1) * width];
+            q.iter().chain(k).chain(v).copied().collect::<Vec<_>>()
+        })
+        .collect();
+    let (kc2, vc2) = (upload(dev, &k0h)?, upload(dev, &v0h)?);
+    let (qkv, q_out) = (upload(dev, &packed)?, nan_bf16(dev, b * qd)?);
+    let packed = StepQkv::Packed {
+        qkv: &qkv,
+        q_out: &q_out,
+    };
+    attn_decode_rope_append_bf16(dev, packed, &kc2, &vc2, &cache, &inv_dev, dims)?;
+    let name = |what: &str| format!("{W} {what}");
+    let exact =
+        |what: &str, got: &[f32], want: Vec<f32>| compare(&name(what), &shape, got, &want, 0.0);
+    Ok(vec![
+        compare(&name("q"), &shape, &got_q, &want_q, TOL_BF16),
+        compare(&name("k cache"), &shape, &got_k, &want_k, TOL_BF16),
+        compare(&name("v cache"), &shape, &got_v, &want_v, 0.0),
+        exact("q = unfused", &got_q, f(download(dev, &q1)?)),
+        exact("k cache = unfused", &got_k, f(download(dev, &kc1)?)),
+        exact("v cache = unfused", &got_v, f(download(dev, &vc1)?)),
+        exact("packed q = unfused", &got_q, f(download(dev, &q_out)?)),
+        exact("packed k cache = unfused", &got_k, f(download(dev, &kc2)?)),
+        exact("packed v cache = unfused", &got_v, f(download(dev, &vc2)?)),
+    ])
 }
 
 /// The KV append of one decode step: every sequence's new K/V row lands at its last position,

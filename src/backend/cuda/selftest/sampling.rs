@@ -1,14 +1,24 @@
 //! kernels/sampling.cu: device draws against `backend::cpu::sampling::sample_row` on the same
-//! Philox uniforms, for several parameter sets, with and without tied logits. Also driven
-//! directly by tests/kernels_sampling.rs.
+//! Philox uniforms, for several parameter sets, with and without tied logits; the per-row
+//! parameter kernel must draw exactly what the per-launch one draws for each row's parameters.
+//! Also driven directly by tests/kernels_sampling.rs.
 use super::super::device::{filled, upload, KernelDevice};
-use super::super::sampling::{sample_keys, sample_rows, SampledDev};
-use super::{CheckRow, Checks, ShapeSet};
+use super::super::sampling::{sample_keys, sample_rows, sample_rows_params, SampledDev};
+use super::{compare, CheckRow, Checks, ShapeSet};
 use crate::backend::cpu::sampling::{sample_row, SamplingParams};
 use crate::rng::{philox_uniform, SplitMix64};
 use anyhow::Result;
 
 pub fn run(c: &mut Checks) {
+    if c.wants("sample_rows_params_f32") {
+        for (rows, vocab) in [(12, 7), (6, 301)] {
+            let shape = format!("{rows}x{vocab} every parameter set");
+            let seed = c.rng.next_u64();
+            c.check("sample_rows_params_f32", &shape, |dev, rng| {
+                check_params(dev, rng, rows, vocab, seed, &shape)
+            });
+        }
+    }
     if !c.wants("sample_rows_f32") {
         return;
     }
@@ -148,4 +158,51 @@ fn agreement_row(shape: &str, a: &DrawAgreement) -> CheckRow {
             a.boundary
         ),
     }
+}
+
+/// Rows cycling through every parameter set (and two seeds) in one `sample_rows_params` launch
+/// against one `sample_rows` launch per row with that row's seed and parameters: the same token
+/// and log-probabilities, bit for bit.
+pub fn check_params(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    rows: usize,
+    vocab: usize,
+    seed: u64,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
+    let sets = sampling_params();
+    let logits: Vec<f32> = (0..rows * vocab)
+        .map(|_| rng.uniform_f32(-4.0, 4.0))
+        .collect();
+    let streams: Vec<u64> = (0..rows as u64).map(|r| r * 5 + 1).collect();
+    let steps: Vec<u64> = (0..rows as u64).map(|r| r + 2).collect();
+    let per_row: Vec<(u64, SamplingParams)> = (0..rows)
+        .map(|r| (seed.wrapping_add((r % 2) as u64), sets[r % sets.len()].1))
+        .collect();
+    let ld = upload(dev, &logits)?;
+    let keys = upload(dev, &sample_keys(&streams, &steps)?)?;
+    let out = SampledDev::alloc(dev, rows)?;
+    sample_rows_params(dev, &out, &ld, vocab, &keys, &per_row, 0)?;
+    let got = out.download(dev)?;
+    let mut want = Vec::with_capacity(rows);
+    for (r, (row_seed, p)) in per_row.iter().enumerate() {
+        let one = upload(dev, &logits[r * vocab..(r + 1) * vocab])?;
+        let key = upload(dev, &sample_keys(&streams[r..=r], &steps[r..=r])?)?;
+        let o = SampledDev::alloc(dev, 1)?;
+        sample_rows(dev, &o, &one, vocab, &key, *row_seed, 0, p)?;
+        want.extend(o.download(dev)?);
+    }
+    let cols = |v: &[crate::backend::cpu::sampling::Sampled]| -> Vec<f32> {
+        v.iter()
+            .flat_map(|x| [x.token as f32, x.logprob, x.logprob_truncated])
+            .collect()
+    };
+    Ok(vec![compare(
+        "sample_rows_params_f32",
+        shape,
+        &cols(&got),
+        &cols(&want),
+        0.0,
+    )])
 }
