@@ -1,11 +1,15 @@
 // Causal grouped-query attention over packed variable-length sequences, FlashAttention-2 style:
 // tiles of queries and keys staged through shared memory, online softmax in f32, nothing T x T in
-// global memory. Three rungs of the same op, each a step of the ladder `rlvr bench kernels` shows:
+// global memory. Four rungs of the same op, each a step of the ladder `rlvr bench kernels` shows:
 //   rung 1: attn_fwd_bf16, attn_bwd_{dkdv,dq}_bf16 below — plain FMAs (SIMT) out of f32 shared
-//           memory, 16-row tiles; written for correctness first.
+//           memory, 16-row tiles; written for correctness first; the device model's forward
+//           (its log-probs must be the sampler's, see AttnRung::FORWARD).
 //   rung 2: attn_*_mma_d{64,128}_bf16 — tensor cores (attention_mma.cuh).
 //   rung 3: attn_*_fa2_d{64,128}_bf16 — + cp.async pipelining, exp2, diagonal-only masking,
-//           longest tiles first (attention_mma.cuh).
+//           longest tiles first (attention_mma.cuh); the device model's backward.
+//   rung 4: attn_fwd_fa2split_d{64,128}_bf16 — forward only: rung 3 with P split into three
+//           bf16 terms for P V (2x the forward's tensor FLOPs), which hold P exactly, as rung 1
+//           and decode keep it in f32.
 // attn_bwd_delta_bf16 (the backward's row statistic) serves every rung.
 //
 // Layout (as backend::cpu::attention): q, o, dq [N, Hq, D]; k, v, dk, dv [N, Hkv, D] bf16, rows are
@@ -13,7 +17,8 @@
 // the backward's delta [N, Hq] f32. Query head h reads kv head h / (Hq / Hkv). Any D <= 128.
 //
 // Cost for one sequence of T tokens and H query heads (causal, so half of T^2):
-//   forward  4 * T^2 * D * H / 2 FLOPs; reads Q once and K, V once per query tile.
+//   forward  4 * T^2 * D * H / 2 FLOPs (rung 4 executes 8 * T^2 * D * H / 2: P V three times);
+//            reads Q once and K, V once per query tile.
 //   backward 2.5x the forward FLOPs (plus a recomputation of QK^T and dO V^T in the dQ kernel,
 //            which buys determinism without float atomics); reads Q, dO once per key tile.
 #include "common.cuh"
@@ -343,7 +348,7 @@ RLVR_KERNEL_BOUNDED(attn_bwd_dq_bf16, ATT_THREADS, bf16* __restrict__ dq, const 
     }
 }
 
-// Rungs 2 and 3 (bodies in attention_mma.cuh). Grid and dynamic shared memory: see the
+// Rungs 2 to 4 (bodies in attention_mma.cuh). Grid and dynamic shared memory: see the
 // launchers in src/backend/cuda/attention.rs.
 #include "attention_mma.cuh"
 
@@ -366,6 +371,12 @@ RLVR_KERNEL_BOUNDED(attn_fwd_mma_d64_bf16, ATT_THREADS, ATT_FWD_PARAMS) { attn_f
 RLVR_KERNEL_BOUNDED(attn_fwd_mma_d128_bf16, ATT_THREADS, ATT_FWD_PARAMS) { attn_fwd_tc<128, false>(ATT_FWD_ARGS); }
 RLVR_KERNEL_BOUNDED(attn_fwd_fa2_d64_bf16, ATT_THREADS, ATT_FWD_PARAMS) { attn_fwd_tc<64, true>(ATT_FWD_ARGS); }
 RLVR_KERNEL_BOUNDED(attn_fwd_fa2_d128_bf16, ATT_THREADS, ATT_FWD_PARAMS) { attn_fwd_tc<128, true>(ATT_FWD_ARGS); }
+RLVR_KERNEL_BOUNDED(attn_fwd_fa2split_d64_bf16, ATT_THREADS, ATT_FWD_PARAMS) {
+    attn_fwd_tc<64, true, 3>(ATT_FWD_ARGS);
+}
+RLVR_KERNEL_BOUNDED(attn_fwd_fa2split_d128_bf16, ATT_THREADS, ATT_FWD_PARAMS) {
+    attn_fwd_tc<128, true, 3>(ATT_FWD_ARGS);
+}
 RLVR_KERNEL_BOUNDED(attn_bwd_dq_mma_d64_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<64, false>(ATT_DQ_ARGS); }
 RLVR_KERNEL_BOUNDED(attn_bwd_dq_mma_d128_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<128, false>(ATT_DQ_ARGS); }
 RLVR_KERNEL_BOUNDED(attn_bwd_dq_fa2_d64_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<64, true>(ATT_DQ_ARGS); }

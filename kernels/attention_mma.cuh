@@ -18,6 +18,11 @@
 //     and the dQ pass, Q/dO/lse/delta in the dK/dV pass), exp2 with scale * log2(e) folded into
 //     one FMA, the mask applied only to tiles that cross the diagonal or the sequence end, and
 //     the longest tiles scheduled first (see AttBlock).
+//   rung 4 (forward only, P_TERMS = 3): rung 3 with P entering P V as three bf16 terms, which
+//     hold its f32 value exactly, so the output is rung 1's up to f32 summation order (decode
+//     keeps P in f32 too; an activation whose bf16 rounding flips moves later log-probs by up
+//     to ~1e-2, so P to 2^-17 with two terms is far from enough). P V runs three times: 2x the
+//     forward's tensor FLOPs. Its backward is rung 3's.
 // Both: tiles wholly above the diagonal are never visited; the dK/dV pass loops over the query
 // heads of a GQA group inside one CTA, so one K/V tile in shared memory serves the whole group
 // and dK, dV need no cross-head reduction; dQ is a separate pass over key tiles (no atomics), so
@@ -171,10 +176,25 @@ static __device__ __forceinline__ void att_mma_abt(float (&acc)[NB / 8][4], cons
     }
 }
 
-// acc[n] (16 x DT) += P (16 x NB, given as C fragments p[j] of n8 tiles, rounded to bf16 and
-// reused as A fragments) * B where B is NB rows of `b` ([rows][DT + 8], row-major k x n, loaded
-// with ldmatrix.trans): the O += P V shape.
-template <int DT, int NB>
+// A pair of floats as TERMS bf16 terms packed as fragment registers: t[0] = bf16(x), each next
+// term the bf16 of what the earlier ones leave (every remainder is exact in f32). One term
+// carries x to 2^-9 relative, two to about 2^-17, three exactly (8 + 8 + 8 significant bits
+// cover f32's 24).
+template <int TERMS>
+static __device__ __forceinline__ void att_split_bf16x2(float x0, float x1, uint32_t (&t)[TERMS]) {
+#pragma unroll
+    for (int i = 0; i < TERMS; ++i) {
+        t[i] = att_pack_bf16x2(x0, x1);
+        x0 -= bf16_lo(t[i]);
+        x1 -= bf16_hi(t[i]);
+    }
+}
+
+// acc[n] (16 x DT) += P (16 x NB, given as C fragments p[j] of n8 tiles, reused as A fragments)
+// * B where B is NB rows of `b` ([rows][DT + 8], row-major k x n, loaded with ldmatrix.trans):
+// the O += P V shape. P enters the mma as TERMS bf16 terms (att_split_bf16x2), one mma per term
+// and B fragment (the B fragment loaded once): TERMS = 1 rounds P to bf16, 3 keeps it exact.
+template <int DT, int NB, int TERMS = 1>
 static __device__ __forceinline__ void att_mma_pb(float (&acc)[AttTile<DT>::NT][4], const float (&p)[NB / 8][4],
                                                   const bf16* b) {
     constexpr int LD = AttTile<DT>::LD;
@@ -182,16 +202,26 @@ static __device__ __forceinline__ void att_mma_pb(float (&acc)[AttTile<DT>::NT][
     const bf16* brow = b + ((lane & 7) + 8 * ((lane >> 3) & 1)) * LD + 8 * (lane >> 4);
 #pragma unroll
     for (int kk = 0; kk < NB / 16; ++kk) {
-        const uint32_t af[4] = {att_pack_bf16x2(p[2 * kk][0], p[2 * kk][1]), att_pack_bf16x2(p[2 * kk][2], p[2 * kk][3]),
-                                att_pack_bf16x2(p[2 * kk + 1][0], p[2 * kk + 1][1]),
-                                att_pack_bf16x2(p[2 * kk + 1][2], p[2 * kk + 1][3])};
+        // A register r: C tile 2kk + r / 2, row half r % 2 (C and A fragments share a lane layout).
+        uint32_t af[TERMS][4];
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+            const float* c = p[2 * kk + (r >> 1)] + 2 * (r & 1);
+            uint32_t t[TERMS];
+            att_split_bf16x2<TERMS>(c[0], c[1], t);
+#pragma unroll
+            for (int i = 0; i < TERMS; ++i) af[i][r] = t[i];
+        }
 #pragma unroll
         for (int n = 0; n < AttTile<DT>::NT; n += 2) {
             uint32_t bf[4];
             att_ldmatrix_x4_trans(bf, brow + kk * 16 * LD + n * 8);
             const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
-            mma_bf16_16816(acc[n], af, b0, acc[n]);
-            mma_bf16_16816(acc[n + 1], af, b1, acc[n + 1]);
+#pragma unroll
+            for (int i = 0; i < TERMS; ++i) {
+                mma_bf16_16816(acc[n], af[i], b0, acc[n]);
+                mma_bf16_16816(acc[n + 1], af[i], b1, acc[n + 1]);
+            }
         }
     }
 }
@@ -290,7 +320,8 @@ struct AttKvStream {
 };
 
 // Forward. Dynamic shared memory: Q [64][DT + 8] then K, V [stages][64][DT + 8] (bf16).
-template <int DT, bool FA2>
+// P_TERMS: the bf16 terms P enters P V as (rung 4: 3, see att_mma_pb).
+template <int DT, bool FA2, int P_TERMS = 1>
 __device__ __forceinline__ void attn_fwd_tc(bf16* __restrict__ o, float* __restrict__ lse,
                                                    const bf16* __restrict__ q, const bf16* __restrict__ k,
                                                    const bf16* __restrict__ v, const int* __restrict__ seqs, int hq,
@@ -378,7 +409,7 @@ __device__ __forceinline__ void attn_fwd_tc(bf16* __restrict__ o, float* __restr
                 oacc[n][2 * half + 1] *= alpha;
             }
         }
-        att_mma_pb<DT, BK>(oacc, s, Vt);
+        att_mma_pb<DT, BK, P_TERMS>(oacc, s, Vt);
         kv.release();
     }
 

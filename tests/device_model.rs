@@ -409,6 +409,11 @@ fn train_cpu_vs_emu(objective: &str) {
     let log = std::fs::read_to_string(dir.path().join("emu-device/log.txt")).unwrap();
     assert!(log.contains("rollouts on emulator"), "{log}");
     let diff = |m: &serde_json::Value| m["rollout/sampler_trainer_logp_max_diff"].as_f64().unwrap();
+    eprintln!(
+        "{objective}: sampler vs trainer log-prob max diff: CPU rollouts {:.3e}, device rollouts {:.3e}",
+        diff(&metrics[1]),
+        diff(&metrics[2])
+    );
     assert!(diff(&metrics[2]) < 1e-3, "{}", metrics[2]);
     assert!(
         diff(&metrics[1]) > diff(&metrics[2]),

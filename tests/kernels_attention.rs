@@ -1,5 +1,6 @@
 //! Attention kernels (kernels/attention.cu) on the emulator against `backend::cpu::attention`:
-//! packed sequences with odd lengths, GQA groups 1, 3 and 7, head dims 16 to 128, every rung.
+//! packed sequences with odd lengths, GQA groups 1, 3 and 7, head dims 16 to 128, every rung
+//! (rung 4 has a forward of its own only).
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cpu::attention::AttnDims;
@@ -39,7 +40,12 @@ fn forward_and_backward_match_the_cpu_reference() {
             // the second (bitwise) backward run: the emulator shuffles the block order
             let twice = case.dims.head_dim == 24;
             let rows = check_fwd_bwd(&dev, &mut rng, case, rung, twice).unwrap();
-            assert_all_pass(&rows, if twice { 7 } else { 6 });
+            let expect = match (rung.own_backward(), twice) {
+                (false, _) => 2,
+                (true, true) => 7,
+                (true, false) => 6,
+            };
+            assert_all_pass(&rows, expect);
         }
     }
 }
@@ -66,4 +72,54 @@ fn launcher_rejects_bad_shapes() {
     };
     let seqs = AttnSeqs::upload(&dev, &[(0, 4)]).unwrap();
     assert!(attn_fwd_bf16(&dev, &o, &lse, &q, &kv, &kv, &seqs, bad).is_err());
+}
+
+/// Rung 4 carries P exactly, so its output is rung 1's up to f32 summation order:
+/// almost every element rounds to the same bf16 and none is more than one bf16 step away. Rung
+/// 3 (P rounded to bf16) moves many elements by several steps.
+#[test]
+fn split_p_forward_matches_the_simt_forward_to_a_bf16_step() {
+    use rlvr::backend::cuda::attention::attn_fwd_bf16_rung;
+    use rlvr::backend::cuda::selftest::{bf16_inputs, download_bf16};
+    let Some(dev) = emu_or_skip(11) else { return };
+    let mut rng = input_rng(11);
+    let case = AttnCase::new(&[100, 29], 4, 2, 16);
+    let dims = case.dims;
+    let (hq, hkv, d, n) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim, case.rows());
+    let seqs = AttnSeqs::upload(&dev, &case.seqs()).unwrap();
+    let (_, qh) = bf16_inputs(&mut rng, n * hq * d, -2.0, 2.0);
+    let (_, kh) = bf16_inputs(&mut rng, n * hkv * d, -2.0, 2.0);
+    let (_, vh) = bf16_inputs(&mut rng, n * hkv * d, -1.0, 1.0);
+    let (q, k, v) = (
+        upload(&dev, &qh).unwrap(),
+        upload(&dev, &kh).unwrap(),
+        upload(&dev, &vh).unwrap(),
+    );
+    let out = |rung: AttnRung| {
+        let o = filled(&dev, n * hq * d, half::bf16::NAN).unwrap();
+        let lse = filled(&dev, n * hq, f32::NAN).unwrap();
+        attn_fwd_bf16_rung(rung, &dev, &o, &lse, &q, &k, &v, &seqs, dims).unwrap();
+        download_bf16(&dev, &o).unwrap()
+    };
+    let base = out(AttnRung::Simt);
+    // (elements that differ, largest difference in bf16 steps of the rung-1 value)
+    let steps = |o: &[f32]| {
+        let mut worst = 0f32;
+        let mut differ = 0;
+        for (a, b) in o.iter().zip(&base) {
+            let step = (b.abs().max(1e-30)).log2().floor().exp2() / 128.0;
+            worst = worst.max((a - b).abs() / step);
+            differ += usize::from(a != b);
+        }
+        (differ, worst)
+    };
+    let (d4, w4) = steps(&out(AttnRung::Fa2Split));
+    let (d3, w3) = steps(&out(AttnRung::Fa2));
+    eprintln!(
+        "vs rung 1 ({} elements): rung 4 {d4} differ, at most {w4} bf16 steps; rung 3 {d3} differ, at most {w3}",
+        base.len()
+    );
+    assert!(w4 <= 1.0, "rung 4 moves an element by {w4} bf16 steps");
+    assert!(d4 * 50 <= base.len(), "rung 4: {d4} elements differ");
+    assert!(w3 > 1.0, "rung 3 should show bf16 P's error ({w3} steps)");
 }

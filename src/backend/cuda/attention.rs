@@ -3,7 +3,8 @@
 //! `backend::cpu::attention` (q/o [N, Hq·D], k/v [N, Hkv·D], lse [N, Hq]).
 //!
 //! The training kernels come as a ladder of rungs ([`AttnRung`]), each one idea more than the
-//! last; `attn_fwd_bf16` / `attn_bwd_bf16` run the best, `*_rung` any of them (selftest, bench).
+//! last; `attn_fwd_bf16` / `attn_bwd_bf16` run the device model's rungs ([`AttnRung::FORWARD`],
+//! [`AttnRung::BACKWARD`]), `*_rung` any of them (selftest, bench).
 use super::device::{alloc, upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use crate::backend::cpu::attention::AttnDims;
 use anyhow::{bail, Result};
@@ -36,6 +37,11 @@ pub enum AttnRung {
     /// FlashAttention-2 in full: rung 2 plus cp.async double buffering, exp2 with the scale
     /// folded into one FMA, masking only on diagonal and edge tiles, longest tiles first.
     Fa2 = 3,
+    /// Forward only: rung 3 with P entering P·V as three bf16 terms (P₁ = bf16(P),
+    /// P₂ = bf16(P − P₁), P₃ = bf16(P − P₁ − P₂)), which hold P's f32 value exactly, so the
+    /// output is rung 1's up to f32 summation order. P·V runs three times: 2× the forward's
+    /// tensor FLOPs. Its backward is rung 3's.
+    Fa2Split = 4,
 }
 
 /// The head-dim bucket a tensor-core kernel is compiled for.
@@ -48,13 +54,20 @@ fn bucket(head_dim: usize) -> usize {
 }
 
 impl AttnRung {
-    pub const ALL: [AttnRung; 3] = [AttnRung::Simt, AttnRung::Mma, AttnRung::Fa2];
-    /// The fastest rung.
+    pub const ALL: [AttnRung; 4] = [
+        AttnRung::Simt,
+        AttnRung::Mma,
+        AttnRung::Fa2,
+        AttnRung::Fa2Split,
+    ];
+    /// The fastest rung (rung 4 is more accurate, not faster).
     pub const BEST: AttnRung = AttnRung::Fa2;
-    /// The rung of the device model's forward. The tensor-core rungs round P to bf16 before
-    /// P·V (as FlashAttention-2 does); decode keeps P in f32, so with them the trainer's log π
-    /// would differ from the sampler's by ~2e-2 nats instead of < 1e-3. The forward keeps P in
-    /// f32 until a tensor-core rung does too (P split into two bf16 terms).
+    /// The rung of the device model's forward. Rungs 2 and 3 round P to bf16 before P·V (as
+    /// FlashAttention-2 does); decode keeps P in f32, and the trainer's log π must equal the
+    /// sampler's (< 1e-3): every bf16 activation whose rounding flips moves later log-probs by
+    /// up to ~1e-2, so the forward must match decode to f32 rounding. Rung 4 carries P exactly
+    /// but sums in another order than rung 1, and the rare output that then rounds the other
+    /// way still moves the tiny task's log-probs by 1.1e-3: the forward stays on rung 1.
     pub const FORWARD: AttnRung = AttnRung::Simt;
     /// The rung of the device model's backward: bf16 P and dS into the mma are the backward's
     /// usual precision and touch no sampled quantity.
@@ -74,64 +87,79 @@ impl AttnRung {
             AttnRung::Simt => "SIMT FMAs, f32 shared memory",
             AttnRung::Mma => "mma.sync tensor cores, S/P in registers",
             AttnRung::Fa2 => "+ cp.async double buffer, exp2, diagonal-only mask, longest first",
+            AttnRung::Fa2Split => "rung 3 + P as three bf16 terms in P·V (2x fwd FLOPs)",
         }
+    }
+
+    /// The rung whose backward kernels this rung launches (rung 4 adds to the forward only).
+    pub fn backward_rung(self) -> AttnRung {
+        match self {
+            AttnRung::Fa2Split => AttnRung::Fa2,
+            r => r,
+        }
+    }
+
+    /// Whether the rung has backward kernels of its own (else it runs
+    /// [`backward_rung`](Self::backward_rung)'s).
+    pub fn own_backward(self) -> bool {
+        self.backward_rung() == self
+    }
+
+    /// Rungs 3 and 4 share the FlashAttention-2 launch: heads-first grid, double buffering.
+    fn fa2(self) -> bool {
+        matches!(self, AttnRung::Fa2 | AttnRung::Fa2Split)
     }
 
     /// The forward kernel this rung launches at `head_dim`.
     pub fn fwd_kernel(self, head_dim: usize) -> &'static str {
         self.pick(
             head_dim,
-            [
-                "attn_fwd_bf16",
-                "attn_fwd_mma_d64_bf16",
-                "attn_fwd_mma_d128_bf16",
-                "attn_fwd_fa2_d64_bf16",
-                "attn_fwd_fa2_d128_bf16",
+            "attn_fwd_bf16",
+            &[
+                ["attn_fwd_mma_d64_bf16", "attn_fwd_mma_d128_bf16"],
+                ["attn_fwd_fa2_d64_bf16", "attn_fwd_fa2_d128_bf16"],
+                ["attn_fwd_fa2split_d64_bf16", "attn_fwd_fa2split_d128_bf16"],
             ],
         )
     }
 
     /// The dK/dV kernel this rung launches at `head_dim`.
     pub fn dkdv_kernel(self, head_dim: usize) -> &'static str {
-        self.pick(
+        self.backward_rung().pick(
             head_dim,
-            [
-                "attn_bwd_dkdv_bf16",
-                "attn_bwd_dkdv_mma_d64_bf16",
-                "attn_bwd_dkdv_mma_d128_bf16",
-                "attn_bwd_dkdv_fa2_d64_bf16",
-                "attn_bwd_dkdv_fa2_d128_bf16",
+            "attn_bwd_dkdv_bf16",
+            &[
+                ["attn_bwd_dkdv_mma_d64_bf16", "attn_bwd_dkdv_mma_d128_bf16"],
+                ["attn_bwd_dkdv_fa2_d64_bf16", "attn_bwd_dkdv_fa2_d128_bf16"],
             ],
         )
     }
 
     /// The dQ kernel this rung launches at `head_dim`.
     pub fn dq_kernel(self, head_dim: usize) -> &'static str {
-        self.pick(
+        self.backward_rung().pick(
             head_dim,
-            [
-                "attn_bwd_dq_bf16",
-                "attn_bwd_dq_mma_d64_bf16",
-                "attn_bwd_dq_mma_d128_bf16",
-                "attn_bwd_dq_fa2_d64_bf16",
-                "attn_bwd_dq_fa2_d128_bf16",
+            "attn_bwd_dq_bf16",
+            &[
+                ["attn_bwd_dq_mma_d64_bf16", "attn_bwd_dq_mma_d128_bf16"],
+                ["attn_bwd_dq_fa2_d64_bf16", "attn_bwd_dq_fa2_d128_bf16"],
             ],
         )
     }
 
-    /// One of an op's kernels, listed as [rung 1, rung 2 at 64, at 128, rung 3 at 64, at 128].
-    fn pick(self, head_dim: usize, names: [&'static str; 5]) -> &'static str {
+    /// One of an op's kernels: rung 1's, else `tc[rung - 2]` at the 64 or 128 bucket (`tc`
+    /// lists every tensor-core rung up to this one).
+    fn pick(self, head_dim: usize, simt: &'static str, tc: &[[&'static str; 2]]) -> &'static str {
         let wide = usize::from(bucket(head_dim) == 128);
         match self {
-            AttnRung::Simt => names[0],
-            AttnRung::Mma => names[1 + wide],
-            AttnRung::Fa2 => names[3 + wide],
+            AttnRung::Simt => simt,
+            r => tc[r.number() as usize - 2][wide],
         }
     }
 
     /// Stages of the streamed tiles (1: load, then compute; 2: cp.async double buffering).
     fn stages(self) -> usize {
-        if self == AttnRung::Fa2 {
+        if self.fa2() {
             2
         } else {
             1
@@ -149,20 +177,21 @@ impl AttnRung {
         }
     }
 
-    /// Grid of a kernel over `tiles` tiles, `heads` heads and the sequences: rung 3 puts the
-    /// heads first so every head of one tile starts together (see AttBlock in the kernels).
+    /// Grid of a kernel over `tiles` tiles, `heads` heads and the sequences: rungs 3 and 4 put
+    /// the heads first so every head of one tile starts together (see AttBlock in the kernels).
     fn grid(self, tiles: usize, heads: usize, seqs: &AttnSeqs, what: &str) -> Result<[u32; 3]> {
         let tiles = tiles.max(1);
         let nseq = seqs.host.len();
-        if self == AttnRung::Fa2 && tiles > GRID_YZ_MAX {
+        if self.fa2() && tiles > GRID_YZ_MAX {
             bail!("{what}: {tiles} tiles of one sequence exceed the grid's y limit");
         }
         if heads > GRID_YZ_MAX {
             bail!("{what}: {heads} heads exceed the grid's y limit");
         }
-        Ok(match self {
-            AttnRung::Fa2 => [heads as u32, tiles as u32, nseq as u32],
-            _ => [tiles as u32, heads as u32, nseq as u32],
+        Ok(if self.fa2() {
+            [heads as u32, tiles as u32, nseq as u32]
+        } else {
+            [tiles as u32, heads as u32, nseq as u32]
         })
     }
 }
@@ -259,7 +288,7 @@ fn scale(dims: AttnDims) -> f32 {
     dims.scale()
 }
 
-/// Shared-memory bytes of the forward: rung 1 (f32: Q, K padded, V, P, row stats); rungs 2-3
+/// Shared-memory bytes of the forward: rung 1 (f32: Q, K padded, V, P, row stats); rungs 2-4
 /// (bf16: Q, then K and V per stage).
 fn fwd_smem(rung: AttnRung, d: usize) -> u32 {
     let bytes = match rung {
@@ -424,7 +453,7 @@ pub fn attn_bwd_bf16(
     )
 }
 
-/// The backward on one rung of the ladder: delta, then dK/dV, then dQ.
+/// The backward on one rung of the ladder: delta, then dK/dV, then dQ (rung 4 runs rung 3's).
 #[allow(clippy::too_many_arguments)]
 pub fn attn_bwd_bf16_rung(
     rung: AttnRung,
@@ -442,6 +471,7 @@ pub fn attn_bwd_bf16_rung(
     dims: AttnDims,
 ) -> Result<()> {
     const W: &str = "attn_bwd_bf16";
+    let rung = rung.backward_rung();
     check_dims(W, dims)?;
     let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
     let n = check_rows(W, "q", q, hq * d, seqs.rows)?;
@@ -523,7 +553,26 @@ mod tests {
             assert_eq!(AttnRung::from_number(r.number()), Some(r));
         }
         assert_eq!(AttnRung::from_number(0), None);
-        assert_eq!(AttnRung::BEST, *AttnRung::ALL.last().unwrap());
+        assert_eq!(AttnRung::BEST, AttnRung::Fa2);
+        assert_eq!(
+            AttnRung::Fa2Split.fwd_kernel(64),
+            "attn_fwd_fa2split_d64_bf16"
+        );
+        assert_eq!(
+            AttnRung::Fa2Split.fwd_kernel(100),
+            "attn_fwd_fa2split_d128_bf16"
+        );
+        // rung 4 adds to the forward only
+        assert!(!AttnRung::Fa2Split.own_backward());
+        assert!(AttnRung::ALL[..3].iter().all(|r| r.own_backward()));
+        assert_eq!(
+            AttnRung::Fa2Split.dkdv_kernel(64),
+            AttnRung::Fa2.dkdv_kernel(64)
+        );
+        assert_eq!(
+            AttnRung::Fa2Split.dq_kernel(128),
+            "attn_bwd_dq_fa2_d128_bf16"
+        );
         assert_eq!(AttnRung::Fa2.fwd_kernel(40), "attn_fwd_fa2_d64_bf16");
         assert_eq!(AttnRung::Fa2.dq_kernel(65), "attn_bwd_dq_fa2_d128_bf16");
         assert_eq!(

@@ -14,7 +14,7 @@
 //!
 //! | op `X` | kernels | CPU reference |
 //! |---|---|---|
-//! | `attention` | `attn_fwd_bf16`, `attn_bwd_{delta,dkdv,dq}_bf16` | `backend::cpu::attention` |
+//! | `attention` | `attn_fwd_bf16`, `attn_bwd_{delta,dkdv,dq}_bf16` (rung 1), `attn_{fwd,bwd_dkdv,bwd_dq}_{mma,fa2}_d{64,128}_bf16` (rungs 2, 3), `attn_fwd_fa2split_d{64,128}_bf16` (rung 4) | `backend::cpu::attention` |
 //! | `attn_decode` | `attn_decode_bf16` (rung 1), `attn_decode_{split,merge}_bf16` (rung 2), `attn_decode_append_bf16`, `attn_decode_rope_append_bf16` | `backend::cpu::attention::attend_head`, `backend::cpu::rope::rope_append` |
 //! | `bias` | `bias_add_bf16`, `colsum_partial_bf16` | `backend::cpu::bias` |
 //! | `cast` | `cast_f32_to_bf16`, `cast_bf16_to_f32`, `residual_add_bf16` | `backend::cpu::cast` |

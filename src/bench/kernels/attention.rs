@@ -1,6 +1,8 @@
 //! Attention entries: causal forward and backward of packed sequences (seq 4096 on a GPU) at each
 //! model's head layout, on every rung of the ladder (the note says what the rung adds and, on a
-//! GPU, its speed-up over rung 1 in the same run), against the card's bf16 peak.
+//! GPU, its speed-up over rung 1 in the same run), against the card's bf16 peak. The FLOPs are
+//! the op's (rung 4's forward executes 2x them: P·V three times); the backward rows skip rung 4,
+//! whose backward is rung 3's.
 use super::counts::{attn_bwd_flops, attn_fwd_flops};
 use super::record::Record;
 use super::shapes::{LayerShape, Plan};
@@ -84,7 +86,12 @@ fn training_entries(
     let lens = vec![len; nseq];
     let shape = format!("{} {nseq}x{len} causal {hq}/{hkv}x{d}", m.short);
     let fwd_rungs = rungs_wanted(b, "attn_fwd_bf16");
-    let bwd_rungs = rungs_wanted(b, "attn_bwd_bf16");
+    // a rung without backward kernels of its own would time another rung's again
+    let bwd_rungs: Vec<AttnRung> = rungs_wanted(b, "attn_bwd_bf16")
+        .iter()
+        .copied()
+        .filter(|r| r.own_backward())
+        .collect();
     if fwd_rungs.is_empty() && bwd_rungs.is_empty() {
         return Ok(());
     }
@@ -121,7 +128,7 @@ fn training_entries(
     let dv = alloc::<bf16>(&b.dev, n * hkv * d)?;
     let bwd_flops = attn_bwd_flops(&lens, hq, d);
     let mut base = None;
-    for &rung in bwd_rungs {
+    for &rung in &bwd_rungs {
         b.dev.take_launched();
         let t = b.time(&mut || {
             attn_bwd_bf16_rung(
