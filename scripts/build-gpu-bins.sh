@@ -3,6 +3,10 @@
 #   target/release/rlvr       the default release build, every kernel compiled by nvcc (sm_80, sm_90a)
 #   target/release/rlvr-nccl  the same with --features nccl (built in target/nccl so the two
 #                             builds do not overwrite each other)
+#   target/release/bench-kernels-estimate.json
+#                             the emulator's counted efficiency and ESTIMATED H100 time of every
+#                             `bench kernels` entry at the GPU run's shapes (--shapes real), which
+#                             gpu-check.sh joins with the measured times (scripts/calibrate.py)
 # Then carry both (about 2 x 16 MB, under the 64 MiB carry limit) and run scripts/gpu-check.sh.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,4 +17,8 @@ export NVCC REQUIRE_NVCC=1 REQUIRE_NO_SPILLS=1
 cargo build --release
 CARGO_TARGET_DIR="$root/target/nccl" cargo build --release --features nccl
 cp "$root/target/nccl/release/rlvr" "$root/target/release/rlvr-nccl"
-ls -la "$root/target/release/rlvr" "$root/target/release/rlvr-nccl"
+# The same --logprob-tokens as gpu-check.sh's run (the default), so the shapes (the join keys) match.
+"$root/target/release/rlvr" bench kernels --device emu --shapes real --counters \
+  --json-out "$root/target/release/bench-kernels-estimate.json" >/dev/null
+ls -la "$root/target/release/rlvr" "$root/target/release/rlvr-nccl" \
+  "$root/target/release/bench-kernels-estimate.json"
