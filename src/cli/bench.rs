@@ -19,7 +19,8 @@ pub enum BenchCommand {
     Train(super::bench_cpu::TrainArgs),
     /// Every CUDA kernel at training shapes: median of CUDA-event-timed repeats (L2 flushed),
     /// TFLOP/s or GB/s, and the ratio to a baseline measured in the same run (cuBLAS, copy
-    /// bandwidth, bf16 peak). `--device emu` exercises the entries at tiny shapes.
+    /// bandwidth, bf16 peak). `--device emu` exercises the entries at tiny shapes, or counts them at
+    /// the training shapes with `--shapes real --counters` (an ESTIMATED H100 time, no timing).
     Kernels(super::bench_kernels::KernelsArgs),
 }
 

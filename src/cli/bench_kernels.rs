@@ -4,7 +4,7 @@ use crate::backend::cuda::{detect, gpu::Gpu};
 use crate::backend::emu::{CountPolicy, EmuDevice};
 use crate::bench::kernels::cublas::Cublas;
 use crate::bench::kernels::roofline::peak_bf16_tflops;
-use crate::bench::kernels::shapes::Plan;
+use crate::bench::kernels::shapes::{Plan, ShapeSet};
 use crate::bench::kernels::timing::{Backend, Bencher, RepeatPolicy};
 use crate::bench::kernels::{report, Roofs, RungFilter};
 use anyhow::{bail, Context, Result};
@@ -17,7 +17,8 @@ const COUNTED_BLOCKS: usize = 64;
 pub enum KernelBenchDevice {
     /// The GPU through cudarc: training shapes, CUDA-event timing, cuBLAS and roofline baselines.
     Cuda,
-    /// The host emulator: tiny shapes, wall-clock times that are NOT GPU numbers, no baselines.
+    /// The host emulator: tiny shapes (or, with `--shapes real --counters`, the training shapes
+    /// counted without timing), wall-clock times that are NOT GPU numbers, no baselines.
     Emu,
 }
 
@@ -53,7 +54,7 @@ pub struct KernelsArgs {
     /// it every entry runs on every rung.
     #[arg(long = "kernel", value_name = "OP[:RUNGS]")]
     pub kernels: Vec<String>,
-    /// Tokens T of the fused log-prob entry on a GPU (its goal is stated at 32768).
+    /// Tokens T of the fused log-prob entry at training shapes (its goal is stated at 32768).
     #[arg(long, default_value_t = 32768)]
     pub logprob_tokens: usize,
     /// Median ms of a sort-based top-p on the same GPU (scripts/topp_sort_baseline.py), for the
@@ -68,6 +69,14 @@ pub struct KernelsArgs {
     /// wavefronts per request) and an ESTIMATED H100 time to every record.
     #[arg(long)]
     pub counters: bool,
+    /// The shapes the entries run at: `tiny` (the emulator's default) exercises the code paths in
+    /// seconds; `real` is the GPU run's training shapes (the only set on cuda). On the emulator
+    /// `real` needs `--counters` and times nothing: each entry's launches run once, counted with
+    /// sampled blocks and shortened K loops on lazily mapped zeros, so every record carries the
+    /// ESTIMATED H100 time under the same (group, kernel, rung, shape) as the GPU run's
+    /// (scripts/calibrate.py joins the two) and no median.
+    #[arg(long, value_enum)]
+    pub shapes: Option<ShapeSet>,
 }
 
 pub fn run(a: KernelsArgs) -> Result<()> {
@@ -86,6 +95,21 @@ pub fn run(a: KernelsArgs) -> Result<()> {
     if a.counters && a.device != KernelBenchDevice::Emu {
         bail!("--counters needs --device emu (the counters are the emulator's)");
     }
+    let shapes = a.shapes.unwrap_or(match a.device {
+        KernelBenchDevice::Cuda => ShapeSet::Real,
+        KernelBenchDevice::Emu => ShapeSet::Tiny,
+    });
+    let count_only = match (a.device, shapes) {
+        (KernelBenchDevice::Cuda, ShapeSet::Tiny) => {
+            bail!("--shapes tiny is for --device emu; a GPU runs the training shapes (real)")
+        }
+        (KernelBenchDevice::Emu, ShapeSet::Real) if !a.counters => bail!(
+            "--shapes real on the emulator needs --counters (it counts the entries instead of \
+             timing them: timed repeats at training shapes would take the emulator hours)"
+        ),
+        (KernelBenchDevice::Emu, ShapeSet::Real) => true,
+        _ => false,
+    };
     let rungs = RungFilter::parse(&a.kernels)?;
     let (gpu, emu);
     let (backend, plan, max_repeats) = match a.device {
@@ -104,8 +128,13 @@ pub fn run(a: KernelsArgs) -> Result<()> {
             (Backend::Gpu(&gpu), Plan::gpu(a.logprob_tokens), a.repeats)
         }
         KernelBenchDevice::Emu => {
-            emu = EmuDevice::new(a.seed)?;
-            (Backend::Emu(&emu), Plan::tiny(), a.repeats.min(2))
+            if count_only {
+                emu = EmuDevice::with_lazy_memory(a.seed)?;
+                (Backend::Emu(&emu), Plan::gpu(a.logprob_tokens), 0)
+            } else {
+                emu = EmuDevice::new(a.seed)?;
+                (Backend::Emu(&emu), Plan::tiny(), a.repeats.min(2))
+            }
         }
     };
     let policy = RepeatPolicy {
@@ -118,7 +147,9 @@ pub fn run(a: KernelsArgs) -> Result<()> {
         budget_s: a.entry_budget_s,
     };
     let mut bencher = Bencher::new(backend, policy, a.filter.clone(), a.seed)?;
-    if a.counters {
+    if count_only {
+        bencher.count_only(COUNTED_BLOCKS);
+    } else if a.counters {
         bencher.count = Some(CountPolicy::sampled(COUNTED_BLOCKS));
     }
     bencher.rungs = rungs;

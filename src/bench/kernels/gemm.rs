@@ -70,6 +70,11 @@ fn case(label: String, m: usize, n: usize, k: usize, layout: &str) -> Case {
     }
 }
 
+/// The shape labels of `plan`'s GEMM entries, in run order (each runs once per selected rung).
+pub fn case_labels(plan: &Plan) -> Vec<String> {
+    cases(plan).into_iter().map(|c| c.label).collect()
+}
+
 fn cases(plan: &Plan) -> Vec<Case> {
     let s = plan.square_gemm;
     let t = plan.tokens;

@@ -249,6 +249,16 @@ pub fn run_all(b: &mut Bencher, plan: &Plan, roofs: &Roofs) -> Vec<Record> {
         let result = run(b, plan, roofs, &mut out);
         // Progress on stderr: a run cut short by a timeout still leaves its finished entries.
         for r in &out[first..] {
+            if r.median_ms.is_none() && r.efficiency.is_some() {
+                eprintln!(
+                    "bench kernels: {}{} {} counted, est H100 {:.1} us",
+                    r.kernel,
+                    r.rung.map_or(String::new(), |n| format!(" #{n}")),
+                    r.shape,
+                    r.efficiency.as_ref().map_or(0.0, |e| e.est_h100_us)
+                );
+                continue;
+            }
             eprintln!(
                 "bench kernels: {}{} {} {} ms",
                 r.kernel,
@@ -284,9 +294,14 @@ pub fn measure_bandwidth(b: &Bencher, bytes: usize) -> Result<Record> {
     } else {
         format!("{bytes} B")
     };
-    Ok(Record::new("baseline", "memcpy_dtod", shape)
+    let r = Record::new("baseline", "memcpy_dtod", shape)
         .timed(t, None, Some(counts::copy_bytes(bytes)))
-        .goal("(the element-wise roofline)"))
+        .goal("(the element-wise roofline)");
+    Ok(if b.dev.is_count_only() {
+        r.note("not run: a count-only run times nothing")
+    } else {
+        r
+    })
 }
 
 /// Builds the whole report: bandwidth first, then every group.
@@ -321,6 +336,10 @@ pub fn report(b: &mut Bencher, plan: &Plan, mut roofs: Roofs, cublas_status: Str
                 b.policy.budget_s,
                 b.flush_bytes() >> 20
             )
+        } else if b.dev.is_count_only() {
+            "none: training shapes counted once per entry (sampled blocks, shortened K loops, \
+             lazily mapped zeros); no timed repeats, no median"
+                .into()
         } else {
             "host wall clock of the emulator (NOT GPU numbers)".into()
         },

@@ -48,14 +48,17 @@ impl Record {
     }
 
     /// Fills the timing and the rates implied by the FLOP and byte counts.
+    /// A timing without samples (a count-only run) leaves the times and rates unset.
     pub fn timed(mut self, t: Timing, flops: Option<u64>, bytes: Option<u64>) -> Self {
-        self.median_ms = Some(t.median_ms);
-        self.min_ms = Some(t.min_ms);
         self.repeats = t.repeats;
         self.flops = flops;
         self.bytes = bytes;
-        self.tflops = flops.map(|f| tflops(f, t.median_ms));
-        self.gbps = bytes.map(|b| gbps(b, t.median_ms));
+        if t.repeats > 0 {
+            self.median_ms = Some(t.median_ms);
+            self.min_ms = Some(t.min_ms);
+            self.tflops = flops.map(|f| tflops(f, t.median_ms));
+            self.gbps = bytes.map(|b| gbps(b, t.median_ms));
+        }
         // A timing with no launch (the copy baseline) has no kernel efficiency.
         let counted = t.counts.as_ref().filter(|c| !c.launches.is_empty());
         self.efficiency = counted.map(|c| {
@@ -130,7 +133,16 @@ impl Report {
     pub fn print_table(&self) {
         println!("rlvr bench kernels on {}", self.device);
         println!("timing: {}", self.timing);
-        if !self.gpu_numbers {
+        if self
+            .records
+            .iter()
+            .any(|r| r.repeats == 0 && r.efficiency.is_some())
+        {
+            println!(
+                "COUNT-ONLY RUN AT TRAINING SHAPES: no times (median ms is -); the ESTIMATED H100 \
+                 times are in the efficiency table below"
+            );
+        } else if !self.gpu_numbers {
             println!(
                 "EMULATOR WALL TIMES — NOT GPU NUMBERS: tiny shapes, only the code paths, FLOP/byte \
                  counts and launch configurations are exercised; no baselines or ratios"

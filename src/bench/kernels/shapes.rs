@@ -68,6 +68,15 @@ pub const TINY: LayerShape = LayerShape {
     vocab: 320,
 };
 
+/// Which of the plans a run uses (`--shapes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShapeSet {
+    /// [`Plan::tiny`]: the emulator's default, the code paths in seconds.
+    Tiny,
+    /// [`Plan::gpu`]: the training shapes, the only set on a GPU.
+    Real,
+}
+
 /// Every size the bench uses.
 #[derive(Clone, Debug)]
 pub struct Plan {

@@ -103,6 +103,15 @@ impl<'a> Bencher<'a> {
         })
     }
 
+    /// Count-only run at training shapes (`--shapes real --counters` on the emulator): every
+    /// entry's launches run once, counted with at most `max_blocks` blocks per launch and
+    /// shortened K loops; launches outside that pass are skipped, inputs stay lazily mapped
+    /// zeros and nothing is timed.
+    pub fn count_only(&mut self, max_blocks: usize) {
+        self.count = Some(CountPolicy::sampled(max_blocks));
+        self.dev.launch_only_when_counting();
+    }
+
     pub fn dev_name(&self) -> String {
         self.dev.name()
     }
@@ -145,6 +154,9 @@ impl<'a> Bencher<'a> {
     }
 
     fn time_inner(&self, f: &mut dyn FnMut() -> Result<()>, warmup: usize) -> Result<Timing> {
+        if let (Backend::Emu(e), true) = (self.backend, self.dev.is_count_only()) {
+            return self.count_once(e, f);
+        }
         let p = self.policy;
         let t0 = Instant::now();
         for _ in 0..warmup {
@@ -204,6 +216,23 @@ impl<'a> Bencher<'a> {
         }
     }
 
+    /// Count-only (`--shapes real`): one counted call of `f` and no timed repeat, so the timing
+    /// has no samples (`repeats` 0, NaN times) and only its counts.
+    fn count_once(&self, e: &EmuDevice, f: &mut dyn FnMut() -> Result<()>) -> Result<Timing> {
+        let Some(policy) = self.count else {
+            anyhow::bail!("a count-only bench run needs the efficiency counters (--counters)");
+        };
+        self.dev.set_counting(true);
+        let counts = measure(e, policy, |_| {
+            f()?;
+            self.dev.synchronize()
+        });
+        self.dev.set_counting(false);
+        let mut timing = Timing::from_samples(Vec::new());
+        timing.counts = Some(counts?);
+        Ok(timing)
+    }
+
     /// Device time of `iters` back-to-back calls of `f` between two CUDA events (criterion's
     /// `iter_custom`); wall clock on the emulator.
     pub fn time_iters(&self, iters: u64, f: &mut dyn FnMut() -> Result<()>) -> Result<Duration> {
@@ -231,6 +260,10 @@ impl<'a> Bencher<'a> {
 
     /// A device-to-device copy of `bytes` (the measured memory bandwidth).
     pub fn time_copy(&self, bytes: usize) -> Result<Timing> {
+        if self.dev.is_count_only() {
+            // No kernel to count, and a host copy's time says nothing.
+            return Ok(Timing::from_samples(Vec::new()));
+        }
         let src = self.dev.alloc_bytes(bytes)?;
         let dst = self.dev.alloc_bytes(bytes)?;
         match self.backend {
@@ -260,6 +293,11 @@ impl<'a> Bencher<'a> {
         gen: impl Fn(f64) -> T,
     ) -> Result<crate::backend::cuda::device::DevBuf<T>> {
         const PERIOD: usize = 65_521;
+        if self.dev.is_count_only() {
+            // Lazily mapped zeros: filling gigabytes of training-shape inputs on the host would
+            // cost more than counting the kernels, and the counts follow the zeros' code paths.
+            return alloc::<T>(&self.dev, n);
+        }
         let mut rng = crate::rng::SplitMix64::new(self.next_seed());
         let pattern: Vec<T> = (0..PERIOD.min(n.max(1)))
             .map(|_| gen(rng.uniform()))

@@ -4,7 +4,7 @@
 use crate::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
 use anyhow::Result;
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct Tracked<'a> {
@@ -12,6 +12,10 @@ pub struct Tracked<'a> {
     live: Arc<AtomicU64>,
     peak: Arc<AtomicU64>,
     launched: Mutex<BTreeSet<String>>,
+    /// Count-only runs (`--shapes real` on the emulator): launches outside a counted pass are
+    /// skipped, since at training shapes each would take the emulator minutes to hours.
+    only_counted: AtomicBool,
+    counting: AtomicBool,
 }
 
 /// Owns the inner allocation and gives its bytes back to the live count on drop.
@@ -34,7 +38,24 @@ impl<'a> Tracked<'a> {
             live: Arc::new(AtomicU64::new(0)),
             peak: Arc::new(AtomicU64::new(0)),
             launched: Mutex::new(BTreeSet::new()),
+            only_counted: AtomicBool::new(false),
+            counting: AtomicBool::new(false),
         }
+    }
+
+    /// From now on, launch kernels only between `set_counting(true)` and `set_counting(false)`.
+    pub fn launch_only_when_counting(&self) {
+        self.only_counted.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether launches outside a counted pass are skipped.
+    pub fn is_count_only(&self) -> bool {
+        self.only_counted.load(Ordering::Relaxed)
+    }
+
+    /// Marks the start and the end of a counted pass.
+    pub fn set_counting(&self, on: bool) {
+        self.counting.store(on, Ordering::Relaxed);
     }
 
     /// Bytes allocated through this wrapper and not yet dropped.
@@ -94,6 +115,9 @@ impl KernelDevice for Tracked<'_> {
             if !s.contains(kernel) {
                 s.insert(kernel.to_string());
             }
+        }
+        if self.is_count_only() && !self.counting.load(Ordering::Relaxed) {
+            return Ok(());
         }
         self.inner.launch(kernel, cfg, args)
     }
