@@ -63,6 +63,26 @@ fn threads(vocab: usize) -> u32 {
     (vocab.div_ceil(32) * 32).clamp(32, 256) as u32
 }
 
+/// Each row draws from its own 4-word Philox key and writes one token and two log-probs.
+fn check_keys_and_outputs(
+    what: &str,
+    rows: usize,
+    keys: &DevBuf<u32>,
+    out: &SampledDev,
+) -> Result<()> {
+    if keys.len() != 4 * rows
+        || out.token.len() < rows
+        || out.logprob.len() < rows
+        || out.logprob_truncated.len() < rows
+    {
+        bail!(
+            "{what}: {rows} rows need 4 x {rows} keys (got {}) and {rows} outputs",
+            keys.len()
+        );
+    }
+    Ok(())
+}
+
 /// Samples one token per row of `logits` [rows, vocab] into `out`.
 #[allow(clippy::too_many_arguments)]
 pub fn sample_rows(
@@ -86,16 +106,7 @@ pub fn sample_rows(
         bail!("sample_rows: vocabulary of {vocab} exceeds the kernel's int indices");
     }
     let rows = logits.len() / vocab;
-    if keys.len() != 4 * rows
-        || out.token.len() < rows
-        || out.logprob.len() < rows
-        || out.logprob_truncated.len() < rows
-    {
-        bail!(
-            "sample_rows: {rows} rows need 4 x {rows} keys (got {}) and {rows} outputs",
-            keys.len()
-        );
-    }
+    check_keys_and_outputs("sample_rows", rows, keys, out)?;
     if rows == 0 {
         return Ok(());
     }
@@ -141,16 +152,7 @@ pub fn sample_rows_params(
         );
     }
     let n = rows.len();
-    if keys.len() != 4 * n
-        || out.token.len() < n
-        || out.logprob.len() < n
-        || out.logprob_truncated.len() < n
-    {
-        bail!(
-            "{W}: {n} rows need 4 x {n} keys (got {}) and {n} outputs",
-            keys.len()
-        );
-    }
+    check_keys_and_outputs(W, n, keys, out)?;
     let mut params = Vec::with_capacity(8 * n);
     for (i, (seed, p)) in rows.iter().enumerate() {
         p.validate().with_context(|| format!("{W}: row {i}"))?;
