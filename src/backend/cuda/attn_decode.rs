@@ -287,6 +287,24 @@ pub fn attn_decode_split_seqs(
     dev.launch("attn_decode_merge_bf16", &cfg, &mut a)
 }
 
+/// The caches hold every row a sequence of the step reaches, K and V alike.
+fn check_cache_rows(
+    what: &str,
+    rows: usize,
+    width: usize,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+) -> Result<()> {
+    if v_cache.len() != k_cache.len() || rows * width > k_cache.len() {
+        bail!(
+            "{what}: sequences reach row {rows} but the k/v caches have {}/{} elements of rows of {width}",
+            k_cache.len(),
+            v_cache.len()
+        );
+    }
+    Ok(())
+}
+
 /// The decode step's KV append: row b of `k_new`/`v_new` [B, width] goes to row
 /// `start + len - 1` of `k_cache`/`v_cache` [N, width] for `cache.host[b]` = (start, len), every
 /// row in one launch.
@@ -309,14 +327,7 @@ pub fn attn_decode_append_bf16(
             v_new.len()
         );
     }
-    if v_cache.len() != k_cache.len() || cache.rows * width > k_cache.len() {
-        bail!(
-            "{W}: sequences reach row {} but the k/v caches have {}/{} elements of rows of {width}",
-            cache.rows,
-            k_cache.len(),
-            v_cache.len()
-        );
-    }
+    check_cache_rows(W, cache.rows, width, k_cache, v_cache)?;
     let mut a = KernelArgs::new();
     a.buf(k_cache)
         .buf(v_cache)
@@ -375,14 +386,7 @@ pub fn attn_decode_rope_append_bf16(
             inv_freq.len()
         );
     }
-    if v_cache.len() != k_cache.len() || cache.rows * width > k_cache.len() {
-        bail!(
-            "{W}: sequences reach row {} but the k/v caches have {}/{} elements of rows of {width}",
-            cache.rows,
-            k_cache.len(),
-            v_cache.len()
-        );
-    }
+    check_cache_rows(W, cache.rows, width, k_cache, v_cache)?;
     let mut a = KernelArgs::new();
     match qkv {
         StepQkv::Separate { q, k, v } => {
