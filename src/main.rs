@@ -54,6 +54,7 @@ enum Command {
 }
 
 fn main() {
+    rlvr::util::alloc_policy::keep_freed_memory();
     let cli = Cli::parse();
     let result: anyhow::Result<()> = match cli.command {
         Command::Demo(a) => rlvr::cli::demo::run(a),

@@ -1,6 +1,7 @@
 //! Small shared helpers: safe output writes, whole-record appends, the output-directory policy,
 //! run fingerprints, JSONL reading with line-numbered errors, and catching a dependency's panics
-//! on malformed input.
+//! on malformed input, and the allocator policy for large tensors.
+pub mod alloc_policy;
 pub mod append;
 pub mod fingerprint;
 pub mod limits;
