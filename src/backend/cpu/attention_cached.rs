@@ -6,7 +6,7 @@
 //! same function, and each output is one FMA chain over positions.
 use super::attention::softmax_visible;
 use super::gemm::matmul;
-use super::gemm_kernel::{tile, Epilogue, MR, NR};
+use super::gemm_kernel::{tile, ARows, Epilogue, MR, NR};
 use super::gemm_pack::{PackedB, View};
 use super::simd::Isa;
 
@@ -89,6 +89,7 @@ impl HeadCache {
                         r,
                         kv,
                         ap.as_ptr(),
+                        ARows::Packed,
                         self.values.as_ptr().add(j0),
                         self.stride,
                         out.as_mut_ptr().add(i0 * d + j0),

@@ -6,9 +6,9 @@
 //! drivers share those kernels:
 //! - few rows (decode, M ≤ 64): all of A is packed once and each B panel is streamed from
 //!   memory exactly once, the panels split across threads — a GEMV at memory speed;
-//! - many rows (prefill, training): BLIS-style blocking, an A block of 96 rows × ≤ 320 k in L2,
-//!   a ≤ 320 × 16 B micro-panel in L1, tasks over (row block, column chunk).
-use super::gemm_kernel::{tile, Epilogue, PanelElem, MR, NR};
+//! - many rows (prefill, training): BLIS-style blocking, A packed once, an A block of 96 rows ×
+//!   ≤ 320 k in L2, a ≤ 320 × 16 B micro-panel in L1, tasks over (row block, column chunk).
+use super::gemm_kernel::{tile, ARows, Epilogue, PanelElem, MR, NR};
 use super::gemm_pack::{pack_a_panel, PackedB, View};
 use super::simd::{isa, Isa};
 use rayon::prelude::*;
@@ -21,6 +21,8 @@ const MC: usize = 96;
 const KC: usize = 320;
 /// B panels per task of the blocked driver (512 columns).
 const PANELS_PER_TASK: usize = 32;
+/// Most floats of A the blocked driver packs at once (16 MiB); taller products go in slabs.
+const A_PACK_MAX: usize = 1 << 22;
 /// Multiply-adds below which a product runs on the calling thread.
 const PARALLEL_MIN_WORK: usize = 1 << 18;
 
@@ -93,21 +95,8 @@ pub fn matmul<E: PanelElem>(
     let parallel = m * n * k >= PARALLEL_MIN_WORK;
     if m <= SMALL_M {
         few_rows(avx2, m, a, b, alpha, beta, c, parallel);
-    } else if beta == 0.0 {
-        blocked(avx2, m, a, b, alpha, c, parallel);
     } else {
-        // The blocked driver keeps partial sums in C, so C's input waits in a copy.
-        let mut t = vec![0.0f32; m * n];
-        blocked(avx2, m, a, b, 1.0, &mut t, parallel);
-        let ep = Epilogue {
-            resume: false,
-            finish: true,
-            alpha,
-            beta,
-        };
-        for (x, &s) in c[..m * n].iter_mut().zip(&t) {
-            *x = ep.apply(s, *x);
-        }
+        blocked(avx2, m, a, b, alpha, beta, c, parallel, A_PACK_MAX);
     }
 }
 
@@ -174,6 +163,7 @@ fn few_rows<E: PanelElem>(
                         r,
                         k,
                         a_panel,
+                        ARows::Packed,
                         wide.as_ptr(),
                         NR,
                         c_tile,
@@ -188,6 +178,7 @@ fn few_rows<E: PanelElem>(
                         r,
                         k,
                         a_panel,
+                        ARows::Packed,
                         b.panel_ptr(p, 0),
                         NR,
                         c_tile,
@@ -212,21 +203,29 @@ fn few_rows<E: PanelElem>(
     }
 }
 
-/// Many rows: tasks over (MC-row block, PANELS_PER_TASK-panel chunk); within a task, k-blocks
-/// of KC with the A block packed per k-block, partial sums kept in C between k-blocks.
+/// Many rows: tasks over (MC-row block, column chunk); within a task, k-blocks of KC, partial
+/// sums kept in C between k-blocks (with beta ≠ 0, C's input values wait in a copy of the
+/// task's own tile region, added once the chain is done). A row-major A is read in place; any other A is packed once
+/// per slab of rows (each MR-row micro-panel [k][r], contiguous) rather than once per task,
+/// which matters for wide products: the LM head's 3072 panels would otherwise repack the same
+/// rows 96 times.
+#[allow(clippy::too_many_arguments)]
 fn blocked<E: PanelElem>(
     avx2: bool,
     m: usize,
     a: View<'_>,
     b: &PackedB<E>,
     alpha: f32,
+    beta: f32,
     c: &mut [f32],
     parallel: bool,
+    a_pack_max: usize,
 ) {
     let (k, n) = (b.k(), b.n());
     let panels = b.panels();
-    let row_blocks = m.div_ceil(MC);
+    // Equal column chunks of at most PANELS_PER_TASK panels (36 = 18 + 18, not 32 + 4).
     let chunks = panels.div_ceil(PANELS_PER_TASK);
+    let per_chunk = panels.div_ceil(chunks);
     // Equal k-blocks of at most KC (576 = 2 × 288, not 256 + 256 + 64).
     let kc = k.div_ceil(k.div_ceil(KC).max(1)).max(1);
     let k_blocks: Vec<(usize, usize)> = if k == 0 {
@@ -234,58 +233,109 @@ fn blocked<E: PanelElem>(
     } else {
         (0..k).step_by(kc).map(|k0| (k0, kc.min(k - k0))).collect()
     };
+    let in_place = a.cs == 1;
+    let slab_rows = if in_place {
+        m
+    } else {
+        ((a_pack_max / k.max(1)) / MC).max(1) * MC
+    };
+    let mut ap = vec![0.0f32; if in_place { 0 } else { slab_rows.min(m) * k }];
     let cp = SharedC(c.as_mut_ptr());
-    let task = |t: usize| {
-        let (jb, ib) = (t / row_blocks, t % row_blocks);
-        let (i_lo, i_hi) = (ib * MC, (ib * MC + MC).min(m));
-        let (p_lo, p_hi) = (
-            jb * PANELS_PER_TASK,
-            (jb * PANELS_PER_TASK + PANELS_PER_TASK).min(panels),
-        );
-        let mut ap = vec![0.0f32; MC * kc];
-        for &(k0, kc) in &k_blocks {
-            for i0 in (i_lo..i_hi).step_by(MR) {
-                let r = MR.min(i_hi - i0);
-                let off = (i0 - i_lo) * kc;
-                pack_a_panel(a, i0, r, k0, kc, &mut ap[off..off + r * kc]);
+    for s0 in (0..m).step_by(slab_rows) {
+        let rows = slab_rows.min(m - s0);
+        let pack = |(p, dst): (usize, &mut [f32])| {
+            let i0 = p * MR;
+            pack_a_panel(a, s0 + i0, MR.min(rows - i0), 0, k, dst);
+        };
+        if !in_place {
+            let packed = &mut ap[..rows * k];
+            if parallel {
+                packed
+                    .par_chunks_mut(MR * k.max(1))
+                    .enumerate()
+                    .for_each(pack);
+            } else {
+                packed.chunks_mut(MR * k.max(1)).enumerate().for_each(pack);
             }
-            let ep = Epilogue {
-                resume: k0 > 0,
-                finish: k0 + kc == k,
-                alpha,
-                beta: 0.0,
+        }
+        let ap = &ap[..];
+        let row_blocks = rows.div_ceil(MC);
+        let task = |t: usize| {
+            let (jb, ib) = (t / row_blocks, t % row_blocks);
+            let (i_lo, i_hi) = (ib * MC, (ib * MC + MC).min(rows));
+            let (p_lo, p_hi) = (jb * per_chunk, (jb * per_chunk + per_chunk).min(panels));
+            let (j_lo, j_hi) = (p_lo * NR, (p_hi * NR).min(n));
+            // SAFETY (all accesses to C here): rows s0+i_lo..s0+i_hi, columns j_lo..j_hi are
+            // this task's region of C, which no other task touches.
+            let c_row = |i: usize| unsafe {
+                std::slice::from_raw_parts_mut(cp.at((s0 + i) * n + j_lo), j_hi - j_lo)
             };
-            for p in p_lo..p_hi {
-                let j0 = p * NR;
-                let cols = NR.min(n - j0);
-                for i0 in (i_lo..i_hi).step_by(MR) {
-                    let r = MR.min(i_hi - i0);
-                    // SAFETY: as in `few_rows`; the A micro-panel starts at (i0 − i_lo)·kc in
-                    // the packed block.
-                    unsafe {
-                        tile(
-                            avx2,
-                            r,
-                            kc,
-                            ap.as_ptr().add((i0 - i_lo) * kc),
-                            b.panel_ptr(p, k0),
-                            NR,
-                            cp.at(i0 * n + j0),
-                            n,
-                            r,
-                            cols,
-                            ep,
-                        )
+            let c_in: Vec<f32> = if beta != 0.0 {
+                (i_lo..i_hi).flat_map(|i| c_row(i).to_vec()).collect()
+            } else {
+                Vec::new()
+            };
+            for &(k0, kc) in &k_blocks {
+                let ep = Epilogue {
+                    resume: k0 > 0,
+                    finish: k0 + kc == k,
+                    alpha,
+                    beta: 0.0,
+                };
+                for p in p_lo..p_hi {
+                    let j0 = p * NR;
+                    let cols = NR.min(n - j0);
+                    for i0 in (i_lo..i_hi).step_by(MR) {
+                        let r = MR.min(i_hi - i0);
+                        // SAFETY: as in `few_rows`. In place, rows s0+i0.. of A start at
+                        // (s0+i0)·rs, k-block k0 at k0 into each row; packed, the micro-panel
+                        // of rows i0.. holds [k][r] from i0·k in the slab, k-block k0 at k0·r.
+                        unsafe {
+                            let (a_ptr, arows) = if in_place {
+                                let at = (s0 + i0) * a.rs + k0;
+                                (a.data.as_ptr().add(at), ARows::RowMajor(a.rs))
+                            } else {
+                                (ap.as_ptr().add(i0 * k + k0 * r), ARows::Packed)
+                            };
+                            tile(
+                                avx2,
+                                r,
+                                kc,
+                                a_ptr,
+                                arows,
+                                b.panel_ptr(p, k0),
+                                NR,
+                                cp.at((s0 + i0) * n + j0),
+                                n,
+                                r,
+                                cols,
+                                ep,
+                            )
+                        }
                     }
                 }
             }
+            if beta != 0.0 {
+                // The tiles applied alpha; beta·C_in completes the epilogue's arithmetic.
+                let ep = Epilogue {
+                    resume: false,
+                    finish: true,
+                    alpha: 1.0,
+                    beta,
+                };
+                for (i, saved) in (i_lo..i_hi).zip(c_in.chunks(j_hi - j_lo)) {
+                    for (x, &ci) in c_row(i).iter_mut().zip(saved) {
+                        *x = ep.apply(*x, ci);
+                    }
+                }
+            }
+        };
+        let tasks = row_blocks * chunks;
+        if parallel {
+            (0..tasks).into_par_iter().for_each(task);
+        } else {
+            (0..tasks).for_each(task);
         }
-    };
-    let tasks = row_blocks * chunks;
-    if parallel {
-        (0..tasks).into_par_iter().for_each(task);
-    } else {
-        (0..tasks).for_each(task);
     }
 }
 
@@ -369,6 +419,35 @@ mod tests {
     }
 
     #[test]
+    fn a_read_in_place_or_packed_in_slabs_gives_the_same_bits() {
+        // A tall product, A row-major (read in place) and transposed (packed in several slabs
+        // of one row block each, the last partial), serial and parallel, against the chain.
+        let (m, n, k) = (250, 40, 600);
+        let a = vals(m * k, 12);
+        let at = transpose(&a, m, k);
+        let b = vals(k * n, 13);
+        let bp = PackedB::<f32>::pack(View::rows(&b, n), k, n);
+        let want = chain(m, n, k, &a, &b);
+        for view in [View::rows(&a, k), View::transposed(&at, m)] {
+            for parallel in [false, true] {
+                let mut c = vec![0.0; m * n];
+                blocked(
+                    detected() == Isa::Avx2Fma,
+                    m,
+                    view,
+                    &bp,
+                    1.0,
+                    0.0,
+                    &mut c,
+                    parallel,
+                    MC * k,
+                );
+                assert_eq!(c, want, "cs={} parallel={parallel}", view.cs);
+            }
+        }
+    }
+
+    #[test]
     fn a_row_is_the_same_alone_or_in_a_batch() {
         let (n, k) = (40, 700);
         let b = vals(k * n, 5);
@@ -395,7 +474,7 @@ mod tests {
 
     #[test]
     fn alpha_beta_and_empty_k() {
-        for (m, n, k) in [(3, 20, 10), (100, 20, 300)] {
+        for (m, n, k) in [(3, 20, 10), (100, 20, 300), (130, 600, 700)] {
             let a = vals(m * k, 7);
             let b = vals(k * n, 8);
             let c0 = vals(m * n, 9);

@@ -96,13 +96,24 @@ impl PanelElem for Bf16 {
     }
 }
 
+/// How the A rows of a tile are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ARows {
+    /// A packed micro-panel, [k][R] (row index fastest).
+    Packed,
+    /// Straight from a row-major matrix: row i of the tile at `a + i·lda`, k contiguous. Saves
+    /// the packing pass where A is read in place (the forward's activations); the broadcasts
+    /// then stream R rows at once, which the prefetchers follow.
+    RowMajor(usize),
+}
+
 /// One tile: `rows` ≤ R valid rows and `cols` ≤ NR valid columns of C at `c` (row stride
-/// `ldc`), over `k` steps of the packed A micro-panel `a` ([k][R]) and a B panel `b` of k rows
+/// `ldc`), over `k` steps of A (`a`, stored as `arows` says) and a B panel `b` of k rows
 /// of NR elements, `ldb` apart (NR for a packed panel; a row-major matrix's width otherwise).
 ///
 /// # Safety
-/// `a` holds k·R floats and `b` is readable for NR elements at each of its k rows; C is valid
-/// for `rows` rows of `cols` columns.
+/// `a` holds k·R floats when packed, or R rows of k floats `lda` apart; `b` is readable for NR
+/// elements at each of its k rows; C is valid for `rows` rows of `cols` columns.
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub unsafe fn tile<E: PanelElem>(
@@ -110,6 +121,7 @@ pub unsafe fn tile<E: PanelElem>(
     r: usize,
     k: usize,
     a: *const f32,
+    arows: ARows,
     b: *const E,
     ldb: usize,
     c: *mut f32,
@@ -118,15 +130,25 @@ pub unsafe fn tile<E: PanelElem>(
     cols: usize,
     ep: Epilogue,
 ) {
+    let lda = match arows {
+        ARows::Packed => 0,
+        ARows::RowMajor(lda) => lda,
+    };
     macro_rules! go {
         ($f:ident) => {
-            match r {
-                1 => $f::<E, 1>(k, a, b, ldb, c, ldc, rows, cols, ep),
-                2 => $f::<E, 2>(k, a, b, ldb, c, ldc, rows, cols, ep),
-                3 => $f::<E, 3>(k, a, b, ldb, c, ldc, rows, cols, ep),
-                4 => $f::<E, 4>(k, a, b, ldb, c, ldc, rows, cols, ep),
-                5 => $f::<E, 5>(k, a, b, ldb, c, ldc, rows, cols, ep),
-                _ => $f::<E, 6>(k, a, b, ldb, c, ldc, rows, cols, ep),
+            match (r, arows) {
+                (1, ARows::Packed) => $f::<E, 1, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                (2, ARows::Packed) => $f::<E, 2, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                (3, ARows::Packed) => $f::<E, 3, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                (4, ARows::Packed) => $f::<E, 4, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                (5, ARows::Packed) => $f::<E, 5, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                (_, ARows::Packed) => $f::<E, 6, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                (1, _) => $f::<E, 1, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                (2, _) => $f::<E, 2, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                (3, _) => $f::<E, 3, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                (4, _) => $f::<E, 4, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                (5, _) => $f::<E, 5, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
+                _ => $f::<E, 6, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
             }
         };
     }
@@ -172,9 +194,10 @@ unsafe fn write_c<const R: usize>(
 }
 
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile_portable<E: PanelElem, const R: usize>(
+unsafe fn tile_portable<E: PanelElem, const R: usize, const PACKED: bool>(
     k: usize,
     a: *const f32,
+    lda: usize,
     b: *const E,
     ldb: usize,
     c: *mut f32,
@@ -191,9 +214,10 @@ unsafe fn tile_portable<E: PanelElem, const R: usize>(
     let mut acc = if ep.resume { c_in } else { [[0.0f32; NR]; R] };
     for p in 0..k {
         let bp = b.add(p * ldb);
-        let ap = a.add(p * R);
+        let (rs, ps) = if PACKED { (1, R) } else { (lda, 1) };
+        let ap = a.add(p * ps);
         for (i, row) in acc.iter_mut().enumerate() {
-            let av = *ap.add(i);
+            let av = *ap.add(i * rs);
             for (j, x) in row.iter_mut().enumerate() {
                 *x = av.mul_add((*bp.add(j)).to_f32(), *x);
             }
@@ -210,9 +234,10 @@ unsafe fn tile_portable<E: PanelElem, const R: usize>(
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile_avx2<E: PanelElem, const R: usize>(
+unsafe fn tile_avx2<E: PanelElem, const R: usize, const PACKED: bool>(
     k: usize,
     a: *const f32,
+    lda: usize,
     b: *const E,
     ldb: usize,
     c: *mut f32,
@@ -244,9 +269,10 @@ unsafe fn tile_avx2<E: PanelElem, const R: usize>(
     for p in 0..k {
         let b0 = E::load8(b.add(p * ldb));
         let b1 = E::load8(b.add(p * ldb + 8));
-        let ap = a.add(p * R);
+        let (rs, ps) = if PACKED { (1, R) } else { (lda, 1) };
+        let ap = a.add(p * ps);
         for (i, x) in acc.iter_mut().enumerate() {
-            let av = _mm256_set1_ps(*ap.add(i));
+            let av = _mm256_set1_ps(*ap.add(i * rs));
             x[0] = _mm256_fmadd_ps(av, b0, x[0]);
             x[1] = _mm256_fmadd_ps(av, b1, x[1]);
         }

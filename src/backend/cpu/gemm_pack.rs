@@ -7,6 +7,7 @@ use super::gemm_kernel::{Bf16, PanelElem, MR, NR};
 use super::simd::Isa;
 use crate::tensor::DType;
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// A [k, n] matrix as 16-column panels of element type `E`.
 #[derive(Clone, Debug)]
@@ -60,42 +61,67 @@ impl<E: PanelElem> PackedB<E> {
                 data: Vec::new(),
             };
         }
-        let mut data = vec![E::default(); n.div_ceil(NR) * k * NR];
-        let fill = |p0: usize, chunk: &mut [E]| {
+        // Every element is written below (padding lanes with zeros), so the buffer starts
+        // uninitialised rather than zeroed: a memset of the whole matrix saved per product.
+        let len = n.div_ceil(NR) * k * NR;
+        let mut data: Vec<E> = Vec::with_capacity(len);
+        let zero = MaybeUninit::new(E::default());
+        let fill = |p0: usize, chunk: &mut [MaybeUninit<E>]| {
             for (pi, panel) in chunk.chunks_mut(k * NR).enumerate() {
                 let j0 = (p0 + pi) * NR;
                 let w = NR.min(n - j0);
                 if b.cs == 1 {
-                    for (p, dst) in panel.chunks_mut(NR).enumerate() {
+                    for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
                         let src = &b.data[p * b.rs + j0..p * b.rs + j0 + w];
-                        for (d, &s) in dst.iter_mut().zip(src) {
-                            *d = E::from_f32(s);
-                        }
-                    }
-                } else if b.rs == 1 {
-                    // Columns of B are contiguous (a weight's rows): read each once, in order.
-                    for jj in 0..w {
-                        let src = &b.data[(j0 + jj) * b.cs..(j0 + jj) * b.cs + k];
-                        for (dst, &x) in panel.chunks_exact_mut(NR).zip(src) {
-                            dst[jj] = E::from_f32(x);
+                        // A whole row of the panel as a fixed-size copy (no memcpy call).
+                        let full = <&mut [MaybeUninit<E>; NR]>::try_from(&mut *dst)
+                            .ok()
+                            .zip(<&[f32; NR]>::try_from(src).ok());
+                        if let Some((d, s)) = full {
+                            for (d, &x) in d.iter_mut().zip(s) {
+                                *d = MaybeUninit::new(E::from_f32(x));
+                            }
+                        } else {
+                            dst.fill(zero);
+                            for (d, &x) in dst.iter_mut().zip(src) {
+                                *d = MaybeUninit::new(E::from_f32(x));
+                            }
                         }
                     }
                 } else {
-                    for jj in 0..w {
-                        for p in 0..k {
-                            panel[p * NR + jj] = E::from_f32(b.at(p, j0 + jj));
+                    if w < NR {
+                        panel.fill(zero);
+                    }
+                    if b.rs == 1 {
+                        // Columns of B are contiguous (a weight's rows): read each once, in order.
+                        for jj in 0..w {
+                            let src = &b.data[(j0 + jj) * b.cs..(j0 + jj) * b.cs + k];
+                            for (dst, &x) in panel.chunks_exact_mut(NR).zip(src) {
+                                dst[jj] = MaybeUninit::new(E::from_f32(x));
+                            }
+                        }
+                    } else {
+                        for jj in 0..w {
+                            for p in 0..k {
+                                panel[p * NR + jj] =
+                                    MaybeUninit::new(E::from_f32(b.at(p, j0 + jj)));
+                            }
                         }
                     }
                 }
             }
         };
+        let spare = &mut data.spare_capacity_mut()[..len];
         if k * n < 1 << 16 {
-            fill(0, &mut data);
+            fill(0, spare);
         } else {
-            data.par_chunks_mut(PACK_PANELS_PER_TASK * k * NR)
+            spare
+                .par_chunks_mut(PACK_PANELS_PER_TASK * k * NR)
                 .enumerate()
                 .for_each(|(t, chunk)| fill(t * PACK_PANELS_PER_TASK, chunk));
         }
+        // SAFETY: `fill` wrote all k·NR elements of every panel (the padding lanes too).
+        unsafe { data.set_len(len) };
         PackedB { k, n, data }
     }
 
@@ -172,7 +198,15 @@ pub fn pack_a_panel(a: View<'_>, i0: usize, r: usize, p0: usize, kc: usize, dst:
         // The r rows are contiguous at each k (a transposed operand).
         for (p, d) in dst[..kc * r].chunks_exact_mut(r).enumerate() {
             let at = i0 + (p0 + p) * a.cs;
-            d.copy_from_slice(&a.data[at..at + r]);
+            let src = &a.data[at..at + r];
+            // Whole micro-panel rows as fixed-size copies (no memcpy call per six floats).
+            match (
+                <&mut [f32; MR]>::try_from(&mut *d),
+                <&[f32; MR]>::try_from(src),
+            ) {
+                (Ok(d), Ok(s)) => *d = *s,
+                _ => d.copy_from_slice(src),
+            }
         }
     } else {
         for p in 0..kc {
