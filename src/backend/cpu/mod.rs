@@ -7,6 +7,7 @@ pub mod attention_cached;
 pub mod bias;
 pub mod cast;
 pub mod embedding;
+pub mod exp;
 pub mod gemm;
 pub mod gemm_kernel;
 pub mod gemm_pack;
