@@ -8,7 +8,7 @@
 //!   memory exactly once, the panels split across threads — a GEMV at memory speed;
 //! - many rows (prefill, training): BLIS-style blocking, A packed once, an A block of 96 rows ×
 //!   ≤ 320 k in L2, a ≤ 320 × 16 B micro-panel in L1, tasks over (row block, column chunk).
-use super::gemm_kernel::{tile, ARows, Epilogue, PanelElem, MR, NR};
+use super::gemm_kernel::{row_panels, tile, ARows, Epilogue, PanelElem, MR, NR, ROW_PANELS};
 use super::gemm_pack::{pack_a_panel, PackedB, View};
 use super::simd::{isa, Isa};
 use rayon::prelude::*;
@@ -192,7 +192,30 @@ fn few_rows<E: PanelElem>(
         }
     };
     let panels = b.panels();
-    if parallel {
+    if m == 1 {
+        // One row: ROW_PANELS panels at a time (more chains in flight, same bits).
+        let group = |g: usize| {
+            let p0 = g * ROW_PANELS;
+            if p0 + ROW_PANELS > panels {
+                return (p0..panels).for_each(panel);
+            }
+            let bs: [*const E; ROW_PANELS] = std::array::from_fn(|q| b.panel_ptr(p0 + q, 0));
+            let cols = (ROW_PANELS * NR).min(n - p0 * NR);
+            // SAFETY: A holds k floats, each panel k·NR elements, and C's columns
+            // p0·NR..p0·NR+cols lie inside its one row.
+            unsafe { row_panels(avx2, k, ap.as_ptr(), bs, cp.at(p0 * NR), cols, ep) }
+        };
+        let groups = panels.div_ceil(ROW_PANELS);
+        if parallel {
+            let per_task = groups.div_ceil(4 * rayon::current_num_threads()).max(1);
+            (0..groups)
+                .into_par_iter()
+                .with_min_len(per_task)
+                .for_each(group);
+        } else {
+            (0..groups).for_each(group);
+        }
+    } else if parallel {
         let per_task = panels.div_ceil(4 * rayon::current_num_threads()).max(1);
         (0..panels)
             .into_par_iter()
@@ -405,6 +428,8 @@ mod tests {
         // Few rows, blocked with several k-blocks, edges in every direction.
         for (m, n, k) in [
             (1, 33, 40),
+            (1, 64, 17),
+            (1, 100, 300),
             (5, 16, 600),
             (64, 50, 513),
             (65, 50, 513),

@@ -301,3 +301,80 @@ unsafe fn tile_avx2<E: PanelElem, const R: usize, const PACKED: bool>(
         write_c::<R>(&edge, c, ldc, rows, cols);
     }
 }
+
+/// Panels one row of A meets at once in [`row_panels`].
+pub const ROW_PANELS: usize = 4;
+
+/// One row of C against ROW_PANELS consecutive B panels: the single-sequence decode step, where
+/// a one-panel tile has only two accumulator chains and waits on each multiply-add's latency.
+/// Eight chains (and four weight streams) in flight instead; every element is still the one
+/// chain over k of [`tile`], so the bits are the same. `cols` ≤ ROW_PANELS·NR valid columns.
+///
+/// # Safety
+/// `a` holds k floats, each `b[q]` is a packed panel of k·NR elements, C is valid for `cols`
+/// floats.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn row_panels<E: PanelElem>(
+    avx2: bool,
+    k: usize,
+    a: *const f32,
+    b: [*const E; ROW_PANELS],
+    c: *mut f32,
+    cols: usize,
+    ep: Epilogue,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if avx2 && !ep.resume {
+        return row_panels_avx2(k, a, b, c, cols, ep);
+    }
+    let _ = avx2;
+    for (q, &bq) in b.iter().enumerate() {
+        if q * NR < cols {
+            let w = NR.min(cols - q * NR);
+            tile(
+                false,
+                1,
+                k,
+                a,
+                ARows::Packed,
+                bq,
+                NR,
+                c.add(q * NR),
+                w,
+                1,
+                w,
+                ep,
+            );
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn row_panels_avx2<E: PanelElem>(
+    k: usize,
+    a: *const f32,
+    b: [*const E; ROW_PANELS],
+    c: *mut f32,
+    cols: usize,
+    ep: Epilogue,
+) {
+    use std::arch::x86_64::*;
+    const W: usize = ROW_PANELS * NR;
+    let mut acc = [[_mm256_setzero_ps(); 2]; ROW_PANELS];
+    for p in 0..k {
+        let av = _mm256_set1_ps(*a.add(p));
+        for (x, &bq) in acc.iter_mut().zip(&b) {
+            x[0] = _mm256_fmadd_ps(av, E::load8(bq.add(p * NR)), x[0]);
+            x[1] = _mm256_fmadd_ps(av, E::load8(bq.add(p * NR + 8)), x[1]);
+        }
+    }
+    let mut out = [0.0f32; W];
+    for (q, x) in acc.iter().enumerate() {
+        _mm256_storeu_ps(out.as_mut_ptr().add(q * NR), x[0]);
+        _mm256_storeu_ps(out.as_mut_ptr().add(q * NR + 8), x[1]);
+    }
+    for (j, &v) in out.iter().enumerate().take(cols) {
+        *c.add(j) = ep.apply(v, *c.add(j));
+    }
+}
