@@ -10,6 +10,9 @@ Measures (random weights in the SmolLM2-135M shape, 134.5M parameters, tied embe
   forward+backward  the same plus the backward of the mean log-prob to every parameter
   decode, batch B   greedy steps over a KV cache after a prefilled context: one forward of
                     every sequence's last token, the LM head and an argmax per step
+  GEMM              the model's products (x·Wᵀ at S·L rows and at one row) and squares: rlvr's
+                    GEMM and the matrixmultiply crate (both from `rlvr bench cpu --gemm-only`),
+                    MKL (through PyTorch) and OpenBLAS (through NumPy), median GFLOP/s each
 """
 from __future__ import annotations
 
@@ -19,8 +22,10 @@ import json
 import os
 import platform
 import subprocess
+import statistics
 import time
 
+import numpy
 import torch
 import transformers
 
@@ -137,6 +142,43 @@ def rlvr_decode(binary, batch, context, steps, repeats, threads, weights) -> tup
     return best, {**row, "memcpy_gbps": memcpy, "roofline_fraction": row["achieved_gbps"] / memcpy}
 
 
+def median_secs(f, budget_s: float = 0.3) -> float:
+    f()  # warm-up
+    t = time.perf_counter()
+    f()
+    once = max(time.perf_counter() - t, 1e-6)
+    times = []
+    for _ in range(max(3, min(50, int(budget_s / once)))):
+        t = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def gemm_table(binary: str, seqs: int, length: int, threads: int) -> list[dict]:
+    """rlvr's GEMM sweep beside MKL (torch) and OpenBLAS (numpy) on the same shapes."""
+    r = rlvr_json(binary, ["bench", "cpu", "--gemm-only", "--threads", str(threads),
+                           "--seqs", str(seqs), "--seq-len", str(length)])
+    out = []
+    for g in r["gemm"]:
+        m, n, k = g["m"], g["n"], g["k"]
+        a = torch.randn(m, k)
+        b = torch.randn(n, k) if g["trans_b"] else torch.randn(k, n)
+        an, bn = a.numpy(), b.numpy()
+        if g["trans_b"]:
+            mkl = median_secs(lambda: torch.nn.functional.linear(a, b))
+            obl = median_secs(lambda: an @ bn.T)
+        else:
+            mkl = median_secs(lambda: a @ b)
+            obl = median_secs(lambda: an @ bn)
+        fl = 2 * m * n * k / 1e9
+        out.append(dict(name=g["name"], rlvr=g["gflops"], matrixmultiply=g["matrixmultiply_gflops"],
+                        mkl=fl / mkl, openblas=fl / obl))
+        print(f"# gemm {g['name']}: rlvr {g['gflops']:.1f}, MKL {fl / mkl:.1f}, "
+              f"OpenBLAS {fl / obl:.1f} GFLOP/s", flush=True)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rlvr", default="target/release/rlvr")
@@ -148,6 +190,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--skip-train", action="store_true")
+    ap.add_argument("--skip-gemm", action="store_true",
+                    help="no GEMM table (NumPy's OpenBLAS uses its own threads: all cores "
+                         "unless OPENBLAS_NUM_THREADS says otherwise)")
     ap.add_argument("--json", help="also write the rows here")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -190,9 +235,18 @@ def main() -> None:
         note = f" ({r['note']})" if r["note"] else ""
         print(f"| {r['measure']}{note} | {r['pytorch']:.1f} | {r['rlvr']:.1f} | "
               f"{r['ratio']:.2f}x | {r['load']:.2f} |")
+    gemms = [] if a.skip_gemm else gemm_table(a.rlvr, a.seqs, a.seq_len, a.threads)
+    if gemms:
+        print()
+        print("| GEMM (M x K x N), GFLOP/s (median) | rlvr | matrixmultiply | MKL (PyTorch) "
+              "| OpenBLAS (NumPy) | rlvr / MKL |")
+        print("|---|---|---|---|---|---|")
+        for g in gemms:
+            print(f"| {g['name']} | {g['rlvr']:.1f} | {g['matrixmultiply']:.1f} | {g['mkl']:.1f} "
+                  f"| {g['openblas']:.1f} | {g['rlvr'] / g['mkl']:.2f}x |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1)
+            json.dump(dict(rows=rows, gemm=gemms), f, indent=1)
 
 
 if __name__ == "__main__":

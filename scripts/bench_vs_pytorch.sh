@@ -8,8 +8,10 @@
 #   bash scripts/bench_vs_pytorch.sh --repeats 5 --batches 1,16
 #   bash scripts/bench_vs_pytorch.sh --help          # every option
 #
-# Arguments go to scripts/bench_vs_pytorch.py. Record `uptime` with the numbers: on a shared
-# machine both sides slow down together, so only ratios from one run compare.
+# Arguments go to scripts/bench_vs_pytorch.py. It also prints a GEMM table (rlvr, matrixmultiply,
+# MKL through PyTorch, OpenBLAS through NumPy, on the model's shapes; --skip-gemm leaves it out).
+# Record `uptime` with the numbers: on a shared machine both sides slow down together, so only
+# ratios from one run compare.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-torch

@@ -42,6 +42,10 @@ pub struct CpuArgs {
     /// or per-op breakdown): what `scripts/bench_vs_pytorch.sh` compares.
     #[arg(long)]
     pub model_only: bool,
+    /// Only the GEMM sweep (our GEMM and `matrixmultiply` at the model's shapes): what
+    /// `scripts/bench_vs_pytorch.sh` sets beside MKL (PyTorch) and OpenBLAS (NumPy).
+    #[arg(long, conflicts_with = "model_only")]
+    pub gemm_only: bool,
 }
 
 #[derive(Serialize)]
@@ -53,7 +57,7 @@ struct CpuReport {
     gemm_peak_gflops: f64,
     gemm: Vec<GemmRow>,
     params: usize,
-    forward: ModelRun,
+    forward: Option<ModelRun>,
     train_step: Option<ModelRun>,
     activation_checkpointing: Option<CheckpointRun>,
     forward_breakdown: Vec<OpTime>,
@@ -106,30 +110,32 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
             point: p,
         })
         .collect();
-    let model = synthetic_135m(1)?;
-    let forward = bench_forward(&model, a.seqs, a.seq_len, a.repeats, peak)?;
-    let train_step = if a.no_backward {
+    let model = if a.gemm_only {
         None
     } else {
-        Some(bench_train_step(
-            &model,
+        Some(synthetic_135m(1)?)
+    };
+    let forward = match &model {
+        Some(m) => Some(bench_forward(m, a.seqs, a.seq_len, a.repeats, peak)?),
+        None => None,
+    };
+    let train_step = match &model {
+        Some(m) if !a.no_backward => Some(bench_train_step(
+            m,
             a.seqs,
             a.seq_len,
             a.repeats.min(2),
             peak,
-        )?)
+        )?),
+        _ => None,
     };
-    let ckpt = if a.no_backward || a.model_only {
-        None
-    } else {
-        Some(bench_checkpointing(
-            &model,
-            a.seqs,
-            a.seq_len,
-            a.repeats.min(2),
-        )?)
+    let ckpt = match &model {
+        Some(m) if !(a.no_backward || a.model_only) => {
+            Some(bench_checkpointing(m, a.seqs, a.seq_len, a.repeats.min(2))?)
+        }
+        _ => None,
     };
-    let breakdown = if a.model_only {
+    let breakdown = if a.model_only || a.gemm_only {
         vec![]
     } else {
         forward_breakdown(&cfg, a.seqs, a.seq_len, a.repeats)
@@ -173,6 +179,9 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
             g.point.gflops / g.point.matrixmultiply_gflops
         );
     }
+    if r.forward.is_none() {
+        return Ok(());
+    }
     println!(
         "model: SmolLM2-135M shape, {} params, random weights",
         r.params
@@ -190,7 +199,9 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
             100.0 * m.frac_of_gemm_peak
         )
     };
-    line(&r.forward);
+    if let Some(f) = &r.forward {
+        line(f);
+    }
     if let Some(t) = &r.train_step {
         line(t);
     }
