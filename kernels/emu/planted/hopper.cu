@@ -14,6 +14,14 @@ enum class Bug : int {
     kMissingFence,        // wgmma.mma_async without wgmma.fence
 };
 
+// mbarrier.init by one thread, in a call of its own: a conditional call right before a
+// __syncthreads lets g++ give each path its own copy of the barrier call, which the emulator
+// reads as a barrier in divergent code.
+static __device__ __noinline__ void init_barriers_if(bool leader, uint64_t* bars, int n, uint32_t count) {
+    if (leader)
+        for (int i = 0; i < n; ++i) mbar_init(&bars[i], count);
+}
+
 // Loads the K tile `kt` of A (64 rows) and B (n rows) with TMA: one box per operand of
 // `kcols` columns, or with no swizzle two boxes of 8 columns (the second LBO bytes on).
 static __device__ void load_tile(bf16* sa, bf16* sb, const rlvr_tensor_map* map_a, const rlvr_tensor_map* map_b,
@@ -87,7 +95,7 @@ static __device__ void wgmma_gemm(unsigned char* raw, float* c, const rlvr_tenso
     bf16* sb = reinterpret_cast<bf16*>(base + 64 * 128);
     uint64_t* bar = reinterpret_cast<uint64_t*>(base + 64 * 128 + 256 * 128);
     const int t = threadIdx.x;
-    if (t == 0) mbar_init(bar, 1);
+    init_barriers_if(t == 0, bar, 1, 1);
     __syncthreads();
     float d[N / 2];
     for (int i = 0; i < N / 2; ++i) d[i] = 0.0f;
@@ -153,7 +161,7 @@ static __device__ void tma_round_trip(unsigned char* raw, bf16* plain, const rlv
     unsigned char* base = raw + ((1024 - (smem_window_address(raw) & 1023)) & 1023);
     uint64_t* bar = reinterpret_cast<uint64_t*>(base + 256 * 128);
     const int t = threadIdx.x;
-    if (t == 0) mbar_init(bar, 1);
+    init_barriers_if(t == 0, bar, 1, 1);
     __syncthreads();
     if (t == 0) {
         mbar_arrive_expect_tx(bar, uint32_t(box_cols * box_rows * 2));
@@ -204,11 +212,8 @@ RLVR_KERNEL(emu_tma_ring, float* __restrict__ out, const rlvr_tensor_map* map_x,
     uint64_t* full = reinterpret_cast<uint64_t*>(base + kStages * kTile);
     uint64_t* empty = full + kStages;
     const int t = threadIdx.x, wg = t / 128;
-    if (t == 0)
-        for (int s = 0; s < kStages; ++s) {
-            mbar_init(&full[s], 1);
-            mbar_init(&empty[s], 128);
-        }
+    init_barriers_if(t == 0, full, kStages, 1);
+    init_barriers_if(t == 0, empty, kStages, 128);
     __syncthreads();
     if (wg == 0) {
         setmaxnreg_dec<40>();
