@@ -123,6 +123,7 @@ fn main() {
         emu_objs.push(link_cpp);
         emu_objs.push(kdir.join("emu").join("emu.cpp"));
         emu_objs.push(kdir.join("emu").join("counters.cpp"));
+        emu_objs.push(kdir.join("emu").join("hopper.cpp"));
         for src in &emu_objs {
             jobs.push(Job::Cxx {
                 cxx: cxx.clone(),

@@ -303,6 +303,16 @@ void count_mma() {
     g_c->mma_flops += 2 * 16 * 8 * 16;  // m16n8k16
 }
 
+void count_wgmma(int n) {
+    g_c->wgmma_instructions += 1;
+    g_c->wgmma_flops += 2ull * 64 * uint64_t(n) * 16;  // m64nNk16
+}
+
+void count_tma(bool store, uint64_t bytes) {
+    (store ? g_c->tma_store_requests : g_c->tma_load_requests) += 1;
+    (store ? g_c->tma_store_bytes : g_c->tma_load_bytes) += bytes;
+}
+
 void count_warp_op(int op) {
     switch (op) {
         case kShflIdx:

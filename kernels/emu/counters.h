@@ -15,7 +15,8 @@
 // counts once) and the distinct 32-byte sectors; shared requests count wavefronts by
 // the 32 banks x 4 bytes rule, 8-byte accesses in two phases of 16 lanes and 16-byte accesses in
 // four phases of 8 lanes. Warp-level operations (mma, ldmatrix, shuffles, votes) and barriers are
-// counted by the scheduler when it resolves them.
+// counted by the scheduler when it resolves them; wgmma and TMA copies by hopper.cpp (a TMA copy's
+// global rows are global requests of the issuing thread).
 #pragma once
 
 #include <cstddef>
@@ -53,6 +54,12 @@ struct rlvr_emu_counters {
     uint64_t shuffles;
     uint64_t votes;
     uint64_t warp_syncs;
+    uint64_t wgmma_instructions;  // per warpgroup
+    uint64_t wgmma_flops;
+    uint64_t tma_load_requests;
+    uint64_t tma_load_bytes;  // whole boxes (zero fill included), as the mbarrier counts them
+    uint64_t tma_store_requests;
+    uint64_t tma_store_bytes;
 };
 
 // The global memory one launch touched in one device allocation: distinct 32-byte sectors and
@@ -95,6 +102,10 @@ void begin_block(int s, int threads);
 void flush_warp(Trace* const lanes[32]);
 void count_ldmatrix(const void* const rows[32], int num);
 void count_mma();
+// One wgmma.mma_async m64nNk16 of a warpgroup.
+void count_wgmma(int n);
+// One TMA 2-D load or store of a box of `bytes` (its global rows are recorded as accesses).
+void count_tma(bool store, uint64_t bytes);
 void count_warp_op(int op);
 void count_barrier();
 void record(uintptr_t site, const void* p, uint32_t size, uint32_t kind);

@@ -5,6 +5,7 @@
 
 #include "counters.h"
 #include "fiber.h"
+#include "runtime.h"
 
 #include <setjmp.h>
 #include <signal.h>
@@ -67,7 +68,9 @@ struct Alloc {
 std::mutex g_alloc_mu;
 std::map<uintptr_t, Alloc> g_allocs;  // keyed by the user pointer
 
-enum State { kReady, kAtBarrier, kAtWarp, kDone };
+// kAtWarpgroup: at a rendezvous of the 128 threads of a warpgroup (hopper.cpp);
+// kAtMbarrier: blocked until an mbarrier phase completes.
+enum State { kReady, kAtBarrier, kAtWarp, kAtWarpgroup, kAtMbarrier, kDone };
 
 struct AsyncCopy {
     char* dst;
@@ -89,6 +92,11 @@ struct Fiber {
     uint64_t result;
     void* mma[4];  // d, a, b, c
     void* barrier_site;  // return address of the __syncthreads this thread waits at
+    int wg_op;           // pending warpgroup instruction (hopper.cpp) and what it passes
+    uint64_t wg_arg;
+    void* wg_payload;
+    uint64_t* mbar;  // the mbarrier this thread waits on, and the phase parity it waits for
+    uint32_t mbar_parity;
     std::vector<AsyncCopy> uncommitted;               // cp.async issued since the last commit
     std::vector<std::vector<AsyncCopy>> committed;  // oldest group first
     counters::Trace trace;                            // accesses since the last rendezvous (traced)
@@ -147,6 +155,7 @@ void complete_copies(std::vector<AsyncCopy>& v);
 
 void fiber_entry() {
     g_launch->tramp(g_launch->args);
+    hopper::thread_exit(g_cur->linear);
     for (auto& g : g_cur->committed) complete_copies(g);
     complete_copies(g_cur->uncommitted);
     g_cur->committed.clear();
@@ -427,6 +436,52 @@ int resolve_warps(int nthreads) {
     return released;
 }
 
+// Resolves every warpgroup whose 128 threads all wait at a warpgroup instruction; returns how
+// many threads were released, or -1 on error.
+int resolve_warpgroups(int nthreads) {
+    int released = 0;
+    constexpr int W = hopper::kWarpgroup;
+    for (int base = 0; base < nthreads; base += W) {
+        Fiber* first = nullptr;
+        for (int i = base; i < std::min(nthreads, base + W) && !first; ++i)
+            if (g_fibers[i].state == kAtWarpgroup) first = &g_fibers[i];
+        if (!first) continue;
+        g_cur = first;
+        const char* name = hopper::warpgroup_op_name(first->wg_op);
+        if (base + W > nthreads) {
+            set_error(fmt("%s: %s needs the 128 threads of a warpgroup but the block has %d threads", where().c_str(),
+                          name, nthreads));
+            return -1;
+        }
+        bool complete = true;
+        for (int i = base; i < base + W; ++i) {
+            const Fiber& o = g_fibers[i];
+            if (o.state == kDone) {
+                set_error(fmt("%s: %s waits for thread %d of its warpgroup, which has exited", where().c_str(), name, i));
+                return -1;
+            }
+            if (o.state != kAtWarpgroup) {
+                complete = false;
+                continue;
+            }
+            if (o.wg_op != first->wg_op || o.wg_arg != first->wg_arg) {
+                set_error(fmt("%s: threads %d and %d of a warpgroup meet at different warpgroup instructions (%s, %s) "
+                              "or with different operands",
+                              where().c_str(), first->linear, i, name, hopper::warpgroup_op_name(o.wg_op)));
+                return -1;
+            }
+        }
+        if (!complete) continue;
+        void* payloads[W];
+        for (int i = 0; i < W; ++i) payloads[i] = g_fibers[base + i].wg_payload;
+        if (!hopper::resolve_warpgroup(first->wg_op, first->wg_arg, payloads, base / W)) return -1;
+        for (int i = base; i < base + W; ++i) g_fibers[i].state = kReady;
+        released += W;
+    }
+    g_cur = nullptr;
+    return released;
+}
+
 void poison_shared() {
     char* begin = g_launch->shared_lo;
     char* end = g_launch->shared_hi;
@@ -446,6 +501,7 @@ void flush_traces(int nthreads) {
 bool run_block(const dim3& block, std::mt19937_64& rng) {
     int nthreads = int(block.x * block.y * block.z);
     poison_shared();
+    hopper::begin_block(nthreads);
     for (int i = 0; i < nthreads; ++i) {
         Fiber& f = g_fibers[i];
         f.state = kReady;
@@ -460,20 +516,48 @@ bool run_block(const dim3& block, std::mt19937_64& rng) {
     order.reserve(nthreads);
     for (;;) {
         order.clear();
-        for (int i = 0; i < nthreads; ++i)
-            if (g_fibers[i].state == kReady) order.push_back(i);
+        for (int i = 0; i < nthreads; ++i) {
+            Fiber& f = g_fibers[i];
+            if (f.state == kAtMbarrier && hopper::mbarrier_ready(f.mbar, f.mbar_parity)) f.state = kReady;
+            if (f.state == kReady) order.push_back(i);
+        }
         if (order.empty()) {
             int r = resolve_warps(nthreads);
             if (r < 0) return false;
             if (r > 0) continue;
-            int at_barrier = 0, at_warp = 0, done = 0;
+            r = resolve_warpgroups(nthreads);
+            if (r < 0) return false;
+            if (r > 0) continue;
+            int at_barrier = 0, at_warp = 0, at_warpgroup = 0, at_mbarrier = 0, done = 0;
             for (int i = 0; i < nthreads; ++i) {
                 at_barrier += g_fibers[i].state == kAtBarrier;
                 at_warp += g_fibers[i].state == kAtWarp;
+                at_warpgroup += g_fibers[i].state == kAtWarpgroup;
+                at_mbarrier += g_fibers[i].state == kAtMbarrier;
                 done += g_fibers[i].state == kDone;
             }
             if (done == nthreads) return true;
-            if (at_warp == 0 && at_barrier > 0) {
+            if (at_mbarrier > 0) {
+                Fiber* f = nullptr;
+                for (int i = 0; i < nthreads && !f; ++i)
+                    if (g_fibers[i].state == kAtMbarrier) f = &g_fibers[i];
+                g_cur = f;
+                set_error(fmt("%s: deadlock: %d threads wait on mbarriers, %d at __syncthreads, %d at warp and %d at "
+                              "warpgroup instructions, %d have exited; this thread waits for parity %u of %s",
+                              where().c_str(), at_mbarrier, at_barrier, at_warp, at_warpgroup, done, f->mbar_parity,
+                              hopper::describe_mbarrier(f->mbar).c_str()));
+                return false;
+            }
+            if (at_warpgroup > 0 && at_warp == 0 && at_barrier == 0) {
+                Fiber* f = nullptr;
+                for (int i = 0; i < nthreads && !f; ++i)
+                    if (g_fibers[i].state == kAtWarpgroup) f = &g_fibers[i];
+                g_cur = f;
+                set_error(fmt("%s: deadlock: %d threads wait at warpgroup instructions (this one at %s), %d have exited",
+                              where().c_str(), at_warpgroup, hopper::warpgroup_op_name(f->wg_op), done));
+                return false;
+            }
+            if (at_warp == 0 && at_warpgroup == 0 && at_barrier > 0) {
                 // All waiting threads must be at the same __syncthreads: a barrier in divergent
                 // code is undefined behaviour (hangs or silently misbehaves on hardware).
                 Fiber* first = nullptr;
@@ -693,6 +777,37 @@ void cp_async_wait_group(int pending) {
 }
 
 void* dynamic_smem() { return g_launch->dyn_smem; }
+
+namespace runtime {
+int thread_index() { return g_cur->linear; }
+std::string where() { return ::rlvr_emu::where(); }
+void set_error(const std::string& e) { ::rlvr_emu::set_error(e); }
+bool in_shared(const void* p, size_t n) { return ::rlvr_emu::in_shared(p, n); }
+char* dyn_smem() { return g_launch->dyn_smem; }
+size_t dyn_smem_bytes() { return g_launch->smem_bytes; }
+bool traced() { return g_launch->traced; }
+
+void warpgroup_rendezvous(int op, uint64_t arg, void* payload) {
+    asm volatile("" ::: "memory");
+    Fiber* me = g_cur;
+    me->wg_op = op;
+    me->wg_arg = arg;
+    me->wg_payload = payload;
+    me->state = kAtWarpgroup;
+    yield_to_scheduler();
+    asm volatile("" ::: "memory");
+}
+
+void wait_mbarrier(uint64_t* bar, uint32_t parity) {
+    asm volatile("" ::: "memory");
+    Fiber* me = g_cur;
+    me->mbar = bar;
+    me->mbar_parity = parity;
+    me->state = kAtMbarrier;
+    yield_to_scheduler();
+    asm volatile("" ::: "memory");
+}
+}  // namespace runtime
 
 void fail(const char* what) {
     set_error(fmt("%s: %s", where().c_str(), what));

@@ -106,6 +106,34 @@ void cp_async16(void* smem_dst, const void* gmem_src, int src_bytes);
 void cp_async_commit();
 void cp_async_wait_group(int pending);
 void* dynamic_smem();
+// Hopper (sm_90a) instructions, emulated in hopper.cpp; kernels/hopper.cuh states their contract.
+// wgmma, its fences and setmaxnreg are rendezvous of the 128 threads of a warpgroup.
+enum WarpgroupOp : int {
+    kWgmmaFence = 1,
+    kWgmmaMma = 2,
+    kWgmmaCommit = 3,
+    kWgmmaWait = 4,
+    kSetmaxnreg = 5,
+};
+// The shared-window address (what __cvta_generic_to_shared gives) of dynamic shared memory.
+uint32_t shared_window_address(const void* p);
+void wgmma_fence();
+void wgmma_commit_group();
+void wgmma_wait_group(int pending);
+// wgmma.mma_async m64nNk16 f32 += bf16 x bf16: A from `a_regs` (4 registers) or, when null, from
+// the shared-memory descriptor `desc_a`; B from `desc_b`; d holds N / 2 floats per thread.
+void wgmma_bf16(int n, float* d, const uint32_t* a_regs, uint64_t desc_a, uint64_t desc_b, int scale_d, int scale_a,
+                int scale_b, int trans_a, int trans_b);
+void setmaxnreg(bool inc, int regs);
+void mbarrier_init(uint64_t* bar, uint32_t count);
+void mbarrier_arrive_expect_tx(uint64_t* bar, uint32_t tx_bytes);
+void mbarrier_arrive(uint64_t* bar);
+bool mbarrier_try_wait_parity(uint64_t* bar, uint32_t parity);
+void tma_load_2d(void* smem_dst, const void* tensor_map, int c0, int c1, uint64_t* bar);
+void tma_store_2d(const void* tensor_map, const void* smem_src, int c0, int c1);
+void bulk_commit_group();
+void bulk_wait_group(int pending);
+void fence_proxy_async();
 [[noreturn]] void fail(const char* what);
 
 template <typename F>

@@ -91,6 +91,16 @@ counter_fields! {
     /// Votes and warp reductions (ballot, any, all, __reduce_*_sync).
     votes,
     warp_syncs,
+    /// wgmma.mma_async m64nNk16 instructions (one per warpgroup) and their FLOPs (2048 N each).
+    wgmma_instructions,
+    wgmma_flops,
+    /// TMA 2-D loads and the bytes they deliver to shared memory (whole boxes, zero fill
+    /// included); their global rows are in the global load counters.
+    tma_load_requests,
+    tma_load_bytes,
+    /// TMA 2-D stores and their box bytes; the global rows are in the global store counters.
+    tma_store_requests,
+    tma_store_bytes,
 }
 
 /// `long + k · (long − short)`, rounded to the nearest count and at least 0.
@@ -100,6 +110,10 @@ pub fn affine(short: u64, long: u64, k: f64) -> u64 {
 }
 
 impl Counters {
+    /// FLOPs on the tensor cores: mma.sync and wgmma.
+    pub fn tensor_flops(&self) -> f64 {
+        self.mma_flops + self.wgmma_flops
+    }
     pub fn global_requests(&self) -> f64 {
         self.global_load_requests + self.global_store_requests
     }

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 
 pub mod counters;
 mod ffi;
+pub mod hopper;
 pub mod loops;
 pub mod session;
 

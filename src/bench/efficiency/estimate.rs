@@ -47,7 +47,7 @@ pub fn estimate(gpu: &Gpu, launches: &[&LaunchCount], simt_flops: f64) -> Estima
     for l in launches {
         let c = &l.counters;
         let q = wave_factor(gpu, l.blocks_total);
-        t[0] += q * c.mma_flops / (gpu.bf16_tensor_tflops * 1e12);
+        t[0] += q * c.tensor_flops() / (gpu.bf16_tensor_tflops * 1e12);
         t[2] += q * l.footprint.unique_bytes / (gpu.hbm_gbps * 1e9);
         t[3] += q * 32.0 * c.global_sectors() / (gpu.l2_gbps() * 1e9);
         t[4] += q * c.smem_wavefronts() / gpu.wavefronts_per_s();

@@ -96,14 +96,14 @@ impl EfficiencyRecord {
         kernels.sort();
         let simt_flops = cost
             .matrix_flops
-            .map_or(0.0, |m| (m - counters.mma_flops).max(0.0));
+            .map_or(0.0, |m| (m - counters.tensor_flops()).max(0.0));
         let h100 = estimate::estimate(&H100_SXM, launches, simt_flops);
         let a100 = estimate::estimate(&A100_SXM, launches, simt_flops);
         EfficiencyRecord {
             name: name.to_string(),
             launches: launches.len() as u64,
             sampled: launches.iter().any(|l| l.sampled()),
-            tc_flop_share: ratio(counters.mma_flops, cost.matrix_flops),
+            tc_flop_share: ratio(counters.tensor_flops(), cost.matrix_flops),
             global_sector_efficiency: counters.global_sector_efficiency(),
             global_bytes_over_compulsory: ratio(
                 32.0 * counters.global_sectors(),
