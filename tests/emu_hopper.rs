@@ -228,20 +228,23 @@ fn a_wrong_expect_tx_byte_count_is_an_error() {
     );
 }
 
-/// TMA load of the box at (c0, c1) of a rows x cols tensor, read back through the swizzle,
-/// doubled and stored with a TMA store; returns (launch result, box as read, Y, X).
-fn round_trip(
-    dev: &EmuDevice,
-    kernel: &str,
-    swizzle: TmaSwizzle,
-    (c0, c1): (i32, i32),
-) -> (
+/// What [`round_trip`] returns: (launch result, box as read, Y, X, (box rows, box cols)).
+type RoundTrip = (
     anyhow::Result<()>,
     Vec<f32>,
     Vec<f32>,
     Vec<f32>,
     (usize, usize),
-) {
+);
+
+/// TMA load of the box at (c0, c1) of a rows x cols tensor, read back through the swizzle,
+/// doubled and stored with a TMA store.
+fn round_trip(
+    dev: &EmuDevice,
+    kernel: &str,
+    swizzle: TmaSwizzle,
+    (c0, c1): (i32, i32),
+) -> RoundTrip {
     let (rows, cols) = (40usize, 72usize);
     let box_cols = if swizzle == TmaSwizzle::None {
         24

@@ -48,7 +48,8 @@ pub struct TensorMapSpec {
 
 impl TensorMapSpec {
     /// A row-major `rows x cols` tensor at `address` with `elem_bytes`-byte elements, boxes of
-    /// `box_rows x box_cols`, zero fill outside the tensor.
+    /// `box_rows x box_cols`, zero fill outside the tensor (the driver call's own arguments).
+    #[allow(clippy::too_many_arguments)]
     pub fn row_major(
         dtype: u32,
         address: u64,
