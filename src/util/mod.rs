@@ -1,7 +1,8 @@
 //! Small shared helpers: safe output writes, whole-record appends, the output-directory policy,
-//! run fingerprints, JSONL reading with line-numbered errors, and catching a dependency's panics
-//! on malformed input.
+//! run fingerprints, process CPU time and load, JSONL reading with line-numbered errors, and
+//! catching a dependency's panics on malformed input.
 pub mod append;
+pub mod cpu_time;
 pub mod fingerprint;
 pub mod limits;
 pub mod output;
