@@ -64,9 +64,15 @@ fn short_demo_writes_report_and_plots() {
             }
         }
     }
-    // The two settings sample differently (same seeds, different distributions).
-    let base_correct = |i: usize| outcome.evals[i].models[0].seeds[0].correct.clone();
-    assert_ne!(base_correct(0), base_correct(1));
+    // The two settings sample from different distributions (same seeds): the base's samples
+    // have another −log p per token.
+    let nll = |i: usize| outcome.evals[i].models[0].seeds[0].token_nll;
+    assert!(
+        nll(0) > 0.0 && nll(1) > 0.0 && nll(0) != nll(1),
+        "{} {}",
+        nll(0),
+        nll(1)
+    );
     let out = &cfg.output;
     let report = std::fs::read_to_string(out.join("report.md")).unwrap();
     for want in [

@@ -75,12 +75,14 @@ impl Default for DemoConfig {
                 ObjectiveKind::Reinforce,
             ],
             sft_steps: 3000,
-            rl_steps: 60,
+            // Strong enough that PSR visibly sharpens the tiny model (its entropy falls and it
+            // loses problems at large k); at 5e-5 nothing moves within the time budget.
+            rl_steps: 100,
             rl_seeds: 3,
             prompts_per_step: 32,
             n: 8,
-            lr: 5e-5,
-            eval_problems: 64,
+            lr: 3e-4,
+            eval_problems: 512,
             eval_n: 64,
             eval_sampling: vec![EvalSampling::PAPER, EvalSampling::PLAIN],
             max_response_tokens: 8,
