@@ -305,28 +305,21 @@ mod tests {
         let shift =
             |d: i64| -> Vec<usize> { base.iter().map(|&c| (c as i64 + d) as usize).collect() };
         let model = vec![shift(2), shift(0), shift(-1)];
-        let d = delta_passk_seeds(&model, &[base.clone()], 8, 1, 5).unwrap();
+        let reference = std::slice::from_ref(&base);
+        let d = delta_passk_seeds(&model, reference, 8, 1, 5).unwrap();
         assert!((d.estimate - 1.0 / 24.0).abs() < 1e-12, "{d:?}");
         assert!(d.lo <= -0.1 && d.hi >= 0.2, "{d:?}");
-        assert_eq!(
-            d,
-            delta_passk_seeds(&model, &[base.clone()], 8, 1, 5).unwrap()
-        );
+        assert_eq!(d, delta_passk_seeds(&model, reference, 8, 1, 5).unwrap());
         // One seed each: exactly the problem-only paired bootstrap.
-        let one = delta_passk_seeds(&[shift(1)], &[base.clone()], 8, 1, 5).unwrap();
+        let one = delta_passk_seeds(&[shift(1)], reference, 8, 1, 5).unwrap();
         assert_eq!(one, delta_passk(&shift(1), &base, 8, 1, 5).unwrap());
         // Identical seeds add no spread: a constant gain is a point.
-        let same = delta_passk_seeds(&[shift(1), shift(1)], &[base.clone()], 8, 1, 5).unwrap();
+        let same = delta_passk_seeds(&[shift(1), shift(1)], reference, 8, 1, 5).unwrap();
         assert_eq!((same.lo, same.hi), (0.125, 0.125));
-        assert!(delta_passk_seeds(&[], &[base.clone()], 8, 1, 5).is_err());
-        assert!(delta_passk_seeds(
-            &[base[1..].to_vec(), base.clone()],
-            &[base.clone()],
-            8,
-            1,
-            5
-        )
-        .is_err());
+        assert!(delta_passk_seeds(&[], reference, 8, 1, 5).is_err());
+        assert!(
+            delta_passk_seeds(&[base[1..].to_vec(), base.clone()], reference, 8, 1, 5).is_err()
+        );
     }
 
     #[test]
