@@ -4,6 +4,7 @@
 use super::model::packed_batch;
 use crate::autograd::{Tape, TapeStats};
 use crate::model::{Batch, Model};
+use crate::util::cpu_time::process_cpu_secs;
 use anyhow::Result;
 use serde::Serialize;
 use std::time::Instant;
@@ -24,17 +25,6 @@ pub struct CheckpointRun {
     /// The same in CPU seconds of the process (all threads): less sensitive than wall time to
     /// other programs on a shared machine. `None` where /proc is unavailable.
     pub cpu_time_ratio: Option<f64>,
-}
-
-/// User + system CPU seconds of this process so far (Linux /proc; clock ticks at USER_HZ,
-/// which is 100 on every Linux ABI).
-fn process_cpu_secs() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
 }
 
 /// (wall seconds, CPU seconds) of `f`.

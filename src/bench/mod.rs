@@ -42,11 +42,7 @@ pub fn sorted_secs(warmup: usize, repeats: usize, mut f: impl FnMut()) -> Vec<f6
     times
 }
 
-/// 1-minute load average (Linux), so a report says how busy the machine was.
-pub fn load_average() -> Option<f64> {
-    let s = std::fs::read_to_string("/proc/loadavg").ok()?;
-    s.split_whitespace().next()?.parse().ok()
-}
+pub use crate::util::cpu_time::load_average;
 
 /// Size the rayon pool and matrixmultiply's pool. Must run before any kernel does: both pools
 /// are created on first use and cannot be resized afterwards.

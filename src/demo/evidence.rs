@@ -1,21 +1,25 @@
-//! The demo's evidence: every trained model against the base on the same problems and sample
-//! seeds (ΔPass@k with paired bootstrap 95% intervals, coverage lost and gained), and a verdict
-//! on each of the paper's claims computed from those intervals.
-use super::EvalRow;
-use crate::eval::stats::{coverage, delta_passk, Claim, Coverage, Interval, Verdict};
+//! The demo's evidence: every trained recipe against the base on the same problems and sample
+//! seeds (ΔPass@k with 95% intervals from a bootstrap over problems and RL seeds, coverage lost
+//! and gained per seed), and a verdict on each of the paper's claims computed from those
+//! intervals.
+use super::eval::ModelEval;
+use crate::eval::stats::{
+    coverage, delta_passk_seeds, mean_sd, Claim, Coverage, Interval, Verdict,
+};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 
 /// How far below a rival "keeps" and "best" may fall and still hold: 1 Pass@k point.
 pub const MARGIN: f64 = 0.01;
 
-/// One model against the base.
+/// One recipe against the base.
 #[derive(Clone, Debug)]
 pub struct Comparison {
     pub name: String,
-    /// (k, ΔPass@k model − base with its 95% interval).
+    /// (k, ΔPass@k recipe − base with its 95% interval over problems and seeds).
     pub deltas: Vec<(usize, Interval)>,
-    pub coverage: Coverage,
+    /// Coverage against the base, one per RL seed.
+    pub coverage: Vec<Coverage>,
 }
 
 /// A claim, its computed verdict, and the intervals behind it.
@@ -46,36 +50,50 @@ pub fn comparison_ks(n: usize) -> Vec<usize> {
     ks
 }
 
-fn row<'r>(rows: &'r [EvalRow], name: &str) -> Option<&'r EvalRow> {
-    rows.iter().find(|r| r.name == name)
+fn find<'m>(models: &'m [ModelEval], name: &str) -> Option<&'m ModelEval> {
+    models.iter().find(|m| m.name == name)
 }
 
-/// Every row but the base (the first) against the base.
-pub fn compare_with_base(rows: &[EvalRow], n: usize, seed: u64) -> Result<Vec<Comparison>> {
-    let base = rows.first().context("no base model evaluated")?;
-    rows[1..]
+/// Every recipe but the base (the first) against the base.
+pub fn compare_with_base(models: &[ModelEval], n: usize, seed: u64) -> Result<Vec<Comparison>> {
+    let base = models.first().context("no base model evaluated")?;
+    let base_correct = &base
+        .seeds
+        .first()
+        .context("the base has no evaluation")?
+        .correct;
+    models[1..]
         .iter()
-        .map(|r| {
+        .map(|m| {
             let deltas = comparison_ks(n)
                 .into_iter()
-                .map(|k| Ok((k, delta_passk(&r.correct, &base.correct, n, k, seed)?)))
+                .map(|k| {
+                    Ok((
+                        k,
+                        delta_passk_seeds(&m.correct(), &base.correct(), n, k, seed)?,
+                    ))
+                })
                 .collect::<Result<_>>()?;
             Ok(Comparison {
-                name: r.name.clone(),
+                name: m.name.clone(),
                 deltas,
-                coverage: coverage(&r.correct, &base.correct),
+                coverage: m
+                    .seeds
+                    .iter()
+                    .map(|r| coverage(&r.correct, base_correct))
+                    .collect(),
             })
         })
         .collect()
 }
 
 /// The paper's three claims, for the objectives that were run: PSR loses Pass@n, NSR keeps it,
-/// W-REINFORCE is at least as good as every other model (the base included) at every k.
-pub fn claim_lines(rows: &[EvalRow], n: usize, seed: u64) -> Result<Vec<ClaimLine>> {
-    let base = rows.first().context("no base model evaluated")?;
+/// W-REINFORCE is at least as good as every other recipe (the base included) at every k.
+pub fn claim_lines(models: &[ModelEval], n: usize, seed: u64) -> Result<Vec<ClaimLine>> {
+    let base = models.first().context("no base model evaluated")?;
     let mut out = Vec::new();
-    let at_n = |r: &EvalRow| delta_passk(&r.correct, &base.correct, n, n, seed);
-    if let Some(psr) = row(rows, "psr") {
+    let at_n = |m: &ModelEval| delta_passk_seeds(&m.correct(), &base.correct(), n, n, seed);
+    if let Some(psr) = find(models, "psr") {
         let d = at_n(psr)?;
         out.push(ClaimLine {
             claim: format!("PSR loses Pass@{n}"),
@@ -84,7 +102,7 @@ pub fn claim_lines(rows: &[EvalRow], n: usize, seed: u64) -> Result<Vec<ClaimLin
         });
     }
     let keep = Claim::NoWorseThan { margin: MARGIN };
-    if let Some(nsr) = row(rows, "nsr") {
+    if let Some(nsr) = find(models, "nsr") {
         let d = at_n(nsr)?;
         out.push(ClaimLine {
             claim: format!("NSR keeps Pass@{n}"),
@@ -95,13 +113,13 @@ pub fn claim_lines(rows: &[EvalRow], n: usize, seed: u64) -> Result<Vec<ClaimLin
             ),
         });
     }
-    if let Some(w) = row(rows, "w-reinforce") {
-        let rivals: Vec<&EvalRow> = rows.iter().filter(|r| r.name != w.name).collect();
+    if let Some(w) = find(models, "w-reinforce") {
+        let rivals: Vec<&ModelEval> = models.iter().filter(|m| m.name != w.name).collect();
         let mut ds = Vec::new();
         let mut worst: Option<(String, usize, Interval)> = None;
         for r in &rivals {
             for k in comparison_ks(n) {
-                let d = delta_passk(&w.correct, &r.correct, n, k, seed)?;
+                let d = delta_passk_seeds(&w.correct(), &r.correct(), n, k, seed)?;
                 if worst.as_ref().is_none_or(|(_, _, x)| d.lo < x.lo) {
                     worst = Some((r.name.clone(), k, d));
                 }
@@ -123,7 +141,22 @@ pub fn claim_lines(rows: &[EvalRow], n: usize, seed: u64) -> Result<Vec<ClaimLin
     Ok(out)
 }
 
-/// The comparisons as a markdown table (points, 95% intervals).
+/// A per-seed count: the value for one seed, else mean (min–max).
+fn per_seed(xs: &[usize]) -> String {
+    match xs {
+        [x] => x.to_string(),
+        _ => {
+            let f: Vec<f64> = xs.iter().map(|&x| x as f64).collect();
+            let (lo, hi) = (xs.iter().min(), xs.iter().max());
+            match (lo, hi) {
+                (Some(lo), Some(hi)) => format!("{:.1} ({lo}–{hi})", mean_sd(&f).0),
+                _ => "–".into(),
+            }
+        }
+    }
+}
+
+/// The comparisons as a markdown table (points, 95% intervals; coverage per seed).
 pub fn comparison_table(cs: &[Comparison]) -> String {
     let mut s = String::from("| model vs base |");
     let ks: Vec<usize> = cs
@@ -143,7 +176,9 @@ pub fn comparison_table(cs: &[Comparison]) -> String {
         for (_, d) in &c.deltas {
             let _ = write!(s, " {d} |");
         }
-        let _ = writeln!(s, " {} | {} |", c.coverage.lost, c.coverage.gained);
+        let lost: Vec<usize> = c.coverage.iter().map(|x| x.lost).collect();
+        let gained: Vec<usize> = c.coverage.iter().map(|x| x.gained).collect();
+        let _ = writeln!(s, " {} | {} |", per_seed(&lost), per_seed(&gained));
     }
     s
 }
@@ -152,13 +187,27 @@ pub fn comparison_table(cs: &[Comparison]) -> String {
 mod tests {
     use super::*;
 
-    fn r(name: &str, correct: Vec<usize>) -> EvalRow {
-        EvalRow {
+    use crate::demo::eval::EvalRow;
+
+    /// A recipe with one seed per count vector.
+    fn seeds(name: &str, correct: Vec<Vec<usize>>) -> ModelEval {
+        ModelEval {
             name: name.into(),
-            passk: vec![],
-            mean_response_tokens: 0.0,
-            correct,
+            seeds: correct
+                .into_iter()
+                .map(|correct| EvalRow {
+                    name: name.into(),
+                    passk: vec![],
+                    mean_response_tokens: 0.0,
+                    token_nll: 0.0,
+                    correct,
+                })
+                .collect(),
         }
+    }
+
+    fn r(name: &str, correct: Vec<usize>) -> ModelEval {
+        seeds(name, vec![correct])
     }
 
     #[test]
@@ -192,10 +241,10 @@ mod tests {
         let cs = compare_with_base(&rows, 8, 1).unwrap();
         assert_eq!(
             cs[0].coverage,
-            Coverage {
+            vec![Coverage {
                 lost: 100,
                 gained: 0
-            }
+            }]
         );
         assert_eq!(cs.len(), 3);
         let table = comparison_table(&cs);
@@ -208,5 +257,27 @@ mod tests {
         let lines = claim_lines(&rows, 8, 1).unwrap();
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].verdict, Verdict::NotSupported);
+    }
+
+    #[test]
+    fn disagreeing_seeds_widen_the_interval() {
+        // Two PSR seeds: one loses the hard half of the problems, the other changes nothing.
+        // Pooled over problems alone the loss would look certain; over seeds it is not.
+        let base: Vec<usize> = (0..200).map(|i| if i % 2 == 0 { 4 } else { 2 }).collect();
+        let lossy: Vec<usize> = (0..200).map(|i| if i % 2 == 0 { 8 } else { 0 }).collect();
+        let models = vec![
+            r("base", base.clone()),
+            seeds("psr", vec![lossy.clone(), base.clone()]),
+        ];
+        let lines = claim_lines(&models, 8, 1).unwrap();
+        assert_eq!(lines[0].verdict, Verdict::Inconclusive, "{}", lines[0]);
+        let cs = compare_with_base(&models, 8, 1).unwrap();
+        let table = comparison_table(&cs);
+        // Lost 100 problems with one seed and none with the other.
+        assert!(table.contains("| 50.0 (0–100) | 0.0 (0–0) |"), "{table}");
+        // Both seeds lossy: supported again.
+        let models = vec![r("base", base), seeds("psr", vec![lossy.clone(), lossy])];
+        let lines = claim_lines(&models, 8, 1).unwrap();
+        assert_eq!(lines[0].verdict, Verdict::Supported, "{}", lines[0]);
     }
 }

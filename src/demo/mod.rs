@@ -1,37 +1,36 @@
-//! `rlvr demo`: the paper's phenomenon on a laptop. On 2 CPU cores and in minutes it
+//! `rlvr demo`: the paper's phenomenon as a small experiment on a laptop. On 2 CPU cores and in
+//! minutes it
 //! (a) builds a small base model — a character-level Llama pretrained from scratch (SFT) on a
 //!     synthetic arithmetic task until its Pass@1 is modest but its Pass@k is high — or uses the
 //!     model given with `--model`,
-//! (b) trains one copy per objective (PSR, NSR, W-REINFORCE, GRPO by default),
-//! (c) evaluates Pass@k for k = 1 … n on held-out problems, every model with the same
-//!     per-problem sample seeds, so models are compared problem by problem (paired),
-//! (d) compares each model with the base (ΔPass@k with paired bootstrap 95% intervals, coverage
-//!     lost and gained) and computes a verdict on each of the paper's claims (`evidence`),
-//! (e) writes `report.md`, `passk.svg/.png`, training curves, and prints the tables.
+//! (b) trains one copy per objective and RL seed (PSR, NSR, W-REINFORCE, REINFORCE by default),
+//! (c) evaluates Pass@k for k = 1 … n on held-out problems under each sampling setting (the
+//!     paper's T = 0.6 / top-p 0.95 first), every model with the same per-problem sample seeds,
+//!     so models are compared problem by problem (paired),
+//! (d) compares each objective with the base (ΔPass@k with 95% intervals from a bootstrap over
+//!     problems and RL seeds, coverage lost and gained) and computes a verdict on each of the
+//!     paper's claims (`evidence`) from the first sampling setting,
+//! (e) writes `report.md` (`report`), Pass@k plots per setting and the training curves
+//!     (`curves`: entropy, fully solved fraction, reward), and prints the tables.
+pub mod curves;
+pub mod eval;
 pub mod evidence;
+pub mod report;
+pub mod task;
 
-use crate::data::synthetic::{
-    arithmetic, generate, ArithmeticConfig, SplitMix64, TaskItem, TaskKind, TaskSpec,
-};
 use crate::dist::Single;
-use crate::eval::passk::{default_ks, passk_table};
 use crate::eval::plot::{write_plot, PlotSpec, Series};
-use crate::generate::engine::EngineConfig;
-use crate::generate::prompts::stop_tokens;
-use crate::generate::sampling::SamplingParams;
 use crate::model::init::{write_tiny_char_model, TinySpec};
-use crate::model::Model;
 use crate::rl::opening::Opening;
-use crate::rl::prompts::load_prompts;
-use crate::rl::rollout::{rollout, RolloutSettings};
 use crate::rl::sft::{sft, SftConfig};
 use crate::rl::trainer::train_with;
 use crate::rl::{ObjectiveKind, TrainConfig};
-use crate::tokenizer::{ChatTemplate, Tokenizer};
-use anyhow::{Context, Result};
-use evidence::{claim_lines, compare_with_base, comparison_table, ClaimLine, Comparison};
-use std::collections::BTreeSet;
-use std::fmt::Write as _;
+use crate::tokenizer::ChatTemplate;
+use crate::util::cpu_time::process_cpu_secs;
+use anyhow::{bail, Context, Result};
+use curves::Runs;
+use eval::{eval_model, EvalPlan, EvalSampling, ModelEval};
+use evidence::{claim_lines, compare_with_base, ClaimLine, Comparison};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -47,12 +46,15 @@ pub struct DemoConfig {
     pub objectives: Vec<ObjectiveKind>,
     pub sft_steps: usize,
     pub rl_steps: usize,
+    /// Independent RL runs per objective (seeds `seed`, `seed + 1`, …), all from the same base.
+    pub rl_seeds: usize,
     pub prompts_per_step: usize,
     pub n: usize,
     pub lr: f32,
     pub eval_problems: usize,
     pub eval_n: usize,
-    pub eval_temperature: f32,
+    /// Sampling settings of the evaluation; the verdicts come from the first.
+    pub eval_sampling: Vec<EvalSampling>,
     pub max_response_tokens: usize,
     pub template: ChatTemplate,
     pub response_format: String,
@@ -70,16 +72,19 @@ impl Default for DemoConfig {
                 ObjectiveKind::Psr,
                 ObjectiveKind::Nsr,
                 ObjectiveKind::WReinforce,
-                ObjectiveKind::Grpo,
+                ObjectiveKind::Reinforce,
             ],
             sft_steps: 3000,
-            rl_steps: 60,
+            // Strong enough that PSR visibly sharpens the tiny model (its entropy falls and it
+            // loses problems at large k); at 5e-5 nothing moves within the time budget.
+            rl_steps: 100,
+            rl_seeds: 3,
             prompts_per_step: 32,
             n: 8,
-            lr: 5e-5,
-            eval_problems: 64,
+            lr: 3e-4,
+            eval_problems: 512,
             eval_n: 64,
-            eval_temperature: 1.0,
+            eval_sampling: vec![EvalSampling::PAPER, EvalSampling::PLAIN],
             max_response_tokens: 8,
             template: ChatTemplate::Plain,
             response_format: "{answer}".into(),
@@ -88,377 +93,335 @@ impl Default for DemoConfig {
     }
 }
 
-/// One model's evaluation.
+/// Every recipe under one sampling setting, and its comparisons with the base.
 #[derive(Clone, Debug)]
-pub struct EvalRow {
+pub struct SamplingOutcome {
+    pub sampling: EvalSampling,
+    /// The base first, then one entry per objective (a row per RL seed).
+    pub models: Vec<ModelEval>,
+    /// Every objective against the base.
+    pub comparisons: Vec<Comparison>,
+}
+
+/// Policy entropy (nats/token, at the rollout temperature) near the start and the end of RL,
+/// averaged over an objective's seeds.
+#[derive(Clone, Debug)]
+pub struct EntropyChange {
     pub name: String,
-    pub passk: Vec<(usize, f64)>,
-    pub mean_response_tokens: f64,
-    /// Correct samples of each held-out problem, in the evaluation file's order.
-    pub correct: Vec<usize>,
+    pub start: f64,
+    pub end: f64,
+}
+
+/// Where the time went.
+#[derive(Clone, Debug, Default)]
+pub struct Timing {
+    pub wall_s: f64,
+    /// User + system CPU seconds of the process, all threads (`None` without /proc).
+    pub cpu_s: Option<f64>,
+    pub phases: Vec<(String, f64)>,
 }
 
 /// What the demo found.
 #[derive(Clone, Debug)]
 pub struct DemoOutcome {
-    pub rows: Vec<EvalRow>,
-    /// Every trained model against the base.
-    pub comparisons: Vec<Comparison>,
-    /// The paper's claims with their computed verdicts.
+    /// One per sampling setting, in `eval_sampling` order.
+    pub evals: Vec<SamplingOutcome>,
+    /// The paper's claims with their computed verdicts, from the first sampling setting.
     pub claims: Vec<ClaimLine>,
+    pub entropy: Vec<EntropyChange>,
+    /// The curves of `curves::CURVES`, one series per objective (mean over seeds).
+    pub curves: Vec<Vec<Series>>,
+    pub timing: Timing,
 }
 
-/// Problems of the demo's task.
-fn task_items(cfg: &DemoConfig, seed: u64, n: usize) -> Result<Vec<TaskItem>> {
-    if cfg.task == "add2" {
-        let c = ArithmeticConfig {
-            operands: 2,
-            digits: 2,
-            multiply: false,
-        };
-        let mut rng = SplitMix64::new(seed);
-        return Ok((0..n).map(|_| arithmetic(&c, &mut rng)).collect());
+impl DemoOutcome {
+    /// The outcome under the verdicts' sampling setting.
+    pub fn primary(&self) -> &SamplingOutcome {
+        &self.evals[0]
     }
-    let kind: TaskKind = cfg.task.parse()?;
-    Ok(generate(
-        TaskSpec {
-            kind,
-            difficulty: cfg.difficulty,
-            seed,
-        },
-        n,
-    ))
 }
 
-fn write_jsonl(path: &Path, items: &[crate::data::synthetic::TaskItem]) -> Result<()> {
-    let text: String = items
-        .iter()
-        .map(|t| serde_json::json!({"prompt": t.question, "answer": t.answer}).to_string() + "\n")
-        .collect();
-    crate::util::write_atomic(path, text.as_bytes())
+fn check(cfg: &DemoConfig) -> Result<()> {
+    if cfg.rl_seeds == 0 {
+        bail!("--rl-seeds must be at least 1");
+    }
+    if cfg.eval_sampling.is_empty() {
+        bail!("--eval-sampling needs at least one setting");
+    }
+    if cfg.eval_n == 0 || cfg.eval_problems == 0 {
+        bail!("--eval-n and --eval-problems must be at least 1");
+    }
+    let mut names: Vec<&str> = cfg.objectives.iter().map(|o| o.name()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|w| w[0] == w[1]) {
+        bail!("--objectives names an objective twice");
+    }
+    Ok(())
 }
 
-/// `model_dir` evaluated on the prompts of `data` with n samples each. The samples of problem
-/// i are seeded by (demo seed, i) alone, the same for every model.
-pub fn eval_passk(
-    name: &str,
-    model_dir: &Path,
-    data: &Path,
-    cfg: &DemoConfig,
-    template: ChatTemplate,
-) -> Result<EvalRow> {
-    let model = Model::load(model_dir)?;
-    let tok = Tokenizer::from_dir(model_dir)?;
-    let (items, _) = load_prompts(&[data.to_path_buf()], &tok, template, 512)?;
-    let stop = stop_tokens(Some(model_dir), &model.config, &tok, template)?;
-    let samples = rollout(
-        &crate::generate::sampler::Sampler::cpu(&model),
-        &tok,
-        &items,
-        u64::MAX,
-        RolloutSettings {
-            params: SamplingParams {
-                temperature: cfg.eval_temperature,
-                ..Default::default()
-            },
-            n: cfg.eval_n,
-            max_tokens: cfg.max_response_tokens,
-            seed: cfg.seed ^ 0xE7A1,
-            engine: EngineConfig {
-                max_batch: 256,
-                stop_tokens: stop,
-            },
-            verifier: crate::verify::Mode::Correct,
-            progress: &mut |_| {},
+/// The tiny base model, pretrained here by SFT on `sft_path`.
+fn pretrain_base(cfg: &DemoConfig, sft_path: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    let t = Instant::now();
+    let out = &cfg.output;
+    let init = out.join("base-init");
+    if init.exists() {
+        std::fs::remove_dir_all(&init)?;
+    }
+    let m = write_tiny_char_model(
+        &init,
+        TinySpec {
+            hidden: 64,
+            intermediate: 176,
+            layers: 2,
+            heads: 4,
+            kv_heads: 2,
+            seed: cfg.seed,
         },
     )?;
-    let mut correct = vec![0usize; items.len()];
-    for s in &samples {
-        correct[s.group] += s.is_correct() as usize;
-    }
-    let counts: Vec<(usize, usize)> = correct.iter().map(|&c| (cfg.eval_n, c)).collect();
-    let mean_len = samples.iter().map(|s| s.response.len()).sum::<usize>() as f64
-        / samples.len().max(1) as f64;
-    Ok(EvalRow {
-        name: name.to_string(),
-        passk: passk_table(&counts, &default_ks(cfg.eval_n)),
-        mean_response_tokens: mean_len,
-        correct,
-    })
+    let base = out.join("base");
+    let losses = sft(
+        &SftConfig {
+            model: init,
+            data: vec![sft_path.to_path_buf()],
+            output: base.clone(),
+            steps: cfg.sft_steps,
+            batch_size: 32,
+            lr: 3e-3,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            seed: cfg.seed,
+            template: cfg.template,
+            response_format: cfg.response_format.clone(),
+            max_tokens: 256,
+            activation_checkpointing: false,
+            nccl: false,
+        },
+        Some(&out.join("sft_log.jsonl")),
+    )?;
+    log(&format!(
+        "base: {}-parameter char-level Llama, SFT {} steps, loss {:.3} -> {:.3} ({:.0}s)",
+        m.config.num_params(),
+        cfg.sft_steps,
+        losses.first().copied().unwrap_or(0.0),
+        losses.last().copied().unwrap_or(0.0),
+        t.elapsed().as_secs_f64()
+    ));
+    Ok(base)
 }
 
-fn metric_series(run: &Path, key: &str, name: &str) -> Result<Series> {
-    let text = std::fs::read_to_string(run.join("metrics.jsonl"))
-        .with_context(|| format!("reading {}", run.display()))?;
-    let points = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| Some((v["step"].as_f64()?, v[key].as_f64()?)))
-        .collect();
-    Ok(Series {
-        name: name.to_string(),
-        points,
-    })
+/// One RL run: `obj` from `base` with RL seed `seed`; returns its final checkpoint.
+fn train_one(
+    cfg: &DemoConfig,
+    base: &Path,
+    train_path: &Path,
+    obj: ObjectiveKind,
+    seed: u64,
+    run_dir: &Path,
+) -> Result<PathBuf> {
+    let tc = TrainConfig {
+        model: base.to_path_buf(),
+        data: vec![train_path.to_path_buf()],
+        output: run_dir.to_path_buf(),
+        objective: obj,
+        steps: cfg.rl_steps,
+        prompts_per_step: cfg.prompts_per_step,
+        n: cfg.n,
+        mini_batch_prompts: (cfg.prompts_per_step / 4).max(1),
+        lr: cfg.lr,
+        max_prompt_tokens: 256,
+        max_response_tokens: cfg.max_response_tokens,
+        template: Some(cfg.template),
+        save_every: cfg.rl_steps,
+        val_every: 0,
+        rollout_batch: 256,
+        seed,
+        ..TrainConfig::default()
+    };
+    // The demo owns its output folder: a second run replaces its runs.
+    let fresh = Opening {
+        force: true,
+        ..Opening::default()
+    };
+    let s = train_with(&tc, fresh, false, &Single, None)
+        .with_context(|| format!("training {obj} (RL seed {seed})"))?;
+    s.final_checkpoint.context("no final checkpoint")
 }
 
 pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<DemoOutcome> {
-    let t0 = Instant::now();
+    check(cfg)?;
+    let (t0, cpu0) = (Instant::now(), process_cpu_secs());
+    let mut phases = Vec::new();
     let out = &cfg.output;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let template = cfg.template;
     // Data, three disjoint sets: SFT problems (make the base model), RL problems (the base has
     // never seen their answers, as in the paper), held-out evaluation problems.
-    let sft_items = task_items(cfg, cfg.seed, 4000)?;
-    let mut seen: BTreeSet<String> = sft_items.iter().map(|t| t.question.clone()).collect();
-    let mut fresh = |seed: u64, n: usize| -> Result<Vec<TaskItem>> {
-        let items: Vec<TaskItem> = task_items(cfg, seed, 20 * n)?
-            .into_iter()
-            .filter(|t| seen.insert(t.question.clone()))
-            .take(n)
-            .collect();
-        if items.len() < n {
-            anyhow::bail!("the task has too few distinct problems for the demo (needed {n} new ones, got {}); choose a harder --task/--difficulty", items.len());
-        }
-        Ok(items)
-    };
-    let rl_items = fresh(cfg.seed + 500, 2000)?;
-    let eval_items = fresh(cfg.seed + 1000, cfg.eval_problems)?;
+    let data = task::splits(cfg)?;
     let (sft_path, train_path, eval_path) = (
         out.join("sft.jsonl"),
         out.join("train.jsonl"),
         out.join("eval.jsonl"),
     );
-    write_jsonl(&sft_path, &sft_items)?;
-    write_jsonl(&train_path, &rl_items)?;
-    write_jsonl(&eval_path, &eval_items)?;
+    task::write_jsonl(&sft_path, &data.sft)?;
+    task::write_jsonl(&train_path, &data.rl)?;
+    task::write_jsonl(&eval_path, &data.eval)?;
     log(&format!(
         "data: {} SFT problems, {} RL problems, {} held-out problems ({}, difficulty {})",
-        sft_items.len(),
-        rl_items.len(),
-        eval_items.len(),
+        data.sft.len(),
+        data.rl.len(),
+        data.eval.len(),
         cfg.task,
         cfg.difficulty
     ));
 
     // (a) The base model.
+    let t = Instant::now();
     let base = match &cfg.model {
         Some(m) => m.clone(),
-        None => {
-            let init = out.join("base-init");
-            if init.exists() {
-                std::fs::remove_dir_all(&init)?;
-            }
-            let m = write_tiny_char_model(
-                &init,
-                TinySpec {
-                    hidden: 64,
-                    intermediate: 176,
-                    layers: 2,
-                    heads: 4,
-                    kv_heads: 2,
-                    seed: cfg.seed,
-                },
-            )?;
-            let base = out.join("base");
-            let losses = sft(
-                &SftConfig {
-                    model: init,
-                    data: vec![sft_path.clone()],
-                    output: base.clone(),
-                    steps: cfg.sft_steps,
-                    batch_size: 32,
-                    lr: 3e-3,
-                    weight_decay: 0.0,
-                    grad_clip: 1.0,
-                    seed: cfg.seed,
-                    template,
-                    response_format: cfg.response_format.clone(),
-                    max_tokens: 256,
-                    activation_checkpointing: false,
-                    nccl: false,
-                },
-                Some(&out.join("sft_log.jsonl")),
-            )?;
-            log(&format!(
-                "base: {}-parameter char-level Llama, SFT {} steps, loss {:.3} -> {:.3} ({:.0}s)",
-                m.config.num_params(),
-                cfg.sft_steps,
-                losses.first().copied().unwrap_or(0.0),
-                losses.last().copied().unwrap_or(0.0),
-                t0.elapsed().as_secs_f64()
-            ));
-            base
-        }
+        None => pretrain_base(cfg, &sft_path, log)?,
     };
+    phases.push(("base model (SFT)".to_string(), t.elapsed().as_secs_f64()));
 
-    // (b) One RL run per objective, all from the same base.
-    let mut runs = Vec::new();
+    // (b) One RL run per objective and seed, all from the same base.
+    let t = Instant::now();
+    let mut runs: Vec<(Runs, Vec<PathBuf>)> = Vec::new();
     for &obj in &cfg.objectives {
-        let run_dir = out.join("runs").join(obj.name());
-        let tc = TrainConfig {
-            model: base.clone(),
-            data: vec![train_path.clone()],
-            output: run_dir.clone(),
-            objective: obj,
-            steps: cfg.rl_steps,
-            prompts_per_step: cfg.prompts_per_step,
-            n: cfg.n,
-            mini_batch_prompts: (cfg.prompts_per_step / 4).max(1),
-            lr: cfg.lr,
-            max_prompt_tokens: 256,
-            max_response_tokens: cfg.max_response_tokens,
-            template: Some(template),
-            save_every: cfg.rl_steps,
-            val_every: 0,
-            rollout_batch: 256,
-            seed: cfg.seed,
-            ..TrainConfig::default()
-        };
-        let t = Instant::now();
-        // The demo owns its output folder: a second run replaces its runs.
-        let fresh = Opening {
-            force: true,
-            ..Opening::default()
-        };
-        let s = train_with(&tc, fresh, false, &Single, None)
-            .with_context(|| format!("training {obj}"))?;
-        log(&format!(
-            "trained {obj}: {} RL steps in {:.0}s, last reward {:.3}",
-            cfg.rl_steps,
-            t.elapsed().as_secs_f64(),
-            s.last_metrics.map_or(0.0, |m| m.batch.reward_mean)
-        ));
-        runs.push((
-            obj.name(),
-            run_dir,
-            s.final_checkpoint.context("no final checkpoint")?,
-        ));
+        let mut dirs = Vec::new();
+        let mut ckpts = Vec::new();
+        for s in 0..cfg.rl_seeds {
+            let dir = out.join("runs").join(obj.name()).join(format!("seed{s}"));
+            let ts = Instant::now();
+            ckpts.push(train_one(
+                cfg,
+                &base,
+                &train_path,
+                obj,
+                cfg.seed + s as u64,
+                &dir,
+            )?);
+            log(&format!(
+                "trained {obj} seed {s}: {} RL steps in {:.0}s",
+                cfg.rl_steps,
+                ts.elapsed().as_secs_f64()
+            ));
+            dirs.push(dir);
+        }
+        let name = obj.name().to_string();
+        runs.push((Runs { name, dirs }, ckpts));
     }
-
-    // (c) Pass@k of every model on the held-out problems.
-    let mut rows = vec![eval_passk("base", &base, &eval_path, cfg, template)?];
-    for (obj, _, ckpt) in &runs {
-        rows.push(eval_passk(obj, ckpt, &eval_path, cfg, template)?);
-    }
-    log(&format!(
-        "evaluated {} models on {} problems × {} samples",
-        rows.len(),
-        eval_items.len(),
-        cfg.eval_n
-    ));
-
-    // (d) Paired comparisons and verdicts.
-    let comparisons = compare_with_base(&rows, cfg.eval_n, cfg.seed)?;
-    let claims = claim_lines(&rows, cfg.eval_n, cfg.seed)?;
-
-    // (e) Report and plots.
-    let series: Vec<Series> = rows
+    phases.push(("RL training".to_string(), t.elapsed().as_secs_f64()));
+    let run_list: Vec<Runs> = runs.iter().map(|(r, _)| r.clone()).collect();
+    let curves = curves::all_curves(&run_list)?;
+    let entropy: Vec<EntropyChange> = curves[0]
         .iter()
-        .map(|r| Series {
-            name: r.name.clone(),
-            points: r
-                .passk
-                .iter()
-                .map(|&(k, v)| (k as f64, 100.0 * v))
-                .collect(),
+        .filter_map(|s| {
+            // The first and last 3 steps: one step's batch is noisy.
+            let (start, end) = curves::start_end(s, 3)?;
+            Some(EntropyChange {
+                name: s.name.clone(),
+                start,
+                end,
+            })
         })
         .collect();
-    let mut spec = PlotSpec::passk("Pass@k on held-out problems");
-    spec.y_label = "Pass@k (%)".into();
-    write_plot(&out.join("passk"), &spec, &series, 800, 500)?;
-    for (key, title, file) in [
-        ("reward/mean", "Training reward", "train_reward"),
-        (
-            "actor/entropy",
-            "Policy entropy (nats/token)",
-            "train_entropy",
-        ),
-    ] {
-        let s: Vec<Series> = runs
-            .iter()
-            .map(|(o, d, _)| metric_series(d, key, o))
-            .collect::<Result<_>>()?;
-        let spec = PlotSpec {
-            title: title.into(),
-            x_label: "RL step".into(),
-            y_label: key.into(),
-            log2_x: false,
-            y_range: None,
-        };
-        write_plot(&out.join(file), &spec, &s, 800, 500)?;
+    for e in &entropy {
+        log(&format!(
+            "entropy of {}: {:.3} -> {:.3} nats/token (mean of {} seeds, first and last 3 steps)",
+            e.name, e.start, e.end, cfg.rl_seeds
+        ));
     }
-    let table = markdown_table(&rows);
-    let mut md = String::new();
-    writeln!(
-        md,
-        "# rlvr demo: PSR vs NSR vs W-REINFORCE on a verifiable toy task\n"
-    )?;
-    writeln!(
-        md,
-        "Task: {} (difficulty {}), {} held-out problems, {} samples each at temperature {}. Base model: {}. \
-         RL: {} steps × {} prompts × {} samples, lr {}, PPO-clip 0.2, token-mean loss. Wall time {:.0} s.\n",
-        cfg.task,
-        cfg.difficulty,
-        eval_items.len(),
-        cfg.eval_n,
-        cfg.eval_temperature,
-        cfg.model.as_ref().map(|m| m.display().to_string()).unwrap_or_else(|| "tiny char-level Llama pretrained here by SFT".into()),
-        cfg.rl_steps,
-        cfg.prompts_per_step,
-        cfg.n,
-        cfg.lr,
-        t0.elapsed().as_secs_f64()
-    )?;
-    writeln!(md, "## Pass@k (%)\n\n{table}\n![Pass@k](passk.svg)\n")?;
-    writeln!(
-        md,
-        "## Against the base, problem by problem\n\nEvery model drew its samples of a problem \
-         with the same seeds, so differences are paired. ΔPass@k in points with a paired \
-         bootstrap 95% interval ({} resamples of the {} problems); lost = problems the base \
-         solves at least once and the model never, gained = the reverse.\n\n{}",
-        crate::eval::stats::RESAMPLES,
-        eval_items.len(),
-        comparison_table(&comparisons)
-    )?;
-    writeln!(md, "## The paper's claims\n")?;
-    for c in &claims {
-        writeln!(md, "- {c}")?;
-    }
-    writeln!(
-        md,
-        "\nEach verdict is computed from the intervals above (one RL seed; intervals are per \
-         comparison, not corrected for multiplicity).\n\n## Training\n\n\
-         ![reward](train_reward.svg)\n![entropy](train_entropy.svg)\n"
-    )?;
-    crate::util::write_atomic(&out.join("report.md"), md.as_bytes())?;
-    Ok(DemoOutcome {
-        rows,
-        comparisons,
-        claims,
-    })
-}
 
-/// The Pass@k table in markdown: one row per model, one column per k.
-pub fn markdown_table(rows: &[EvalRow]) -> String {
-    let mut s = String::from("| model |");
-    let ks: Vec<usize> = rows
-        .first()
-        .map(|r| r.passk.iter().map(|p| p.0).collect())
-        .unwrap_or_default();
-    for k in &ks {
-        let _ = write!(s, " k={k} |");
-    }
-    s.push_str(" mean tokens |\n|---|");
-    for _ in &ks {
-        s.push_str("---|");
-    }
-    s.push_str("---|\n");
-    for r in rows {
-        let _ = write!(s, "| {} |", r.name);
-        for (_, v) in &r.passk {
-            let _ = write!(s, " {:.1} |", 100.0 * v);
+    // (c) Pass@k of every model on the held-out problems, under every sampling setting.
+    let t = Instant::now();
+    let plan = EvalPlan {
+        data: &eval_path,
+        template: cfg.template,
+        samplings: &cfg.eval_sampling,
+        n: cfg.eval_n,
+        max_tokens: cfg.max_response_tokens,
+        seed: cfg.seed ^ 0xE7A1,
+    };
+    let settings = cfg.eval_sampling.len();
+    let mut per_setting: Vec<Vec<ModelEval>> = vec![Vec::new(); settings];
+    let mut add = |name: &str, dirs: &[PathBuf]| -> Result<()> {
+        let mut rows: Vec<Vec<eval::EvalRow>> = vec![Vec::new(); settings];
+        for d in dirs {
+            for (j, r) in eval_model(name, d, &plan)?.into_iter().enumerate() {
+                rows[j].push(r);
+            }
         }
-        let _ = writeln!(s, " {:.1} |", r.mean_response_tokens);
+        for (j, seeds) in rows.into_iter().enumerate() {
+            per_setting[j].push(ModelEval {
+                name: name.to_string(),
+                seeds,
+            });
+        }
+        Ok(())
+    };
+    add("base", std::slice::from_ref(&base))?;
+    for (r, ckpts) in &runs {
+        add(&r.name, ckpts)?;
     }
-    s
+    log(&format!(
+        "evaluated {} models on {} problems × {} samples at {} sampling setting(s)",
+        1 + runs.len() * cfg.rl_seeds,
+        data.eval.len(),
+        cfg.eval_n,
+        settings
+    ));
+    phases.push(("held-out evaluation".to_string(), t.elapsed().as_secs_f64()));
+
+    // (d) Paired comparisons and verdicts.
+    let evals = cfg
+        .eval_sampling
+        .iter()
+        .zip(per_setting)
+        .map(|(&sampling, models)| {
+            let comparisons = compare_with_base(&models, cfg.eval_n, cfg.seed)?;
+            Ok(SamplingOutcome {
+                sampling,
+                models,
+                comparisons,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let claims = claim_lines(&evals[0].models, cfg.eval_n, cfg.seed)?;
+
+    // (e) Plots and the report.
+    for e in &evals {
+        let series: Vec<Series> = e
+            .models
+            .iter()
+            .map(|m| Series {
+                name: m.name.clone(),
+                points: m
+                    .passk_mean_sd()
+                    .iter()
+                    .map(|&(k, v, _)| (k as f64, 100.0 * v))
+                    .collect(),
+            })
+            .collect();
+        let mut spec = PlotSpec::passk(&format!("Pass@k on held-out problems, {}", e.sampling));
+        spec.y_label = "Pass@k (%)".into();
+        write_plot(
+            &out.join(format!("passk-{}", e.sampling.slug())),
+            &spec,
+            &series,
+            800,
+            500,
+        )?;
+    }
+    curves::write_curve_plots(out, &curves)?;
+    let outcome = DemoOutcome {
+        evals,
+        claims,
+        entropy,
+        curves,
+        timing: Timing {
+            wall_s: t0.elapsed().as_secs_f64(),
+            cpu_s: process_cpu_secs().zip(cpu0).map(|(b, a)| b - a),
+            phases,
+        },
+    };
+    report::write_report(cfg, &outcome, data.eval.len())?;
+    Ok(outcome)
 }

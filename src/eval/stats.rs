@@ -1,7 +1,8 @@
 //! Paired statistics for two models evaluated on the same problems with the same per-problem
 //! sample seeds: per-problem unbiased Pass@k, a paired bootstrap interval of ΔPass@k (problems
 //! are resampled, each keeping both models' results, so the problem-to-problem spread cancels),
-//! coverage lost and gained, and the verdict of a directional claim at 95%.
+//! coverage lost and gained, and the verdict of a directional claim at 95%. Several training
+//! seeds of one recipe are compared with a two-level bootstrap (problems and seeds).
 use super::passk::pass_at_k;
 use crate::rng::SplitMix64;
 use anyhow::{bail, Result};
@@ -92,6 +93,79 @@ pub fn delta_passk(
     let b = per_problem_passk(reference, n, k)?;
     let d: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x - y).collect();
     bootstrap_mean(&d, RESAMPLES, seed)
+}
+
+/// ΔPass@k = model − reference where each side may be several training runs (seeds) of the
+/// same recipe, all evaluated on the same problems with the same per-problem sample seeds
+/// (`model[s][i]`: correct samples of problem i by seed s, of `n`). The estimate is the mean
+/// over seeds and problems. The 95% interval is a two-level bootstrap: every resample draws the
+/// problems with replacement (paired: a drawn problem keeps both sides' results) and, for each
+/// side independently, its seeds with replacement, so it covers the spread between training
+/// seeds as well as between problems. With one seed per side it is `delta_passk`.
+pub fn delta_passk_seeds(
+    model: &[Vec<usize>],
+    reference: &[Vec<usize>],
+    n: usize,
+    k: usize,
+    seed: u64,
+) -> Result<Interval> {
+    let per_seed = |side: &[Vec<usize>], what: &str| -> Result<Vec<Vec<f64>>> {
+        if side.is_empty() {
+            bail!("the {what} has no seeds");
+        }
+        side.iter().map(|c| per_problem_passk(c, n, k)).collect()
+    };
+    let (a, b) = (per_seed(model, "model")?, per_seed(reference, "reference")?);
+    let p = a[0].len();
+    if p == 0 || a.iter().chain(&b).any(|v| v.len() != p) {
+        bail!("paired comparison needs every seed of both sides on the same, non-empty problems");
+    }
+    if a.len() == 1 && b.len() == 1 {
+        return delta_passk(&model[0], &reference[0], n, k, seed);
+    }
+    let mean_over = |v: &[Vec<f64>], seeds: &[usize], i: usize| {
+        seeds.iter().map(|&s| v[s][i]).sum::<f64>() / seeds.len() as f64
+    };
+    let all = |v: &[Vec<f64>]| (0..v.len()).collect::<Vec<usize>>();
+    let (sa, sb) = (all(&a), all(&b));
+    let estimate = (0..p)
+        .map(|i| mean_over(&a, &sa, i) - mean_over(&b, &sb, i))
+        .sum::<f64>()
+        / p as f64;
+    let mut rng = SplitMix64::new(seed);
+    let mut draw = |len: usize| -> Vec<usize> {
+        (0..len)
+            .map(|_| rng.below_unbiased(len as u64) as usize)
+            .collect()
+    };
+    let mut means: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            let (ra, rb, problems) = (draw(a.len()), draw(b.len()), draw(p));
+            problems
+                .iter()
+                .map(|&i| mean_over(&a, &ra, i) - mean_over(&b, &rb, i))
+                .sum::<f64>()
+                / p as f64
+        })
+        .collect();
+    means.sort_by(f64::total_cmp);
+    let at = |q: f64| means[((q * (RESAMPLES - 1) as f64).round() as usize).min(RESAMPLES - 1)];
+    Ok(Interval {
+        estimate,
+        lo: at(0.025),
+        hi: at(0.975),
+    })
+}
+
+/// Mean and sample standard deviation (0 for a single value).
+pub fn mean_sd(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len().max(1) as f64;
+    let mean = xs.iter().sum::<f64>() / n;
+    if xs.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, var.sqrt())
 }
 
 /// Problems a model stopped or started solving at all, against a reference.
@@ -219,6 +293,40 @@ mod tests {
         let back = delta_passk(&base, &model, 8, 1, 3).unwrap();
         assert_eq!(Claim::Decrease.verdict(&back), Verdict::Supported);
         assert!(delta_passk(&model, &base[1..], 8, 1, 3).is_err());
+    }
+
+    #[test]
+    fn seed_bootstrap_covers_the_spread_between_seeds() {
+        // Three seeds of a model: one gains 2 of 8 samples on every problem, one gains none,
+        // one loses 1, so ΔPass@1 is (2 + 0 − 1)/3/8 = 1/24. Problems add no spread; the
+        // interval comes from the seeds alone and reaches both extreme seeds (a resample of
+        // three copies of one seed has probability 1/27 > 2.5%).
+        let base: Vec<usize> = (0..100).map(|i| 2 + i % 4).collect();
+        let shift =
+            |d: i64| -> Vec<usize> { base.iter().map(|&c| (c as i64 + d) as usize).collect() };
+        let model = vec![shift(2), shift(0), shift(-1)];
+        let reference = std::slice::from_ref(&base);
+        let d = delta_passk_seeds(&model, reference, 8, 1, 5).unwrap();
+        assert!((d.estimate - 1.0 / 24.0).abs() < 1e-12, "{d:?}");
+        assert!(d.lo <= -0.1 && d.hi >= 0.2, "{d:?}");
+        assert_eq!(d, delta_passk_seeds(&model, reference, 8, 1, 5).unwrap());
+        // One seed each: exactly the problem-only paired bootstrap.
+        let one = delta_passk_seeds(&[shift(1)], reference, 8, 1, 5).unwrap();
+        assert_eq!(one, delta_passk(&shift(1), &base, 8, 1, 5).unwrap());
+        // Identical seeds add no spread: a constant gain is a point.
+        let same = delta_passk_seeds(&[shift(1), shift(1)], reference, 8, 1, 5).unwrap();
+        assert_eq!((same.lo, same.hi), (0.125, 0.125));
+        assert!(delta_passk_seeds(&[], reference, 8, 1, 5).is_err());
+        assert!(
+            delta_passk_seeds(&[base[1..].to_vec(), base.clone()], reference, 8, 1, 5).is_err()
+        );
+    }
+
+    #[test]
+    fn mean_sd_is_the_sample_standard_deviation() {
+        let (m, s) = mean_sd(&[1.0, 2.0, 3.0]);
+        assert_eq!((m, s), (2.0, 1.0));
+        assert_eq!(mean_sd(&[4.0]), (4.0, 0.0));
     }
 
     #[test]

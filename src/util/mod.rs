@@ -1,8 +1,9 @@
 //! Small shared helpers: safe output writes, whole-record appends, the output-directory policy,
-//! run fingerprints, JSONL reading with line-numbered errors, and catching a dependency's panics
-//! on malformed input, and the allocator policy for large tensors.
+//! run fingerprints, process CPU time and load, JSONL reading with line-numbered errors,
+//! catching a dependency's panics on malformed input, and the allocator policy for large tensors.
 pub mod alloc_policy;
 pub mod append;
+pub mod cpu_time;
 pub mod fingerprint;
 pub mod limits;
 pub mod output;
