@@ -130,6 +130,61 @@ fn greedy_samples_agree() {
 }
 
 #[test]
+fn bf16_weights_generate_close_to_f32() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, prompts) = setup(dir.path());
+    let (f, h) = (dir.path().join("f.jsonl"), dir.path().join("h.jsonl"));
+    ok(&gen(&model, &prompts, &f, &["--greedy"]));
+    ok(&gen(
+        &model,
+        &prompts,
+        &h,
+        &["--greedy", "--weights", "bf16"],
+    ));
+    let (rf, rh) = (lines(&f), lines(&h));
+    assert_eq!(rf.len(), rh.len());
+    // The bf16 path really ran: rounded weights move the log-probs.
+    assert!(
+        rf.iter()
+            .zip(&rh)
+            .any(|(a, b)| a["logprobs"] != b["logprobs"]),
+        "bf16 weights gave exactly the f32 log-probs"
+    );
+    for (a, b) in rf.iter().zip(&rh) {
+        // Up to the first differing choice the two runs see the same prefix, so their
+        // log-probs differ only by the weights' rounding.
+        let (ta, tb) = (
+            a["tokens"].as_array().unwrap(),
+            b["tokens"].as_array().unwrap(),
+        );
+        let (la, lb) = (
+            a["logprobs"].as_array().unwrap(),
+            b["logprobs"].as_array().unwrap(),
+        );
+        for i in 0..ta.len().min(tb.len()) {
+            let d = (la[i].as_f64().unwrap() - lb[i].as_f64().unwrap()).abs();
+            assert!(d < 0.1, "token {i}: log-prob f32 vs bf16 differ by {d}");
+            if ta[i] != tb[i] {
+                break;
+            }
+        }
+    }
+    let o = dir.path().join("o.jsonl");
+    for (flags, want) in [
+        (vec!["--weights", "f16"], "unknown weight type"),
+        (vec!["--weights", "bf16", "--device", "emu"], "--device cpu"),
+    ] {
+        let out = gen(&model, &prompts, &o, &flags);
+        assert!(!out.status.success(), "{flags:?} should fail");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(want),
+            "{flags:?}"
+        );
+        assert!(!o.exists());
+    }
+}
+
+#[test]
 fn bad_flags_are_one_line_errors() {
     let dir = tempfile::tempdir().unwrap();
     let (model, prompts) = setup(dir.path());

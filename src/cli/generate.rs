@@ -1,14 +1,17 @@
 //! `rlvr generate`: sample n responses per prompt and write them, with tokens and log-probs.
+use super::bench_generate::weights_dtype;
 use super::device::DeviceArg;
 use crate::backend::cuda::model::DeviceModel;
 use crate::eval::progress::GenProgress;
 use crate::generate::device::generate_on_device;
-use crate::generate::engine::{generate, EngineConfig, Finish};
+use crate::generate::engine::{generate, generate_with, EngineConfig, Finish};
 use crate::generate::prompts::{
     build_prompts, choose_template, load_prompt_file, request_for, stop_tokens,
 };
 use crate::generate::sampling::SamplingParams;
+use crate::model::decode::Decoder;
 use crate::model::Model;
+use crate::tensor::DType;
 use crate::tokenizer::Tokenizer;
 use crate::util::limits;
 use anyhow::{bail, Context, Result};
@@ -123,6 +126,11 @@ pub struct Args {
     /// follow the same seeds; bf16 rounding can change near-tied choices.
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceArg,
+    /// Storage of the weights on the CPU (--device cpu): f32 (the trainer's numbers, the
+    /// default) or bf16 (half the bytes per decode step, widened exactly in registers; near-tied
+    /// choices can differ from f32). The device path always stores bf16.
+    #[arg(long, default_value = "f32")]
+    pub weights: String,
 }
 
 pub const GENERATE_DEFAULTS: SamplingDefaults = SamplingDefaults {
@@ -135,6 +143,10 @@ pub const GENERATE_DEFAULTS: SamplingDefaults = SamplingDefaults {
 
 pub fn run(a: Args) -> Result<()> {
     let (params, max_tokens) = a.sampling.resolve(GENERATE_DEFAULTS)?;
+    let weights = weights_dtype(&a.weights).context("--weights")?;
+    if weights != DType::F32 && a.device != DeviceArg::Cpu {
+        bail!("--weights applies to --device cpu (the device path stores bf16 already)");
+    }
     limits::check_count("--n", a.n, limits::MAX_SAMPLES_PER_PROMPT)?;
     if a.batch == 0 {
         bail!("--batch must be at least 1");
@@ -167,7 +179,11 @@ pub fn run(a: Args) -> Result<()> {
         .collect();
     let mut bar = GenProgress::new((reqs.len() * a.n) as u64, "generate");
     let outs = match a.device.kernel_device(a.seed)? {
-        None => generate(&model, &reqs, &engine, &mut |p| bar.update(p))?,
+        None if weights == DType::F32 => generate(&model, &reqs, &engine, &mut |p| bar.update(p))?,
+        None => {
+            let decoder = Decoder::new(&model, weights);
+            generate_with(&decoder, &reqs, &engine, &mut |p| bar.update(p))?
+        }
         Some(dev) => {
             let dm = DeviceModel::upload(dev.as_ref(), &model)?;
             generate_on_device(dev.as_ref(), &dm, &reqs, &engine, &mut |p| bar.update(p))?
