@@ -118,9 +118,9 @@ fn wgmma_gemm_matches_the_reference_for_every_swizzle_n_and_a_source() {
                     swizzle,
                     a_from_regs,
                 };
-                let (r, got, want) = run_gemm(&dev, "emu_wgmma_gemm", &c);
+                let (r, got, want) = run_gemm(&dev, "emu_probe_wgmma_gemm", &c);
                 r.unwrap_or_else(|e| panic!("swizzle {swizzle:?} n {n} regs {a_from_regs}: {e:#}"));
-                let row = compare("emu_wgmma_gemm", "", &got, &want, TOL_GEMM);
+                let row = compare("emu_probe_wgmma_gemm", "", &got, &want, TOL_GEMM);
                 assert!(
                     row.pass,
                     "swizzle {swizzle:?} n {n} regs {a_from_regs}: max rel {}",
@@ -143,7 +143,7 @@ fn a_wrong_swizzle_in_the_descriptor_gives_wrong_results() {
             swizzle,
             a_from_regs: false,
         };
-        assert!(gemm_passes(&dev, "emu_wgmma_gemm", &c));
+        assert!(gemm_passes(&dev, "emu_probe_wgmma_gemm", &c));
         assert!(
             !gemm_passes(&dev, "planted_wgmma_wrong_swizzle", &c),
             "wrong swizzle not caught at {swizzle:?}"
@@ -302,7 +302,7 @@ fn tma_load_and_store_place_boxes_with_swizzle_and_bounds() {
     for swizzle in SPANS {
         for (c0, c1) in [(8, 4), (cols - 5, rows - 3), (-8, -2)] {
             let (r, plain, y, x, (br, bc)) =
-                round_trip(&dev, "emu_tma_round_trip", swizzle, (c0, c1));
+                round_trip(&dev, "emu_probe_tma_round_trip", swizzle, (c0, c1));
             r.unwrap_or_else(|e| panic!("{swizzle:?} at ({c0}, {c1}): {e:#}"));
             for by in 0..br as i32 {
                 for bx in 0..bc as i32 {
@@ -385,7 +385,7 @@ fn producer_and_consumer_warpgroups_track_mbarrier_phases_around_a_ring() {
         let mut a = KernelArgs::new();
         a.buf(&out).buf(&m).i32(tiles as i32);
         dev.launch(
-            "emu_tma_ring",
+            "emu_probe_tma_ring",
             &LaunchCfg::linear(1, 256, 2 * 64 * 128 + 64 + 1024),
             &mut a,
         )
@@ -435,9 +435,9 @@ fn counters_count_wgmma_flops_and_tma_bytes() {
         a_from_regs: false,
     };
     dev.start_counting(CountPolicy::exact());
-    let (r, got, want) = run_gemm(&dev, "emu_wgmma_gemm", &c);
+    let (r, got, want) = run_gemm(&dev, "emu_probe_wgmma_gemm", &c);
     r.unwrap();
-    assert!(compare("emu_wgmma_gemm", "", &got, &want, TOL_GEMM).pass);
+    assert!(compare("emu_probe_wgmma_gemm", "", &got, &want, TOL_GEMM).pass);
     let counts = dev.finish_counting().expect("session");
     assert_eq!(counts.launches.len(), 1);
     let k = &counts.launches[0].counters;

@@ -143,7 +143,7 @@ static __device__ void wgmma_gemm_any(unsigned char* raw, float* c, const rlvr_t
         wgmma_gemm_any(raw, c, map_a, map_b, ag, n, k, span, a_from_regs, bug);                             \
     }
 
-RLVR_WGMMA_GEMM_KERNEL(emu_wgmma_gemm, Bug::kNone)
+RLVR_WGMMA_GEMM_KERNEL(emu_probe_wgmma_gemm, Bug::kNone)
 RLVR_WGMMA_GEMM_KERNEL(planted_wgmma_wrong_swizzle, Bug::kWrongSwizzle)
 RLVR_WGMMA_GEMM_KERNEL(planted_wgmma_missing_wait, Bug::kMissingWgmmaWait)
 RLVR_WGMMA_GEMM_KERNEL(planted_tma_missing_mbarrier_wait, Bug::kMissingMbarrierWait)
@@ -188,7 +188,7 @@ static __device__ void tma_round_trip(unsigned char* raw, bf16* plain, const rlv
     }
 }
 
-RLVR_KERNEL(emu_tma_round_trip, bf16* __restrict__ plain, const rlvr_tensor_map* map_x,
+RLVR_KERNEL(emu_probe_tma_round_trip, bf16* __restrict__ plain, const rlvr_tensor_map* map_x,
             const rlvr_tensor_map* map_y, int c0, int c1, int box_cols, int box_rows, int span) {
     RLVR_DYNAMIC_SMEM(unsigned char, raw);
     tma_round_trip(raw, plain, map_x, map_y, c0, c1, box_cols, box_rows, span, true);
@@ -205,7 +205,7 @@ RLVR_KERNEL(planted_tma_store_missing_fence, bf16* __restrict__ plain, const rlv
 // waits on each stage's full barrier, copies element (row, 0) of the tile's 64 rows to
 // out[tile * 64 + row] and releases the stage through its empty barrier. Exercises setmaxnreg
 // and mbarrier phase tracking over several passes of the ring.
-RLVR_KERNEL(emu_tma_ring, float* __restrict__ out, const rlvr_tensor_map* map_x, int tiles) {
+RLVR_KERNEL(emu_probe_tma_ring, float* __restrict__ out, const rlvr_tensor_map* map_x, int tiles) {
     RLVR_DYNAMIC_SMEM(unsigned char, raw);
     unsigned char* base = raw + ((1024 - (smem_window_address(raw) & 1023)) & 1023);
     constexpr int kStages = 2, kTile = 64 * 128;
