@@ -56,7 +56,32 @@ enum Command {
 fn main() {
     rlvr::util::alloc_policy::keep_freed_memory();
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {
+    // The thread count is fixed before the pool exists: the command then runs on it.
+    if let Some(t) = cli.command.threads() {
+        if let Err(e) = rlvr::bench::set_threads(t) {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+    let result = rlvr::util::pool::on_pool(move || run(cli.command));
+    if let Err(e) = result {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+impl Command {
+    /// `--threads` of the commands that take it.
+    fn threads(&self) -> Option<usize> {
+        match self {
+            Command::Bench(b) => b.threads(),
+            _ => None,
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Demo(a) => rlvr::cli::demo::run(a),
         Command::Logprobs(a) => rlvr::cli::logprobs::run(a),
         Command::Grade(a) => rlvr::cli::grade::run(a),
@@ -75,9 +100,5 @@ fn main() {
         Command::Analyze(a) => rlvr::cli::analyze::run(a),
         Command::DistCheck(a) => rlvr::cli::dist_check::run(a),
         Command::Profile(a) => rlvr::cli::profile::run(a),
-    };
-    if let Err(e) = result {
-        eprintln!("error: {e:#}");
-        std::process::exit(1);
     }
 }

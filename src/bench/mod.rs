@@ -46,13 +46,21 @@ pub use crate::util::cpu_time::load_average;
 
 /// Size the rayon pool and matrixmultiply's pool. Must run before any kernel does: both pools
 /// are created on first use and cannot be resized afterwards.
+/// Asking again for the size the pool already has is not an error.
 pub fn set_threads(threads: usize) -> anyhow::Result<()> {
+    anyhow::ensure!(threads > 0, "--threads must be at least 1");
+    static SET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    if SET.get() == Some(&threads) {
+        return Ok(());
+    }
     // matrixmultiply reads this once, lazily (it caps the value at 4).
     std::env::set_var("MATMUL_NUM_THREADS", threads.to_string());
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
-        .map_err(|e| anyhow::anyhow!("cannot size the thread pool to {threads}: {e}"))
+        .map_err(|e| anyhow::anyhow!("cannot size the thread pool to {threads}: {e}"))?;
+    let _ = SET.set(threads);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,6 +24,18 @@ pub enum BenchCommand {
     Kernels(super::bench_kernels::KernelsArgs),
 }
 
+impl Args {
+    /// `--threads`, for sizing the pool before the benchmark runs on it.
+    pub fn threads(&self) -> Option<usize> {
+        match &self.command {
+            BenchCommand::Generate(g) => g.threads,
+            BenchCommand::Cpu(c) => c.threads,
+            BenchCommand::Train(t) => t.threads,
+            BenchCommand::Kernels(_) => None,
+        }
+    }
+}
+
 pub fn run(a: Args) -> Result<()> {
     match a.command {
         BenchCommand::Generate(g) => super::bench_generate::run(g),

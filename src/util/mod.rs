@@ -9,6 +9,7 @@ pub mod limits;
 pub mod output;
 pub mod output_dir;
 pub mod panics;
+pub mod pool;
 
 pub use output::write_atomic;
 
