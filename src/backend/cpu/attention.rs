@@ -4,7 +4,11 @@
 //! first row and length); a token attends only to earlier tokens of its own sequence. Query head
 //! h reads key/value head h / (n_q_heads / n_kv_heads). The softmax statistic (log-sum-exp) is
 //! kept per (token, head) so the backward recomputes probabilities instead of storing T×T.
+use super::exp::exp_f32;
 use super::gemm::gemm;
+use super::gemm_kernel::{tile, ARows, Epilogue, MR, NR};
+use super::gemm_pack::{PackedB, View};
+use super::simd::{isa, Isa};
 use rayon::prelude::*;
 
 /// Shapes shared by the forward and backward.
@@ -53,6 +57,12 @@ fn scatter_head(dst: &mut [f32], src: &[f32], heads: usize, d: usize, h: usize, 
 
 /// One head of one sequence: queries [tq, D] against keys/values [tk, D]; query i sits at
 /// position `tk − tq + i` and sees keys 0..=that position. Returns (out [tq, D], lse [tq]).
+///
+/// The products run on the GEMM micro-kernels with operands prepared once per head: Kᵀ packed
+/// into 16-key panels, queries and probabilities read in place, V's rows used as B directly
+/// (padded to a multiple of 16 columns only when D is not one). Each score is one FMA chain over
+/// D scaled once and each output one FMA chain over keys, as in [`gemm`]: the numbers are the
+/// GEMM's and those of the cached attention of generation.
 pub fn attend_head(
     qh: &[f32],
     kh: &[f32],
@@ -63,58 +73,108 @@ pub fn attend_head(
     scale: f32,
 ) -> (Vec<f32>, Vec<f32>) {
     let offset = tk - tq;
+    let avx2 = isa() == Isa::Avx2Fma;
     let mut o = vec![0.0f32; tq * d];
     let mut lse = vec![0.0f32; tq];
+    if tq == 0 || d == 0 {
+        return (o, lse);
+    }
+    let keys = PackedB::<f32>::pack(View::transposed(kh, d), d, tk);
+    let stride = d.next_multiple_of(NR);
+    let padded: Vec<f32>;
+    let values: &[f32] = if stride == d {
+        vh
+    } else {
+        padded = vh
+            .chunks(d)
+            .flat_map(|r| {
+                r.iter()
+                    .copied()
+                    .chain(std::iter::repeat_n(0.0, stride - d))
+            })
+            .collect();
+        &padded
+    };
+    let ep = |alpha: f32| Epilogue {
+        resume: false,
+        finish: true,
+        alpha,
+        beta: 0.0,
+    };
+    let mut s = vec![0.0f32; QUERY_BLOCK.min(tq) * tk];
     // A block of queries reads only the keys its last row sees: the masked triangle is never
     // computed (its terms would add exact zeros), and every kept number is unchanged.
     for i0 in (0..tq).step_by(QUERY_BLOCK) {
         let rows = QUERY_BLOCK.min(tq - i0);
         let vis = offset + i0 + rows;
-        let mut s = vec![0.0f32; rows * vis];
-        gemm(
-            rows,
-            vis,
-            d,
-            scale,
-            &qh[i0 * d..],
-            false,
-            &kh[..vis * d],
-            true,
-            0.0,
-            &mut s,
-        );
+        let s = &mut s[..rows * vis];
+        for p in 0..vis.div_ceil(NR) {
+            let cols = NR.min(vis - p * NR);
+            for i in (0..rows).step_by(MR) {
+                let r = MR.min(rows - i);
+                // SAFETY: query rows i0+i.. (r of them, d floats each) lie in qh; the panel
+                // holds d·NR floats; the C tile (r rows of `cols` at column p·NR, row stride
+                // vis) lies in s.
+                unsafe {
+                    tile(
+                        avx2,
+                        r,
+                        d,
+                        qh.as_ptr().add((i0 + i) * d),
+                        ARows::RowMajor(d),
+                        keys.panel_ptr(p, 0),
+                        NR,
+                        s.as_mut_ptr().add(i * vis + p * NR),
+                        vis,
+                        r,
+                        cols,
+                        ep(scale),
+                    )
+                }
+            }
+        }
         for (i, row) in s.chunks_mut(vis).enumerate() {
             lse[i0 + i] = softmax_visible(row, offset + i0 + i + 1);
         }
         let out = &mut o[i0 * d..(i0 + rows) * d];
-        gemm(
-            rows,
-            d,
-            vis,
-            1.0,
-            &s,
-            false,
-            &vh[..vis * d],
-            false,
-            0.0,
-            out,
-        );
+        for j0 in (0..d).step_by(NR) {
+            let cols = NR.min(d - j0);
+            for i in (0..rows).step_by(MR) {
+                let r = MR.min(rows - i);
+                // SAFETY: probability rows i.. (r of them, vis floats each) lie in s; V has
+                // tk ≥ vis rows of `stride` ≥ j0 + NR floats; the C tile lies in out.
+                unsafe {
+                    tile(
+                        avx2,
+                        r,
+                        vis,
+                        s.as_ptr().add(i * vis),
+                        ARows::RowMajor(vis),
+                        values.as_ptr().add(j0),
+                        stride,
+                        out.as_mut_ptr().add(i * d + j0),
+                        d,
+                        r,
+                        cols,
+                        ep(1.0),
+                    )
+                }
+            }
+        }
     }
     (o, lse)
 }
 
 /// Softmax of the first `visible` entries of a score row in place, zeros after them; returns
 /// the log-sum-exp. Shared with the cached attention of generation, so both give the same bits.
+/// The exponentials are [`exp_f32`] (vectorised, the same bits on every instruction set) and
+/// the normaliser an f64 sum in eight interleaved lanes added in a fixed order.
 pub fn softmax_visible(row: &mut [f32], visible: usize) -> f32 {
     let m = row[..visible]
         .iter()
         .cloned()
         .fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f64;
-    for x in row[..visible].iter_mut() {
-        *x = (*x - m).exp();
-        sum += *x as f64;
-    }
+    let sum = exp_shifted_sum(isa(), &mut row[..visible], m);
     let inv = (1.0 / sum) as f32;
     for x in row[..visible].iter_mut() {
         *x *= inv;
@@ -123,6 +183,42 @@ pub fn softmax_visible(row: &mut [f32], visible: usize) -> f32 {
         *x = 0.0;
     }
     m + (sum.ln() as f32)
+}
+
+/// `x ← exp(x − m)` in place; returns Σ x in f64 (lane j mod 8, lanes combined pairwise).
+fn exp_shifted_sum(isa: Isa, x: &mut [f32], m: f32) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if isa == Isa::Avx2Fma {
+        // SAFETY: the processor has AVX2 and FMA (that is what `Isa::Avx2Fma` means).
+        return unsafe { exp_shifted_sum_avx2(x, m) };
+    }
+    let _ = isa;
+    exp_shifted_sum_body(x, m)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn exp_shifted_sum_avx2(x: &mut [f32], m: f32) -> f64 {
+    exp_shifted_sum_body(x, m)
+}
+
+#[inline(always)]
+fn exp_shifted_sum_body(x: &mut [f32], m: f32) -> f64 {
+    for v in x.iter_mut() {
+        *v = exp_f32(*v - m);
+    }
+    let mut lanes = [0.0f64; 8];
+    let mut chunks = x.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l += v as f64;
+        }
+    }
+    for (l, &v) in lanes.iter_mut().zip(chunks.remainder()) {
+        *l += v as f64;
+    }
+    ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6]))
+        + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7]))
 }
 
 /// Forward over packed sequences (no cache). Returns (out [N, Hq·D], lse [N, Hq]).
