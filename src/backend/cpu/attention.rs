@@ -4,10 +4,9 @@
 //! first row and length); a token attends only to earlier tokens of its own sequence. Query head
 //! h reads key/value head h / (n_q_heads / n_kv_heads). The softmax statistic (log-sum-exp) is
 //! kept per (token, head) so the backward recomputes probabilities instead of storing T×T.
+use super::attention_blocks::{packed_transpose, padded_rows, rows_times_packed, rows_times_rows};
 use super::exp::exp_f32;
 use super::gemm::gemm;
-use super::gemm_kernel::{tile, ARows, Epilogue, MR, NR};
-use super::gemm_pack::{PackedB, View};
 use super::simd::{isa, Isa};
 use rayon::prelude::*;
 
@@ -58,11 +57,9 @@ fn scatter_head(dst: &mut [f32], src: &[f32], heads: usize, d: usize, h: usize, 
 /// One head of one sequence: queries [tq, D] against keys/values [tk, D]; query i sits at
 /// position `tk − tq + i` and sees keys 0..=that position. Returns (out [tq, D], lse [tq]).
 ///
-/// The products run on the GEMM micro-kernels with operands prepared once per head: Kᵀ packed
-/// into 16-key panels, queries and probabilities read in place, V's rows used as B directly
-/// (padded to a multiple of 16 columns only when D is not one). Each score is one FMA chain over
-/// D scaled once and each output one FMA chain over keys, as in [`gemm`]: the numbers are the
-/// GEMM's and those of the cached attention of generation.
+/// The products run on the GEMM micro-kernels with operands prepared once per head (see
+/// [`super::attention_blocks`]): the numbers are the GEMM's, and those of the cached attention
+/// of generation.
 pub fn attend_head(
     qh: &[f32],
     kh: &[f32],
@@ -79,28 +76,8 @@ pub fn attend_head(
     if tq == 0 || d == 0 {
         return (o, lse);
     }
-    let keys = PackedB::<f32>::pack(View::transposed(kh, d), d, tk);
-    let stride = d.next_multiple_of(NR);
-    let padded: Vec<f32>;
-    let values: &[f32] = if stride == d {
-        vh
-    } else {
-        padded = vh
-            .chunks(d)
-            .flat_map(|r| {
-                r.iter()
-                    .copied()
-                    .chain(std::iter::repeat_n(0.0, stride - d))
-            })
-            .collect();
-        &padded
-    };
-    let ep = |alpha: f32| Epilogue {
-        resume: false,
-        finish: true,
-        alpha,
-        beta: 0.0,
-    };
+    let keys = packed_transpose(kh, tk, d);
+    let (values, stride) = padded_rows(vh, d);
     let mut s = vec![0.0f32; QUERY_BLOCK.min(tq) * tk];
     // A block of queries reads only the keys its last row sees: the masked triangle is never
     // computed (its terms would add exact zeros), and every kept number is unchanged.
@@ -108,59 +85,12 @@ pub fn attend_head(
         let rows = QUERY_BLOCK.min(tq - i0);
         let vis = offset + i0 + rows;
         let s = &mut s[..rows * vis];
-        for p in 0..vis.div_ceil(NR) {
-            let cols = NR.min(vis - p * NR);
-            for i in (0..rows).step_by(MR) {
-                let r = MR.min(rows - i);
-                // SAFETY: query rows i0+i.. (r of them, d floats each) lie in qh; the panel
-                // holds d·NR floats; the C tile (r rows of `cols` at column p·NR, row stride
-                // vis) lies in s.
-                unsafe {
-                    tile(
-                        avx2,
-                        r,
-                        d,
-                        qh.as_ptr().add((i0 + i) * d),
-                        ARows::RowMajor(d),
-                        keys.panel_ptr(p, 0),
-                        NR,
-                        s.as_mut_ptr().add(i * vis + p * NR),
-                        vis,
-                        r,
-                        cols,
-                        ep(scale),
-                    )
-                }
-            }
-        }
+        rows_times_packed(avx2, &qh[i0 * d..], rows, d, &keys, vis, scale, s);
         for (i, row) in s.chunks_mut(vis).enumerate() {
             lse[i0 + i] = softmax_visible(row, offset + i0 + i + 1);
         }
         let out = &mut o[i0 * d..(i0 + rows) * d];
-        for j0 in (0..d).step_by(NR) {
-            let cols = NR.min(d - j0);
-            for i in (0..rows).step_by(MR) {
-                let r = MR.min(rows - i);
-                // SAFETY: probability rows i.. (r of them, vis floats each) lie in s; V has
-                // tk ≥ vis rows of `stride` ≥ j0 + NR floats; the C tile lies in out.
-                unsafe {
-                    tile(
-                        avx2,
-                        r,
-                        vis,
-                        s.as_ptr().add(i * vis),
-                        ARows::RowMajor(vis),
-                        values.as_ptr().add(j0),
-                        stride,
-                        out.as_mut_ptr().add(i * d + j0),
-                        d,
-                        r,
-                        cols,
-                        ep(1.0),
-                    )
-                }
-            }
-        }
+        rows_times_rows(avx2, s, rows, vis, &values, stride, d, 1.0, out);
     }
     (o, lse)
 }
@@ -262,7 +192,9 @@ pub fn attention_fwd(
 }
 
 /// Backward over packed sequences. Returns (dq, dk, dv). One task per (sequence, kv head), so
-/// the query heads sharing a kv head add into dk/dv in a fixed order (deterministic).
+/// the query heads sharing a kv head add into dk/dv in a fixed order (deterministic). Blocked
+/// like the forward: a block of queries recomputes its probabilities from the saved
+/// log-sum-exp against the keys it sees and adds its share to dK and dV, block after block.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_bwd(
     dout: &[f32],
@@ -281,6 +213,7 @@ pub fn attention_bwd(
     } = dims;
     let n = q.len() / (hq * d);
     let scale = dims.scale();
+    let avx2 = isa() == Isa::Avx2Fma;
     let tasks: Vec<(usize, usize)> = (0..seqs.len())
         .flat_map(|s| (0..hkv).map(move |g| (s, g)))
         .collect();
@@ -294,40 +227,69 @@ pub fn attention_bwd(
             let mut dk = vec![0.0f32; t * d];
             let mut dv = vec![0.0f32; t * d];
             let mut dqs = Vec::new();
+            if t == 0 || d == 0 {
+                return (dqs, dk, dv);
+            }
+            let keys_t = packed_transpose(&kh, t, d);
+            let values_t = packed_transpose(&vh, t, d);
+            let (keys, stride) = padded_rows(&kh, d);
+            let block = QUERY_BLOCK.min(t);
+            let (mut p, mut dp) = (vec![0.0f32; block * t], vec![0.0f32; block * t]);
             for h in g * dims.group()..(g + 1) * dims.group() {
                 let qh = gather_head(q, hq, d, h, start, t);
                 let oh = gather_head(out, hq, d, h, start, t);
                 let doh = gather_head(dout, hq, d, h, start, t);
-                // P from the saved log-sum-exp.
-                let mut p = vec![0.0f32; t * t];
-                gemm(t, t, d, scale, &qh, false, &kh, true, 0.0, &mut p);
-                for i in 0..t {
-                    let l = lse[(start + i) * hq + h];
-                    for j in 0..t {
-                        let x = &mut p[i * t + j];
-                        *x = if j <= i { (*x - l).exp() } else { 0.0 };
-                    }
-                }
-                // dV += Pᵀ dO ; dP = dO Vᵀ
-                gemm(t, d, t, 1.0, &p, true, &doh, false, 1.0, &mut dv);
-                let mut dp = vec![0.0f32; t * t];
-                gemm(t, t, d, 1.0, &doh, false, &vh, true, 0.0, &mut dp);
-                // dS = P ∘ (dP − rowsum(dO ∘ O))
-                for i in 0..t {
-                    let di: f64 = (0..d)
-                        .map(|c| doh[i * d + c] as f64 * oh[i * d + c] as f64)
-                        .sum();
-                    for j in 0..=i {
-                        let idx = i * t + j;
-                        dp[idx] = p[idx] * (dp[idx] - di as f32);
-                    }
-                    for j in i + 1..t {
-                        dp[i * t + j] = 0.0;
-                    }
-                }
                 let mut dq = vec![0.0f32; t * d];
-                gemm(t, d, t, scale, &dp, false, &kh, false, 0.0, &mut dq);
-                gemm(t, d, t, scale, &dp, true, &qh, false, 1.0, &mut dk);
+                for i0 in (0..t).step_by(QUERY_BLOCK) {
+                    let rows = QUERY_BLOCK.min(t - i0);
+                    let vis = i0 + rows;
+                    let (p, dp) = (&mut p[..rows * vis], &mut dp[..rows * vis]);
+                    let (qb, dob) = (&qh[i0 * d..(i0 + rows) * d], &doh[i0 * d..(i0 + rows) * d]);
+                    // P from the saved log-sum-exp; dP = dO Vᵀ.
+                    rows_times_packed(avx2, qb, rows, d, &keys_t, vis, scale, p);
+                    rows_times_packed(avx2, dob, rows, d, &values_t, vis, 1.0, dp);
+                    for (i, (pr, dpr)) in p.chunks_mut(vis).zip(dp.chunks_mut(vis)).enumerate() {
+                        let row = i0 + i;
+                        let l = lse[(start + row) * hq + h];
+                        // dS = P ∘ (dP − rowsum(dO ∘ O))
+                        let di: f64 = (0..d)
+                            .map(|c| doh[row * d + c] as f64 * oh[row * d + c] as f64)
+                            .sum();
+                        for (x, y) in pr[..=row].iter_mut().zip(&mut dpr[..=row]) {
+                            *x = exp_f32(*x - l);
+                            *y = *x * (*y - di as f32);
+                        }
+                        pr[row + 1..].fill(0.0);
+                        dpr[row + 1..].fill(0.0);
+                    }
+                    // dQ = scale · dS K ; dK += scale · dSᵀ Q ; dV += Pᵀ dO
+                    let dqb = &mut dq[i0 * d..(i0 + rows) * d];
+                    rows_times_rows(avx2, dp, rows, vis, &keys, stride, d, scale, dqb);
+                    gemm(
+                        vis,
+                        d,
+                        rows,
+                        scale,
+                        dp,
+                        true,
+                        qb,
+                        false,
+                        1.0,
+                        &mut dk[..vis * d],
+                    );
+                    gemm(
+                        vis,
+                        d,
+                        rows,
+                        1.0,
+                        p,
+                        true,
+                        dob,
+                        false,
+                        1.0,
+                        &mut dv[..vis * d],
+                    );
+                }
                 dqs.push((h, dq));
             }
             (dqs, dk, dv)

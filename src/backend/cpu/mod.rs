@@ -3,6 +3,7 @@
 //! sum runs over a whole row) and determinism (fixed reduction order, no racing accumulations).
 
 pub mod attention;
+pub mod attention_blocks;
 pub mod attention_cached;
 pub mod bias;
 pub mod cast;
