@@ -1,6 +1,6 @@
-//! Where a forward's time goes: each kernel of one decoder layer run on its own at the model's
-//! shapes (same calls the tape makes, no tape), scaled by the layer count, plus the fused LM
-//! head. A bench-only instrumented forward, so the hot path carries no timing code.
+//! Where a forward's (and a backward's) time goes: each kernel of one decoder layer run on its
+//! own at the model's shapes (same calls the tape makes, no tape), scaled by the layer count, plus
+//! the fused LM head. Bench-only instrumented passes, so the hot path carries no timing code.
 use super::gemm::operand;
 use super::median_secs;
 use crate::backend::cpu::{attention, gemm, logprob, mlp, norm, rope};
@@ -49,7 +49,7 @@ pub fn forward_breakdown(
     let targets: Vec<u32> = (0..n - seqs).map(|i| (i * 7 % v) as u32).collect();
     let eps = cfg.rms_norm_eps;
     let t = |f: &mut dyn FnMut()| median_secs(1, repeats, f);
-    let mut out: Vec<(String, f64)> = vec![
+    let out: Vec<(String, f64)> = vec![
         (
             "rmsnorm x2".into(),
             2.0 * layers * t(&mut || drop(norm::rmsnorm_fwd(&x, &w_norm, eps))),
@@ -119,6 +119,10 @@ pub fn forward_breakdown(
             }),
         ),
     ];
+    shares(out)
+}
+
+fn shares(mut out: Vec<(String, f64)>) -> Vec<OpTime> {
     let total: f64 = out.iter().map(|o| o.1).sum();
     out.sort_by(|a, b| b.1.total_cmp(&a.1));
     out.into_iter()
@@ -128,6 +132,130 @@ pub fn forward_breakdown(
             share: seconds / total,
         })
         .collect()
+}
+
+/// `dX = dY·W` and `dW = dYᵀ·X` of a linear layer y = x·Wᵀ (x [n, inp], W [out, inp]).
+fn linear_bwd(dy: &[f32], x: &[f32], w: &[f32], n: usize, inp: usize, out: usize) {
+    let mut dx = vec![0.0f32; n * inp];
+    gemm::gemm(n, inp, out, 1.0, dy, false, w, false, 0.0, &mut dx);
+    let mut dw = vec![0.0f32; out * inp];
+    gemm::gemm(out, inp, n, 1.0, dy, true, x, false, 0.0, &mut dw);
+    std::hint::black_box((dx, dw));
+}
+
+/// Per-op backward times for `seqs` sequences of `len` tokens (the kernels the tape's backward
+/// runs, on their own: each projection's dX and dW products, attention, the fused LM head's
+/// recomputing backward, the element-wise ops).
+pub fn backward_breakdown(
+    cfg: &ModelConfig,
+    seqs: usize,
+    len: usize,
+    repeats: usize,
+) -> Vec<OpTime> {
+    let n = seqs * len;
+    let (d, f, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+    let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
+    let layers = cfg.num_layers as f64;
+    let x = operand(n * d, 1);
+    let w_norm = vec![1.0f32; d];
+    let rstd = vec![1.0f32; n];
+    let wq = operand(qd * d, 2);
+    let wkv = operand(kvd * d, 3);
+    let wo = operand(d * qd, 4);
+    let wg = operand(f * d, 5);
+    let wd = operand(d * f, 6);
+    let emb = operand(v * d, 7);
+    let q = operand(n * qd, 8);
+    let k = operand(n * kvd, 9);
+    let g = operand(n * f, 10);
+    let s = operand(n * f, 11);
+    let positions: Vec<u32> = (0..seqs).flat_map(|_| 0..len as u32).collect();
+    let (cos, sin) = rope::rope_tables(&positions, &cfg.inv_freq());
+    let packed: Vec<(usize, usize)> = (0..seqs).map(|i| (i * len, len)).collect();
+    let dims = attention::AttnDims {
+        n_q_heads: cfg.num_heads,
+        n_kv_heads: cfg.num_kv_heads,
+        head_dim: cfg.head_dim,
+    };
+    let (o, lse) = attention::attention_fwd(&q, &k, &k, &packed, dims);
+    let rows = n - seqs;
+    let targets: Vec<u32> = (0..rows).map(|i| (i * 7 % v) as u32).collect();
+    let budget = logprob::FUSED_BUDGET_FLOATS;
+    let head = logprob::fused_logprob_fwd(&x[..rows * d], &emb, d, &targets, 1.0, budget);
+    let g_lp = vec![1.0 / rows as f32; rows];
+    let g_h = vec![0.0f32; rows];
+    let t = |f: &mut dyn FnMut()| median_secs(1, repeats, f);
+    let out: Vec<(String, f64)> = vec![
+        (
+            "rmsnorm x2".into(),
+            2.0 * layers * t(&mut || drop(norm::rmsnorm_bwd(&x, &x, &w_norm, &rstd))),
+        ),
+        (
+            "q,k,v proj (dX, dW)".into(),
+            layers
+                * t(&mut || {
+                    linear_bwd(&q, &x, &wq, n, d, qd);
+                    linear_bwd(&k, &x, &wkv, n, d, kvd);
+                    linear_bwd(&k, &x, &wkv, n, d, kvd);
+                }),
+        ),
+        (
+            "rope q,k".into(),
+            layers
+                * t(&mut || {
+                    let mut a = q.clone();
+                    rope::rope_apply(&mut a, cfg.num_heads, cfg.head_dim, &cos, &sin, true);
+                    let mut b = k.clone();
+                    rope::rope_apply(&mut b, cfg.num_kv_heads, cfg.head_dim, &cos, &sin, true);
+                }),
+        ),
+        (
+            "attention".into(),
+            layers
+                * t(&mut || {
+                    drop(attention::attention_bwd(
+                        &o, &q, &k, &k, &o, &lse, &packed, dims,
+                    ))
+                }),
+        ),
+        (
+            "o proj (dX, dW)".into(),
+            layers * t(&mut || linear_bwd(&x, &q, &wo, n, qd, d)),
+        ),
+        (
+            "gate,up proj (dX, dW)".into(),
+            layers
+                * t(&mut || {
+                    linear_bwd(&g, &x, &wg, n, d, f);
+                    linear_bwd(&g, &x, &wg, n, d, f);
+                }),
+        ),
+        (
+            "swiglu".into(),
+            layers * t(&mut || drop(mlp::swiglu_bwd(&s, &g, &s))),
+        ),
+        (
+            "down proj (dX, dW)".into(),
+            layers * t(&mut || linear_bwd(&x, &s, &wd, n, f, d)),
+        ),
+        (
+            "lm head + logprob (fused)".into(),
+            t(&mut || {
+                drop(logprob::fused_logprob_bwd(
+                    &x[..rows * d],
+                    &emb,
+                    d,
+                    &targets,
+                    1.0,
+                    &head,
+                    &g_lp,
+                    &g_h,
+                    budget,
+                ))
+            }),
+        ),
+    ];
+    shares(out)
 }
 
 #[cfg(test)]
@@ -143,5 +271,10 @@ mod tests {
         assert_eq!(b.len(), 10);
         let s: f64 = b.iter().map(|o| o.share).sum();
         assert!((s - 1.0).abs() < 1e-9);
+        let b = backward_breakdown(&cfg, 2, 8, 1);
+        assert_eq!(b.len(), 9);
+        let s: f64 = b.iter().map(|o| o.share).sum();
+        assert!((s - 1.0).abs() < 1e-9);
+        assert!(b.iter().all(|o| o.seconds > 0.0), "{b:?}");
     }
 }

@@ -5,7 +5,7 @@ use crate::bench::gemm::{gemm_peak, standard_points, GemmPoint};
 use crate::bench::model::{
     bench_forward, bench_train_step, smollm2_135m_config, synthetic_135m, ModelRun,
 };
-use crate::bench::ops::{forward_breakdown, OpTime};
+use crate::bench::ops::{backward_breakdown, forward_breakdown, OpTime};
 use crate::bench::train::{bench_rollout, bench_update, RolloutRun, TrainBenchSpec, UpdateRun};
 use crate::bench::{load_average, set_threads};
 use crate::model::init::{llama_config_json, TinySpec};
@@ -61,6 +61,7 @@ struct CpuReport {
     train_step: Option<ModelRun>,
     activation_checkpointing: Option<CheckpointRun>,
     forward_breakdown: Vec<OpTime>,
+    backward_breakdown: Vec<OpTime>,
 }
 
 #[derive(Serialize)]
@@ -140,6 +141,11 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
     } else {
         forward_breakdown(&cfg, a.seqs, a.seq_len, a.repeats)
     };
+    let backward = if a.model_only || a.gemm_only || a.no_backward {
+        vec![]
+    } else {
+        backward_breakdown(&cfg, a.seqs, a.seq_len, a.repeats)
+    };
     let r = CpuReport {
         threads,
         load_average_1m: load,
@@ -152,6 +158,7 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
         train_step,
         activation_checkpointing: ckpt,
         forward_breakdown: breakdown,
+        backward_breakdown: backward,
     };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -212,14 +219,22 @@ pub fn run_cpu(a: CpuArgs) -> Result<()> {
             c.cpu_time_ratio.map_or("n/a".into(), |r| format!("{r:.2}"))
         );
     }
-    println!("forward time by op (kernels alone at the model's shapes):");
-    for o in &r.forward_breakdown {
-        println!(
-            "  {:<28} {:>8.3} s {:>5.1}%",
-            o.op,
-            o.seconds,
-            100.0 * o.share
-        );
+    for (pass, ops) in [
+        ("forward", &r.forward_breakdown),
+        ("backward", &r.backward_breakdown),
+    ] {
+        if ops.is_empty() {
+            continue;
+        }
+        println!("{pass} time by op (kernels alone at the model's shapes):");
+        for o in ops {
+            println!(
+                "  {:<28} {:>8.3} s {:>5.1}%",
+                o.op,
+                o.seconds,
+                100.0 * o.share
+            );
+        }
     }
     Ok(())
 }
