@@ -39,6 +39,7 @@ pub fn padded_rows(x: &[f32], d: usize) -> (Cow<'_, [f32]>, usize) {
 }
 
 /// `c[rows, vis] = alpha · a[rows, d] · bt[:, :vis]` (a's rows d apart, c's vis apart).
+#[allow(clippy::too_many_arguments)]
 pub fn rows_times_packed(
     avx2: bool,
     a: &[f32],
@@ -91,7 +92,7 @@ pub fn rows_times_rows(
     c: &mut [f32],
 ) {
     assert!(a.len() >= rows * vis && c.len() >= rows * d);
-    assert!(stride % NR == 0 && stride >= d && b.len() >= vis * stride);
+    assert!(stride.is_multiple_of(NR) && stride >= d && b.len() >= vis * stride);
     for j0 in (0..d).step_by(NR) {
         let cols = NR.min(d - j0);
         for i in (0..rows).step_by(MR) {
