@@ -11,7 +11,7 @@ use crate::backend::cuda::device::{alloc, download, upload, DevBuf, KernelDevice
 use crate::backend::cuda::gemm::{gemm_bf16, Gemm, Strides};
 use crate::backend::cuda::model::kv_cache::KvCache;
 use crate::backend::cuda::model::memory::{metered_step, shape_model, MemoryMeter};
-use crate::backend::cuda::optim::{adamw_step_f32, AdamW};
+use crate::backend::cuda::optim::{adamw_multi_f32, AdamW, AdamwTable, AdamwTensor};
 use crate::backend::cuda::reduce::grad_norm_f32;
 use crate::backend::cuda::sampling::{sample_keys, sample_rows_params, SampledDev};
 use crate::backend::emu::{CountPolicy, Counts, EmuDevice, LaunchCount};
@@ -195,14 +195,30 @@ pub fn update_step(dev: &dyn KernelDevice, cfg: &ModelConfig, o: &ProfileOptions
         weight_decay: 0.0,
         step: 1,
     };
-    for (p, g) in model.params.iter().zip(&step.grads.bufs) {
-        let (master, m, v) = (
-            alloc::<f32>(dev, p.len())?,
-            alloc::<f32>(dev, p.len())?,
-            alloc::<f32>(dev, p.len())?,
-        );
-        adamw_step_f32(dev, &master, &m, &v, Some(p), g, Some((&norm, 1)), &h)?;
-    }
+    let state = model
+        .params
+        .iter()
+        .map(|p| {
+            Ok((
+                alloc::<f32>(dev, p.len())?,
+                alloc::<f32>(dev, p.len())?,
+                alloc::<f32>(dev, p.len())?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let parts: Vec<AdamwTensor<'_>> = state
+        .iter()
+        .zip(model.params.iter().zip(&step.grads.bufs))
+        .map(|((master, m, v), (p, g))| AdamwTensor {
+            param: master,
+            m,
+            v,
+            param_bf16: Some(p),
+            grad: g,
+        })
+        .collect();
+    let table = AdamwTable::new(dev, &parts)?;
+    adamw_multi_f32(dev, &table, Some((&norm, 1)), &h)?;
     Ok(())
 }
 

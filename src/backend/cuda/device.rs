@@ -12,6 +12,7 @@ impl DevElem for half::bf16 {}
 impl DevElem for u32 {}
 impl DevElem for i32 {}
 impl DevElem for u8 {}
+impl DevElem for u64 {}
 
 /// Untyped device memory: a device address plus whatever frees it on drop.
 pub struct RawBuf {

@@ -1,5 +1,6 @@
-//! Launcher for kernels/optim.cu: the fused AdamW step on f32 master weights.
-use super::device::{DevBuf, KernelArgs, KernelDevice};
+//! Launchers for kernels/optim.cu: the fused AdamW step on f32 master weights, per tensor and
+//! for every tensor of a model in one launch.
+use super::device::{upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use super::launch::{elementwise_cfg, same_len};
 use anyhow::{bail, Result};
 use half::bf16;
@@ -63,4 +64,120 @@ pub fn adamw_step_f32(
         .f32(c1)
         .f32(c2);
     dev.launch("adamw_step_f32", &elementwise_cfg(param.len()), &mut a)
+}
+
+/// Elements per block of `adamw_multi_f32` (ADAMW_CHUNK in kernels/optim.cu).
+pub const ADAMW_CHUNK: usize = 8192;
+
+/// One tensor of a multi-tensor AdamW step.
+pub struct AdamwTensor<'a> {
+    pub param: &'a DevBuf<f32>,
+    pub m: &'a DevBuf<f32>,
+    pub v: &'a DevBuf<f32>,
+    pub param_bf16: Option<&'a DevBuf<bf16>>,
+    pub grad: &'a DevBuf<f32>,
+}
+
+/// The device table of `adamw_multi_f32`: each tensor's addresses and length, and the chunks
+/// the blocks take. It holds addresses, not the buffers: [`AdamwTable::matches`] tells whether
+/// it still describes a given set of buffers (rebuild it otherwise).
+pub struct AdamwTable {
+    words: Vec<u64>,
+    tensors: DevBuf<u64>,
+    chunks: DevBuf<u64>,
+    blocks: usize,
+}
+
+fn table_words(parts: &[AdamwTensor<'_>]) -> Result<Vec<u64>> {
+    let mut words = Vec::with_capacity(6 * parts.len());
+    for (i, t) in parts.iter().enumerate() {
+        same_len(
+            &format!("adamw_multi_f32 tensor {i}"),
+            &[t.param.len(), t.m.len(), t.v.len(), t.grad.len()],
+        )?;
+        if let Some(b) = t.param_bf16 {
+            same_len(
+                &format!("adamw_multi_f32 tensor {i} bf16 copy"),
+                &[b.len(), t.param.len()],
+            )?;
+        }
+        words.extend([
+            t.param.raw().ptr,
+            t.m.raw().ptr,
+            t.v.raw().ptr,
+            t.param_bf16.map_or(0, |b| b.raw().ptr),
+            t.grad.raw().ptr,
+            t.param.len() as u64,
+        ]);
+    }
+    Ok(words)
+}
+
+impl AdamwTable {
+    pub fn new(dev: &dyn KernelDevice, parts: &[AdamwTensor<'_>]) -> Result<AdamwTable> {
+        let words = table_words(parts)?;
+        let mut chunks = Vec::new();
+        for (i, t) in parts.iter().enumerate() {
+            for first in (0..t.param.len()).step_by(ADAMW_CHUNK) {
+                chunks.extend([i as u64, first as u64]);
+            }
+        }
+        let blocks = chunks.len() / 2;
+        if blocks > i32::MAX as usize {
+            bail!("adamw_multi_f32: {blocks} chunks exceed one launch's grid");
+        }
+        // An empty model still gets valid (unused) buffers.
+        let tensors = upload(dev, if words.is_empty() { &[0] } else { &words })?;
+        let chunks = upload(dev, if chunks.is_empty() { &[0, 0] } else { &chunks })?;
+        Ok(AdamwTable {
+            words,
+            tensors,
+            chunks,
+            blocks,
+        })
+    }
+
+    /// Whether the table describes exactly these buffers.
+    pub fn matches(&self, parts: &[AdamwTensor<'_>]) -> bool {
+        table_words(parts).is_ok_and(|w| w == self.words)
+    }
+
+    /// Blocks of one launch (one per chunk of at most [`ADAMW_CHUNK`] elements of a tensor).
+    pub fn blocks(&self) -> usize {
+        self.blocks
+    }
+}
+
+/// [`adamw_step_f32`] on every tensor of `table` in one launch (the same bits).
+pub fn adamw_multi_f32(
+    dev: &dyn KernelDevice,
+    table: &AdamwTable,
+    grad_scale: Option<(&DevBuf<f32>, usize)>,
+    h: &AdamW,
+) -> Result<()> {
+    if h.step == 0 {
+        bail!("adamw_multi_f32: the step count starts at 1");
+    }
+    if table.blocks == 0 {
+        return Ok(());
+    }
+    let (c1, c2) = h.bias_corrections();
+    let mut a = KernelArgs::new();
+    a.buf(&table.tensors).buf(&table.chunks);
+    match grad_scale {
+        Some((s, i)) => a.buf_at(s, i)?,
+        None => a.opt_buf::<f32>(None),
+    };
+    a.f32(h.lr)
+        .f32(h.beta1)
+        .f32(h.beta2)
+        .f32(h.eps)
+        .f32(h.weight_decay)
+        .f32(c1)
+        .f32(c2);
+    dev.launch(
+        "adamw_multi_f32",
+        &LaunchCfg::linear(table.blocks as u32, 256, 0),
+        &mut a,
+    )
 }

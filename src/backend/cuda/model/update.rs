@@ -13,7 +13,7 @@ use crate::backend::cuda::device::{
     alloc, alloc_arena, copy_to_device, download, DevBuf, KernelDevice,
 };
 use crate::backend::cuda::fill::fill_f32;
-use crate::backend::cuda::optim::{adamw_step_f32, AdamW as AdamWStep};
+use crate::backend::cuda::optim::{adamw_multi_f32, AdamW as AdamWStep, AdamwTable, AdamwTensor};
 use crate::backend::cuda::reduce::grad_norm_f32;
 use crate::dist::device_comm::{DeviceComm, Slice};
 use crate::model::forward::suffix_rows;
@@ -46,6 +46,9 @@ pub struct DeviceUpdater {
     pub step: u32,
     /// Recompute each layer's activations in the backward (`--activation-checkpointing`).
     pub activation_checkpointing: bool,
+    /// The device table of the one-launch AdamW step over the owned tensors (built at the first
+    /// step, rebuilt if any buffer it names has changed).
+    adamw_table: Option<AdamwTable>,
 }
 
 impl DeviceUpdater {
@@ -97,6 +100,7 @@ impl DeviceUpdater {
             cfg,
             step: 0,
             activation_checkpointing: false,
+            adamw_table: None,
         })
     }
 
@@ -360,17 +364,23 @@ impl DeviceUpdater {
             weight_decay: self.cfg.weight_decay,
             step: self.step,
         };
-        for (k, i) in self.owned.clone().enumerate() {
-            adamw_step_f32(
-                dev,
-                &self.master[k],
-                &self.m[k],
-                &self.v[k],
-                Some(&self.model.params[i]),
-                &self.grads.shards[0].bufs[i],
-                Some((&norm_coef, 1)),
-                &h,
-            )?;
+        let parts: Vec<AdamwTensor<'_>> = self
+            .owned
+            .clone()
+            .enumerate()
+            .map(|(k, i)| AdamwTensor {
+                param: &self.master[k],
+                m: &self.m[k],
+                v: &self.v[k],
+                param_bf16: Some(&self.model.params[i]),
+                grad: &self.grads.shards[0].bufs[i],
+            })
+            .collect();
+        if !self.adamw_table.as_ref().is_some_and(|t| t.matches(&parts)) {
+            self.adamw_table = Some(AdamwTable::new(dev, &parts)?);
+        }
+        if let Some(table) = &self.adamw_table {
+            adamw_multi_f32(dev, table, Some((&norm_coef, 1)), &h)?;
         }
         Ok(norm)
     }
