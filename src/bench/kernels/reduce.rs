@@ -7,7 +7,9 @@ use super::shapes::Plan;
 use super::timing::Bencher;
 use super::Roofs;
 use crate::backend::cuda::device::DevBuf;
-use crate::backend::cuda::reduce::{grad_norm_f32, scale_by_f32};
+use crate::backend::cuda::reduce::{
+    grad_norm_multi_f32, grad_norm_per_tensor_f32, scale_by_f32, SumsqTable,
+};
 use anyhow::Result;
 
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
@@ -23,16 +25,28 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
                 grads.push(b.random::<f32>(len, |u| (1e-3 * (u - 0.5)) as f32)?);
             }
             let refs: Vec<&DevBuf<f32>> = grads.iter().collect();
-            b.dev.take_launched();
-            let t = b.time(&mut || grad_norm_f32(&b.dev, &refs, 1.0).map(|_| ()))?;
+            let table = SumsqTable::new(&b.dev, &refs)?;
             let total: usize = lens.iter().sum();
-            let r = Record::new(
-                "reduce",
-                "grad_norm_f32",
-                format!("{p} layer, 7 tensors, {total}"),
-            )
-            .timed(t, None, Some(c::grad_norm_bytes(&lens)));
-            push(b, roofs, out, r);
+            // Rung 1: a first-stage launch per tensor; rung 2: one for all (the table built once,
+            // as the trainer keeps it).
+            for rung in [1, 2] {
+                b.dev.take_launched();
+                let t = b.time(&mut || {
+                    if rung == 1 {
+                        grad_norm_per_tensor_f32(&b.dev, &refs, 1.0).map(|_| ())
+                    } else {
+                        grad_norm_multi_f32(&b.dev, &table, 1.0).map(|_| ())
+                    }
+                })?;
+                let name = if rung == 1 {
+                    "grad_norm_f32 (a launch per tensor)"
+                } else {
+                    "grad_norm_f32"
+                };
+                let r = Record::new("reduce", name, format!("{p} layer, 7 tensors, {total}"))
+                    .timed(t, None, Some(c::grad_norm_bytes(&lens)));
+                push(b, roofs, out, r);
+            }
         }
         if b.wants("scale_by_f32") {
             let grad = b.random::<f32>(n, |u| (1e-3 * (u - 0.5)) as f32)?;

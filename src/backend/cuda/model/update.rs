@@ -14,7 +14,7 @@ use crate::backend::cuda::device::{
 };
 use crate::backend::cuda::fill::fill_f32;
 use crate::backend::cuda::optim::{adamw_multi_f32, AdamW as AdamWStep, AdamwTable, AdamwTensor};
-use crate::backend::cuda::reduce::grad_norm_f32;
+use crate::backend::cuda::reduce::{grad_norm_f32, grad_norm_multi_f32, SumsqTable};
 use crate::dist::device_comm::{DeviceComm, Slice};
 use crate::model::forward::suffix_rows;
 use crate::model::{Batch, Model};
@@ -49,6 +49,8 @@ pub struct DeviceUpdater {
     /// The device table of the one-launch AdamW step over the owned tensors (built at the first
     /// step, rebuilt if any buffer it names has changed).
     adamw_table: Option<AdamwTable>,
+    /// The same for the gradient norm's first stage.
+    sumsq_table: Option<SumsqTable>,
 }
 
 impl DeviceUpdater {
@@ -101,6 +103,7 @@ impl DeviceUpdater {
             step: 0,
             activation_checkpointing: false,
             adamw_table: None,
+            sumsq_table: None,
         })
     }
 
@@ -350,7 +353,13 @@ impl DeviceUpdater {
     /// Global-norm clip and one AdamW step on every parameter; returns the norm before clipping.
     fn apply_gradients(&mut self, dev: &dyn KernelDevice, clip: f32, lr: f32) -> Result<f32> {
         let refs: Vec<&DevBuf<f32>> = self.grads.shards[0].bufs.iter().collect();
-        let norm_coef = grad_norm_f32(dev, &refs, clip)?;
+        if !self.sumsq_table.as_ref().is_some_and(|t| t.matches(&refs)) {
+            self.sumsq_table = Some(SumsqTable::new(dev, &refs)?);
+        }
+        let norm_coef = match &self.sumsq_table {
+            Some(t) => grad_norm_multi_f32(dev, t, clip)?,
+            None => grad_norm_f32(dev, &refs, clip)?,
+        };
         let norm = download(dev, &norm_coef)?[0];
         if !norm.is_finite() {
             bail!("non-finite gradient (global norm {norm}); the update was not applied");

@@ -1,7 +1,7 @@
 //! kernels/reduce.cu: the global gradient norm with its clip coefficient, and the scale by that
 //! device scalar, against the CPU optimizer's `global_norm` and `clip_coefficient`.
 use super::super::device::{download, upload, DevBuf, KernelDevice};
-use super::super::reduce::{grad_norm_f32, scale_by_f32};
+use super::super::reduce::{grad_norm_f32, grad_norm_per_tensor_f32, scale_by_f32};
 use super::{compare, CheckRow, Checks, ShapeSet, TOL_F32};
 use crate::optim::{clip_coefficient, global_norm};
 use crate::rng::SplitMix64;
@@ -50,13 +50,25 @@ fn check_grad_norm(
     let coef = clip_coefficient(norm, max_norm).unwrap_or(1.0);
     let brefs: Vec<&DevBuf<f32>> = bufs.iter().collect();
     let out = grad_norm_f32(dev, &brefs, max_norm)?;
-    let mut rows = vec![compare(
-        "grad_norm_finalize_f32 [norm, coef]",
-        shape,
-        &download(dev, &out)?,
-        &[norm, coef],
-        TOL_F32,
-    )];
+    let got = download(dev, &out)?;
+    let per_tensor = download(dev, &grad_norm_per_tensor_f32(dev, &brefs, max_norm)?)?;
+    let mut rows = vec![
+        compare(
+            "grad_norm_finalize_f32 [norm, coef]",
+            shape,
+            &got,
+            &[norm, coef],
+            TOL_F32,
+        ),
+        // The one-launch first stage writes the per-tensor launches' partials: the same bits.
+        compare(
+            "sumsq_multi_f32 = sumsq_partial_f32 per tensor",
+            shape,
+            &got,
+            &per_tensor,
+            0.0,
+        ),
+    ];
     let last = bufs.last().expect("at least one tensor");
     scale_by_f32(dev, last, &out, 1)?;
     let want: Vec<f32> = host
