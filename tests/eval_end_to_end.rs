@@ -258,3 +258,33 @@ fn eval_reads_verl_parquet() {
     assert!((run["top_p"].as_f64().unwrap() - 0.8).abs() < 1e-6);
     assert!(s.root.join("pq/passk_amc23.svg").exists());
 }
+
+/// `--weights bf16`: samples from bf16-stored weights (the same files and counts), recorded in
+/// run.json, so resuming with f32 weights is refused; refused with a device; a bad value names
+/// the flag.
+#[test]
+fn bf16_weights_are_recorded_and_must_match_on_resume() {
+    let s = setup();
+    ok(&eval(&s.root, "o", &["--weights", "bf16"]));
+    for (m, d) in PAIRS {
+        assert_eq!(lines(&s.root.join(format!("o/{m}/{d}.jsonl"))).len(), 18);
+    }
+    let run = std::fs::read_to_string(s.root.join("o/run.json")).unwrap();
+    assert!(run.contains("\"weights\"") && run.contains("bf16"), "{run}");
+    // The same command again resumes (nothing to do); with f32 weights it is another run.
+    ok(&eval(&s.root, "o", &["--weights", "bf16"]));
+    let bad = eval(&s.root, "o", &[]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("run.json") && err.contains("weights"), "{err}");
+    // f32 (the default) records nothing, so runs made before the flag existed still resume.
+    ok(&eval(&s.root, "f", &[]));
+    let run = std::fs::read_to_string(s.root.join("f/run.json")).unwrap();
+    assert!(!run.contains("\"weights\""), "{run}");
+    let bad = eval(&s.root, "e", &["--weights", "bf16", "--device", "emu"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--weights"));
+    let bad = eval(&s.root, "g", &["--weights", "f16"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--weights"));
+}

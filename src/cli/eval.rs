@@ -3,7 +3,7 @@ use super::device::DeviceArg;
 use super::generate::{SamplingDefaults, SamplingFlags};
 use crate::eval::run::{run_eval_on, EvalSettings};
 use crate::verify::Mode;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::ValueEnum;
 use std::path::PathBuf;
 
@@ -106,6 +106,11 @@ pub struct Args {
     /// change near-tied choices, so run.json records the device and a resume must match it.
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceArg,
+    /// Storage of the weights while sampling on the CPU: f32 (the trainer's numbers) or bf16
+    /// (half the bytes per decode step, so faster decoding; each weight rounded once, which can
+    /// change near-tied choices). run.json records bf16 and a resume must match it.
+    #[arg(long, default_value = "f32")]
+    pub weights: String,
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -128,6 +133,7 @@ pub fn run(a: Args) -> Result<()> {
         },
         batch: a.batch,
         overwrite: a.overwrite,
+        weights: super::bench_generate::weights_dtype(&a.weights).context("--weights")?,
     };
     crate::util::limits::check_count(
         "--n",

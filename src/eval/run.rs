@@ -26,7 +26,9 @@ use crate::generate::engine::{EngineConfig, Finish};
 use crate::generate::prompts::{build_prompts, choose_template, request_for, stop_tokens, Prompt};
 use crate::generate::sampler::Sampler;
 use crate::generate::sampling::SamplingParams;
+use crate::model::decode::Decoder;
 use crate::model::Model;
+use crate::tensor::DType;
 use crate::tokenizer::Tokenizer;
 use crate::util::fingerprint::{dir_fingerprint, file_fingerprint};
 use crate::util::output_dir::{prepare_output_dir, DirPolicy};
@@ -55,6 +57,9 @@ pub struct EvalSettings {
     pub batch: usize,
     /// Start over when the directory holds a run with other settings.
     pub overwrite: bool,
+    /// Storage of the weights while sampling on the CPU: f32 (the trainer's numbers) or bf16
+    /// (half the bytes per decode step; each weight rounded once). Recorded in run.json when bf16.
+    pub weights: DType,
 }
 
 /// What one (model, dataset) pair produced.
@@ -183,6 +188,10 @@ fn settings_json(
     if let Some(d) = device {
         v["device"] = json!(d);
     }
+    // Likewise only bf16 runs record their weight storage.
+    if s.weights == DType::BF16 {
+        v["weights"] = json!("bf16");
+    }
     Ok(v)
 }
 
@@ -276,6 +285,9 @@ pub fn run_eval_on(
     if s.max_tokens == 0 {
         bail!("--max-tokens must be at least 1");
     }
+    if device.is_some() && s.weights != DType::F32 {
+        bail!("--weights applies to sampling on the CPU (the device path stores bf16 already)");
+    }
     s.params.validate()?;
     let models = unique(s.models.iter().map(|p| model_label(p)).collect());
     let datasets = unique(s.data.iter().map(|p| dataset_label(p)).collect());
@@ -313,6 +325,8 @@ pub fn run_eval_on(
         let on_device = device
             .map(|(d, _)| DeviceModel::upload(d, &model).map(|m| (d, m)))
             .transpose()?;
+        // On the CPU, weights packed once per model (bf16 storage when asked), not once per chunk.
+        let decoder = on_device.is_none().then(|| Decoder::new(&model, s.weights));
         let template = choose_template(s.template.as_deref(), &model.config)?;
         let engine = EngineConfig {
             max_batch: s.batch.max(1),
@@ -378,6 +392,7 @@ pub fn run_eval_on(
                 &Sampler {
                     model: &model,
                     device: on_device.as_ref().map(|(d, m)| (*d, m)),
+                    decoder: decoder.as_ref(),
                 },
                 &tok,
                 &engine,

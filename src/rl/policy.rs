@@ -123,6 +123,7 @@ impl<'a> Policy<'a> {
             Place::Device(d) if d.samples_here => Sampler {
                 model: &self.model,
                 device: Some((d.dev, &d.updater.model)),
+                decoder: None,
             },
             _ => Sampler::cpu(&self.model),
         })
