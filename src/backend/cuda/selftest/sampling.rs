@@ -122,7 +122,7 @@ impl LogitKind {
 pub fn parity_params(rng: &mut SplitMix64, vocab: usize) -> SamplingParams {
     let temperature = [0.3f32, 0.6, 1.0, 1.7][rng.below_unbiased(4) as usize];
     let top_k = match rng.below_unbiased(8) {
-        0 | 1 | 2 => 0,
+        0..=2 => 0,
         3 => 1,
         4 => 50,
         5 => 1 + rng.below_unbiased(vocab as u64) as usize,
