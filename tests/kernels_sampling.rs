@@ -1,23 +1,27 @@
-//! Sampling kernel on the emulator: the same token as the CPU `sample_row` for the same Philox
-//! uniform on many random rows (tie-heavy rows included), and draw frequencies that match the
-//! temperature softmax (chi-square); per-row parameters in one launch draw what one launch per
-//! row draws.
+//! Sampling kernels on the emulator: on each rung the same token as the CPU `sample_row` for the
+//! same Philox uniform on many random rows (tie-heavy rows included), and draw frequencies that
+//! match the temperature softmax (chi-square); per-row parameters in one launch draw what one
+//! launch per row draws; rung 2 (radix select) outputs exactly rung 1's bits.
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cuda::device::upload;
-use rlvr::backend::cuda::sampling::{sample_keys, sample_rows, SampledDev};
+use rlvr::backend::cuda::sampling::{sample_keys, sample_rows, SampleRung, SampledDev};
 use rlvr::backend::cuda::selftest::input_rng;
-use rlvr::backend::cuda::selftest::sampling::{check_params, sampling_agreement, sampling_params};
+use rlvr::backend::cuda::selftest::sampling::{
+    check_params, rung_parity, sampling_agreement, sampling_params, LogitKind,
+};
 use rlvr::generate::sampling::SamplingParams;
 
 #[test]
 fn per_row_parameters_draw_what_per_launch_parameters_draw() {
     let Some(dev) = emu_or_skip(13) else { return };
     let mut rng = input_rng(13);
-    for (rows, vocab) in [(12, 9), (7, 333)] {
-        let checks = check_params(&dev, &mut rng, rows, vocab, 77, "per-row").unwrap();
-        for c in checks {
-            assert!(c.pass, "{rows}x{vocab}: {c:?}");
+    for rung in SampleRung::ALL {
+        for (rows, vocab) in [(12, 9), (7, 333)] {
+            let checks = check_params(&dev, &mut rng, rung, rows, vocab, 77, "per-row").unwrap();
+            for c in checks {
+                assert!(c.pass, "{rung:?} {rows}x{vocab}: {c:?}");
+            }
         }
     }
 }
@@ -27,14 +31,18 @@ fn device_draws_match_cpu_sample_row() {
     let Some(dev) = emu_or_skip(11) else { return };
     let mut rng = input_rng(11);
     let (mut total, mut boundary) = (0usize, 0usize);
-    for (name, p) in sampling_params() {
-        for vocab in [1usize, 2, 9, 64, 333] {
-            for ties in [false, true] {
-                let a = sampling_agreement(&dev, &mut rng, 24, vocab, &p, ties, 99).unwrap();
-                assert_eq!(a.hard, 0, "{name} V={vocab} ties={ties}: {a:?}");
-                assert!(a.max_lp_err < 1e-5, "{name} V={vocab} ties={ties}: {a:?}");
-                total += a.rows;
-                boundary += a.boundary;
+    for rung in SampleRung::ALL {
+        for (name, p) in sampling_params() {
+            for vocab in [1usize, 2, 9, 64, 333] {
+                for ties in [false, true] {
+                    let a =
+                        sampling_agreement(&dev, &mut rng, rung, 24, vocab, &p, ties, 99).unwrap();
+                    let what = format!("{rung:?} {name} V={vocab} ties={ties}: {a:?}");
+                    assert_eq!(a.hard, 0, "{what}");
+                    assert!(a.max_lp_err < 1e-5, "{what}");
+                    total += a.rows;
+                    boundary += a.boundary;
+                }
             }
         }
     }
@@ -93,4 +101,42 @@ fn non_finite_row_is_an_error_naming_the_row() {
     sample_rows(&dev, &out, &ld, 2, &keys, 1, 0, &SamplingParams::default()).unwrap();
     let e = out.download(&dev).unwrap_err().to_string();
     assert!(e.contains("row 1"), "{e}");
+}
+
+/// Rung 2 against rung 1, bit for bit, on rows that each draw their own temperature, top-k
+/// (1, 50, random, past the shared-memory candidate limit, past V), top-p, min-p and greedy, with
+/// spread, tied, bf16-rounded and NaN/Inf logits, V from 1 to 152,064.
+#[test]
+fn radix_rung_matches_bisection_bit_for_bit() {
+    let Some(dev) = emu_or_skip(14) else { return };
+    let mut rng = input_rng(14);
+    let (mut rows, mut non_finite) = (0usize, 0usize);
+    // (rows, vocab, seeds): the largest vocabulary takes most of the time (rung 1's ~70 passes).
+    let shapes: [(usize, usize, &[u64]); 8] = [
+        (64, 1, &[5, 1 << 40]),
+        (64, 2, &[5, 1 << 40]),
+        (64, 7, &[5, 1 << 40]),
+        (48, 33, &[5, 1 << 40]),
+        (48, 100, &[5, 1 << 40]),
+        (32, 777, &[5, 1 << 40]),
+        (16, 4099, &[5]),
+        (2, 152_064, &[9]),
+    ];
+    for (n, vocab, seeds) in shapes {
+        for kind in LogitKind::ALL {
+            for &seed in seeds {
+                let p = rung_parity(&dev, &mut rng, n, vocab, kind, seed).unwrap();
+                assert_eq!(
+                    p.differing,
+                    0,
+                    "{n}x{vocab} {} seed {seed}: {p:?}",
+                    kind.name()
+                );
+                rows += p.rows;
+                non_finite += p.non_finite;
+            }
+        }
+    }
+    eprintln!("{rows} rows identical on both rungs ({non_finite} with NaN/Inf logits)");
+    assert!(non_finite > 0 && non_finite < rows);
 }

@@ -2,6 +2,10 @@
 //! semantics of `backend::cpu::sampling::sample_row` with the uniform of
 //! `rng::philox_uniform(seed, stream, step, lane)` drawn on the device; [`sample_rows_params`]
 //! takes each row's seed and parameters from the device, one launch for rows of several requests.
+//!
+//! Two rungs ([`SampleRung`]) draw the same tokens and log-probabilities bit for bit: rung 1 finds
+//! the top-k / top-p thresholds by bisection on the logits' order key (~70 passes over a row),
+//! rung 2 by radix select (at most 6). [`sample_rows`] and [`sample_rows_params`] run the best.
 use super::device::{alloc, download, upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use crate::backend::cpu::sampling::{Sampled, SamplingParams};
 use anyhow::{bail, Context, Result};
@@ -59,6 +63,46 @@ pub fn sample_keys(streams: &[u64], steps: &[u64]) -> Result<Vec<u32>> {
         .collect())
 }
 
+/// The sampler's kernel ladder (`rlvr bench kernels --kernel sampling:1,2`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SampleRung {
+    /// Thresholds by bisection on the order key: one count or mass pass per step.
+    Bisection = 1,
+    /// Thresholds by radix select (11/11/10-bit histograms), confirmed with rung 1's sums; top-k
+    /// candidates finished in shared memory.
+    Radix = 2,
+}
+
+impl SampleRung {
+    pub const ALL: [SampleRung; 2] = [SampleRung::Bisection, SampleRung::Radix];
+    pub const BEST: SampleRung = SampleRung::Radix;
+
+    pub const fn number(self) -> u32 {
+        self as u32
+    }
+
+    pub fn from_number(n: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.number() == n)
+    }
+
+    pub const fn idea(self) -> &'static str {
+        match self {
+            SampleRung::Bisection => "bisection on the order key, one pass per step (~70 passes)",
+            SampleRung::Radix => {
+                "radix select: 3 histogram passes, exact-sum confirmation, top-k in shared memory"
+            }
+        }
+    }
+
+    /// The kernels of this rung: (one parameter set per launch, parameters per row).
+    pub const fn kernels(self) -> (&'static str, &'static str) {
+        match self {
+            SampleRung::Bisection => ("sample_rows_f32", "sample_rows_params_f32"),
+            SampleRung::Radix => ("sample_rows_radix_f32", "sample_rows_params_radix_f32"),
+        }
+    }
+}
+
 fn threads(vocab: usize) -> u32 {
     (vocab.div_ceil(32) * 32).clamp(32, 256) as u32
 }
@@ -83,9 +127,35 @@ fn check_keys_and_outputs(
     Ok(())
 }
 
-/// Samples one token per row of `logits` [rows, vocab] into `out`.
+/// Samples one token per row of `logits` [rows, vocab] into `out` (the best rung).
 #[allow(clippy::too_many_arguments)]
 pub fn sample_rows(
+    dev: &dyn KernelDevice,
+    out: &SampledDev,
+    logits: &DevBuf<f32>,
+    vocab: usize,
+    keys: &DevBuf<u32>,
+    seed: u64,
+    lane: u32,
+    p: &SamplingParams,
+) -> Result<()> {
+    sample_rows_on(
+        SampleRung::BEST,
+        dev,
+        out,
+        logits,
+        vocab,
+        keys,
+        seed,
+        lane,
+        p,
+    )
+}
+
+/// [`sample_rows`] on the given rung.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_rows_on(
+    rung: SampleRung,
     dev: &dyn KernelDevice,
     out: &SampledDev,
     logits: &DevBuf<f32>,
@@ -125,14 +195,15 @@ pub fn sample_rows(
         .f32(p.min_p)
         .i32(p.greedy as i32);
     dev.launch(
-        "sample_rows_f32",
+        rung.kernels().0,
         &LaunchCfg::linear(rows as u32, threads(vocab), 0),
         &mut a,
     )
 }
 
 /// [`sample_rows`] with each row's own seed and parameters (`rows[i]` for row i of `logits`),
-/// so the rows of several requests take one launch; the same draw per row as [`sample_rows`].
+/// so the rows of several requests take one launch; the same draw per row as [`sample_rows`]
+/// (the best rung).
 pub fn sample_rows_params(
     dev: &dyn KernelDevice,
     out: &SampledDev,
@@ -142,20 +213,35 @@ pub fn sample_rows_params(
     rows: &[(u64, SamplingParams)],
     lane: u32,
 ) -> Result<()> {
-    const W: &str = "sample_rows_params_f32";
+    sample_rows_params_on(SampleRung::BEST, dev, out, logits, vocab, keys, rows, lane)
+}
+
+/// [`sample_rows_params`] on the given rung.
+#[allow(clippy::too_many_arguments)]
+pub fn sample_rows_params_on(
+    rung: SampleRung,
+    dev: &dyn KernelDevice,
+    out: &SampledDev,
+    logits: &DevBuf<f32>,
+    vocab: usize,
+    keys: &DevBuf<u32>,
+    rows: &[(u64, SamplingParams)],
+    lane: u32,
+) -> Result<()> {
+    let w = rung.kernels().1;
     if vocab == 0 || vocab > i32::MAX as usize || logits.len() != rows.len() * vocab {
         bail!(
-            "{W}: {} logits are not {} rows of a vocabulary of {vocab} (at most {})",
+            "{w}: {} logits are not {} rows of a vocabulary of {vocab} (at most {})",
             logits.len(),
             rows.len(),
             i32::MAX
         );
     }
     let n = rows.len();
-    check_keys_and_outputs(W, n, keys, out)?;
+    check_keys_and_outputs(w, n, keys, out)?;
     let mut params = Vec::with_capacity(8 * n);
     for (i, (seed, p)) in rows.iter().enumerate() {
-        p.validate().with_context(|| format!("{W}: row {i}"))?;
+        p.validate().with_context(|| format!("{w}: row {i}"))?;
         params.extend([
             *seed as u32,
             (*seed >> 32) as u32,
@@ -180,5 +266,5 @@ pub fn sample_rows_params(
         .i32(vocab as i32)
         .buf(&params)
         .u32(lane);
-    dev.launch(W, &LaunchCfg::linear(n as u32, threads(vocab), 0), &mut a)
+    dev.launch(w, &LaunchCfg::linear(n as u32, threads(vocab), 0), &mut a)
 }

@@ -97,7 +97,11 @@ pub struct Ladder {
 }
 
 /// Every op with a ladder, by bench group (kernel file).
-pub const LADDERS: &[(&str, &Ladder)] = &[("gemm", &gemm::LADDER), ("logprob", &logprob::LADDER)];
+pub const LADDERS: &[(&str, &Ladder)] = &[
+    ("gemm", &gemm::LADDER),
+    ("logprob", &logprob::LADDER),
+    ("sampling", &sampling::LADDER),
+];
 
 /// What `--kernel OP[:N,N..]` selects: no selection runs every entry and every rung; otherwise
 /// only the named ops run, each on its listed rungs (all of them when none are listed).
