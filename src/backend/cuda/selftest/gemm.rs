@@ -100,7 +100,7 @@ pub struct Problem {
 }
 
 impl Problem {
-    fn gemm(&self, alpha: f32, beta: f32) -> Gemm {
+    pub fn gemm(&self, alpha: f32, beta: f32) -> Gemm {
         let (batch, m, n, k) = self.dims;
         let a_k = self.layout.starts_with('k');
         let b_k = self.layout.ends_with('k');
@@ -125,7 +125,14 @@ impl Problem {
     }
 
     /// C = alpha·A·Bᵀ + beta·prior on the CPU (f32, from the bf16-rounded operands).
-    fn reference(&self, a: &[f32], b: &[f32], alpha: f32, beta: f32, prior: &[f32]) -> Vec<f32> {
+    pub fn reference(
+        &self,
+        a: &[f32],
+        b: &[f32],
+        alpha: f32,
+        beta: f32,
+        prior: &[f32],
+    ) -> Vec<f32> {
         let (batch, m, n, k) = self.dims;
         let a_t = !self.layout.starts_with('k');
         let b_t = self.layout.ends_with('k');
@@ -149,8 +156,14 @@ impl Problem {
 }
 
 /// Names the kernels that ran (rung 4 with a split: the product and the sum).
-fn kernel_label(p: &Problem, g: &Gemm, a: &DevBuf<bf16>, b: &DevBuf<bf16>) -> String {
-    let plan = gemm_plan(g, a, b, p.rung, p.split_k);
+fn kernel_label(
+    dev: &dyn KernelDevice,
+    p: &Problem,
+    g: &Gemm,
+    a: &DevBuf<bf16>,
+    b: &DevBuf<bf16>,
+) -> String {
+    let plan = gemm_plan(dev, g, a, b, p.rung, p.split_k);
     let split = if plan.splits > 1 {
         format!(" x{} + gemm_bf16_splitk_sum", plan.splits)
     } else {
@@ -190,7 +203,7 @@ pub fn check_gemm(
     let zeros = vec![0.0; batch * m * n];
     let want0 = p.reference(&a, &b, 1.0, 0.0, &zeros);
 
-    let kernel = kernel_label(p, &g, &da, &db);
+    let kernel = kernel_label(dev, p, &g, &da, &db);
     Ok(vec![
         compare(
             &format!("{kernel} f32 (beta=1)"),
@@ -251,7 +264,7 @@ pub fn check_epilogue(
     for (i, w) in want.iter_mut().enumerate() {
         *w += bias[i % n] + res[i];
     }
-    let kernel = kernel_label(&p, &g, &da, &db);
+    let kernel = kernel_label(dev, &p, &g, &da, &db);
     // Below rung 3 the product is rounded to bf16 before each addition: up to three roundings.
     let tol = if rung >= GemmRung::Tiles {
         TOL_BF16
