@@ -1,13 +1,13 @@
-//! kernels/gemm_sm90.cu (rung 5 of the GEMM ladder; selftest/gemm.rs runs it at the ladder's
-//! shapes too): shapes that stress the TMA edges — M, N and K off the 128 x 256 x 64 tile, K not a
-//! multiple of 64, K = 1, single rows and columns, both tile widths, several persistent tiles per
-//! block — in every operand layout, beta = 1 onto a prior, bf16 and NaN-filled f32 outputs,
-//! against `backend::cpu::gemm`; a check that the wgmma kernel is what ran on an sm_90 device;
-//! and, on the emulator, a planted consumer that skips the full-barrier wait, which must fail.
+//! kernels/gemm_sm90.cu (rung 5 of the GEMM ladder): the ladder's shapes and checks
+//! (selftest/gemm.rs), then shapes that stress the TMA edges — M, N and K off the 128 x 256 x 64
+//! tile, K not a multiple of 64, K = 1, single rows and columns, both tile widths, a batch — in
+//! every operand layout, beta = 1 onto a prior, bf16 and NaN-filled f32 outputs, against
+//! `backend::cpu::gemm`; a check that the wgmma kernel is what ran on an sm_90 device; and, on
+//! the emulator, a planted consumer that skips the full-barrier wait, which must fail.
 use super::super::device::{download, upload, KernelDevice};
 use super::super::gemm::{gemm_plan, GemmOpts, GemmRung};
 use super::super::gemm_sm90::{launch_wgmma, wgmma_tile};
-use super::gemm::{check_gemm, Problem, LAYOUTS};
+use super::gemm::{check_gemm, run_rung, Problem, LAYOUTS};
 use super::{bf16_inputs, compare, nan_f32, CheckRow, Checks, ShapeSet, TOL_GEMM};
 use crate::rng::SplitMix64;
 use anyhow::Result;
@@ -37,9 +37,19 @@ pub fn shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize, &'static [&'sta
 }
 
 pub fn run(c: &mut Checks) {
-    if !c.wants("gemm_bf16_wgmma") {
-        return;
+    // The rung draws its inputs from a copy of the stream, so that the ops checked after it see
+    // the inputs they saw before the rung existed.
+    let stream = c.rng.clone();
+    if c.wants("gemm") {
+        run_rung(c, GemmRung::Wgmma);
     }
+    if c.wants("gemm_bf16_wgmma") {
+        edge_shapes(c);
+    }
+    c.rng = stream;
+}
+
+fn edge_shapes(c: &mut Checks) {
     for (batch, m, n, k, layouts) in shapes(c.set) {
         for &layout in layouts {
             let shape = format!("r5 {layout} b{batch} {m}x{n}x{k}");
