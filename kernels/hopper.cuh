@@ -22,8 +22,8 @@
 // MN-major operands (trans = 1) follow the canonical layouts of the PTX ISA; see hopper.cpp.
 //
 // TMA: the tensor map is built on the host (cuTensorMapEncodeTiled, or the emulator's
-// rlvr_emu_tensor_map_encode_tiled with the same arguments) and passed to the kernel as a pointer
-// to global memory. A load writes the box at (c0 = column, c1 = row) into shared memory, rows of
+// rlvr_emu_tensor_map_encode_tiled with the same arguments) and passed to the kernel by value
+// (RLVR_TMAP_PARAM) or, as the probes do, as a pointer to global memory. A load writes the box at (c0 = column, c1 = row) into shared memory, rows of
 // box[0] elements packed and swizzled as above, zero-filled outside the tensor, and counts the
 // whole box's bytes on the mbarrier.
 #pragma once
@@ -33,6 +33,18 @@
 struct __align__(64) rlvr_tensor_map {
     unsigned long long opaque[16];
 };
+
+// A tensor-map kernel parameter: on the GPU the map itself, passed by value (the driver's
+// CUtensorMap, 128 bytes) as a __grid_constant__ parameter, the way TMA wants it; in the
+// emulator a pointer to the map in device memory. RLVR_TMAP(name) is the `const
+// rlvr_tensor_map*` the TMA functions below take, in either build.
+#ifdef RLVR_EMU
+#define RLVR_TMAP_PARAM(name) const rlvr_tensor_map* name
+#define RLVR_TMAP(name) (name)
+#else
+#define RLVR_TMAP_PARAM(name) const __grid_constant__ rlvr_tensor_map name
+#define RLVR_TMAP(name) (&(name))
+#endif
 
 enum WgmmaSwizzle : int { kSwizzleNone = 0, kSwizzle128B = 1, kSwizzle64B = 2, kSwizzle32B = 3 };
 
@@ -87,12 +99,13 @@ template <int N>
 struct Wgmma;
 template <>
 struct Wgmma<64> {
+    template <int TA, int TB>
     static __device__ __forceinline__ void ss(float* d, uint64_t da, uint64_t db, int scale_d) {
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, %32, %33, p, 1, 1, %35, %36;\n}\n"
             : RLVR_D8(0), RLVR_D8(8), RLVR_D8(16), RLVR_D8(24)
-            : "l"(da), "l"(db), "r"(scale_d));
+            : "l"(da), "l"(db), "r"(scale_d), "n"(TA), "n"(TB));
     }
     static __device__ __forceinline__ void rs(float* d, const uint32_t* a, uint64_t db, int scale_d) {
         asm volatile(
@@ -105,12 +118,13 @@ struct Wgmma<64> {
 
 template <>
 struct Wgmma<128> {
+    template <int TA, int TB>
     static __device__ __forceinline__ void ss(float* d, uint64_t da, uint64_t db, int scale_d) {
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, 0, 0;\n}\n"
+            "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, %64, %65, p, 1, 1, %67, %68;\n}\n"
             : RLVR_D8(0), RLVR_D8(8), RLVR_D8(16), RLVR_D8(24), RLVR_D8(32), RLVR_D8(40), RLVR_D8(48), RLVR_D8(56)
-            : "l"(da), "l"(db), "r"(scale_d));
+            : "l"(da), "l"(db), "r"(scale_d), "n"(TA), "n"(TB));
     }
     static __device__ __forceinline__ void rs(float* d, const uint32_t* a, uint64_t db, int scale_d) {
         asm volatile(
@@ -123,12 +137,13 @@ struct Wgmma<128> {
 
 template <>
 struct Wgmma<256> {
+    template <int TA, int TB>
     static __device__ __forceinline__ void ss(float* d, uint64_t da, uint64_t db, int scale_d) {
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, %128, %129, p, 1, 1, 0, 0;\n}\n"
+            "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, %128, %129, p, 1, 1, %131, %132;\n}\n"
             : RLVR_D8(0), RLVR_D8(8), RLVR_D8(16), RLVR_D8(24), RLVR_D8(32), RLVR_D8(40), RLVR_D8(48), RLVR_D8(56), RLVR_D8(64), RLVR_D8(72), RLVR_D8(80), RLVR_D8(88), RLVR_D8(96), RLVR_D8(104), RLVR_D8(112), RLVR_D8(120)
-            : "l"(da), "l"(db), "r"(scale_d));
+            : "l"(da), "l"(db), "r"(scale_d), "n"(TA), "n"(TB));
     }
     static __device__ __forceinline__ void rs(float* d, const uint32_t* a, uint64_t db, int scale_d) {
         asm volatile(
@@ -142,14 +157,20 @@ struct Wgmma<256> {
 #endif
 
 // d (N / 2 floats per thread) = A (64 x 16, descriptor) x B (16 x N, descriptor of N rows x 16 K)
-// + (scale_d ? d : 0). Both operands K-major.
+// + (scale_d ? d : 0). TA / TB = 1: that operand is MN-major (the transposed canonical layout).
+template <int N, int TA, int TB>
+static __device__ __forceinline__ void wgmma_ss_t(float* d, uint64_t desc_a, uint64_t desc_b, int scale_d) {
+#ifdef RLVR_EMU
+    rlvr_emu::wgmma_bf16(N, d, nullptr, desc_a, desc_b, scale_d, 1, 1, TA, TB);
+#else
+    Wgmma<N>::template ss<TA, TB>(d, desc_a, desc_b, scale_d);
+#endif
+}
+
+// Both operands K-major.
 template <int N>
 static __device__ __forceinline__ void wgmma_ss(float* d, uint64_t desc_a, uint64_t desc_b, int scale_d) {
-#ifdef RLVR_EMU
-    rlvr_emu::wgmma_bf16(N, d, nullptr, desc_a, desc_b, scale_d, 1, 1, 0, 0);
-#else
-    Wgmma<N>::ss(d, desc_a, desc_b, scale_d);
-#endif
+    wgmma_ss_t<N, 0, 0>(d, desc_a, desc_b, scale_d);
 }
 
 // The same with A from registers (fragment layout above).

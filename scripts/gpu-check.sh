@@ -79,6 +79,9 @@ step ptxas-report 30 "$bin" selftest --report
 step selftest-cuda 240 "$bin" selftest --device cuda --seed 1
 step selftest-emu 120 "$bin" selftest --device emu --seed 1
 step selftest-attn-cuda 120 "$bin" selftest --device cuda --seed 3 --filter attn
+# The sm_90a GEMM (rung 5, never run on hardware before): its edge shapes and real widths, every
+# layout (on an sm_80 card the rows say rung 3 ran instead).
+step selftest-wgmma-cuda 120 "$bin" selftest --device cuda --seed 4 --filter gemm_bf16_wgmma
 # End to end on a tiny random model: NSR steps with the update and scoring on the GPU
 # against the same run on the emulator (rollouts on the CPU, so both update the same samples: the
 # first step's statistics must agree to bf16 accuracy); GRPO with rollouts and ZeRO-1 on the GPU;
@@ -96,6 +99,11 @@ if step e2e-setup 60 bash -c '"$0" new-model --output "$1/model" && "$0" make-ta
     "$e2e/train-cuda/metrics.jsonl" "$e2e/train-emu/metrics.jsonl" \
     --keys actor/grad_norm,actor/pg_loss,actor/entropy --rel 5e-2
   step train-cuda-grpo 120 "$bin" "${targs[@]}" --objective grpo --device cuda --zero 1 --output "$e2e/train-cuda-grpo"
+  # the same NSR steps with every GEMM on the sm_90a wgmma kernel (rung 3 where the card is not sm_90)
+  step train-cuda-wgmma 120 env RLVR_GEMM_WGMMA=1 "$bin" "${targs[@]}" --objective nsr --device cuda --rollouts cpu --output "$e2e/train-cuda-wgmma"
+  step train-wgmma-vs-emu 30 python3 "$root/scripts/compare_runs.py" metrics \
+    "$e2e/train-cuda-wgmma/metrics.jsonl" "$e2e/train-emu/metrics.jsonl" \
+    --keys actor/grad_norm,actor/pg_loss,actor/entropy --rel 5e-2
   gargs=(generate --model "$e2e/model" --prompts "$e2e/train.jsonl" --greedy --max-tokens 16 --template plain)
   step generate-cuda 60 "$bin" "${gargs[@]}" --device cuda --output "$e2e/gen-cuda.jsonl"
   step generate-cpu 60 "$bin" "${gargs[@]}" --device cpu --output "$e2e/gen-cpu.jsonl"

@@ -18,7 +18,9 @@ pub struct Args {
     /// Where the policy update runs (command line only): cpu, cuda (our kernels: bf16 weights
     /// and activations, f32 master weights, gradients and AdamW moments) or emu (the same kernels
     /// on the host emulator, for checking); old and reference log-probs are scored there too.
-    /// Rollouts and the PPO critic stay on the CPU.
+    /// Rollouts and the PPO critic stay on the CPU. With RLVR_GEMM_WGMMA=1 the GEMMs take the
+    /// sm_90a wgmma + TMA kernel (GEMM rung 5) on compute capability 9.0 GPUs and on emu; it has not
+    /// run on a GPU yet, so the mma.sync kernels stay the default.
     #[arg(long, value_enum, default_value_t = DeviceArg::Cpu)]
     pub device: DeviceArg,
     /// Preset with the paper's values.

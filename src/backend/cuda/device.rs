@@ -1,5 +1,6 @@
 //! The launcher interface shared by the CUDA device and the host emulator: typed device buffers,
 //! kernel arguments marshalled exactly as cuLaunchKernel's `void** kernelParams`, and launches.
+use crate::backend::emu::hopper::{TensorMap, TensorMapSpec};
 use anyhow::{bail, Result};
 use std::any::Any;
 use std::ffi::c_void;
@@ -155,6 +156,8 @@ pub struct LoopArg {
 pub struct KernelArgs {
     slots: Vec<[u8; 8]>,
     sizes: Vec<usize>,
+    /// Arguments wider than a slot (tensor maps passed by value), by position.
+    wide: Vec<(usize, Box<TensorMap>)>,
     loop_arg: Option<LoopArg>,
 }
 
@@ -200,6 +203,19 @@ impl KernelArgs {
     pub fn f32(&mut self, v: f32) -> &mut Self {
         self.push_bytes(&v.to_ne_bytes())
     }
+    /// A TMA tensor map: by value (`const __grid_constant__ CUtensorMap`, 128 bytes) on a GPU, or
+    /// the address of its copy in device memory on the emulator (see [`TensorMapArg`]).
+    pub fn tensor_map(&mut self, m: &TensorMapArg) -> &mut Self {
+        match m {
+            TensorMapArg::Value(map) => {
+                self.wide.push((self.slots.len(), Box::new(*map)));
+                self.slots.push([0; 8]);
+                self.sizes.push(std::mem::size_of::<TensorMap>());
+                self
+            }
+            TensorMapArg::InMemory(buf) => self.buf(buf),
+        }
+    }
     pub fn len(&self) -> usize {
         self.slots.len()
     }
@@ -212,9 +228,14 @@ impl KernelArgs {
     }
     /// Pointers to each argument value; valid while `self` is not modified.
     pub fn param_ptrs(&mut self) -> Vec<*mut c_void> {
+        let wide = &mut self.wide;
         self.slots
             .iter_mut()
-            .map(|s| s.as_mut_ptr() as *mut c_void)
+            .enumerate()
+            .map(|(i, s)| match wide.iter_mut().find(|w| w.0 == i) {
+                Some(w) => w.1 .0.as_mut_ptr() as *mut c_void,
+                None => s.as_mut_ptr() as *mut c_void,
+            })
             .collect()
     }
     /// Declares the loop argument `l` (see [`LoopArg`]); it must name a 4- or 8-byte argument.
@@ -256,8 +277,31 @@ impl KernelArgs {
     }
 }
 
+/// A TMA tensor map ready to pass to a kernel: the GPU takes the 128 bytes by value; the emulator
+/// reads them through a pointer to device memory (kernels/hopper.cuh, `RLVR_TMAP_PARAM`).
+pub enum TensorMapArg {
+    Value(TensorMap),
+    InMemory(DevBuf<u8>),
+}
+
+/// SMs of an H100 SXM: what the emulator reports as its multiprocessor count.
+pub const H100_SMS: usize = 132;
+
 /// What a kernel launcher needs from a device. Implemented by the CUDA `Gpu` and the `EmuDevice`.
 pub trait KernelDevice: Send + Sync {
+    /// Whether the device runs sm_90a code (wgmma, TMA, mbarrier transaction counts): compute
+    /// capability 9.0, or the emulator.
+    fn has_sm90a(&self) -> bool {
+        false
+    }
+    /// Streaming multiprocessors (persistent kernels launch one block per SM).
+    fn sm_count(&self) -> usize {
+        H100_SMS
+    }
+    /// Encodes a 2-D tensor map (`cuTensorMapEncodeTiled`) as the device's kernels take it.
+    fn tensor_map(&self, _spec: &TensorMapSpec) -> Result<TensorMapArg> {
+        bail!("{} has no TMA tensor maps", self.name())
+    }
     /// Human-readable device name, e.g. "NVIDIA H100 (sm_90)" or "emulator".
     fn name(&self) -> String;
     fn alloc_bytes(&self, bytes: usize) -> Result<RawBuf>;

@@ -3,6 +3,7 @@
 use super::bias::bias_add_bf16;
 use super::cast::residual_add_bf16;
 use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg, LoopArg};
+use super::gemm_sm90::{launch_wgmma, wgmma_kernel, wgmma_opted_in, wgmma_tile};
 use anyhow::{bail, Result};
 use half::bf16;
 
@@ -69,17 +70,31 @@ pub enum GemmRung {
     Tiles = 3,
     /// Rung 3 split along K (fixed-order reduction) where the tile grid cannot fill the GPU.
     SplitK = 4,
+    /// sm_90a (kernels/gemm_sm90.cu): TMA + mbarrier ring, warp-specialised wgmma, persistent.
+    /// Runs only on compute capability 9.0 (rung 3 elsewhere); opt-in for the model.
+    Wgmma = 5,
 }
 
 impl GemmRung {
-    pub const ALL: [GemmRung; 4] = [
+    pub const ALL: [GemmRung; 5] = [
         GemmRung::Strided,
         GemmRung::Layouts,
         GemmRung::Tiles,
         GemmRung::SplitK,
+        GemmRung::Wgmma,
     ];
-    /// What the device model runs.
+    /// The best rung on every device (mma.sync).
     pub const BEST: GemmRung = GemmRung::SplitK;
+
+    /// What the device model runs: [`GemmRung::BEST`], or the wgmma rung when `RLVR_GEMM_WGMMA=1`
+    /// (it has not run on a GPU yet; on devices other than sm_90 the plan still takes rung 3/4).
+    pub fn model_default() -> GemmRung {
+        if wgmma_opted_in() {
+            GemmRung::Wgmma
+        } else {
+            GemmRung::BEST
+        }
+    }
 
     pub const fn number(self) -> u32 {
         self as u32
@@ -98,12 +113,16 @@ impl GemmRung {
                 "128x128x32, 4 stages, swizzled smem, grouped tile order, fused 16-byte epilogue"
             }
             GemmRung::SplitK => "split-K with a fixed-order sum where the tile grid is small",
+            GemmRung::Wgmma => {
+                "sm_90a: TMA + mbarrier ring, producer/consumer warpgroups, wgmma 128x256, persistent"
+            }
         }
     }
 }
 
 /// Launch options beyond the problem: where the operands start, which rung, and what the epilogue
-/// adds. Defaults: no offsets, the best rung, no split along K, no bias or residual.
+/// adds. Defaults: no offsets, the model's rung ([`GemmRung::model_default`]), no split along K,
+/// no bias or residual.
 #[derive(Clone, Copy)]
 pub struct GemmOpts<'a> {
     pub off: GemmOffsets,
@@ -122,7 +141,7 @@ impl Default for GemmOpts<'_> {
     fn default() -> Self {
         GemmOpts {
             off: GemmOffsets::default(),
-            rung: GemmRung::BEST,
+            rung: GemmRung::model_default(),
             split_k: false,
             bias: None,
             residual: None,
@@ -237,7 +256,7 @@ pub fn gemm_bf16_with(
     {
         bail!("gemm_bf16: problem {g:?} exceeds the launch limits");
     }
-    let plan = plan_at(g, a, b, off, o.rung, o.split_k);
+    let plan = plan_at(g, a, b, off, o.rung, o.split_k, dev.has_sm90a());
     let epilogue = o.bias.is_some() || o.residual.is_some();
     if epilogue && !plan.fused_epilogue() && c_f32.is_some() {
         bail!(
@@ -264,6 +283,18 @@ pub fn gemm_bf16_with(
             launch_split_sum(dev, c_f32, c_bf16, &parts, g, o, plan.splits)?;
         }
         Kind::Pipe { .. } => launch_pipe(dev, c_f32, c_bf16, a, b, g, o, &plan)?,
+        Kind::Wgmma { a_k, b_k } => launch_wgmma(
+            dev,
+            plan.kernel,
+            c_f32,
+            c_bf16,
+            a,
+            b,
+            g,
+            o,
+            (a_k, b_k),
+            &plan.tile,
+        )?,
     }
     if epilogue && !plan.fused_epilogue() {
         let Some(c) = c_bf16 else {
@@ -529,6 +560,11 @@ enum Kind {
         a_k: bool,
         b_k: bool,
     },
+    /// Rung 5 (kernels/gemm_sm90.cu); whether each operand is contiguous along k.
+    Wgmma {
+        a_k: bool,
+        b_k: bool,
+    },
 }
 
 /// What `gemm_bf16_with` launches for a problem.
@@ -556,20 +592,30 @@ impl GemmPlan {
     }
 }
 
-/// The kernel `gemm_bf16_with` runs for `g` on `rung` (operands at offset 0).
+/// The kernel `gemm_bf16_with` runs for `g` on `rung` on `dev` (operands at offset 0).
 pub fn gemm_plan(
+    dev: &dyn KernelDevice,
     g: &Gemm,
     a: &DevBuf<bf16>,
     b: &DevBuf<bf16>,
     rung: GemmRung,
     split_k: bool,
 ) -> GemmPlan {
-    plan_at(g, a, b, GemmOffsets::default(), rung, split_k)
+    plan_at(
+        g,
+        a,
+        b,
+        GemmOffsets::default(),
+        rung,
+        split_k,
+        dev.has_sm90a(),
+    )
 }
 
-/// [`gemm_plan`] for operands with 16-byte aligned bases (for counts and tests without buffers).
+/// [`gemm_plan`] on an sm_90 device for operands with 16-byte aligned bases (for counts and tests
+/// without buffers).
 pub fn gemm_plan_aligned(g: &Gemm, rung: GemmRung, split_k: bool) -> GemmPlan {
-    plan_for(g, true, true, rung, split_k)
+    plan_for(g, true, true, rung, split_k, true)
 }
 
 fn plan_at(
@@ -579,10 +625,18 @@ fn plan_at(
     off: GemmOffsets,
     rung: GemmRung,
     split_k: bool,
+    sm90a: bool,
 ) -> GemmPlan {
     let base_ok =
         |buf: &DevBuf<bf16>, at: usize| (buf.raw().device_ptr() + 2 * at as u64).is_multiple_of(16);
-    plan_for(g, base_ok(a, off.a), base_ok(b, off.b), rung, split_k)
+    plan_for(
+        g,
+        base_ok(a, off.a),
+        base_ok(b, off.b),
+        rung,
+        split_k,
+        sm90a,
+    )
 }
 
 /// Whether an operand with strides `s` can be staged by 16-byte cp.async: contiguous along k or
@@ -600,7 +654,14 @@ fn stageable(s: &Strides, batch: usize) -> Option<bool> {
     }
 }
 
-fn plan_for(g: &Gemm, a_base: bool, b_base: bool, rung: GemmRung, split_k: bool) -> GemmPlan {
+fn plan_for(
+    g: &Gemm,
+    a_base: bool,
+    b_base: bool,
+    rung: GemmRung,
+    split_k: bool,
+    sm90a: bool,
+) -> GemmPlan {
     let layouts = (stageable(&g.a, g.batch), stageable(&g.b, g.batch));
     let first = |kind, kernel| GemmPlan {
         kernel,
@@ -620,6 +681,23 @@ fn plan_for(g: &Gemm, a_base: bool, b_base: bool, rung: GemmRung, split_k: bool)
             first(Kind::Strided, "gemm_bf16_mma")
         };
     }
+    // Rung 5 needs an sm_90 device and K >= 1 (TMA takes the same 16-byte aligned rows as
+    // cp.async); elsewhere the same problem runs on rung 3 (rung 4 when it may split).
+    let rung = match rung {
+        GemmRung::Wgmma if sm90a && g.k > 0 => {
+            let tile = wgmma_tile(g.n);
+            return GemmPlan {
+                kernel: wgmma_kernel(&tile, a_k, b_k),
+                rung,
+                tile,
+                splits: 1,
+                kind: Kind::Wgmma { a_k, b_k },
+            };
+        }
+        GemmRung::Wgmma if split_k => GemmRung::SplitK,
+        GemmRung::Wgmma => GemmRung::Tiles,
+        r => r,
+    };
     let tile = if rung == GemmRung::Layouts {
         LAYOUTS_TILE
     } else {

@@ -2,8 +2,9 @@
 //! the embedded fatbins, and a caching allocator keyed by size class so ops don't cuMemAlloc
 //! every time. Nothing here has run on a GPU yet (see docs/gpu-log.md).
 use super::detect::cuda_available;
-use super::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use super::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf, TensorMapArg};
 use super::kernels;
+use crate::backend::emu::hopper::{TensorMap, TensorMapSpec, TmaSwizzle};
 use anyhow::{anyhow, bail, Context, Result};
 use cudarc::driver::{result, sys, CudaContext, CudaEvent, CudaFunction, CudaModule, CudaStream};
 use std::collections::HashMap;
@@ -218,6 +219,21 @@ impl KernelDevice for Gpu {
         Some(self)
     }
 
+    /// sm_90a code runs on compute capability 9.0 only (not on 10.x and later).
+    fn has_sm90a(&self) -> bool {
+        matches!(self.ctx.compute_capability(), Ok((9, 0)))
+    }
+
+    fn sm_count(&self) -> usize {
+        self.ctx
+            .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+            .map_or(super::device::H100_SMS, |n| n.max(1) as usize)
+    }
+
+    fn tensor_map(&self, spec: &TensorMapSpec) -> Result<TensorMapArg> {
+        Ok(TensorMapArg::Value(encode_tensor_map(spec)?))
+    }
+
     fn name(&self) -> String {
         let name = self.ctx.name().unwrap_or_else(|_| "CUDA device".into());
         match self.ctx.compute_capability() {
@@ -319,6 +335,59 @@ impl KernelDevice for Gpu {
     fn synchronize(&self) -> Result<()> {
         self.stream.synchronize().context("cuStreamSynchronize")
     }
+}
+
+/// `cuTensorMapEncodeTiled` on a 2-D spec (the driver checks the arguments; its error is returned
+/// with the spec).
+fn encode_tensor_map(spec: &TensorMapSpec) -> Result<TensorMap> {
+    use sys::CUtensorMapDataType_enum as D;
+    use sys::CUtensorMapL2promotion_enum as L2;
+    use sys::CUtensorMapSwizzle_enum as Sw;
+    let dtype = match spec.dtype {
+        7 => D::CU_TENSOR_MAP_DATA_TYPE_FLOAT32,
+        9 => D::CU_TENSOR_MAP_DATA_TYPE_BFLOAT16,
+        d => bail!("tensor map: data type {d} is not one the kernels use"),
+    };
+    let swizzle = match spec.swizzle {
+        TmaSwizzle::None => Sw::CU_TENSOR_MAP_SWIZZLE_NONE,
+        TmaSwizzle::B32 => Sw::CU_TENSOR_MAP_SWIZZLE_32B,
+        TmaSwizzle::B64 => Sw::CU_TENSOR_MAP_SWIZZLE_64B,
+        TmaSwizzle::B128 => Sw::CU_TENSOR_MAP_SWIZZLE_128B,
+    };
+    let l2 = match spec.l2_promotion {
+        0 => L2::CU_TENSOR_MAP_L2_PROMOTION_NONE,
+        1 => L2::CU_TENSOR_MAP_L2_PROMOTION_L2_64B,
+        2 => L2::CU_TENSOR_MAP_L2_PROMOTION_L2_128B,
+        3 => L2::CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+        p => bail!("tensor map: L2 promotion {p} is not a CUtensorMapL2promotion"),
+    };
+    if spec.interleave != 0 || spec.oob_fill != 0 {
+        bail!("tensor map: only no interleave and zero fill are used ({spec:?})");
+    }
+    let mut map = sys::CUtensorMap { opaque: [0; 16] };
+    // SAFETY: the dims, strides and box arrays have the lengths rank 2 needs and outlive the call;
+    // the driver only records the global address.
+    let rc = unsafe {
+        sys::cuTensorMapEncodeTiled(
+            &mut map,
+            dtype,
+            2,
+            spec.global_address as *mut std::ffi::c_void,
+            spec.global_dim.as_ptr(),
+            spec.global_strides.as_ptr(),
+            spec.box_dim.as_ptr(),
+            spec.element_strides.as_ptr(),
+            sys::CUtensorMapInterleave_enum::CU_TENSOR_MAP_INTERLEAVE_NONE,
+            swizzle,
+            l2,
+            sys::CUtensorMapFloatOOBfill_enum::CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE,
+        )
+    };
+    rc.result()
+        .with_context(|| format!("cuTensorMapEncodeTiled of {spec:?}"))?;
+    let mut out = TensorMap([0u8; 128]);
+    out.0.copy_from_slice(bytemuck::cast_slice(&map.opaque));
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -78,7 +78,7 @@ impl LogprobRung {
         if self == LogprobRung::First {
             GemmRung::Strided
         } else {
-            GemmRung::BEST
+            GemmRung::model_default()
         }
     }
 
@@ -588,7 +588,7 @@ pub fn fused_logprob_fwd_bwd(
     let plan = FusedPlan::new(vocab, rows, budget_floats);
     let z = alloc::<f32>(dev, plan.chunk * vocab)?;
     let dz = alloc::<bf16>(dev, plan.group.min(rows) * vocab)?;
-    let gemm = GemmRung::BEST;
+    let gemm = GemmRung::model_default();
     for g0 in (0..rows).step_by(plan.group) {
         let gn = plan.group.min(rows - g0);
         for c0 in (g0..g0 + gn).step_by(plan.chunk) {

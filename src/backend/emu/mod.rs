@@ -7,7 +7,9 @@
 //!
 //! With a counting session open ([`EmuDevice::start_counting`]) launches run the traced kernels
 //! and leave efficiency counters (`counters`, `session`); long loops may run shortened (`loops`).
-use crate::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use crate::backend::cuda::device::{
+    upload, KernelArgs, KernelDevice, LaunchCfg, RawBuf, TensorMapArg,
+};
 use anyhow::{bail, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -143,6 +145,16 @@ impl EmuDevice {
 }
 
 impl KernelDevice for EmuDevice {
+    /// The emulator runs the sm_90a instructions of kernels/hopper.cuh.
+    fn has_sm90a(&self) -> bool {
+        true
+    }
+
+    fn tensor_map(&self, spec: &hopper::TensorMapSpec) -> Result<TensorMapArg> {
+        let map = hopper::encode_tiled(spec)?;
+        Ok(TensorMapArg::InMemory(upload(self, &map.0)?))
+    }
+
     fn name(&self) -> String {
         "emulator (host, shuffled threads, guard pages)".into()
     }

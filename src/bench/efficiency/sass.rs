@@ -101,6 +101,25 @@ mod tests {
                 "gemm_bf16_mma_kc lacks {op}: {g:?}"
             );
         }
+        // The sm_90a GEMM (rung 5): wgmma, TMA loads and mbarrier transactions on sm_90a; on
+        // sm_80 only the trap of a kernel that is never launched there.
+        let wgmma: Vec<&str> = KERNEL_FILES
+            .iter()
+            .filter(|(k, f)| *f == "gemm_sm90" && k.starts_with("gemm_bf16_wgmma_"))
+            .map(|(k, _)| *k)
+            .collect();
+        assert_eq!(wgmma.len(), 8, "{wgmma:?}");
+        for k in wgmma {
+            let m = mix(k, H100_ARCH).expect("wgmma gemm mix");
+            for op in ["HGMMA", "UTMALDG", "SYNCS", "USETMAXREG"] {
+                assert!(m.get(op).is_some_and(|&n| n > 0), "{k} lacks {op}: {m:?}");
+            }
+            let a100 = mix(k, A100_ARCH).expect("wgmma gemm mix");
+            assert!(
+                !a100.contains_key("HGMMA") && !a100.contains_key("HMMA"),
+                "{k}: {a100:?}"
+            );
+        }
         let both = sum_mix(["gemm_bf16_mma_kc", "gemm_bf16_mma"], H100_ARCH);
         let simple = mix("gemm_bf16_mma", H100_ARCH).expect("gemm mix");
         assert_eq!(both["total"], g["total"] + simple["total"]);

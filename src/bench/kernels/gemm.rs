@@ -3,6 +3,7 @@
 //! buffers. Each record's note carries the counted operand traffic of its rung.
 use super::counts::gemm_flops;
 use super::cublas::CublasOut;
+use super::gemm_sm90::persistent_note;
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
@@ -25,6 +26,7 @@ pub const LADDER: Ladder = Ladder {
         (2, GemmRung::Layouts.idea()),
         (3, GemmRung::Tiles.idea()),
         (4, GemmRung::SplitK.idea()),
+        (5, GemmRung::Wgmma.idea()),
     ],
     best: GemmRung::BEST.number(),
 };
@@ -174,12 +176,13 @@ fn traffic_note(g: &Gemm, plan: &GemmPlan, f32_out: bool) -> String {
         String::new()
     };
     format!(
-        "{}: {} CTAs{split}, operands {:.3} GB requested at {:.0}% sector use, C {:.3} GB",
+        "{}: {} CTAs{split}, operands {:.3} GB requested at {:.0}% sector use, C {:.3} GB{}",
         plan.kernel,
         t.ctas,
         t.operand_bytes as f64 / 1e9,
         100.0 * t.sector_use,
-        t.output_bytes as f64 / 1e9
+        t.output_bytes as f64 / 1e9,
+        persistent_note(g, plan)
     )
 }
 
@@ -222,7 +225,7 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
                 split_k: c.dw,
                 ..GemmOpts::default()
             };
-            let gp = gemm_plan(&g, &x, &w, rung, c.dw);
+            let gp = gemm_plan(&b.dev, &g, &x, &w, rung, c.dw);
             let flops = gemm_flops(g.m, g.n, g.k);
             if b.is_gpu() && gp.kernel == "gemm_bf16_mma" && flops > RUNG1_STRIDED_FLOP_CAP {
                 let mut r = Record::new("gemm", "gemm_bf16", c.label.clone()).note(

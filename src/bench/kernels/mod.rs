@@ -19,6 +19,7 @@ pub mod cublas;
 pub mod embedding;
 pub mod fill;
 pub mod gemm;
+pub mod gemm_sm90;
 pub mod logprob;
 pub mod mlp;
 pub mod norm;
@@ -368,7 +369,7 @@ mod tests {
     fn no_kernel_flag_runs_every_group_and_rung() {
         let f = parse(&[]).unwrap();
         assert!(!f.is_selective());
-        assert_eq!(f.rungs(&gemm::LADDER), vec![1, 2, 3, 4]);
+        assert_eq!(f.rungs(&gemm::LADDER), vec![1, 2, 3, 4, 5]);
         assert!(f.runs_group("gemm") && f.runs_group("norm"));
     }
 
@@ -387,8 +388,11 @@ mod tests {
     fn unknown_ops_and_rungs_are_errors_that_list_what_exists() {
         let e = format!("{:#}", parse(&["gemmm:1"]).unwrap_err());
         assert!(e.contains("gemm, logprob"), "{e}");
-        let e = format!("{:#}", parse(&["gemm:5"]).unwrap_err());
-        assert!(e.contains("no rung \"5\"") && e.contains("1,2,3,4"), "{e}");
+        let e = format!("{:#}", parse(&["gemm:6"]).unwrap_err());
+        assert!(
+            e.contains("no rung \"6\"") && e.contains("1,2,3,4,5"),
+            "{e}"
+        );
         assert!(parse(&["gemm:x"]).is_err());
     }
 

@@ -1,7 +1,8 @@
 //! A `KernelDevice` wrapper that records which kernels ran and the live / peak bytes allocated
 //! through it, so a bench record names the device kernels it timed and the fused log-prob's
 //! peak extra memory is measured, not estimated.
-use crate::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use crate::backend::cuda::device::{KernelArgs, KernelDevice, LaunchCfg, RawBuf, TensorMapArg};
+use crate::backend::emu::hopper::TensorMapSpec;
 use anyhow::Result;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -83,6 +84,18 @@ impl<'a> Tracked<'a> {
 }
 
 impl KernelDevice for Tracked<'_> {
+    fn has_sm90a(&self) -> bool {
+        self.inner.has_sm90a()
+    }
+
+    fn sm_count(&self) -> usize {
+        self.inner.sm_count()
+    }
+
+    fn tensor_map(&self, spec: &TensorMapSpec) -> Result<TensorMapArg> {
+        self.inner.tensor_map(spec)
+    }
+
     fn name(&self) -> String {
         self.inner.name()
     }

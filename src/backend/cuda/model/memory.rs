@@ -2,8 +2,9 @@
 //! [`MemoryMeter`] wraps a device and counts the bytes of its live allocations and their peak;
 //! [`ShapeDevice`] allocates and computes nothing, so a large model's byte counts (e.g. the
 //! SmolLM2-135M shape) come from the very code that allocates on a GPU, in milliseconds.
-use super::super::device::{alloc, KernelArgs, KernelDevice, LaunchCfg, RawBuf};
+use super::super::device::{alloc, KernelArgs, KernelDevice, LaunchCfg, RawBuf, TensorMapArg};
 use super::{DeviceBatch, DeviceModel, Grads, HeadOut};
+use crate::backend::emu::hopper::TensorMapSpec;
 use crate::model::forward::suffix_rows;
 use crate::model::{Batch, ModelConfig, ParamLayout};
 use anyhow::{bail, Result};
@@ -59,6 +60,18 @@ impl<'a> MemoryMeter<'a> {
 }
 
 impl KernelDevice for MemoryMeter<'_> {
+    fn has_sm90a(&self) -> bool {
+        self.inner.has_sm90a()
+    }
+
+    fn sm_count(&self) -> usize {
+        self.inner.sm_count()
+    }
+
+    fn tensor_map(&self, spec: &TensorMapSpec) -> Result<TensorMapArg> {
+        self.inner.tensor_map(spec)
+    }
+
     fn name(&self) -> String {
         format!("{} (memory metered)", self.inner.name())
     }

@@ -9,6 +9,7 @@ pub mod cast;
 pub mod embedding;
 pub mod fill;
 pub mod gemm;
+pub mod gemm_sm90;
 pub mod logprob;
 pub mod mlp;
 pub mod model;
@@ -212,7 +213,7 @@ pub fn run_all(
         filter,
         rows: Vec::new(),
     };
-    let ops: [fn(&mut Checks); 16] = [
+    let ops: [fn(&mut Checks); 17] = [
         cast::run,
         norm::run,
         rope::run,
@@ -220,6 +221,7 @@ pub fn run_all(
         embedding::run,
         reduce::run,
         gemm::run,
+        gemm_sm90::run,
         softmax::run,
         attention::run,
         attn_decode::run,
