@@ -119,6 +119,16 @@ fn cases(plan: &Plan) -> Vec<Case> {
         1024,
         "dw",
     ));
+    // N = 256 in every layout: rung 5's 128x256 kernels (narrower products take its 128x128 ones).
+    for kind in ["fwd", "dx", "dw", "mk"] {
+        v.push(case(
+            format!("64x256x64 {kind} (wide tile)"),
+            64,
+            256,
+            64,
+            kind,
+        ));
+    }
     v[first..].iter_mut().for_each(|c| c.has_goal = false);
     v
 }
@@ -246,7 +256,9 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             } else {
                 format!("(ladder; goal on rung {})", LADDER.best)
             };
-            let mut r = Record::new("gemm", "gemm_bf16", c.label.clone())
+            // The group is the file of the kernel that ran: gemm, or gemm_sm90 for rung 5.
+            let group = crate::backend::cuda::kernels::file_of(gp.kernel).unwrap_or("gemm");
+            let mut r = Record::new(group, "gemm_bf16", c.label.clone())
                 .timed(t.clone(), Some(flops), None)
                 .goal(&goal)
                 .note(&traffic_note(&g, &gp, c.dw));
@@ -295,8 +307,9 @@ mod tests {
             gemm_flops(cs[0].g.m, cs[0].g.n, cs[0].g.k),
             2 * 4096u64.pow(3)
         );
-        // the squares, six per model (seven for 7B), and the two that reach every kernel
-        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 2);
+        // the squares, six per model (seven for 7B), the two that reach every kernel of rungs 1-4
+        // and the four 256-wide ones that reach rung 5's wide kernels
+        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 2 + 4);
         let dw = cs
             .iter()
             .find(|c| c.label.starts_with("7B down dYᵀ"))
