@@ -15,6 +15,76 @@ pub struct OpTime {
     pub share: f64,
 }
 
+/// The operands of one layer's kernels and of the LM head at the model's shapes (deterministic
+/// values), shared by the forward and backward breakdowns.
+struct Operands {
+    n: usize,
+    d: usize,
+    f: usize,
+    qd: usize,
+    kvd: usize,
+    layers: f64,
+    x: Vec<f32>,
+    w_norm: Vec<f32>,
+    wq: Vec<f32>,
+    wkv: Vec<f32>,
+    wo: Vec<f32>,
+    wg: Vec<f32>,
+    wd: Vec<f32>,
+    emb: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    g: Vec<f32>,
+    s: Vec<f32>,
+    cos: Vec<f32>,
+    sin: Vec<f32>,
+    packed: Vec<(usize, usize)>,
+    dims: attention::AttnDims,
+    /// The next token of every position but each sequence's last.
+    targets: Vec<u32>,
+    eps: f32,
+}
+
+impl Operands {
+    fn new(cfg: &ModelConfig, seqs: usize, len: usize) -> Operands {
+        let n = seqs * len;
+        let (d, f, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
+        let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
+        let positions: Vec<u32> = (0..seqs).flat_map(|_| 0..len as u32).collect();
+        let (cos, sin) = rope::rope_tables(&positions, &cfg.inv_freq());
+        Operands {
+            n,
+            d,
+            f,
+            qd,
+            kvd,
+            layers: cfg.num_layers as f64,
+            x: operand(n * d, 1),
+            w_norm: vec![1.0f32; d],
+            wq: operand(qd * d, 2),
+            wkv: operand(kvd * d, 3),
+            wo: operand(d * qd, 4),
+            wg: operand(f * d, 5),
+            wd: operand(d * f, 6),
+            emb: operand(v * d, 7),
+            q: operand(n * qd, 8),
+            k: operand(n * kvd, 9),
+            g: operand(n * f, 10),
+            s: operand(n * f, 11),
+            cos,
+            sin,
+            packed: (0..seqs).map(|i| (i * len, len)).collect(),
+            dims: attention::AttnDims {
+                n_q_heads: cfg.num_heads,
+                n_kv_heads: cfg.num_kv_heads,
+                head_dim: cfg.head_dim,
+            },
+            targets: (0..n - seqs).map(|i| (i * 7 % v) as u32).collect(),
+            eps: cfg.rms_norm_eps,
+        }
+    }
+}
+
 /// Per-op forward times for `seqs` sequences of `len` tokens.
 pub fn forward_breakdown(
     cfg: &ModelConfig,
@@ -22,32 +92,32 @@ pub fn forward_breakdown(
     len: usize,
     repeats: usize,
 ) -> Vec<OpTime> {
-    let n = seqs * len;
-    let (d, f, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
-    let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
-    let layers = cfg.num_layers as f64;
-    let x = operand(n * d, 1);
-    let w_norm = vec![1.0f32; d];
-    let wq = operand(qd * d, 2);
-    let wkv = operand(kvd * d, 3);
-    let wo = operand(d * qd, 4);
-    let wg = operand(f * d, 5);
-    let wd = operand(d * f, 6);
-    let emb = operand(v * d, 7);
-    let q = operand(n * qd, 8);
-    let k = operand(n * kvd, 9);
-    let g = operand(n * f, 10);
-    let s = operand(n * f, 11);
-    let positions: Vec<u32> = (0..seqs).flat_map(|_| 0..len as u32).collect();
-    let (cos, sin) = rope::rope_tables(&positions, &cfg.inv_freq());
-    let packed: Vec<(usize, usize)> = (0..seqs).map(|i| (i * len, len)).collect();
-    let dims = attention::AttnDims {
-        n_q_heads: cfg.num_heads,
-        n_kv_heads: cfg.num_kv_heads,
-        head_dim: cfg.head_dim,
-    };
-    let targets: Vec<u32> = (0..n - seqs).map(|i| (i * 7 % v) as u32).collect();
-    let eps = cfg.rms_norm_eps;
+    let Operands {
+        n,
+        d,
+        f,
+        qd,
+        kvd,
+        layers,
+        x,
+        w_norm,
+        wq,
+        wkv,
+        wo,
+        wg,
+        wd,
+        emb,
+        q,
+        k,
+        g,
+        s,
+        cos,
+        sin,
+        packed,
+        dims,
+        targets,
+        eps,
+    } = Operands::new(cfg, seqs, len);
     let t = |f: &mut dyn FnMut()| median_secs(1, repeats, f);
     let out: Vec<(String, f64)> = vec![
         (
@@ -109,7 +179,7 @@ pub fn forward_breakdown(
             "lm head + logprob (fused)".into(),
             t(&mut || {
                 drop(logprob::fused_logprob_fwd(
-                    &x[..(n - seqs) * d],
+                    &x[..targets.len() * d],
                     &emb,
                     d,
                     &targets,
@@ -152,34 +222,35 @@ pub fn backward_breakdown(
     len: usize,
     repeats: usize,
 ) -> Vec<OpTime> {
-    let n = seqs * len;
-    let (d, f, v) = (cfg.hidden_size, cfg.intermediate_size, cfg.vocab_size);
-    let (qd, kvd) = (cfg.q_dim(), cfg.kv_dim());
-    let layers = cfg.num_layers as f64;
-    let x = operand(n * d, 1);
-    let w_norm = vec![1.0f32; d];
+    let Operands {
+        n,
+        d,
+        f,
+        qd,
+        kvd,
+        layers,
+        x,
+        w_norm,
+        wq,
+        wkv,
+        wo,
+        wg,
+        wd,
+        emb,
+        q,
+        k,
+        g,
+        s,
+        cos,
+        sin,
+        packed,
+        dims,
+        targets,
+        ..
+    } = Operands::new(cfg, seqs, len);
     let rstd = vec![1.0f32; n];
-    let wq = operand(qd * d, 2);
-    let wkv = operand(kvd * d, 3);
-    let wo = operand(d * qd, 4);
-    let wg = operand(f * d, 5);
-    let wd = operand(d * f, 6);
-    let emb = operand(v * d, 7);
-    let q = operand(n * qd, 8);
-    let k = operand(n * kvd, 9);
-    let g = operand(n * f, 10);
-    let s = operand(n * f, 11);
-    let positions: Vec<u32> = (0..seqs).flat_map(|_| 0..len as u32).collect();
-    let (cos, sin) = rope::rope_tables(&positions, &cfg.inv_freq());
-    let packed: Vec<(usize, usize)> = (0..seqs).map(|i| (i * len, len)).collect();
-    let dims = attention::AttnDims {
-        n_q_heads: cfg.num_heads,
-        n_kv_heads: cfg.num_kv_heads,
-        head_dim: cfg.head_dim,
-    };
     let (o, lse) = attention::attention_fwd(&q, &k, &k, &packed, dims);
-    let rows = n - seqs;
-    let targets: Vec<u32> = (0..rows).map(|i| (i * 7 % v) as u32).collect();
+    let rows = targets.len();
     let budget = logprob::FUSED_BUDGET_FLOATS;
     let head = logprob::fused_logprob_fwd(&x[..rows * d], &emb, d, &targets, 1.0, budget);
     let g_lp = vec![1.0 / rows as f32; rows];

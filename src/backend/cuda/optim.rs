@@ -48,22 +48,33 @@ pub fn adamw_step_f32(
     if h.step == 0 {
         bail!("adamw_step_f32: the step count starts at 1");
     }
-    let (c1, c2) = h.bias_corrections();
     let mut a = KernelArgs::new();
     a.buf(param).buf(m).buf(v).opt_buf(param_bf16).buf(grad);
+    grad_scale_arg(&mut a, grad_scale)?;
+    a.i64(param.len() as i64);
+    hyper_args(&mut a, h);
+    dev.launch("adamw_step_f32", &elementwise_cfg(param.len()), &mut a)
+}
+
+/// The optional device scalar the gradient is multiplied by (`nullptr`: none).
+fn grad_scale_arg(a: &mut KernelArgs, grad_scale: Option<(&DevBuf<f32>, usize)>) -> Result<()> {
     match grad_scale {
         Some((s, i)) => a.buf_at(s, i)?,
         None => a.opt_buf::<f32>(None),
     };
-    a.i64(param.len() as i64)
-        .f32(h.lr)
+    Ok(())
+}
+
+/// lr, β1, β2, ε, weight decay and the two bias corrections, in the kernels' order.
+fn hyper_args(a: &mut KernelArgs, h: &AdamW) {
+    let (c1, c2) = h.bias_corrections();
+    a.f32(h.lr)
         .f32(h.beta1)
         .f32(h.beta2)
         .f32(h.eps)
         .f32(h.weight_decay)
         .f32(c1)
         .f32(c2);
-    dev.launch("adamw_step_f32", &elementwise_cfg(param.len()), &mut a)
 }
 
 /// Elements per block of `adamw_multi_f32` (ADAMW_CHUNK in kernels/optim.cu).
@@ -161,20 +172,10 @@ pub fn adamw_multi_f32(
     if table.blocks == 0 {
         return Ok(());
     }
-    let (c1, c2) = h.bias_corrections();
     let mut a = KernelArgs::new();
     a.buf(&table.tensors).buf(&table.chunks);
-    match grad_scale {
-        Some((s, i)) => a.buf_at(s, i)?,
-        None => a.opt_buf::<f32>(None),
-    };
-    a.f32(h.lr)
-        .f32(h.beta1)
-        .f32(h.beta2)
-        .f32(h.eps)
-        .f32(h.weight_decay)
-        .f32(c1)
-        .f32(c2);
+    grad_scale_arg(&mut a, grad_scale)?;
+    hyper_args(&mut a, h);
     dev.launch(
         "adamw_multi_f32",
         &LaunchCfg::linear(table.blocks as u32, 256, 0),
