@@ -162,10 +162,12 @@ def gemm_table(binary: str, seqs: int, length: int, threads: int) -> list[dict]:
     out = []
     for g in r["gemm"]:
         m, n, k = g["m"], g["n"], g["k"]
-        a = torch.randn(m, k)
+        # A transposed operand is stored transposed and read through a transposed view, as
+        # rlvr's backward reads dY for dW = dYᵀ·X.
+        a = torch.randn(k, m).T if g.get("trans_a") else torch.randn(m, k)
         b = torch.randn(n, k) if g["trans_b"] else torch.randn(k, n)
         an, bn = a.numpy(), b.numpy()
-        if g["trans_b"]:
+        if g["trans_b"] and not g.get("trans_a"):
             mkl = median_secs(lambda: torch.nn.functional.linear(a, b))
             obl = median_secs(lambda: an @ bn.T)
         else:

@@ -1,9 +1,12 @@
-//! Issue 4, CPU half of the memory goal: the fused LM-head log-prob keeps its memory bounded
-//! whatever the vocabulary. The tape holds no [N, V] tensor for the backward (the unfused path
-//! does), and the fused op's transient logits tile never exceeds its budget, at the issue's
-//! shape (T = 32768, V = 152064) too.
+//! The CPU half of the memory goal: the fused LM-head log-prob keeps its memory bounded whatever
+//! the vocabulary. Without a keep budget the tape holds no [N, V] tensor for the backward (the
+//! unfused path does); with the default one it holds the logits only while they fit in it (and
+//! then exactly them), and the fused op's transient logits tile never exceeds its budget, at a
+//! large real shape (T = 32768, V = 152064) too.
 use rlvr::autograd::Tape;
-use rlvr::backend::cpu::logprob::{fwd_tile, FUSED_BUDGET_FLOATS};
+use rlvr::backend::cpu::logprob::{
+    fwd_tile, keeps_logits, FUSED_BUDGET_FLOATS, KEEP_LOGITS_FLOATS,
+};
 use rlvr::model::{init::llama_config_json, Batch, Model, ModelConfig};
 
 const VOCAB: usize = 50_000;
@@ -25,7 +28,7 @@ fn batch() -> Batch {
 }
 
 #[test]
-fn the_tape_saves_no_logits_on_the_fused_path_and_all_of_them_on_the_unfused_one() {
+fn the_fused_path_saves_logits_only_within_its_keep_budget_and_the_unfused_one_all_of_them() {
     let model = wide_vocab_model();
     let b = batch();
     let (rows, targets) = b.next_token_rows();
@@ -33,8 +36,28 @@ fn the_tape_saves_no_logits_on_the_fused_path_and_all_of_them_on_the_unfused_one
 
     let tape = Tape::new();
     let vars = model.vars(&tape);
-    let (lp, _) = model.next_token_logprobs(&tape, &vars, &b, 1.0).unwrap();
+    let h = model.forward_hidden(&tape, &vars, &b).unwrap();
+    let hs = tape.gather_rows(&h, &rows);
+    let (lp, _) = tape.fused_logprob_with_budget(
+        &hs,
+        model.lm_head(&vars),
+        &targets,
+        1.0,
+        FUSED_BUDGET_FLOATS,
+        0,
+    );
     let fused = tape.stats().saved_bytes;
+
+    // The default keeps these logits (they fit), and nothing else more.
+    let tape_kept = Tape::new();
+    let vars_kept = model.vars(&tape_kept);
+    let (lp_kept, _) = model
+        .next_token_logprobs(&tape_kept, &vars_kept, &b, 1.0)
+        .unwrap();
+    let kept = tape_kept.stats().saved_bytes;
+    assert!(keeps_logits(rows.len(), VOCAB, KEEP_LOGITS_FLOATS));
+    assert_eq!(kept, fused + logits_bytes, "kept logits");
+    assert_eq!(lp.value.data(), lp_kept.value.data());
 
     let tape2 = Tape::new();
     let vars2 = model.vars(&tape2);
@@ -76,7 +99,10 @@ fn the_transient_logits_tile_stays_within_its_budget_at_the_issue_shape() {
         );
         assert!(r * c <= FUSED_BUDGET_FLOATS, "{t}x{v}: tile {r}x{c}");
     }
-    // At T = 32768, V = 152064 the naive path holds f32 logits and their gradient: 2·T·V floats.
+    // At T = 32768, V = 152064 the naive path holds f32 logits and their gradient: 2·T·V floats;
+    // the fused one a tile, and keeps nothing for the backward.
     let naive = 2 * 32_768u64 * 152_064;
     assert!((FUSED_BUDGET_FLOATS as u64) * 100 < naive);
+    assert!(!keeps_logits(32_768, 152_064, KEEP_LOGITS_FLOATS));
+    assert!((KEEP_LOGITS_FLOATS as u64) * 100 < naive);
 }

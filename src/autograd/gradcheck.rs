@@ -168,16 +168,16 @@ fn logprob_unfused_and_fused() {
             t.add(&a, &b)
         },
     );
-    check(
-        "fused_logprob",
-        vec![r.tensor(&[5, 4], 1.0), r.tensor(&[7, 4], 1.0)],
-        |t, v| {
-            let (lp, h) = t.fused_logprob_with_budget(&v[0], &v[1], &targets, 1.3, 14);
+    let (hidden, head) = (r.tensor(&[5, 4], 1.0), r.tensor(&[7, 4], 1.0));
+    // Logits recomputed by the backward (keep 0) and kept from the forward (keep 35 = 5 × 7).
+    for (name, keep) in [("fused_logprob", 0), ("fused_logprob kept logits", 35)] {
+        check(name, vec![hidden.clone(), head.clone()], |t, v| {
+            let (lp, h) = t.fused_logprob_with_budget(&v[0], &v[1], &targets, 1.3, 14, keep);
             let a = t.weighted_sum(&lp, &cl);
             let b = t.weighted_sum(&h, &ch);
             t.add(&a, &b)
-        },
-    );
+        });
+    }
 }
 
 #[test]

@@ -48,7 +48,9 @@ impl Tape {
     }
 
     /// Fused LM head + log-prob: (log π(y_t), H_t) from final hidden states [N, d] and the LM
-    /// head [V, d], computing logits chunk by chunk (forward and backward), never [N, V].
+    /// head [V, d], computing logits chunk by chunk. The backward reads the forward's logits
+    /// when all of [N, V] fits in `logprob::KEEP_LOGITS_FLOATS` and recomputes them chunk by
+    /// chunk otherwise (same bits), so what the tape holds stays bounded whatever the vocabulary.
     pub fn fused_logprob(
         &self,
         hidden: &Var,
@@ -62,9 +64,12 @@ impl Tape {
             targets,
             temperature,
             logprob::FUSED_BUDGET_FLOATS,
+            logprob::KEEP_LOGITS_FLOATS,
         )
     }
 
+    /// [`Tape::fused_logprob`] with a logits tile of at most `budget_floats` and logits kept for
+    /// the backward only when all of them fit in `keep_floats`.
     pub fn fused_logprob_with_budget(
         &self,
         hidden: &Var,
@@ -72,28 +77,37 @@ impl Tape {
         targets: &[u32],
         temperature: f32,
         budget_floats: usize,
+        keep_floats: usize,
     ) -> (Var, Var) {
         let d = lm_head.dims()[1];
         let n = targets.len();
         let it = 1.0 / temperature;
-        let fwd = logprob::fused_logprob_fwd(
+        // Nothing to keep when no backward will run.
+        let keep = if self.needs_grad(&[hidden, lm_head]) {
+            keep_floats
+        } else {
+            0
+        };
+        let (fwd, mut kept) = logprob::fused_logprob_fwd_keep(
             hidden.value.data(),
             lm_head.value.data(),
             d,
             targets,
             it,
             budget_floats,
+            keep,
         );
         let outs = vec![
             Tensor::new_cpu(fwd.logp.clone(), &[n]),
             Tensor::new_cpu(fwd.entropy.clone(), &[n]),
         ];
         let (hv, wv) = (hidden.value.clone(), lm_head.value.clone());
-        let saved = Saved::tensors(&[&hv, &wv]).plus_floats(3 * n);
+        let kept_floats = kept.as_ref().map_or(0, Vec::len);
+        let saved = Saved::tensors(&[&hv, &wv]).plus_floats(3 * n + kept_floats);
         let targets = targets.to_vec();
         let back = Box::new(move |g: &[Option<Tensor>], needs: &[bool]| {
             let (glp, gh) = (grad_or_zeros(g, 0, &[n]), grad_or_zeros(g, 1, &[n]));
-            let (dh, dw) = logprob::fused_logprob_bwd(
+            let (dh, dw) = logprob::fused_logprob_bwd_kept(
                 hv.data(),
                 wv.data(),
                 d,
@@ -103,6 +117,7 @@ impl Tape {
                 glp.data(),
                 gh.data(),
                 budget_floats,
+                kept.as_deref_mut(),
             );
             vec![
                 needs[0].then(|| Tensor::new_cpu(dh, hv.dims())),

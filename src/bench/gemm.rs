@@ -11,7 +11,9 @@ pub struct GemmPoint {
     pub m: usize,
     pub n: usize,
     pub k: usize,
-    /// Operand layouts as `linear` uses them: B stored [n, k] (the HF weight layout).
+    /// A stored [k, m] (a backward product's dYᵀ) instead of [m, k].
+    pub trans_a: bool,
+    /// B stored [n, k] (the HF weight layout, as `linear` uses it) instead of [k, n].
     pub trans_b: bool,
     pub seconds: f64,
     pub gflops: f64,
@@ -36,23 +38,31 @@ fn repeats_for(m: usize, n: usize, k: usize, budget_flops: f64) -> usize {
     ((budget_flops / f) as usize).clamp(3, 50)
 }
 
-/// Our wrapper at one shape: C[m,n] = A[m,k] · op(B).
-pub fn bench_gemm(name: &str, m: usize, n: usize, k: usize, trans_b: bool) -> GemmPoint {
+/// Our wrapper at one shape: C[m,n] = op(A) · op(B).
+pub fn bench_gemm(
+    name: &str,
+    m: usize,
+    n: usize,
+    k: usize,
+    trans_a: bool,
+    trans_b: bool,
+) -> GemmPoint {
     let a = operand(m * k, 1);
     let b = operand(k * n, 2);
     let mut c = vec![0.0f32; m * n];
     let reps = repeats_for(m, n, k, 2e10);
     let seconds = median_secs(1, reps, || {
-        gemm(m, n, k, 1.0, &a, false, &b, trans_b, 0.0, &mut c)
+        gemm(m, n, k, 1.0, &a, trans_a, &b, trans_b, 0.0, &mut c)
     });
     let mm = median_secs(1, reps, || {
-        matrixmultiply_gemm(m, n, k, &a, &b, trans_b, &mut c)
+        matrixmultiply_gemm(m, n, k, &a, trans_a, &b, trans_b, &mut c)
     });
     GemmPoint {
         name: name.to_string(),
         m,
         n,
         k,
+        trans_a,
         trans_b,
         seconds,
         gflops: gflops(m, n, k, seconds),
@@ -60,17 +70,25 @@ pub fn bench_gemm(name: &str, m: usize, n: usize, k: usize, trans_b: bool) -> Ge
     }
 }
 
-/// `C = A·op(B)` through `matrixmultiply::sgemm`, A [m, k], B [k, n] or [n, k] when `trans_b`.
+/// `C = op(A)·op(B)` through `matrixmultiply::sgemm`: A [m, k] or [k, m] when `trans_a`, B
+/// [k, n] or [n, k] when `trans_b`.
+#[allow(clippy::too_many_arguments)]
 pub fn matrixmultiply_gemm(
     m: usize,
     n: usize,
     k: usize,
     a: &[f32],
+    trans_a: bool,
     b: &[f32],
     trans_b: bool,
     c: &mut [f32],
 ) {
     assert!(a.len() >= m * k && b.len() >= k * n && c.len() >= m * n);
+    let (rsa, csa) = if trans_a {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
     let (rsb, csb) = if trans_b {
         (1, k as isize)
     } else {
@@ -84,8 +102,8 @@ pub fn matrixmultiply_gemm(
             n,
             1.0,
             a.as_ptr(),
-            k as isize,
-            1,
+            rsa,
+            csa,
             b.as_ptr(),
             rsb,
             csb,
@@ -116,7 +134,9 @@ pub fn gemm_peak(sizes: &[usize]) -> (usize, f64) {
     best
 }
 
-/// Square sizes plus the 135M model's layer shapes for `tokens` rows and for one decode row.
+/// Square sizes plus the 135M model's layer shapes for `tokens` rows (the forward `x·Wᵀ`, and
+/// the backward's `dX = dY·W` and `dW = dYᵀ·X`, which a training step runs twice as many of)
+/// and for one decode row.
 pub fn standard_points(
     tokens: usize,
     d: usize,
@@ -126,7 +146,7 @@ pub fn standard_points(
 ) -> Vec<GemmPoint> {
     let mut out = Vec::new();
     for s in [256, 512, 1024] {
-        out.push(bench_gemm(&format!("square {s}"), s, s, s, false));
+        out.push(bench_gemm(&format!("square {s}"), s, s, s, false, false));
     }
     let t = tokens;
     let shapes = [
@@ -137,10 +157,43 @@ pub fn standard_points(
         ("lm head", d, vocab),
     ];
     for (name, k, n) in shapes {
-        out.push(bench_gemm(&format!("{name} {t}x{k}x{n}"), t, n, k, true));
+        out.push(bench_gemm(
+            &format!("{name} {t}x{k}x{n}"),
+            t,
+            n,
+            k,
+            false,
+            true,
+        ));
+    }
+    for (name, inp, outp) in shapes {
+        let (dx, dw) = (format!("{name} dX"), format!("{name} dW"));
+        out.push(bench_gemm(
+            &format!("{dx} {t}x{outp}x{inp}"),
+            t,
+            inp,
+            outp,
+            false,
+            false,
+        ));
+        out.push(bench_gemm(
+            &format!("{dw} {outp}x{t}x{inp}"),
+            outp,
+            inp,
+            t,
+            true,
+            false,
+        ));
     }
     for (name, k, n) in shapes {
-        out.push(bench_gemm(&format!("{name} 1x{k}x{n}"), 1, n, k, true));
+        out.push(bench_gemm(
+            &format!("{name} 1x{k}x{n}"),
+            1,
+            n,
+            k,
+            false,
+            true,
+        ));
     }
     out
 }
@@ -151,7 +204,7 @@ mod tests {
 
     #[test]
     fn small_gemm_point_reports_positive_rate() {
-        let p = bench_gemm("t", 16, 8, 4, true);
+        let p = bench_gemm("t", 16, 8, 4, true, true);
         assert!(p.gflops > 0.0 && p.seconds > 0.0);
         assert!(p.matrixmultiply_gflops > 0.0);
         let (s, g) = gemm_peak(&[16, 32]);

@@ -178,13 +178,14 @@ pub fn forward_breakdown(
         (
             "lm head + logprob (fused)".into(),
             t(&mut || {
-                drop(logprob::fused_logprob_fwd(
+                drop(logprob::fused_logprob_fwd_keep(
                     &x[..targets.len() * d],
                     &emb,
                     d,
                     &targets,
                     1.0,
                     logprob::FUSED_BUDGET_FLOATS,
+                    logprob::KEEP_LOGITS_FLOATS,
                 ))
             }),
         ),
@@ -215,7 +216,8 @@ fn linear_bwd(dy: &[f32], x: &[f32], w: &[f32], n: usize, inp: usize, out: usize
 
 /// Per-op backward times for `seqs` sequences of `len` tokens (the kernels the tape's backward
 /// runs, on their own: each projection's dX and dW products, attention, the fused LM head's
-/// recomputing backward, the element-wise ops).
+/// backward from the logits its forward kept — recomputing them when they exceed the keep budget
+/// —, the element-wise ops).
 pub fn backward_breakdown(
     cfg: &ModelConfig,
     seqs: usize,
@@ -252,7 +254,9 @@ pub fn backward_breakdown(
     let (o, lse) = attention::attention_fwd(&q, &k, &k, &packed, dims);
     let rows = targets.len();
     let budget = logprob::FUSED_BUDGET_FLOATS;
-    let head = logprob::fused_logprob_fwd(&x[..rows * d], &emb, d, &targets, 1.0, budget);
+    let keep = logprob::KEEP_LOGITS_FLOATS;
+    let (head, kept) =
+        logprob::fused_logprob_fwd_keep(&x[..rows * d], &emb, d, &targets, 1.0, budget, keep);
     let g_lp = vec![1.0 / rows as f32; rows];
     let g_h = vec![0.0f32; rows];
     let t = |f: &mut dyn FnMut()| median_secs(1, repeats, f);
@@ -312,7 +316,10 @@ pub fn backward_breakdown(
         (
             "lm head + logprob (fused)".into(),
             t(&mut || {
-                drop(logprob::fused_logprob_bwd(
+                // The backward consumes the kept logits, so each repeat starts from a copy (a
+                // memcpy of them is counted too).
+                let mut logits = kept.clone();
+                drop(logprob::fused_logprob_bwd_kept(
                     &x[..rows * d],
                     &emb,
                     d,
@@ -322,6 +329,7 @@ pub fn backward_breakdown(
                     &g_lp,
                     &g_h,
                     budget,
+                    logits.as_deref_mut(),
                 ))
             }),
         ),

@@ -267,6 +267,25 @@ pub fn fwd_tile(vocab: usize, rows: usize, budget: usize) -> (usize, usize) {
     (r, (budget / r).clamp(1, vocab.max(1)))
 }
 
+/// Default budget for logits the fused forward keeps for its backward on the CPU: 64M floats
+/// (256 MiB). When a micro-batch's whole [rows, V] fits, the backward reads them instead of
+/// recomputing them — three vocabulary-sized products per step instead of four — and gets the
+/// same bits (the recomputation is the same product on the same operands). Larger micro-batches
+/// keep nothing and recompute tile by tile, so memory stays bounded whatever the vocabulary.
+pub const KEEP_LOGITS_FLOATS: usize = 1 << 26;
+
+/// Whether the fused forward keeps all of a [rows, vocab] logits matrix within `keep_floats`.
+pub fn keeps_logits(rows: usize, vocab: usize, keep_floats: usize) -> bool {
+    rows.saturating_mul(vocab) <= keep_floats
+}
+
+/// Where tile (row block `start` of `n` rows, vocabulary columns `v0..v0+w`) of the kept logits
+/// lies: each row block is stored whole, its tiles one after another as [n, w] matrices.
+fn kept_range(start: usize, n: usize, v0: usize, w: usize, vocab: usize) -> std::ops::Range<usize> {
+    let at = start * vocab + n * v0;
+    at..at + n * w
+}
+
 /// Fused LM head + log-prob: hidden [rows, d], weight [V, d] (HF layout). Logits are made one
 /// [rows × vocabulary columns] tile at a time and folded into per-row online log-sum-exp
 /// statistics while the tile is still in cache.
@@ -278,10 +297,30 @@ pub fn fused_logprob_fwd(
     inv_temp: f32,
     budget: usize,
 ) -> LogprobOut {
+    fused_logprob_fwd_keep(hidden, weight, d, targets, inv_temp, budget, 0).0
+}
+
+/// [`fused_logprob_fwd`] that also returns every logits tile when all of [rows, V] fits in
+/// `keep_floats` (see [`KEEP_LOGITS_FLOATS`]), for [`fused_logprob_bwd_kept`].
+#[allow(clippy::too_many_arguments)]
+pub fn fused_logprob_fwd_keep(
+    hidden: &[f32],
+    weight: &[f32],
+    d: usize,
+    targets: &[u32],
+    inv_temp: f32,
+    budget: usize,
+    keep_floats: usize,
+) -> (LogprobOut, Option<Vec<f32>>) {
     let vocab = weight.len() / d;
     let rows = targets.len();
     let (r, vt) = fwd_tile(vocab, rows, budget);
-    let mut logits = vec![0.0f32; r * vt];
+    let mut kept = keeps_logits(rows, vocab, keep_floats).then(|| vec![0.0f32; rows * vocab]);
+    let mut scratch = if kept.is_some() {
+        Vec::new()
+    } else {
+        vec![0.0f32; r * vt]
+    };
     let mut out = LogprobOut::default();
     for start in (0..rows).step_by(r) {
         let n = r.min(rows - start);
@@ -289,7 +328,10 @@ pub fn fused_logprob_fwd(
         let mut acc = vec![RowAcc::EMPTY; n];
         for v0 in (0..vocab).step_by(vt) {
             let w = vt.min(vocab - v0);
-            let z = &mut logits[..n * w];
+            let z = match kept.as_mut() {
+                Some(k) => &mut k[kept_range(start, n, v0, w, vocab)],
+                None => &mut scratch[..n * w],
+            };
             gemm(
                 n,
                 w,
@@ -319,7 +361,7 @@ pub fn fused_logprob_fwd(
             out.lse.push(lse);
         }
     }
-    out
+    (out, kept)
 }
 
 /// Fused backward over the forward's tiles: recomputes each [rows × vocabulary columns] tile
@@ -337,10 +379,37 @@ pub fn fused_logprob_bwd(
     g_h: &[f32],
     budget: usize,
 ) -> (Vec<f32>, Vec<f32>) {
+    fused_logprob_bwd_kept(
+        hidden, weight, d, targets, inv_temp, fwd, g_lp, g_h, budget, None,
+    )
+}
+
+/// [`fused_logprob_bwd`] reading the logits the forward kept ([`fused_logprob_fwd_keep`], same
+/// `budget`) instead of recomputing them; they are overwritten with ∂L/∂z. Same bits either way.
+#[allow(clippy::too_many_arguments)]
+pub fn fused_logprob_bwd_kept(
+    hidden: &[f32],
+    weight: &[f32],
+    d: usize,
+    targets: &[u32],
+    inv_temp: f32,
+    fwd: &LogprobOut,
+    g_lp: &[f32],
+    g_h: &[f32],
+    budget: usize,
+    mut kept: Option<&mut [f32]>,
+) -> (Vec<f32>, Vec<f32>) {
     let vocab = weight.len() / d;
     let rows = targets.len();
+    if let Some(k) = &kept {
+        assert_eq!(k.len(), rows * vocab, "fused_logprob_bwd_kept: kept logits");
+    }
     let (r, vt) = fwd_tile(vocab, rows, budget);
-    let mut logits = vec![0.0f32; r * vt];
+    let mut scratch = if kept.is_some() {
+        Vec::new()
+    } else {
+        vec![0.0f32; r * vt]
+    };
     let mut dh = vec![0.0f32; rows * d];
     let mut dw = vec![0.0f32; vocab * d];
     for start in (0..rows).step_by(r) {
@@ -349,8 +418,14 @@ pub fn fused_logprob_bwd(
         for v0 in (0..vocab).step_by(vt) {
             let w = vt.min(vocab - v0);
             let wt = &weight[v0 * d..(v0 + w) * d];
-            let z = &mut logits[..n * w];
-            gemm(n, w, d, 1.0, h, false, wt, true, 0.0, z);
+            let z = match kept.as_deref_mut() {
+                Some(k) => &mut k[kept_range(start, n, v0, w, vocab)],
+                None => {
+                    let z = &mut scratch[..n * w];
+                    gemm(n, w, d, 1.0, h, false, wt, true, 0.0, z);
+                    z
+                }
+            };
             z.par_chunks_mut(w).enumerate().for_each(|(i, zr)| {
                 let t = start + i;
                 softmax_grad_in_place(zr, inv_temp, fwd.lse[t], fwd.entropy[t], g_lp[t], g_h[t]);
@@ -435,6 +510,49 @@ mod tests {
                 assert!((a.lse[t] - b.lse[t]).abs() < 2e-6, "{budget}");
             }
         }
+    }
+
+    #[test]
+    fn kept_logits_give_the_same_bits_as_recomputed_ones() {
+        let (rows, d, vocab) = (6, 5, 300);
+        let h: Vec<f32> = (0..rows * d)
+            .map(|i| ((i * 13 % 17) as f32 - 8.0) * 0.3)
+            .collect();
+        let w: Vec<f32> = (0..vocab * d)
+            .map(|i| ((i * 29 % 23) as f32 - 11.0) * 0.2)
+            .collect();
+        let y: Vec<u32> = (0..rows as u32).map(|t| t * 47 % 300).collect();
+        let glp: Vec<f32> = (0..rows).map(|t| 0.3 - 0.1 * t as f32).collect();
+        let gh: Vec<f32> = (0..rows).map(|t| 0.02 * t as f32 - 0.05).collect();
+        // Budget 5 < rows: two row blocks; 7: one-column tiles; 1000: three tiles per row block.
+        for budget in [5, 7, 64, 1000, rows * vocab] {
+            let plain = fused_logprob_fwd(&h, &w, d, &y, 1.3, budget);
+            let (fwd, kept) = fused_logprob_fwd_keep(&h, &w, d, &y, 1.3, budget, rows * vocab);
+            assert_eq!(
+                (&plain.logp, &plain.entropy, &plain.lse),
+                (&fwd.logp, &fwd.entropy, &fwd.lse)
+            );
+            let mut kept = kept.expect("all of [rows, V] fits");
+            let a = fused_logprob_bwd(&h, &w, d, &y, 1.3, &fwd, &glp, &gh, budget);
+            let b = fused_logprob_bwd_kept(
+                &h,
+                &w,
+                d,
+                &y,
+                1.3,
+                &fwd,
+                &glp,
+                &gh,
+                budget,
+                Some(&mut kept),
+            );
+            assert_eq!(a, b, "budget {budget}");
+        }
+        let (_, none) = fused_logprob_fwd_keep(&h, &w, d, &y, 1.3, 64, rows * vocab - 1);
+        assert!(
+            none.is_none(),
+            "one float over the keep budget keeps nothing"
+        );
     }
 
     #[test]
