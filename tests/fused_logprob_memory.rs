@@ -1,12 +1,10 @@
 //! The CPU half of the memory goal: the fused LM-head log-prob keeps its memory bounded whatever
 //! the vocabulary. Without a keep budget the tape holds no [N, V] tensor for the backward (the
-//! unfused path does); with the default one it holds the logits only while they fit in it (and
-//! then exactly them), and the fused op's transient logits tile never exceeds its budget, at a
-//! large real shape (T = 32768, V = 152064) too.
+//! unfused path does); with the default one it holds at most that budget of logits (here all of
+//! them, and nothing else more), and the fused op's transient logits tile never exceeds its
+//! budget, at a large real shape (T = 32768, V = 152064) too.
 use rlvr::autograd::Tape;
-use rlvr::backend::cpu::logprob::{
-    fwd_tile, keeps_logits, FUSED_BUDGET_FLOATS, KEEP_LOGITS_FLOATS,
-};
+use rlvr::backend::cpu::logprob::{fwd_tile, kept_rows, FUSED_BUDGET_FLOATS, KEEP_LOGITS_FLOATS};
 use rlvr::model::{init::llama_config_json, Batch, Model, ModelConfig};
 
 const VOCAB: usize = 50_000;
@@ -55,7 +53,11 @@ fn the_fused_path_saves_logits_only_within_its_keep_budget_and_the_unfused_one_a
         .next_token_logprobs(&tape_kept, &vars_kept, &b, 1.0)
         .unwrap();
     let kept = tape_kept.stats().saved_bytes;
-    assert!(keeps_logits(rows.len(), VOCAB, KEEP_LOGITS_FLOATS));
+    let r = fwd_tile(VOCAB, rows.len(), FUSED_BUDGET_FLOATS).0;
+    assert_eq!(
+        kept_rows(rows.len(), VOCAB, r, KEEP_LOGITS_FLOATS),
+        rows.len()
+    );
     assert_eq!(kept, fused + logits_bytes, "kept logits");
     assert_eq!(lp.value.data(), lp_kept.value.data());
 
@@ -98,11 +100,17 @@ fn the_transient_logits_tile_stays_within_its_budget_at_the_issue_shape() {
             "{t}x{v}: tile {r}x{c}"
         );
         assert!(r * c <= FUSED_BUDGET_FLOATS, "{t}x{v}: tile {r}x{c}");
+        let kept = kept_rows(t, v, r, KEEP_LOGITS_FLOATS);
+        assert!(
+            kept <= t && kept * v <= KEEP_LOGITS_FLOATS,
+            "{t}x{v}: {kept} rows kept"
+        );
     }
     // At T = 32768, V = 152064 the naive path holds f32 logits and their gradient: 2·T·V floats;
     // the fused one a tile, and keeps nothing for the backward.
     let naive = 2 * 32_768u64 * 152_064;
     assert!((FUSED_BUDGET_FLOATS as u64) * 100 < naive);
-    assert!(!keeps_logits(32_768, 152_064, KEEP_LOGITS_FLOATS));
+    let r = fwd_tile(152_064, 32_768, FUSED_BUDGET_FLOATS).0;
+    assert_eq!(kept_rows(32_768, 152_064, r, KEEP_LOGITS_FLOATS), 0);
     assert!((KEEP_LOGITS_FLOATS as u64) * 100 < naive);
 }

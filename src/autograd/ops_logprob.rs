@@ -48,9 +48,10 @@ impl Tape {
     }
 
     /// Fused LM head + log-prob: (log π(y_t), H_t) from final hidden states [N, d] and the LM
-    /// head [V, d], computing logits chunk by chunk. The backward reads the forward's logits
-    /// when all of [N, V] fits in `logprob::KEEP_LOGITS_FLOATS` and recomputes them chunk by
-    /// chunk otherwise (same bits), so what the tape holds stays bounded whatever the vocabulary.
+    /// head [V, d], computing logits chunk by chunk. The backward reads the logits of the rows
+    /// the forward kept (as many leading row blocks as fit in `logprob::KEEP_LOGITS_FLOATS`) and
+    /// recomputes the others chunk by chunk (same bits), so what the tape holds stays bounded
+    /// whatever the vocabulary.
     pub fn fused_logprob(
         &self,
         hidden: &Var,
@@ -68,8 +69,8 @@ impl Tape {
         )
     }
 
-    /// [`Tape::fused_logprob`] with a logits tile of at most `budget_floats` and logits kept for
-    /// the backward only when all of them fit in `keep_floats`.
+    /// [`Tape::fused_logprob`] with a logits tile of at most `budget_floats` and at most
+    /// `keep_floats` logits kept for the backward.
     pub fn fused_logprob_with_budget(
         &self,
         hidden: &Var,

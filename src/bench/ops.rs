@@ -216,8 +216,8 @@ fn linear_bwd(dy: &[f32], x: &[f32], w: &[f32], n: usize, inp: usize, out: usize
 
 /// Per-op backward times for `seqs` sequences of `len` tokens (the kernels the tape's backward
 /// runs, on their own: each projection's dX and dW products, attention, the fused LM head's
-/// backward from the logits its forward kept — recomputing them when they exceed the keep budget
-/// —, the element-wise ops).
+/// backward from the logits its forward kept (rows beyond the keep budget recomputed), the
+/// element-wise ops).
 pub fn backward_breakdown(
     cfg: &ModelConfig,
     seqs: usize,

@@ -268,15 +268,22 @@ pub fn fwd_tile(vocab: usize, rows: usize, budget: usize) -> (usize, usize) {
 }
 
 /// Default budget for logits the fused forward keeps for its backward on the CPU: 64M floats
-/// (256 MiB). When a micro-batch's whole [rows, V] fits, the backward reads them instead of
-/// recomputing them — three vocabulary-sized products per step instead of four — and gets the
-/// same bits (the recomputation is the same product on the same operands). Larger micro-batches
-/// keep nothing and recompute tile by tile, so memory stays bounded whatever the vocabulary.
+/// (256 MiB). The backward reads kept logits instead of recomputing them — three
+/// vocabulary-sized products for those rows instead of four — and gets the same bits (the
+/// recomputation is the same product on the same operands). The forward keeps whole row blocks
+/// while they fit and the backward recomputes the rest tile by tile, so memory stays bounded
+/// whatever the vocabulary and the micro-batch.
 pub const KEEP_LOGITS_FLOATS: usize = 1 << 26;
 
-/// Whether the fused forward keeps all of a [rows, vocab] logits matrix within `keep_floats`.
-pub fn keeps_logits(rows: usize, vocab: usize, keep_floats: usize) -> bool {
-    rows.saturating_mul(vocab) <= keep_floats
+/// How many leading rows of a [rows, vocab] logits matrix the fused forward keeps within
+/// `keep_floats` when its row blocks are `r` rows (whole blocks only; the last may be short).
+pub fn kept_rows(rows: usize, vocab: usize, r: usize, keep_floats: usize) -> usize {
+    let fit = keep_floats / vocab.max(1);
+    if fit >= rows {
+        rows
+    } else {
+        fit / r.max(1) * r.max(1)
+    }
 }
 
 /// Where tile (row block `start` of `n` rows, vocabulary columns `v0..v0+w`) of the kept logits
@@ -300,8 +307,9 @@ pub fn fused_logprob_fwd(
     fused_logprob_fwd_keep(hidden, weight, d, targets, inv_temp, budget, 0).0
 }
 
-/// [`fused_logprob_fwd`] that also returns every logits tile when all of [rows, V] fits in
-/// `keep_floats` (see [`KEEP_LOGITS_FLOATS`]), for [`fused_logprob_bwd_kept`].
+/// [`fused_logprob_fwd`] that also returns the logits of the leading row blocks that fit in
+/// `keep_floats` ([`kept_rows`] of them; see [`KEEP_LOGITS_FLOATS`]), for
+/// [`fused_logprob_bwd_kept`]. `None` when not one row block fits.
 #[allow(clippy::too_many_arguments)]
 pub fn fused_logprob_fwd_keep(
     hidden: &[f32],
@@ -315,8 +323,9 @@ pub fn fused_logprob_fwd_keep(
     let vocab = weight.len() / d;
     let rows = targets.len();
     let (r, vt) = fwd_tile(vocab, rows, budget);
-    let mut kept = keeps_logits(rows, vocab, keep_floats).then(|| vec![0.0f32; rows * vocab]);
-    let mut scratch = if kept.is_some() {
+    let keep_rows = kept_rows(rows, vocab, r, keep_floats);
+    let mut kept = (keep_rows > 0).then(|| vec![0.0f32; keep_rows * vocab]);
+    let mut scratch = if keep_rows == rows {
         Vec::new()
     } else {
         vec![0.0f32; r * vt]
@@ -329,8 +338,8 @@ pub fn fused_logprob_fwd_keep(
         for v0 in (0..vocab).step_by(vt) {
             let w = vt.min(vocab - v0);
             let z = match kept.as_mut() {
-                Some(k) => &mut k[kept_range(start, n, v0, w, vocab)],
-                None => &mut scratch[..n * w],
+                Some(k) if start + n <= keep_rows => &mut k[kept_range(start, n, v0, w, vocab)],
+                _ => &mut scratch[..n * w],
             };
             gemm(
                 n,
@@ -385,7 +394,8 @@ pub fn fused_logprob_bwd(
 }
 
 /// [`fused_logprob_bwd`] reading the logits the forward kept ([`fused_logprob_fwd_keep`], same
-/// `budget`) instead of recomputing them; they are overwritten with ∂L/∂z. Same bits either way.
+/// `budget`) instead of recomputing them, and recomputing the rows it did not keep; the kept
+/// logits are overwritten with ∂L/∂z. Same bits either way.
 #[allow(clippy::too_many_arguments)]
 pub fn fused_logprob_bwd_kept(
     hidden: &[f32],
@@ -401,11 +411,16 @@ pub fn fused_logprob_bwd_kept(
 ) -> (Vec<f32>, Vec<f32>) {
     let vocab = weight.len() / d;
     let rows = targets.len();
-    if let Some(k) = &kept {
-        assert_eq!(k.len(), rows * vocab, "fused_logprob_bwd_kept: kept logits");
-    }
+    let keep_rows = kept.as_ref().map_or(0, |k| k.len() / vocab.max(1));
     let (r, vt) = fwd_tile(vocab, rows, budget);
-    let mut scratch = if kept.is_some() {
+    if let Some(k) = &kept {
+        assert!(
+            k.len() == keep_rows * vocab && (keep_rows == rows || keep_rows % r == 0),
+            "fused_logprob_bwd_kept: {} kept floats for {rows} rows of {vocab} in blocks of {r}",
+            k.len()
+        );
+    }
+    let mut scratch = if keep_rows == rows {
         Vec::new()
     } else {
         vec![0.0f32; r * vt]
@@ -419,8 +434,8 @@ pub fn fused_logprob_bwd_kept(
             let w = vt.min(vocab - v0);
             let wt = &weight[v0 * d..(v0 + w) * d];
             let z = match kept.as_deref_mut() {
-                Some(k) => &mut k[kept_range(start, n, v0, w, vocab)],
-                None => {
+                Some(k) if start + n <= keep_rows => &mut k[kept_range(start, n, v0, w, vocab)],
+                _ => {
                     let z = &mut scratch[..n * w];
                     gemm(n, w, d, 1.0, h, false, wt, true, 0.0, z);
                     z
