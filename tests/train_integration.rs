@@ -72,6 +72,42 @@ fn resume_is_bit_exact() {
     }
 }
 
+#[test]
+fn bf16_rollouts_train_and_are_part_of_the_fingerprint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut f32_cfg = setup(dir.path());
+    f32_cfg.objective = WReinforce;
+    f32_cfg.output = dir.path().join("f32");
+    let mut bf16_cfg = f32_cfg.clone();
+    bf16_cfg.output = dir.path().join("bf16");
+    bf16_cfg.rollout_weights = rlvr::rl::config::RolloutWeights::Bf16;
+    let a = train(&f32_cfg, false, false).unwrap();
+    let b = train(&bf16_cfg, false, false).unwrap();
+    let fingerprint =
+        |c: &TrainConfig| std::fs::read_to_string(c.output.join("fingerprint.json")).unwrap();
+    assert!(!fingerprint(&f32_cfg).contains("rollout_weights"));
+    assert!(fingerprint(&bf16_cfg).contains("\"rollout_weights\": \"bf16\""));
+    // The bf16 samples differ somewhere from the f32 ones, so the trained weights do too.
+    let (wa, wb) = (
+        Model::load(&a.final_checkpoint.unwrap()).unwrap(),
+        Model::load(&b.final_checkpoint.unwrap()).unwrap(),
+    );
+    assert!(wb.params.iter().all(|p| !p.has_non_finite()));
+    assert!(
+        wa.params
+            .iter()
+            .zip(&wb.params)
+            .any(|(x, y)| x.data() != y.data()),
+        "bf16 rollouts trained exactly the f32 run's weights"
+    );
+    // Continuing the bf16 run with f32 rollouts is a change of results: refused.
+    let mut resumed = bf16_cfg.clone();
+    resumed.rollout_weights = rlvr::rl::config::RolloutWeights::F32;
+    resumed.steps += 1;
+    let err = train(&resumed, true, false).unwrap_err();
+    assert!(format!("{err:#}").contains("rollout_weights"), "{err:#}");
+}
+
 fn fabricated(model: &Model) -> Vec<Sample> {
     let mk = |prompt: Vec<u32>, response: Vec<u32>, reward: f32, group: usize| {
         let s = score_suffixes(
@@ -194,6 +230,8 @@ fn command_line_spellings_reach_the_config() {
         "cpu",
         "--zero",
         "1",
+        "--rollout-weights",
+        "bf16",
         "--preset",
         "tiny-cpu",
     ]);
@@ -210,6 +248,8 @@ fn command_line_spellings_reach_the_config() {
     assert_eq!(back.verifier, rlvr::verify::Mode::Paper);
     assert_eq!(back.rollouts, rlvr::rl::config::Rollouts::Cpu);
     assert_eq!(back.zero, rlvr::rl::dp::ZeroStage::One);
+    assert_eq!(back.rollout_weights, rlvr::rl::config::RolloutWeights::Bf16);
+    assert!(written.contains("rollout_weights = \"bf16\""), "{written}");
     assert!(written.contains("objective = \"w-reinforce\"") && written.contains("zero = 1"));
     for (flag, value) in [
         ("--objective", "ppo2"),

@@ -1,6 +1,6 @@
 //! `rlvr train`: RL on verifiable problems with PSR, NSR, W-REINFORCE, REINFORCE, GRPO or PPO.
 use super::device::DeviceArg;
-use crate::rl::config::{Preset, Rollouts, TrainConfig};
+use crate::rl::config::{Preset, RolloutWeights, Rollouts, TrainConfig};
 use crate::rl::dp::ZeroStage;
 use crate::rl::opening::Opening;
 use crate::rl::{ObjectiveKind, PsrNsrMode};
@@ -139,6 +139,12 @@ pub struct Args {
     /// Sequences decoded at once during rollouts.
     #[arg(long)]
     pub rollout_batch: Option<usize>,
+    /// Weight storage of rollouts sampled on the CPU: f32 (default: exactly the trained policy)
+    /// or bf16 (half the bytes per decode step, so faster decoding where memory bandwidth binds;
+    /// samples from the bf16-rounded policy, while old log-probs are still scored in f32).
+    /// Validation answers keep the f32 weights.
+    #[arg(long, value_enum)]
+    pub rollout_weights: Option<RolloutWeights>,
     /// Reproduce the released code's scheduler quirk: the whole first RL step runs at lr 0 for
     /// the policy and the PPO critic (Adam moments still advance), to compare runs step for step.
     #[arg(long)]
@@ -182,6 +188,10 @@ pub struct Args {
 /// Overlay a TOML table onto a config (keys as in `TrainConfig`).
 fn overlay(base: TrainConfig, table: toml::Table, source: &str) -> Result<TrainConfig> {
     let mut v = toml::Table::try_from(&base)?;
+    for (k, default) in crate::rl::config::KEYS_OMITTED_AT_DEFAULT {
+        v.entry(*k)
+            .or_insert_with(|| toml::Value::String((*default).into()));
+    }
     for (k, val) in table {
         if !v.contains_key(&k) {
             return Err(anyhow!("{source}: unknown key `{k}`"));
@@ -238,6 +248,7 @@ pub fn resolve(a: &Args) -> Result<TrainConfig> {
         val_max_problems,
         max_tokens_per_micro_batch,
         rollout_batch,
+        rollout_weights,
         verifier,
         dp_shards,
         zero,

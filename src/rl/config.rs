@@ -4,6 +4,7 @@ use super::dp::ZeroStage;
 use super::objective::{Objective, ObjectiveKind, PsrNsrMode};
 use crate::generate::sampling::SamplingParams;
 use crate::optim::AdamWConfig;
+use crate::tensor::DType;
 use crate::tokenizer::ChatTemplate;
 use crate::verify::Mode as Verifier;
 use anyhow::{bail, Result};
@@ -19,6 +20,35 @@ pub enum Rollouts {
     Device,
     /// The f32 host copy of the policy.
     Cpu,
+}
+
+/// How the CPU stores the policy's weights while it samples rollouts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RolloutWeights {
+    /// The trainer's f32 weights: rollouts sample exactly the policy being trained.
+    #[default]
+    F32,
+    /// Weights rounded to bf16 (half the bytes to stream per decode step; f32 arithmetic). The
+    /// samples then come from a policy a rounding away from the trained one; the update's old
+    /// log-probs are still scored with the f32 weights, so the importance ratio stays exact.
+    Bf16,
+}
+
+/// Keys a written config leaves out at their default value, with that value (still valid keys
+/// of a `--config` file).
+pub const KEYS_OMITTED_AT_DEFAULT: &[(&str, &str)] = &[("rollout_weights", "f32")];
+
+impl RolloutWeights {
+    pub fn is_f32(&self) -> bool {
+        *self == RolloutWeights::F32
+    }
+    pub fn dtype(self) -> DType {
+        match self {
+            RolloutWeights::F32 => DType::F32,
+            RolloutWeights::Bf16 => DType::BF16,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -69,6 +99,10 @@ pub struct TrainConfig {
     pub max_tokens_per_micro_batch: usize,
     /// Rollout sequences decoded at once.
     pub rollout_batch: usize,
+    /// Weight storage of rollouts sampled on the CPU. Left out of the written config and the
+    /// fingerprint while f32, so runs from before the setting existed resume unchanged.
+    #[serde(skip_serializing_if = "RolloutWeights::is_f32")]
+    pub rollout_weights: RolloutWeights,
     /// The released code's scheduler quirk: the whole first RL step runs at lr 0 for the policy
     /// and the critic (their Adam moments and step counts still advance). Off unless asked for.
     pub lr_zero_first_step: bool,
@@ -130,6 +164,7 @@ impl Default for TrainConfig {
             val_max_problems: 0,
             max_tokens_per_micro_batch: 16384,
             rollout_batch: 64,
+            rollout_weights: RolloutWeights::F32,
             lr_zero_first_step: false,
             short_minibatch_downweight: true,
             verifier: Verifier::Correct,

@@ -13,9 +13,11 @@ use crate::backend::cuda::model::update::DeviceUpdater;
 use crate::backend::cuda::model::DeviceModel;
 use crate::dist::device_comm::DeviceComm;
 use crate::generate::sampler::Sampler;
+use crate::model::decode::Decoder;
 use crate::model::score::SeqScores;
 use crate::model::Model;
 use crate::optim::{AdamW, AdamWConfig};
+use crate::tensor::DType;
 use crate::tokenizer::Tokenizer;
 use anyhow::{Context, Result};
 use std::borrow::Cow;
@@ -25,6 +27,8 @@ pub struct Policy<'a> {
     /// The f32 host model: what CPU rollouts sample and checkpoints save.
     model: Model,
     place: Place<'a>,
+    /// Weight storage of rollouts sampled on the CPU.
+    rollout_weights: DType,
 }
 
 enum Place<'a> {
@@ -52,6 +56,7 @@ impl<'a> Policy<'a> {
         Policy {
             model,
             place: Place::Cpu { opt },
+            rollout_weights: DType::F32,
         }
     }
 
@@ -73,6 +78,7 @@ impl<'a> Policy<'a> {
         }
         Ok(Policy {
             model,
+            rollout_weights: DType::F32,
             place: Place::Device(Box::new(OnDevice {
                 dev,
                 updater,
@@ -81,6 +87,12 @@ impl<'a> Policy<'a> {
                 host_stale: false,
             })),
         })
+    }
+
+    /// Rollouts sampled on the CPU read weights stored as `dtype` (packed once per step).
+    pub fn with_rollout_weights(mut self, dtype: DType) -> Self {
+        self.rollout_weights = dtype;
+        self
     }
 
     /// For the run log: where the update, the device collectives and the rollouts run.
@@ -138,8 +150,17 @@ impl<'a> Policy<'a> {
         step: u64,
         settings: RolloutSettings<'_>,
     ) -> Result<Graded> {
+        let dtype = self.rollout_weights;
         let sampler = self.sampler()?;
-        rollout_block(&sampler, tok, prompts, first, step, settings)
+        if sampler.device.is_some() || dtype == DType::F32 {
+            return rollout_block(&sampler, tok, prompts, first, step, settings);
+        }
+        let decoder = Decoder::new(sampler.model, dtype);
+        let packed = Sampler {
+            decoder: Some(&decoder),
+            ..sampler
+        };
+        rollout_block(&packed, tok, prompts, first, step, settings)
     }
 
     /// One RL policy update (see `update::policy_update_dp`).

@@ -179,11 +179,15 @@ impl<'a> Run<'a> {
                 )?
             }
             None => Policy::cpu(model, opt),
-        };
+        }
+        .with_rollout_weights(cfg.rollout_weights.dtype());
         // On a device the reference scores there too, so KL(π‖π_ref) starts at 0.
         let reference = reference.map(|r| r.to_device(device)).transpose()?;
         if let Some(place) = policy.describe() {
             writeln!(log, "{place}")?;
+        }
+        if !cfg.rollout_weights.is_f32() {
+            writeln!(log, "rollouts sampled on the CPU read bf16-rounded weights")?;
         }
         let metrics: Box<dyn Write> = if root {
             Box::new(append(&metrics_path)?)
