@@ -415,7 +415,7 @@ pub fn fused_logprob_bwd_kept(
     let (r, vt) = fwd_tile(vocab, rows, budget);
     if let Some(k) = &kept {
         assert!(
-            k.len() == keep_rows * vocab && (keep_rows == rows || keep_rows % r == 0),
+            k.len() == keep_rows * vocab && (keep_rows == rows || keep_rows.is_multiple_of(r)),
             "fused_logprob_bwd_kept: {} kept floats for {rows} rows of {vocab} in blocks of {r}",
             k.len()
         );
