@@ -499,8 +499,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn one_vocabulary_tile_is_exactly_row_stats_and_many_tiles_are_close() {
+    /// Hidden states [6, 5], an LM head [300, 5] and targets for the fused-path tests.
+    fn small_head() -> (usize, usize, usize, Vec<f32>, Vec<f32>, Vec<u32>) {
         let (rows, d, vocab) = (6, 5, 300);
         let h: Vec<f32> = (0..rows * d)
             .map(|i| ((i * 13 % 17) as f32 - 8.0) * 0.3)
@@ -509,6 +509,12 @@ mod tests {
             .map(|i| ((i * 29 % 23) as f32 - 11.0) * 0.2)
             .collect();
         let y: Vec<u32> = (0..rows as u32).map(|t| t * 47 % 300).collect();
+        (rows, d, vocab, h, w, y)
+    }
+
+    #[test]
+    fn one_vocabulary_tile_is_exactly_row_stats_and_many_tiles_are_close() {
+        let (rows, d, vocab, h, w, y) = small_head();
         let mut logits = vec![0.0; rows * vocab];
         gemm(rows, vocab, d, 1.0, &h, false, &w, true, 0.0, &mut logits);
         let a = logprob_from_logits(&logits, vocab, &y, 1.3);
@@ -529,45 +535,41 @@ mod tests {
 
     #[test]
     fn kept_logits_give_the_same_bits_as_recomputed_ones() {
-        let (rows, d, vocab) = (6, 5, 300);
-        let h: Vec<f32> = (0..rows * d)
-            .map(|i| ((i * 13 % 17) as f32 - 8.0) * 0.3)
-            .collect();
-        let w: Vec<f32> = (0..vocab * d)
-            .map(|i| ((i * 29 % 23) as f32 - 11.0) * 0.2)
-            .collect();
-        let y: Vec<u32> = (0..rows as u32).map(|t| t * 47 % 300).collect();
+        let (rows, d, vocab, h, w, y) = small_head();
         let glp: Vec<f32> = (0..rows).map(|t| 0.3 - 0.1 * t as f32).collect();
         let gh: Vec<f32> = (0..rows).map(|t| 0.02 * t as f32 - 0.05).collect();
-        // Budget 5 < rows: two row blocks; 7: one-column tiles; 1000: three tiles per row block.
-        for budget in [5, 7, 64, 1000, rows * vocab] {
+        // Tile budget 4 < rows: row blocks of 4 and 2 rows; 7: one-column tiles; 1000: three
+        // tiles per row block. Keep budgets: everything, the first row block only, nothing.
+        for budget in [4, 7, 64, 1000, rows * vocab] {
             let plain = fused_logprob_fwd(&h, &w, d, &y, 1.3, budget);
-            let (fwd, kept) = fused_logprob_fwd_keep(&h, &w, d, &y, 1.3, budget, rows * vocab);
-            assert_eq!(
-                (&plain.logp, &plain.entropy, &plain.lse),
-                (&fwd.logp, &fwd.entropy, &fwd.lse)
-            );
-            let mut kept = kept.expect("all of [rows, V] fits");
-            let a = fused_logprob_bwd(&h, &w, d, &y, 1.3, &fwd, &glp, &gh, budget);
-            let b = fused_logprob_bwd_kept(
-                &h,
-                &w,
-                d,
-                &y,
-                1.3,
-                &fwd,
-                &glp,
-                &gh,
-                budget,
-                Some(&mut kept),
-            );
-            assert_eq!(a, b, "budget {budget}");
+            let a = fused_logprob_bwd(&h, &w, d, &y, 1.3, &plain, &glp, &gh, budget);
+            for keep in [rows * vocab, 5 * vocab, vocab - 1] {
+                let (fwd, mut kept) = fused_logprob_fwd_keep(&h, &w, d, &y, 1.3, budget, keep);
+                assert_eq!(
+                    (&plain.logp, &plain.entropy, &plain.lse),
+                    (&fwd.logp, &fwd.entropy, &fwd.lse)
+                );
+                let r = fwd_tile(vocab, rows, budget).0;
+                let want = kept_rows(rows, vocab, r, keep);
+                assert_eq!(kept.as_ref().map_or(0, |k| k.len()), want * vocab);
+                let b = fused_logprob_bwd_kept(
+                    &h,
+                    &w,
+                    d,
+                    &y,
+                    1.3,
+                    &fwd,
+                    &glp,
+                    &gh,
+                    budget,
+                    kept.as_deref_mut(),
+                );
+                assert_eq!(a, b, "budget {budget}, keep {keep}");
+            }
         }
-        let (_, none) = fused_logprob_fwd_keep(&h, &w, d, &y, 1.3, 64, rows * vocab - 1);
-        assert!(
-            none.is_none(),
-            "one float over the keep budget keeps nothing"
-        );
+        assert_eq!(kept_rows(6, 300, 4, 5 * 300), 4, "whole row blocks only");
+        assert_eq!(kept_rows(6, 300, 4, 3 * 300), 0);
+        assert_eq!(kept_rows(6, 300, 4, 6 * 300), 6);
     }
 
     #[test]
