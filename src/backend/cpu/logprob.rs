@@ -293,6 +293,47 @@ fn kept_range(start: usize, n: usize, v0: usize, w: usize, vocab: usize) -> std:
     at..at + n * w
 }
 
+/// The logits tiles of a fused pass: slices of the kept rows' buffer, else one scratch tile.
+struct Tiles<'a> {
+    kept: Option<&'a mut [f32]>,
+    keep_rows: usize,
+    vocab: usize,
+    scratch: Vec<f32>,
+}
+
+impl<'a> Tiles<'a> {
+    /// `kept`: the logits of the leading rows (whole row blocks of `r`), if any.
+    fn new(kept: Option<&'a mut [f32]>, rows: usize, vocab: usize, r: usize, vt: usize) -> Self {
+        let keep_rows = kept.as_ref().map_or(0, |k| k.len() / vocab.max(1));
+        assert!(
+            kept.as_ref().is_none_or(|k| k.len() == keep_rows * vocab)
+                && (keep_rows == rows || keep_rows.is_multiple_of(r.max(1))),
+            "fused log-prob: {keep_rows} kept rows of {rows} (vocabulary {vocab}, blocks of {r})"
+        );
+        let scratch = if keep_rows == rows {
+            Vec::new()
+        } else {
+            vec![0.0f32; r * vt]
+        };
+        Tiles {
+            kept,
+            keep_rows,
+            vocab,
+            scratch,
+        }
+    }
+
+    /// Tile (row block `start` of `n` rows, columns `v0..v0+w`), and whether it is kept.
+    fn get(&mut self, start: usize, n: usize, v0: usize, w: usize) -> (&mut [f32], bool) {
+        match self.kept.as_deref_mut() {
+            Some(k) if start + n <= self.keep_rows => {
+                (&mut k[kept_range(start, n, v0, w, self.vocab)], true)
+            }
+            _ => (&mut self.scratch[..n * w], false),
+        }
+    }
+}
+
 /// Fused LM head + log-prob: hidden [rows, d], weight [V, d] (HF layout). Logits are made one
 /// [rows × vocabulary columns] tile at a time and folded into per-row online log-sum-exp
 /// statistics while the tile is still in cache.
@@ -325,11 +366,7 @@ pub fn fused_logprob_fwd_keep(
     let (r, vt) = fwd_tile(vocab, rows, budget);
     let keep_rows = kept_rows(rows, vocab, r, keep_floats);
     let mut kept = (keep_rows > 0).then(|| vec![0.0f32; keep_rows * vocab]);
-    let mut scratch = if keep_rows == rows {
-        Vec::new()
-    } else {
-        vec![0.0f32; r * vt]
-    };
+    let mut tiles = Tiles::new(kept.as_deref_mut(), rows, vocab, r, vt);
     let mut out = LogprobOut::default();
     for start in (0..rows).step_by(r) {
         let n = r.min(rows - start);
@@ -337,10 +374,7 @@ pub fn fused_logprob_fwd_keep(
         let mut acc = vec![RowAcc::EMPTY; n];
         for v0 in (0..vocab).step_by(vt) {
             let w = vt.min(vocab - v0);
-            let z = match kept.as_mut() {
-                Some(k) if start + n <= keep_rows => &mut k[kept_range(start, n, v0, w, vocab)],
-                _ => &mut scratch[..n * w],
-            };
+            let (z, _) = tiles.get(start, n, v0, w);
             gemm(
                 n,
                 w,
@@ -370,6 +404,7 @@ pub fn fused_logprob_fwd_keep(
             out.lse.push(lse);
         }
     }
+    drop(tiles);
     (out, kept)
 }
 
@@ -407,24 +442,12 @@ pub fn fused_logprob_bwd_kept(
     g_lp: &[f32],
     g_h: &[f32],
     budget: usize,
-    mut kept: Option<&mut [f32]>,
+    kept: Option<&mut [f32]>,
 ) -> (Vec<f32>, Vec<f32>) {
     let vocab = weight.len() / d;
     let rows = targets.len();
-    let keep_rows = kept.as_ref().map_or(0, |k| k.len() / vocab.max(1));
     let (r, vt) = fwd_tile(vocab, rows, budget);
-    if let Some(k) = &kept {
-        assert!(
-            k.len() == keep_rows * vocab && (keep_rows == rows || keep_rows.is_multiple_of(r)),
-            "fused_logprob_bwd_kept: {} kept floats for {rows} rows of {vocab} in blocks of {r}",
-            k.len()
-        );
-    }
-    let mut scratch = if keep_rows == rows {
-        Vec::new()
-    } else {
-        vec![0.0f32; r * vt]
-    };
+    let mut tiles = Tiles::new(kept, rows, vocab, r, vt);
     let mut dh = vec![0.0f32; rows * d];
     let mut dw = vec![0.0f32; vocab * d];
     for start in (0..rows).step_by(r) {
@@ -433,14 +456,10 @@ pub fn fused_logprob_bwd_kept(
         for v0 in (0..vocab).step_by(vt) {
             let w = vt.min(vocab - v0);
             let wt = &weight[v0 * d..(v0 + w) * d];
-            let z = match kept.as_deref_mut() {
-                Some(k) if start + n <= keep_rows => &mut k[kept_range(start, n, v0, w, vocab)],
-                _ => {
-                    let z = &mut scratch[..n * w];
-                    gemm(n, w, d, 1.0, h, false, wt, true, 0.0, z);
-                    z
-                }
-            };
+            let (z, is_kept) = tiles.get(start, n, v0, w);
+            if !is_kept {
+                gemm(n, w, d, 1.0, h, false, wt, true, 0.0, z);
+            }
             z.par_chunks_mut(w).enumerate().for_each(|(i, zr)| {
                 let t = start + i;
                 softmax_grad_in_place(zr, inv_temp, fwd.lse[t], fwd.entropy[t], g_lp[t], g_h[t]);
