@@ -121,8 +121,10 @@ run "$RLVR" compare --base "$OUT/eval/base" "${models[@]}" --output "$OUT/compar
 stage "plot"
 run "$RLVR" plot "$OUT"/runs/* --output "$OUT/plots"
 
-# `times`' second line: user and system time of the finished children, as 1m2.345s.
-cpu=$(times | tail -n 1 | awk '{ split($1, u, /[ms]/); split($2, y, /[ms]/);
-                                 printf "%.0f", 60 * u[1] + u[2] + 60 * y[1] + y[2] }')
+# `times`' second line: user and system time of the finished children, as 1m2.345s (run in this
+# shell, not in a $(…) subshell, whose children are none of these).
+times > "$OUT/.times"
+cpu=$(tail -n 1 "$OUT/.times" | awk '{ split($1, u, /[ms]/); split($2, y, /[ms]/);
+                                        printf "%.0f", 60 * u[1] + u[2] + 60 * y[1] + y[2] }')
 echo "done: wall $((SECONDS - T0)) s, CPU $cpu s (user + system, all processes of this run);" \
      "report $OUT/compare/report.md, plots $OUT/compare and $OUT/plots" >&2
