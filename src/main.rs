@@ -13,6 +13,9 @@ struct Cli {
 enum Command {
     /// PSR vs NSR vs W-REINFORCE (and GRPO) on a laptop: base model, RL, Pass@k report.
     Demo(rlvr::cli::demo::Args),
+    /// Compare trained models with their base from `rlvr eval` outputs: the demo's ΔPass@k
+    /// intervals, coverage and verdicts on the paper's claims.
+    Compare(rlvr::cli::compare::Args),
     /// Per-token log-probs and entropies of token sequences (JSONL in, JSONL out).
     Logprobs(rlvr::cli::logprobs::Args),
     /// Grade model responses against gold answers (JSONL in, JSONL out with `correct` and `pred`).
@@ -83,6 +86,7 @@ impl Command {
 fn run(command: Command) -> anyhow::Result<()> {
     match command {
         Command::Demo(a) => rlvr::cli::demo::run(a),
+        Command::Compare(a) => rlvr::cli::compare::run(a),
         Command::Logprobs(a) => rlvr::cli::logprobs::run(a),
         Command::Grade(a) => rlvr::cli::grade::run(a),
         Command::Passk(a) => rlvr::cli::passk::run(a),

@@ -66,7 +66,11 @@ fn short_demo_writes_report_and_plots() {
     }
     // The two settings sample from different distributions (same seeds): the base's samples
     // have another −log p per token.
-    let nll = |i: usize| outcome.evals[i].models[0].seeds[0].token_nll;
+    let nll = |i: usize| {
+        outcome.evals[i].models[0].seeds[0]
+            .token_nll
+            .expect("the demo samples its rows itself, so it has their log-probs")
+    };
     assert!(
         nll(0) > 0.0 && nll(1) > 0.0 && nll(0) != nll(1),
         "{} {}",

@@ -1,7 +1,7 @@
 //! `rlvr demo`: PSR vs NSR vs W-REINFORCE vs REINFORCE on a laptop, no arguments needed.
 use crate::demo::eval::{markdown_table, EvalSampling};
-use crate::demo::evidence::comparison_table;
 use crate::demo::{run_demo, DemoConfig};
+use crate::eval::evidence::comparison_table;
 use crate::rl::ObjectiveKind;
 use crate::tokenizer::ChatTemplate;
 use anyhow::Result;

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_cpu;
 pub mod bench_generate;
 pub mod bench_kernels;
+pub mod compare;
 pub mod convert;
 pub mod demo;
 pub mod device;

@@ -9,17 +9,18 @@
 //!     so models are compared problem by problem (paired),
 //! (d) compares each objective with the base (ΔPass@k with 95% intervals from a bootstrap over
 //!     problems and RL seeds, coverage lost and gained) and computes a verdict on each of the
-//!     paper's claims (`evidence`) from the first sampling setting,
+//!     paper's claims (`crate::eval::evidence`) from the first sampling setting,
 //! (e) writes `report.md` (`report`), Pass@k plots per setting and the training curves
 //!     (`curves`: entropy, fully solved fraction, reward), and prints the tables.
 pub mod curves;
 pub mod eval;
-pub mod evidence;
 pub mod report;
 pub mod task;
 
 use crate::dist::Single;
-use crate::eval::plot::{write_plot, PlotSpec, Series};
+use crate::eval::evidence::{claim_lines, compare_with_base, ClaimLine, Comparison};
+use crate::eval::plot::Series;
+use crate::eval::recipe::write_passk_plot;
 use crate::model::init::{write_tiny_char_model, TinySpec};
 use crate::rl::opening::Opening;
 use crate::rl::sft::{sft, SftConfig};
@@ -30,7 +31,6 @@ use crate::util::cpu_time::process_cpu_secs;
 use anyhow::{bail, Context, Result};
 use curves::Runs;
 use eval::{eval_model, EvalPlan, EvalSampling, ModelEval};
-use evidence::{claim_lines, compare_with_base, ClaimLine, Comparison};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -388,26 +388,10 @@ pub fn run_demo(cfg: &DemoConfig, log: &mut dyn FnMut(&str)) -> Result<DemoOutco
 
     // (e) Plots and the report.
     for e in &evals {
-        let series: Vec<Series> = e
-            .models
-            .iter()
-            .map(|m| Series {
-                name: m.name.clone(),
-                points: m
-                    .passk_mean_sd()
-                    .iter()
-                    .map(|&(k, v, _)| (k as f64, 100.0 * v))
-                    .collect(),
-            })
-            .collect();
-        let mut spec = PlotSpec::passk(&format!("Pass@k on held-out problems, {}", e.sampling));
-        spec.y_label = "Pass@k (%)".into();
-        write_plot(
+        write_passk_plot(
             &out.join(format!("passk-{}", e.sampling.slug())),
-            &spec,
-            &series,
-            800,
-            500,
+            &format!("Pass@k on held-out problems, {}", e.sampling),
+            &e.models,
         )?;
     }
     curves::write_curve_plots(out, &curves)?;

@@ -2,9 +2,9 @@
 //! comparisons with the base, the computed verdicts, the training curves and the time taken.
 use super::curves::{curve_table, CURVES};
 use super::eval::{markdown_table, EvalSampling};
-use super::evidence::comparison_table;
 use super::{DemoConfig, DemoOutcome};
-use crate::eval::stats::{mean_sd, RESAMPLES};
+use crate::eval::evidence::{claims_section, comparison_section};
+use crate::eval::stats::mean_sd;
 use anyhow::Result;
 use std::fmt::Write as _;
 
@@ -19,12 +19,12 @@ fn plain(o: &DemoOutcome) -> Option<&super::SamplingOutcome> {
 /// Held-out −log p per token of `name`'s seeds at T = 1 (mean, sd).
 fn held_out(o: &DemoOutcome, name: &str) -> Option<(f64, f64)> {
     let m = plain(o)?.models.iter().find(|m| m.name == name)?;
-    let v: Vec<f64> = m.seeds.iter().map(|r| r.token_nll).collect();
+    let v: Vec<f64> = m.seeds.iter().map(|r| r.token_nll).collect::<Option<_>>()?;
     Some(mean_sd(&v))
 }
 
 fn held_out_base(o: &DemoOutcome) -> Option<f64> {
-    Some(plain(o)?.models.first()?.seeds.first()?.token_nll)
+    plain(o)?.models.first()?.seeds.first()?.token_nll
 }
 
 pub fn render(cfg: &DemoConfig, o: &DemoOutcome, problems: usize) -> Result<String> {
@@ -70,28 +70,13 @@ pub fn render(cfg: &DemoConfig, o: &DemoOutcome, problems: usize) -> Result<Stri
             markdown_table(&e.models, n),
             e.sampling.slug()
         )?;
-        writeln!(
-            md,
-            "Against the base, problem by problem: ΔPass@k in points with a 95% interval from \
-             a two-level bootstrap ({RESAMPLES} resamples; each draws the {problems} problems \
-             with replacement, paired with the base, and the objective's {} RL seeds with \
-             replacement, so the interval covers seed-to-seed spread as well). Lost = problems \
-             the base solves at least once and the model never, gained = the reverse, per \
-             seed (mean and range).\n\n{}",
-            cfg.rl_seeds,
-            comparison_table(&e.comparisons)
-        )?;
+        md.push_str(&comparison_section(
+            problems,
+            &cfg.rl_seeds.to_string(),
+            &e.comparisons,
+        ));
     }
-    writeln!(md, "## The paper's claims (at {})\n", o.primary().sampling)?;
-    for c in &o.claims {
-        writeln!(md, "- {c}")?;
-    }
-    writeln!(
-        md,
-        "\nEach verdict is computed from the intervals above (per comparison, not corrected \
-         for multiplicity): supported when the whole 95% interval agrees with the claim, not \
-         supported when it excludes it, inconclusive otherwise.\n"
-    )?;
+    md.push_str(&claims_section(&o.primary().sampling, &o.claims));
     writeln!(
         md,
         "## Training curves (mean over seeds)\n\nPolicy entropy near the start and the end of \

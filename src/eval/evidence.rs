@@ -1,10 +1,10 @@
-//! The demo's evidence: every trained recipe against the base on the same problems and sample
+//! The evidence of `rlvr demo` and `rlvr compare`: every trained recipe against the base on the same problems and sample
 //! seeds (ΔPass@k with 95% intervals from a bootstrap over problems and RL seeds, coverage lost
 //! and gained per seed), and a verdict on each of the paper's claims computed from those
 //! intervals.
-use super::eval::ModelEval;
-use crate::eval::stats::{
-    coverage, delta_passk_seeds, mean_sd, Claim, Coverage, Interval, Verdict,
+use super::recipe::{EvalSampling, ModelEval};
+use super::stats::{
+    coverage, delta_passk_seeds, mean_sd, Claim, Coverage, Interval, Verdict, RESAMPLES,
 };
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
@@ -183,11 +183,39 @@ pub fn comparison_table(cs: &[Comparison]) -> String {
     s
 }
 
+/// The comparisons with their explanation (markdown): `problems` held-out problems, `seeds` the
+/// RL seeds per objective as text.
+pub fn comparison_section(problems: usize, seeds: &str, cs: &[Comparison]) -> String {
+    format!(
+        "Against the base, problem by problem: ΔPass@k in points with a 95% interval from a \
+         two-level bootstrap ({RESAMPLES} resamples; each draws the {problems} problems with \
+         replacement, paired with the base, and the objective's {seeds} RL seeds with \
+         replacement, so the interval covers seed-to-seed spread as well). Lost = problems the \
+         base solves at least once and the model never, gained = the reverse, per seed (mean \
+         and range).\n\n{}\n",
+        comparison_table(cs)
+    )
+}
+
+/// The verdicts on the paper's claims under `sampling`, with how they are decided (markdown).
+pub fn claims_section(sampling: &EvalSampling, claims: &[ClaimLine]) -> String {
+    let mut md = format!("## The paper's claims (at {sampling})\n\n");
+    for c in claims {
+        let _ = writeln!(md, "- {c}");
+    }
+    md.push_str(
+        "\nEach verdict is computed from the intervals above (per comparison, not corrected \
+         for multiplicity): supported when the whole 95% interval agrees with the claim, not \
+         supported when it excludes it, inconclusive otherwise.\n\n",
+    );
+    md
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    use crate::demo::eval::EvalRow;
+    use crate::eval::recipe::EvalRow;
 
     /// A recipe with one seed per count vector.
     fn seeds(name: &str, correct: Vec<Vec<usize>>) -> ModelEval {
@@ -199,7 +227,7 @@ mod tests {
                     name: name.into(),
                     passk: vec![],
                     mean_response_tokens: 0.0,
-                    token_nll: 0.0,
+                    token_nll: None,
                     correct,
                 })
                 .collect(),
