@@ -1,15 +1,17 @@
 // Causal grouped-query attention over packed variable-length sequences, FlashAttention-2 style:
 // tiles of queries and keys staged through shared memory, online softmax in f32, nothing T x T in
-// global memory. Four rungs of the same op, each a step of the ladder `rlvr bench kernels` shows:
+// global memory. Five rungs of the same op, each a step of the ladder `rlvr bench kernels` shows:
 //   rung 1: attn_fwd_bf16, attn_bwd_{dkdv,dq}_bf16 below — plain FMAs (SIMT) out of f32 shared
-//           memory, 16-row tiles; written for correctness first; the device model's forward
-//           (its log-probs must be the sampler's, see AttnRung::FORWARD).
+//           memory, 16-row tiles; written for correctness first.
 //   rung 2: attn_*_mma_d{64,128}_bf16 — tensor cores (attention_mma.cuh).
 //   rung 3: attn_*_fa2_d{64,128}_bf16 — + cp.async pipelining, exp2, diagonal-only masking,
 //           longest tiles first (attention_mma.cuh); the device model's backward.
 //   rung 4: attn_fwd_fa2split_d{64,128}_bf16 — forward only: rung 3 with P split into three
 //           bf16 terms for P V (2x the forward's tensor FLOPs), which hold P exactly, as rung 1
 //           and decode keep it in f32.
+//   rung 5: attn_fwd_fa2merge_d{64,128}_bf16 — forward only: rung 3 with each 64-key tile's
+//           softmax folded into the row state in key order, the arithmetic decode attention
+//           rung 3 reproduces bit for bit; the device model's forward.
 // attn_bwd_delta_bf16 (the backward's row statistic) serves every rung.
 //
 // Layout (as backend::cpu::attention): q, o, dq [N, Hq, D]; k, v, dk, dv [N, Hkv, D] bf16, rows are
@@ -348,7 +350,7 @@ RLVR_KERNEL_BOUNDED(attn_bwd_dq_bf16, ATT_THREADS, bf16* __restrict__ dq, const 
     }
 }
 
-// Rungs 2 to 4 (bodies in attention_mma.cuh). Grid and dynamic shared memory: see the
+// Rungs 2 to 5 (bodies in attention_mma.cuh). Grid and dynamic shared memory: see the
 // launchers in src/backend/cuda/attention.rs.
 #include "attention_mma.cuh"
 
@@ -376,6 +378,12 @@ RLVR_KERNEL_BOUNDED(attn_fwd_fa2split_d64_bf16, ATT_THREADS, ATT_FWD_PARAMS) {
 }
 RLVR_KERNEL_BOUNDED(attn_fwd_fa2split_d128_bf16, ATT_THREADS, ATT_FWD_PARAMS) {
     attn_fwd_tc<128, true, 3>(ATT_FWD_ARGS);
+}
+RLVR_KERNEL_BOUNDED(attn_fwd_fa2merge_d64_bf16, ATT_THREADS, ATT_FWD_PARAMS) {
+    attn_fwd_tc<64, true, 1, true>(ATT_FWD_ARGS);
+}
+RLVR_KERNEL_BOUNDED(attn_fwd_fa2merge_d128_bf16, ATT_THREADS, ATT_FWD_PARAMS) {
+    attn_fwd_tc<128, true, 1, true>(ATT_FWD_ARGS);
 }
 RLVR_KERNEL_BOUNDED(attn_bwd_dq_mma_d64_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<64, false>(ATT_DQ_ARGS); }
 RLVR_KERNEL_BOUNDED(attn_bwd_dq_mma_d128_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<128, false>(ATT_DQ_ARGS); }

@@ -23,7 +23,13 @@
 //     keeps P in f32 too; an activation whose bf16 rounding flips moves later log-probs by up
 //     to ~1e-2, so P to 2^-17 with two terms is far from enough). P V runs three times: 2x the
 //     forward's tensor FLOPs. Its backward is rung 3's.
-// Both: tiles wholly above the diagonal are never visited; the dK/dV pass loops over the query
+//   rung 5 (forward only, MERGE): rung 3 with every 64-key tile's softmax computed on its own
+//     (its own max, bf16 P, P V from zero) and folded into the row's running state in key order
+//     (att_fold). A tile's state then depends on that tile alone, so decode attention (rung 3 of
+//     attn_decode.cu) computes the tiles of a cache in parallel, folds them the same way and gets
+//     the training forward's bits: the sampler's log-probs are the trainer's, on tensor cores.
+//     Costs rung 3's FLOPs plus one FMA per output element and tile. Its backward is rung 3's.
+// All: tiles wholly above the diagonal are never visited; the dK/dV pass loops over the query
 // heads of a GQA group inside one CTA, so one K/V tile in shared memory serves the whole group
 // and dK, dV need no cross-head reduction; dQ is a separate pass over key tiles (no atomics), so
 // every output is a fixed-order sum and runs are bit-reproducible.
@@ -244,6 +250,96 @@ static __device__ __forceinline__ float att_quad_sum(float v) {
     return v + __shfl_xor_sync(0xffffffffu, v, 2);
 }
 
+// --- Tile-merged softmax: the arithmetic rung 5 and decode rung 3 share, per query row and
+// 64-key tile. Both call these functions with the same fragment layout, so every row gets the
+// same bits whichever kernel computes it and whatever else shares the mma tile.
+
+// log-sum-exp in natural-log units of a state whose max m is in the log2 domain.
+static __device__ __forceinline__ float att_lse(float m, float l) { return fmaf(m, 0.6931471805599453f, logf(l)); }
+
+// The weights that fold a tile's state (max mt) into a running state (max m): m' = max(m, mt),
+// alpha = 2^(m - m'), beta = 2^(mt - m'). An empty running state (m = -inf) gets alpha = 0, so
+// folding the first tile copies it exactly; a state that is still empty keeps weight 0.
+static __device__ __forceinline__ void att_fold_weights(float m, float mt, float& m_new, float& alpha, float& beta) {
+    m_new = fmaxf(m, mt);
+    const float ref = m_new == -INFINITY ? 0.0f : m_new;
+    alpha = att_exp2(m - ref);
+    beta = att_exp2(mt - ref);
+}
+
+// acc * alpha + part * beta, rounded the same way in every kernel (no contraction of the product).
+static __device__ __forceinline__ float att_fold(float acc, float alpha, float part, float beta) {
+    return fmaf(part, beta, __fmul_rn(acc, alpha));
+}
+
+// A warp's 16 rows against one BK-key tile starting at key k0: s (the C fragments of the raw
+// S = Q K^T) becomes p = 2^(s sl - mt) in place, with mt[half] = sl * the row's max over its
+// visible keys (keys after row[half] are masked when `mask`) and lt[half] = the row's sum of p
+// (per-thread partials in fragment order, then the quad).
+template <int BK>
+static __device__ __forceinline__ void att_tile_softmax(float (&s)[BK / 8][4], int k0, const int (&row)[2], bool mask,
+                                                        float sl, float (&mt)[2], float (&lt)[2]) {
+    const int tq = threadIdx.x & 3;
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+        float mx = -INFINITY;
+#pragma unroll
+        for (int j = 0; j < BK / 8; ++j)
+#pragma unroll
+            for (int c = 0; c < 2; ++c) {
+                const int key = k0 + j * 8 + 2 * tq + c;
+                if (mask && key > row[half]) s[j][2 * half + c] = -INFINITY;
+                mx = fmaxf(mx, s[j][2 * half + c]);
+            }
+        const float m = __fmul_rn(att_quad_max(mx), sl);
+        const float ref = m == -INFINITY ? 0.0f : m;
+        float sum = 0.0f;
+#pragma unroll
+        for (int j = 0; j < BK / 8; ++j)
+#pragma unroll
+            for (int c = 0; c < 2; ++c) {
+                const float p = att_exp2(fmaf(s[j][2 * half + c], sl, -ref));
+                s[j][2 * half + c] = p;
+                sum += p;
+            }
+        mt[half] = m;
+        lt[half] = att_quad_sum(sum);
+    }
+}
+
+// This tile's P V (P: the C fragments p of a 16 x NB tile, rounded to bf16 as the A operand; V:
+// NB rows of `b`, [rows][DT + 8], by ldmatrix.trans), one pair of n8 tiles at a time, each from
+// zero over the NB / 16 k16 steps in key order: use(n, part) gets C fragments part[0..1] of the
+// n8 tiles n, n + 1 (the forward folds them into its accumulator, decode writes them out).
+template <int DT, int NB, class Use>
+static __device__ __forceinline__ void att_pv_parts(const float (&p)[NB / 8][4], const bf16* b, Use&& use) {
+    constexpr int LD = AttTile<DT>::LD;
+    const int lane = threadIdx.x & 31;
+    const bf16* brow = b + ((lane & 7) + 8 * ((lane >> 3) & 1)) * LD + 8 * (lane >> 4);
+    uint32_t af[NB / 16][4];
+#pragma unroll
+    for (int kk = 0; kk < NB / 16; ++kk)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+            const float* c = p[2 * kk + (r >> 1)] + 2 * (r & 1);
+            af[kk][r] = att_pack_bf16x2(c[0], c[1]);
+        }
+#pragma unroll
+    for (int n = 0; n < AttTile<DT>::NT; n += 2) {
+        float part[2][4];
+        att_zero(part);
+#pragma unroll
+        for (int kk = 0; kk < NB / 16; ++kk) {
+            uint32_t bf[4];
+            att_ldmatrix_x4_trans(bf, brow + kk * 16 * LD + n * 8);
+            const uint32_t b0[2] = {bf[0], bf[1]}, b1[2] = {bf[2], bf[3]};
+            mma_bf16_16816(part[0], af[kk], b0, part[0]);
+            mma_bf16_16816(part[1], af[kk], b1, part[1]);
+        }
+        use(n, part);
+    }
+}
+
 // Which (tile, head, sequence) this CTA owns. Rung 2: grid (tiles, heads, sequences). Rung 3:
 // grid (heads, tiles, sequences): the blocks the hardware starts first are every head of one
 // tile (neighbours share a GQA group's K/V in L2), and with `longest_last` the tile index is
@@ -320,8 +416,10 @@ struct AttKvStream {
 };
 
 // Forward. Dynamic shared memory: Q [64][DT + 8] then K, V [stages][64][DT + 8] (bf16).
-// P_TERMS: the bf16 terms P enters P V as (rung 4: 3, see att_mma_pb).
-template <int DT, bool FA2, int P_TERMS = 1>
+// P_TERMS: the bf16 terms P enters P V as (rung 4: 3, see att_mma_pb). MERGE: rung 5 (FA2 only),
+// every key tile's softmax on its own, folded in key order (att_tile_softmax, att_pv_parts,
+// att_fold); l is then each row's whole sum, not a per-thread partial.
+template <int DT, bool FA2, int P_TERMS = 1, bool MERGE = false>
 __device__ __forceinline__ void attn_fwd_tc(bf16* __restrict__ o, float* __restrict__ lse,
                                                    const bf16* __restrict__ q, const bf16* __restrict__ k,
                                                    const bf16* __restrict__ v, const int* __restrict__ seqs, int hq,
@@ -372,56 +470,79 @@ __device__ __forceinline__ void attn_fwd_tc(bf16* __restrict__ o, float* __restr
         att_mma_abt<DT, BK>(s, Qw, Kt);
         // Only a tile reaching past this warp's first row needs the causal mask (rung 2 masks all).
         const bool mask = !FA2 || k0 + BK - 1 > q0 + warp * 16;
+        if (MERGE) {
+            static_assert(!MERGE || (FA2 && P_TERMS == 1), "rung 5 is rung 3's pipeline with bf16 P");
+            const int rows[2] = {row_lo, row_lo + 8};
+            float mt[2], lt[2], alpha[2], beta[2];
+            att_tile_softmax<BK>(s, k0, rows, mask, sl, mt, lt);
 #pragma unroll
-        for (int half = 0; half < 2; ++half) {
-            const int row = row_lo + 8 * half;
-            // Masked scores become -inf; the row max is taken on the raw scores (scale > 0).
-            float mx = -INFINITY;
-#pragma unroll
-            for (int j = 0; j < BK / 8; ++j)
-#pragma unroll
-                for (int c = 0; c < 2; ++c) {
-                    const int key = k0 + j * 8 + 2 * tq + c;
-                    if (mask && key > row) s[j][2 * half + c] = -INFINITY;
-                    mx = fmaxf(mx, s[j][2 * half + c]);
-                }
-            const float m_new = fmaxf(m[half], att_quad_max(mx) * sl);
-            // A row with nothing visible yet keeps m = -inf; use 0 so exp gives 0, not NaN.
-            const float m_ref = m_new == -INFINITY ? 0.0f : m_new;
-            const float alpha = FA2 ? att_exp2(m[half] - m_ref) : __expf(m[half] - m_ref);
-            float sum = 0.0f;
-#pragma unroll
-            for (int j = 0; j < BK / 8; ++j)
-#pragma unroll
-                for (int c = 0; c < 2; ++c) {
-                    const float x = s[j][2 * half + c];
-                    // rung 3: one FFMA and one MUFU.EX2 per score
-                    const float p = FA2 ? att_exp2(fmaf(x, sl, -m_ref)) : __expf(x * sl - m_ref);
-                    s[j][2 * half + c] = p;
-                    sum += p;
-                }
-            // Per-thread partial row sums; the quad's are added once at the end.
-            l[half] = l[half] * alpha + sum;
-            m[half] = m_new;
-#pragma unroll
-            for (int n = 0; n < T::NT; ++n) {
-                oacc[n][2 * half] *= alpha;
-                oacc[n][2 * half + 1] *= alpha;
+            for (int half = 0; half < 2; ++half) {
+                float m_new;
+                att_fold_weights(m[half], mt[half], m_new, alpha[half], beta[half]);
+                l[half] = att_fold(l[half], alpha[half], lt[half], beta[half]);
+                m[half] = m_new;
             }
+            att_pv_parts<DT, BK>(s, Vt, [&](int n, const float(&part)[2][4]) {
+#pragma unroll
+                for (int i = 0; i < 2; ++i)
+#pragma unroll
+                    for (int r = 0; r < 4; ++r)
+                        oacc[n + i][r] = att_fold(oacc[n + i][r], alpha[r >> 1], part[i][r], beta[r >> 1]);
+            });
+        } else {
+#pragma unroll
+            for (int half = 0; half < 2; ++half) {
+                const int row = row_lo + 8 * half;
+                // Masked scores become -inf; the row max is taken on the raw scores (scale > 0).
+                float mx = -INFINITY;
+#pragma unroll
+                for (int j = 0; j < BK / 8; ++j)
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        const int key = k0 + j * 8 + 2 * tq + c;
+                        if (mask && key > row) s[j][2 * half + c] = -INFINITY;
+                        mx = fmaxf(mx, s[j][2 * half + c]);
+                    }
+                const float m_new = fmaxf(m[half], att_quad_max(mx) * sl);
+                // A row with nothing visible yet keeps m = -inf; use 0 so exp gives 0, not NaN.
+                const float m_ref = m_new == -INFINITY ? 0.0f : m_new;
+                const float alpha = FA2 ? att_exp2(m[half] - m_ref) : __expf(m[half] - m_ref);
+                float sum = 0.0f;
+#pragma unroll
+                for (int j = 0; j < BK / 8; ++j)
+#pragma unroll
+                    for (int c = 0; c < 2; ++c) {
+                        const float x = s[j][2 * half + c];
+                        // rung 3: one FFMA and one MUFU.EX2 per score
+                        const float p = FA2 ? att_exp2(fmaf(x, sl, -m_ref)) : __expf(x * sl - m_ref);
+                        s[j][2 * half + c] = p;
+                        sum += p;
+                    }
+                // Per-thread partial row sums; the quad's are added once at the end.
+                l[half] = l[half] * alpha + sum;
+                m[half] = m_new;
+#pragma unroll
+                for (int n = 0; n < T::NT; ++n) {
+                    oacc[n][2 * half] *= alpha;
+                    oacc[n][2 * half + 1] *= alpha;
+                }
+            }
+            att_mma_pb<DT, BK, P_TERMS>(oacc, s, Vt);
         }
-        att_mma_pb<DT, BK, P_TERMS>(oacc, s, Vt);
         kv.release();
     }
 
     // Every row sees its own key, so l > 0 (rows past len see key 0 and are not stored).
-    const float l0 = att_quad_sum(l[0]), l1 = att_quad_sum(l[1]);
+    const float l0 = MERGE ? l[0] : att_quad_sum(l[0]), l1 = MERGE ? l[1] : att_quad_sum(l[1]);
     att_stage_rows<DT>(Qw, oacc, 1.0f / l0, 1.0f / l1);
     att_rows_store<DT>(o + start * qs + int64_t(h) * d, qs, Qw, q0 + warp * 16, len, d, vec);
     if (tq == 0) {
         // lse in natural-log units: m is scaled by log2(e) on rung 3.
         const float unit = FA2 ? 0.6931471805599453f : 1.0f;
-        if (row_lo < len) lse[(start + row_lo) * hq + h] = m[0] * unit + logf(l0);
-        if (row_lo + 8 < len) lse[(start + row_lo + 8) * hq + h] = m[1] * unit + logf(l1);
+        const float lse0 = MERGE ? att_lse(m[0], l0) : m[0] * unit + logf(l0);
+        const float lse1 = MERGE ? att_lse(m[1], l1) : m[1] * unit + logf(l1);
+        if (row_lo < len) lse[(start + row_lo) * hq + h] = lse0;
+        if (row_lo + 8 < len) lse[(start + row_lo + 8) * hq + h] = lse1;
     }
 }
 

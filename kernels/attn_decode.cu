@@ -17,6 +17,13 @@
 //    chunks by log-sum-exp. The chunk size is fixed, so a sequence's result depends only on its
 //    own cache, never on the other sequences of the batch.
 //    Bytes: K/V once per kv head + (D + 2) f32 per (query head, chunk) written and read back.
+// 3. The training forward's arithmetic (D <= 128): attn_decode_tiles_d{64,128}_bf16 computes each
+//    64-key tile's softmax state exactly as attention rung 5 (attn_fwd_fa2merge) does for a query
+//    row — the same mma tiles, the group's query heads as the rows — and attn_decode_fold_bf16
+//    folds the tiles in key order with the forward's att_fold, so decode gives the training
+//    forward's output and the sampler's log-probs are the trainer's bit for bit. One CTA per
+//    (tile, kv head [× slice of 64 query heads], sequence); K and V once per kv head.
+//    Bytes: K/V once + (D + 2) f32 per (query head, tile) written and read back.
 // attn_decode_append_bf16 writes the step's new K/V rows into the cache, one launch for the batch;
 // attn_decode_rope_append_bf16 also applies RoPE to the step's q and k first (the same rounding as
 // rope_fwd_bf16 then the append), so the step's q/k/v reach the attention in one launch.
@@ -33,6 +40,9 @@
 #define ADEC_KB 4
 #define ADEC_LOG2E 1.4426950408889634f
 #define ADEC_LN2 0.6931471805599453f
+// Rung 3 shares the training forward's tile functions; ATT_THREADS is the CTA size they assume.
+#define ATT_THREADS ADEC_THREADS
+#include "attention_mma.cuh"
 
 RLVR_KERNEL_BOUNDED(attn_decode_bf16, ADEC_THREADS, bf16* __restrict__ o, float* __restrict__ lse,
                     const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
@@ -269,6 +279,112 @@ RLVR_KERNEL_BOUNDED(attn_decode_merge_bf16, ADEC_THREADS, bf16* __restrict__ o, 
         st_bf16(o + (int64_t(b) * hq + h) * d + e, a / lt);
     }
     if (threadIdx.x == 0) lse[int64_t(b) * hq + h] = (mt + log2f(lt)) * ADEC_LN2;
+}
+
+// Rung 3. Grid (tiles, Hkv · slices, B), slices = ceil((Hq / Hkv) / 64), 128 threads; dynamic
+// shared memory: the query rows, K and V tiles, each [64][DT + 8] bf16. Warp w computes query
+// heads h0 + 16w .. + 15 (rows past the group are zero and not stored) against keys
+// [64 t, 64 t + 64) of the sequence, masked past its last position len - 1 as the forward masks a
+// row at that position; writes the tile's state (max in the log2 domain, sum, P V) into
+// part_ml / part_acc as rung 2 does for a chunk.
+template <int DT>
+__device__ __forceinline__ void attn_decode_tiles(float* __restrict__ part_acc, float* __restrict__ part_ml,
+                                                  const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
+                                                  const bf16* __restrict__ v_cache, const int* __restrict__ seqs,
+                                                  int hq, int hkv, int d, int tiles, float scale) {
+    using T = AttTile<DT>;
+    constexpr int BK = ATT_TC_ROWS;
+    const int b = blockIdx.z, tile = blockIdx.x;
+    const int group = hq / hkv;
+    const int slices = (group + ATT_TC_ROWS - 1) / ATT_TC_ROWS;
+    const int g = blockIdx.y / slices;
+    const int h0 = g * group + (blockIdx.y % slices) * ATT_TC_ROWS;
+    const int nh = min(ATT_TC_ROWS, (g + 1) * group - h0);
+    const int64_t start = seqs[2 * b];
+    const int len = seqs[2 * b + 1];
+    const int k0 = tile * BK;
+    if (k0 >= len) return;  // whole CTA: this tile lies past the sequence
+    const int64_t ks = int64_t(hkv) * d;
+    const bool vec = (d & 7) == 0;
+
+    bf16* Qs = att_smem();
+    bf16* Ks = Qs + T::TILE;
+    bf16* Vs = Ks + T::TILE;
+    att_tile_load<DT, true>(Qs, q + (int64_t(b) * hq + h0) * d, d, 0, ATT_TC_ROWS, nh, d, vec);
+    att_tile_load<DT, true>(Ks, k_cache + start * ks + int64_t(g) * d, ks, k0, BK, len, d, vec);
+    att_tile_load<DT, true>(Vs, v_cache + start * ks + int64_t(g) * d, ks, k0, BK, len, d, vec);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (warp * 16 >= nh) return;  // no barrier follows
+    const int gr = lane >> 2, tq = lane & 3;
+
+    float s[BK / 8][4];
+    att_zero(s);
+    att_mma_abt<DT, BK>(s, Qs + warp * 16 * T::LD, Ks);
+    const int rows[2] = {len - 1, len - 1};
+    float mt[2], lt[2];
+    att_tile_softmax<BK>(s, k0, rows, true, scale * ADEC_LOG2E, mt, lt);
+    // This thread's C-fragment rows are heads hr[0], hr[1] (valid below h0 + nh).
+    const int hr[2] = {warp * 16 + gr, warp * 16 + gr + 8};
+    int64_t slot[2];
+#pragma unroll
+    for (int half = 0; half < 2; ++half) slot[half] = (int64_t(b) * hq + h0 + hr[half]) * tiles + tile;
+    att_pv_parts<DT, BK>(s, Vs, [&](int n, const float(&part)[2][4]) {
+#pragma unroll
+        for (int i = 0; i < 2; ++i)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+                const int half = r >> 1, col = (n + i) * 8 + 2 * tq + (r & 1);
+                if (hr[half] < nh && col < d) part_acc[slot[half] * d + col] = part[i][r];
+            }
+    });
+    if (tq == 0) {
+#pragma unroll
+        for (int half = 0; half < 2; ++half)
+            if (hr[half] < nh) {
+                part_ml[2 * slot[half]] = mt[half];
+                part_ml[2 * slot[half] + 1] = lt[half];
+            }
+    }
+}
+
+RLVR_KERNEL_BOUNDED(attn_decode_tiles_d64_bf16, ADEC_THREADS, float* __restrict__ part_acc,
+                    float* __restrict__ part_ml, const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
+                    const bf16* __restrict__ v_cache, const int* __restrict__ seqs, int hq, int hkv, int d,
+                    int tiles, float scale) {
+    attn_decode_tiles<64>(part_acc, part_ml, q, k_cache, v_cache, seqs, hq, hkv, d, tiles, scale);
+}
+RLVR_KERNEL_BOUNDED(attn_decode_tiles_d128_bf16, ADEC_THREADS, float* __restrict__ part_acc,
+                    float* __restrict__ part_ml, const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
+                    const bf16* __restrict__ v_cache, const int* __restrict__ seqs, int hq, int hkv, int d,
+                    int tiles, float scale) {
+    attn_decode_tiles<128>(part_acc, part_ml, q, k_cache, v_cache, seqs, hq, hkv, d, tiles, scale);
+}
+
+// Rung 3's fold. Grid (Hq, B), 128 threads over D: each thread folds its column of the sequence's
+// tiles in key order with att_fold, starting from the empty state as the forward does, then
+// o = acc * (1 / l) and lse as the forward writes them.
+RLVR_KERNEL_BOUNDED(attn_decode_fold_bf16, ADEC_THREADS, bf16* __restrict__ o, float* __restrict__ lse,
+                    const float* __restrict__ part_acc, const float* __restrict__ part_ml,
+                    const int* __restrict__ seqs, int hq, int d, int tiles) {
+    const int h = blockIdx.x, b = blockIdx.y;
+    const int len = seqs[2 * b + 1];
+    const int nt = min(tiles, (len + ATT_TC_ROWS - 1) / ATT_TC_ROWS);
+    const int64_t base = (int64_t(b) * hq + h) * tiles;
+    for (int e = threadIdx.x; e < d; e += blockDim.x) {
+        float m = -INFINITY, l = 0.0f, acc = 0.0f;
+        for (int t = 0; t < nt; ++t) {
+            float m_new, alpha, beta;
+            att_fold_weights(m, part_ml[2 * (base + t)], m_new, alpha, beta);
+            acc = att_fold(acc, alpha, part_acc[(base + t) * d + e], beta);
+            l = att_fold(l, alpha, part_ml[2 * (base + t) + 1], beta);
+            m = m_new;
+        }
+        st_bf16(o + (int64_t(b) * hq + h) * d + e, acc * (1.0f / l));
+        if (e == 0) lse[int64_t(b) * hq + h] = att_lse(m, l);
+    }
 }
 
 // The decode step's KV append, every row in one launch: row b's new K and V (k_new, v_new

@@ -504,10 +504,12 @@ fn skewed_workload_launch_counts() {
     let tokens: usize = outs.iter().map(|c| c.tokens.len()).sum();
     let fwd_kernel = AttnRung::FORWARD.fwd_kernel(model.config.head_dim);
     let [fwd, _, prompts] = counting.of(fwd_kernel);
-    // one decode attention per layer and step: rung 1, or rung 2's merge (grid.y = rows)
+    // one decode attention per layer and step: rung 1, or the merge of rung 2 or the fold of
+    // rung 3 (grid.y = rows)
     let [dec1, rows1, _] = counting.of("attn_decode_bf16");
     let [dec2, rows2, _] = counting.of("attn_decode_merge_bf16");
-    let (dec, rows) = (dec1 + dec2, rows1 + rows2);
+    let [dec3, rows3, _] = counting.of("attn_decode_fold_bf16");
+    let (dec, rows) = (dec1 + dec2 + dec3, rows1 + rows2 + rows3);
     // the fixed waves of `max_batch` sequences: each wave decodes until its longest
     // response ends and prefills every sample's prompt
     let samples: Vec<&GenRequest> = reqs.iter().flat_map(|r| vec![r; r.n]).collect();
@@ -562,7 +564,9 @@ fn decode_step_launches_do_not_grow_with_the_batch() {
     for rung in Rung::all() {
         let cache = KvCache::alloc(&counting, &dm, slots, max_len)
             .unwrap()
-            .with_rung(rung);
+            .with_rung(&counting, &dm, rung)
+            .unwrap();
+        assert_eq!(cache.rung, rung);
         for b in [1usize, 3, slots] {
             let tokens: Vec<u32> = (0..b).map(|i| (i * 13 + 1) as u32).collect();
             let pos: Vec<usize> = (0..b).map(|i| i % 5).collect();
@@ -588,7 +592,7 @@ fn decode_step_launches_do_not_grow_with_the_batch() {
         }
     }
     // Per layer: input RMSNorm, the q/k/v product, RoPE + KV append, the attention (rung 1: one
-    // launch; rung 2: split + merge), the o product (+ residual), post RMSNorm, the batched
+    // launch; rungs 2 and 3: split + merge or tiles + fold), the o product (+ residual), post RMSNorm, the batched
     // gate/up product, SwiGLU, the down product (+ residual): 9 or 10. Per step: the embedding
     // and the final RMSNorm. (Unfused, as before: 14 or 15 per layer.)
     let per_layer = |rung| if rung == Rung::PerHead { 9 } else { 10 };

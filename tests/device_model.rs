@@ -414,7 +414,9 @@ fn train_cpu_vs_emu(objective: &str) {
         diff(&metrics[1]),
         diff(&metrics[2])
     );
-    assert!(diff(&metrics[2]) < 1e-3, "{}", metrics[2]);
+    // Decode attention reproduces the training forward bit for bit (attention rung 5 and decode
+    // rung 3), so what is left is the two log-softmax reductions' rounding (~5e-7 here).
+    assert!(diff(&metrics[2]) < 1e-5, "{}", metrics[2]);
     assert!(
         diff(&metrics[1]) > diff(&metrics[2]),
         "{} vs {}",

@@ -26,7 +26,8 @@ fn every_kernel_matches_its_reference_on_the_emulator() {
         for (kernel, _) in rlvr::backend::cuda::kernels::KERNEL_FILES {
             // A row names its kernel after an optional rung ("r2 gemm_bf16_ldsm_kk …"). Some
             // kernels run only inside another's check: rmsnorm_dw_reduce_f32 / sumsq_partial_f32
-            // in the rmsnorm / grad_norm checks, attn_decode_merge_bf16 in the split decode,
+            // in the rmsnorm / grad_norm checks, attn_decode_merge_bf16 / attn_decode_fold_bf16
+            // in the split decodes,
             // gemm_bf16_splitk_sum in rung 4's split products, logprob_fwd_bwd_rows in the
             // log-prob ladder's rung 4 ("r4 logprob …").
             let covered = rows
@@ -37,6 +38,7 @@ fn every_kernel_matches_its_reference_on_the_emulator() {
                     "rmsnorm_dw_reduce_f32"
                         | "sumsq_partial_f32"
                         | "attn_decode_merge_bf16"
+                        | "attn_decode_fold_bf16"
                         | "gemm_bf16_splitk_sum"
                         | "logprob_fwd_bwd_rows"
                 );

@@ -1,20 +1,21 @@
 //! Decode attention (kernels/attn_decode.cu) on the emulator against
 //! `backend::cpu::attention::attend_head`: both rungs over a slot-pool KV cache (slots out of
 //! order, unused rows between them), GQA groups 1 to 9, head dims 8 to 128, caches of one key
-//! to several chunks; rung 2 also bit-identical for a sequence alone and inside a batch; the KV
+//! to several chunks; rungs 2 and 3 also bit-identical for a sequence alone and inside a batch,
+//! rung 3 also to the training forward (attention rung 5) and not to rung 3's online softmax; the KV
 //! append writes exactly the new rows (16-byte and element-wise paths); the fused RoPE + append
 //! matches the CPU reference and the unfused launches bit for bit.
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cpu::attention::AttnDims;
-use rlvr::backend::cuda::attention::AttnSeqs;
+use rlvr::backend::cuda::attention::{AttnRung, AttnSeqs};
 use rlvr::backend::cuda::attn_decode::{
     attn_decode_bf16, attn_decode_rope_append_bf16, attn_decode_split, split_supports, Rung,
-    SplitScratch, StepQkv, CHUNK,
+    SplitScratch, StepQkv, CHUNK, TILE,
 };
 use rlvr::backend::cuda::device::{filled, upload};
 use rlvr::backend::cuda::selftest::attn_decode::{
-    check_append, check_case, check_rope_append, DecodeCase,
+    check_append, check_case, check_rope_append, tiles_vs_forward, DecodeCase,
 };
 use rlvr::backend::cuda::selftest::{input_rng, CheckRow};
 
@@ -52,8 +53,37 @@ fn both_rungs_match_the_cpu_reference() {
         if split_supports(case.dims) {
             assert_all_pass(&check_case(&dev, &mut rng, &case, Rung::Split).unwrap(), 3);
         }
+        assert_all_pass(&check_case(&dev, &mut rng, &case, Rung::Tiles).unwrap(), 4);
         assert_all_pass(&check_append(&dev, &mut rng, &case).unwrap(), 2);
     }
+}
+
+/// The bitwise check has teeth: the device model's forward (attention rung 5) gives decode rung
+/// 3's bits at every last position, the FlashAttention-2 forward with its online softmax (rung 3,
+/// the same tiles and products but a running max) does not.
+#[test]
+fn decode_rung_3_is_the_training_forward_bit_for_bit() {
+    let Some(dev) = emu_or_skip(5) else { return };
+    let mut rng = input_rng(5);
+    let t = TILE;
+    let (mut fa2_diff, mut total) = (0, 0);
+    for case in [
+        DecodeCase::new(&[3 * t + 5, t, 1, 2 * t - 1], 6, 2, 64),
+        DecodeCase::new(&[4 * t + 1, 2 * t + 9], 4, 1, 128),
+        DecodeCase::new(&[5 * t + 3], 9, 3, 40),
+    ] {
+        assert_eq!(AttnRung::FORWARD, AttnRung::Fa2Merge);
+        let (diff, n) = tiles_vs_forward(&dev, &mut rng, &case, AttnRung::FORWARD).unwrap();
+        assert_eq!(diff, 0, "{}: {diff} of {n} differ", case.label());
+        let (diff, n) = tiles_vs_forward(&dev, &mut rng, &case, AttnRung::Fa2).unwrap();
+        fa2_diff += diff;
+        total += n;
+    }
+    assert!(
+        fa2_diff > 0,
+        "rung 3's online softmax matched decode in all {total} outputs"
+    );
+    eprintln!("online-softmax forward vs decode: {fa2_diff} of {total} outputs differ");
 }
 
 /// Head dims 24/64/128, GQA groups 1 to 4, rows at different positions and at position 0.

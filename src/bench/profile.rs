@@ -148,7 +148,8 @@ fn cost_of(l: &LaunchCount, a: &AttnWork) -> OpCost {
         // S = QKᵀ and O = PV (every rung of the forward and of decode).
         _ if k.starts_with("attn_fwd_")
             || k == "attn_decode_bf16"
-            || k == "attn_decode_split_bf16" =>
+            || k == "attn_decode_split_bf16"
+            || k.starts_with("attn_decode_tiles_") =>
         {
             Some(attn(2.0))
         }

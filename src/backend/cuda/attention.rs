@@ -42,6 +42,12 @@ pub enum AttnRung {
     /// output is rung 1's up to f32 summation order. P·V runs three times: 2× the forward's
     /// tensor FLOPs. Its backward is rung 3's.
     Fa2Split = 4,
+    /// Forward only: rung 3 with each 64-key tile's softmax computed on its own (its own max,
+    /// bf16 P, P·V from zero) and folded into the row's running state in key order. A tile's
+    /// state depends on that tile alone, so decode attention rung 3 computes a cache's tiles in
+    /// parallel, folds them the same way and reproduces this forward bit for bit. Rung 3's FLOPs
+    /// plus one FMA per output element and tile. Its backward is rung 3's.
+    Fa2Merge = 5,
 }
 
 /// The head-dim bucket a tensor-core kernel is compiled for.
@@ -54,21 +60,21 @@ fn bucket(head_dim: usize) -> usize {
 }
 
 impl AttnRung {
-    pub const ALL: [AttnRung; 4] = [
+    pub const ALL: [AttnRung; 5] = [
         AttnRung::Simt,
         AttnRung::Mma,
         AttnRung::Fa2,
         AttnRung::Fa2Split,
+        AttnRung::Fa2Merge,
     ];
-    /// The fastest rung (rung 4 is more accurate, not faster).
+    /// The fastest rung (rung 4 is more accurate, not faster; rung 5 adds a fold per tile).
     pub const BEST: AttnRung = AttnRung::Fa2;
-    /// The rung of the device model's forward. Rungs 2 and 3 round P to bf16 before P·V (as
-    /// FlashAttention-2 does); decode keeps P in f32, and the trainer's log π must equal the
-    /// sampler's (< 1e-3): every bf16 activation whose rounding flips moves later log-probs by
-    /// up to ~1e-2, so the forward must match decode to f32 rounding. Rung 4 carries P exactly
-    /// but sums in another order than rung 1, and the rare output that then rounds the other
-    /// way still moves the tiny task's log-probs by 1.1e-3: the forward stays on rung 1.
-    pub const FORWARD: AttnRung = AttnRung::Simt;
+    /// The rung of the device model's forward: the trainer's log π must be the sampler's, and
+    /// every bf16 activation whose rounding differs moves later log-probs by up to ~1e-2, so the
+    /// forward and decode attention must agree bit for bit, not just to rounding. Rung 5 and
+    /// decode rung 3 (`attn_decode::Rung::Tiles`) share their arithmetic per query row and key
+    /// tile, on tensor cores.
+    pub const FORWARD: AttnRung = AttnRung::Fa2Merge;
     /// The rung of the device model's backward: bf16 P and dS into the mma are the backward's
     /// usual precision and touch no sampled quantity.
     pub const BACKWARD: AttnRung = AttnRung::Fa2;
@@ -88,13 +94,15 @@ impl AttnRung {
             AttnRung::Mma => "mma.sync tensor cores, S/P in registers",
             AttnRung::Fa2 => "+ cp.async double buffer, exp2, diagonal-only mask, longest first",
             AttnRung::Fa2Split => "rung 3 + P as three bf16 terms in P·V (2x fwd FLOPs)",
+            AttnRung::Fa2Merge => "rung 3 + each key tile's softmax folded in order (= decode)",
         }
     }
 
-    /// The rung whose backward kernels this rung launches (rung 4 adds to the forward only).
+    /// The rung whose backward kernels this rung launches (rungs 4 and 5 add to the forward
+    /// only).
     pub fn backward_rung(self) -> AttnRung {
         match self {
-            AttnRung::Fa2Split => AttnRung::Fa2,
+            AttnRung::Fa2Split | AttnRung::Fa2Merge => AttnRung::Fa2,
             r => r,
         }
     }
@@ -105,9 +113,12 @@ impl AttnRung {
         self.backward_rung() == self
     }
 
-    /// Rungs 3 and 4 share the FlashAttention-2 launch: heads-first grid, double buffering.
+    /// Rungs 3 to 5 share the FlashAttention-2 launch: heads-first grid, double buffering.
     fn fa2(self) -> bool {
-        matches!(self, AttnRung::Fa2 | AttnRung::Fa2Split)
+        matches!(
+            self,
+            AttnRung::Fa2 | AttnRung::Fa2Split | AttnRung::Fa2Merge
+        )
     }
 
     /// The forward kernel this rung launches at `head_dim`.
@@ -119,6 +130,7 @@ impl AttnRung {
                 ["attn_fwd_mma_d64_bf16", "attn_fwd_mma_d128_bf16"],
                 ["attn_fwd_fa2_d64_bf16", "attn_fwd_fa2_d128_bf16"],
                 ["attn_fwd_fa2split_d64_bf16", "attn_fwd_fa2split_d128_bf16"],
+                ["attn_fwd_fa2merge_d64_bf16", "attn_fwd_fa2merge_d128_bf16"],
             ],
         )
     }
@@ -197,7 +209,7 @@ impl AttnRung {
 }
 
 /// Shared-memory bytes of one padded [rows][bucket + 8] bf16 tile of the tensor-core rungs.
-fn tc_tile_bytes(rows: usize, head_dim: usize) -> usize {
+pub(crate) fn tc_tile_bytes(rows: usize, head_dim: usize) -> usize {
     rows * (bucket(head_dim) + TC_PAD) * 2
 }
 

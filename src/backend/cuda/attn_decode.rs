@@ -5,11 +5,13 @@
 //! Rung 1 is [`attn_decode_bf16`] (one CTA per query head and sequence); rung 2 is flash-decoding,
 //! [`attn_decode_split`]: chunks of [`CHUNK`] keys per CTA with a GQA group's query heads sharing
 //! one read of K/V, then a log-sum-exp merge. [`attn_decode_split_seqs`] is rung 2 for sequences
-//! whose (first row, length) only exist on the device. [`attn_decode_append_bf16`] writes a
+//! whose (first row, length) only exist on the device. Rung 3, [`attn_decode_tiles`], splits the
+//! cache the same way into the training forward's key tiles of [`TILE`] and reproduces that
+//! forward's arithmetic (attention rung 5) bit for bit: what the device model decodes with. [`attn_decode_append_bf16`] writes a
 //! step's new K/V rows into the cache, one launch for the whole batch
 //! ([`attn_decode_rope_append_bf16`] with the step's RoPE on q and k as well), and [`attend`] runs the
 //! rung a [`Rung`] names (falling back to rung 1 where rung 2 does not apply).
-use super::attention::{check_dims, AttnSeqs};
+use super::attention::{check_dims, tc_tile_bytes, AttnSeqs};
 use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use crate::backend::cpu::attention::AttnDims;
 use anyhow::{bail, Result};
@@ -22,6 +24,10 @@ const THREADS: u32 = 128;
 pub const CHUNK: usize = 128;
 /// Query heads one split CTA holds in registers (ADEC_GMAX); larger groups take several CTAs.
 const HEADS_PER_CTA: usize = 8;
+/// Keys per CTA of rung 3: the training forward's key tile (ATT_TC_ROWS).
+pub const TILE: usize = 64;
+/// Query heads per rung-3 CTA (4 warps × 16 mma rows); larger groups take several CTAs.
+const TILE_HEADS_PER_CTA: usize = 64;
 
 /// The decode-attention rungs `rlvr bench kernels` and `rlvr bench generate` compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,19 +36,42 @@ pub enum Rung {
     PerHead = 1,
     /// `attn_decode_split_bf16` + `attn_decode_merge_bf16`: flash-decoding.
     Split = 2,
+    /// `attn_decode_tiles_d{64,128}_bf16` + `attn_decode_fold_bf16`: flash-decoding over the
+    /// training forward's key tiles on tensor cores, with that forward's bits.
+    Tiles = 3,
 }
 
 impl Rung {
-    pub fn all() -> [Rung; 2] {
-        [Rung::PerHead, Rung::Split]
+    pub fn all() -> [Rung; 3] {
+        [Rung::PerHead, Rung::Split, Rung::Tiles]
     }
 
-    /// Rung `n` (1 or 2), for command-line options.
+    /// Rung `n` (1 to 3), for command-line options.
     pub fn from_number(n: usize) -> Result<Rung> {
         match n {
             1 => Ok(Rung::PerHead),
             2 => Ok(Rung::Split),
-            _ => bail!("decode attention rung {n} does not exist (1: per head, 2: flash-decoding)"),
+            3 => Ok(Rung::Tiles),
+            _ => bail!(
+                "decode attention rung {n} does not exist (1: per head, 2: flash-decoding, 3: the training forward's tiles)"
+            ),
+        }
+    }
+
+    /// Keys per partial state of the rung's scratch (rung 1 keeps none).
+    pub fn part_keys(self) -> usize {
+        match self {
+            Rung::Tiles => TILE,
+            _ => CHUNK,
+        }
+    }
+
+    /// Whether the rung runs at `dims` (rung 2 needs 16-byte rows; rungs 1 and 3 take any head
+    /// layout the attention accepts).
+    pub fn supports(self, dims: AttnDims) -> bool {
+        match self {
+            Rung::Split => split_supports(dims),
+            _ => check_dims("", dims).is_ok(),
         }
     }
 }
@@ -140,46 +169,83 @@ pub fn chunks_for(max_len: usize) -> usize {
     max_len.div_ceil(CHUNK).max(1)
 }
 
+/// Rung 3's tile kernel at `head_dim` (compiled for the head-dim buckets 64 and 128).
+pub fn tiles_kernel(head_dim: usize) -> &'static str {
+    if head_dim > 64 {
+        "attn_decode_tiles_d128_bf16"
+    } else {
+        "attn_decode_tiles_d64_bf16"
+    }
+}
+
+/// Tiles of rung 3 for caches of up to `max_len` keys per sequence.
+pub fn tiles_for(max_len: usize) -> usize {
+    max_len.div_ceil(TILE).max(1)
+}
+
 /// Whether rung 2 handles `dims` (16-byte rows: D a multiple of 8); otherwise rung 1 is used.
 pub fn split_supports(dims: AttnDims) -> bool {
     dims.head_dim.is_multiple_of(8) && check_dims("", dims).is_ok()
 }
 
-/// The partial states of the split kernel for up to `batch` sequences of up to `max_len` keys:
-/// f32 [B, Hq, chunks, D] accumulators and [B, Hq, chunks, 2] (max, sum).
+/// The partial states of a split rung (2 or 3) for up to `batch` sequences of up to `max_len`
+/// keys: f32 [B, Hq, chunks, D] accumulators and [B, Hq, chunks, 2] (max, sum), one chunk per
+/// `keys` keys (rung 2: [`CHUNK`], rung 3: [`TILE`]).
 pub struct SplitScratch {
     pub acc: DevBuf<f32>,
     pub ml: DevBuf<f32>,
     pub batch: usize,
     pub chunks: usize,
+    /// Keys per chunk.
+    pub keys: usize,
     dims: AttnDims,
 }
 
 impl SplitScratch {
+    /// Rung 2's scratch.
     pub fn alloc(
         dev: &dyn KernelDevice,
         batch: usize,
         max_len: usize,
         dims: AttnDims,
     ) -> Result<Self> {
-        let chunks = chunks_for(max_len);
+        Self::alloc_for(dev, Rung::Split, batch, max_len, dims)
+    }
+
+    /// The scratch of `rung` (its [`Rung::part_keys`] keys per chunk).
+    pub fn alloc_for(
+        dev: &dyn KernelDevice,
+        rung: Rung,
+        batch: usize,
+        max_len: usize,
+        dims: AttnDims,
+    ) -> Result<Self> {
+        let keys = rung.part_keys();
+        let chunks = max_len.div_ceil(keys).max(1);
         let slots = batch.max(1) * dims.n_q_heads * chunks;
         Ok(SplitScratch {
             acc: alloc(dev, slots * dims.head_dim)?,
             ml: alloc(dev, slots * 2)?,
             batch: batch.max(1),
             chunks,
+            keys,
             dims,
         })
     }
 
-    /// Bytes of one launch's partial states for `b` sequences of `len` keys each, written by the
-    /// split kernel and read back by the merge (the traffic rung 2 adds to the compulsory K/V).
-    pub fn traffic_bytes(dims: AttnDims, lens: &[usize]) -> u64 {
+    /// Bytes of one launch's partial states for `b` sequences of `len` keys each, `keys` keys per
+    /// chunk, written by the split kernel and read back by the merge (the traffic a split rung
+    /// adds to the compulsory K/V).
+    pub fn traffic_bytes(dims: AttnDims, lens: &[usize], keys: usize) -> u64 {
         let per_chunk = (dims.head_dim + 2) * 4 * dims.n_q_heads;
         lens.iter()
-            .map(|&l| 2 * (chunks_for(l) * per_chunk) as u64)
+            .map(|&l| 2 * (l.div_ceil(keys).max(1) * per_chunk) as u64)
             .sum()
+    }
+
+    /// Whether this scratch holds `b` sequences of `dims` for `rung`'s kernels.
+    fn fits(&self, rung: Rung, dims: AttnDims, b: usize) -> bool {
+        same_dims(dims, self.dims) && b <= self.batch && self.keys == rung.part_keys()
     }
 }
 
@@ -237,14 +303,7 @@ pub fn attn_decode_split_seqs(
             dims.head_dim
         );
     }
-    if !same_dims(dims, scratch.dims) || b > scratch.batch || seqs.len() < 2 * b {
-        bail!(
-            "{W}: {b} sequences of {dims:?} do not fit the scratch ({} of {:?}) or the {} seqs entries",
-            scratch.batch,
-            scratch.dims,
-            seqs.len()
-        );
-    }
+    check_scratch(W, Rung::Split, dims, b, scratch, seqs)?;
     if b == 0 {
         return Ok(());
     }
@@ -285,6 +344,115 @@ pub fn attn_decode_split_seqs(
         smem_bytes: 0,
     };
     dev.launch("attn_decode_merge_bf16", &cfg, &mut a)
+}
+
+fn check_scratch(
+    what: &str,
+    rung: Rung,
+    dims: AttnDims,
+    b: usize,
+    scratch: &SplitScratch,
+    seqs: &DevBuf<i32>,
+) -> Result<()> {
+    if !scratch.fits(rung, dims, b) || seqs.len() < 2 * b {
+        bail!(
+            "{what}: {b} sequences of {dims:?} do not fit the scratch ({} of {:?}, {} keys per chunk) or the {} seqs entries",
+            scratch.batch,
+            scratch.dims,
+            scratch.keys,
+            seqs.len()
+        );
+    }
+    Ok(())
+}
+
+/// Rung 3 with host-known sequences (checked like rung 1).
+#[allow(clippy::too_many_arguments)]
+pub fn attn_decode_tiles(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    cache: &AttnSeqs,
+    scratch: &SplitScratch,
+    dims: AttnDims,
+) -> Result<()> {
+    const W: &str = "attn_decode_tiles";
+    let b = cache.host.len();
+    check_nonempty(W, cache)?;
+    if cache.max_len > scratch.chunks * scratch.keys {
+        bail!(
+            "{W}: a sequence of {} keys exceeds the scratch's {} chunks of {}",
+            cache.max_len,
+            scratch.chunks,
+            scratch.keys
+        );
+    }
+    check_shapes(W, dims, b, out, lse, q, k_cache, v_cache, cache.rows)?;
+    attn_decode_tiles_seqs(
+        dev, out, lse, q, k_cache, v_cache, &cache.dev, b, scratch, dims,
+    )
+}
+
+/// Rung 3 for `b` sequences whose (first row, length) pairs are in `seqs` [b][2] on the device
+/// (the caller guarantees what [`attn_decode_split_seqs`] asks).
+#[allow(clippy::too_many_arguments)]
+pub fn attn_decode_tiles_seqs(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    seqs: &DevBuf<i32>,
+    b: usize,
+    scratch: &SplitScratch,
+    dims: AttnDims,
+) -> Result<()> {
+    let kernel = tiles_kernel(dims.head_dim);
+    check_shapes(kernel, dims, b, out, lse, q, k_cache, v_cache, 0)?;
+    check_scratch(kernel, Rung::Tiles, dims, b, scratch, seqs)?;
+    if b == 0 {
+        return Ok(());
+    }
+    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    let slices = dims.group().div_ceil(TILE_HEADS_PER_CTA);
+    let mut a = KernelArgs::new();
+    a.buf(&scratch.acc)
+        .buf(&scratch.ml)
+        .buf(q)
+        .buf(k_cache)
+        .buf(v_cache)
+        .buf(seqs);
+    a.i32(hq as i32)
+        .i32(hkv as i32)
+        .i32(d as i32)
+        .i32(scratch.chunks as i32)
+        .f32(dims.scale());
+    // Query rows, K and V: three padded [64][bucket + 8] bf16 tiles.
+    let cfg = LaunchCfg {
+        grid: [scratch.chunks as u32, (hkv * slices) as u32, b as u32],
+        block: [THREADS, 1, 1],
+        smem_bytes: (3 * tc_tile_bytes(TILE, d)) as u32,
+    };
+    dev.launch(kernel, &cfg, &mut a)?;
+    let mut a = KernelArgs::new();
+    a.buf(out)
+        .buf(lse)
+        .buf(&scratch.acc)
+        .buf(&scratch.ml)
+        .buf(seqs)
+        .i32(hq as i32)
+        .i32(d as i32)
+        .i32(scratch.chunks as i32);
+    let cfg = LaunchCfg {
+        grid: [hq as u32, b as u32, 1],
+        block: [THREADS, 1, 1],
+        smem_bytes: 0,
+    };
+    dev.launch("attn_decode_fold_bf16", &cfg, &mut a)
 }
 
 /// The caches hold every row a sequence of the step reaches, K and V alike.
@@ -433,8 +601,8 @@ pub fn attn_decode_rope_append_bf16(
     dev.launch(W, &cfg, &mut a)
 }
 
-/// Decode attention with `rung` (rung 2 needs `scratch` and [`split_supports`]; otherwise rung 1
-/// runs).
+/// Decode attention with `rung` (rungs 2 and 3 need a `scratch` of theirs, rung 2 also
+/// [`split_supports`]; otherwise rung 1 runs).
 #[allow(clippy::too_many_arguments)]
 pub fn attend(
     dev: &dyn KernelDevice,
@@ -449,8 +617,11 @@ pub fn attend(
     dims: AttnDims,
 ) -> Result<()> {
     match (rung, scratch) {
-        (Rung::Split, Some(s)) if split_supports(dims) => {
+        (Rung::Split, Some(s)) if split_supports(dims) && s.keys == CHUNK => {
             attn_decode_split(dev, out, lse, q, k_cache, v_cache, cache, s, dims)
+        }
+        (Rung::Tiles, Some(s)) if s.keys == TILE => {
+            attn_decode_tiles(dev, out, lse, q, k_cache, v_cache, cache, s, dims)
         }
         _ => attn_decode_bf16(dev, out, lse, q, k_cache, v_cache, cache, dims),
     }
@@ -476,8 +647,12 @@ mod tests {
         assert!(!split_supports(d(4, 3, 16)));
         // one chunk of partials per query head, written and read back
         assert_eq!(
-            SplitScratch::traffic_bytes(d(2, 1, 8), &[CHUNK, CHUNK + 1]),
+            SplitScratch::traffic_bytes(d(2, 1, 8), &[CHUNK, CHUNK + 1], CHUNK),
             2 * (2 * 40 + 2 * 2 * 40)
         );
+        assert_eq!(tiles_for(TILE), 1);
+        assert_eq!(tiles_for(TILE + 1), 2);
+        assert!(Rung::Tiles.supports(d(4, 4, 20)));
+        assert!(!Rung::Split.supports(d(4, 4, 20)));
     }
 }

@@ -29,7 +29,7 @@ pub fn rungs_wanted(b: &Bencher, op: &str) -> &'static [AttnRung] {
 
 /// On the emulator the tiny model's head dim (16) only reaches the 64 bucket of the tensor-core
 /// kernels; this layout adds the 128 bucket.
-const EMU_WIDE_HEADS: LayerShape = LayerShape {
+pub(crate) const EMU_WIDE_HEADS: LayerShape = LayerShape {
     model: "tiny-d128",
     short: "tiny-d128",
     head_dim: 128,

@@ -2,8 +2,9 @@
 //! slot s owning rows [s · max_len, (s + 1) · max_len) — the packed layout the decode attention
 //! (`attn_decode`) reads. Rows are written by copies (prefill K/V, or a prompt shared between the
 //! samples of a request) and by the decode step's `attn_decode_append_bf16`. The cache also holds
-//! the decode attention's rung and, for flash-decoding, its partial-state scratch for every slot.
-use super::super::attn_decode::{split_supports, Rung, SplitScratch};
+//! the decode attention's rung and, for the split rungs, their partial-state scratch for every
+//! slot.
+use super::super::attn_decode::{Rung, SplitScratch};
 use super::super::device::{alloc, filled, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use super::DeviceModel;
 use anyhow::{bail, Result};
@@ -19,11 +20,13 @@ pub struct KvCache {
     pub width: usize,
     /// bf16 zeros, the second operand of the copy (`x + 0` rounds back to x exactly).
     zeros: DevBuf<bf16>,
-    /// The decode attention's rung (rung 2 where the head layout allows it).
+    /// The decode attention's rung: rung 3, whose bits are the training forward's (attention
+    /// rung 5), so the sampler's log-probs are the trainer's.
     pub rung: Rung,
-    /// Flash-decoding's partial states for every slot at `max_len` keys (None where rung 2 does
-    /// not apply to the head layout).
+    /// The split rung's partial states for every slot at `max_len` keys (None for rung 1 or
+    /// where rung 2 does not apply to the head layout).
     pub split: Option<SplitScratch>,
+    slots: usize,
 }
 
 impl KvCache {
@@ -42,32 +45,45 @@ impl KvCache {
         let v = (0..layers)
             .map(|_| alloc(dev, n))
             .collect::<Result<Vec<_>>>()?;
-        let dims = dm.attn_dims();
-        let split = if split_supports(dims) {
-            Some(SplitScratch::alloc(dev, slots, max_len, dims)?)
-        } else {
-            None
-        };
-        Ok(KvCache {
+        let cache = KvCache {
             k,
             v,
             max_len,
             width,
             zeros: filled(dev, max_len * width, bf16::ZERO)?,
-            rung: if split.is_some() {
-                Rung::Split
-            } else {
-                Rung::PerHead
-            },
-            split,
-        })
+            rung: Rung::PerHead,
+            split: None,
+            slots,
+        };
+        cache.with_rung(dev, dm, Rung::Tiles)
     }
 
-    /// This cache with the decode attention `rung` (rung 2 falls back to rung 1 where the head
-    /// layout does not allow it).
-    pub fn with_rung(mut self, rung: Rung) -> Self {
+    /// This cache with the decode attention `rung` and its scratch (rung 2 falls back to rung 1
+    /// where the head layout does not allow it). Only rung 3 gives the training forward's bits.
+    pub fn with_rung(
+        mut self,
+        dev: &dyn KernelDevice,
+        dm: &DeviceModel,
+        rung: Rung,
+    ) -> Result<Self> {
+        let dims = dm.attn_dims();
+        let rung = if rung.supports(dims) {
+            rung
+        } else {
+            Rung::PerHead
+        };
+        self.split = match rung {
+            Rung::PerHead => None,
+            r => Some(SplitScratch::alloc_for(
+                dev,
+                r,
+                self.slots,
+                self.max_len,
+                dims,
+            )?),
+        };
         self.rung = rung;
-        self
+        Ok(self)
     }
 
     /// Copies `rows` rows of `src` starting at row `src_row` into `dst` (this cache's K or V of

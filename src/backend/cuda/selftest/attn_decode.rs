@@ -1,15 +1,16 @@
-//! kernels/attn_decode.cu: both rungs of the decode step over a KV cache against
+//! kernels/attn_decode.cu: the rungs of the decode step over a KV cache against
 //! `backend::cpu::attention::attend_head` (inputs rounded to bf16 first, outputs pre-filled with
 //! NaN so an unwritten element fails). The caches are laid out like the generation cache's slot
 //! pool: each sequence owns `slot · max_len ..`, slots in a shuffled order with unused rows
-//! between them. Rung 2 must also give bit-identical results for a sequence alone and inside a
-//! batch (its chunking depends on nothing but the sequence). The KV append must write exactly
+//! between them. Rungs 2 and 3 must also give bit-identical results for a sequence alone and
+//! inside a batch (their chunking depends on nothing but the sequence), and rung 3 the bits of
+//! the training forward (attention rung 5) at each sequence's last position. The KV append must write exactly
 //! the new rows and leave every other cache row alone; the fused RoPE + append must match
 //! `backend::cpu::rope::rope_append` and give the same bits as `rope_fwd_bf16` then the append.
-use super::super::attention::AttnSeqs;
+use super::super::attention::{attn_fwd_bf16_rung, AttnRung, AttnSeqs};
 use super::super::attn_decode::{
     attn_decode_append_bf16, attn_decode_bf16, attn_decode_rope_append_bf16, attn_decode_split,
-    split_supports, Rung, SplitScratch, StepQkv, CHUNK,
+    attn_decode_tiles, split_supports, tiles_kernel, Rung, SplitScratch, StepQkv, CHUNK, TILE,
 };
 use super::super::device::{download, filled, upload, DevBuf, KernelDevice};
 use super::super::rope::rope_fwd_bf16;
@@ -65,9 +66,9 @@ impl DecodeCase {
 }
 
 /// Small cases for the emulator (GQA 1..9 heads per kv head, D not a power of two, a 1-key cache,
-/// several chunks); the model shapes on a GPU.
+/// several chunks and tiles, a group wider than one rung-3 CTA); the model shapes on a GPU.
 pub fn cases(set: ShapeSet) -> Vec<DecodeCase> {
-    let c = CHUNK;
+    let (c, t) = (CHUNK, TILE);
     match set {
         ShapeSet::Small => vec![
             DecodeCase::new(&[1, 17, 3], 4, 4, 16),
@@ -75,6 +76,8 @@ pub fn cases(set: ShapeSet) -> Vec<DecodeCase> {
             DecodeCase::new(&[2, 19], 7, 1, 40),
             DecodeCase::new(&[c, c + 1, 9], 18, 2, 8),
             DecodeCase::new(&[3, 12], 4, 2, 20),
+            DecodeCase::new(&[t, t + 1, 2 * t - 1], 3, 3, 128),
+            DecodeCase::new(&[5, 70], 66, 1, 24),
         ],
         ShapeSet::Full => vec![
             DecodeCase::new(&[1, 3, 17, 33, 65], 4, 4, 16),
@@ -99,6 +102,9 @@ pub fn run(c: &mut Checks) {
                 check_case(dev, rng, &case, Rung::Split)
             });
         }
+        c.check(tiles_kernel(case.dims.head_dim), &shape, |dev, rng| {
+            check_case(dev, rng, &case, Rung::Tiles)
+        });
         c.check("attn_decode_append_bf16", &shape, |dev, rng| {
             check_append(dev, rng, &case)
         });
@@ -336,8 +342,71 @@ fn run_rung(
             let scratch = SplitScratch::alloc(dev, b, case.max_len(), dims)?;
             attn_decode_split(dev, &o, &lse, q, &x.kb, &x.vb, &cache, &scratch, dims)?
         }
+        Rung::Tiles => {
+            let scratch = SplitScratch::alloc_for(dev, rung, b, case.max_len(), dims)?;
+            attn_decode_tiles(dev, &o, &lse, q, &x.kb, &x.vb, &cache, &scratch, dims)?
+        }
     }
     Ok((download(dev, &o)?, download(dev, &lse)?))
+}
+
+/// The training forward on attention rung `fwd` over the case's caches as packed sequences, with
+/// each sequence's decode query at its last position and random queries before it: out and lse
+/// of those last positions, [B, Hq·D] and [B, Hq].
+fn forward_last_rows(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    case: &DecodeCase,
+    x: &Inputs,
+    fwd: AttnRung,
+) -> Result<(Vec<bf16>, Vec<f32>)> {
+    let decode_q = download(dev, &x.qb)?;
+    let dims = case.dims;
+    let (hq, d) = (dims.n_q_heads, dims.head_dim);
+    let seqs = case.seqs();
+    let (_, mut qh) = bf16_inputs(rng, case.rows() * hq * d, -2.0, 2.0);
+    for (i, &(start, len)) in seqs.iter().enumerate() {
+        let row = (start + len - 1) * hq * d;
+        qh[row..row + hq * d].copy_from_slice(&decode_q[i * hq * d..(i + 1) * hq * d]);
+    }
+    let packed = AttnSeqs::upload(dev, &seqs)?;
+    let q = upload(dev, &qh)?;
+    let o = filled(dev, case.rows() * hq * d, bf16::NAN)?;
+    let lse = filled(dev, case.rows() * hq, f32::NAN)?;
+    attn_fwd_bf16_rung(fwd, dev, &o, &lse, &q, &x.kb, &x.vb, &packed, dims)?;
+    let (o, lse) = (download(dev, &o)?, download(dev, &lse)?);
+    let mut out = Vec::with_capacity(seqs.len() * hq * d);
+    let mut out_lse = Vec::with_capacity(seqs.len() * hq);
+    for &(start, len) in &seqs {
+        let row = start + len - 1;
+        out.extend_from_slice(&o[row * hq * d..(row + 1) * hq * d]);
+        out_lse.extend_from_slice(&lse[row * hq..(row + 1) * hq]);
+    }
+    Ok((out, out_lse))
+}
+
+/// Outputs (out and lse elements) where decode rung 3 and the training forward on attention rung
+/// `fwd` differ bitwise at each sequence's last position, of how many: 0 for rung 5 (the device
+/// model's pair), some for the online-softmax rung 3.
+pub fn tiles_vs_forward(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    case: &DecodeCase,
+    fwd: AttnRung,
+) -> Result<(usize, usize)> {
+    let x = inputs(dev, rng, case)?;
+    let (o, lse) = run_rung(dev, case, &x, &x.qb, &case.seqs(), Rung::Tiles)?;
+    let (fo, fl) = forward_last_rows(dev, rng, case, &x, fwd)?;
+    Ok((bit_diffs(&o, &lse, &fo, &fl), o.len() + lse.len()))
+}
+
+fn bit_diffs(o: &[bf16], lse: &[f32], fo: &[bf16], fl: &[f32]) -> usize {
+    let n = o.iter().zip(fo).filter(|(a, b)| a.to_bits() != b.to_bits());
+    let m = lse
+        .iter()
+        .zip(fl)
+        .filter(|(a, b)| a.to_bits() != b.to_bits());
+    n.count() + m.count()
 }
 
 /// One rung on one case against the CPU; rung 2 also runs every sequence alone and must match
@@ -351,6 +420,7 @@ pub fn check_case(
     let name = match rung {
         Rung::PerHead => "attn_decode_bf16",
         Rung::Split => "attn_decode_split_bf16",
+        Rung::Tiles => tiles_kernel(case.dims.head_dim),
     };
     let shape = format!("decode {}", case.label());
     let x = inputs(dev, rng, case)?;
@@ -362,19 +432,35 @@ pub fn check_case(
         compare(&format!("{name} out"), &shape, &of, &want_o, TOL_BF16),
         compare(&format!("{name} lse"), &shape, &lse, &want_lse, TOL_GEMM),
     ];
-    if rung == Rung::Split {
+    let bits = |v: &[bf16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let bits32 = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    if rung == Rung::Tiles {
+        let (fo, fl) = forward_last_rows(dev, rng, case, &x, AttnRung::FORWARD)?;
+        let mut row = compare(
+            &format!("{name} = forward rung 5"),
+            &shape,
+            &[0.0],
+            &[0.0],
+            0.0,
+        );
+        let diff = bit_diffs(&o, &lse, &fo, &fl);
+        if diff > 0 {
+            row.pass = false;
+            row.note = format!(
+                "decode differs bitwise from the training forward's last positions ({diff} of {} out and lse elements)",
+                o.len() + lse.len()
+            );
+        }
+        rows.push(row);
+    }
+    if rung != Rung::PerHead {
         let (hq, d) = (case.dims.n_q_heads, case.dims.head_dim);
         let mut same = true;
         for (i, &s) in seqs.iter().enumerate() {
             let qi = x.qb.view(i * hq * d, hq * d)?;
             let (oi, li) = run_rung(dev, case, &x, &qi, &[s], rung)?;
-            let bits = |v: &[bf16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             same &= bits(&oi) == bits(&o[i * hq * d..(i + 1) * hq * d])
-                && li.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
-                    == lse[i * hq..(i + 1) * hq]
-                        .iter()
-                        .map(|v| v.to_bits())
-                        .collect::<Vec<_>>();
+                && bits32(&li) == bits32(&lse[i * hq..(i + 1) * hq]);
         }
         let mut row = compare(&format!("{name} alone"), &shape, &[0.0], &[0.0], 0.0);
         if !same {
