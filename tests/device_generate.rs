@@ -544,6 +544,8 @@ fn skewed_workload_launch_counts() {
     let sampling =
         counting.of("sample_rows_params_radix_f32")[0] + counting.of("sample_rows_params_f32")[0];
     assert_eq!(sampling, draws as u64);
+    // and one device read per draw: token, log-prob and truncated log-prob in one copy
+    assert_eq!(*counting.reads.lock().unwrap(), draws as u64);
     assert_eq!(tokens, 4 * 48);
     // the longest response (24 tokens) bounds the steps: 23 here, against 39 for waves of 8
     assert_eq!(stats.decode_steps, 23);

@@ -51,6 +51,24 @@ impl<T: DevElem> DevBuf<T> {
 
     /// Elements `offset..offset + len` as a buffer of their own, borrowed from `self` (kernels,
     /// copies and collectives then address exactly that range).
+    /// The same bytes as elements of `U` (the allocation's owner moves along): outputs of
+    /// different element types cut from one allocation, so they come back in one copy.
+    pub fn retype<U: DevElem>(self) -> Result<DevBuf<U>> {
+        let size = std::mem::size_of::<U>();
+        if !self.raw.bytes.is_multiple_of(size) || !self.raw.ptr.is_multiple_of(size as u64) {
+            bail!(
+                "a {}-byte buffer at {:#x} cannot hold {size}-byte elements",
+                self.raw.bytes,
+                self.raw.ptr
+            );
+        }
+        Ok(DevBuf {
+            len: self.raw.bytes / size,
+            raw: self.raw,
+            _t: PhantomData,
+        })
+    }
+
     pub fn view(&self, offset: usize, len: usize) -> Result<DevView<'_, T>> {
         let end = offset.checked_add(len);
         if end.is_none_or(|e| e > self.len) {

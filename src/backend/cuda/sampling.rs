@@ -6,7 +6,7 @@
 //! Two rungs ([`SampleRung`]) draw the same tokens and log-probabilities bit for bit: rung 1 finds
 //! the top-k / top-p thresholds by bisection on the logits' order key (~70 passes over a row),
 //! rung 2 by radix select (at most 6). [`sample_rows`] and [`sample_rows_params`] run the best.
-use super::device::{alloc, download, upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
+use super::device::{alloc_arena, download, upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use crate::backend::cpu::sampling::{Sampled, SamplingParams};
 use anyhow::{bail, Context, Result};
 
@@ -15,22 +15,43 @@ pub struct SampledDev {
     pub token: DevBuf<i32>,
     pub logprob: DevBuf<f32>,
     pub logprob_truncated: DevBuf<f32>,
+    /// The three above as one allocation of 4-byte words (token, log-prob, truncated log-prob
+    /// per row, in that order) when [`alloc`](Self::alloc) made them: read back in one copy, the
+    /// decode step's only wait on the device.
+    pub whole: Option<DevBuf<u32>>,
 }
 
 impl SampledDev {
     pub fn alloc(dev: &dyn KernelDevice, rows: usize) -> Result<Self> {
+        let (whole, parts) = alloc_arena::<u32>(dev, &[rows, rows, rows])?;
+        let [token, logprob, logprob_truncated]: [DevBuf<u32>; 3] = parts
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("SampledDev: three parts expected"))?;
         Ok(SampledDev {
-            token: alloc(dev, rows)?,
-            logprob: alloc(dev, rows)?,
-            logprob_truncated: alloc(dev, rows)?,
+            token: token.retype()?,
+            logprob: logprob.retype()?,
+            logprob_truncated: logprob_truncated.retype()?,
+            whole: Some(whole),
         })
     }
 
-    /// Downloads the results; a row whose logits were not finite is an error naming the row.
+    /// Downloads the results (one copy when allocated as one); a row whose logits were not
+    /// finite is an error naming the row.
     pub fn download(&self, dev: &dyn KernelDevice) -> Result<Vec<Sampled>> {
-        let tok = download(dev, &self.token)?;
-        let lp = download(dev, &self.logprob)?;
-        let lpt = download(dev, &self.logprob_truncated)?;
+        let (tok, lp, lpt) = match &self.whole {
+            Some(w) => {
+                let words = download(dev, w)?;
+                let n = self.token.len();
+                let f = |r: &[u32]| r.iter().map(|&x| f32::from_bits(x)).collect::<Vec<_>>();
+                let tok = words[..n].iter().map(|&x| x as i32).collect::<Vec<_>>();
+                (tok, f(&words[n..2 * n]), f(&words[2 * n..3 * n]))
+            }
+            None => (
+                download(dev, &self.token)?,
+                download(dev, &self.logprob)?,
+                download(dev, &self.logprob_truncated)?,
+            ),
+        };
         let mut out = Vec::with_capacity(tok.len());
         for (r, ((&t, &a), &b)) in tok.iter().zip(&lp).zip(&lpt).enumerate() {
             if t < 0 {

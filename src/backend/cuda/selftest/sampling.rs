@@ -188,6 +188,7 @@ pub fn rung_parity(
             token: filled(dev, rows, -7)?,
             logprob: filled(dev, rows, f32::NAN)?,
             logprob_truncated: filled(dev, rows, f32::NAN)?,
+            whole: None,
         };
         sample_rows_params_on(rung, dev, &out, &ld, vocab, &keys, &per_row, 2)?;
         let mut rows_out = raw_outputs(dev, &out)?;
@@ -287,6 +288,7 @@ pub fn sampling_agreement(
         token: filled(dev, rows, -7)?,
         logprob: filled(dev, rows, f32::NAN)?,
         logprob_truncated: filled(dev, rows, f32::NAN)?,
+        whole: None,
     };
     let ld = upload(dev, &logits)?;
     let keys = upload(dev, &sample_keys(&streams, &steps)?)?;
