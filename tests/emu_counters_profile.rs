@@ -63,20 +63,22 @@ fn decode_step_profile_reports_every_kernel_with_its_estimate() {
         let e = k["global_sector_efficiency"].as_f64().unwrap_or(1.0);
         assert!(e > 0.0 && e <= 1.0, "{}: sector efficiency {e}", k["name"]);
     }
-    // Every GEMM has 2 rows, computed in 64- or 128-row tiles: the tensor cores do many times
-    // the product's FLOPs (what a small-batch GEMV would save).
-    let gemm_shares: Vec<f64> = kernels
+    // Every GEMM has 2 rows: all of them run on the few-row kernel, whose m16 tiles do 8 times
+    // the product's FLOPs (rung 3's 128-row tiles did 64 times).
+    let gemm: Vec<(&str, f64)> = kernels
         .iter()
-        .filter(|k| {
-            k["name"]
-                .as_str()
-                .is_some_and(|n| n.starts_with("gemm_bf16_"))
+        .filter_map(|k| {
+            let n = k["name"].as_str()?;
+            n.starts_with("gemm_bf16_")
+                .then(|| (n, k["tc_flop_share"].as_f64().unwrap_or(0.0)))
         })
-        .filter_map(|k| k["tc_flop_share"].as_f64())
         .collect();
     assert!(
-        gemm_shares.iter().any(|&s| s >= 32.0),
-        "GEMM tensor-core shares {gemm_shares:?}"
+        !gemm.is_empty()
+            && gemm
+                .iter()
+                .all(|&(n, s)| n == "gemm_bf16_rows_kk" && s == 8.0),
+        "GEMMs of the decode step: {gemm:?}"
     );
     // Decode attention runs on tensor cores (the training forward's tiles, the group's query
     // heads padded to 16 mma rows: a share above 1).

@@ -73,18 +73,26 @@ pub enum GemmRung {
     /// sm_90a (kernels/gemm_sm90.cu): TMA + mbarrier ring, warp-specialised wgmma, persistent.
     /// Runs only on compute capability 9.0 (rung 3 elsewhere); opt-in for the model.
     Wgmma = 5,
+    /// Rung 4, with products of at most [`ROWS_MAX_M`] token rows (decode) on
+    /// `gemm_bf16_rows_kk`: a warp per 8 output columns (N / 8 blocks instead of N / 128), every
+    /// element the same mma.sync sequence as rung 3, so the same bits without splitting K.
+    Rows = 6,
 }
 
+/// Most rows rung 6's few-row kernel takes (four m16 tiles per warp; GEMM_ROWS_MT).
+pub const ROWS_MAX_M: usize = 64;
+
 impl GemmRung {
-    pub const ALL: [GemmRung; 5] = [
+    pub const ALL: [GemmRung; 6] = [
         GemmRung::Strided,
         GemmRung::Layouts,
         GemmRung::Tiles,
         GemmRung::SplitK,
         GemmRung::Wgmma,
+        GemmRung::Rows,
     ];
     /// The best rung on every device (mma.sync).
-    pub const BEST: GemmRung = GemmRung::SplitK;
+    pub const BEST: GemmRung = GemmRung::Rows;
 
     /// What the device model runs: [`GemmRung::BEST`], or the wgmma rung when `RLVR_GEMM_WGMMA=1`
     /// (it has not run on a GPU yet; on devices other than sm_90 the plan still takes rung 3/4).
@@ -116,6 +124,7 @@ impl GemmRung {
             GemmRung::Wgmma => {
                 "sm_90a: TMA + mbarrier ring, producer/consumer warpgroups, wgmma 128x256, persistent"
             }
+            GemmRung::Rows => "rung 4 + a warp per 8 columns for <= 64 token rows, rung 3's bits",
         }
     }
 }
@@ -282,7 +291,7 @@ pub fn gemm_bf16_with(
             launch_pipe(dev, Some(&parts), None, a, b, &partial, &whole, &plan)?;
             launch_split_sum(dev, c_f32, c_bf16, &parts, g, o, plan.splits)?;
         }
-        Kind::Pipe { .. } => launch_pipe(dev, c_f32, c_bf16, a, b, g, o, &plan)?,
+        Kind::Pipe { .. } | Kind::Rows => launch_pipe(dev, c_f32, c_bf16, a, b, g, o, &plan)?,
         Kind::Wgmma { a_k, b_k } => launch_wgmma(
             dev,
             plan.kernel,
@@ -397,7 +406,7 @@ fn output_args(
 }
 
 /// Rungs 2–4: the templated pipeline (`splits` partial products along K when > 1, into a dense
-/// [batch · splits, m, n] C).
+/// [batch · splits, m, n] C); rung 6's few-row kernel takes the same arguments.
 #[allow(clippy::too_many_arguments)]
 fn launch_pipe(
     dev: &dyn KernelDevice,
@@ -409,8 +418,10 @@ fn launch_pipe(
     o: &GemmOpts<'_>,
     plan: &GemmPlan,
 ) -> Result<()> {
-    let Kind::Pipe { a_k, b_k } = plan.kind else {
-        bail!("gemm_bf16: {} is not a pipelined kernel", plan.kernel);
+    let (a_k, b_k, threads, smem) = match plan.kind {
+        Kind::Pipe { a_k, b_k } => (a_k, b_k, 128, plan.tile.smem_bytes(a_k, b_k)),
+        Kind::Rows => (true, true, 32, 0),
+        _ => bail!("gemm_bf16: {} is not a pipelined kernel", plan.kernel),
     };
     let t = plan.tile;
     let tiles = g.m.div_ceil(t.bm) * g.n.div_ceil(t.bn);
@@ -419,8 +430,8 @@ fn launch_pipe(
     }
     let cfg = LaunchCfg {
         grid: [tiles as u32, 1, (g.batch * plan.splits) as u32],
-        block: [128, 1, 1],
-        smem_bytes: t.smem_bytes(a_k, b_k) as u32,
+        block: [threads, 1, 1],
+        smem_bytes: smem as u32,
     };
     let fused = plan.fused_epilogue();
     let mut args = KernelArgs::new();
@@ -522,6 +533,16 @@ const FIRST_TILE: TileCfg = TileCfg {
     staged_epilogue: false,
 };
 const LAYOUTS_TILE: TileCfg = FIRST_TILE;
+/// Rung 6's few-row kernel: all rows (at most 64) by 8 columns per one-warp block, K in steps
+/// of 32 as rung 3 (no shared memory).
+const ROWS_TILE: TileCfg = TileCfg {
+    bm: ROWS_MAX_M,
+    bn: 8,
+    bk: 32,
+    stages: 0,
+    swizzled: false,
+    staged_epilogue: false,
+};
 const BIG_TILE: TileCfg = TileCfg {
     bm: 128,
     bn: 128,
@@ -560,6 +581,8 @@ enum Kind {
         a_k: bool,
         b_k: bool,
     },
+    /// Rung 6's few-row kernel (both operands contiguous along k).
+    Rows,
     /// Rung 5 (kernels/gemm_sm90.cu); whether each operand is contiguous along k.
     Wgmma {
         a_k: bool,
@@ -696,6 +719,17 @@ fn plan_for(
         }
         GemmRung::Wgmma if split_k => GemmRung::SplitK,
         GemmRung::Wgmma => GemmRung::Tiles,
+        // Token rows only: a product that may split K (weight gradients) is rung 4's.
+        GemmRung::Rows if a_k && b_k && !split_k && g.m <= ROWS_MAX_M => {
+            return GemmPlan {
+                kernel: "gemm_bf16_rows_kk",
+                rung,
+                tile: ROWS_TILE,
+                splits: 1,
+                kind: Kind::Rows,
+            };
+        }
+        GemmRung::Rows => GemmRung::SplitK,
         r => r,
     };
     let tile = if rung == GemmRung::Layouts {

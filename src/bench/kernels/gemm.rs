@@ -27,6 +27,7 @@ pub const LADDER: Ladder = Ladder {
         (3, GemmRung::Tiles.idea()),
         (4, GemmRung::SplitK.idea()),
         (5, GemmRung::Wgmma.idea()),
+        (6, GemmRung::Rows.idea()),
     ],
     best: GemmRung::BEST.number(),
 };
@@ -105,6 +106,24 @@ fn cases(plan: &Plan) -> Vec<Case> {
         v.push(case(format!("{p} down dYᵀ·X {h}x{f}x{t}"), h, f, t, "dw"));
         // The narrow k/v projections' weight gradient: few output tiles, deep K (split-K's case).
         v.push(case(format!("{p} k dYᵀ·X {kv}x{h}x{t}"), kv, h, t, "dw"));
+        // A decode step's q/k/v and down products at batch 1 and 64 (rung 6's case).
+        for rows in [1, 64] {
+            let q = m.qkv_width();
+            v.push(case(
+                format!("{p} decode qkv {rows}x{q}x{h}"),
+                rows,
+                q,
+                h,
+                "fwd",
+            ));
+            v.push(case(
+                format!("{p} decode down {rows}x{h}x{f}"),
+                rows,
+                h,
+                f,
+                "fwd",
+            ));
+        }
         let goal = m.short == "7B" || plan.models.len() == 1;
         v[first..].iter_mut().for_each(|c| c.has_goal = goal);
     }

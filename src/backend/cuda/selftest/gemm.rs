@@ -1,7 +1,9 @@
 //! kernels/gemm.cu: every rung of the GEMM ladder in the four operand layouts (x·Wᵀ, dY·W,
 //! dYᵀ·x and the fourth), with an f32 output accumulated onto a prior value (beta = 1), a bf16
 //! output, a NaN-filled f32 output that beta = 0 must not read, the fused bias + residual
-//! epilogue, and split-K, against `backend::cpu::gemm` (f32) on the same bf16-rounded operands.
+//! epilogue, and split-K, against `backend::cpu::gemm` (f32) on the same bf16-rounded operands;
+//! rung 6's few-row kernel also bit for bit against rung 3 (the decode step's products must keep
+//! the training forward's bits).
 use super::super::device::{download, upload, DevBuf, KernelDevice};
 use super::super::gemm::{gemm_bf16_with, gemm_plan, Gemm, GemmOpts, GemmRung, Strides};
 use super::{
@@ -77,10 +79,15 @@ pub fn run(c: &mut Checks) {
     if !c.wants("gemm") {
         return;
     }
-    // Rung 5 runs in selftest/gemm_sm90.rs, on its own copy of the input stream.
-    for rung in GemmRung::ALL.into_iter().filter(|r| *r != GemmRung::Wgmma) {
+    // Rung 5 runs in selftest/gemm_sm90.rs, rung 6 below, each on its own copy of the input
+    // stream (the checks after them keep the inputs they had before those rungs existed).
+    for rung in GemmRung::ALL
+        .into_iter()
+        .filter(|r| !matches!(r, GemmRung::Wgmma | GemmRung::Rows))
+    {
         run_rung(c, rung);
     }
+    run_rows(c);
     for (batch, m, n, k) in split_shapes(c.set) {
         for layout in ["kk", "mn"] {
             let shape = format!("r4 split {layout} b{batch} {m}x{n}x{k}");
@@ -95,6 +102,121 @@ pub fn run(c: &mut Checks) {
             });
         }
     }
+}
+
+/// Rung 6 on the ladder's checks, and bit for bit against rung 3 at few-row shapes, on a copy of
+/// the input stream.
+fn run_rows(c: &mut Checks) {
+    let stream = c.rng.clone();
+    run_rung(c, GemmRung::Rows);
+    for dims in rows_shapes(c.set) {
+        let (batch, m, n, k) = dims;
+        let shape = format!("r6 b{batch} {m}x{n}x{k} = r3");
+        c.check("gemm_bf16_rows_kk", &shape, |dev, rng| {
+            check_rows_bits(dev, rng, dims, &shape)
+        });
+    }
+    c.rng = stream;
+}
+
+/// Few-row products: one row, a partial m16 tile, all four m16 tiles, partial n8 tiles, K a
+/// multiple of 8 but not of the 32-wide K tile, a batch of two (gate|up).
+pub fn rows_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
+    let mut v = vec![
+        (1, 1, 8, 16),
+        (1, 7, 130, 104),
+        (2, 64, 72, 264),
+        (1, 33, 24, 40),
+    ];
+    if set == ShapeSet::Full {
+        v.extend([(1, 1, 2048, 1536), (2, 64, 8960, 1536), (1, 64, 1536, 8960)]);
+    }
+    v
+}
+
+/// Rung 6 and rung 3 on the same x·Wᵀ problem give the same bits: a bf16 output with the fused
+/// bias and residual, and an f32 output with alpha and beta onto a prior value.
+pub fn check_rows_bits(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    dims: (usize, usize, usize, usize),
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
+    let (batch, m, n, k) = dims;
+    let p = |rung| Problem {
+        dims,
+        layout: "kk",
+        rung,
+        split_k: false,
+    };
+    let (_, ah) = bf16_inputs(rng, batch * m * k, -1.0, 1.0);
+    let (_, bh) = bf16_inputs(rng, batch * n * k, -1.0, 1.0);
+    let (_, biash) = bf16_inputs(rng, n, -1.0, 1.0);
+    let (_, resh) = bf16_inputs(rng, batch * m * n, -1.0, 1.0);
+    let prior: Vec<f32> = (0..batch * m * n).map(|i| (i % 7) as f32 * 0.25).collect();
+    let (da, db) = (upload(dev, &ah)?, upload(dev, &bh)?);
+    let (dbias, dres) = (upload(dev, &biash)?, upload(dev, &resh)?);
+    let mut outs = Vec::new();
+    for rung in [GemmRung::Tiles, GemmRung::Rows] {
+        let y = nan_bf16(dev, batch * m * n)?;
+        let opts = GemmOpts {
+            rung,
+            bias: Some(&dbias),
+            residual: Some(&dres),
+            ..GemmOpts::default()
+        };
+        gemm_bf16_with(
+            dev,
+            None,
+            Some(&y),
+            &da,
+            &db,
+            &p(rung).gemm(1.0, 0.0),
+            &opts,
+        )?;
+        let c = upload(dev, &prior)?;
+        let opts = GemmOpts {
+            rung,
+            ..GemmOpts::default()
+        };
+        gemm_bf16_with(
+            dev,
+            Some(&c),
+            None,
+            &da,
+            &db,
+            &p(rung).gemm(0.5, 1.0),
+            &opts,
+        )?;
+        let bits16: Vec<u16> = download(dev, &y)?.iter().map(|v| v.to_bits()).collect();
+        let bits32: Vec<u32> = download(dev, &c)?.iter().map(|v| v.to_bits()).collect();
+        outs.push((bits16, bits32));
+    }
+    let g = p(GemmRung::Rows).gemm(1.0, 0.0);
+    let plan = gemm_plan(dev, &g, &da, &db, GemmRung::Rows, false);
+    let mut row = compare(
+        &format!("r6 {} = r3", plan.kernel),
+        shape,
+        &[0.0],
+        &[0.0],
+        0.0,
+    );
+    let differ = |a: &[u16], b: &[u16]| a.iter().zip(b).filter(|(x, y)| x != y).count();
+    let d16 = differ(&outs[0].0, &outs[1].0);
+    let d32 = outs[0]
+        .1
+        .iter()
+        .zip(&outs[1].1)
+        .filter(|(x, y)| x != y)
+        .count();
+    if plan.kernel != "gemm_bf16_rows_kk" || d16 + d32 > 0 {
+        row.pass = false;
+        row.note = format!(
+            "{} ran; {d16} bf16 and {d32} f32 outputs differ bitwise from rung 3",
+            plan.kernel
+        );
+    }
+    Ok(vec![row])
 }
 
 /// One GEMM check: shape, layout, rung and whether rung 4 may split.
