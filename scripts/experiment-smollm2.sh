@@ -12,7 +12,7 @@
 #
 # Train settings: configs/experiments/smollm2-135m.toml; evaluation settings: below.
 # Environment: RLVR_BIN (default target/release/rlvr), OUT (output folder, default
-# runs/experiment-smollm2[-smoke]), RL_SEEDS (default 2), OBJECTIVES (default "psr nsr w-reinforce
+# runs/experiment-smollm2[-smoke]), RL_SEEDS (default 3), OBJECTIVES (default "psr nsr w-reinforce
 # reinforce"; a subset trains and compares only those). Every process runs under nice -n 19.
 # Idempotent per finished stage: a rerun skips the task files, trainings and evaluations that are
 # complete (an interrupted training starts over; an interrupted evaluation resumes).
@@ -39,7 +39,7 @@ EVAL_PROBLEMS=64
 EVAL_N=16
 EVAL_MAX_TOKENS=16
 EVAL_SEED=7
-RL_SEEDS="${RL_SEEDS:-2}"
+RL_SEEDS="${RL_SEEDS:-3}"
 TRAIN_OVERRIDES=()
 SUFFIX=""
 if [[ $SMOKE == 1 ]]; then
