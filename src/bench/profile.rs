@@ -11,6 +11,7 @@ use crate::backend::cuda::device::{alloc, download, upload, DevBuf, KernelDevice
 use crate::backend::cuda::gemm::{gemm_bf16, Gemm, Strides};
 use crate::backend::cuda::model::kv_cache::KvCache;
 use crate::backend::cuda::model::memory::{metered_step, shape_model, MemoryMeter};
+use crate::backend::cuda::model::DeviceModel;
 use crate::backend::cuda::optim::{adamw_multi_f32, AdamW, AdamwTable, AdamwTensor};
 use crate::backend::cuda::reduce::grad_norm_f32;
 use crate::backend::cuda::sampling::{sample_keys, sample_rows_params, SampledDev};
@@ -226,53 +227,117 @@ pub fn update_step(dev: &dyn KernelDevice, cfg: &ModelConfig, o: &ProfileOptions
     Ok(())
 }
 
+/// One decode step's buffers, allocated once so that a timed loop runs only the step: a model of
+/// `cfg`'s shapes (weights unset), a KV cache of `seq_len` tokens per sequence, the logits, the
+/// sampler's keys and its output.
+pub struct DecodeStep {
+    model: DeviceModel,
+    cache: KvCache,
+    tokens: Vec<u32>,
+    pos: Vec<usize>,
+    slots: Vec<usize>,
+    logits: DevBuf<f32>,
+    keys: DevBuf<u32>,
+    out: SampledDev,
+    params: Vec<(u64, SamplingParams)>,
+}
+
+impl DecodeStep {
+    pub fn new(
+        dev: &dyn KernelDevice,
+        cfg: &ModelConfig,
+        batch: usize,
+        seq_len: usize,
+        seed: u64,
+    ) -> Result<Self> {
+        let model = shape_model(dev, cfg)?;
+        let cache = KvCache::alloc(dev, &model, batch, seq_len + 1)?;
+        let streams: Vec<u64> = (0..batch as u64).collect();
+        let steps = vec![seq_len as u64; batch];
+        Ok(DecodeStep {
+            tokens: (0..batch).map(|i| (i % cfg.vocab_size) as u32).collect(),
+            pos: vec![seq_len; batch],
+            slots: (0..batch).collect(),
+            logits: alloc::<f32>(dev, batch * cfg.vocab_size)?,
+            keys: upload(dev, &sample_keys(&streams, &steps)?)?,
+            out: SampledDev::alloc(dev, batch)?,
+            params: vec![(seed, SamplingParams::default()); batch],
+            model,
+            cache,
+        })
+    }
+
+    /// Every layer for one new token per sequence, the LM head GEMM, sampling, and the read-back
+    /// of the sampled tokens (which waits for the device).
+    pub fn run(&self, dev: &dyn KernelDevice) -> Result<()> {
+        let cfg = &self.model.config;
+        let batch = self.tokens.len();
+        let hidden =
+            self.model
+                .decode_step(dev, &self.cache, &self.tokens, &self.pos, &self.slots)?;
+        let (vocab, d) = (cfg.vocab_size, cfg.hidden_size);
+        let g = Gemm {
+            batch: 1,
+            m: batch,
+            n: vocab,
+            k: d,
+            a: Strides::rows(batch, d),
+            b: Strides::rows(vocab, d),
+            alpha: 1.0,
+            beta: 0.0,
+        };
+        gemm_bf16(
+            dev,
+            Some(&self.logits),
+            None,
+            &hidden,
+            self.model.lm_head(),
+            &g,
+        )?;
+        sample_rows_params(
+            dev,
+            &self.out,
+            &self.logits,
+            vocab,
+            &self.keys,
+            &self.params,
+            0,
+        )?;
+        self.out.download(dev)?;
+        Ok(())
+    }
+}
+
 fn decode_step(dev: &dyn KernelDevice, cfg: &ModelConfig, o: &ProfileOptions) -> Result<()> {
-    let model = shape_model(dev, cfg)?;
-    let cache = KvCache::alloc(dev, &model, o.batch, o.seq_len + 1)?;
-    let tokens: Vec<u32> = (0..o.batch).map(|i| (i % cfg.vocab_size) as u32).collect();
-    let pos = vec![o.seq_len; o.batch];
-    let slots: Vec<usize> = (0..o.batch).collect();
-    let hidden = model.decode_step(dev, &cache, &tokens, &pos, &slots)?;
-    let (vocab, d) = (cfg.vocab_size, cfg.hidden_size);
-    let logits = alloc::<f32>(dev, o.batch * vocab)?;
-    let g = Gemm {
-        batch: 1,
-        m: o.batch,
-        n: vocab,
-        k: d,
-        a: Strides::rows(o.batch, d),
-        b: Strides::rows(vocab, d),
-        alpha: 1.0,
-        beta: 0.0,
-    };
-    gemm_bf16(dev, Some(&logits), None, &hidden, model.lm_head(), &g)?;
-    let streams: Vec<u64> = (0..o.batch as u64).collect();
-    let steps = vec![o.seq_len as u64; o.batch];
-    let keys = upload(dev, &sample_keys(&streams, &steps)?)?;
-    let out = SampledDev::alloc(dev, o.batch)?;
-    let params = vec![(o.seed, SamplingParams::default()); o.batch];
-    sample_rows_params(dev, &out, &logits, vocab, &keys, &params, 0)?;
-    out.download(dev)?;
-    Ok(())
+    DecodeStep::new(dev, cfg, o.batch, o.seq_len, o.seed)?.run(dev)
 }
 
 /// Runs the step on a lazily mapped emulated device with counters on.
 pub fn profile(o: &ProfileOptions) -> Result<StepProfile> {
+    profile_config(&o.shape.config()?, o.shape.label(), o)
+}
+
+/// `profile` at the shapes of `cfg` (a model directory's config, say) instead of `o.shape`'s,
+/// reported under the name `model`.
+pub fn profile_config(
+    cfg: &ModelConfig,
+    model: &'static str,
+    o: &ProfileOptions,
+) -> Result<StepProfile> {
     if o.batch == 0 || o.max_blocks == 0 {
         bail!("profile: --batch and --max-blocks must be positive");
     }
     if o.step == StepKind::Update && o.seq_len < 2 {
         bail!("profile: an update step needs --seq-len of at least 2 tokens");
     }
-    let cfg = o.shape.config()?;
     let dev = EmuDevice::with_lazy_memory(o.seed)?;
     let policy = CountPolicy {
         shorten_loops: !o.full_loops,
         ..CountPolicy::sampled(o.max_blocks)
     };
     let counts: Counts = measure(&dev, policy, |d| match o.step {
-        StepKind::Update => update_step(d, &cfg, o),
-        StepKind::Decode => decode_step(d, &cfg, o),
+        StepKind::Update => update_step(d, cfg, o),
+        StepKind::Decode => decode_step(d, cfg, o),
     })?;
     let (l, b) = (o.seq_len as f64, o.batch as f64);
     let attn = AttnWork {
@@ -283,10 +348,15 @@ pub fn profile(o: &ProfileOptions) -> Result<StepProfile> {
         n_q_heads: cfg.num_heads as f64,
         head_dim: cfg.head_dim as f64,
     };
-    Ok(summarise(o, &counts, &attn))
+    Ok(summarise(o, model, &counts, &attn))
 }
 
-fn summarise(o: &ProfileOptions, counts: &Counts, attn: &AttnWork) -> StepProfile {
+fn summarise(
+    o: &ProfileOptions,
+    model: &'static str,
+    counts: &Counts,
+    attn: &AttnWork,
+) -> StepProfile {
     let records = per_kernel_with(counts, |l| cost_of(l, attn));
     let est_h100_us: f64 = records.iter().map(|r| r.est_h100_us).sum();
     let est_a100_us: f64 = records.iter().map(|r| r.est_a100_us).sum();
@@ -309,7 +379,7 @@ fn summarise(o: &ProfileOptions, counts: &Counts, attn: &AttnWork) -> StepProfil
     };
     let secs = est_h100_us * 1e-6;
     StepProfile {
-        model: o.shape.label(),
+        model,
         step: o.step,
         batch: o.batch,
         seq_len: o.seq_len,

@@ -7,7 +7,15 @@
 //! plus every sequence's K and V cache. Roofline = those bytes / this machine's memcpy bandwidth (read + write traffic of a
 //! multi-threaded copy, measured in the same run). At large batch the CPU is compute-bound, so
 //! GFLOP/s is reported as well.
+//!
+//! `--device cuda` times the device decode step instead (bf16 weights and KV cache) against the
+//! GPU's measured copy bandwidth; `--device emu` runs that step once per batch size on the
+//! emulator with counters and prints the ESTIMATED H100 time (`bench::profile`), not a timing.
 use crate::backend::cpu::simd::isa;
+use crate::backend::cuda::device::KernelDevice;
+use crate::backend::cuda::{detect, gpu::Gpu};
+use crate::bench::efficiency::hardware::H100_SXM;
+use crate::bench::profile::{profile_config, DecodeStep, ModelShape, ProfileOptions, StepKind};
 use crate::model::decode::Decoder;
 use crate::model::init::llama_config_json;
 use crate::model::kv_cache::{Chunk, SeqCache};
@@ -54,6 +62,23 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Measure the device decode step instead of the CPU engine's: `cuda` times it on the GPU,
+    /// `emu` ESTIMATES its H100 time from emulator counts (nothing is timed).
+    #[arg(long, value_enum)]
+    pub device: Option<GenerateDevice>,
+    /// With `--device emu`: most blocks one launch runs; a larger grid runs a stratified sample
+    /// and is extrapolated (as `rlvr profile`).
+    #[arg(long, default_value_t = 24)]
+    pub max_blocks: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenerateDevice {
+    /// The kernel emulator with counters: an estimated H100 step time.
+    Emu,
+    /// The GPU: timed decode steps.
+    Cuda,
 }
 
 /// `f32` or `bf16` as the weights' storage type.
@@ -204,6 +229,9 @@ pub fn run(a: Args) -> Result<()> {
     if a.batch.is_empty() || a.batch.contains(&0) {
         bail!("--batch: every batch size must be at least 1");
     }
+    if let Some(device) = a.device {
+        return run_device(&a, device);
+    }
     let dtype = weights_dtype(&a.weights)?;
     if let Some(t) = a.threads {
         anyhow::ensure!(t > 0, "--threads must be at least 1");
@@ -289,6 +317,246 @@ pub fn run(a: Args) -> Result<()> {
             100.0 * r.roofline_fraction,
             r.roofline_tokens_per_s,
             r.gflops
+        );
+    }
+    Ok(())
+}
+
+/// One batch size of the device decode step.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeviceBatchResult {
+    pub batch: usize,
+    /// Step time: measured on `cuda`, the ESTIMATED H100 time on `emu`.
+    pub step_ms: f64,
+    pub tokens_per_s: f64,
+    /// What the step must read: the bf16 weights once and every sequence's bf16 K and V once.
+    pub must_read_bytes: f64,
+    /// The roofline's bytes: `must_read_bytes` on `cuda`; on `emu` the distinct bytes the
+    /// step's launches touched, as counted.
+    pub roofline_bytes: f64,
+    /// The bandwidth the roofline assumes, GB/s.
+    pub bandwidth_gbps: f64,
+    /// (roofline_bytes / bandwidth) / step time.
+    pub roofline_fraction: f64,
+    /// (must_read_bytes / bandwidth) / step time: on `emu` a check of the counted footprint,
+    /// which a sampled launch's extrapolation can undercount.
+    pub must_read_roofline_fraction: f64,
+    pub label: String,
+}
+
+/// The device mode: validate, then time (`cuda`) or estimate (`emu`) each batch size.
+fn run_device(a: &Args, device: GenerateDevice) -> Result<()> {
+    if a.weights != "f32" || a.threads.is_some() {
+        bail!("--weights and --threads are for the CPU engine; the device step runs bf16 weights");
+    }
+    let (cfg, name) = device_config(a)?;
+    if a.context + 1 > cfg.max_position_embeddings {
+        bail!(
+            "--context exceeds the model's context ({})",
+            cfg.max_position_embeddings
+        );
+    }
+    let (results, device_name) = match device {
+        GenerateDevice::Emu => (estimate_all(a, &cfg)?, "emulator".to_string()),
+        GenerateDevice::Cuda => time_all(a, &cfg)?,
+    };
+    print_device(a, device, &name, &device_name, &cfg, &results)
+}
+
+/// The model's shapes: the config of `--model`'s directory, or SmolLM2-135M's.
+fn device_config(a: &Args) -> Result<(ModelConfig, String)> {
+    match &a.model {
+        Some(dir) => {
+            let path = dir.join("config.json");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            let cfg = ModelConfig::from_json(json)
+                .with_context(|| format!("model config {}", path.display()))?;
+            Ok((cfg, dir.display().to_string()))
+        }
+        None => Ok((
+            ModelShape::Smollm2_135m.config()?,
+            "synthetic SmolLM2-135M shape".to_string(),
+        )),
+    }
+}
+
+/// Bytes one device decode step must read for `batch` sequences with `context` cached tokens:
+/// every bf16 weight once (a tied embedding once, as the LM head) and the K and V of the
+/// `context + 1` positions each sequence attends over.
+fn device_must_read_bytes(cfg: &ModelConfig, batch: usize, context: usize) -> f64 {
+    let kv = 2 * cfg.num_layers * cfg.kv_dim() * (context + 1) * batch;
+    2.0 * (cfg.num_params() + kv) as f64
+}
+
+/// One emulated decode step per batch size with counters, as `rlvr profile --step decode`.
+fn estimate_all(a: &Args, cfg: &ModelConfig) -> Result<Vec<DeviceBatchResult>> {
+    if a.max_blocks == 0 {
+        bail!("--max-blocks must be at least 1");
+    }
+    let bandwidth = H100_SXM.hbm_gbps * 1e9;
+    a.batch
+        .iter()
+        .map(|&batch| {
+            let o = ProfileOptions {
+                // Not read: profile_config takes the shapes from `cfg`.
+                shape: ModelShape::Smollm2_135m,
+                step: StepKind::Decode,
+                batch,
+                seq_len: a.context,
+                max_blocks: a.max_blocks,
+                full_loops: false,
+                seed: 0,
+            };
+            let p = profile_config(cfg, "bench generate", &o)
+                .with_context(|| format!("emulated decode step at batch {batch}"))?;
+            let touched: f64 = p.kernels.iter().map(|k| k.record.unique_bytes).sum();
+            let must_read = device_must_read_bytes(cfg, batch, a.context);
+            let secs = p.est_h100_us * 1e-6;
+            let fraction = |bytes: f64| {
+                if secs > 0.0 {
+                    bytes / bandwidth / secs
+                } else {
+                    0.0
+                }
+            };
+            Ok(DeviceBatchResult {
+                batch,
+                step_ms: p.est_h100_us / 1e3,
+                tokens_per_s: p.tokens_per_s_h100,
+                must_read_bytes: must_read,
+                roofline_bytes: touched,
+                bandwidth_gbps: bandwidth / 1e9,
+                roofline_fraction: fraction(touched),
+                must_read_roofline_fraction: fraction(must_read),
+                label: format!("ESTIMATE for an H100 SXM: {}", p.label),
+            })
+        })
+        .collect()
+}
+
+/// Timed device decode steps per batch size on the GPU, against its measured copy bandwidth.
+fn time_all(a: &Args, cfg: &ModelConfig) -> Result<(Vec<DeviceBatchResult>, String)> {
+    if let Err(e) = detect::cuda_available() {
+        bail!(
+            "bench generate --device cuda: no GPU here ({e}); use --device emu for the estimated \
+             H100 step time from emulator counts"
+        );
+    }
+    let gpu = Gpu::new(0).context("opening GPU 0")?;
+    let bandwidth = copy_bandwidth(&gpu, a.memcpy_mib)?;
+    let label = format!("measured on {}", gpu.name());
+    let results = a
+        .batch
+        .iter()
+        .map(|&batch| {
+            let step = DecodeStep::new(&gpu, cfg, batch, a.context, 0)
+                .with_context(|| format!("allocating the decode step at batch {batch}"))?;
+            // The first step compiles nothing but pays first-touch costs: untimed.
+            step.run(&gpu)?;
+            let t = Instant::now();
+            for _ in 0..a.tokens {
+                step.run(&gpu)?;
+            }
+            let step_s = t.elapsed().as_secs_f64().max(1e-12) / a.tokens as f64;
+            let bytes = device_must_read_bytes(cfg, batch, a.context);
+            Ok(DeviceBatchResult {
+                batch,
+                step_ms: step_s * 1e3,
+                tokens_per_s: batch as f64 / step_s,
+                must_read_bytes: bytes,
+                roofline_bytes: bytes,
+                bandwidth_gbps: bandwidth / 1e9,
+                roofline_fraction: bytes / bandwidth / step_s,
+                must_read_roofline_fraction: bytes / bandwidth / step_s,
+                label: label.clone(),
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((results, gpu.name()))
+}
+
+/// Best-of-5 device-to-device copy of `mib` MiB; read + write bytes per second (as the CPU
+/// path's memcpy figure).
+fn copy_bandwidth(gpu: &Gpu, mib: usize) -> Result<f64> {
+    let n = mib.max(1) << 20;
+    let (src, dst) = (gpu.alloc_bytes(n)?, gpu.alloc_bytes(n)?);
+    let mut best = f64::INFINITY;
+    for _ in 0..6 {
+        let t = Instant::now();
+        gpu.copy_async(&dst, &src, n)?;
+        gpu.synchronize()?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(2.0 * n as f64 / best.max(1e-12))
+}
+
+fn print_device(
+    a: &Args,
+    device: GenerateDevice,
+    name: &str,
+    device_name: &str,
+    cfg: &ModelConfig,
+    results: &[DeviceBatchResult],
+) -> Result<()> {
+    let estimate = device == GenerateDevice::Emu;
+    if a.json {
+        let v = serde_json::json!({
+            "model": name,
+            "params": cfg.num_params(),
+            "layers": cfg.num_layers,
+            "hidden": cfg.hidden_size,
+            "vocab": cfg.vocab_size,
+            "device": device,
+            "device_name": device_name,
+            "estimate": estimate,
+            "context": a.context,
+            "results": results,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    println!(
+        "model: {name}, {:.1}M params (bf16 weights and KV cache), {} layers, hidden {}, vocab {}; \
+         context {}",
+        cfg.num_params() as f64 / 1e6,
+        cfg.num_layers,
+        cfg.hidden_size,
+        cfg.vocab_size,
+        a.context
+    );
+    if estimate {
+        println!(
+            "device: emulator — every time below is an ESTIMATE for an H100 SXM from emulator \
+             counts and published peaks, not a measurement; roofline = distinct bytes touched \
+             (must-read: weights + KV once) at {} GB/s over the estimated step",
+            H100_SXM.hbm_gbps
+        );
+    } else {
+        println!(
+            "device: {device_name}, measured over {} steps after one untimed; roofline = weights \
+             + KV bytes at the device copy bandwidth ({:.0} GB/s, read + write) over the step",
+            a.tokens,
+            results.first().map_or(0.0, |r| r.bandwidth_gbps)
+        );
+    }
+    let time = if estimate { "est ms" } else { "step ms" };
+    println!(
+        "{:>6} {:>10} {:>12} {:>12} {:>12} {:>9} {:>9}",
+        "batch", time, "tok/s", "MB must-read", "MB roofline", "roofline", "must-read"
+    );
+    for r in results {
+        println!(
+            "{:>6} {:>10.3} {:>12.0} {:>12.1} {:>12.1} {:>8.1}% {:>8.1}%",
+            r.batch,
+            r.step_ms,
+            r.tokens_per_s,
+            r.must_read_bytes / 1e6,
+            r.roofline_bytes / 1e6,
+            100.0 * r.roofline_fraction,
+            100.0 * r.must_read_roofline_fraction
         );
     }
     Ok(())
