@@ -17,8 +17,8 @@
 //   rung 4  rung 3 split along K where the tile grid cannot fill the GPU: each split writes f32
 //           partials and gemm_bf16_splitk_sum adds them in split order (deterministic) and applies
 //           the epilogue;
-//   rung 6  gemm_bf16_rows_kk: products of at most 64 rows (decode) on a warp per 8 columns, so
-//           the grid has N / 8 blocks instead of N / 128, with rung 3's bits (see the kernel).
+//   rung 6  gemm_bf16_rows_kk / rows4_kk: products of at most 64 rows (decode) on a warp per 8 (or
+//           32) columns, so the grid has N / 8 blocks instead of N / 128, with rung 3's bits.
 // (Rung 5, wgmma/TMA for sm_90a, is kernels/gemm_sm90.cu.)
 // Layout suffixes name the contiguous index of A then B: k (A = x [M, K], B = W [N, K]) or m / n
 // (A stored [K, M], B stored [K, N]); x W^T is kk, dY W is kn, dY^T X is mn.
@@ -451,13 +451,13 @@ RLVR_KERNEL_BOUNDED(gemm_bf16_t128_mk, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(false
 RLVR_KERNEL_BOUNDED(gemm_bf16_t128_mn, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(false, false); }
 
 // Rung 6 (A = x [M, K], B = W [N, K], both k-contiguous; M <= 64, splits = 1): one warp per n8
-// tile of C and every row (up to GEMM_ROWS_MT m16 tiles), the whole K in order, the operands
+// tile (or four) of C and every row (up to GEMM_ROWS_MT m16 tiles), the whole K in order, the operands
 // straight from global memory into the mma fragments. Every element of C runs the mma.sync
 // sequence rung 3 runs for it (k16 steps in order from zero, up to the 32-wide K tiles' zero
 // padding) and the same epilogue, so C is rung 3's bit for bit whatever M is: a decode step's
 // products keep the training forward's bits without splitting K. Each quad reads one row's k16
 // step, 8 bytes per lane (whole 32-byte sectors), and four quad shuffles move the pairs into the
-// fragment layout (rows_frag). Grid (ceil(N / 8), 1, batch), 32 threads.
+// fragment layout (rows_frag). Grid (ceil(N / (8 NT)), 1, batch), 32 threads.
 #define GEMM_ROWS_MT 4
 
 // Elements k and k + 1 of a k-contiguous row as an mma fragment register (0 past K).
@@ -493,24 +493,32 @@ static __device__ __forceinline__ void rows_frag(uint32_t& lo, uint32_t& hi, con
     hi = (t & 1) ? y1 : y0;
 }
 
-RLVR_KERNEL_BOUNDED(gemm_bf16_rows_kk, 32, GEMM_PIPE_PARAMS) {
+// NT n8 tiles per warp: 1 keeps the grid at N / 8 blocks for narrow products; 4 reads each A
+// fragment once for 32 columns where the grid is wide enough anyway (the launcher picks).
+template <int NT>
+static __device__ __forceinline__ void gemm_rows(GEMM_PIPE_PARAMS) {
     const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
-    const int n = blockIdx.x * 8 + g;  // this quad's row of B (its column of C)
+    const int n0 = blockIdx.x * 8 * NT;  // first column of C (row of B) of this warp
     const int64_t z = blockIdx.z;
     a += z * batch_a;
     b += z * batch_b;
     const int mt = min((M + 15) / 16, GEMM_ROWS_MT);
-    const bf16* brow = b + int64_t(min(n, N - 1)) * ldb;
-    float acc[GEMM_ROWS_MT][4];
+    float acc[GEMM_ROWS_MT][NT][4];
 #pragma unroll
     for (int i = 0; i < GEMM_ROWS_MT; ++i)
 #pragma unroll
-        for (int r = 0; r < 4; ++r) acc[i][r] = 0.0f;
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.0f;
     const int ksteps = 2 * ((K + GEMM_TILE_K - 1) / GEMM_TILE_K);
-#pragma unroll 4
+#pragma unroll 2
     for (int ks = 0; ks < ksteps; ++ks) {
-        uint32_t bfr[2];
-        rows_frag(bfr[0], bfr[1], brow, n < N, ks, K);
+        uint32_t bfr[NT][2];
+#pragma unroll
+        for (int j = 0; j < NT; ++j) {
+            const int n = n0 + 8 * j + g;  // this quad's row of B
+            rows_frag(bfr[j][0], bfr[j][1], b + int64_t(min(n, N - 1)) * ldb, n < N, ks, K);
+        }
 #pragma unroll
         for (int i = 0; i < GEMM_ROWS_MT; ++i) {
             if (i >= mt) break;
@@ -518,22 +526,27 @@ RLVR_KERNEL_BOUNDED(gemm_bf16_rows_kk, 32, GEMM_PIPE_PARAMS) {
             uint32_t af[4];
             rows_frag(af[0], af[2], a + int64_t(min(m0, M - 1)) * lda, m0 < M, ks, K);
             rows_frag(af[1], af[3], a + int64_t(min(m1, M - 1)) * lda, m1 < M, ks, K);
-            mma_bf16_16816(acc[i], af, bfr, acc[i]);
+#pragma unroll
+            for (int j = 0; j < NT; ++j) mma_bf16_16816(acc[i][j], af, bfr[j], acc[i][j]);
         }
     }
     const Epilogue e{c_f32, c_bf16, bias, residual, alpha, beta};
     const int64_t c0 = z * batch_c;
-    const int col = blockIdx.x * 8 + 2 * t;
 #pragma unroll
     for (int i = 0; i < GEMM_ROWS_MT; ++i) {
         if (i >= mt) break;
 #pragma unroll
-        for (int r = 0; r < 4; ++r) {
-            const int m = i * 16 + g + 8 * (r >> 1), c = col + (r & 1);
-            if (m < M && c < N) epilogue_one(e, c0 + int64_t(m) * N + c, c, acc[i][r]);
-        }
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+                const int m = i * 16 + g + 8 * (r >> 1), c = n0 + 8 * j + 2 * t + (r & 1);
+                if (m < M && c < N) epilogue_one(e, c0 + int64_t(m) * N + c, c, acc[i][j][r]);
+            }
     }
 }
+
+RLVR_KERNEL_BOUNDED(gemm_bf16_rows_kk, 32, GEMM_PIPE_PARAMS) { gemm_rows<1>(GEMM_PIPE_ARGS); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_rows4_kk, 32, GEMM_PIPE_PARAMS) { gemm_rows<4>(GEMM_PIPE_ARGS); }
 
 // Rung 4's reduction: C[z] = epilogue(sum over s = 0, 1, .. of parts[z * splits + s]), in that
 // order. parts is [batch * splits][M][N] f32, C dense [batch][M][N]; 4 columns per thread.

@@ -144,7 +144,7 @@ fn cost_of(l: &LaunchCount, a: &AttnWork) -> OpCost {
         // batch_a, batch_b, batch_c, alpha, beta, splits), grid z = batch × splits.
         _ if k.starts_with("gemm_bf16_ldsm_")
             || k.starts_with("gemm_bf16_t128_")
-            || k == "gemm_bf16_rows_kk" =>
+            || k.starts_with("gemm_bf16_rows") =>
         {
             let splits = arg(16).max(1.0);
             Some(2.0 * arg(6) * arg(7) * arg(8) * l.grid[2] as f64 / splits)

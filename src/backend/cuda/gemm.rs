@@ -74,8 +74,9 @@ pub enum GemmRung {
     /// Runs only on compute capability 9.0 (rung 3 elsewhere); opt-in for the model.
     Wgmma = 5,
     /// Rung 4, with products of at most [`ROWS_MAX_M`] token rows (decode) on
-    /// `gemm_bf16_rows_kk`: a warp per 8 output columns (N / 8 blocks instead of N / 128), every
-    /// element the same mma.sync sequence as rung 3, so the same bits without splitting K.
+    /// `gemm_bf16_rows_kk`: a warp per 8 output columns (N / 8 blocks instead of N / 128; 32
+    /// columns, `gemm_bf16_rows4_kk`, where N / 32 blocks still fill the GPU), every element the
+    /// same mma.sync sequence as rung 3, so the same bits without splitting K.
     Rows = 6,
 }
 
@@ -533,8 +534,8 @@ const FIRST_TILE: TileCfg = TileCfg {
     staged_epilogue: false,
 };
 const LAYOUTS_TILE: TileCfg = FIRST_TILE;
-/// Rung 6's few-row kernel: all rows (at most 64) by 8 columns per one-warp block, K in steps
-/// of 32 as rung 3 (no shared memory).
+/// Rung 6's few-row kernels: all rows (at most 64) by 8 (or 32) columns per one-warp block, K in
+/// steps of 32 as rung 3 (no shared memory).
 const ROWS_TILE: TileCfg = TileCfg {
     bm: ROWS_MAX_M,
     bn: 8,
@@ -542,6 +543,10 @@ const ROWS_TILE: TileCfg = TileCfg {
     stages: 0,
     swizzled: false,
     staged_epilogue: false,
+};
+const ROWS4_TILE: TileCfg = TileCfg {
+    bn: 32,
+    ..ROWS_TILE
 };
 const BIG_TILE: TileCfg = TileCfg {
     bm: 128,
@@ -721,10 +726,18 @@ fn plan_for(
         GemmRung::Wgmma => GemmRung::Tiles,
         // Token rows only: a product that may split K (weight gradients) is rung 4's.
         GemmRung::Rows if a_k && b_k && !split_k && g.m <= ROWS_MAX_M => {
+            // Four n8 tiles per warp read each A fragment once for 32 columns: worth it above 8
+            // rows (A's traffic grows with them), where that still leaves a block per SM (a fixed
+            // count, like split-K's, so every device plans alike).
+            let wide = g.m > 8 && g.n.div_ceil(ROWS4_TILE.bn) >= SPLIT_TARGET_CTAS;
             return GemmPlan {
-                kernel: "gemm_bf16_rows_kk",
+                kernel: if wide {
+                    "gemm_bf16_rows4_kk"
+                } else {
+                    "gemm_bf16_rows_kk"
+                },
                 rung,
-                tile: ROWS_TILE,
+                tile: if wide { ROWS4_TILE } else { ROWS_TILE },
                 splits: 1,
                 kind: Kind::Rows,
             };

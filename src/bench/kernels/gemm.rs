@@ -138,6 +138,14 @@ fn cases(plan: &Plan) -> Vec<Case> {
         1024,
         "dw",
     ));
+    // Few rows, N wide enough for rung 6's four-tile kernel.
+    v.push(case(
+        "16x4224x32 x·Wᵀ (few rows, wide)".into(),
+        16,
+        4224,
+        32,
+        "fwd",
+    ));
     // N = 256 in every layout: rung 5's 128x256 kernels (narrower products take its 128x128 ones).
     for kind in ["fwd", "dx", "dw", "mk"] {
         v.push(case(

@@ -120,13 +120,16 @@ fn run_rows(c: &mut Checks) {
 }
 
 /// Few-row products: one row, a partial m16 tile, all four m16 tiles, partial n8 tiles, K a
-/// multiple of 8 but not of the 32-wide K tile, a batch of two (gate|up).
+/// multiple of 8 but not of the 32-wide K tile, a batch of two (gate|up), and N wide enough for
+/// the four-tile kernel (with a partial last 32 columns).
 pub fn rows_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
     let mut v = vec![
         (1, 1, 8, 16),
         (1, 7, 130, 104),
         (2, 64, 72, 264),
         (1, 33, 24, 40),
+        (1, 20, 4232, 40),
+        (1, 3, 4232, 40),
     ];
     if set == ShapeSet::Full {
         v.extend([(1, 1, 2048, 1536), (2, 64, 8960, 1536), (1, 64, 1536, 8960)]);
@@ -209,7 +212,7 @@ pub fn check_rows_bits(
         .zip(&outs[1].1)
         .filter(|(x, y)| x != y)
         .count();
-    if plan.kernel != "gemm_bf16_rows_kk" || d16 + d32 > 0 {
+    if plan.rung != GemmRung::Rows || d16 + d32 > 0 {
         row.pass = false;
         row.note = format!(
             "{} ran; {d16} bf16 and {d32} f32 outputs differ bitwise from rung 3",
