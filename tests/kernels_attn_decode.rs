@@ -10,8 +10,8 @@ use emu_common::*;
 use rlvr::backend::cpu::attention::AttnDims;
 use rlvr::backend::cuda::attention::{AttnRung, AttnSeqs};
 use rlvr::backend::cuda::attn_decode::{
-    attn_decode_bf16, attn_decode_rope_append_bf16, attn_decode_split, split_supports, Rung,
-    SplitScratch, StepQkv, CHUNK, TILE,
+    attn_decode_bf16, attn_decode_rope_append_bf16, attn_decode_split, attn_decode_tiles,
+    split_supports, Rung, SplitScratch, StepQkv, CHUNK, TILE,
 };
 use rlvr::backend::cuda::device::{filled, upload};
 use rlvr::backend::cuda::selftest::attn_decode::{
@@ -125,6 +125,14 @@ fn launchers_reject_bad_shapes() {
     let long = AttnSeqs::upload(&dev, &[(0, CHUNK + 1)]).unwrap();
     let err = attn_decode_split(&dev, &o, &lse, &q, &kv, &kv, &long, &scratch, dims).unwrap_err();
     assert!(format!("{err}").contains("chunks"), "{err}");
+    // rung 3: a sequence past its scratch's tiles, and rung 2's scratch (chunks of another size)
+    let tiles = SplitScratch::alloc_for(&dev, Rung::Tiles, 1, 2, dims).unwrap();
+    let long = AttnSeqs::upload(&dev, &[(0, TILE + 1)]).unwrap();
+    let err = attn_decode_tiles(&dev, &o, &lse, &q, &kv, &kv, &long, &tiles, dims).unwrap_err();
+    assert!(format!("{err}").contains("chunks of 64"), "{err}");
+    let one = AttnSeqs::upload(&dev, &[(0, 1)]).unwrap();
+    let err = attn_decode_tiles(&dev, &o, &lse, &q, &kv, &kv, &one, &scratch, dims).unwrap_err();
+    assert!(format!("{err}").contains("keys per chunk"), "{err}");
     // the fused RoPE + append: a q/k/v row short, or inverse frequencies of another head dim
     let seqs1 = AttnSeqs::upload(&dev, &[(0, 1)]).unwrap();
     let inv = upload(&dev, &[1.0f32; 8]).unwrap();

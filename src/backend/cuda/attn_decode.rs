@@ -249,6 +249,33 @@ impl SplitScratch {
     }
 }
 
+/// What a split rung with host-known sequences checks: every sequence holds its new token, fits
+/// the scratch's chunks, and lies inside the caches (as rung 1 checks).
+#[allow(clippy::too_many_arguments)]
+fn check_host_parts(
+    what: &str,
+    dims: AttnDims,
+    cache: &AttnSeqs,
+    scratch: &SplitScratch,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+) -> Result<()> {
+    check_nonempty(what, cache)?;
+    if cache.max_len > scratch.chunks * scratch.keys {
+        bail!(
+            "{what}: a sequence of {} keys exceeds the scratch's {} chunks of {}",
+            cache.max_len,
+            scratch.chunks,
+            scratch.keys
+        );
+    }
+    let b = cache.host.len();
+    check_shapes(what, dims, b, out, lse, q, k_cache, v_cache, cache.rows)
+}
+
 /// Rung 2 with host-known sequences (checked like rung 1).
 #[allow(clippy::too_many_arguments)]
 pub fn attn_decode_split(
@@ -262,17 +289,18 @@ pub fn attn_decode_split(
     scratch: &SplitScratch,
     dims: AttnDims,
 ) -> Result<()> {
-    const W: &str = "attn_decode_split";
     let b = cache.host.len();
-    check_nonempty(W, cache)?;
-    if cache.max_len > scratch.chunks * CHUNK {
-        bail!(
-            "{W}: a sequence of {} keys exceeds the scratch's {} chunks of {CHUNK}",
-            cache.max_len,
-            scratch.chunks
-        );
-    }
-    check_shapes(W, dims, b, out, lse, q, k_cache, v_cache, cache.rows)?;
+    check_host_parts(
+        "attn_decode_split",
+        dims,
+        cache,
+        scratch,
+        out,
+        lse,
+        q,
+        k_cache,
+        v_cache,
+    )?;
     attn_decode_split_seqs(
         dev, out, lse, q, k_cache, v_cache, &cache.dev, b, scratch, dims,
     )
@@ -329,21 +357,46 @@ pub fn attn_decode_split_seqs(
         smem_bytes: 0,
     };
     dev.launch(W, &cfg, &mut a)?;
+    combine_parts(
+        dev,
+        "attn_decode_merge_bf16",
+        out,
+        lse,
+        seqs,
+        b,
+        scratch,
+        dims,
+    )
+}
+
+/// The split rungs' second launch: `kernel` (rung 2's merge or rung 3's fold) joins each query
+/// head's partial states into out and lse. Grid (Hq, B), 128 threads over D.
+#[allow(clippy::too_many_arguments)]
+fn combine_parts(
+    dev: &dyn KernelDevice,
+    kernel: &str,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    seqs: &DevBuf<i32>,
+    b: usize,
+    scratch: &SplitScratch,
+    dims: AttnDims,
+) -> Result<()> {
     let mut a = KernelArgs::new();
     a.buf(out)
         .buf(lse)
         .buf(&scratch.acc)
         .buf(&scratch.ml)
         .buf(seqs)
-        .i32(hq as i32)
-        .i32(d as i32)
+        .i32(dims.n_q_heads as i32)
+        .i32(dims.head_dim as i32)
         .i32(scratch.chunks as i32);
     let cfg = LaunchCfg {
-        grid: [hq as u32, b as u32, 1],
+        grid: [dims.n_q_heads as u32, b as u32, 1],
         block: [THREADS, 1, 1],
         smem_bytes: 0,
     };
-    dev.launch("attn_decode_merge_bf16", &cfg, &mut a)
+    dev.launch(kernel, &cfg, &mut a)
 }
 
 fn check_scratch(
@@ -379,18 +432,18 @@ pub fn attn_decode_tiles(
     scratch: &SplitScratch,
     dims: AttnDims,
 ) -> Result<()> {
-    const W: &str = "attn_decode_tiles";
     let b = cache.host.len();
-    check_nonempty(W, cache)?;
-    if cache.max_len > scratch.chunks * scratch.keys {
-        bail!(
-            "{W}: a sequence of {} keys exceeds the scratch's {} chunks of {}",
-            cache.max_len,
-            scratch.chunks,
-            scratch.keys
-        );
-    }
-    check_shapes(W, dims, b, out, lse, q, k_cache, v_cache, cache.rows)?;
+    check_host_parts(
+        "attn_decode_tiles",
+        dims,
+        cache,
+        scratch,
+        out,
+        lse,
+        q,
+        k_cache,
+        v_cache,
+    )?;
     attn_decode_tiles_seqs(
         dev, out, lse, q, k_cache, v_cache, &cache.dev, b, scratch, dims,
     )
@@ -438,21 +491,16 @@ pub fn attn_decode_tiles_seqs(
         smem_bytes: (3 * tc_tile_bytes(TILE, d)) as u32,
     };
     dev.launch(kernel, &cfg, &mut a)?;
-    let mut a = KernelArgs::new();
-    a.buf(out)
-        .buf(lse)
-        .buf(&scratch.acc)
-        .buf(&scratch.ml)
-        .buf(seqs)
-        .i32(hq as i32)
-        .i32(d as i32)
-        .i32(scratch.chunks as i32);
-    let cfg = LaunchCfg {
-        grid: [hq as u32, b as u32, 1],
-        block: [THREADS, 1, 1],
-        smem_bytes: 0,
-    };
-    dev.launch("attn_decode_fold_bf16", &cfg, &mut a)
+    combine_parts(
+        dev,
+        "attn_decode_fold_bf16",
+        out,
+        lse,
+        seqs,
+        b,
+        scratch,
+        dims,
+    )
 }
 
 /// The caches hold every row a sequence of the step reaches, K and V alike.
