@@ -99,6 +99,12 @@ if step e2e-setup 60 bash -c '"$0" new-model --output "$1/model" && "$0" make-ta
     "$e2e/train-cuda/metrics.jsonl" "$e2e/train-emu/metrics.jsonl" \
     --keys actor/grad_norm,actor/pg_loss,actor/entropy --rel 5e-2
   step train-cuda-grpo 120 "$bin" "${targs[@]}" --objective grpo --device cuda --zero 1 --output "$e2e/train-cuda-grpo"
+  # rollouts sampled on the GPU: decode (attention rung 3, GEMM rung 6) must give the training
+  # forward's bits, so the sampler's log-probs are the trainer's up to the log-softmax rounding
+  step sampler-equals-trainer 10 python3 -c 'import json, sys
+d = max(json.loads(l)["rollout/sampler_trainer_logp_max_diff"] for l in open(sys.argv[1]))
+print("sampler vs trainer log-prob max diff", d)
+sys.exit(0 if d < 1e-5 else 1)' "$e2e/train-cuda-grpo/metrics.jsonl"
   # the same NSR steps with every GEMM on the sm_90a wgmma kernel (rung 3 where the card is not sm_90)
   step train-cuda-wgmma 120 env RLVR_GEMM_WGMMA=1 "$bin" "${targs[@]}" --objective nsr --device cuda --rollouts cpu --output "$e2e/train-cuda-wgmma"
   step train-wgmma-vs-emu 30 python3 "$root/scripts/compare_runs.py" metrics \
@@ -149,6 +155,8 @@ fi
 rows+=("$(printf '%-22s %-14s %8s   %s' topp-sort-baseline "${topp_ms:+PASS}${topp_ms:-SKIPPED}" - "$out/topp-sort-baseline.log")")
 # Every kernel at training shapes vs cuBLAS / copy bandwidth / bf16 peak; the repeats are bounded
 # by --entry-budget-s so the step stays near a minute. The table is printed last, below.
+# The device decode step per batch size against the copy bandwidth (weights + KV once).
+step bench-generate-cuda 90 "$bin" bench generate --device cuda --synthetic-135m --batch 1,32,256 --tokens 8
 step bench-kernels 240 "$bin" bench kernels --entry-budget-s 0.5 --json-out "$out/bench-kernels.json" ${topp_args[@]+"${topp_args[@]}"}
 # The emulator's estimate beside each measurement (made where the binaries were built, carried as
 # bench-kernels-estimate.json next to the binary or named by RLVR_ESTIMATES): the ratios calibrate
