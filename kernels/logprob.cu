@@ -238,15 +238,14 @@ static __device__ __forceinline__ void row_grad(float* dz_f32, bf16* dz_bf16, co
     const bool by8 = (V & 7) == 0 && rows_by_4(zr, V) && (reinterpret_cast<uintptr_t>(dz_bf16) & 15) == 0 &&
                      (reinterpret_cast<uintptr_t>(dz_f32) & 15) == 0;
     if (by8) {
-        for (int v = threadIdx.x * 8; v < V; v += blockDim.x * 8) {
-            float g[8];
+        // Four consecutive elements per thread and step, so a warp's loads and stores each cover
+        // one contiguous run (whole sectors); every element's arithmetic is its own.
+#pragma unroll 2
+        for (int v = threadIdx.x * 4; v < V; v += blockDim.x * 4) {
+            float g[4];
             grad4(g, ld_f32x4(zr + v), v, y, scale2, lse2, glp, gh, h, inv_temp);
-            grad4(g + 4, ld_f32x4(zr + v + 4), v + 4, y, scale2, lse2, glp, gh, h, inv_temp);
-            if (dz_f32) {
-                st_f32x4(dz_f32 + v, make_float4(g[0], g[1], g[2], g[3]));
-                st_f32x4(dz_f32 + v + 4, make_float4(g[4], g[5], g[6], g[7]));
-            }
-            if (dz_bf16) st_bf16_run<8>(dz_bf16 + v, g);
+            if (dz_f32) st_f32x4(dz_f32 + v, make_float4(g[0], g[1], g[2], g[3]));
+            if (dz_bf16) st_bf16_run<4>(dz_bf16 + v, g);
         }
         return;
     }
