@@ -334,9 +334,10 @@ mod tests {
             gemm_flops(cs[0].g.m, cs[0].g.n, cs[0].g.k),
             2 * 4096u64.pow(3)
         );
-        // the squares, six per model (seven for 7B), the two that reach every kernel of rungs 1-4
-        // and the four 256-wide ones that reach rung 5's wide kernels
-        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 2 + 4);
+        // the squares, six per model (seven for 7B) and four decode products each (rung 6's), the
+        // two that reach every kernel of rungs 1-4, the wide few-row one and the four 256-wide
+        // ones that reach rung 5's wide kernels
+        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 3 * 4 + 2 + 1 + 4);
         let dw = cs
             .iter()
             .find(|c| c.label.starts_with("7B down dYᵀ"))
