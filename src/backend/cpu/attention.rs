@@ -5,7 +5,7 @@
 //! h reads key/value head h / (n_q_heads / n_kv_heads). The softmax statistic (log-sum-exp) is
 //! kept per (token, head) so the backward recomputes probabilities instead of storing T×T.
 use super::attention_blocks::{packed_transpose, padded_rows, rows_times_packed, rows_times_rows};
-use super::exp::exp_f32;
+use super::exp::{exp_f32, flush_subnormal};
 use super::gemm::gemm;
 use super::simd::{isa, Isa};
 use rayon::prelude::*;
@@ -70,7 +70,7 @@ pub fn attend_head(
     scale: f32,
 ) -> (Vec<f32>, Vec<f32>) {
     let offset = tk - tq;
-    let avx2 = isa() == Isa::Avx2Fma;
+    let isa = isa();
     let mut o = vec![0.0f32; tq * d];
     let mut lse = vec![0.0f32; tq];
     if tq == 0 || d == 0 {
@@ -85,12 +85,12 @@ pub fn attend_head(
         let rows = QUERY_BLOCK.min(tq - i0);
         let vis = offset + i0 + rows;
         let s = &mut s[..rows * vis];
-        rows_times_packed(avx2, &qh[i0 * d..], rows, d, &keys, vis, scale, s);
+        rows_times_packed(isa, &qh[i0 * d..], rows, d, &keys, vis, scale, s);
         for (i, row) in s.chunks_mut(vis).enumerate() {
             lse[i0 + i] = softmax_visible(row, offset + i0 + i + 1);
         }
         let out = &mut o[i0 * d..(i0 + rows) * d];
-        rows_times_rows(avx2, s, rows, vis, &values, stride, d, 1.0, out);
+        rows_times_rows(isa, s, rows, vis, &values, stride, d, 1.0, out);
     }
     (o, lse)
 }
@@ -118,8 +118,8 @@ pub fn softmax_visible(row: &mut [f32], visible: usize) -> f32 {
 /// `x ← exp(x − m)` in place; returns Σ x in f64 (lane j mod 8, lanes combined pairwise).
 fn exp_shifted_sum(isa: Isa, x: &mut [f32], m: f32) -> f64 {
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx2Fma {
-        // SAFETY: the processor has AVX2 and FMA (that is what `Isa::Avx2Fma` means).
+    if isa.avx2() {
+        // SAFETY: the processor has AVX2 and FMA (that is what `Isa::avx2` means).
         return unsafe { exp_shifted_sum_avx2(x, m) };
     }
     let _ = isa;
@@ -213,7 +213,7 @@ pub fn attention_bwd(
     } = dims;
     let n = q.len() / (hq * d);
     let scale = dims.scale();
-    let avx2 = isa() == Isa::Avx2Fma;
+    let isa = isa();
     let tasks: Vec<(usize, usize)> = (0..seqs.len())
         .flat_map(|s| (0..hkv).map(move |g| (s, g)))
         .collect();
@@ -246,8 +246,8 @@ pub fn attention_bwd(
                     let (p, dp) = (&mut p[..rows * vis], &mut dp[..rows * vis]);
                     let (qb, dob) = (&qh[i0 * d..(i0 + rows) * d], &doh[i0 * d..(i0 + rows) * d]);
                     // P from the saved log-sum-exp; dP = dO Vᵀ.
-                    rows_times_packed(avx2, qb, rows, d, &keys_t, vis, scale, p);
-                    rows_times_packed(avx2, dob, rows, d, &values_t, vis, 1.0, dp);
+                    rows_times_packed(isa, qb, rows, d, &keys_t, vis, scale, p);
+                    rows_times_packed(isa, dob, rows, d, &values_t, vis, 1.0, dp);
                     for (i, (pr, dpr)) in p.chunks_mut(vis).zip(dp.chunks_mut(vis)).enumerate() {
                         let row = i0 + i;
                         let l = lse[(start + row) * hq + h];
@@ -257,14 +257,14 @@ pub fn attention_bwd(
                             .sum();
                         for (x, y) in pr[..=row].iter_mut().zip(&mut dpr[..=row]) {
                             *x = exp_f32(*x - l);
-                            *y = *x * (*y - di as f32);
+                            *y = flush_subnormal(*x * (*y - di as f32));
                         }
                         pr[row + 1..].fill(0.0);
                         dpr[row + 1..].fill(0.0);
                     }
                     // dQ = scale · dS K ; dK += scale · dSᵀ Q ; dV += Pᵀ dO
                     let dqb = &mut dq[i0 * d..(i0 + rows) * d];
-                    rows_times_rows(avx2, dp, rows, vis, &keys, stride, d, scale, dqb);
+                    rows_times_rows(isa, dp, rows, vis, &keys, stride, d, scale, dqb);
                     gemm(
                         vis,
                         d,

@@ -2,8 +2,9 @@
 //! prepared once: a block of rows read in place against packed Kᵀ (or Vᵀ) panels, and a block of
 //! probabilities read in place against K's or V's rows used directly as B. Each element is one
 //! FMA chain scaled once at the end, as in [`super::gemm::gemm`], so the numbers are the GEMM's.
-use super::gemm_kernel::{tile, ARows, Epilogue, MR, NR};
+use super::gemm_kernel::{panels_per_tile, tile_pair, ARows, Epilogue, MR, NR};
 use super::gemm_pack::{PackedB, View};
+use super::simd::Isa;
 use std::borrow::Cow;
 
 fn scaled(alpha: f32) -> Epilogue {
@@ -41,7 +42,7 @@ pub fn padded_rows(x: &[f32], d: usize) -> (Cow<'_, [f32]>, usize) {
 /// `c[rows, vis] = alpha · a[rows, d] · bt[:, :vis]` (a's rows d apart, c's vis apart).
 #[allow(clippy::too_many_arguments)]
 pub fn rows_times_packed(
-    avx2: bool,
+    isa: Isa,
     a: &[f32],
     rows: usize,
     d: usize,
@@ -51,20 +52,23 @@ pub fn rows_times_packed(
     c: &mut [f32],
 ) {
     assert!(a.len() >= rows * d && c.len() >= rows * vis && bt.k() == d && bt.n() >= vis);
-    for p in 0..vis.div_ceil(NR) {
-        let cols = NR.min(vis - p * NR);
+    let (panels, pw) = (vis.div_ceil(NR), panels_per_tile(isa));
+    for p in (0..panels).step_by(pw) {
+        let np = pw.min(panels - p);
+        let cols = (np * NR).min(vis - p * NR);
+        let bs = [bt.panel_ptr(p, 0), bt.panel_ptr(p + np - 1, 0)];
         for i in (0..rows).step_by(MR) {
             let r = MR.min(rows - i);
             // SAFETY: rows i..i+r of a (d floats each) and of c (columns p·NR..+cols) are in
             // bounds (asserted above); a panel holds d·NR floats.
             unsafe {
-                tile(
-                    avx2,
+                tile_pair(
+                    isa,
                     r,
                     d,
                     a.as_ptr().add(i * d),
                     ARows::RowMajor(d),
-                    bt.panel_ptr(p, 0),
+                    bs,
                     NR,
                     c.as_mut_ptr().add(i * vis + p * NR),
                     vis,
@@ -81,7 +85,7 @@ pub fn rows_times_packed(
 /// 16 at least d: see [`padded_rows`]); a's rows vis apart, c's d apart.
 #[allow(clippy::too_many_arguments)]
 pub fn rows_times_rows(
-    avx2: bool,
+    isa: Isa,
     a: &[f32],
     rows: usize,
     vis: usize,
@@ -93,20 +97,26 @@ pub fn rows_times_rows(
 ) {
     assert!(a.len() >= rows * vis && c.len() >= rows * d);
     assert!(stride.is_multiple_of(NR) && stride >= d && b.len() >= vis * stride);
-    for j0 in (0..d).step_by(NR) {
-        let cols = NR.min(d - j0);
+    let width = panels_per_tile(isa) * NR;
+    for j0 in (0..d).step_by(width) {
+        let cols = width.min(d - j0);
+        let bs = [
+            b.as_ptr().wrapping_add(j0),
+            b.as_ptr().wrapping_add(j0 + NR),
+        ];
         for i in (0..rows).step_by(MR) {
             let r = MR.min(rows - i);
             // SAFETY: rows i..i+r of a (vis floats each) and of c (columns j0..j0+cols) are in
-            // bounds; b has vis rows of `stride` ≥ j0 + NR floats (asserted above).
+            // bounds; b has vis rows of `stride` floats, and stride, a multiple of NR, is at
+            // least j0 + 2·NR whenever the tile has columns past j0 + NR (asserted above).
             unsafe {
-                tile(
-                    avx2,
+                tile_pair(
+                    isa,
                     r,
                     vis,
                     a.as_ptr().add(i * vis),
                     ARows::RowMajor(vis),
-                    b.as_ptr().add(j0),
+                    bs,
                     stride,
                     c.as_mut_ptr().add(i * d + j0),
                     d,
@@ -123,7 +133,7 @@ pub fn rows_times_rows(
 mod tests {
     use super::*;
     use crate::backend::cpu::gemm::gemm;
-    use crate::backend::cpu::simd::{detected, Isa};
+    use crate::backend::cpu::simd::supported;
 
     fn vals(len: usize, salt: usize) -> Vec<f32> {
         (0..len)
@@ -133,15 +143,23 @@ mod tests {
 
     #[test]
     fn both_products_are_the_gemms_bits() {
-        let avx2 = detected() == Isa::Avx2Fma;
-        for (rows, vis, d) in [(1, 1, 1), (7, 33, 24), (64, 100, 64), (13, 17, 40)] {
+        for (isa, (rows, vis, d)) in supported().into_iter().flat_map(|isa| {
+            [
+                (1, 1, 1),
+                (7, 33, 24),
+                (64, 100, 64),
+                (13, 17, 40),
+                (9, 70, 48),
+            ]
+            .map(|s| (isa, s))
+        }) {
             let a = vals(rows * d, 1);
             let k = vals(vis * d, 2);
             let mut want = vec![0.0; rows * vis];
             gemm(rows, vis, d, 0.3, &a, false, &k, true, 0.0, &mut want);
             let mut got = vec![0.0; rows * vis];
             rows_times_packed(
-                avx2,
+                isa,
                 &a,
                 rows,
                 d,
@@ -150,14 +168,14 @@ mod tests {
                 0.3,
                 &mut got,
             );
-            assert_eq!(got, want, "{rows}x{vis}x{d}");
+            assert_eq!(got, want, "{isa:?} {rows}x{vis}x{d}");
             let p = vals(rows * vis, 3);
             let mut want = vec![0.0; rows * d];
             gemm(rows, d, vis, 1.0, &p, false, &k, false, 0.0, &mut want);
             let (b, stride) = padded_rows(&k, d);
             let mut got = vec![0.0; rows * d];
-            rows_times_rows(avx2, &p, rows, vis, &b, stride, d, 1.0, &mut got);
-            assert_eq!(got, want, "{rows}x{vis}x{d}");
+            rows_times_rows(isa, &p, rows, vis, &b, stride, d, 1.0, &mut got);
+            assert_eq!(got, want, "{isa:?} {rows}x{vis}x{d}");
         }
     }
 }

@@ -6,7 +6,7 @@
 //! same function, and each output is one FMA chain over positions.
 use super::attention::softmax_visible;
 use super::gemm::matmul;
-use super::gemm_kernel::{tile, ARows, Epilogue, MR, NR};
+use super::gemm_kernel::{panels_per_tile, tile_pair, ARows, Epilogue, MR, NR};
 use super::gemm_pack::{PackedB, View};
 use super::simd::Isa;
 
@@ -80,22 +80,25 @@ impl HeadCache {
                     ap[p * r + i] = x;
                 }
             }
-            for j0 in (0..d).step_by(NR) {
+            let width = panels_per_tile(isa) * NR;
+            for j0 in (0..d).step_by(width) {
+                let v = self.values.as_ptr();
+                let bs = [v.wrapping_add(j0), v.wrapping_add(j0 + NR)];
                 // SAFETY: `ap` holds kv·r floats; every V row has `stride` ≥ j0 + 16 floats and
                 // there are len ≥ kv rows; the C tile (r rows, up to 16 columns) is in `out`.
                 unsafe {
-                    tile(
-                        isa == Isa::Avx2Fma,
+                    tile_pair(
+                        isa,
                         r,
                         kv,
                         ap.as_ptr(),
                         ARows::Packed,
-                        self.values.as_ptr().add(j0),
+                        bs,
                         self.stride,
                         out.as_mut_ptr().add(i0 * d + j0),
                         d,
                         r,
-                        NR.min(d - j0),
+                        width.min(d - j0),
                         ep,
                     )
                 }

@@ -8,7 +8,9 @@
 //!   memory exactly once, the panels split across threads — a GEMV at memory speed;
 //! - many rows (prefill, training): BLIS-style blocking, A packed once, an A block of 96 rows ×
 //!   ≤ 320 k in L2, a ≤ 320 × 16 B micro-panel in L1, tasks over (row block, column chunk).
-use super::gemm_kernel::{row_panels, tile, ARows, Epilogue, PanelElem, MR, NR, ROW_PANELS};
+use super::gemm_kernel::{
+    panels_per_tile, row_panels, tile_pair, ARows, Epilogue, PanelElem, MR, NR, ROW_PANELS,
+};
 use super::gemm_pack::{pack_a_panel, PackedB, View};
 use super::simd::{isa, Isa};
 use rayon::prelude::*;
@@ -91,12 +93,11 @@ pub fn matmul<E: PanelElem>(
     if m == 0 || n == 0 {
         return;
     }
-    let avx2 = isa == Isa::Avx2Fma;
     let parallel = m * n * k >= PARALLEL_MIN_WORK;
     if m <= SMALL_M {
-        few_rows(avx2, m, a, b, alpha, beta, c, parallel);
+        few_rows(isa, m, a, b, alpha, beta, c, parallel);
     } else {
-        blocked(avx2, m, a, b, alpha, beta, c, parallel, A_PACK_MAX);
+        blocked(isa, m, a, b, alpha, beta, c, parallel, A_PACK_MAX);
     }
 }
 
@@ -117,7 +118,7 @@ impl SharedC {
 /// Few rows: A packed whole ([k][r] micro-panels), one pass over B's panels.
 #[allow(clippy::too_many_arguments)]
 fn few_rows<E: PanelElem>(
-    avx2: bool,
+    isa: Isa,
     m: usize,
     a: View<'_>,
     b: &PackedB<E>,
@@ -141,12 +142,17 @@ fn few_rows<E: PanelElem>(
     };
     // A non-f32 panel read by several row blocks is widened to f32 once (exactly), not per block.
     let widen = !E::IS_F32 && m > MR;
-    let panel = |p: usize| {
-        let j0 = p * NR;
-        let cols = NR.min(n - j0);
+    let panels = b.panels();
+    let pw = panels_per_tile(isa);
+    // One unit: `pw` consecutive panels (fewer at the right edge) against every row block.
+    let unit = |u: usize| {
+        let p0 = u * pw;
+        let np = pw.min(panels - p0);
+        let j0 = p0 * NR;
+        let cols = (np * NR).min(n - j0);
         let wide: Vec<f32> = if widen {
-            // SAFETY: a panel holds k·NR elements.
-            let src = unsafe { std::slice::from_raw_parts(b.panel_ptr(p, 0), k * NR) };
+            // SAFETY: consecutive panels are contiguous, k·NR elements each.
+            let src = unsafe { std::slice::from_raw_parts(b.panel_ptr(p0, 0), np * k * NR) };
             src.iter().map(|x| x.to_f32()).collect()
         } else {
             Vec::new()
@@ -154,17 +160,20 @@ fn few_rows<E: PanelElem>(
         for i0 in (0..m).step_by(MR) {
             let r = MR.min(m - i0);
             let (c_tile, a_panel) = (cp.at(i0 * n + j0), ap[i0 * k..].as_ptr());
-            // SAFETY: the A micro-panel holds r·k floats, the B panel k·NR, and the C tile
-            // (rows i0..i0+r, columns j0..j0+cols) lies inside C [m, n].
+            // SAFETY: the A micro-panel holds r·k floats, each B panel k·NR, and the C tile
+            // (rows i0..i0+r, columns j0..j0+cols) lies inside C [m, n]; the second panel
+            // pointer is only read when the tile has columns there.
             unsafe {
                 if widen {
-                    tile(
-                        avx2,
+                    let w = wide.as_ptr();
+                    let bs = [w, w.add((np - 1) * k * NR)];
+                    tile_pair(
+                        isa,
                         r,
                         k,
                         a_panel,
                         ARows::Packed,
-                        wide.as_ptr(),
+                        bs,
                         NR,
                         c_tile,
                         n,
@@ -173,13 +182,14 @@ fn few_rows<E: PanelElem>(
                         ep,
                     )
                 } else {
-                    tile(
-                        avx2,
+                    let bs = [b.panel_ptr(p0, 0), b.panel_ptr(p0 + np - 1, 0)];
+                    tile_pair(
+                        isa,
                         r,
                         k,
                         a_panel,
                         ARows::Packed,
-                        b.panel_ptr(p, 0),
+                        bs,
                         NR,
                         c_tile,
                         n,
@@ -191,19 +201,20 @@ fn few_rows<E: PanelElem>(
             }
         }
     };
-    let panels = b.panels();
+    let units = panels.div_ceil(pw);
     if m == 1 {
         // One row: ROW_PANELS panels at a time (more chains in flight, same bits).
         let group = |g: usize| {
             let p0 = g * ROW_PANELS;
             if p0 + ROW_PANELS > panels {
-                return (p0..panels).for_each(panel);
+                // ROW_PANELS is a multiple of the unit's panels, so units start here too.
+                return (p0 / pw..units).for_each(unit);
             }
             let bs: [*const E; ROW_PANELS] = std::array::from_fn(|q| b.panel_ptr(p0 + q, 0));
             let cols = (ROW_PANELS * NR).min(n - p0 * NR);
             // SAFETY: A holds k floats, each panel k·NR elements, and C's columns
             // p0·NR..p0·NR+cols lie inside its one row.
-            unsafe { row_panels(avx2, k, ap.as_ptr(), bs, cp.at(p0 * NR), cols, ep) }
+            unsafe { row_panels(isa, k, ap.as_ptr(), bs, cp.at(p0 * NR), cols, ep) }
         };
         let groups = panels.div_ceil(ROW_PANELS);
         if parallel {
@@ -216,13 +227,13 @@ fn few_rows<E: PanelElem>(
             (0..groups).for_each(group);
         }
     } else if parallel {
-        let per_task = panels.div_ceil(4 * rayon::current_num_threads()).max(1);
-        (0..panels)
+        let per_task = units.div_ceil(4 * rayon::current_num_threads()).max(1);
+        (0..units)
             .into_par_iter()
             .with_min_len(per_task)
-            .for_each(panel);
+            .for_each(unit);
     } else {
-        (0..panels).for_each(panel);
+        (0..units).for_each(unit);
     }
 }
 
@@ -234,7 +245,7 @@ fn few_rows<E: PanelElem>(
 /// rows 96 times.
 #[allow(clippy::too_many_arguments)]
 fn blocked<E: PanelElem>(
-    avx2: bool,
+    isa: Isa,
     m: usize,
     a: View<'_>,
     b: &PackedB<E>,
@@ -246,9 +257,13 @@ fn blocked<E: PanelElem>(
 ) {
     let (k, n) = (b.k(), b.n());
     let panels = b.panels();
-    // Equal column chunks of at most PANELS_PER_TASK panels (36 = 18 + 18, not 32 + 4).
-    let chunks = panels.div_ceil(PANELS_PER_TASK);
-    let per_chunk = panels.div_ceil(chunks);
+    // Equal column chunks of at most PANELS_PER_TASK panels (36 = 18 + 18, not 32 + 4), each a
+    // whole number of tile units.
+    let pw = panels_per_tile(isa);
+    let per_chunk = panels
+        .div_ceil(panels.div_ceil(PANELS_PER_TASK))
+        .next_multiple_of(pw);
+    let chunks = panels.div_ceil(per_chunk);
     // Equal k-blocks of at most KC (576 = 2 × 288, not 256 + 256 + 64).
     let kc = k.div_ceil(k.div_ceil(KC).max(1)).max(1);
     let k_blocks: Vec<(usize, usize)> = if k == 0 {
@@ -305,36 +320,31 @@ fn blocked<E: PanelElem>(
                     alpha,
                     beta: 0.0,
                 };
-                for p in p_lo..p_hi {
+                let one = |p: usize, i0: usize| {
+                    let np = pw.min(p_hi - p);
                     let j0 = p * NR;
-                    let cols = NR.min(n - j0);
+                    let cols = (np * NR).min(n - j0);
+                    let bs = [b.panel_ptr(p, k0), b.panel_ptr(p + np - 1, k0)];
+                    let r = MR.min(i_hi - i0);
+                    // SAFETY: as in `few_rows`. In place, rows s0+i0.. of A start at
+                    // (s0+i0)·rs, k-block k0 at k0 into each row; packed, the micro-panel
+                    // of rows i0.. holds [k][r] from i0·k in the slab, k-block k0 at k0·r.
+                    unsafe {
+                        let (a_ptr, arows) = if in_place {
+                            let at = (s0 + i0) * a.rs + k0;
+                            (a.data.as_ptr().add(at), ARows::RowMajor(a.rs))
+                        } else {
+                            (ap.as_ptr().add(i0 * k + k0 * r), ARows::Packed)
+                        };
+                        let c_tile = cp.at((s0 + i0) * n + j0);
+                        tile_pair(isa, r, kc, a_ptr, arows, bs, NR, c_tile, n, r, cols, ep)
+                    }
+                };
+                // Panels outer: the B panels stay in L1 while the A rows stream from L2 (the
+                // other order, A in L1 and B streaming, measured 5-10% slower with AVX-512).
+                for p in (p_lo..p_hi).step_by(pw) {
                     for i0 in (i_lo..i_hi).step_by(MR) {
-                        let r = MR.min(i_hi - i0);
-                        // SAFETY: as in `few_rows`. In place, rows s0+i0.. of A start at
-                        // (s0+i0)·rs, k-block k0 at k0 into each row; packed, the micro-panel
-                        // of rows i0.. holds [k][r] from i0·k in the slab, k-block k0 at k0·r.
-                        unsafe {
-                            let (a_ptr, arows) = if in_place {
-                                let at = (s0 + i0) * a.rs + k0;
-                                (a.data.as_ptr().add(at), ARows::RowMajor(a.rs))
-                            } else {
-                                (ap.as_ptr().add(i0 * k + k0 * r), ARows::Packed)
-                            };
-                            tile(
-                                avx2,
-                                r,
-                                kc,
-                                a_ptr,
-                                arows,
-                                b.panel_ptr(p, k0),
-                                NR,
-                                cp.at((s0 + i0) * n + j0),
-                                n,
-                                r,
-                                cols,
-                                ep,
-                            )
-                        }
+                        one(p, i0)
                     }
                 }
             }
@@ -456,17 +466,7 @@ mod tests {
         for view in [View::rows(&a, k), View::transposed(&at, m)] {
             for parallel in [false, true] {
                 let mut c = vec![0.0; m * n];
-                blocked(
-                    detected() == Isa::Avx2Fma,
-                    m,
-                    view,
-                    &bp,
-                    1.0,
-                    0.0,
-                    &mut c,
-                    parallel,
-                    MC * k,
-                );
+                blocked(detected(), m, view, &bp, 1.0, 0.0, &mut c, parallel, MC * k);
                 assert_eq!(c, want, "cs={} parallel={parallel}", view.cs);
             }
         }
@@ -524,7 +524,7 @@ mod tests {
             let w = vals(n * k, 11);
             let f = PackedB::<f32>::from_weight(&w, n, k);
             let h = PackedB::<Bf16>::from_weight(&w, n, k);
-            for isa in [detected(), Isa::Portable] {
+            for isa in crate::backend::cpu::simd::supported() {
                 let mut cf = vec![0.0; m * n];
                 matmul(isa, m, View::rows(&a, k), &f, 1.0, 0.0, &mut cf);
                 assert_eq!(cf, chain(m, n, k, &a, &transpose(&w, n, k)), "{isa:?}");
@@ -536,6 +536,36 @@ mod tests {
                     chain(m, n, k, &a, &transpose(&wb, n, k)),
                     "{isa:?} bf16"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_gives_the_chain_at_every_edge() {
+        // Odd widths leave a half-full and a one-panel unit at the right edge of the two-panel
+        // AVX-512 tiles; k past KC resumes from partial sums; alpha and beta on top.
+        for isa in crate::backend::cpu::simd::supported() {
+            for (m, n, k) in [
+                (1, 47, 33),
+                (5, 33, 700),
+                (7, 16, 9),
+                (65, 50, 650),
+                (130, 81, 40),
+            ] {
+                let a = vals(m * k, 14);
+                let b = vals(k * n, 15);
+                let c0 = vals(m * n, 16);
+                let bp = PackedB::<f32>::pack(View::rows(&b, n), k, n);
+                let r = chain(m, n, k, &a, &b);
+                let mut c = c0.clone();
+                matmul(isa, m, View::rows(&a, k), &bp, 0.5, 0.0, &mut c);
+                let want: Vec<f32> = r.iter().map(|&x| 0.5 * x).collect();
+                assert_eq!(c, want, "{isa:?} {m}x{n}x{k}");
+                let mut c = c0.clone();
+                matmul(isa, m, View::rows(&a, k), &bp, 1.0, -2.0, &mut c);
+                for i in 0..m * n {
+                    assert_eq!(c[i], r[i] + -2.0 * c0[i], "{isa:?} {m}x{n}x{k} beta at {i}");
+                }
             }
         }
     }

@@ -11,6 +11,8 @@
 //!
 //! B elements are f32 or bf16 (the high half of an f32, widened exactly before the FMA).
 
+use super::simd::Isa;
+
 pub const MR: usize = 6;
 pub const NR: usize = 16;
 
@@ -52,6 +54,12 @@ pub trait PanelElem: Copy + Default + Send + Sync + 'static {
     /// `p` must be valid for eight reads, and the caller must be compiled with AVX2.
     #[cfg(target_arch = "x86_64")]
     unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256;
+    /// Sixteen consecutive elements as f32 lanes.
+    ///
+    /// # Safety
+    /// `p` must be valid for sixteen reads, and the caller must be compiled with AVX-512F.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512;
 }
 
 impl PanelElem for f32 {
@@ -68,6 +76,11 @@ impl PanelElem for f32 {
     #[inline(always)]
     unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256 {
         std::arch::x86_64::_mm256_loadu_ps(p)
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        std::arch::x86_64::_mm512_loadu_ps(p)
     }
 }
 
@@ -94,6 +107,13 @@ impl PanelElem for Bf16 {
         let h = _mm_loadu_si128(p as *const __m128i);
         _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
     }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load16(p: *const Self) -> std::arch::x86_64::__m512 {
+        use std::arch::x86_64::*;
+        let h = _mm256_loadu_si256(p as *const __m256i);
+        _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16))
+    }
 }
 
 /// How the A rows of a tile are stored.
@@ -107,6 +127,86 @@ pub enum ARows {
     RowMajor(usize),
 }
 
+/// Calls `$body` with `$R` (1..=6, rows of the tile) and `$P` (A packed) as constants, so
+/// each shape is its own fully unrolled kernel.
+macro_rules! by_shape {
+    ($r:expr, $packed:expr, |$R:ident, $P:ident| $body:expr) => {
+        match ($r, $packed) {
+            (1, true) => {
+                const $R: usize = 1;
+                const $P: bool = true;
+                $body
+            }
+            (2, true) => {
+                const $R: usize = 2;
+                const $P: bool = true;
+                $body
+            }
+            (3, true) => {
+                const $R: usize = 3;
+                const $P: bool = true;
+                $body
+            }
+            (4, true) => {
+                const $R: usize = 4;
+                const $P: bool = true;
+                $body
+            }
+            (5, true) => {
+                const $R: usize = 5;
+                const $P: bool = true;
+                $body
+            }
+            (_, true) => {
+                const $R: usize = 6;
+                const $P: bool = true;
+                $body
+            }
+            (1, false) => {
+                const $R: usize = 1;
+                const $P: bool = false;
+                $body
+            }
+            (2, false) => {
+                const $R: usize = 2;
+                const $P: bool = false;
+                $body
+            }
+            (3, false) => {
+                const $R: usize = 3;
+                const $P: bool = false;
+                $body
+            }
+            (4, false) => {
+                const $R: usize = 4;
+                const $P: bool = false;
+                $body
+            }
+            (5, false) => {
+                const $R: usize = 5;
+                const $P: bool = false;
+                $body
+            }
+            (_, false) => {
+                const $R: usize = 6;
+                const $P: bool = false;
+                $body
+            }
+        }
+    };
+}
+
+/// B panels one tile call covers on this instruction set: two with AVX-512 (an R×32 tile,
+/// twelve 16-lane chains at R = 6, the count that hides the multiply-add latency on two
+/// FMA ports), one otherwise (R×16, two 8-lane vectors per row).
+pub fn panels_per_tile(isa: Isa) -> usize {
+    if isa.avx512() {
+        2
+    } else {
+        1
+    }
+}
+
 /// One tile: `rows` ≤ R valid rows and `cols` ≤ NR valid columns of C at `c` (row stride
 /// `ldc`), over `k` steps of A (`a`, stored as `arows` says) and a B panel `b` of k rows
 /// of NR elements, `ldb` apart (NR for a packed panel; a row-major matrix's width otherwise).
@@ -117,7 +217,7 @@ pub enum ARows {
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub unsafe fn tile<E: PanelElem>(
-    avx2: bool,
+    isa: Isa,
     r: usize,
     k: usize,
     a: *const f32,
@@ -130,35 +230,90 @@ pub unsafe fn tile<E: PanelElem>(
     cols: usize,
     ep: Epilogue,
 ) {
-    let lda = match arows {
-        ARows::Packed => 0,
-        ARows::RowMajor(lda) => lda,
+    let (lda, packed) = match arows {
+        ARows::Packed => (0, true),
+        ARows::RowMajor(lda) => (lda, false),
     };
-    macro_rules! go {
-        ($f:ident) => {
-            match (r, arows) {
-                (1, ARows::Packed) => $f::<E, 1, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                (2, ARows::Packed) => $f::<E, 2, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                (3, ARows::Packed) => $f::<E, 3, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                (4, ARows::Packed) => $f::<E, 4, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                (5, ARows::Packed) => $f::<E, 5, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                (_, ARows::Packed) => $f::<E, 6, true>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                (1, _) => $f::<E, 1, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                (2, _) => $f::<E, 2, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                (3, _) => $f::<E, 3, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                (4, _) => $f::<E, 4, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                (5, _) => $f::<E, 5, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-                _ => $f::<E, 6, false>(k, a, lda, b, ldb, c, ldc, rows, cols, ep),
-            }
-        };
-    }
     #[cfg(target_arch = "x86_64")]
-    if avx2 {
-        go!(tile_avx2);
+    if isa.avx512() {
+        by_shape!(r, packed, |R, PK| tile_avx512::<E, R, PK, 1>(
+            k,
+            a,
+            lda,
+            [b],
+            ldb,
+            c,
+            ldc,
+            rows,
+            cols,
+            ep
+        ));
         return;
     }
-    let _ = avx2;
-    go!(tile_portable)
+    #[cfg(target_arch = "x86_64")]
+    if isa.avx2() {
+        by_shape!(r, packed, |R, PK| tile_avx2::<E, R, PK>(
+            k, a, lda, b, ldb, c, ldc, rows, cols, ep
+        ));
+        return;
+    }
+    let _ = isa;
+    by_shape!(r, packed, |R, PK| tile_portable::<E, R, PK>(
+        k, a, lda, b, ldb, c, ldc, rows, cols, ep
+    ))
+}
+
+/// Two side-by-side tiles: columns `0..NR` of C from panel `b[0]`, `NR..cols` from `b[1]`
+/// (`cols` ≤ 2·NR; `b[1]` is not read when `cols` ≤ NR). One R×32 kernel with AVX-512, two
+/// [`tile`] calls otherwise; the bits are the same either way.
+///
+/// # Safety
+/// As for [`tile`], for each panel that holds valid columns.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub unsafe fn tile_pair<E: PanelElem>(
+    isa: Isa,
+    r: usize,
+    k: usize,
+    a: *const f32,
+    arows: ARows,
+    b: [*const E; 2],
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    ep: Epilogue,
+) {
+    if cols <= NR {
+        return tile(isa, r, k, a, arows, b[0], ldb, c, ldc, rows, cols, ep);
+    }
+    #[cfg(target_arch = "x86_64")]
+    if isa.avx512() {
+        let (lda, packed) = match arows {
+            ARows::Packed => (0, true),
+            ARows::RowMajor(lda) => (lda, false),
+        };
+        by_shape!(r, packed, |R, PK| tile_avx512::<E, R, PK, 2>(
+            k, a, lda, b, ldb, c, ldc, rows, cols, ep
+        ));
+        return;
+    }
+    tile(isa, r, k, a, arows, b[0], ldb, c, ldc, rows, NR, ep);
+    tile(
+        isa,
+        r,
+        k,
+        a,
+        arows,
+        b[1],
+        ldb,
+        c.add(NR),
+        ldc,
+        rows,
+        cols - NR,
+        ep,
+    );
 }
 
 /// Copies the valid part of a C tile into a full R×NR buffer (zeros elsewhere).
@@ -302,6 +457,83 @@ unsafe fn tile_avx2<E: PanelElem, const R: usize, const PACKED: bool>(
     }
 }
 
+/// The AVX-512 tile: R rows × P panels, one 16-lane accumulator per row and panel. The edges
+/// go through lane masks, so C is read and written in place at every tile position.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_avx512<E: PanelElem, const R: usize, const PACKED: bool, const P: usize>(
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    b: [*const E; P],
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    ep: Epilogue,
+) {
+    use std::arch::x86_64::*;
+    let mut masks: [__mmask16; P] = [0; P];
+    for (q, m) in masks.iter_mut().enumerate() {
+        let w = cols.saturating_sub(q * NR).min(NR);
+        *m = ((1u32 << w) - 1) as __mmask16;
+    }
+    let mut acc = [[_mm512_setzero_ps(); P]; R];
+    // Loops over the rows run to R, a constant, with the row test inside: fully unrolled, the
+    // accumulators stay in registers (a loop to `rows` would keep them in memory).
+    if ep.resume {
+        for (i, x) in acc.iter_mut().enumerate() {
+            if i < rows {
+                for (q, v) in x.iter_mut().enumerate() {
+                    *v = _mm512_maskz_loadu_ps(masks[q], c.add(i * ldc + q * NR));
+                }
+            }
+        }
+    }
+    let (rs, ps) = if PACKED { (1, R) } else { (lda, 1) };
+    for p in 0..k {
+        let mut bv = [_mm512_setzero_ps(); P];
+        for (q, v) in bv.iter_mut().enumerate() {
+            *v = E::load16(b[q].add(p * ldb));
+        }
+        let ap = a.add(p * ps);
+        for (i, x) in acc.iter_mut().enumerate() {
+            let av = _mm512_set1_ps(*ap.add(i * rs));
+            for (v, &bq) in x.iter_mut().zip(&bv) {
+                *v = _mm512_fmadd_ps(av, bq, *v);
+            }
+        }
+    }
+    if ep.finish && ep.alpha != 1.0 {
+        let al = _mm512_set1_ps(ep.alpha);
+        for x in acc.iter_mut() {
+            for v in x.iter_mut() {
+                *v = _mm512_mul_ps(al, *v);
+            }
+        }
+    }
+    if ep.finish && ep.beta != 0.0 {
+        let be = _mm512_set1_ps(ep.beta);
+        for (i, x) in acc.iter_mut().enumerate() {
+            if i < rows {
+                for (q, v) in x.iter_mut().enumerate() {
+                    let ci = _mm512_maskz_loadu_ps(masks[q], c.add(i * ldc + q * NR));
+                    *v = _mm512_add_ps(*v, _mm512_mul_ps(be, ci));
+                }
+            }
+        }
+    }
+    for (i, x) in acc.iter().enumerate() {
+        if i < rows {
+            for (q, v) in x.iter().enumerate() {
+                _mm512_mask_storeu_ps(c.add(i * ldc + q * NR), masks[q], *v);
+            }
+        }
+    }
+}
+
 /// Panels one row of A meets at once in [`row_panels`].
 pub const ROW_PANELS: usize = 4;
 
@@ -315,7 +547,7 @@ pub const ROW_PANELS: usize = 4;
 /// floats.
 #[allow(clippy::too_many_arguments)]
 pub unsafe fn row_panels<E: PanelElem>(
-    avx2: bool,
+    isa: Isa,
     k: usize,
     a: *const f32,
     b: [*const E; ROW_PANELS],
@@ -324,15 +556,14 @@ pub unsafe fn row_panels<E: PanelElem>(
     ep: Epilogue,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if avx2 && !ep.resume {
+    if isa.avx2() && !ep.resume {
         return row_panels_avx2(k, a, b, c, cols, ep);
     }
-    let _ = avx2;
     for (q, &bq) in b.iter().enumerate() {
         if q * NR < cols {
             let w = NR.min(cols - q * NR);
             tile(
-                false,
+                Isa::Portable,
                 1,
                 k,
                 a,

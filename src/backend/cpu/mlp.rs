@@ -3,7 +3,7 @@
 //! The element loops run in chunks on the rayon pool; each chunk is one tight loop over slices
 //! that the compiler vectorises (AVX2 where the processor has it: the same operations per lane
 //! as the scalar code, so the bits do not depend on the instruction set).
-use super::exp::exp_f32;
+use super::exp::{exp_f32, flush_subnormal};
 use super::simd::{isa, Isa};
 use rayon::prelude::*;
 
@@ -26,7 +26,10 @@ pub fn swiglu_one(g: f32, u: f32) -> f32 {
 fn swiglu_grad_one(d: f32, g: f32, u: f32) -> (f32, f32) {
     let s = sigmoid(g);
     let silu = g * s;
-    (d * u * s * (1.0 + g * (1.0 - s)), d * silu)
+    (
+        flush_subnormal(d * u * s * (1.0 + g * (1.0 - s))),
+        flush_subnormal(d * silu),
+    )
 }
 
 #[inline(always)]
@@ -57,8 +60,8 @@ unsafe fn bwd_avx2(dg: &mut [f32], du: &mut [f32], dy: &[f32], gate: &[f32], up:
 
 fn fwd_chunk(isa: Isa, out: &mut [f32], gate: &[f32], up: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx2Fma {
-        // SAFETY: the processor has AVX2 and FMA (that is what `Isa::Avx2Fma` means).
+    if isa.avx2() {
+        // SAFETY: the processor has AVX2 and FMA (that is what `Isa::avx2` means).
         return unsafe { fwd_avx2(out, gate, up) };
     }
     let _ = isa;
@@ -67,7 +70,7 @@ fn fwd_chunk(isa: Isa, out: &mut [f32], gate: &[f32], up: &[f32]) {
 
 fn bwd_chunk(isa: Isa, dg: &mut [f32], du: &mut [f32], dy: &[f32], gate: &[f32], up: &[f32]) {
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx2Fma {
+    if isa.avx2() {
         // SAFETY: as in `fwd_chunk`.
         return unsafe { bwd_avx2(dg, du, dy, gate, up) };
     }
