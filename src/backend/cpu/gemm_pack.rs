@@ -4,7 +4,7 @@
 //! product packs its B on the fly.
 use super::gemm::matmul;
 use super::gemm_kernel::{Bf16, PanelElem, MR, NR};
-use super::simd::Isa;
+use super::simd::{isa, Isa};
 use crate::tensor::DType;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -66,6 +66,7 @@ impl<E: PanelElem> PackedB<E> {
         let len = n.div_ceil(NR) * k * NR;
         let mut data: Vec<E> = Vec::with_capacity(len);
         let zero = MaybeUninit::new(E::default());
+        let fast_transpose = isa().avx512();
         let fill = |p0: usize, chunk: &mut [MaybeUninit<E>]| {
             for (pi, panel) in chunk.chunks_mut(k * NR).enumerate() {
                 let j0 = (p0 + pi) * NR;
@@ -93,10 +94,23 @@ impl<E: PanelElem> PackedB<E> {
                         panel.fill(zero);
                     }
                     if b.rs == 1 {
-                        // Columns of B are contiguous (a weight's rows): read each once, in order.
+                        // Columns of B are contiguous (a weight's rows): read each once, in order,
+                        // sixteen k at a time through a register transpose where it applies.
+                        let done = if E::IS_F32 && w == NR && fast_transpose {
+                            let src = &b.data[j0 * b.cs..(j0 + NR - 1) * b.cs + k];
+                            // SAFETY: the 16 columns of k floats, `cs` apart, lie in `src`; the
+                            // panel holds k·NR elements; E is f32 (IS_F32), so the panel's
+                            // elements are f32 slots.
+                            unsafe {
+                                transpose_columns(src, b.cs, k, panel.as_mut_ptr() as *mut f32)
+                            }
+                        } else {
+                            0
+                        };
                         for jj in 0..w {
-                            let src = &b.data[(j0 + jj) * b.cs..(j0 + jj) * b.cs + k];
-                            for (dst, &x) in panel.chunks_exact_mut(NR).zip(src) {
+                            let src = &b.data[(j0 + jj) * b.cs + done..(j0 + jj) * b.cs + k];
+                            let rows = panel[done * NR..].chunks_exact_mut(NR);
+                            for (dst, &x) in rows.zip(src) {
                                 dst[jj] = MaybeUninit::new(E::from_f32(x));
                             }
                         }
@@ -183,6 +197,75 @@ impl<E: PanelElem> PackedB<E> {
     }
 }
 
+/// Sixteen columns of B, each k contiguous floats `cs` apart from `src`, into a packed panel
+/// [k][16] at `dst`, sixteen k at a time: sixteen 16-float loads, a 16×16 transpose in
+/// registers, sixteen stores (the scalar loop moves one float per load and store). Returns how
+/// many k it packed (a multiple of 16); the caller packs the rest.
+///
+/// # Safety
+/// `src` holds the 16 columns (15·cs + k floats); `dst` is valid for k·16 floats; the
+/// processor has AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn transpose_columns_avx512(src: &[f32], cs: usize, k: usize, dst: *mut f32) -> usize {
+    use std::arch::x86_64::*;
+    debug_assert!(k == 0 || src.len() >= 15 * cs + k);
+    let s = src.as_ptr();
+    let mut p = 0;
+    while p + NR <= k {
+        let mut r = [_mm512_setzero_ps(); NR];
+        for (j, x) in r.iter_mut().enumerate() {
+            *x = _mm512_loadu_ps(s.add(j * cs + p));
+        }
+        // Pairs of rows interleaved, then 4×4 blocks within each 128-bit lane, then the lanes.
+        let mut t = [_mm512_setzero_ps(); NR];
+        for i in 0..NR / 2 {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        for g in 0..NR / 4 {
+            let (a, b, c, d) = (t[4 * g], t[4 * g + 1], t[4 * g + 2], t[4 * g + 3]);
+            r[4 * g] = _mm512_shuffle_ps::<0x44>(a, c);
+            r[4 * g + 1] = _mm512_shuffle_ps::<0xEE>(a, c);
+            r[4 * g + 2] = _mm512_shuffle_ps::<0x44>(b, d);
+            r[4 * g + 3] = _mm512_shuffle_ps::<0xEE>(b, d);
+        }
+        // r[4g + m] now holds, in lane L, column 4L + m of rows 4g..4g+4.
+        for m in 0..4 {
+            let v0 = _mm512_shuffle_f32x4::<0x88>(r[m], r[4 + m]);
+            let v1 = _mm512_shuffle_f32x4::<0xDD>(r[m], r[4 + m]);
+            let w0 = _mm512_shuffle_f32x4::<0x88>(r[8 + m], r[12 + m]);
+            let w1 = _mm512_shuffle_f32x4::<0xDD>(r[8 + m], r[12 + m]);
+            let out = [
+                _mm512_shuffle_f32x4::<0x88>(v0, w0),
+                _mm512_shuffle_f32x4::<0x88>(v1, w1),
+                _mm512_shuffle_f32x4::<0xDD>(v0, w0),
+                _mm512_shuffle_f32x4::<0xDD>(v1, w1),
+            ];
+            for (lane, x) in out.iter().enumerate() {
+                _mm512_storeu_ps(dst.add((p + 4 * lane + m) * NR), *x);
+            }
+        }
+        p += NR;
+    }
+    p
+}
+
+/// [`transpose_columns_avx512`] where the processor has AVX-512 (callers check [`Isa`]); none
+/// of k otherwise.
+///
+/// # Safety
+/// As for [`transpose_columns_avx512`], AVX-512F checked by the caller.
+unsafe fn transpose_columns(src: &[f32], cs: usize, k: usize, dst: *mut f32) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    return transpose_columns_avx512(src, cs, k, dst);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (src, cs, k, dst);
+        0
+    }
+}
+
 /// Packs rows `i0..i0+r` (r ≤ MR) and columns `p0..p0+kc` of A into `dst` as [kc][r].
 #[inline]
 pub fn pack_a_panel(a: View<'_>, i0: usize, r: usize, p0: usize, kc: usize, dst: &mut [f32]) {
@@ -254,6 +337,42 @@ impl PackedWeight {
         match self {
             PackedWeight::F32(b) => b.bytes(),
             PackedWeight::Bf16(b) => b.bytes(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn register_transpose_packs_what_the_scalar_loop_packs() {
+        if !crate::backend::cpu::simd::detected().avx512() {
+            eprintln!("skipped: this processor has no AVX-512 (the scalar loop is all there is)");
+            return;
+        }
+        for (k, cs) in [(0, 3), (15, 15), (16, 16), (17, 20), (33, 40), (576, 576)] {
+            let src: Vec<f32> = (0..15 * cs + k).map(|i| i as f32 * 0.5 - 7.0).collect();
+            let mut got = vec![f32::NAN; k * NR];
+            // SAFETY: 16 columns of k floats `cs` apart fit in `src`; `got` holds k·16 floats.
+            let done = unsafe { transpose_columns(&src, cs, k, got.as_mut_ptr()) };
+            assert_eq!(done, k / NR * NR, "k={k}");
+            for p in 0..done {
+                for j in 0..NR {
+                    assert_eq!(got[p * NR + j], src[j * cs + p], "k={k} p={p} j={j}");
+                }
+            }
+        }
+        // Through the packer: a transposed B of odd depth and width, against element reads.
+        let (k, n) = (45, 37);
+        let w: Vec<f32> = (0..n * k).map(|i| (i % 97) as f32 - 48.0).collect();
+        let b = PackedB::<f32>::from_weight(&w, n, k);
+        for j in 0..n {
+            for p in 0..k {
+                // SAFETY: panel j/16 holds k·16 floats.
+                let x = unsafe { *b.panel_ptr(j / NR, 0).add(p * NR + j % NR) };
+                assert_eq!(x, w[j * k + p], "p={p} j={j}");
+            }
         }
     }
 }
