@@ -1,20 +1,8 @@
 //! `rlvr bench generate --device`: the emulator's estimated decode step per batch size as JSON,
 //! and `--device cuda` refusing clearly on a machine without a GPU.
 mod emu_common;
+use emu_common::rlvr_run;
 use serde_json::Value;
-use std::process::Command;
-
-fn rlvr(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rlvr"))
-        .args(args)
-        .output()
-        .expect("run rlvr");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn the_emulator_estimates_one_decode_step_per_batch_size() {
@@ -35,7 +23,7 @@ fn the_emulator_estimates_one_decode_step_per_batch_size() {
         "8",
         "--json",
     ];
-    let (code, out, err) = rlvr(&args);
+    let (code, out, err) = rlvr_run(&args);
     assert_eq!(code, 0, "{out}{err}");
     let v: Value = serde_json::from_str(&out).expect("the output is one JSON object");
     assert_eq!(v["device"], "emu");
@@ -91,7 +79,7 @@ fn cuda_without_a_gpu_says_so_and_fails() {
         eprintln!("skipped: this machine has a GPU");
         return;
     }
-    let (code, out, err) = rlvr(&[
+    let (code, out, err) = rlvr_run(&[
         "bench",
         "generate",
         "--device",
@@ -107,7 +95,7 @@ fn cuda_without_a_gpu_says_so_and_fails() {
 
 #[test]
 fn cpu_only_options_are_refused_on_the_device() {
-    let (code, out, err) = rlvr(&[
+    let (code, out, err) = rlvr_run(&[
         "bench",
         "generate",
         "--device",

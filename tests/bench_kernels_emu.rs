@@ -3,19 +3,6 @@
 mod emu_common;
 use emu_common::*;
 use serde_json::Value;
-use std::process::Command;
-
-fn rlvr(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rlvr"))
-        .args(args)
-        .output()
-        .expect("run rlvr");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[test]
 fn without_a_gpu_it_says_so_and_fails_unless_allowed() {
@@ -23,10 +10,10 @@ fn without_a_gpu_it_says_so_and_fails_unless_allowed() {
         eprintln!("skipped: this machine has a GPU");
         return;
     }
-    let (code, out, err) = rlvr(&["bench", "kernels"]);
+    let (code, out, err) = rlvr_run(&["bench", "kernels"]);
     assert_ne!(code, 0, "{out}{err}");
     assert!(err.contains("no GPU here"), "{out}{err}");
-    let (code, out, err) = rlvr(&["bench", "kernels", "--json", "--allow-no-gpu"]);
+    let (code, out, err) = rlvr_run(&["bench", "kernels", "--json", "--allow-no-gpu"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("no GPU here"), "{out}{err}");
 }
@@ -50,7 +37,7 @@ fn the_emulator_run_covers_every_kernel_with_sane_counts() {
     if !emu_available() {
         return;
     }
-    let (code, out, err) = rlvr(&[
+    let (code, out, err) = rlvr_run(&[
         "bench", "kernels", "--device", "emu", "--json", "--seed", "3",
     ]);
     assert_eq!(code, 0, "{out}{err}");
@@ -145,14 +132,15 @@ fn the_emulator_table_is_labelled_as_not_gpu_numbers() {
     if !emu_available() {
         return;
     }
-    let (code, out, err) = rlvr(&["bench", "kernels", "--device", "emu", "--filter", "rmsnorm"]);
+    let (code, out, err) =
+        rlvr_run(&["bench", "kernels", "--device", "emu", "--filter", "rmsnorm"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("NOT GPU NUMBERS"), "{out}");
     assert!(
         out.contains("rmsnorm_bwd_bf16") && !out.contains("gemm_bf16"),
         "{out}"
     );
-    let (code, _, err) = rlvr(&["bench", "kernels", "--device", "emu", "--filter", "nothing"]);
+    let (code, _, err) = rlvr_run(&["bench", "kernels", "--device", "emu", "--filter", "nothing"]);
     assert_ne!(code, 0);
     assert!(err.contains("no bench entry matched"), "{err}");
 }

@@ -30,3 +30,16 @@ pub fn rlvr_cmd(args: &[&str]) -> String {
     assert!(out.status.success(), "rlvr {args:?}: {text}");
     text
 }
+
+/// Runs `rlvr ARGS` and returns (exit code, stdout, stderr), for tests of failures.
+pub fn rlvr_run(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rlvr"))
+        .args(args)
+        .output()
+        .expect("run rlvr");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

@@ -127,6 +127,16 @@ pub enum ARows {
     RowMajor(usize),
 }
 
+impl ARows {
+    /// (row stride for [`ARows::RowMajor`], 0 when packed; whether packed): the kernels' view.
+    fn stride_and_packed(self) -> (usize, bool) {
+        match self {
+            ARows::Packed => (0, true),
+            ARows::RowMajor(lda) => (lda, false),
+        }
+    }
+}
+
 /// Calls `$body` with `$R` (1..=6, rows of the tile) and `$P` (A packed) as constants, so
 /// each shape is its own fully unrolled kernel.
 macro_rules! by_shape {
@@ -230,10 +240,7 @@ pub unsafe fn tile<E: PanelElem>(
     cols: usize,
     ep: Epilogue,
 ) {
-    let (lda, packed) = match arows {
-        ARows::Packed => (0, true),
-        ARows::RowMajor(lda) => (lda, false),
-    };
+    let (lda, packed) = arows.stride_and_packed();
     #[cfg(target_arch = "x86_64")]
     if isa.avx512() {
         by_shape!(r, packed, |R, PK| tile_avx512::<E, R, PK, 1>(
@@ -290,10 +297,7 @@ pub unsafe fn tile_pair<E: PanelElem>(
     }
     #[cfg(target_arch = "x86_64")]
     if isa.avx512() {
-        let (lda, packed) = match arows {
-            ARows::Packed => (0, true),
-            ARows::RowMajor(lda) => (lda, false),
-        };
+        let (lda, packed) = arows.stride_and_packed();
         by_shape!(r, packed, |R, PK| tile_avx512::<E, R, PK, 2>(
             k, a, lda, b, ldb, c, ldc, rows, cols, ep
         ));
