@@ -67,62 +67,76 @@ impl<E: PanelElem> PackedB<E> {
         let mut data: Vec<E> = Vec::with_capacity(len);
         let zero = MaybeUninit::new(E::default());
         let fast_transpose = isa().avx512();
-        let fill = |p0: usize, chunk: &mut [MaybeUninit<E>]| {
-            for (pi, panel) in chunk.chunks_mut(k * NR).enumerate() {
-                let j0 = (p0 + pi) * NR;
-                let w = NR.min(n - j0);
-                if b.cs == 1 {
-                    for (p, dst) in panel.chunks_exact_mut(NR).enumerate() {
-                        let src = &b.data[p * b.rs + j0..p * b.rs + j0 + w];
-                        // A whole row of the panel as a fixed-size copy (no memcpy call).
-                        let full = <&mut [MaybeUninit<E>; NR]>::try_from(&mut *dst)
-                            .ok()
-                            .zip(<&[f32; NR]>::try_from(src).ok());
-                        if let Some((d, s)) = full {
-                            for (d, &x) in d.iter_mut().zip(s) {
-                                *d = MaybeUninit::new(E::from_f32(x));
-                            }
-                        } else {
-                            dst.fill(zero);
-                            for (d, &x) in dst.iter_mut().zip(src) {
-                                *d = MaybeUninit::new(E::from_f32(x));
-                            }
-                        }
-                    }
-                } else {
-                    if w < NR {
-                        panel.fill(zero);
-                    }
-                    if b.rs == 1 {
-                        // Columns of B are contiguous (a weight's rows): read each once, in order,
-                        // sixteen k at a time through a register transpose where it applies.
-                        let done = if E::IS_F32 && w == NR && fast_transpose {
-                            let src = &b.data[j0 * b.cs..(j0 + NR - 1) * b.cs + k];
-                            // SAFETY: the 16 columns of k floats, `cs` apart, lie in `src`; the
-                            // panel holds k·NR elements; E is f32 (IS_F32), so the panel's
-                            // elements are f32 slots.
-                            unsafe {
-                                transpose_columns(src, b.cs, k, panel.as_mut_ptr() as *mut f32)
-                            }
-                        } else {
-                            0
-                        };
-                        for jj in 0..w {
-                            let src = &b.data[(j0 + jj) * b.cs + done..(j0 + jj) * b.cs + k];
-                            let rows = panel[done * NR..].chunks_exact_mut(NR);
-                            for (dst, &x) in rows.zip(src) {
-                                dst[jj] = MaybeUninit::new(E::from_f32(x));
-                            }
+        // Rows of B in order, each row's stretch for the chunk's panels (one read stream, one
+        // write stream per panel): panel by panel instead, a large k touches one cache line per
+        // row and a new page every row or two, and the next panel finds those lines evicted
+        // (the LM head's dH = ∂z·W, k = the vocabulary, packed at 1 GB/s that way).
+        let fill_rows = |p0: usize, chunk: &mut [MaybeUninit<E>]| {
+            let np = chunk.len() / (k * NR);
+            for p in 0..k {
+                let row = &b.data[p * b.rs..];
+                for pi in 0..np {
+                    let j0 = (p0 + pi) * NR;
+                    let w = NR.min(n - j0);
+                    let dst = &mut chunk[pi * k * NR + p * NR..pi * k * NR + (p + 1) * NR];
+                    let src = &row[j0..j0 + w];
+                    // A whole row of the panel as a fixed-size copy (no memcpy call).
+                    let full = <&mut [MaybeUninit<E>; NR]>::try_from(&mut *dst)
+                        .ok()
+                        .zip(<&[f32; NR]>::try_from(src).ok());
+                    if let Some((d, s)) = full {
+                        for (d, &x) in d.iter_mut().zip(s) {
+                            *d = MaybeUninit::new(E::from_f32(x));
                         }
                     } else {
-                        for jj in 0..w {
-                            for p in 0..k {
-                                panel[p * NR + jj] =
-                                    MaybeUninit::new(E::from_f32(b.at(p, j0 + jj)));
-                            }
+                        dst.fill(zero);
+                        for (d, &x) in dst.iter_mut().zip(src) {
+                            *d = MaybeUninit::new(E::from_f32(x));
                         }
                     }
                 }
+            }
+        };
+        let fill_panels = |p0: usize, chunk: &mut [MaybeUninit<E>]| {
+            for (pi, panel) in chunk.chunks_mut(k * NR).enumerate() {
+                let j0 = (p0 + pi) * NR;
+                let w = NR.min(n - j0);
+                if w < NR {
+                    panel.fill(zero);
+                }
+                if b.rs == 1 {
+                    // Columns of B are contiguous (a weight's rows): read each once, in order,
+                    // sixteen k at a time through a register transpose where it applies.
+                    let done = if E::IS_F32 && w == NR && fast_transpose {
+                        let src = &b.data[j0 * b.cs..(j0 + NR - 1) * b.cs + k];
+                        // SAFETY: the 16 columns of k floats, `cs` apart, lie in `src`; the
+                        // panel holds k·NR elements; E is f32 (IS_F32), so the panel's
+                        // elements are f32 slots.
+                        unsafe { transpose_columns(src, b.cs, k, panel.as_mut_ptr() as *mut f32) }
+                    } else {
+                        0
+                    };
+                    for jj in 0..w {
+                        let src = &b.data[(j0 + jj) * b.cs + done..(j0 + jj) * b.cs + k];
+                        let rows = panel[done * NR..].chunks_exact_mut(NR);
+                        for (dst, &x) in rows.zip(src) {
+                            dst[jj] = MaybeUninit::new(E::from_f32(x));
+                        }
+                    }
+                } else {
+                    for jj in 0..w {
+                        for p in 0..k {
+                            panel[p * NR + jj] = MaybeUninit::new(E::from_f32(b.at(p, j0 + jj)));
+                        }
+                    }
+                }
+            }
+        };
+        let fill = |p0: usize, chunk: &mut [MaybeUninit<E>]| {
+            if b.cs == 1 {
+                fill_rows(p0, chunk)
+            } else {
+                fill_panels(p0, chunk)
             }
         };
         let spare = &mut data.spare_capacity_mut()[..len];
