@@ -18,12 +18,15 @@
 //           partials and gemm_bf16_splitk_sum adds them in split order (deterministic) and applies
 //           the epilogue;
 //   rung 6  gemm_bf16_rows_kk / rows4_kk: products of at most 64 rows (decode) on a warp per 8 (or
-//           32) columns, so the grid has N / 8 blocks instead of N / 128, with rung 3's bits.
+//           32) columns, so the grid has N / 8 blocks instead of N / 128, with rung 3's bits;
+//           gemm_bf16_rows_swiglu_kk / rows2_swiglu_kk: the decode step's gate and up products
+//           and SwiGLU in one launch, the unfused path's bits.
 // (Rung 5, wgmma/TMA for sm_90a, is kernels/gemm_sm90.cu.)
 // Layout suffixes name the contiguous index of A then B: k (A = x [M, K], B = W [N, K]) or m / n
 // (A stored [K, M], B stored [K, N]); x W^T is kk, dY W is kn, dY^T X is mn.
 #include "common.cuh"
 #include "gemm_epilogue.cuh"
+#include "swiglu.cuh"
 
 #define GEMM_BM 64
 #define GEMM_BN 64
@@ -547,6 +550,72 @@ static __device__ __forceinline__ void gemm_rows(GEMM_PIPE_PARAMS) {
 
 RLVR_KERNEL_BOUNDED(gemm_bf16_rows_kk, 32, GEMM_PIPE_PARAMS) { gemm_rows<1>(GEMM_PIPE_ARGS); }
 RLVR_KERNEL_BOUNDED(gemm_bf16_rows4_kk, 32, GEMM_PIPE_PARAMS) { gemm_rows<4>(GEMM_PIPE_ARGS); }
+
+// Rung 6 with SwiGLU fused (the decode step's MLP input): gate = A Bᵀ and up = A (B + batch_b)ᵀ
+// (the two halves of a packed [2, N, K] weight), out [M, N] = silu(gate) * up. Each gate and up
+// element runs rows_kk's mma sequence (rung 3's bits) and is rounded to bf16 as its own product's
+// epilogue stores it (alpha, no bias or residual), then swiglu_value: the separate products plus
+// swiglu_fwd_bf16 bit for bit, in one launch instead of two, and each A fragment read once for
+// both products. NT n8 tiles of each product per warp (2 keeps rows4_kk's 64 accumulators).
+// Grid (ceil(N / (8 NT)), 1, 1), 32 threads.
+template <int NT>
+static __device__ __forceinline__ void gemm_rows_swiglu(GEMM_PIPE_PARAMS) {
+    const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+    const int n0 = blockIdx.x * 8 * NT;
+    const int mt = min((M + 15) / 16, GEMM_ROWS_MT);
+    const bf16* w[2] = {b, b + batch_b};
+    float acc[GEMM_ROWS_MT][2][NT][4];
+#pragma unroll
+    for (int i = 0; i < GEMM_ROWS_MT; ++i)
+#pragma unroll
+        for (int p = 0; p < 2; ++p)
+#pragma unroll
+            for (int j = 0; j < NT; ++j)
+#pragma unroll
+                for (int r = 0; r < 4; ++r) acc[i][p][j][r] = 0.0f;
+    const int ksteps = 2 * ((K + GEMM_TILE_K - 1) / GEMM_TILE_K);
+#pragma unroll 2
+    for (int ks = 0; ks < ksteps; ++ks) {
+        uint32_t bfr[2][NT][2];
+#pragma unroll
+        for (int p = 0; p < 2; ++p)
+#pragma unroll
+            for (int j = 0; j < NT; ++j) {
+                const int n = n0 + 8 * j + g;
+                rows_frag(bfr[p][j][0], bfr[p][j][1], w[p] + int64_t(min(n, N - 1)) * ldb, n < N, ks, K);
+            }
+#pragma unroll
+        for (int i = 0; i < GEMM_ROWS_MT; ++i) {
+            if (i >= mt) break;
+            const int m0 = i * 16 + g, m1 = m0 + 8;
+            uint32_t af[4];
+            rows_frag(af[0], af[2], a + int64_t(min(m0, M - 1)) * lda, m0 < M, ks, K);
+            rows_frag(af[1], af[3], a + int64_t(min(m1, M - 1)) * lda, m1 < M, ks, K);
+#pragma unroll
+            for (int p = 0; p < 2; ++p)
+#pragma unroll
+                for (int j = 0; j < NT; ++j) mma_bf16_16816(acc[i][p][j], af, bfr[p][j], acc[i][p][j]);
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < GEMM_ROWS_MT; ++i) {
+        if (i >= mt) break;
+#pragma unroll
+        for (int j = 0; j < NT; ++j)
+#pragma unroll
+            for (int r = 0; r < 4; ++r) {
+                const int m = i * 16 + g + 8 * (r >> 1), c = n0 + 8 * j + 2 * t + (r & 1);
+                if (m < M && c < N) {
+                    const float gate = __bfloat162float(__float2bfloat16(acc[i][0][j][r] * alpha));
+                    const float up = __bfloat162float(__float2bfloat16(acc[i][1][j][r] * alpha));
+                    c_bf16[int64_t(m) * N + c] = __float2bfloat16(swiglu_value(gate, up));
+                }
+            }
+    }
+}
+
+RLVR_KERNEL_BOUNDED(gemm_bf16_rows_swiglu_kk, 32, GEMM_PIPE_PARAMS) { gemm_rows_swiglu<1>(GEMM_PIPE_ARGS); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_rows2_swiglu_kk, 32, GEMM_PIPE_PARAMS) { gemm_rows_swiglu<2>(GEMM_PIPE_ARGS); }
 
 // Rung 4's reduction: C[z] = epilogue(sum over s = 0, 1, .. of parts[z * splits + s]), in that
 // order. parts is [batch * splits][M][N] f32, C dense [batch][M][N]; 4 columns per thread.

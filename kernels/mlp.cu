@@ -1,14 +1,13 @@
 // SwiGLU: out = silu(gate) * up, silu(g) = g * sigmoid(g). Element-wise, f32 math, bf16 storage.
 // Forward: 6 B per element, ~5 FLOPs + one exp. Backward: 10 B per element, ~10 FLOPs + one exp.
 #include "common.cuh"
-
-static __device__ __forceinline__ float sigmoidf_(float g) { return 1.0f / (1.0f + expf(-g)); }
+#include "swiglu.cuh"
 
 RLVR_KERNEL(swiglu_fwd_bf16, bf16* __restrict__ out, const bf16* __restrict__ gate, const bf16* __restrict__ up,
             int64_t n) {
     RLVR_GRID_STRIDE(i, n) {
         const float g = ld_bf16(gate + i);
-        st_bf16(out + i, g * sigmoidf_(g) * ld_bf16(up + i));
+        st_bf16(out + i, swiglu_value(g, ld_bf16(up + i)));
     }
 }
 

@@ -594,10 +594,10 @@ fn decode_step_launches_do_not_grow_with_the_batch() {
         }
     }
     // Per layer: input RMSNorm, the q/k/v product, RoPE + KV append, the attention (rung 1: one
-    // launch; rungs 2 and 3: split + merge or tiles + fold), the o product (+ residual), post RMSNorm, the batched
-    // gate/up product, SwiGLU, the down product (+ residual): 9 or 10. Per step: the embedding
-    // and the final RMSNorm. (Unfused, as before: 14 or 15 per layer.)
-    let per_layer = |rung| if rung == Rung::PerHead { 9 } else { 10 };
+    // launch; rungs 2 and 3: split + merge or tiles + fold), the o product (+ residual), post
+    // RMSNorm, the gate/up product with SwiGLU, the down product (+ residual): 8 or 9. Per step:
+    // the embedding and the final RMSNorm. (Unfused: 14 or 15 per layer.)
+    let per_layer = |rung| if rung == Rung::PerHead { 8 } else { 9 };
     for &(rung, launches) in &per_batch {
         assert_eq!(
             launches,

@@ -147,7 +147,9 @@ fn cost_of(l: &LaunchCount, a: &AttnWork) -> OpCost {
             || k.starts_with("gemm_bf16_rows") =>
         {
             let splits = arg(16).max(1.0);
-            Some(2.0 * arg(6) * arg(7) * arg(8) * l.grid[2] as f64 / splits)
+            // The fused gate/up + SwiGLU kernel runs both products in one grid layer.
+            let products = if k.contains("swiglu") { 2.0 } else { 1.0 };
+            Some(products * 2.0 * arg(6) * arg(7) * arg(8) * l.grid[2] as f64 / splits)
         }
         // S = QKᵀ and O = PV (every rung of the forward and of decode).
         _ if k.starts_with("attn_fwd_")

@@ -456,6 +456,84 @@ fn launch_pipe(
     dev.launch(plan.kernel, &cfg, &mut args)
 }
 
+/// The decode step's gate and up products and SwiGLU in one launch, where rung 6 takes the
+/// product: `act` [m, f] = silu(x·W_gᵀ) ⊙ (x·W_uᵀ) for `w` = [W_g; W_u] ([2, f, d]) and `x`
+/// [m, d], with the bits of the two products (`rung`'s plan, no bias) followed by
+/// `swiglu_fwd_bf16`. Returns false, launching nothing, where the plan is not a few-row kernel;
+/// the caller then runs the product and the activation.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_bf16_rows_swiglu(
+    dev: &dyn KernelDevice,
+    act: &DevBuf<bf16>,
+    x: &DevBuf<bf16>,
+    w: &DevBuf<bf16>,
+    m: usize,
+    f: usize,
+    d: usize,
+    rung: GemmRung,
+) -> Result<bool> {
+    if act.len() != m * f || x.len() < m * d || w.len() < 2 * f * d {
+        bail!(
+            "gemm_bf16_rows_swiglu: act {} (needs {m}x{f}), x {} (needs {m}x{d}), w {} (needs 2x{f}x{d})",
+            act.len(),
+            x.len(),
+            w.len()
+        );
+    }
+    let g = gate_up_gemm(m, f, d);
+    let plan = plan_at(
+        &g,
+        x,
+        w,
+        GemmOffsets::default(),
+        rung,
+        false,
+        dev.has_sm90a(),
+    );
+    if plan.kind != Kind::Rows || m == 0 || f == 0 {
+        return Ok(false);
+    }
+    let (kernel, nt) = if plan.kernel == "gemm_bf16_rows4_kk" {
+        ("gemm_bf16_rows2_swiglu_kk", 2)
+    } else {
+        ("gemm_bf16_rows_swiglu_kk", 1)
+    };
+    let cfg = LaunchCfg {
+        grid: [f.div_ceil(8 * nt) as u32, 1, 1],
+        block: [32, 1, 1],
+        smem_bytes: 0,
+    };
+    let mut args = KernelArgs::new();
+    output_args(&mut args, None, Some(act), 0)?;
+    args.buf(x).buf(w);
+    args.opt_buf::<bf16>(None).opt_buf::<bf16>(None);
+    args.i32(m as i32).i32(f as i32).i32(d as i32);
+    args.i64(d as i64).i64(d as i64);
+    args.i64(0).i64((f * d) as i64).i64(0);
+    args.f32(1.0).f32(0.0).i32(1);
+    args.loop_over(pipe_loop(d, plan.tile.bk, 1))?;
+    dev.launch(kernel, &cfg, &mut args)?;
+    Ok(true)
+}
+
+/// The decode step's gate and up products as one batched product: [2, m, f] from x [m, d] (read
+/// by both) and the packed [2, f, d] weight.
+pub fn gate_up_gemm(m: usize, f: usize, d: usize) -> Gemm {
+    Gemm {
+        batch: 2,
+        m,
+        n: f,
+        k: d,
+        a: Strides {
+            batch: 0,
+            ..Strides::rows(m, d)
+        },
+        b: Strides::rows(f, d),
+        alpha: 1.0,
+        beta: 0.0,
+    }
+}
+
 /// Rung 4's fixed-order sum of the split partials, with the epilogue.
 fn launch_split_sum(
     dev: &dyn KernelDevice,

@@ -1,16 +1,22 @@
 //! SwiGLU forward and backward (kernels/mlp.cu) on [tokens, ffn] at each model's training
-//! shape, against the copy bandwidth.
+//! shape, against the copy bandwidth; and a decode step's gate/up product with SwiGLU fused
+//! (`gemm_bf16_rows_swiglu_kk`, kernels/gemm.cu) against the two launches it replaces, timed in
+//! the same run.
 use super::counts as c;
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
 use super::{bandwidth_entry, random_bf16, Roofs};
 use crate::backend::cuda::device::alloc;
+use crate::backend::cuda::gemm::{
+    gate_up_gemm, gemm_bf16_rows_swiglu, gemm_bf16_with, gemm_plan, GemmOpts,
+};
 use crate::backend::cuda::mlp::{swiglu_bwd_bf16, swiglu_fwd_bf16};
-use anyhow::Result;
+use anyhow::{bail, Result};
 use half::bf16;
 
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
+    rows_swiglu(b, plan, out)?;
     if !b.wants("swiglu") {
         return Ok(());
     }
@@ -32,6 +38,58 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         bandwidth_entry(b, roofs, out, "mlp", spec, &mut || {
             swiglu_bwd_bf16(&b.dev, &dg, &o, &dout, &gate, &up)
         })?;
+    }
+    Ok(())
+}
+
+/// The decode step's gate/up + SwiGLU at 1 and 64 rows per model: the fused launch, with the
+/// batched product followed by `swiglu_fwd_bf16` (what it replaces) as the baseline.
+fn rows_swiglu(b: &mut Bencher, plan: &Plan, out: &mut Vec<Record>) -> Result<()> {
+    const KERNEL: &str = "gemm_bf16_rows_swiglu";
+    if !b.wants(KERNEL) {
+        return Ok(());
+    }
+    for m in &plan.models {
+        let (d, f, p) = (m.hidden, m.ffn, m.short);
+        for rows in [1, 64] {
+            let x = random_bf16(b, rows * d)?;
+            let w = random_bf16(b, 2 * f * d)?;
+            let (act, gate_up) = (
+                alloc::<bf16>(&b.dev, rows * f)?,
+                alloc(&b.dev, 2 * rows * f)?,
+            );
+            let opts = GemmOpts::default();
+            let g = gate_up_gemm(rows, f, d);
+            let base = b.time(&mut || {
+                gemm_bf16_with(&b.dev, None, Some(&gate_up), &x, &w, &g, &opts)?;
+                let (gate, up) = (
+                    gate_up.view(0, rows * f)?,
+                    gate_up.view(rows * f, rows * f)?,
+                );
+                swiglu_fwd_bf16(&b.dev, &act, &gate, &up)
+            })?;
+            b.dev.take_launched();
+            let t = b.time(&mut || {
+                if !gemm_bf16_rows_swiglu(&b.dev, &act, &x, &w, rows, f, d, opts.rung)? {
+                    bail!("{KERNEL}: the product is not a few-row one");
+                }
+                Ok(())
+            })?;
+            let launches = b.dev.take_launched();
+            let kernel = gemm_plan(&b.dev, &g, &x, &w, opts.rung, false).kernel;
+            // Weights, activations in, SwiGLU out: what the fused launch must move.
+            let bytes = 2 * (2 * f * d + rows * d + rows * f) as u64;
+            let mut r = Record::new("gemm", KERNEL, format!("{p} decode gate|up {rows}x{f}x{d}"))
+                .timed(t.clone(), Some(2 * c::gemm_flops(rows, f, d)), Some(bytes))
+                .goal("(one launch instead of two; same bits as the unfused path)")
+                .note(&format!("replaces {kernel} (batch 2) + swiglu_fwd_bf16"));
+            r.launches = launches;
+            if base.repeats > 0 && t.repeats > 0 {
+                r.baseline = Some(format!("unfused {:.3} ms", base.median_ms));
+                r.ratio = Some(base.median_ms / t.median_ms);
+            }
+            out.push(r);
+        }
     }
     Ok(())
 }

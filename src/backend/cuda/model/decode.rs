@@ -7,7 +7,10 @@ use super::super::attn_decode::{
     attend, attn_decode_append_bf16, attn_decode_rope_append_bf16, StepQkv,
 };
 use super::super::device::{alloc, upload, DevBuf, KernelDevice};
-use super::super::gemm::{gemm_bf16_at, gemm_bf16_with, Gemm, GemmOffsets, GemmOpts, Strides};
+use super::super::gemm::{
+    gate_up_gemm, gemm_bf16_at, gemm_bf16_rows_swiglu, gemm_bf16_with, Gemm, GemmOffsets, GemmOpts,
+    Strides,
+};
 use super::super::{embedding, mlp, norm, rope};
 use super::kv_cache::KvCache;
 use super::linear::{self, Lin};
@@ -23,7 +26,8 @@ pub enum Fusion {
     /// products.
     Unfused,
     /// One q/k/v product where the weights are packed (not with Qwen3's q/k norm), one launch for
-    /// RoPE + KV append, one batched gate/up product where packed.
+    /// RoPE + KV append, one batched gate/up product where packed — with SwiGLU in the same launch
+    /// where the product has few rows (`gemm_bf16_rows_swiglu`).
     Fused,
 }
 
@@ -202,21 +206,12 @@ impl DeviceModel {
         let (l, p) = (&self.layout.layers[li], &self.params);
         let act = alloc(dev, n * f)?;
         if let (Fusion::Fused, Some(w)) = (fusion, &self.packs[li].gate_up) {
+            let rung = GemmOpts::default().rung;
+            if gemm_bf16_rows_swiglu(dev, &act, m, w, n, f, d, rung)? {
+                return Ok(act);
+            }
             let gate_up = alloc(dev, 2 * n * f)?;
-            let g = Gemm {
-                batch: 2,
-                m: n,
-                n: f,
-                k: d,
-                // both products read the same activations
-                a: Strides {
-                    batch: 0,
-                    ..Strides::rows(n, d)
-                },
-                b: Strides::rows(f, d),
-                alpha: 1.0,
-                beta: 0.0,
-            };
+            let g = gate_up_gemm(n, f, d);
             gemm_bf16_with(dev, None, Some(&gate_up), m, w, &g, &GemmOpts::default())?;
             let (gate, up) = (gate_up.view(0, n * f)?, gate_up.view(n * f, n * f)?);
             mlp::swiglu_fwd_bf16(dev, &act, &gate, &up)?;

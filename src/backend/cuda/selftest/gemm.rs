@@ -3,9 +3,14 @@
 //! output, a NaN-filled f32 output that beta = 0 must not read, the fused bias + residual
 //! epilogue, and split-K, against `backend::cpu::gemm` (f32) on the same bf16-rounded operands;
 //! rung 6's few-row kernel also bit for bit against rung 3 (the decode step's products must keep
-//! the training forward's bits).
+//! the training forward's bits), and its fused gate/up + SwiGLU kernel bit for bit against the
+//! batched product followed by `swiglu_fwd_bf16`.
 use super::super::device::{download, upload, DevBuf, KernelDevice};
-use super::super::gemm::{gemm_bf16_with, gemm_plan, Gemm, GemmOpts, GemmRung, Strides};
+use super::super::gemm::{
+    gate_up_gemm, gemm_bf16_rows_swiglu, gemm_bf16_with, gemm_plan, Gemm, GemmOpts, GemmRung,
+    Strides,
+};
+use super::super::mlp::swiglu_fwd_bf16;
 use super::{
     bf16_inputs, compare, download_bf16, nan_bf16, nan_f32, CheckRow, Checks, ShapeSet, TOL_BF16,
     TOL_GEMM,
@@ -116,7 +121,72 @@ fn run_rows(c: &mut Checks) {
             check_rows_bits(dev, rng, dims, &shape)
         });
     }
+    for (_, m, f, d) in rows_shapes(c.set) {
+        let shape = format!("r6 gate|up {m}x{f}x{d} + swiglu = unfused");
+        c.check("gemm_bf16_rows_swiglu_kk", &shape, |dev, rng| {
+            check_rows_swiglu_bits(dev, rng, (m, f, d), &shape)
+        });
+    }
     c.rng = stream;
+}
+
+/// The fused gate/up + SwiGLU launch gives the bits of the batched few-row product followed by
+/// `swiglu_fwd_bf16` (the decode step's two launches it replaces).
+fn check_rows_swiglu_bits(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    (m, f, d): (usize, usize, usize),
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
+    // Gate values around zero and past a few units, where sigmoid is curved and saturating.
+    let (_, xh) = bf16_inputs(rng, m * d, -1.0, 1.0);
+    let (_, wh) = bf16_inputs(rng, 2 * f * d, -0.5, 0.5);
+    let (dx, dw) = (upload(dev, &xh)?, upload(dev, &wh)?);
+    let opts = GemmOpts {
+        rung: GemmRung::Rows,
+        ..GemmOpts::default()
+    };
+    let gate_up = nan_bf16(dev, 2 * m * f)?;
+    gemm_bf16_with(
+        dev,
+        None,
+        Some(&gate_up),
+        &dx,
+        &dw,
+        &gate_up_gemm(m, f, d),
+        &opts,
+    )?;
+    let want = nan_bf16(dev, m * f)?;
+    let (gate, up) = (gate_up.view(0, m * f)?, gate_up.view(m * f, m * f)?);
+    swiglu_fwd_bf16(dev, &want, &gate, &up)?;
+    let got = nan_bf16(dev, m * f)?;
+    let fused = gemm_bf16_rows_swiglu(dev, &got, &dx, &dw, m, f, d, GemmRung::Rows)?;
+    let plan = gemm_plan(dev, &gate_up_gemm(m, f, d), &dx, &dw, GemmRung::Rows, false);
+    let (want, got) = (download_bf16(dev, &want)?, download_bf16(dev, &got)?);
+    let mut row = compare(
+        &format!("{} + swiglu = fused", plan.kernel),
+        shape,
+        &[0.0],
+        &[0.0],
+        0.0,
+    );
+    let differ = want
+        .iter()
+        .zip(&got)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    if !fused || differ > 0 {
+        row.pass = false;
+        row.note = if fused {
+            format!(
+                "{differ} of {} outputs differ bitwise from the unfused path",
+                m * f
+            )
+        } else {
+            format!("{} planned: the fused kernel did not run", plan.kernel)
+        };
+    }
+    Ok(vec![row])
 }
 
 /// Few-row products: one row, a partial m16 tile, all four m16 tiles, partial n8 tiles, K a
