@@ -88,7 +88,10 @@ impl Default for DemoConfig {
             max_response_tokens: 8,
             template: ChatTemplate::Plain,
             response_format: "{answer}".into(),
-            seed: 1,
+            // SFT's 3000 steps sit where the tiny model's accuracy jumps, so the base depends on
+            // the seed (seeds 1-7 gave held-out Pass@1 13-89% at T = 0.6); seed 3's base has
+            // Pass@1 about 30% and Pass@64 75-90%, with problems to lose and to gain.
+            seed: 3,
         }
     }
 }
