@@ -102,6 +102,8 @@ pub const LADDERS: &[(&str, &Ladder)] = &[
     ("gemm", &gemm::LADDER),
     ("logprob", &logprob::LADDER),
     ("sampling", &sampling::LADDER),
+    ("attention", &attention::FWD_LADDER),
+    ("attention", &attention::BWD_LADDER),
 ];
 
 /// What `--kernel OP[:N,N..]` selects: no selection runs every entry and every rung; otherwise
