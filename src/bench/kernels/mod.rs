@@ -387,6 +387,17 @@ mod tests {
     }
 
     #[test]
+    fn the_attention_ladders_pick_forward_and_backward_rungs() {
+        let f = parse(&["attn_fwd:6,5"]).unwrap();
+        assert_eq!(f.rungs(&attention::FWD_LADDER), vec![5, 6]);
+        assert!(f.rungs(&attention::BWD_LADDER).is_empty());
+        assert!(f.runs_group("attention") && !f.runs_group("gemm"));
+        // the backward ladder stops at rung 3: rungs 4-6 are forward-only
+        let e = format!("{:#}", parse(&["attn_bwd:4"]).unwrap_err());
+        assert!(e.contains("1,2,3"), "{e}");
+    }
+
+    #[test]
     fn unknown_ops_and_rungs_are_errors_that_list_what_exists() {
         let e = format!("{:#}", parse(&["gemmm:1"]).unwrap_err());
         assert!(e.contains("gemm, logprob"), "{e}");
