@@ -28,8 +28,10 @@
 // exactly the tiles that hold a key it sees (the tiles rung 5 visits for it): rows of a GQA
 // block span several positions, so a tile past a row's position leaves that row untouched.
 //
-// Keys past the sequence are read (TMA stops only at the tensor's end: the next sequence's
-// rows) and masked by causality, so they enter P V with weight 0.
+// Keys past the sequence are read (the tensor maps end at the last sequence's end, so a
+// sequence's last tile holds the next sequence's rows) and masked by causality: they enter P V
+// with weight exactly 0, which keeps rung 5's bits (its zero-filled rows add +0 too) as long as
+// those rows are finite.
 #pragma once
 
 #include "attention_mma.cuh"

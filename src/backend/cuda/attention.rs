@@ -534,8 +534,13 @@ pub fn launch_fwd_wgmma(
     if blocks > GRID_YZ_MAX {
         bail!("{W}: {blocks} row blocks of one sequence exceed the grid's y limit");
     }
-    let mk = dev.tensor_map(&kv_map(k, n, hkv * d))?;
-    let mv = dev.tensor_map(&kv_map(v, n, hkv * d))?;
+    // The maps end at the last sequence's last row: TMA zero-fills past it, so rows a buffer
+    // holds beyond the sequences (possibly never written) are not read. Inside, a sequence's
+    // last tile reads the next sequence's rows, which enter P·V with weight exactly 0: they must
+    // be finite (every row of a packed batch is some token's), as 0·∞ would not be 0.
+    let rows = seqs.rows.clamp(1, n);
+    let mk = dev.tensor_map(&kv_map(k, rows, hkv * d))?;
+    let mv = dev.tensor_map(&kv_map(v, rows, hkv * d))?;
     let mut a = KernelArgs::new();
     a.tensor_map(&mk).tensor_map(&mv);
     a.buf(out).buf(lse).buf(q).buf(&seqs.dev);

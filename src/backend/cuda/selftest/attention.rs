@@ -173,7 +173,8 @@ fn forward(
 /// Rung 6's forward against the CPU reference (rung 5's tolerances) and bit for bit against
 /// rung 5 on the same inputs: the emulator's wgmma adds a k16 step's products in k order onto
 /// the accumulator as its mma.sync does, and every other operation is rung 5's, so any
-/// difference is a bug (tolerance 0).
+/// difference is a bug (tolerance 0). The buffers hold 64 rows of NaN past the sequences, which
+/// neither rung may read.
 fn check_wgmma(
     dev: &dyn KernelDevice,
     rng: &mut SplitMix64,
@@ -189,11 +190,27 @@ fn check_wgmma(
     let (q, qh) = bf16_inputs(rng, n * hq * d, -2.0, 2.0);
     let (k, kh) = bf16_inputs(rng, n * hkv * d, -2.0, 2.0);
     let (v, vh) = bf16_inputs(rng, n * hkv * d, -1.0, 1.0);
-    let bufs = (upload(dev, &qh)?, upload(dev, &kh)?, upload(dev, &vh)?);
+    const PAD: usize = 64;
+    let padded = |h: Vec<bf16>, width: usize| {
+        let mut h = h;
+        h.resize(h.len() + PAD * width, bf16::NAN);
+        upload(dev, &h)
+    };
+    let bufs = (
+        padded(qh, hq * d)?,
+        padded(kh, hkv * d)?,
+        padded(vh, hkv * d)?,
+    );
     let bufs = (&bufs.0, &bufs.1, &bufs.2);
     let (want_o, want_lse) = attention_fwd(&q, &k, &v, &seq_list, dims);
-    let (o6, l6) = forward(dev, AttnRung::Wgmma, bufs, &seqs, dims, n)?;
-    let (o5, l5) = forward(dev, AttnRung::Fa2Merge, bufs, &seqs, dims, n)?;
+    let (mut o6, mut l6) = forward(dev, AttnRung::Wgmma, bufs, &seqs, dims, n + PAD)?;
+    let (mut o5, mut l5) = forward(dev, AttnRung::Fa2Merge, bufs, &seqs, dims, n + PAD)?;
+    for o in [&mut o6, &mut o5] {
+        o.truncate(n * hq * d);
+    }
+    for l in [&mut l6, &mut l5] {
+        l.truncate(n * hq);
+    }
     let o6f: Vec<f32> = o6.iter().map(|x| x.to_f32()).collect();
     let mut rows = vec![
         compare(
