@@ -12,6 +12,9 @@
 //   rung 5: attn_fwd_fa2merge_d{64,128}_bf16 — forward only: rung 3 with each 64-key tile's
 //           softmax folded into the row state in key order, the arithmetic decode attention
 //           rung 3 reproduces bit for bit; the device model's forward.
+//   rung 6: attn_fwd_wgmma_d{64,128}_bf16 — forward only, sm_90a: rung 5's arithmetic (its bits)
+//           with TMA, mbarriers, producer / consumer warpgroups and wgmma (attention_sm90.cuh);
+//           the device model's forward only when RLVR_ATTN_WGMMA=1 on an sm_90 device.
 // attn_bwd_delta_bf16 (the backward's row statistic) serves every rung.
 //
 // Layout (as backend::cpu::attention): q, o, dq [N, Hq, D]; k, v, dk, dv [N, Hkv, D] bf16, rows are
@@ -350,9 +353,10 @@ RLVR_KERNEL_BOUNDED(attn_bwd_dq_bf16, ATT_THREADS, bf16* __restrict__ dq, const 
     }
 }
 
-// Rungs 2 to 5 (bodies in attention_mma.cuh). Grid and dynamic shared memory: see the
+// Rungs 2 to 6 (bodies in attention_mma.cuh and attention_sm90.cuh). Grid and dynamic shared memory: see the
 // launchers in src/backend/cuda/attention.rs.
 #include "attention_mma.cuh"
+#include "attention_sm90.cuh"
 
 #define ATT_FWD_PARAMS                                                                                \
     bf16 *__restrict__ o, float *__restrict__ lse, const bf16 *__restrict__ q, const bf16 *__restrict__ k, \
@@ -384,6 +388,12 @@ RLVR_KERNEL_BOUNDED(attn_fwd_fa2merge_d64_bf16, ATT_THREADS, ATT_FWD_PARAMS) {
 }
 RLVR_KERNEL_BOUNDED(attn_fwd_fa2merge_d128_bf16, ATT_THREADS, ATT_FWD_PARAMS) {
     attn_fwd_tc<128, true, 1, true>(ATT_FWD_ARGS);
+}
+RLVR_KERNEL_BOUNDED(attn_fwd_wgmma_d64_bf16, ATT_WG_BOUNDS, ATT_WG_PARAMS) {
+    attn_fwd_wgmma<64, AttWgBug::kNone>(ATT_WG_ARGS);
+}
+RLVR_KERNEL_BOUNDED(attn_fwd_wgmma_d128_bf16, ATT_WG_BOUNDS, ATT_WG_PARAMS) {
+    attn_fwd_wgmma<128, AttWgBug::kNone>(ATT_WG_ARGS);
 }
 RLVR_KERNEL_BOUNDED(attn_bwd_dq_mma_d64_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<64, false>(ATT_DQ_ARGS); }
 RLVR_KERNEL_BOUNDED(attn_bwd_dq_mma_d128_bf16, ATT_THREADS, ATT_DQ_PARAMS) { attn_bwd_dq_tc<128, false>(ATT_DQ_ARGS); }

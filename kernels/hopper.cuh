@@ -107,12 +107,13 @@ struct Wgmma<64> {
             : RLVR_D8(0), RLVR_D8(8), RLVR_D8(16), RLVR_D8(24)
             : "l"(da), "l"(db), "r"(scale_d), "n"(TA), "n"(TB));
     }
+    template <int TB>
     static __device__ __forceinline__ void rs(float* d, const uint32_t* a, uint64_t db, int scale_d) {
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, 0;\n}\n"
+            "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31}, {%32,%33,%34,%35}, %36, p, 1, 1, %38;\n}\n"
             : RLVR_D8(0), RLVR_D8(8), RLVR_D8(16), RLVR_D8(24)
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d), "n"(TB));
     }
 };
 
@@ -126,12 +127,13 @@ struct Wgmma<128> {
             : RLVR_D8(0), RLVR_D8(8), RLVR_D8(16), RLVR_D8(24), RLVR_D8(32), RLVR_D8(40), RLVR_D8(48), RLVR_D8(56)
             : "l"(da), "l"(db), "r"(scale_d), "n"(TA), "n"(TB));
     }
+    template <int TB>
     static __device__ __forceinline__ void rs(float* d, const uint32_t* a, uint64_t db, int scale_d) {
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, 0;\n}\n"
+            "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63}, {%64,%65,%66,%67}, %68, p, 1, 1, %70;\n}\n"
             : RLVR_D8(0), RLVR_D8(8), RLVR_D8(16), RLVR_D8(24), RLVR_D8(32), RLVR_D8(40), RLVR_D8(48), RLVR_D8(56)
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d), "n"(TB));
     }
 };
 
@@ -145,12 +147,13 @@ struct Wgmma<256> {
             : RLVR_D8(0), RLVR_D8(8), RLVR_D8(16), RLVR_D8(24), RLVR_D8(32), RLVR_D8(40), RLVR_D8(48), RLVR_D8(56), RLVR_D8(64), RLVR_D8(72), RLVR_D8(80), RLVR_D8(88), RLVR_D8(96), RLVR_D8(104), RLVR_D8(112), RLVR_D8(120)
             : "l"(da), "l"(db), "r"(scale_d), "n"(TA), "n"(TB));
     }
+    template <int TB>
     static __device__ __forceinline__ void rs(float* d, const uint32_t* a, uint64_t db, int scale_d) {
         asm volatile(
             "{\n.reg .pred p;\nsetp.ne.b32 p, %133, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, {%128,%129,%130,%131}, %132, p, 1, 1, 0;\n}\n"
+            "wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16 {%0,%1,%2,%3,%4,%5,%6,%7,%8,%9,%10,%11,%12,%13,%14,%15,%16,%17,%18,%19,%20,%21,%22,%23,%24,%25,%26,%27,%28,%29,%30,%31,%32,%33,%34,%35,%36,%37,%38,%39,%40,%41,%42,%43,%44,%45,%46,%47,%48,%49,%50,%51,%52,%53,%54,%55,%56,%57,%58,%59,%60,%61,%62,%63,%64,%65,%66,%67,%68,%69,%70,%71,%72,%73,%74,%75,%76,%77,%78,%79,%80,%81,%82,%83,%84,%85,%86,%87,%88,%89,%90,%91,%92,%93,%94,%95,%96,%97,%98,%99,%100,%101,%102,%103,%104,%105,%106,%107,%108,%109,%110,%111,%112,%113,%114,%115,%116,%117,%118,%119,%120,%121,%122,%123,%124,%125,%126,%127}, {%128,%129,%130,%131}, %132, p, 1, 1, %134;\n}\n"
             : RLVR_D8(0), RLVR_D8(8), RLVR_D8(16), RLVR_D8(24), RLVR_D8(32), RLVR_D8(40), RLVR_D8(48), RLVR_D8(56), RLVR_D8(64), RLVR_D8(72), RLVR_D8(80), RLVR_D8(88), RLVR_D8(96), RLVR_D8(104), RLVR_D8(112), RLVR_D8(120)
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
+            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d), "n"(TB));
     }
 };
 #undef RLVR_D8
@@ -173,14 +176,19 @@ static __device__ __forceinline__ void wgmma_ss(float* d, uint64_t desc_a, uint6
     wgmma_ss_t<N, 0, 0>(d, desc_a, desc_b, scale_d);
 }
 
-// The same with A from registers (fragment layout above).
+// The same with A from registers (fragment layout above); TB = 1: B is MN-major.
+template <int N, int TB>
+static __device__ __forceinline__ void wgmma_rs_t(float* d, const uint32_t a[4], uint64_t desc_b, int scale_d) {
+#ifdef RLVR_EMU
+    rlvr_emu::wgmma_bf16(N, d, a, 0, desc_b, scale_d, 1, 1, 0, TB);
+#else
+    Wgmma<N>::template rs<TB>(d, a, desc_b, scale_d);
+#endif
+}
+
 template <int N>
 static __device__ __forceinline__ void wgmma_rs(float* d, const uint32_t a[4], uint64_t desc_b, int scale_d) {
-#ifdef RLVR_EMU
-    rlvr_emu::wgmma_bf16(N, d, a, 0, desc_b, scale_d, 1, 1, 0, 0);
-#else
-    Wgmma<N>::rs(d, a, desc_b, scale_d);
-#endif
+    wgmma_rs_t<N, 0>(d, a, desc_b, scale_d);
 }
 
 // Warpgroup register reallocation (producer warpgroups give registers to consumer warpgroups).

@@ -1,6 +1,7 @@
 //! Attention kernels (kernels/attention.cu) on the emulator against `backend::cpu::attention`:
 //! packed sequences with odd lengths, GQA groups 1, 3 and 7, head dims 16 to 128, every rung
-//! (rung 4 has a forward of its own only).
+//! (rungs 4 to 6 have a forward of their own only; rung 6, the sm_90a kernel, runs at d 64 and
+//! 128 and launches rung 5 elsewhere).
 mod emu_common;
 use emu_common::*;
 use rlvr::backend::cpu::attention::AttnDims;

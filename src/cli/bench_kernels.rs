@@ -52,7 +52,8 @@ pub struct KernelsArgs {
     /// `OP:N,N..` (e.g. `gemm:1,3`, `logprob:4`); repeat the flag for several ops. Rung 1 is an
     /// op's first kernel, each higher rung adds one idea (README, "Benchmarking kernels"). Without
     /// it every entry runs on every rung. `gemm:5` is the sm_90a wgmma + TMA kernel (on devices
-    /// other than sm_90 its entries run rung 3).
+    /// other than sm_90 its entries run rung 3); `attn_fwd:5,6` compares the sm_90a attention
+    /// forward (rung 6; rung 5 off sm_90 and at head dims other than 64 and 128) with rung 5.
     #[arg(long = "kernel", value_name = "OP[:RUNGS]")]
     pub kernels: Vec<String>,
     /// Tokens T of the fused log-prob entry at training shapes (its goal is stated at 32768).

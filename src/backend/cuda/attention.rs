@@ -5,8 +5,13 @@
 //! The training kernels come as a ladder of rungs ([`AttnRung`]), each one idea more than the
 //! last; `attn_fwd_bf16` / `attn_bwd_bf16` run the device model's rungs ([`AttnRung::FORWARD`],
 //! [`AttnRung::BACKWARD`]), `*_rung` any of them (selftest, bench).
+//!
+//! Rung 6 (kernels/attention_sm90.cuh) has never run on a GPU: the model uses it only when
+//! `RLVR_ATTN_WGMMA=1` asks for it ([`AttnRung::model_forward`]) and the device runs sm_90a code;
+//! elsewhere, and at head dims other than 64 and 128, it launches rung 5, whose bits it gives.
 use super::device::{alloc, upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use crate::backend::cpu::attention::AttnDims;
+use crate::backend::emu::hopper::{TensorMapSpec, TmaSwizzle, TMA_DTYPE_BF16};
 use anyhow::{bail, Result};
 use half::bf16;
 
@@ -24,6 +29,32 @@ const TC_ROWS: usize = 64;
 const TC_PAD: usize = 8;
 /// The grid dimensions that are limited to 65 535 blocks.
 const GRID_YZ_MAX: usize = 65_535;
+/// Rung 6: threads of a block (a producer and two consumer warpgroups), packed query rows per
+/// block, keys per tile (ATT_WG_THREADS, ATT_WG_ROWS, ATT_WG_BK).
+const WG_THREADS: u32 = 384;
+const WG_ROWS: usize = 128;
+const WG_BK: usize = 64;
+
+/// The environment variable that lets the model's forward be rung 6.
+pub const WGMMA_ENV: &str = "RLVR_ATTN_WGMMA";
+
+/// Whether `RLVR_ATTN_WGMMA=1` is set (read once).
+pub fn wgmma_opted_in() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var(WGMMA_ENV).is_ok_and(|v| v == "1"))
+}
+
+/// The head dims rung 6 is compiled for (others fall back to rung 5).
+pub fn wgmma_head_dim(head_dim: usize) -> bool {
+    head_dim == 64 || head_dim == 128
+}
+
+/// Dynamic shared memory of rung 6 (AttWgSmem::TOTAL): Q of 128 rows, K and V per stage (3
+/// stages at d 128, 4 at d 64), three mbarriers per stage and the 1024-byte alignment slack.
+fn wgmma_smem(head_dim: usize) -> usize {
+    let stages = if head_dim == 128 { 3 } else { 4 };
+    WG_ROWS * head_dim * 2 + stages * 2 * WG_BK * head_dim * 2 + 3 * 8 * stages + 1024
+}
 
 /// One rung of the training-attention ladder (forward, dK/dV and dQ kernels; the delta
 /// preprocessing is shared). Every rung computes the same thing; later rungs are faster.
@@ -48,6 +79,13 @@ pub enum AttnRung {
     /// parallel, folds them the same way and reproduces this forward bit for bit. Rung 3's FLOPs
     /// plus one FMA per output element and tile. Its backward is rung 3's.
     Fa2Merge = 5,
+    /// Forward only, sm_90a (FlashAttention-3 style): rung 5's arithmetic, so its bits, with K/V
+    /// tiles by TMA into an mbarrier ring, a producer and two consumer warpgroups (`setmaxnreg`),
+    /// QKᵀ and P·V on wgmma, one tile's softmax overlapping the previous tile's P·V, and the
+    /// query heads of a GQA group packed into one block's rows so they share every K/V tile.
+    /// Head dims 64 and 128 on sm_90 devices; elsewhere it launches rung 5. Its backward is
+    /// rung 3's.
+    Wgmma = 6,
 }
 
 /// The head-dim bucket a tensor-core kernel is compiled for.
@@ -60,12 +98,13 @@ fn bucket(head_dim: usize) -> usize {
 }
 
 impl AttnRung {
-    pub const ALL: [AttnRung; 5] = [
+    pub const ALL: [AttnRung; 6] = [
         AttnRung::Simt,
         AttnRung::Mma,
         AttnRung::Fa2,
         AttnRung::Fa2Split,
         AttnRung::Fa2Merge,
+        AttnRung::Wgmma,
     ];
     /// The fastest rung (rung 4 is more accurate, not faster; rung 5 adds a fold per tile).
     pub const BEST: AttnRung = AttnRung::Fa2;
@@ -79,7 +118,27 @@ impl AttnRung {
     /// usual precision and touch no sampled quantity.
     pub const BACKWARD: AttnRung = AttnRung::Fa2;
 
-    pub fn number(self) -> u32 {
+    /// What the device model's forward runs: [`AttnRung::FORWARD`], or rung 6 (the same bits)
+    /// when `RLVR_ATTN_WGMMA=1`; rung 6 itself launches rung 5 off sm_90 and at other head dims.
+    pub fn model_forward() -> AttnRung {
+        if wgmma_opted_in() {
+            AttnRung::Wgmma
+        } else {
+            AttnRung::FORWARD
+        }
+    }
+
+    /// The rung whose forward kernel runs for `self` on `dev` at `head_dim`: rung 6 runs where
+    /// the device has sm_90a and the head dim is 64 or 128, else rung 5.
+    pub fn fwd_rung_on(self, dev: &dyn KernelDevice, head_dim: usize) -> AttnRung {
+        if self == AttnRung::Wgmma && !(dev.has_sm90a() && wgmma_head_dim(head_dim)) {
+            AttnRung::Fa2Merge
+        } else {
+            self
+        }
+    }
+
+    pub const fn number(self) -> u32 {
         self as u32
     }
 
@@ -88,13 +147,14 @@ impl AttnRung {
     }
 
     /// What the rung adds, in a few words (bench notes).
-    pub fn summary(self) -> &'static str {
+    pub const fn summary(self) -> &'static str {
         match self {
             AttnRung::Simt => "SIMT FMAs, f32 shared memory",
             AttnRung::Mma => "mma.sync tensor cores, S/P in registers",
             AttnRung::Fa2 => "+ cp.async double buffer, exp2, diagonal-only mask, longest first",
             AttnRung::Fa2Split => "rung 3 + P as three bf16 terms in P·V (2x fwd FLOPs)",
             AttnRung::Fa2Merge => "rung 3 + each key tile's softmax folded in order (= decode)",
+            AttnRung::Wgmma => "sm_90a: TMA + mbarrier ring, warp-specialised wgmma (= rung 5)",
         }
     }
 
@@ -102,7 +162,7 @@ impl AttnRung {
     /// only).
     pub fn backward_rung(self) -> AttnRung {
         match self {
-            AttnRung::Fa2Split | AttnRung::Fa2Merge => AttnRung::Fa2,
+            AttnRung::Fa2Split | AttnRung::Fa2Merge | AttnRung::Wgmma => AttnRung::Fa2,
             r => r,
         }
     }
@@ -121,8 +181,16 @@ impl AttnRung {
         )
     }
 
-    /// The forward kernel this rung launches at `head_dim`.
+    /// The forward kernel this rung launches at `head_dim` (rung 6: on an sm_90a device; see
+    /// [`fwd_rung_on`](Self::fwd_rung_on)).
     pub fn fwd_kernel(self, head_dim: usize) -> &'static str {
+        if self == AttnRung::Wgmma {
+            return match head_dim {
+                64 => "attn_fwd_wgmma_d64_bf16",
+                128 => "attn_fwd_wgmma_d128_bf16",
+                _ => AttnRung::Fa2Merge.fwd_kernel(head_dim),
+            };
+        }
         self.pick(
             head_dim,
             "attn_fwd_bf16",
@@ -300,10 +368,12 @@ fn scale(dims: AttnDims) -> f32 {
     dims.scale()
 }
 
-/// Shared-memory bytes of the forward: rung 1 (f32: Q, K padded, V, P, row stats); rungs 2-4
-/// (bf16: Q, then K and V per stage).
+/// Shared-memory bytes of the forward: rung 1 (f32: Q, K padded, V, P, row stats); rungs 2-5
+/// (bf16: Q, then K and V per stage); rung 6 (`wgmma_smem`, or rung 5's where it falls back).
 fn fwd_smem(rung: AttnRung, d: usize) -> u32 {
     let bytes = match rung {
+        AttnRung::Wgmma if wgmma_head_dim(d) => wgmma_smem(d),
+        AttnRung::Wgmma => return fwd_smem(AttnRung::Fa2Merge, d),
         AttnRung::Simt => {
             (FWD_BQ * d + FWD_BK * (d + 1) + FWD_BK * d + FWD_BQ * FWD_BK + 3 * FWD_BQ) * 4
         }
@@ -352,7 +422,17 @@ pub fn attn_fwd_bf16(
     seqs: &AttnSeqs,
     dims: AttnDims,
 ) -> Result<()> {
-    attn_fwd_bf16_rung(AttnRung::FORWARD, dev, out, lse, q, k, v, seqs, dims)
+    attn_fwd_bf16_rung(
+        AttnRung::model_forward(),
+        dev,
+        out,
+        lse,
+        q,
+        k,
+        v,
+        seqs,
+        dims,
+    )
 }
 
 /// The forward on one rung of the ladder.
@@ -386,6 +466,18 @@ pub fn attn_fwd_bf16_rung(
             n * hq
         );
     }
+    let rung = rung.fwd_rung_on(dev, d);
+    if rung == AttnRung::Wgmma {
+        return launch_fwd_wgmma(
+            dev,
+            rung.fwd_kernel(d),
+            (out, lse),
+            (q, k, v),
+            seqs,
+            dims,
+            n,
+        );
+    }
     let mut a = KernelArgs::new();
     a.buf(out).buf(lse).buf(q).buf(k).buf(v).buf(&seqs.dev);
     a.i32(hq as i32)
@@ -398,6 +490,70 @@ pub fn attn_fwd_bf16_rung(
         smem_bytes: fwd_smem(rung, d),
     };
     dev.launch(rung.fwd_kernel(d), &cfg, &mut a)
+}
+
+/// The tensor map of K or V ([n, Hkv·D] bf16) for rung 6: boxes of 64 keys × 64 head-dim
+/// columns with the 128-byte swizzle; a block loads its kv head's columns of each 64-key tile.
+fn kv_map(buf: &DevBuf<bf16>, n: usize, width: usize) -> TensorMapSpec {
+    let mut spec = TensorMapSpec::row_major(
+        TMA_DTYPE_BF16,
+        buf.raw().device_ptr(),
+        n as u64,
+        width as u64,
+        2,
+        WG_BK as u32,
+        64,
+        TmaSwizzle::B128,
+    );
+    // The query heads of a group's neighbouring blocks read the same tiles: 256-byte L2 lines.
+    spec.l2_promotion = 3;
+    spec
+}
+
+/// Rung 6 (`kernel`: its kernel or a planted variant with the same arguments) over `n` rows.
+/// Grid (Hkv, blocks of 128 packed rows of the longest sequence, sequences).
+pub fn launch_fwd_wgmma(
+    dev: &dyn KernelDevice,
+    kernel: &str,
+    (out, lse): (&DevBuf<bf16>, &DevBuf<f32>),
+    (q, k, v): (&DevBuf<bf16>, &DevBuf<bf16>, &DevBuf<bf16>),
+    seqs: &AttnSeqs,
+    dims: AttnDims,
+    n: usize,
+) -> Result<()> {
+    const W: &str = "attn_fwd_bf16 (rung 6)";
+    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    if !dev.has_sm90a() || !wgmma_head_dim(d) {
+        bail!("{W}: needs an sm_90a device and head dim 64 or 128 (got {d})");
+    }
+    let packed = seqs.max_len * (hq / hkv);
+    if packed > i32::MAX as usize {
+        bail!("{W}: {packed} packed query rows of one sequence exceed int32");
+    }
+    let blocks = packed.div_ceil(WG_ROWS).max(1);
+    if blocks > GRID_YZ_MAX {
+        bail!("{W}: {blocks} row blocks of one sequence exceed the grid's y limit");
+    }
+    // The maps end at the last sequence's last row: TMA zero-fills past it, so rows a buffer
+    // holds beyond the sequences (possibly never written) are not read. Inside, a sequence's
+    // last tile reads the next sequence's rows, which enter P·V with weight exactly 0: they must
+    // be finite (every row of a packed batch is some token's), as 0·∞ would not be 0.
+    let rows = seqs.rows.clamp(1, n);
+    let mk = dev.tensor_map(&kv_map(k, rows, hkv * d))?;
+    let mv = dev.tensor_map(&kv_map(v, rows, hkv * d))?;
+    let mut a = KernelArgs::new();
+    a.tensor_map(&mk).tensor_map(&mv);
+    a.buf(out).buf(lse).buf(q).buf(&seqs.dev);
+    a.i32(hq as i32)
+        .i32(hkv as i32)
+        .i32(d as i32)
+        .f32(scale(dims));
+    let cfg = LaunchCfg {
+        grid: [hkv as u32, blocks as u32, seqs.host.len() as u32],
+        block: [WG_THREADS, 1, 1],
+        smem_bytes: wgmma_smem(d) as u32,
+    };
+    dev.launch(kernel, &cfg, &mut a)
 }
 
 /// delta[t, h] = Σ_c dout·out, the backward's row statistic (f32 [N, Hq]).
@@ -592,6 +748,29 @@ mod tests {
             "attn_bwd_dkdv_mma_d128_bf16"
         );
         assert_eq!(AttnRung::Simt.fwd_kernel(128), "attn_fwd_bf16");
+        // rung 6: its kernels at 64 and 128, rung 5's elsewhere; rung 3's backward
+        assert_eq!(AttnRung::Wgmma.fwd_kernel(64), "attn_fwd_wgmma_d64_bf16");
+        assert_eq!(AttnRung::Wgmma.fwd_kernel(128), "attn_fwd_wgmma_d128_bf16");
+        assert_eq!(
+            AttnRung::Wgmma.fwd_kernel(96),
+            AttnRung::Fa2Merge.fwd_kernel(96)
+        );
+        assert_eq!(AttnRung::Wgmma.dq_kernel(128), "attn_bwd_dq_fa2_d128_bf16");
+        assert!(!AttnRung::Wgmma.own_backward());
+    }
+
+    #[test]
+    fn rung_6_shared_memory_is_its_ring() {
+        // Q (128 rows) + 3 stages of K and V at d 128, 4 at d 64, barriers, alignment slack
+        assert_eq!(
+            fwd_smem(AttnRung::Wgmma, 128),
+            32768 + 3 * 32768 + 72 + 1024
+        );
+        assert_eq!(fwd_smem(AttnRung::Wgmma, 64), 16384 + 4 * 16384 + 96 + 1024);
+        assert_eq!(
+            fwd_smem(AttnRung::Wgmma, 40),
+            fwd_smem(AttnRung::Fa2Merge, 40)
+        );
     }
 
     #[test]

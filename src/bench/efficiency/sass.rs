@@ -120,6 +120,20 @@ mod tests {
                 "{k}: {a100:?}"
             );
         }
+        // The sm_90a attention forward (rung 6): the same Hopper instructions, and no mma.sync
+        // (every product on wgmma); on sm_80 the trap only.
+        for k in ["attn_fwd_wgmma_d64_bf16", "attn_fwd_wgmma_d128_bf16"] {
+            let m = mix(k, H100_ARCH).expect("wgmma attention mix");
+            for op in ["HGMMA", "UTMALDG", "SYNCS", "USETMAXREG"] {
+                assert!(m.get(op).is_some_and(|&n| n > 0), "{k} lacks {op}: {m:?}");
+            }
+            assert!(!m.contains_key("HMMA"), "{k}: {m:?}");
+            let a100 = mix(k, A100_ARCH).expect("wgmma attention mix");
+            assert!(
+                !a100.contains_key("HGMMA") && !a100.contains_key("HMMA"),
+                "{k}: {a100:?}"
+            );
+        }
         let both = sum_mix(["gemm_bf16_mma_kc", "gemm_bf16_mma"], H100_ARCH);
         let simple = mix("gemm_bf16_mma", H100_ARCH).expect("gemm mix");
         assert_eq!(both["total"], g["total"] + simple["total"]);

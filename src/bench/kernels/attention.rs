@@ -2,12 +2,14 @@
 //! model's head layout, on every rung of the ladder (the note says what the rung adds and, on a
 //! GPU, its speed-up over rung 1 in the same run), against the card's bf16 peak. The FLOPs are
 //! the op's (rung 4's forward executes 2x them: P·V three times); the backward rows skip rung 4,
-//! whose backward is rung 3's.
+//! whose backward is rung 3's. Ladders `attn_fwd` (rungs 1-6) and `attn_bwd` (rungs 1-3; the
+//! forward-only rungs 4-6 run rung 3's backward), so `--kernel attn_fwd:5,6` compares rung 6
+//! (sm_90a wgmma) with rung 5 in one run.
 use super::counts::{attn_bwd_flops, attn_fwd_flops};
 use super::record::Record;
 use super::shapes::{LayerShape, Plan};
 use super::timing::{Bencher, Timing};
-use super::{random_bf16, Roofs};
+use super::{random_bf16, Ladder, Roofs};
 use crate::backend::cpu::attention::AttnDims;
 use crate::backend::cuda::attention::{attn_bwd_bf16_rung, attn_fwd_bf16_rung, AttnRung, AttnSeqs};
 use crate::backend::cuda::device::alloc;
@@ -18,13 +20,40 @@ use half::bf16;
 pub const FWD_GOAL_TFLOPS: f64 = 300.0;
 pub const BWD_GOAL_TFLOPS: f64 = 200.0;
 
-/// The rungs the entries of `op` run: every rung when the filter passes `op`.
-pub fn rungs_wanted(b: &Bencher, op: &str) -> &'static [AttnRung] {
-    if b.wants(op) {
-        &AttnRung::ALL
-    } else {
-        &[]
+pub const FWD_LADDER: Ladder = Ladder {
+    op: "attn_fwd",
+    rungs: &[
+        (1, AttnRung::Simt.summary()),
+        (2, AttnRung::Mma.summary()),
+        (3, AttnRung::Fa2.summary()),
+        (4, AttnRung::Fa2Split.summary()),
+        (5, AttnRung::Fa2Merge.summary()),
+        (6, AttnRung::Wgmma.summary()),
+    ],
+    best: AttnRung::FORWARD.number(),
+};
+
+pub const BWD_LADDER: Ladder = Ladder {
+    op: "attn_bwd",
+    rungs: &[
+        (1, AttnRung::Simt.summary()),
+        (2, AttnRung::Mma.summary()),
+        (3, AttnRung::Fa2.summary()),
+    ],
+    best: AttnRung::BACKWARD.number(),
+};
+
+/// The rungs the entries of `op` run: the `--kernel` selection of `ladder`, when the filter
+/// passes `op`.
+pub fn rungs_wanted(b: &Bencher, op: &str, ladder: &Ladder) -> Vec<AttnRung> {
+    if !b.wants(op) {
+        return Vec::new();
     }
+    b.rungs
+        .rungs(ladder)
+        .into_iter()
+        .filter_map(AttnRung::from_number)
+        .collect()
 }
 
 /// On the emulator the tiny model's head dim (16) only reaches the 64 bucket of the tensor-core
@@ -35,6 +64,17 @@ pub(crate) const EMU_WIDE_HEADS: LayerShape = LayerShape {
     head_dim: 128,
     n_q_heads: 2,
     n_kv_heads: 1,
+    ..super::shapes::TINY
+};
+
+/// Rung 6 runs at head dims 64 and 128 only (other rungs bucket any d up to 128): this emulator
+/// layout gives it a GQA entry at 64.
+pub(crate) const EMU_D64_HEADS: LayerShape = LayerShape {
+    model: "tiny-d64",
+    short: "tiny-d64",
+    head_dim: 64,
+    n_q_heads: 4,
+    n_kv_heads: 2,
     ..super::shapes::TINY
 };
 
@@ -85,11 +125,10 @@ fn training_entries(
     let n = len * nseq;
     let lens = vec![len; nseq];
     let shape = format!("{} {nseq}x{len} causal {hq}/{hkv}x{d}", m.short);
-    let fwd_rungs = rungs_wanted(b, "attn_fwd_bf16");
+    let fwd_rungs = rungs_wanted(b, "attn_fwd_bf16", &FWD_LADDER);
     // a rung without backward kernels of its own would time another rung's again
-    let bwd_rungs: Vec<AttnRung> = rungs_wanted(b, "attn_bwd_bf16")
-        .iter()
-        .copied()
+    let bwd_rungs: Vec<AttnRung> = rungs_wanted(b, "attn_bwd_bf16", &BWD_LADDER)
+        .into_iter()
         .filter(|r| r.own_backward())
         .collect();
     if fwd_rungs.is_empty() && bwd_rungs.is_empty() {
@@ -104,7 +143,7 @@ fn training_entries(
     let lse = alloc::<f32>(&b.dev, n * hq)?;
     let fwd_flops = attn_fwd_flops(&lens, hq, d);
     let mut base = None;
-    for &rung in fwd_rungs {
+    for &rung in &fwd_rungs {
         b.dev.take_launched();
         let t =
             b.time(&mut || attn_fwd_bf16_rung(rung, &b.dev, &o, &lse, &q, &k, &v, &seqs, dims))?;
@@ -116,6 +155,14 @@ fn training_entries(
             FWD_GOAL_TFLOPS,
         );
         rung_record(roofs, gpu, spec, (t, &mut base), b.dev.take_launched(), out);
+        let ran = rung.fwd_rung_on(&b.dev, d);
+        if let (true, Some(r)) = (ran != rung, out.last_mut()) {
+            r.note.push_str(&format!(
+                " (launches rung {}'s kernel here: rung {} needs sm_90a and d 64 or 128)",
+                ran.number(),
+                rung.number()
+            ));
+        }
     }
     if bwd_rungs.is_empty() {
         return Ok(());
@@ -154,6 +201,7 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
     // Not in a count-only run: that one keeps to the GPU run's entries, whose heads are 128 wide.
     if !b.is_gpu() && !b.dev.is_count_only() {
         training_entries(b, plan, roofs, &EMU_WIDE_HEADS, out)?;
+        training_entries(b, plan, roofs, &EMU_D64_HEADS, out)?;
     }
     Ok(())
 }

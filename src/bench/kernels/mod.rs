@@ -102,6 +102,8 @@ pub const LADDERS: &[(&str, &Ladder)] = &[
     ("gemm", &gemm::LADDER),
     ("logprob", &logprob::LADDER),
     ("sampling", &sampling::LADDER),
+    ("attention", &attention::FWD_LADDER),
+    ("attention", &attention::BWD_LADDER),
 ];
 
 /// What `--kernel OP[:N,N..]` selects: no selection runs every entry and every rung; otherwise
@@ -382,6 +384,17 @@ mod tests {
         assert!(!f.runs_group("norm"));
         let only = parse(&["logprob:4"]).unwrap();
         assert!(only.rungs(&gemm::LADDER).is_empty() && !only.runs_group("gemm"));
+    }
+
+    #[test]
+    fn the_attention_ladders_pick_forward_and_backward_rungs() {
+        let f = parse(&["attn_fwd:6,5"]).unwrap();
+        assert_eq!(f.rungs(&attention::FWD_LADDER), vec![5, 6]);
+        assert!(f.rungs(&attention::BWD_LADDER).is_empty());
+        assert!(f.runs_group("attention") && !f.runs_group("gemm"));
+        // the backward ladder stops at rung 3: rungs 4-6 are forward-only
+        let e = format!("{:#}", parse(&["attn_bwd:4"]).unwrap_err());
+        assert!(e.contains("1,2,3"), "{e}");
     }
 
     #[test]
