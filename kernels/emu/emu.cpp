@@ -636,15 +636,19 @@ std::string describe_address(uintptr_t a) {
 }
 
 // Alignment slack between the end of an allocation and its guard page must keep its canary.
+// A broken canary is reported once, by the launch that wrote it, and then restored: every launch
+// checks every live allocation, and another test thread's next launch must not inherit the error.
 std::string check_canaries() {
     std::lock_guard<std::mutex> lk(g_alloc_mu);
     for (auto& [key, al] : g_allocs) {
         char* end = al.user + al.bytes;
         char* guard = al.base + al.map_len - kPage;
         for (char* p = end; p < guard; ++p)
-            if ((unsigned char)*p != kCanary)
-                return fmt("wrote %zu bytes past the end of a %zu-byte emulated device allocation at %p", size_t(p - end),
-                           al.bytes, (void*)al.user);
+            if ((unsigned char)*p != kCanary) {
+                std::memset(end, kCanary, size_t(guard - end));
+                return fmt("wrote %zu bytes past the end of a %zu-byte emulated device allocation at %p",
+                           size_t(p - end), al.bytes, (void*)al.user);
+            }
     }
     return "";
 }
