@@ -63,8 +63,9 @@ fn decode_step_profile_reports_every_kernel_with_its_estimate() {
         let e = k["global_sector_efficiency"].as_f64().unwrap_or(1.0);
         assert!(e > 0.0 && e <= 1.0, "{}: sector efficiency {e}", k["name"]);
     }
-    // Every GEMM has 2 rows: all of them run on the few-row kernel, whose m16 tiles do 8 times
-    // the product's FLOPs (rung 3's 128-row tiles did 64 times).
+    // Every GEMM has 2 rows: all of them run on the few-row kernels (the gate/up product with
+    // SwiGLU fused), whose m16 tiles do 8 times the product's FLOPs (rung 3's 128-row tiles did
+    // 64 times).
     let gemm: Vec<(&str, f64)> = kernels
         .iter()
         .filter_map(|k| {
@@ -77,7 +78,8 @@ fn decode_step_profile_reports_every_kernel_with_its_estimate() {
         !gemm.is_empty()
             && gemm
                 .iter()
-                .all(|&(n, s)| n == "gemm_bf16_rows_kk" && s == 8.0),
+                .all(|&(n, s)| n.starts_with("gemm_bf16_rows") && s == 8.0)
+            && gemm.iter().any(|&(n, _)| n == "gemm_bf16_rows_swiglu_kk"),
         "GEMMs of the decode step: {gemm:?}"
     );
     // Decode attention runs on tensor cores (the training forward's tiles, the group's query

@@ -493,10 +493,11 @@ pub fn gemm_bf16_rows_swiglu(
     if plan.kind != Kind::Rows || m == 0 || f == 0 {
         return Ok(false);
     }
-    let (kernel, nt) = if plan.kernel == "gemm_bf16_rows4_kk" {
-        ("gemm_bf16_rows2_swiglu_kk", 2)
+    let kernel = rows_swiglu_kernel(plan.kernel);
+    let nt = if kernel == "gemm_bf16_rows2_swiglu_kk" {
+        2
     } else {
-        ("gemm_bf16_rows_swiglu_kk", 1)
+        1
     };
     let cfg = LaunchCfg {
         grid: [f.div_ceil(8 * nt) as u32, 1, 1],
@@ -514,6 +515,17 @@ pub fn gemm_bf16_rows_swiglu(
     args.loop_over(pipe_loop(d, plan.tile.bk, 1))?;
     dev.launch(kernel, &cfg, &mut args)?;
     Ok(true)
+}
+
+/// The fused gate/up + SwiGLU kernel for the few-row kernel the plain product would run: 16
+/// columns of each product per warp where that is `gemm_bf16_rows4_kk` (the same accumulator
+/// count), 8 otherwise.
+pub fn rows_swiglu_kernel(plain: &str) -> &'static str {
+    if plain == "gemm_bf16_rows4_kk" {
+        "gemm_bf16_rows2_swiglu_kk"
+    } else {
+        "gemm_bf16_rows_swiglu_kk"
+    }
 }
 
 /// The decode step's gate and up products as one batched product: [2, m, f] from x [m, d] (read

@@ -7,8 +7,8 @@
 //! batched product followed by `swiglu_fwd_bf16`.
 use super::super::device::{download, upload, DevBuf, KernelDevice};
 use super::super::gemm::{
-    gate_up_gemm, gemm_bf16_rows_swiglu, gemm_bf16_with, gemm_plan, Gemm, GemmOpts, GemmRung,
-    Strides,
+    gate_up_gemm, gemm_bf16_rows_swiglu, gemm_bf16_with, gemm_plan, rows_swiglu_kernel, Gemm,
+    GemmOpts, GemmRung, Strides,
 };
 use super::super::mlp::swiglu_fwd_bf16;
 use super::{
@@ -164,7 +164,11 @@ fn check_rows_swiglu_bits(
     let plan = gemm_plan(dev, &gate_up_gemm(m, f, d), &dx, &dw, GemmRung::Rows, false);
     let (want, got) = (download_bf16(dev, &want)?, download_bf16(dev, &got)?);
     let mut row = compare(
-        &format!("{} + swiglu = fused", plan.kernel),
+        &format!(
+            "{} = {} + swiglu",
+            rows_swiglu_kernel(plan.kernel),
+            plan.kernel
+        ),
         shape,
         &[0.0],
         &[0.0],
