@@ -496,6 +496,14 @@ static __device__ __forceinline__ void rows_frag(uint32_t& lo, uint32_t& hi, con
     hi = (t & 1) ? y1 : y0;
 }
 
+// The A fragment of m16 tile i at k16 step ks: rows 16 i + g and 16 i + g + 8 of A (zero past M).
+static __device__ __forceinline__ void rows_a_frag(uint32_t (&af)[4], const bf16* a, int64_t lda, int M, int i,
+                                                   int ks, int K) {
+    const int m0 = i * 16 + ((threadIdx.x & 31) >> 2), m1 = m0 + 8;
+    rows_frag(af[0], af[2], a + int64_t(min(m0, M - 1)) * lda, m0 < M, ks, K);
+    rows_frag(af[1], af[3], a + int64_t(min(m1, M - 1)) * lda, m1 < M, ks, K);
+}
+
 // NT n8 tiles per warp: 1 keeps the grid at N / 8 blocks for narrow products; 4 reads each A
 // fragment once for 32 columns where the grid is wide enough anyway (the launcher picks).
 template <int NT>
@@ -525,10 +533,8 @@ static __device__ __forceinline__ void gemm_rows(GEMM_PIPE_PARAMS) {
 #pragma unroll
         for (int i = 0; i < GEMM_ROWS_MT; ++i) {
             if (i >= mt) break;
-            const int m0 = i * 16 + g, m1 = m0 + 8;
             uint32_t af[4];
-            rows_frag(af[0], af[2], a + int64_t(min(m0, M - 1)) * lda, m0 < M, ks, K);
-            rows_frag(af[1], af[3], a + int64_t(min(m1, M - 1)) * lda, m1 < M, ks, K);
+            rows_a_frag(af, a, lda, M, i, ks, K);
 #pragma unroll
             for (int j = 0; j < NT; ++j) mma_bf16_16816(acc[i][j], af, bfr[j], acc[i][j]);
         }
@@ -587,10 +593,8 @@ static __device__ __forceinline__ void gemm_rows_swiglu(GEMM_PIPE_PARAMS) {
 #pragma unroll
         for (int i = 0; i < GEMM_ROWS_MT; ++i) {
             if (i >= mt) break;
-            const int m0 = i * 16 + g, m1 = m0 + 8;
             uint32_t af[4];
-            rows_frag(af[0], af[2], a + int64_t(min(m0, M - 1)) * lda, m0 < M, ks, K);
-            rows_frag(af[1], af[3], a + int64_t(min(m1, M - 1)) * lda, m1 < M, ks, K);
+            rows_a_frag(af, a, lda, M, i, ks, K);
 #pragma unroll
             for (int p = 0; p < 2; ++p)
 #pragma unroll

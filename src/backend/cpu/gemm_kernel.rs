@@ -588,6 +588,18 @@ pub unsafe fn row_panels<E: PanelElem>(
     }
 }
 
+/// Panel rows the one-row kernels prefetch ahead (0: none). Narrow weights stream half the bytes
+/// per instruction and the hardware prefetchers alone keep too few lines in flight (bf16 decode
+/// read 13 GB/s where f32 reached 18), so a bf16 panel is also prefetched a kilobyte ahead.
+#[cfg(target_arch = "x86_64")]
+fn prefetch_rows<E: PanelElem>() -> usize {
+    if E::IS_F32 {
+        0
+    } else {
+        1024 / (NR * std::mem::size_of::<E>())
+    }
+}
+
 /// [`row_panels`] with one 16-lane chain per panel: half the instructions per weight of the
 /// AVX2 version, which matters where the weights come from cache rather than DRAM (bf16 weights
 /// are widened in registers: two instructions per 16 weights here, per 8 with AVX2).
@@ -604,24 +616,14 @@ unsafe fn row_panels_avx512<E: PanelElem>(
     use std::arch::x86_64::*;
     const W: usize = ROW_PANELS * NR;
     let mut acc = [_mm512_setzero_ps(); ROW_PANELS];
-    if E::IS_F32 {
-        for p in 0..k {
-            let av = _mm512_set1_ps(*a.add(p));
-            for (x, &bq) in acc.iter_mut().zip(&b) {
-                *x = _mm512_fmadd_ps(av, E::load16(bq.add(p * NR)), *x);
-            }
-        }
-    } else {
-        // Narrow weights stream half the bytes per instruction: the hardware prefetchers alone
-        // keep too few lines in flight (bf16 decode at 13 GB/s where f32 reads 18 GB/s), so each
-        // panel is also prefetched a kilobyte ahead.
-        let ahead = 1024 / (NR * std::mem::size_of::<E>());
-        for p in 0..k {
-            let av = _mm512_set1_ps(*a.add(p));
-            for (x, &bq) in acc.iter_mut().zip(&b) {
+    let ahead = prefetch_rows::<E>();
+    for p in 0..k {
+        let av = _mm512_set1_ps(*a.add(p));
+        for (x, &bq) in acc.iter_mut().zip(&b) {
+            if ahead > 0 {
                 _mm_prefetch::<_MM_HINT_T0>(bq.wrapping_add((p + ahead) * NR) as *const i8);
-                *x = _mm512_fmadd_ps(av, E::load16(bq.add(p * NR)), *x);
             }
+            *x = _mm512_fmadd_ps(av, E::load16(bq.add(p * NR)), *x);
         }
     }
     let mut out = [0.0f32; W];
@@ -646,12 +648,7 @@ unsafe fn row_panels_avx2<E: PanelElem>(
     use std::arch::x86_64::*;
     const W: usize = ROW_PANELS * NR;
     let mut acc = [[_mm256_setzero_ps(); 2]; ROW_PANELS];
-    // As in the AVX-512 version: narrow weights are prefetched a kilobyte ahead.
-    let ahead = if E::IS_F32 {
-        0
-    } else {
-        1024 / (NR * std::mem::size_of::<E>())
-    };
+    let ahead = prefetch_rows::<E>();
     for p in 0..k {
         let av = _mm256_set1_ps(*a.add(p));
         for (x, &bq) in acc.iter_mut().zip(&b) {

@@ -187,9 +187,7 @@ fn check_wgmma(
     let n = case.rows();
     let seq_list = case.seqs();
     let seqs = AttnSeqs::upload(dev, &seq_list)?;
-    let (q, qh) = bf16_inputs(rng, n * hq * d, -2.0, 2.0);
-    let (k, kh) = bf16_inputs(rng, n * hkv * d, -2.0, 2.0);
-    let (v, vh) = bf16_inputs(rng, n * hkv * d, -1.0, 1.0);
+    let [(q, qh), (k, kh), (v, vh)] = qkv_inputs(rng, n, dims);
     const PAD: usize = 64;
     let padded = |h: Vec<bf16>, width: usize| {
         let mut h = h;
@@ -258,13 +256,11 @@ fn planted_skip_k_wait(dev: &dyn KernelDevice, rng: &mut SplitMix64) -> Result<V
     }
     let case = AttnCase::new(&[150, 7], 7, 1, 64);
     let dims = case.dims;
-    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    let (hq, d) = (dims.n_q_heads, dims.head_dim);
     let n = case.rows();
     let seq_list = case.seqs();
     let seqs = AttnSeqs::upload(dev, &seq_list)?;
-    let (q, qh) = bf16_inputs(rng, n * hq * d, -2.0, 2.0);
-    let (k, kh) = bf16_inputs(rng, n * hkv * d, -2.0, 2.0);
-    let (v, vh) = bf16_inputs(rng, n * hkv * d, -1.0, 1.0);
+    let [(q, qh), (k, kh), (v, vh)] = qkv_inputs(rng, n, dims);
     let (dq, dk, dv) = (upload(dev, &qh)?, upload(dev, &kh)?, upload(dev, &vh)?);
     let (want_o, _) = attention_fwd(&q, &k, &v, &seq_list, dims);
     let o = filled(dev, n * hq * d, bf16::NAN)?;
@@ -298,6 +294,17 @@ fn planted_skip_k_wait(dev: &dyn KernelDevice, rng: &mut SplitMix64) -> Result<V
     }])
 }
 
+/// Random q, k and v for `n` rows of `dims` (values and their bf16 bits), drawn in that order:
+/// amplitude 2 for q and k makes the softmax peaked enough that masking mistakes show.
+fn qkv_inputs(rng: &mut SplitMix64, n: usize, dims: AttnDims) -> [(Vec<f32>, Vec<bf16>); 3] {
+    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
+    [
+        bf16_inputs(rng, n * hq * d, -2.0, 2.0),
+        bf16_inputs(rng, n * hkv * d, -2.0, 2.0),
+        bf16_inputs(rng, n * hkv * d, -1.0, 1.0),
+    ]
+}
+
 fn to_bf16(x: &[f32]) -> (Vec<f32>, Vec<bf16>) {
     let h: Vec<bf16> = x.iter().map(|&v| bf16::from_f32(v)).collect();
     (h.iter().map(|v| v.to_f32()).collect(), h)
@@ -326,10 +333,7 @@ pub fn check_fwd_bwd(
     let n = case.rows();
     let seq_list = case.seqs();
     let seqs = AttnSeqs::upload(dev, &seq_list)?;
-    // Amplitude 2 makes the softmax peaked enough that masking mistakes show.
-    let (q, qh) = bf16_inputs(rng, n * hq * d, -2.0, 2.0);
-    let (k, kh) = bf16_inputs(rng, n * hkv * d, -2.0, 2.0);
-    let (v, vh) = bf16_inputs(rng, n * hkv * d, -1.0, 1.0);
+    let [(q, qh), (k, kh), (v, vh)] = qkv_inputs(rng, n, dims);
     let (dout, douth) = bf16_inputs(rng, n * hq * d, -1.0, 1.0);
     let (dq_b, dk_b, dv_b) = (upload(dev, &qh)?, upload(dev, &kh)?, upload(dev, &vh)?);
 
