@@ -137,71 +137,48 @@ impl ARows {
     }
 }
 
-/// Calls `$body` with `$R` (1..=6, rows of the tile) and `$P` (A packed) as constants, so
-/// each shape is its own fully unrolled kernel.
+/// Calls `$body` with `$R` (1..=6, rows of the tile) as a constant.
+macro_rules! by_rows {
+    ($r:expr, |$R:ident| $body:expr) => {
+        match $r {
+            1 => {
+                const $R: usize = 1;
+                $body
+            }
+            2 => {
+                const $R: usize = 2;
+                $body
+            }
+            3 => {
+                const $R: usize = 3;
+                $body
+            }
+            4 => {
+                const $R: usize = 4;
+                $body
+            }
+            5 => {
+                const $R: usize = 5;
+                $body
+            }
+            _ => {
+                const $R: usize = 6;
+                $body
+            }
+        }
+    };
+}
+
+/// Calls `$body` with `$R` (rows of the tile) and `$P` (A packed) as constants, so each shape is
+/// its own fully unrolled kernel.
 macro_rules! by_shape {
     ($r:expr, $packed:expr, |$R:ident, $P:ident| $body:expr) => {
-        match ($r, $packed) {
-            (1, true) => {
-                const $R: usize = 1;
-                const $P: bool = true;
-                $body
-            }
-            (2, true) => {
-                const $R: usize = 2;
-                const $P: bool = true;
-                $body
-            }
-            (3, true) => {
-                const $R: usize = 3;
-                const $P: bool = true;
-                $body
-            }
-            (4, true) => {
-                const $R: usize = 4;
-                const $P: bool = true;
-                $body
-            }
-            (5, true) => {
-                const $R: usize = 5;
-                const $P: bool = true;
-                $body
-            }
-            (_, true) => {
-                const $R: usize = 6;
-                const $P: bool = true;
-                $body
-            }
-            (1, false) => {
-                const $R: usize = 1;
-                const $P: bool = false;
-                $body
-            }
-            (2, false) => {
-                const $R: usize = 2;
-                const $P: bool = false;
-                $body
-            }
-            (3, false) => {
-                const $R: usize = 3;
-                const $P: bool = false;
-                $body
-            }
-            (4, false) => {
-                const $R: usize = 4;
-                const $P: bool = false;
-                $body
-            }
-            (5, false) => {
-                const $R: usize = 5;
-                const $P: bool = false;
-                $body
-            }
-            (_, false) => {
-                const $R: usize = 6;
-                const $P: bool = false;
-                $body
-            }
+        if $packed {
+            const $P: bool = true;
+            by_rows!($r, |$R| $body)
+        } else {
+            const $P: bool = false;
+            by_rows!($r, |$R| $body)
         }
     };
 }
