@@ -45,35 +45,11 @@ impl Tape {
         let back = Box::new(move |g: &[Option<Tensor>], needs: &[bool]| {
             let dy = grad_or_zeros(g, 0, &[n, out_f]);
             let dx = needs[0].then(|| {
-                let mut dx = vec![0.0; n * in_f];
-                gemm::gemm(
-                    n,
-                    in_f,
-                    out_f,
-                    1.0,
-                    dy.data(),
-                    false,
-                    wv.data(),
-                    false,
-                    0.0,
-                    &mut dx,
-                );
+                let dx = gemm::gemm_new(n, in_f, out_f, 1.0, dy.data(), false, wv.data(), false);
                 Tensor::new_cpu(dx, xv.dims())
             });
             let dw = needs[1].then(|| {
-                let mut dw = vec![0.0; out_f * in_f];
-                gemm::gemm(
-                    out_f,
-                    in_f,
-                    n,
-                    1.0,
-                    dy.data(),
-                    true,
-                    xv.data(),
-                    false,
-                    0.0,
-                    &mut dw,
-                );
+                let dw = gemm::gemm_new(out_f, in_f, n, 1.0, dy.data(), true, xv.data(), false);
                 Tensor::new_cpu(dw, &[out_f, in_f])
             });
             let mut r = vec![dx, dw];

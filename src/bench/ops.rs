@@ -207,10 +207,8 @@ fn shares(mut out: Vec<(String, f64)>) -> Vec<OpTime> {
 
 /// `dX = dY·W` and `dW = dYᵀ·X` of a linear layer y = x·Wᵀ (x [n, inp], W [out, inp]).
 fn linear_bwd(dy: &[f32], x: &[f32], w: &[f32], n: usize, inp: usize, out: usize) {
-    let mut dx = vec![0.0f32; n * inp];
-    gemm::gemm(n, inp, out, 1.0, dy, false, w, false, 0.0, &mut dx);
-    let mut dw = vec![0.0f32; out * inp];
-    gemm::gemm(out, inp, n, 1.0, dy, true, x, false, 0.0, &mut dw);
+    let dx = gemm::gemm_new(n, inp, out, 1.0, dy, false, w, false);
+    let dw = gemm::gemm_new(out, inp, n, 1.0, dy, true, x, false);
     std::hint::black_box((dx, dw));
 }
 

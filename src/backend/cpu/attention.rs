@@ -118,11 +118,22 @@ pub fn softmax_visible(row: &mut [f32], visible: usize) -> f32 {
 /// `x ← exp(x − m)` in place; returns Σ x in f64 (lane j mod 8, lanes combined pairwise).
 fn exp_shifted_sum(isa: Isa, x: &mut [f32], m: f32) -> f64 {
     #[cfg(target_arch = "x86_64")]
+    if isa.avx512() {
+        // SAFETY: the processor has AVX-512F (that is what `Isa::avx512` means).
+        return unsafe { exp_shifted_sum_avx512(x, m) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if isa.avx2() {
         // SAFETY: the processor has AVX2 and FMA (that is what `Isa::avx2` means).
         return unsafe { exp_shifted_sum_avx2(x, m) };
     }
     let _ = isa;
+    exp_shifted_sum_body(x, m)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn exp_shifted_sum_avx512(x: &mut [f32], m: f32) -> f64 {
     exp_shifted_sum_body(x, m)
 }
 

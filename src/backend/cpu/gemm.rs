@@ -11,9 +11,10 @@
 use super::gemm_kernel::{
     panels_per_tile, row_panels, tile_pair, ARows, Epilogue, PanelElem, MR, NR, ROW_PANELS,
 };
-use super::gemm_pack::{pack_a_panel, PackedB, View};
+use super::gemm_pack::{pack_a_panel, pack_a_panels, PackedB, View};
 use super::simd::{isa, Isa};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Up to this many rows, the few-rows driver (each B panel read once).
 const SMALL_M: usize = 64;
@@ -23,6 +24,9 @@ const MC: usize = 96;
 const KC: usize = 320;
 /// B panels per task of the blocked driver (512 columns).
 const PANELS_PER_TASK: usize = 32;
+/// Micro-panels of A per packing task of the blocked driver (48 rows: 192 contiguous bytes of
+/// a transposed A per k).
+const A_PACK_PANELS: usize = 8;
 /// Most floats of A the blocked driver packs at once (16 MiB); taller products go in slabs.
 const A_PACK_MAX: usize = 1 << 22;
 /// Multiply-adds below which a product runs on the calling thread.
@@ -43,12 +47,84 @@ pub fn gemm(
     beta: f32,
     c: &mut [f32],
 ) {
+    assert!(c.len() >= m * n, "gemm: C too small");
+    let (av, bp) = operands(m, n, k, a, trans_a, b, trans_b);
+    matmul(isa(), m, av, &bp, alpha, beta, c);
+}
+
+/// [`gemm`] with beta = 0 into uninitialised storage: every element of C [m, n] is written
+/// and none is read, so a fresh output need not be zeroed first (a memset of a buffer about to
+/// be overwritten moves as many bytes as a copy of it).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_uninit(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    trans_a: bool,
+    b: &[f32],
+    trans_b: bool,
+    c: &mut [MaybeUninit<f32>],
+) {
+    assert!(c.len() >= m * n, "gemm: C too small");
+    let (av, bp) = operands(m, n, k, a, trans_a, b, trans_b);
+    // SAFETY: C holds m·n elements (checked just above); with beta = 0 every one is written
+    // and none is read.
+    unsafe {
+        matmul_ptr(
+            isa(),
+            m,
+            av,
+            &bp,
+            alpha,
+            0.0,
+            SharedC(c.as_mut_ptr().cast()),
+        )
+    }
+}
+
+/// A new C [m, n] = alpha·op(A)·op(B) (see [`gemm_uninit`]).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_new(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    trans_a: bool,
+    b: &[f32],
+    trans_b: bool,
+) -> Vec<f32> {
+    let mut c = Vec::with_capacity(m * n);
+    gemm_uninit(
+        m,
+        n,
+        k,
+        alpha,
+        a,
+        trans_a,
+        b,
+        trans_b,
+        c.spare_capacity_mut(),
+    );
+    // SAFETY: `gemm_uninit` wrote all m·n elements.
+    unsafe { c.set_len(m * n) };
+    c
+}
+
+/// The views of A and B, B packed.
+fn operands<'a>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &'a [f32],
+    trans_a: bool,
+    b: &[f32],
+    trans_b: bool,
+) -> (View<'a>, PackedB<f32>) {
     assert!(a.len() >= m * k, "gemm: A too small");
     assert!(b.len() >= k * n, "gemm: B too small");
-    assert!(c.len() >= m * n, "gemm: C too small");
-    if m == 0 || n == 0 {
-        return;
-    }
     let av = if trans_a {
         View::transposed(a, m)
     } else {
@@ -59,22 +135,47 @@ pub fn gemm(
     } else {
         View::rows(b, n)
     };
-    let bp = PackedB::<f32>::pack(bv, k, n);
-    matmul(isa(), m, av, &bp, alpha, beta, c);
+    (av, PackedB::pack(bv, k, n))
+}
+
+/// `len` floats, every one of which `fill` writes: no zeroing first.
+///
+/// # Safety
+/// `fill` must write every element of the slice it is given.
+unsafe fn filled(len: usize, fill: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
+    let mut v = Vec::with_capacity(len);
+    fill(&mut v.spare_capacity_mut()[..len]);
+    // SAFETY: the caller's `fill` wrote all `len` elements.
+    unsafe { v.set_len(len) };
+    v
 }
 
 /// `y[rows, out] = x[rows, in] · Wᵀ` for a weight stored [out, in] (the HF Linear layout).
 pub fn linear(x: &[f32], w: &[f32], rows: usize, inp: usize, out: usize) -> Vec<f32> {
-    let mut y = vec![0.0f32; rows * out];
-    gemm(rows, out, inp, 1.0, x, false, w, true, 0.0, &mut y);
-    y
+    gemm_new(rows, out, inp, 1.0, x, false, w, true)
 }
 
 /// `y[rows, n] = x[rows, k] · B` for a packed B (row-major x and y).
 pub fn matmul_packed<E: PanelElem>(x: &[f32], rows: usize, b: &PackedB<E>) -> Vec<f32> {
-    let mut y = vec![0.0f32; rows * b.n()];
-    matmul(isa(), rows, View::rows(x, b.k()), b, 1.0, 0.0, &mut y);
-    y
+    matmul_new(isa(), rows, View::rows(x, b.k()), b, 1.0)
+}
+
+/// A new C [m, n] = alpha·A·B ([`matmul`] with beta = 0, C never zeroed: every element is
+/// written, none read).
+pub fn matmul_new<E: PanelElem>(
+    isa: Isa,
+    m: usize,
+    a: View<'_>,
+    b: &PackedB<E>,
+    alpha: f32,
+) -> Vec<f32> {
+    let mut c = Vec::with_capacity(m * b.n());
+    // SAFETY: C holds m·n elements; with beta = 0 all are written and none read.
+    unsafe {
+        matmul_ptr(isa, m, a, b, alpha, 0.0, SharedC(c.as_mut_ptr()));
+        c.set_len(m * b.n());
+    }
+    c
 }
 
 /// C [m, n] (row-major, contiguous) = alpha·A·B + beta·C with A a [m, k] view, on the given
@@ -88,16 +189,34 @@ pub fn matmul<E: PanelElem>(
     beta: f32,
     c: &mut [f32],
 ) {
+    assert!(c.len() >= m * b.n(), "matmul: C too small");
+    // SAFETY: C holds m·n elements (checked just above) and is initialised.
+    unsafe { matmul_ptr(isa, m, a, b, alpha, beta, SharedC(c.as_mut_ptr())) }
+}
+
+/// [`matmul`] on C's base pointer.
+///
+/// # Safety
+/// C is valid for m·n elements; they must be initialised unless beta = 0 (then C is only
+/// written).
+unsafe fn matmul_ptr<E: PanelElem>(
+    isa: Isa,
+    m: usize,
+    a: View<'_>,
+    b: &PackedB<E>,
+    alpha: f32,
+    beta: f32,
+    cp: SharedC,
+) {
     let (k, n) = (b.k(), b.n());
-    assert!(c.len() >= m * n, "matmul: C too small");
     if m == 0 || n == 0 {
         return;
     }
     let parallel = m * n * k >= PARALLEL_MIN_WORK;
     if m <= SMALL_M {
-        few_rows(isa, m, a, b, alpha, beta, c, parallel);
+        few_rows(isa, m, a, b, alpha, beta, cp, parallel);
     } else {
-        blocked(isa, m, a, b, alpha, beta, c, parallel, A_PACK_MAX);
+        blocked(isa, m, a, b, alpha, beta, cp, parallel, A_PACK_MAX);
     }
 }
 
@@ -124,16 +243,19 @@ fn few_rows<E: PanelElem>(
     b: &PackedB<E>,
     alpha: f32,
     beta: f32,
-    c: &mut [f32],
+    cp: SharedC,
     parallel: bool,
 ) {
     let (k, n) = (b.k(), b.n());
-    let mut ap = vec![0.0f32; m * k];
-    for i0 in (0..m).step_by(MR) {
-        let r = MR.min(m - i0);
-        pack_a_panel(a, i0, r, 0, k, &mut ap[i0 * k..(i0 + r) * k]);
-    }
-    let cp = SharedC(c.as_mut_ptr());
+    // SAFETY: the micro-panels of rows i0..i0+r tile 0..m·k, each written whole.
+    let ap = unsafe {
+        filled(m * k, |ap| {
+            for i0 in (0..m).step_by(MR) {
+                let r = MR.min(m - i0);
+                pack_a_panel(a, i0, r, 0, k, &mut ap[i0 * k..(i0 + r) * k]);
+            }
+        })
+    };
     let ep = Epilogue {
         resume: false,
         finish: true,
@@ -251,7 +373,7 @@ fn blocked<E: PanelElem>(
     b: &PackedB<E>,
     alpha: f32,
     beta: f32,
-    c: &mut [f32],
+    cp: SharedC,
     parallel: bool,
     a_pack_max: usize,
 ) {
@@ -277,24 +399,34 @@ fn blocked<E: PanelElem>(
     } else {
         ((a_pack_max / k.max(1)) / MC).max(1) * MC
     };
-    let mut ap = vec![0.0f32; if in_place { 0 } else { slab_rows.min(m) * k }];
-    let cp = SharedC(c.as_mut_ptr());
+    let mut ap: Vec<f32> = Vec::with_capacity(if in_place { 0 } else { slab_rows.min(m) * k });
     for s0 in (0..m).step_by(slab_rows) {
         let rows = slab_rows.min(m - s0);
-        let pack = |(p, dst): (usize, &mut [f32])| {
-            let i0 = p * MR;
-            pack_a_panel(a, s0 + i0, MR.min(rows - i0), 0, k, dst);
+        // Groups of A_PACK_PANELS micro-panels per task.
+        let group = A_PACK_PANELS * MR;
+        let pack = |(g, dst): (usize, &mut [MaybeUninit<f32>])| {
+            let i0 = g * group;
+            pack_a_panels(a, s0 + i0, group.min(rows - i0), k, dst);
         };
         if !in_place {
-            let packed = &mut ap[..rows * k];
+            // The slab's micro-panels are packed whole over the spare capacity (the first
+            // slab is the largest), then the length covers them.
+            ap.clear();
+            let packed = &mut ap.spare_capacity_mut()[..rows * k];
             if parallel {
                 packed
-                    .par_chunks_mut(MR * k.max(1))
+                    .par_chunks_mut(group * k.max(1))
                     .enumerate()
                     .for_each(pack);
             } else {
-                packed.chunks_mut(MR * k.max(1)).enumerate().for_each(pack);
+                packed
+                    .chunks_mut(group * k.max(1))
+                    .enumerate()
+                    .for_each(pack);
             }
+            // SAFETY: the groups of micro-panels (the last shorter) cover 0..rows·k, and
+            // `pack_a_panels` wrote each whole.
+            unsafe { ap.set_len(rows * k) };
         }
         let ap = &ap[..];
         let row_blocks = rows.div_ceil(MC);
@@ -308,11 +440,13 @@ fn blocked<E: PanelElem>(
             let c_row = |i: usize| unsafe {
                 std::slice::from_raw_parts_mut(cp.at((s0 + i) * n + j_lo), j_hi - j_lo)
             };
-            let c_in: Vec<f32> = if beta != 0.0 {
-                (i_lo..i_hi).flat_map(|i| c_row(i).to_vec()).collect()
-            } else {
-                Vec::new()
-            };
+            let mut c_in: Vec<f32> = Vec::new();
+            if beta != 0.0 {
+                c_in.reserve_exact((i_hi - i_lo) * (j_hi - j_lo));
+                for i in i_lo..i_hi {
+                    c_in.extend_from_slice(c_row(i));
+                }
+            }
             for &(k0, kc) in &k_blocks {
                 let ep = Epilogue {
                     resume: k0 > 0,
@@ -349,16 +483,11 @@ fn blocked<E: PanelElem>(
                 }
             }
             if beta != 0.0 {
-                // The tiles applied alpha; beta·C_in completes the epilogue's arithmetic.
-                let ep = Epilogue {
-                    resume: false,
-                    finish: true,
-                    alpha: 1.0,
-                    beta,
-                };
+                // The tiles applied alpha; beta·C_in completes the epilogue's arithmetic
+                // (`Epilogue::apply` with alpha = 1, written out so that it vectorises).
                 for (i, saved) in (i_lo..i_hi).zip(c_in.chunks(j_hi - j_lo)) {
                     for (x, &ci) in c_row(i).iter_mut().zip(saved) {
-                        *x = ep.apply(*x, ci);
+                        *x += beta * ci;
                     }
                 }
             }
@@ -466,7 +595,8 @@ mod tests {
         for view in [View::rows(&a, k), View::transposed(&at, m)] {
             for parallel in [false, true] {
                 let mut c = vec![0.0; m * n];
-                blocked(detected(), m, view, &bp, 1.0, 0.0, &mut c, parallel, MC * k);
+                let cp = SharedC(c.as_mut_ptr());
+                blocked(detected(), m, view, &bp, 1.0, 0.0, cp, parallel, MC * k);
                 assert_eq!(c, want, "cs={} parallel={parallel}", view.cs);
             }
         }

@@ -7,7 +7,7 @@
 //! Given upstream gradients g_lp (on logp) and g_H (on H):
 //!   ∂L/∂z_v = (g_lp·(1[v=y] − p_v) − g_H·p_v·(log p_v + H)) / τ.
 use super::exp::{exp_f32, flush_subnormal};
-use super::gemm::gemm;
+use super::gemm::{gemm, gemm_uninit};
 use rayon::prelude::*;
 
 /// Lanes of the partial sums in [`row_stats`]; blocks of `SUM_BLOCK` elements are added to
@@ -167,10 +167,23 @@ pub fn row_grad_in_place(
 /// [`row_grad_in_place`] without the target's term, for any slice of a row's logits.
 fn softmax_grad_in_place(z: &mut [f32], inv_temp: f32, lse: f32, h: f32, g_lp: f32, g_h: f32) {
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F (checked just above).
+        return unsafe { softmax_grad_avx512(z, inv_temp, lse, h, g_lp, g_h) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above).
         return unsafe { softmax_grad_avx2(z, inv_temp, lse, h, g_lp, g_h) };
     }
+    softmax_grad_body(z, inv_temp, lse, h, g_lp, g_h)
+}
+
+/// [`softmax_grad_body`] compiled for AVX-512: each element on its own, so sixteen lanes give
+/// the same bits as eight or one.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2")]
+unsafe fn softmax_grad_avx512(z: &mut [f32], inv_temp: f32, lse: f32, h: f32, g_lp: f32, g_h: f32) {
     softmax_grad_body(z, inv_temp, lse, h, g_lp, g_h)
 }
 
@@ -448,8 +461,13 @@ pub fn fused_logprob_bwd_kept(
     let rows = targets.len();
     let (r, vt) = fwd_tile(vocab, rows, budget);
     let mut tiles = Tiles::new(kept, rows, vocab, r, vt);
+    if rows == 0 {
+        return (Vec::new(), vec![0.0; vocab * d]);
+    }
     let mut dh = vec![0.0f32; rows * d];
-    let mut dw = vec![0.0f32; vocab * d];
+    // The first row block writes dW tile by tile (beta = 0, nothing zeroed or read first);
+    // later row blocks add to it.
+    let mut dw: Vec<f32> = Vec::with_capacity(vocab * d);
     for start in (0..rows).step_by(r) {
         let n = r.min(rows - start);
         let h = &hidden[start * d..(start + n) * d];
@@ -468,30 +486,31 @@ pub fn fused_logprob_bwd_kept(
                     zr[y - v0] += g_lp[t] * inv_temp;
                 }
             });
-            gemm(
-                n,
-                d,
-                w,
-                1.0,
-                z,
-                false,
-                wt,
-                false,
-                1.0,
-                &mut dh[start * d..(start + n) * d],
-            );
-            gemm(
-                w,
-                d,
-                n,
-                1.0,
-                z,
-                true,
-                h,
-                false,
-                1.0,
-                &mut dw[v0 * d..(v0 + w) * d],
-            );
+            let beta = if v0 == 0 { 0.0 } else { 1.0 };
+            let dh_rows = &mut dh[start * d..(start + n) * d];
+            gemm(n, d, w, 1.0, z, false, wt, false, beta, dh_rows);
+            if start == 0 {
+                let dw_tile = &mut dw.spare_capacity_mut()[v0 * d..(v0 + w) * d];
+                gemm_uninit(w, d, n, 1.0, z, true, h, false, dw_tile);
+            } else {
+                gemm(
+                    w,
+                    d,
+                    n,
+                    1.0,
+                    z,
+                    true,
+                    h,
+                    false,
+                    1.0,
+                    &mut dw[v0 * d..(v0 + w) * d],
+                );
+            }
+        }
+        if start == 0 {
+            // SAFETY: the first row block's tiles wrote every row of dW (the tiles cover the
+            // vocabulary).
+            unsafe { dw.set_len(vocab * d) };
         }
     }
     (dh, dw)
@@ -515,6 +534,15 @@ mod tests {
             softmax_grad_body(&mut b, 0.7, lse, h, 0.3, -0.2);
             b[t] += 0.3 * 0.7;
             assert_eq!(a, b, "{len}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // The narrower build where the dispatch picks AVX-512.
+                let mut c = z.clone();
+                // SAFETY: the CPU has AVX2 (checked just above).
+                unsafe { softmax_grad_avx2(&mut c, 0.7, lse, h, 0.3, -0.2) };
+                c[t] += 0.3 * 0.7;
+                assert_eq!(c, b, "{len}");
+            }
         }
     }
 

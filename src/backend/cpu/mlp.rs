@@ -1,7 +1,7 @@
 //! SwiGLU: `silu(gate) · up`.
 //!
 //! The element loops run in chunks on the rayon pool; each chunk is one tight loop over slices
-//! that the compiler vectorises (AVX2 where the processor has it: the same operations per lane
+//! that the compiler vectorises (AVX-512 or AVX2 where the processor has it: the same operations per lane
 //! as the scalar code, so the bits do not depend on the instruction set).
 use super::exp::{exp_f32, flush_subnormal};
 use super::simd::{isa, Isa};
@@ -47,6 +47,18 @@ fn bwd_body(dg: &mut [f32], du: &mut [f32], dy: &[f32], gate: &[f32], up: &[f32]
 }
 
 #[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn fwd_avx512(out: &mut [f32], gate: &[f32], up: &[f32]) {
+    fwd_body(out, gate, up)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn bwd_avx512(dg: &mut [f32], du: &mut [f32], dy: &[f32], gate: &[f32], up: &[f32]) {
+    bwd_body(dg, du, dy, gate, up)
+}
+
+#[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fwd_avx2(out: &mut [f32], gate: &[f32], up: &[f32]) {
     fwd_body(out, gate, up)
@@ -60,6 +72,11 @@ unsafe fn bwd_avx2(dg: &mut [f32], du: &mut [f32], dy: &[f32], gate: &[f32], up:
 
 fn fwd_chunk(isa: Isa, out: &mut [f32], gate: &[f32], up: &[f32]) {
     #[cfg(target_arch = "x86_64")]
+    if isa.avx512() {
+        // SAFETY: the processor has AVX-512F (that is what `Isa::avx512` means).
+        return unsafe { fwd_avx512(out, gate, up) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if isa.avx2() {
         // SAFETY: the processor has AVX2 and FMA (that is what `Isa::avx2` means).
         return unsafe { fwd_avx2(out, gate, up) };
@@ -69,6 +86,11 @@ fn fwd_chunk(isa: Isa, out: &mut [f32], gate: &[f32], up: &[f32]) {
 }
 
 fn bwd_chunk(isa: Isa, dg: &mut [f32], du: &mut [f32], dy: &[f32], gate: &[f32], up: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if isa.avx512() {
+        // SAFETY: as in `fwd_chunk`.
+        return unsafe { bwd_avx512(dg, du, dy, gate, up) };
+    }
     #[cfg(target_arch = "x86_64")]
     if isa.avx2() {
         // SAFETY: as in `fwd_chunk`.
@@ -122,7 +144,7 @@ pub fn swiglu_bwd_on(isa: Isa, dy: &[f32], gate: &[f32], up: &[f32]) -> (Vec<f32
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::cpu::simd::detected;
+    use crate::backend::cpu::simd::{detected, supported};
 
     fn vals(n: usize, salt: u32) -> Vec<f32> {
         (0..n as u32)
@@ -136,9 +158,11 @@ mod tests {
         let n = 3 * CHUNK + 13;
         let (g, u, d) = (vals(n, 1), vals(n, 2), vals(n, 3));
         let fv = swiglu_fwd_on(detected(), &g, &u);
-        assert_eq!(fv, swiglu_fwd_on(Isa::Portable, &g, &u));
         let bv = swiglu_bwd_on(detected(), &d, &g, &u);
-        assert_eq!(bv, swiglu_bwd_on(Isa::Portable, &d, &g, &u));
+        for level in supported() {
+            assert_eq!(fv, swiglu_fwd_on(level, &g, &u), "{}", level.name());
+            assert_eq!(bv, swiglu_bwd_on(level, &d, &g, &u), "{}", level.name());
+        }
         for i in 0..n {
             let (g, u, d) = (g[i] as f64, u[i] as f64, d[i] as f64);
             let s = 1.0 / (1.0 + (-g).exp());
