@@ -27,7 +27,7 @@
 //! | `norm` | `rmsnorm_fwd_bf16`, `rmsnorm_bwd_bf16`, `rmsnorm_dw_reduce_f32` | `backend::cpu::norm` |
 //! | `optim` | `adamw_step_f32`, `adamw_multi_f32` | `optim::AdamW::update` |
 //! | `reduce` | `sumsq_partial_f32`, `sumsq_multi_f32`, `grad_norm_finalize_f32`, `scale_by_f32` | `optim::{global_norm, clip_coefficient}` |
-//! | `rope` | `rope_fwd_bf16`, `rope_bwd_bf16` | `backend::cpu::rope` |
+//! | `rope` | `rope_fwd_bf16`, `rope_bwd_bf16`, `rope_qk_fwd_bf16`, `rope_qk_bwd_bf16` | `backend::cpu::rope` |
 //! | `sampling` | `sample_rows_f32`, `sample_rows_params_f32`, `sample_rows_radix_f32`, `sample_rows_params_radix_f32` | `backend::cpu::sampling` |
 //! | `softmax` | `softmax_fwd_bf16`, `log_softmax_fwd_bf16` | `backend::cpu::softmax` |
 //! | `sum_parts` | `sum_parts_f32` | `dist::reduce_scatter_sum_f32` (the host's ordered sum) |

@@ -1,17 +1,23 @@
 //! RoPE forward and backward (kernels/rope.cu) on the q projection of each model's training
-//! shape, against the copy bandwidth.
+//! shape, against the copy bandwidth; and the ladder on q and k together: rung 1 one launch per
+//! tensor, rung 2 `rope_qk_*` (one launch, 16-byte accesses, sincos once per pair for several
+//! heads).
 use super::counts as c;
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
 use super::{bandwidth_entry, random_bf16, Roofs};
 use crate::backend::cuda::device::{alloc, upload};
-use crate::backend::cuda::rope::{rope_bwd_bf16, rope_fwd_bf16};
+use crate::backend::cuda::rope::{
+    rope_bwd_bf16, rope_fwd_bf16, rope_qk_bwd_bf16, rope_qk_fits, rope_qk_fwd_bf16,
+};
 use anyhow::Result;
 use half::bf16;
 
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
-    if !b.wants("rope") {
+    let plain = b.wants("rope_fwd_bf16") || b.wants("rope_bwd_bf16");
+    let qk = b.wants("rope_qk_fwd_bf16") || b.wants("rope_qk_bwd_bf16");
+    if !plain && !qk {
         return Ok(());
     }
     let t = plan.tokens;
@@ -25,16 +31,62 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             .map(|i| 1e6f32.powf(-2.0 * i as f32 / hd as f32))
             .collect();
         let inv = upload(&b.dev, &inv)?;
-        let shape = format!("{p} q [{t}, {hq}, {hd}]");
-        let bytes = c::rope_bytes(t, hq, hd);
-        let spec = ("rope_fwd_bf16", shape.clone(), bytes, "");
-        bandwidth_entry(b, roofs, out, "rope", spec, &mut || {
-            rope_fwd_bf16(&b.dev, &y, &x, &pos, &inv, hq)
-        })?;
-        let spec = ("rope_bwd_bf16", shape, bytes, "");
-        bandwidth_entry(b, roofs, out, "rope", spec, &mut || {
-            rope_bwd_bf16(&b.dev, &y, &x, &pos, &inv, hq)
-        })?;
+        if plain {
+            let shape = format!("{p} q [{t}, {hq}, {hd}]");
+            let bytes = c::rope_bytes(t, hq, hd);
+            let spec = ("rope_fwd_bf16", shape.clone(), bytes, "");
+            bandwidth_entry(b, roofs, out, "rope", spec, &mut || {
+                rope_fwd_bf16(&b.dev, &y, &x, &pos, &inv, hq)
+            })?;
+            let spec = ("rope_bwd_bf16", shape, bytes, "");
+            bandwidth_entry(b, roofs, out, "rope", spec, &mut || {
+                rope_bwd_bf16(&b.dev, &y, &x, &pos, &inv, hq)
+            })?;
+        }
+        let hkv = m.n_kv_heads;
+        if !qk || !rope_qk_fits(hd) {
+            continue;
+        }
+        let k = random_bf16(b, t * hkv * hd)?;
+        let shape = format!("{p} q+k [{t}, {hq}+{hkv}, {hd}]");
+        let bytes = c::rope_bytes(t, hq + hkv, hd);
+        for (kernel, backward) in [("rope_qk_fwd_bf16", false), ("rope_qk_bwd_bf16", true)] {
+            if !b.wants(kernel) {
+                continue;
+            }
+            let mut rung1_ms = None;
+            for rung in [1u32, 2] {
+                b.dev.take_launched();
+                let timing = b.time(&mut || match (rung, backward) {
+                    (1, false) => {
+                        rope_fwd_bf16(&b.dev, &y, &y, &pos, &inv, hq)?;
+                        rope_fwd_bf16(&b.dev, &k, &k, &pos, &inv, hkv)
+                    }
+                    (1, true) => {
+                        rope_bwd_bf16(&b.dev, &y, &y, &pos, &inv, hq)?;
+                        rope_bwd_bf16(&b.dev, &k, &k, &pos, &inv, hkv)
+                    }
+                    (_, false) => rope_qk_fwd_bf16(&b.dev, &y, &k, &pos, &inv, hq, hkv),
+                    (_, true) => rope_qk_bwd_bf16(&b.dev, &y, &k, &pos, &inv, hq, hkv),
+                })?;
+                let median_ms = timing.median_ms;
+                let mut r = Record::new("rope", kernel, shape.clone())
+                    .timed(timing, None, Some(bytes))
+                    .goal(if rung == 1 {
+                        "(rung 1: q and k one launch each, 2-byte accesses)"
+                    } else {
+                        "(no issue goal; one launch for q and k)"
+                    });
+                r.rung = Some(rung);
+                r.launches = b.dev.take_launched();
+                let mut r = roofs.vs_bandwidth(r, true);
+                match rung1_ms {
+                    None => rung1_ms = Some(median_ms),
+                    Some(r1) => r.note = format!("rung 2: {:.2}x rung 1", r1 / median_ms),
+                }
+                out.push(r);
+            }
+        }
     }
     Ok(())
 }

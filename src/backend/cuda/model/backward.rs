@@ -245,8 +245,7 @@ impl DeviceModel {
             self.attn_dims(),
         )?;
         let (pos, inv) = (&cx.b.pos, &self.inv_freq);
-        rope::rope_bwd_bf16(dev, &dq, &dq, pos, inv, c.num_heads)?;
-        rope::rope_bwd_bf16(dev, &dk, &dk, pos, inv, c.num_kv_heads)?;
+        rope::rope_q_and_k_bwd(dev, &dq, &dk, pos, inv, c.num_heads, c.num_kv_heads)?;
         let dq = self.head_norm_backward(dev, dq, s.q_norm.as_ref(), l.q_norm, g, acc)?;
         let dk = self.head_norm_backward(dev, dk, s.k_norm.as_ref(), l.k_norm, g, acc)?;
         let lin = |out| Lin {

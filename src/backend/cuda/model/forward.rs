@@ -220,8 +220,8 @@ impl DeviceModel {
             let (ky, ks) = self.head_norm(dev, kk, &p[kn], n * c.num_kv_heads)?;
             (q, kk, q_norm, k_norm) = (qy, ky, Some(qs), Some(ks));
         }
-        rope::rope_fwd_bf16(dev, &q, &q, &b.pos, &self.inv_freq, c.num_heads)?;
-        rope::rope_fwd_bf16(dev, &kk, &kk, &b.pos, &self.inv_freq, c.num_kv_heads)?;
+        let (hq, hkv) = (c.num_heads, c.num_kv_heads);
+        rope::rope_q_and_k_fwd(dev, &q, &kk, &b.pos, &self.inv_freq, hq, hkv)?;
         let attn = bf(dev, n * qd)?;
         let lse = alloc(dev, n * c.num_heads)?;
         attn_fwd_bf16(dev, &attn, &lse, &q, &kk, &v, &b.seqs, self.attn_dims())?;

@@ -1,11 +1,14 @@
 //! kernels/rope.cu: the rotary embedding and its inverse (the backward) at default and llama3
 //! frequencies, against `backend::cpu::rope`.
-use super::super::device::{upload, KernelDevice};
-use super::super::rope::{rope_bwd_bf16, rope_fwd_bf16};
+use super::super::device::{upload, DevBuf, KernelDevice};
+use super::super::rope::{
+    rope_bwd_bf16, rope_fwd_bf16, rope_qk_bwd_bf16, rope_qk_fits, rope_qk_fwd_bf16,
+};
 use super::{bf16_inputs, compare, download_bf16, nan_bf16, CheckRow, Checks, ShapeSet, TOL_BF16};
 use crate::backend::cpu::rope::{rope_apply, rope_tables};
 use crate::rng::SplitMix64;
 use anyhow::Result;
+use half::bf16;
 
 /// (tokens, heads, head_dim, llama3 scaling)
 fn rope_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, bool)> {
@@ -115,5 +118,56 @@ fn check_rope(
         &rotated(&x, &pos, &inv, heads, true),
         TOL_BF16,
     );
-    Ok(vec![r1, r2])
+    let mut rows = vec![r1, r2];
+    if rope_qk_fits(head_dim) {
+        rows.extend(check_rope_qk(
+            dev, rng, &xh, &dpos, &dinv, tokens, heads, shape,
+        )?);
+    }
+    Ok(rows)
+}
+
+/// Rung 2 (q and k in one launch, in place) against rung 1 on each tensor: the same bits.
+#[allow(clippy::too_many_arguments)]
+fn check_rope_qk(
+    dev: &dyn KernelDevice,
+    rng: &mut SplitMix64,
+    qh: &[bf16],
+    pos: &DevBuf<i32>,
+    inv: &DevBuf<f32>,
+    tokens: usize,
+    hq: usize,
+    shape: &str,
+) -> Result<Vec<CheckRow>> {
+    let hkv = hq.div_ceil(3);
+    let head_dim = inv.len() * 2;
+    let (_, kh) = bf16_inputs(rng, tokens * hkv * head_dim, -2.0, 2.0);
+    let shape = format!("{shape} kv{hkv}");
+    let mut rows = Vec::new();
+    for backward in [false, true] {
+        let (q, k) = (upload(dev, qh)?, upload(dev, &kh)?);
+        let (q1, k1) = (nan_bf16(dev, qh.len())?, nan_bf16(dev, kh.len())?);
+        let (dq, dk) = (upload(dev, qh)?, upload(dev, &kh)?);
+        let name = if backward {
+            rope_bwd_bf16(dev, &q1, &q, pos, inv, hq)?;
+            rope_bwd_bf16(dev, &k1, &k, pos, inv, hkv)?;
+            rope_qk_bwd_bf16(dev, &dq, &dk, pos, inv, hq, hkv)?;
+            "rope_qk_bwd_bf16"
+        } else {
+            rope_fwd_bf16(dev, &q1, &q, pos, inv, hq)?;
+            rope_fwd_bf16(dev, &k1, &k, pos, inv, hkv)?;
+            rope_qk_fwd_bf16(dev, &dq, &dk, pos, inv, hq, hkv)?;
+            "rope_qk_fwd_bf16"
+        };
+        let want: Vec<f32> = [download_bf16(dev, &q1)?, download_bf16(dev, &k1)?].concat();
+        let got: Vec<f32> = [download_bf16(dev, &dq)?, download_bf16(dev, &dk)?].concat();
+        rows.push(compare(
+            name,
+            &format!("{shape} = rung 1"),
+            &got,
+            &want,
+            0.0,
+        ));
+    }
+    Ok(rows)
 }
