@@ -206,20 +206,10 @@ fn pack_rows<E: PanelElem>(
                 // (checked above); tasks write disjoint rows.
                 let out =
                     unsafe { std::slice::from_raw_parts_mut(base.at(pi * k * NR + p * NR), NR) };
-                let src = &row[j0..j0 + w];
-                // A whole row of the panel as a fixed-size copy (no memcpy call).
-                match (
-                    <&mut [MaybeUninit<E>; NR]>::try_from(&mut *out),
-                    <&[f32; NR]>::try_from(src),
-                ) {
-                    (Ok(d), Ok(s)) => *d = s.map(|x| MaybeUninit::new(E::from_f32(x))),
-                    _ => {
-                        out.fill(zero);
-                        for (d, &x) in out.iter_mut().zip(src) {
-                            *d = MaybeUninit::new(E::from_f32(x));
-                        }
-                    }
+                if w < NR {
+                    out.fill(zero);
                 }
+                copy_run::<E, NR>(out, &row[j0..j0 + w]);
             }
         }
     };
@@ -314,6 +304,23 @@ unsafe fn transpose_columns(src: &[f32], cs: usize, k: usize, dst: *mut f32) -> 
     }
 }
 
+/// `src` converted into the start of `dst`; a run of exactly N as one fixed-size copy (no
+/// memcpy call per few floats).
+#[inline(always)]
+fn copy_run<E: PanelElem, const N: usize>(dst: &mut [MaybeUninit<E>], src: &[f32]) {
+    match (
+        <&mut [MaybeUninit<E>; N]>::try_from(&mut *dst),
+        <&[f32; N]>::try_from(src),
+    ) {
+        (Ok(d), Ok(s)) => *d = s.map(|x| MaybeUninit::new(E::from_f32(x))),
+        _ => {
+            for (d, &x) in dst.iter_mut().zip(src) {
+                *d = MaybeUninit::new(E::from_f32(x));
+            }
+        }
+    }
+}
+
 /// Packs rows `i0..i0+r` (r ≤ MR) and columns `p0..p0+kc` of A into `dst` as [kc][r],
 /// writing every one of its first kc·r elements (so `dst` need not be initialised).
 #[inline]
@@ -337,19 +344,7 @@ pub fn pack_a_panel(
         // The r rows are contiguous at each k (a transposed operand).
         for (p, d) in dst[..kc * r].chunks_exact_mut(r).enumerate() {
             let at = i0 + (p0 + p) * a.cs;
-            let src = &a.data[at..at + r];
-            // Whole micro-panel rows as fixed-size copies (no memcpy call per six floats).
-            match (
-                <&mut [MaybeUninit<f32>; MR]>::try_from(&mut *d),
-                <&[f32; MR]>::try_from(src),
-            ) {
-                (Ok(d), Ok(s)) => *d = s.map(MaybeUninit::new),
-                _ => {
-                    for (d, &x) in d.iter_mut().zip(src) {
-                        *d = MaybeUninit::new(x);
-                    }
-                }
-            }
+            copy_run::<f32, MR>(d, &a.data[at..at + r]);
         }
     } else {
         for p in 0..kc {
@@ -376,18 +371,7 @@ pub fn pack_a_panels(a: View<'_>, i0: usize, rows: usize, k: usize, dst: &mut [M
         let src = &a.data[i0 + p * a.cs..i0 + p * a.cs + rows];
         for (q, s) in src.chunks(MR).enumerate() {
             let r = s.len();
-            let d = &mut dst[q * MR * k + p * r..q * MR * k + (p + 1) * r];
-            match (
-                <&mut [MaybeUninit<f32>; MR]>::try_from(&mut *d),
-                <&[f32; MR]>::try_from(s),
-            ) {
-                (Ok(d), Ok(s)) => *d = s.map(MaybeUninit::new),
-                _ => {
-                    for (d, &x) in d.iter_mut().zip(s) {
-                        *d = MaybeUninit::new(x);
-                    }
-                }
-            }
+            copy_run::<f32, MR>(&mut dst[q * MR * k + p * r..q * MR * k + (p + 1) * r], s);
         }
     }
 }

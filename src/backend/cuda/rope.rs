@@ -147,11 +147,7 @@ pub fn rope_q_and_k_fwd(
     hq: usize,
     hkv: usize,
 ) -> Result<()> {
-    if rope_qk_fits(inv_freq.len() * 2) {
-        return rope_qk_fwd_bf16(dev, q, k, pos, inv_freq, hq, hkv);
-    }
-    rope_fwd_bf16(dev, q, q, pos, inv_freq, hq)?;
-    rope_fwd_bf16(dev, k, k, pos, inv_freq, hkv)
+    rope_q_and_k(dev, false, q, k, pos, inv_freq, hq, hkv)
 }
 
 /// RoPE backward on dq and dk in place (see [`rope_q_and_k_fwd`]).
@@ -164,9 +160,28 @@ pub fn rope_q_and_k_bwd(
     hq: usize,
     hkv: usize,
 ) -> Result<()> {
+    rope_q_and_k(dev, true, dq, dk, pos, inv_freq, hq, hkv)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rope_q_and_k(
+    dev: &dyn KernelDevice,
+    backward: bool,
+    q: &DevBuf<bf16>,
+    k: &DevBuf<bf16>,
+    pos: &DevBuf<i32>,
+    inv_freq: &DevBuf<f32>,
+    hq: usize,
+    hkv: usize,
+) -> Result<()> {
+    let (one, two) = if backward {
+        ("rope_bwd_bf16", "rope_qk_bwd_bf16")
+    } else {
+        ("rope_fwd_bf16", "rope_qk_fwd_bf16")
+    };
     if rope_qk_fits(inv_freq.len() * 2) {
-        return rope_qk_bwd_bf16(dev, dq, dk, pos, inv_freq, hq, hkv);
+        return rope_qk_launch(dev, two, q, k, pos, inv_freq, hq, hkv);
     }
-    rope_bwd_bf16(dev, dq, dq, pos, inv_freq, hq)?;
-    rope_bwd_bf16(dev, dk, dk, pos, inv_freq, hkv)
+    rope_launch(dev, one, q, q, pos, inv_freq, hq)?;
+    rope_launch(dev, one, k, k, pos, inv_freq, hkv)
 }
