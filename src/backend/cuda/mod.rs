@@ -23,7 +23,7 @@
 //! | `gemm` | `gemm_bf16_mma`, `gemm_bf16_mma_kc` (rung 1), `gemm_bf16_ldsm_*` (rung 2), `gemm_bf16_t128_*` (rungs 3, 4), `gemm_bf16_splitk_sum` | `backend::cpu::gemm` |
 //! | `gemm_sm90` | `gemm_bf16_wgmma_n{256,128}_{kk,kn,mk,mn}` (rung 5 of `gemm`, sm_90a) | `backend::cpu::gemm` |
 //! | `logprob` | `logprob_fwd_rows_f32`, `logprob_bwd_rows_f32` | `backend::cpu::logprob` |
-//! | `mlp` | `swiglu_fwd_bf16`, `swiglu_bwd_bf16` | `backend::cpu::mlp` |
+//! | `mlp` | `swiglu_fwd_bf16`, `swiglu_bwd_bf16`, `swiglu_fwd_x8_bf16`, `swiglu_bwd_x8_bf16` | `backend::cpu::mlp` |
 //! | `norm` | `rmsnorm_fwd_bf16`, `rmsnorm_bwd_bf16`, `rmsnorm_dw_reduce_f32` | `backend::cpu::norm` |
 //! | `optim` | `adamw_step_f32`, `adamw_multi_f32` | `optim::AdamW::update` |
 //! | `reduce` | `sumsq_partial_f32`, `sumsq_multi_f32`, `grad_norm_finalize_f32`, `scale_by_f32` | `optim::{global_norm, clip_coefficient}` |

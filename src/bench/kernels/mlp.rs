@@ -6,12 +6,12 @@ use super::counts as c;
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
-use super::{bandwidth_entry, random_bf16, Roofs};
+use super::{bandwidth_ladder, random_bf16, Roofs};
 use crate::backend::cuda::device::alloc;
 use crate::backend::cuda::gemm::{
     gate_up_gemm, gemm_bf16_rows_swiglu, gemm_bf16_with, gemm_plan, GemmOpts,
 };
-use crate::backend::cuda::mlp::{swiglu_bwd_bf16, swiglu_fwd_bf16};
+use crate::backend::cuda::mlp::{swiglu_bwd_rung, swiglu_fwd_bf16, swiglu_fwd_rung, swiglu_rung};
 use anyhow::{bail, Result};
 use half::bf16;
 
@@ -30,13 +30,21 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         let o = alloc::<bf16>(&b.dev, n)?;
         let dg = alloc::<bf16>(&b.dev, n)?;
         let shape = format!("{p} [{t}, {f}]");
-        let spec = ("swiglu_fwd_bf16", shape.clone(), c::swiglu_fwd_bytes(n), "");
-        bandwidth_entry(b, roofs, out, "mlp", spec, &mut || {
-            swiglu_fwd_bf16(&b.dev, &o, &gate, &up)
+        // Rung 1 (2-byte accesses), then rung 2 (16-byte) where the length allows it.
+        let rungs: &[u32] = if swiglu_rung(n) == 2 { &[1, 2] } else { &[1] };
+        let note = "rung 1: one element per thread, 2-byte accesses";
+        let spec = (
+            "swiglu_fwd_bf16",
+            shape.clone(),
+            c::swiglu_fwd_bytes(n),
+            note,
+        );
+        bandwidth_ladder(b, roofs, out, "mlp", spec, rungs, &mut |rung| {
+            swiglu_fwd_rung(&b.dev, rung, &o, &gate, &up)
         })?;
-        let spec = ("swiglu_bwd_bf16", shape, c::swiglu_bwd_bytes(n), "");
-        bandwidth_entry(b, roofs, out, "mlp", spec, &mut || {
-            swiglu_bwd_bf16(&b.dev, &dg, &o, &dout, &gate, &up)
+        let spec = ("swiglu_bwd_bf16", shape, c::swiglu_bwd_bytes(n), note);
+        bandwidth_ladder(b, roofs, out, "mlp", spec, rungs, &mut |rung| {
+            swiglu_bwd_rung(&b.dev, rung, &dg, &o, &dout, &gate, &up)
         })?;
     }
     Ok(())

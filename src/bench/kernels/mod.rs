@@ -224,6 +224,43 @@ pub fn bandwidth_entry(
     Ok(())
 }
 
+/// One bandwidth-bound op on each of `rungs` in turn, in the same run: each record carries its
+/// rung and launches, the first `first_note`, the others their speed-up over the first.
+#[allow(clippy::too_many_arguments)]
+pub fn bandwidth_ladder(
+    b: &Bencher,
+    roofs: &Roofs,
+    out: &mut Vec<Record>,
+    group: &'static str,
+    (kernel, shape, bytes, first_note): (&str, String, u64, &str),
+    rungs: &[u32],
+    f: &mut dyn FnMut(u32) -> Result<()>,
+) -> Result<()> {
+    let mut first_ms = None;
+    for &rung in rungs {
+        b.dev.take_launched();
+        let t = b.time(&mut || f(rung))?;
+        let ms = t.median_ms;
+        let mut r = Record::new(group, kernel, shape.clone()).timed(t, None, Some(bytes));
+        r.rung = Some(rung);
+        r.launches = b.dev.take_launched();
+        let mut r = roofs.vs_bandwidth(r, true);
+        r.note = match first_ms {
+            None => {
+                first_ms = Some(ms);
+                first_note.into()
+            }
+            // Counter-only runs (the emulator at real shapes) have no times to compare.
+            Some(r1) if r1.is_finite() && ms.is_finite() && ms > 0.0 => {
+                format!("rung {rung}: {:.2}x rung {}", r1 / ms, rungs[0])
+            }
+            Some(_) => String::new(),
+        };
+        out.push(r);
+    }
+    Ok(())
+}
+
 /// Runs every entry group (one per kernel file); a group that fails adds an ERROR record and the
 /// others still run.
 pub fn run_all(b: &mut Bencher, plan: &Plan, roofs: &Roofs) -> Vec<Record> {

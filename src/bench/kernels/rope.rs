@@ -6,7 +6,7 @@ use super::counts as c;
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
-use super::{bandwidth_entry, random_bf16, Roofs};
+use super::{bandwidth_entry, bandwidth_ladder, random_bf16, Roofs};
 use crate::backend::cuda::device::{alloc, upload};
 use crate::backend::cuda::rope::{
     rope_bwd_bf16, rope_fwd_bf16, rope_qk_bwd_bf16, rope_qk_fits, rope_qk_fwd_bf16,
@@ -54,38 +54,22 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             if !b.wants(kernel) {
                 continue;
             }
-            let mut rung1_ms = None;
-            for rung in [1u32, 2] {
-                b.dev.take_launched();
-                let timing = b.time(&mut || match (rung, backward) {
-                    (1, false) => {
-                        rope_fwd_bf16(&b.dev, &y, &y, &pos, &inv, hq)?;
-                        rope_fwd_bf16(&b.dev, &k, &k, &pos, &inv, hkv)
-                    }
-                    (1, true) => {
-                        rope_bwd_bf16(&b.dev, &y, &y, &pos, &inv, hq)?;
-                        rope_bwd_bf16(&b.dev, &k, &k, &pos, &inv, hkv)
-                    }
-                    (_, false) => rope_qk_fwd_bf16(&b.dev, &y, &k, &pos, &inv, hq, hkv),
-                    (_, true) => rope_qk_bwd_bf16(&b.dev, &y, &k, &pos, &inv, hq, hkv),
-                })?;
-                let median_ms = timing.median_ms;
-                let mut r = Record::new("rope", kernel, shape.clone())
-                    .timed(timing, None, Some(bytes))
-                    .goal(if rung == 1 {
-                        "(rung 1: q and k one launch each, 2-byte accesses)"
-                    } else {
-                        "(no issue goal; one launch for q and k)"
-                    });
-                r.rung = Some(rung);
-                r.launches = b.dev.take_launched();
-                let mut r = roofs.vs_bandwidth(r, true);
-                match rung1_ms {
-                    None => rung1_ms = Some(median_ms),
-                    Some(r1) => r.note = format!("rung 2: {:.2}x rung 1", r1 / median_ms),
+            let note = "rung 1: q and k one launch each, 2-byte accesses";
+            let spec = (kernel, shape.clone(), bytes, note);
+            bandwidth_ladder(b, roofs, out, "rope", spec, &[1, 2], &mut |rung| match (
+                rung, backward,
+            ) {
+                (1, false) => {
+                    rope_fwd_bf16(&b.dev, &y, &y, &pos, &inv, hq)?;
+                    rope_fwd_bf16(&b.dev, &k, &k, &pos, &inv, hkv)
                 }
-                out.push(r);
-            }
+                (1, true) => {
+                    rope_bwd_bf16(&b.dev, &y, &y, &pos, &inv, hq)?;
+                    rope_bwd_bf16(&b.dev, &k, &k, &pos, &inv, hkv)
+                }
+                (_, false) => rope_qk_fwd_bf16(&b.dev, &y, &k, &pos, &inv, hq, hkv),
+                (_, true) => rope_qk_bwd_bf16(&b.dev, &y, &k, &pos, &inv, hq, hkv),
+            })?;
         }
     }
     Ok(())
