@@ -137,36 +137,22 @@ pub fn rope_qk_bwd_bf16(
     rope_qk_launch(dev, "rope_qk_bwd_bf16", dq, dk, pos, inv_freq, hq, hkv)
 }
 
-/// RoPE forward on q and k in place: one launch where [`rope_qk_fits`], else one per tensor.
-pub fn rope_q_and_k_fwd(
-    dev: &dyn KernelDevice,
-    q: &DevBuf<bf16>,
-    k: &DevBuf<bf16>,
-    pos: &DevBuf<i32>,
-    inv_freq: &DevBuf<f32>,
-    hq: usize,
-    hkv: usize,
-) -> Result<()> {
-    rope_q_and_k(dev, false, q, k, pos, inv_freq, hq, hkv)
+/// Which way [`rope_q_and_k`] rotates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The forward rotation.
+    Forward,
+    /// Its inverse, the backward.
+    Backward,
 }
 
-/// RoPE backward on dq and dk in place (see [`rope_q_and_k_fwd`]).
-pub fn rope_q_and_k_bwd(
-    dev: &dyn KernelDevice,
-    dq: &DevBuf<bf16>,
-    dk: &DevBuf<bf16>,
-    pos: &DevBuf<i32>,
-    inv_freq: &DevBuf<f32>,
-    hq: usize,
-    hkv: usize,
-) -> Result<()> {
-    rope_q_and_k(dev, true, dq, dk, pos, inv_freq, hq, hkv)
-}
-
+/// RoPE on q [tokens, hq, head_dim] and k [tokens, hkv, head_dim] (or on dq and dk) in place:
+/// one launch where [`rope_qk_fits`] (rung 2), else one per tensor (rung 1); the same bits
+/// either way.
 #[allow(clippy::too_many_arguments)]
-fn rope_q_and_k(
+pub fn rope_q_and_k(
     dev: &dyn KernelDevice,
-    backward: bool,
+    rotation: Rotation,
     q: &DevBuf<bf16>,
     k: &DevBuf<bf16>,
     pos: &DevBuf<i32>,
@@ -174,10 +160,9 @@ fn rope_q_and_k(
     hq: usize,
     hkv: usize,
 ) -> Result<()> {
-    let (one, two) = if backward {
-        ("rope_bwd_bf16", "rope_qk_bwd_bf16")
-    } else {
-        ("rope_fwd_bf16", "rope_qk_fwd_bf16")
+    let (one, two) = match rotation {
+        Rotation::Forward => ("rope_fwd_bf16", "rope_qk_fwd_bf16"),
+        Rotation::Backward => ("rope_bwd_bf16", "rope_qk_bwd_bf16"),
     };
     if rope_qk_fits(inv_freq.len() * 2) {
         return rope_qk_launch(dev, two, q, k, pos, inv_freq, hq, hkv);

@@ -245,7 +245,8 @@ impl DeviceModel {
             self.attn_dims(),
         )?;
         let (pos, inv) = (&cx.b.pos, &self.inv_freq);
-        rope::rope_q_and_k_bwd(dev, &dq, &dk, pos, inv, c.num_heads, c.num_kv_heads)?;
+        let (hq, hkv, bwd) = (c.num_heads, c.num_kv_heads, rope::Rotation::Backward);
+        rope::rope_q_and_k(dev, bwd, &dq, &dk, pos, inv, hq, hkv)?;
         let dq = self.head_norm_backward(dev, dq, s.q_norm.as_ref(), l.q_norm, g, acc)?;
         let dk = self.head_norm_backward(dev, dk, s.k_norm.as_ref(), l.k_norm, g, acc)?;
         let lin = |out| Lin {

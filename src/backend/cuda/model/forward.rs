@@ -221,7 +221,8 @@ impl DeviceModel {
             (q, kk, q_norm, k_norm) = (qy, ky, Some(qs), Some(ks));
         }
         let (hq, hkv) = (c.num_heads, c.num_kv_heads);
-        rope::rope_q_and_k_fwd(dev, &q, &kk, &b.pos, &self.inv_freq, hq, hkv)?;
+        let fwd = rope::Rotation::Forward;
+        rope::rope_q_and_k(dev, fwd, &q, &kk, &b.pos, &self.inv_freq, hq, hkv)?;
         let attn = bf(dev, n * qd)?;
         let lse = alloc(dev, n * c.num_heads)?;
         attn_fwd_bf16(dev, &attn, &lse, &q, &kk, &v, &b.seqs, self.attn_dims())?;
