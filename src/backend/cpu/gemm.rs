@@ -11,7 +11,7 @@
 use super::gemm_kernel::{
     panels_per_tile, row_panels, tile_pair, ARows, Epilogue, PanelElem, MR, NR, ROW_PANELS,
 };
-use super::gemm_pack::{pack_a_panel, pack_a_panels, PackedB, View};
+use super::gemm_pack::{pack_a_panels, PackedB, View};
 use super::simd::{isa, Isa};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -96,21 +96,12 @@ pub fn gemm_new(
     b: &[f32],
     trans_b: bool,
 ) -> Vec<f32> {
-    let mut c = Vec::with_capacity(m * n);
-    gemm_uninit(
-        m,
-        n,
-        k,
-        alpha,
-        a,
-        trans_a,
-        b,
-        trans_b,
-        c.spare_capacity_mut(),
-    );
-    // SAFETY: `gemm_uninit` wrote all m·n elements.
-    unsafe { c.set_len(m * n) };
-    c
+    // SAFETY: `gemm_uninit` writes all m·n elements.
+    unsafe {
+        filled(m * n, |c| {
+            gemm_uninit(m, n, k, alpha, a, trans_a, b, trans_b, c)
+        })
+    }
 }
 
 /// The views of A and B, B packed.
@@ -169,13 +160,12 @@ pub fn matmul_new<E: PanelElem>(
     b: &PackedB<E>,
     alpha: f32,
 ) -> Vec<f32> {
-    let mut c = Vec::with_capacity(m * b.n());
     // SAFETY: C holds m·n elements; with beta = 0 all are written and none read.
     unsafe {
-        matmul_ptr(isa, m, a, b, alpha, 0.0, SharedC(c.as_mut_ptr()));
-        c.set_len(m * b.n());
+        filled(m * b.n(), |c| {
+            matmul_ptr(isa, m, a, b, alpha, 0.0, SharedC(c.as_mut_ptr().cast()))
+        })
     }
-    c
 }
 
 /// C [m, n] (row-major, contiguous) = alpha·A·B + beta·C with A a [m, k] view, on the given
@@ -247,15 +237,8 @@ fn few_rows<E: PanelElem>(
     parallel: bool,
 ) {
     let (k, n) = (b.k(), b.n());
-    // SAFETY: the micro-panels of rows i0..i0+r tile 0..m·k, each written whole.
-    let ap = unsafe {
-        filled(m * k, |ap| {
-            for i0 in (0..m).step_by(MR) {
-                let r = MR.min(m - i0);
-                pack_a_panel(a, i0, r, 0, k, &mut ap[i0 * k..(i0 + r) * k]);
-            }
-        })
-    };
+    // SAFETY: `pack_a_panels` writes all m·k elements.
+    let ap = unsafe { filled(m * k, |ap| pack_a_panels(a, 0, m, k, ap)) };
     let ep = Epilogue {
         resume: false,
         finish: true,

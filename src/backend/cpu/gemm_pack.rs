@@ -324,7 +324,7 @@ fn copy_run<E: PanelElem, const N: usize>(dst: &mut [MaybeUninit<E>], src: &[f32
 /// Packs rows `i0..i0+r` (r ≤ MR) and columns `p0..p0+kc` of A into `dst` as [kc][r],
 /// writing every one of its first kc·r elements (so `dst` need not be initialised).
 #[inline]
-pub fn pack_a_panel(
+fn pack_a_panel(
     a: View<'_>,
     i0: usize,
     r: usize,
