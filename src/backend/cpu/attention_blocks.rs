@@ -2,7 +2,7 @@
 //! prepared once: a block of rows read in place against packed Kᵀ (or Vᵀ) panels, and a block of
 //! probabilities read in place against K's or V's rows used directly as B. Each element is one
 //! FMA chain scaled once at the end, as in [`super::gemm::gemm`], so the numbers are the GEMM's.
-use super::gemm_kernel::{panels_per_tile, tile_pair, ARows, Epilogue, MR, NR};
+use super::gemm_kernel::{panels_per_tile, row_tiles, tile_rows, Epilogue, NR};
 use super::gemm_pack::{PackedB, View};
 use super::simd::Isa;
 use std::borrow::Cow;
@@ -57,22 +57,20 @@ pub fn rows_times_packed(
         let np = pw.min(panels - p);
         let cols = (np * NR).min(vis - p * NR);
         let bs = [bt.panel_ptr(p, 0), bt.panel_ptr(p + np - 1, 0)];
-        for i in (0..rows).step_by(MR) {
-            let r = MR.min(rows - i);
+        for (i, r) in row_tiles(0, rows) {
             // SAFETY: rows i..i+r of a (d floats each) and of c (columns p·NR..+cols) are in
             // bounds (asserted above); a panel holds d·NR floats.
             unsafe {
-                tile_pair(
+                tile_rows(
                     isa,
                     r,
                     d,
                     a.as_ptr().add(i * d),
-                    ARows::RowMajor(d),
+                    d,
                     bs,
                     NR,
                     c.as_mut_ptr().add(i * vis + p * NR),
                     vis,
-                    r,
                     cols,
                     scaled(alpha),
                 )
@@ -104,23 +102,21 @@ pub fn rows_times_rows(
             b.as_ptr().wrapping_add(j0),
             b.as_ptr().wrapping_add(j0 + NR),
         ];
-        for i in (0..rows).step_by(MR) {
-            let r = MR.min(rows - i);
+        for (i, r) in row_tiles(0, rows) {
             // SAFETY: rows i..i+r of a (vis floats each) and of c (columns j0..j0+cols) are in
             // bounds; b has vis rows of `stride` floats, and stride, a multiple of NR, is at
             // least j0 + 2·NR whenever the tile has columns past j0 + NR (asserted above).
             unsafe {
-                tile_pair(
+                tile_rows(
                     isa,
                     r,
                     vis,
                     a.as_ptr().add(i * vis),
-                    ARows::RowMajor(vis),
+                    vis,
                     bs,
                     stride,
                     c.as_mut_ptr().add(i * d + j0),
                     d,
-                    r,
                     cols,
                     scaled(alpha),
                 )

@@ -9,7 +9,8 @@
 //! - many rows (prefill, training): BLIS-style blocking, A packed once, an A block of 96 rows ×
 //!   ≤ 320 k in L2, a ≤ 320 × 16 B micro-panel in L1, tasks over (row block, column chunk).
 use super::gemm_kernel::{
-    panels_per_tile, row_panels, tile_pair, ARows, Epilogue, PanelElem, MR, NR, ROW_PANELS,
+    panels_per_tile, row_panels, row_tiles, tile_pair, tile_tall, ARows, Epilogue, PanelElem, MR,
+    NR, ROW_PANELS, TALL_ROWS,
 };
 use super::gemm_pack::{pack_a_panels, PackedB, View};
 use super::simd::{isa, Isa};
@@ -437,31 +438,39 @@ fn blocked<E: PanelElem>(
                     alpha,
                     beta: 0.0,
                 };
-                let one = |p: usize, i0: usize| {
-                    let np = pw.min(p_hi - p);
-                    let j0 = p * NR;
-                    let cols = (np * NR).min(n - j0);
-                    let bs = [b.panel_ptr(p, k0), b.panel_ptr(p + np - 1, k0)];
-                    let r = MR.min(i_hi - i0);
-                    // SAFETY: as in `few_rows`. In place, rows s0+i0.. of A start at
-                    // (s0+i0)·rs, k-block k0 at k0 into each row; packed, the micro-panel
-                    // of rows i0.. holds [k][r] from i0·k in the slab, k-block k0 at k0·r.
-                    unsafe {
-                        let (a_ptr, arows) = if in_place {
-                            let at = (s0 + i0) * a.rs + k0;
-                            (a.data.as_ptr().add(at), ARows::RowMajor(a.rs))
-                        } else {
-                            (ap.as_ptr().add(i0 * k + k0 * r), ARows::Packed)
-                        };
-                        let c_tile = cp.at((s0 + i0) * n + j0);
-                        tile_pair(isa, r, kc, a_ptr, arows, bs, NR, c_tile, n, r, cols, ep)
+                // SAFETY (pointers): as in `few_rows`. In place, rows s0+i0.. of A start at
+                // (s0+i0)·rs, k-block k0 at k0 into each row; packed, the micro-panel of rows
+                // i0.. holds [k][r] from i0·k in the slab, k-block k0 at k0·r.
+                let a_at = |i0: usize, r: usize| unsafe {
+                    if in_place {
+                        let at = (s0 + i0) * a.rs + k0;
+                        (a.data.as_ptr().add(at), ARows::RowMajor(a.rs))
+                    } else {
+                        (ap.as_ptr().add(i0 * k + k0 * r), ARows::Packed)
                     }
                 };
                 // Panels outer: the B panels stay in L1 while the A rows stream from L2 (the
                 // other order, A in L1 and B streaming, measured 5-10% slower with AVX-512).
                 for p in (p_lo..p_hi).step_by(pw) {
-                    for i0 in (i_lo..i_hi).step_by(MR) {
-                        one(p, i0)
+                    let np = pw.min(p_hi - p);
+                    let j0 = p * NR;
+                    let cols = (np * NR).min(n - j0);
+                    let bs = [b.panel_ptr(p, k0), b.panel_ptr(p + np - 1, k0)];
+                    for (i0, r) in row_tiles(i_lo, i_hi) {
+                        let c_tile = cp.at((s0 + i0) * n + j0);
+                        if r == TALL_ROWS {
+                            let ((a0, arows), (a1, _)) = (a_at(i0, MR), a_at(i0 + MR, MR));
+                            // SAFETY: both halves are full micro-panels of this task's rows.
+                            unsafe {
+                                tile_tall(isa, kc, [a0, a1], arows, bs, NR, c_tile, n, cols, ep)
+                            };
+                        } else {
+                            let (a_ptr, arows) = a_at(i0, r);
+                            // SAFETY: as above, r rows.
+                            unsafe {
+                                tile_pair(isa, r, kc, a_ptr, arows, bs, NR, c_tile, n, r, cols, ep)
+                            };
+                        }
                     }
                 }
             }
@@ -656,7 +665,8 @@ mod tests {
     #[test]
     fn every_instruction_set_gives_the_chain_at_every_edge() {
         // Odd widths leave a half-full and a one-panel unit at the right edge of the two-panel
-        // AVX-512 tiles; k past KC resumes from partial sums; alpha and beta on top.
+        // AVX-512 tiles; row counts past a multiple of the 12-row tiles leave 6-row and shorter
+        // tiles; k past KC resumes from partial sums; alpha and beta on top.
         for isa in crate::backend::cpu::simd::supported() {
             for (m, n, k) in [
                 (1, 47, 33),
