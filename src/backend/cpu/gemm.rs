@@ -263,47 +263,15 @@ fn few_rows<E: PanelElem>(
         } else {
             Vec::new()
         };
-        for i0 in (0..m).step_by(MR) {
-            let r = MR.min(m - i0);
-            let (c_tile, a_panel) = (cp.at(i0 * n + j0), ap[i0 * k..].as_ptr());
-            // SAFETY: the A micro-panel holds r·k floats, each B panel k·NR, and the C tile
-            // (rows i0..i0+r, columns j0..j0+cols) lies inside C [m, n]; the second panel
-            // pointer is only read when the tile has columns there.
-            unsafe {
-                if widen {
-                    let w = wide.as_ptr();
-                    let bs = [w, w.add((np - 1) * k * NR)];
-                    tile_pair(
-                        isa,
-                        r,
-                        k,
-                        a_panel,
-                        ARows::Packed,
-                        bs,
-                        NR,
-                        c_tile,
-                        n,
-                        r,
-                        cols,
-                        ep,
-                    )
-                } else {
-                    let bs = [b.panel_ptr(p0, 0), b.panel_ptr(p0 + np - 1, 0)];
-                    tile_pair(
-                        isa,
-                        r,
-                        k,
-                        a_panel,
-                        ARows::Packed,
-                        bs,
-                        NR,
-                        c_tile,
-                        n,
-                        r,
-                        cols,
-                        ep,
-                    )
-                }
+        // SAFETY: `wide` holds the np panels, k·NR floats each; B's panels k·NR elements each.
+        unsafe {
+            if widen {
+                let w = wide.as_ptr();
+                let bs = [w, w.add((np - 1) * k * NR)];
+                column_tiles(isa, m, k, &ap, bs, cp.at(j0), n, cols, ep)
+            } else {
+                let bs = [b.panel_ptr(p0, 0), b.panel_ptr(p0 + np - 1, 0)];
+                column_tiles(isa, m, k, &ap, bs, cp.at(j0), n, cols, ep)
             }
         }
     };
@@ -340,6 +308,49 @@ fn few_rows<E: PanelElem>(
             .for_each(unit);
     } else {
         (0..units).for_each(unit);
+    }
+}
+
+/// All m rows of packed A (`ap`, MR-row micro-panels) against one unit of B panels (`bs`,
+/// the second read only past NR columns), into the C columns at `c` (rows n apart): tall tiles
+/// while 12 rows remain, so each B panel is read from cache half as often.
+///
+/// # Safety
+/// `ap` holds m·k floats; each panel k·NR elements; C is valid for m rows of `cols` columns.
+#[allow(clippy::too_many_arguments)]
+unsafe fn column_tiles<E: PanelElem>(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    ap: &[f32],
+    bs: [*const E; 2],
+    c: *mut f32,
+    n: usize,
+    cols: usize,
+    ep: Epilogue,
+) {
+    let a_panel = |i: usize| ap[i * k..].as_ptr();
+    for (i0, r) in row_tiles(0, m) {
+        let c_tile = c.add(i0 * n);
+        if r == TALL_ROWS {
+            let a2 = [a_panel(i0), a_panel(i0 + MR)];
+            tile_tall(isa, k, a2, ARows::Packed, bs, NR, c_tile, n, cols, ep)
+        } else {
+            tile_pair(
+                isa,
+                r,
+                k,
+                a_panel(i0),
+                ARows::Packed,
+                bs,
+                NR,
+                c_tile,
+                n,
+                r,
+                cols,
+                ep,
+            )
+        }
     }
 }
 
