@@ -2,7 +2,9 @@
 //! prepared once: a block of rows read in place against packed Kᵀ (or Vᵀ) panels, and a block of
 //! probabilities read in place against K's or V's rows used directly as B. Each element is one
 //! FMA chain scaled once at the end, as in [`super::gemm::gemm`], so the numbers are the GEMM's.
-use super::gemm_kernel::{panels_per_tile, row_tiles, tile_rows, Epilogue, NR};
+use super::gemm_kernel::{
+    panels_per_tile, row_major_halves, row_tiles, tile_rows, ARows, Epilogue, NR,
+};
 use super::gemm_pack::{PackedB, View};
 use super::simd::Isa;
 use std::borrow::Cow;
@@ -65,8 +67,8 @@ pub fn rows_times_packed(
                     isa,
                     r,
                     d,
-                    a.as_ptr().add(i * d),
-                    d,
+                    row_major_halves(a.as_ptr().add(i * d), d),
+                    ARows::RowMajor(d),
                     bs,
                     NR,
                     c.as_mut_ptr().add(i * vis + p * NR),
@@ -111,8 +113,8 @@ pub fn rows_times_rows(
                     isa,
                     r,
                     vis,
-                    a.as_ptr().add(i * vis),
-                    vis,
+                    row_major_halves(a.as_ptr().add(i * vis), vis),
+                    ARows::RowMajor(vis),
                     bs,
                     stride,
                     c.as_mut_ptr().add(i * d + j0),

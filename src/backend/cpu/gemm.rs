@@ -9,8 +9,8 @@
 //! - many rows (prefill, training): BLIS-style blocking, A packed once, an A block of 96 rows ×
 //!   ≤ 320 k in L2, a ≤ 320 × 16 B micro-panel in L1, tasks over (row block, column chunk).
 use super::gemm_kernel::{
-    panels_per_tile, row_panels, row_tiles, tile_pair, tile_tall, ARows, Epilogue, PanelElem, MR,
-    NR, ROW_PANELS, TALL_ROWS,
+    panels_per_tile, row_panels, row_tiles, tile_rows, ARows, Epilogue, PanelElem, MR, NR,
+    ROW_PANELS, TALL_ROWS,
 };
 use super::gemm_pack::{pack_a_panels, PackedB, View};
 use super::simd::{isa, Isa};
@@ -329,28 +329,22 @@ unsafe fn column_tiles<E: PanelElem>(
     cols: usize,
     ep: Epilogue,
 ) {
-    let a_panel = |i: usize| ap[i * k..].as_ptr();
+    let a_panel = |i: usize| ap[i.min(m) * k..].as_ptr();
     for (i0, r) in row_tiles(0, m) {
-        let c_tile = c.add(i0 * n);
-        if r == TALL_ROWS {
-            let a2 = [a_panel(i0), a_panel(i0 + MR)];
-            tile_tall(isa, k, a2, ARows::Packed, bs, NR, c_tile, n, cols, ep)
-        } else {
-            tile_pair(
-                isa,
-                r,
-                k,
-                a_panel(i0),
-                ARows::Packed,
-                bs,
-                NR,
-                c_tile,
-                n,
-                r,
-                cols,
-                ep,
-            )
-        }
+        let a2 = [a_panel(i0), a_panel(i0 + MR)];
+        tile_rows(
+            isa,
+            r,
+            k,
+            a2,
+            ARows::Packed,
+            bs,
+            NR,
+            c.add(i0 * n),
+            n,
+            cols,
+            ep,
+        )
     }
 }
 
@@ -468,20 +462,18 @@ fn blocked<E: PanelElem>(
                     let cols = (np * NR).min(n - j0);
                     let bs = [b.panel_ptr(p, k0), b.panel_ptr(p + np - 1, k0)];
                     for (i0, r) in row_tiles(i_lo, i_hi) {
-                        let c_tile = cp.at((s0 + i0) * n + j0);
-                        if r == TALL_ROWS {
-                            let ((a0, arows), (a1, _)) = (a_at(i0, MR), a_at(i0 + MR, MR));
-                            // SAFETY: both halves are full micro-panels of this task's rows.
-                            unsafe {
-                                tile_tall(isa, kc, [a0, a1], arows, bs, NR, c_tile, n, cols, ep)
-                            };
+                        let (a0, arows) = a_at(i0, r.min(MR));
+                        let a1 = if r == TALL_ROWS {
+                            a_at(i0 + MR, MR).0
                         } else {
-                            let (a_ptr, arows) = a_at(i0, r);
-                            // SAFETY: as above, r rows.
-                            unsafe {
-                                tile_pair(isa, r, kc, a_ptr, arows, bs, NR, c_tile, n, r, cols, ep)
-                            };
-                        }
+                            a0
+                        };
+                        let c_tile = cp.at((s0 + i0) * n + j0);
+                        // SAFETY: as above; a tall tile's halves are full micro-panels of this
+                        // task's rows.
+                        unsafe {
+                            tile_rows(isa, r, kc, [a0, a1], arows, bs, NR, c_tile, n, cols, ep)
+                        };
                     }
                 }
             }

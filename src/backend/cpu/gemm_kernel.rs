@@ -327,57 +327,21 @@ pub fn row_tiles(lo: usize, hi: usize) -> impl Iterator<Item = (usize, usize)> {
     })
 }
 
-/// [`tile_pair`] over `r` ≤ [`TALL_ROWS`] rows of a row-major A (rows `lda` apart): one
-/// [`tile_tall`] for a full tall tile, one `tile_pair` otherwise.
+/// `r` ≤ [`TALL_ROWS`] rows of A against two side-by-side panels (`b[1]` read only past NR
+/// columns): `a[0]` holds rows 0..MR and `a[1]` rows MR..2·MR, as packed micro-panels or as row
+/// pointers of a row-major A ([`row_major_halves`]); `a[1]` is read only when r = TALL_ROWS.
+/// A full tall tile is one 12×32 kernel with AVX-512: 24 chains, and each B load feeds twice
+/// the multiply-adds of an R×32 tile (a seventh fewer loads per multiply-add, ~10% more
+/// throughput from L1); anything else is [`tile_pair`] calls. Every element is the same chain
+/// over k either way, so the same bits.
 ///
 /// # Safety
-/// As for [`tile_pair`] with `rows` = `r`.
+/// As for [`tile_pair`] with `rows` = r (for each half of a tall tile).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 pub unsafe fn tile_rows<E: PanelElem>(
     isa: Isa,
     r: usize,
-    k: usize,
-    a: *const f32,
-    lda: usize,
-    b: [*const E; 2],
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    cols: usize,
-    ep: Epilogue,
-) {
-    let arows = ARows::RowMajor(lda);
-    if r == TALL_ROWS {
-        tile_tall(
-            isa,
-            k,
-            [a, a.add(MR * lda)],
-            arows,
-            b,
-            ldb,
-            c,
-            ldc,
-            cols,
-            ep,
-        )
-    } else {
-        tile_pair(isa, r, k, a, arows, b, ldb, c, ldc, r, cols, ep)
-    }
-}
-
-/// Two micro-panels' rows (2·MR) against two side-by-side panels: `a[0]` holds rows 0..MR and
-/// `a[1]` rows MR..2·MR (packed micro-panels, or row pointers of a row-major A). With AVX-512
-/// one 12×32 kernel: 24 chains, and each B load feeds twice the multiply-adds of an R×32 tile
-/// (a seventh fewer loads per multiply-add, ~10% more throughput from L1). Otherwise two
-/// [`tile_pair`] calls. Every element is the same chain over k either way, so the same bits.
-///
-/// # Safety
-/// As for [`tile_pair`] with `r` = `rows` = MR, for each half.
-#[allow(clippy::too_many_arguments)]
-#[inline]
-pub unsafe fn tile_tall<E: PanelElem>(
-    isa: Isa,
     k: usize,
     a: [*const f32; 2],
     arows: ARows,
@@ -388,6 +352,9 @@ pub unsafe fn tile_tall<E: PanelElem>(
     cols: usize,
     ep: Epilogue,
 ) {
+    if r != TALL_ROWS {
+        return tile_pair(isa, r, k, a[0], arows, b, ldb, c, ldc, r, cols, ep);
+    }
     #[cfg(target_arch = "x86_64")]
     if isa.avx512() && cols > NR {
         let (lda, packed) = arows.stride_and_packed();
@@ -402,6 +369,12 @@ pub unsafe fn tile_tall<E: PanelElem>(
         let ch = c.add(h * MR * ldc);
         tile_pair(isa, MR, k, ah, arows, b, ldb, ch, ldc, MR, cols, ep);
     }
+}
+
+/// The two halves of a tile's rows in a row-major A whose rows are `lda` apart (the second
+/// pointer is only formed, not read, when the tile is short).
+pub fn row_major_halves(a: *const f32, lda: usize) -> [*const f32; 2] {
+    [a, a.wrapping_add(MR * lda)]
 }
 
 /// Copies the valid part of a C tile into a full R×NR buffer (zeros elsewhere).
