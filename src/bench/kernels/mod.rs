@@ -204,28 +204,39 @@ pub fn random_bf16(b: &mut Bencher, n: usize) -> Result<DevBuf<bf16>> {
     b.random::<bf16>(n, |u| bf16::from_f64(2.0 * u - 1.0))
 }
 
-/// Times `f` and pushes a memory-bound record of `group` for `kernel` (its launches and its ratio
-/// to the copy bandwidth).
-pub fn bandwidth_entry(
+/// Times `f` into a memory-bound record of `group` for `kernel`: its launches and its ratio to
+/// the copy bandwidth.
+fn bandwidth_record(
     b: &Bencher,
     roofs: &Roofs,
-    out: &mut Vec<Record>,
     group: &'static str,
     (kernel, shape, bytes, note): (&str, String, u64, &str),
     f: &mut dyn FnMut() -> Result<()>,
-) -> Result<()> {
+) -> Result<Record> {
     b.dev.take_launched();
     let t = b.time(f)?;
     let mut r = Record::new(group, kernel, shape)
         .timed(t, None, Some(bytes))
         .note(note);
     r.launches = b.dev.take_launched();
-    out.push(roofs.vs_bandwidth(r, true));
+    Ok(roofs.vs_bandwidth(r, true))
+}
+
+/// Times `f` and pushes a memory-bound record of `group` for `kernel` (see [`bandwidth_record`]).
+pub fn bandwidth_entry(
+    b: &Bencher,
+    roofs: &Roofs,
+    out: &mut Vec<Record>,
+    group: &'static str,
+    spec: (&str, String, u64, &str),
+    f: &mut dyn FnMut() -> Result<()>,
+) -> Result<()> {
+    out.push(bandwidth_record(b, roofs, group, spec, f)?);
     Ok(())
 }
 
-/// One bandwidth-bound op on each of `rungs` in turn, in the same run: each record carries its
-/// rung and launches, the first `first_note`, the others their speed-up over the first.
+/// One bandwidth-bound op on each of `rungs` (rung 1 first) in turn, in the same run: each record
+/// carries its rung and launches, the first `first_note`, the others their speed-up over rung 1.
 #[allow(clippy::too_many_arguments)]
 pub fn bandwidth_ladder(
     b: &Bencher,
@@ -236,27 +247,15 @@ pub fn bandwidth_ladder(
     rungs: &[u32],
     f: &mut dyn FnMut(u32) -> Result<()>,
 ) -> Result<()> {
-    let mut first_ms = None;
-    for &rung in rungs {
-        b.dev.take_launched();
-        let t = b.time(&mut || f(rung))?;
-        let ms = t.median_ms;
-        let mut r = Record::new(group, kernel, shape.clone()).timed(t, None, Some(bytes));
-        r.rung = Some(rung);
-        r.launches = b.dev.take_launched();
-        let mut r = roofs.vs_bandwidth(r, true);
-        r.note = match first_ms {
-            None => {
-                first_ms = Some(ms);
-                first_note.into()
-            }
-            // Counter-only runs (the emulator at real shapes) have no times to compare.
-            Some(r1) if r1.is_finite() && ms.is_finite() && ms > 0.0 => {
-                format!("rung {rung}: {:.2}x rung {}", r1 / ms, rungs[0])
-            }
-            Some(_) => String::new(),
-        };
-        out.push(r);
+    let mut rung1_ms = None;
+    for (i, &rung) in rungs.iter().enumerate() {
+        let note = if i == 0 { first_note } else { "" };
+        let spec = (kernel, shape.clone(), bytes, note);
+        let r = bandwidth_record(b, roofs, group, spec, &mut || f(rung))?;
+        if rung == 1 {
+            rung1_ms = r.median_ms;
+        }
+        out.push(against_rung1(r, rung, rung1_ms));
     }
     Ok(())
 }
