@@ -430,3 +430,41 @@ fn eval_resume_refuses_changed_gold_answers_and_models() {
     let e = fails(&eval());
     assert!(e.contains("other settings") && e.contains("models"), "{e}");
 }
+
+#[test]
+fn eval_killed_while_writing_run_json_starts_again() {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path();
+    write_task(p);
+    // What a run killed inside the atomic write of run.json leaves: the directory and the
+    // writer's temporary file, nothing else. Pid 999999999 is above any pid Linux hands out.
+    let debris = p.join("ev/.run.json.tmp-999999999");
+    std::fs::create_dir_all(p.join("ev")).unwrap();
+    std::fs::write(&debris, "{\"n\": ").unwrap();
+    let eval = |out: &str| {
+        rlvr(
+            p,
+            &[
+                "eval",
+                "--model",
+                "m",
+                "--data",
+                "d.jsonl",
+                "--n",
+                "1",
+                "--max-tokens",
+                "2",
+                "--output",
+                out,
+            ],
+        )
+    };
+    ok(&eval("ev"));
+    assert!(!debris.exists() && p.join("ev/run.json").exists());
+    // A file the user put there is still theirs: refused, not deleted.
+    std::fs::create_dir_all(p.join("ev2")).unwrap();
+    std::fs::write(p.join("ev2/notes.txt"), "mine").unwrap();
+    let e = fails(&eval("ev2"));
+    assert!(e.contains("exists and is not empty"), "{e}");
+    assert!(p.join("ev2/notes.txt").exists());
+}

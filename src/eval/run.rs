@@ -311,7 +311,6 @@ pub fn run_eval_on(
         policy,
         "--overwrite to evaluate into it (its sample files are replaced)",
     )?;
-    crate::util::output::remove_stale_temp_files(&s.output)?;
     check_run_file(
         &s.output,
         &settings_json(s, &models, &datasets, device.map(|d| d.1))?,

@@ -35,7 +35,8 @@ pub fn is_non_empty(dir: &Path) -> Result<bool> {
     }
 }
 
-/// Prepares `dir` for a command's output under `policy` and creates it. `how` names the flags
+/// Prepares `dir` for a command's output under `policy` and creates it, first removing the
+/// temporary files of writers that died in it. `how` names the flags
 /// that continue or replace a run (e.g. "--resume to continue it, --force to replace it"; empty
 /// when there are none) in the one-line refusal of a non-empty directory under
 /// [`DirPolicy::New`].
@@ -48,6 +49,9 @@ pub fn prepare_output_dir(dir: &Path, policy: DirPolicy, how: &str) -> Result<()
             );
         }
     }
+    // A dead writer's temporary file (a command killed inside an atomic write) is ours, not the
+    // user's: it goes before the directory is judged empty or not.
+    crate::util::output::remove_stale_temp_files(dir)?;
     match policy {
         DirPolicy::New if is_non_empty(dir)? => {
             let advice = if how.is_empty() {
@@ -114,5 +118,21 @@ mod tests {
             assert!(e.to_string().contains("not a directory"), "{e}");
         }
         assert!(file.exists());
+    }
+
+    #[test]
+    fn a_dead_writers_temp_file_does_not_make_a_directory_non_empty() {
+        let d = tempfile::tempdir().unwrap();
+        let run = d.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        // Pid 999999999 is above any pid Linux hands out: its writer is dead.
+        let dead = run.join(".run.json.tmp-999999999");
+        std::fs::write(&dead, "{").unwrap();
+        prepare_output_dir(&run, DirPolicy::New, "").unwrap();
+        assert!(!dead.exists());
+        let live = run.join(format!(".run.json.tmp-{}", std::process::id()));
+        std::fs::write(&live, "{").unwrap();
+        assert!(prepare_output_dir(&run, DirPolicy::New, "").is_err());
+        assert!(live.exists());
     }
 }
