@@ -1,11 +1,13 @@
 //! Launchers for kernels/embedding.cu: the token-embedding lookup and its deterministic
-//! backward (positions grouped by id on the host, each id's rows summed in position order).
+//! backward (positions grouped by id on the host, each id's rows summed in position order), each
+//! a ladder: rung 1 one element per thread, rung 2 several (the lookup 8 bf16, the backward 4 f32
+//! of the table: 16-byte accesses; hidden a multiple of that), with the same bits.
 use super::device::{upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
-use super::launch::{check_rows, row_block, same_len};
+use super::launch::{check_rows, row_block, same_len, vec_rung, vec_step};
 use anyhow::{bail, Result};
 use half::bf16;
 
-/// out[t, :] = table[ids[t], :]; `table` is vocab x hidden.
+/// out[t, :] = table[ids[t], :]; `table` is vocab x hidden. On the best rung.
 pub fn embedding_fwd_bf16(
     dev: &dyn KernelDevice,
     out: &DevBuf<bf16>,
@@ -13,8 +15,26 @@ pub fn embedding_fwd_bf16(
     ids: &DevBuf<i32>,
     hidden: usize,
 ) -> Result<()> {
+    embedding_fwd_rung(dev, vec_rung(hidden, 8), out, table, ids, hidden)
+}
+
+/// [`embedding_fwd_bf16`] on a given rung.
+pub fn embedding_fwd_rung(
+    dev: &dyn KernelDevice,
+    rung: u32,
+    out: &DevBuf<bf16>,
+    table: &DevBuf<bf16>,
+    ids: &DevBuf<i32>,
+    hidden: usize,
+) -> Result<()> {
     let vocab = check_rows("embedding_fwd_bf16 table", table.len(), hidden)?;
     same_len("embedding_fwd_bf16 out", &[out.len(), ids.len() * hidden])?;
+    let per = vec_step("embedding_fwd_bf16", rung, hidden, 8)?;
+    let kernel = if per == 8 {
+        "embedding_fwd_x8_bf16"
+    } else {
+        "embedding_fwd_bf16"
+    };
     let mut a = KernelArgs::new();
     a.buf(out)
         .buf(table)
@@ -22,8 +42,8 @@ pub fn embedding_fwd_bf16(
         .i32(hidden as i32)
         .i32(vocab as i32);
     dev.launch(
-        "embedding_fwd_bf16",
-        &LaunchCfg::linear(ids.len() as u32, row_block(hidden), 0),
+        kernel,
+        &LaunchCfg::linear(ids.len() as u32, row_block(hidden / per), 0),
         &mut a,
     )
 }
@@ -74,6 +94,19 @@ pub fn embedding_bwd_f32(
     ids: &[i32],
     hidden: usize,
 ) -> Result<()> {
+    embedding_bwd_rung(dev, vec_rung(hidden, 4), dtable, dout, ids, hidden)
+}
+
+/// [`embedding_bwd_f32`] on a given rung.
+pub fn embedding_bwd_rung(
+    dev: &dyn KernelDevice,
+    rung: u32,
+    dtable: &DevBuf<f32>,
+    dout: &DevBuf<bf16>,
+    ids: &[i32],
+    hidden: usize,
+) -> Result<()> {
+    let per = vec_step("embedding_bwd_f32", rung, hidden, 4)?;
     let vocab = check_rows("embedding_bwd_f32 dtable", dtable.len(), hidden)?;
     same_len("embedding_bwd_f32 dout", &[dout.len(), ids.len() * hidden])?;
     let idx = EmbeddingGradIndex::build(ids, vocab)?;
@@ -90,9 +123,14 @@ pub fn embedding_bwd_f32(
         .buf(&offsets)
         .buf(&token_idx)
         .i32(hidden as i32);
+    let kernel = if per == 4 {
+        "embedding_bwd_x4_f32"
+    } else {
+        "embedding_bwd_f32"
+    };
     dev.launch(
-        "embedding_bwd_f32",
-        &LaunchCfg::linear(idx.rows.len() as u32, row_block(hidden), 0),
+        kernel,
+        &LaunchCfg::linear(idx.rows.len() as u32, row_block(hidden / per), 0),
         &mut a,
     )
 }

@@ -2,30 +2,28 @@
 //! rung 1 one element per thread (2-byte accesses), rung 2 eight (16-byte accesses, lengths that
 //! are multiples of 8), with the same bits.
 use super::device::{DevBuf, KernelArgs, KernelDevice};
-use super::launch::{elementwise_cfg, same_len};
-use anyhow::{bail, Result};
+use super::launch::{elementwise_cfg, same_len, vec_rung, vec_step};
+use anyhow::Result;
 use half::bf16;
 
 /// The best SwiGLU rung for `n` elements.
 pub fn swiglu_rung(n: usize) -> u32 {
-    if n.is_multiple_of(8) {
-        2
-    } else {
-        1
-    }
+    vec_rung(n, 8)
 }
 
 /// (kernel, elements per thread step) of a rung, checked against `n`.
 fn swiglu_kernel(fwd: bool, rung: u32, n: usize) -> Result<(&'static str, usize)> {
-    Ok(match (fwd, rung) {
+    let what = if fwd {
+        "swiglu_fwd_bf16"
+    } else {
+        "swiglu_bwd_bf16"
+    };
+    let per = vec_step(what, rung, n, 8)?;
+    Ok(match (fwd, per) {
         (true, 1) => ("swiglu_fwd_bf16", 1),
         (false, 1) => ("swiglu_bwd_bf16", 1),
-        (_, 2) if !n.is_multiple_of(8) => {
-            bail!("swiglu rung 2: {n} elements, not a multiple of 8")
-        }
-        (true, 2) => ("swiglu_fwd_x8_bf16", 8),
-        (false, 2) => ("swiglu_bwd_x8_bf16", 8),
-        _ => bail!("swiglu: no rung {rung} (rungs 1 and 2)"),
+        (true, _) => ("swiglu_fwd_x8_bf16", 8),
+        (false, _) => ("swiglu_bwd_x8_bf16", 8),
     })
 }
 

@@ -134,6 +134,27 @@ mod tests {
                 "{k}: {a100:?}"
             );
         }
+        // The element-wise rungs 2, on both architectures: no 2-byte access; eight bf16 per
+        // thread (`_x8`) load and store 16 bytes at a time, four (`_x4`, a cast or an f32
+        // gradient) move their f32 side 16 bytes at a time.
+        let wide: Vec<&str> = KERNEL_FILES
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| k.contains("_x8_") || k.contains("_x4_") || k.ends_with("_x4"))
+            .collect();
+        assert_eq!(wide.len(), 11, "{wide:?}");
+        for k in wide {
+            for arch in [H100_ARCH, A100_ARCH] {
+                let m = mix(k, arch).expect("rung 2 mix");
+                let has = |op: &str| m.get(op).is_some_and(|&n| n > 0);
+                if k.contains("_x8") {
+                    assert!(has("LDG.128") && has("STG.128"), "{k} {arch}: {m:?}");
+                } else {
+                    assert!(has("LDG.128") || has("STG.128"), "{k} {arch}: {m:?}");
+                }
+                assert!(!has("LDG.16") && !has("STG.16"), "{k} {arch}: {m:?}");
+            }
+        }
         let both = sum_mix(["gemm_bf16_mma_kc", "gemm_bf16_mma"], H100_ARCH);
         let simple = mix("gemm_bf16_mma", H100_ARCH).expect("gemm mix");
         assert_eq!(both["total"], g["total"] + simple["total"]);

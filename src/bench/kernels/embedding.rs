@@ -1,14 +1,17 @@
 //! The embedding lookup and its backward (kernels/embedding.cu) for the training tokens of each
-//! model, against the copy bandwidth.
+//! model, against the copy bandwidth, each rung of the ladder in the same run.
 use super::counts as c;
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
-use super::{bandwidth_entry, random_bf16, Roofs};
+use super::{bandwidth_ladder, random_bf16, vec_ladder, Ladder, Roofs};
 use crate::backend::cuda::device::{alloc, upload};
-use crate::backend::cuda::embedding::{embedding_bwd_f32, embedding_fwd_bf16, EmbeddingGradIndex};
+use crate::backend::cuda::embedding::{embedding_bwd_rung, embedding_fwd_rung, EmbeddingGradIndex};
+use crate::backend::cuda::launch::vec_rung;
 use anyhow::Result;
 use half::bf16;
+
+pub const LADDER: Ladder = vec_ladder("embedding");
 
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
     if !b.wants("embedding") {
@@ -32,8 +35,9 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             c::embedding_fwd_bytes(t, h),
             "",
         );
-        bandwidth_entry(b, roofs, out, "embedding", spec, &mut || {
-            embedding_fwd_bf16(&b.dev, &o, &table, &ids_dev, h)
+        let ladder = ("embedding", &LADDER, vec_rung(h, 8));
+        bandwidth_ladder(b, roofs, out, ladder, spec, &mut |rung| {
+            embedding_fwd_rung(&b.dev, rung, &o, &table, &ids_dev, h)
         })?;
         let spec = (
             "embedding_bwd_f32",
@@ -41,8 +45,9 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             c::embedding_bwd_bytes(t, distinct, h),
             "includes the host-side id grouping and its upload, as the launcher does per call",
         );
-        bandwidth_entry(b, roofs, out, "embedding", spec, &mut || {
-            embedding_bwd_f32(&b.dev, &dtable, &dout, &ids, h)
+        let ladder = ("embedding", &LADDER, vec_rung(h, 4));
+        bandwidth_ladder(b, roofs, out, ladder, spec, &mut |rung| {
+            embedding_bwd_rung(&b.dev, rung, &dtable, &dout, &ids, h)
         })?;
     }
     Ok(())

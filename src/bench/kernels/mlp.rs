@@ -6,7 +6,7 @@ use super::counts as c;
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
-use super::{bandwidth_ladder, random_bf16, Roofs};
+use super::{bandwidth_ladder, random_bf16, vec_ladder, Ladder, Roofs};
 use crate::backend::cuda::device::alloc;
 use crate::backend::cuda::gemm::{
     gate_up_gemm, gemm_bf16_rows_swiglu, gemm_bf16_with, gemm_plan, GemmOpts,
@@ -14,6 +14,8 @@ use crate::backend::cuda::gemm::{
 use crate::backend::cuda::mlp::{swiglu_bwd_rung, swiglu_fwd_bf16, swiglu_fwd_rung, swiglu_rung};
 use anyhow::{bail, Result};
 use half::bf16;
+
+pub const LADDER: Ladder = vec_ladder("swiglu");
 
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
     rows_swiglu(b, plan, out)?;
@@ -31,7 +33,7 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
         let dg = alloc::<bf16>(&b.dev, n)?;
         let shape = format!("{p} [{t}, {f}]");
         // Rung 1 (2-byte accesses), then rung 2 (16-byte) where the length allows it.
-        let rungs: &[u32] = if swiglu_rung(n) == 2 { &[1, 2] } else { &[1] };
+        let ladder = ("mlp", &LADDER, swiglu_rung(n));
         let note = "rung 1: one element per thread, 2-byte accesses";
         let spec = (
             "swiglu_fwd_bf16",
@@ -39,11 +41,11 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             c::swiglu_fwd_bytes(n),
             note,
         );
-        bandwidth_ladder(b, roofs, out, "mlp", spec, rungs, &mut |rung| {
+        bandwidth_ladder(b, roofs, out, ladder, spec, &mut |rung| {
             swiglu_fwd_rung(&b.dev, rung, &o, &gate, &up)
         })?;
         let spec = ("swiglu_bwd_bf16", shape, c::swiglu_bwd_bytes(n), note);
-        bandwidth_ladder(b, roofs, out, "mlp", spec, rungs, &mut |rung| {
+        bandwidth_ladder(b, roofs, out, ladder, spec, &mut |rung| {
             swiglu_bwd_rung(&b.dev, rung, &dg, &o, &dout, &gate, &up)
         })?;
     }
@@ -54,7 +56,8 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
 /// batched product followed by `swiglu_fwd_bf16` (what it replaces) as the baseline.
 fn rows_swiglu(b: &mut Bencher, plan: &Plan, out: &mut Vec<Record>) -> Result<()> {
     const KERNEL: &str = "gemm_bf16_rows_swiglu";
-    if !b.wants(KERNEL) {
+    // Not on a ladder: `--kernel` leaves it out.
+    if !b.wants(KERNEL) || b.rungs.is_selective() {
         return Ok(());
     }
     // Each model's decode at 1 and 64 rows, and a wide few-row shape that takes the 16-column

@@ -97,6 +97,21 @@ pub struct Ladder {
     pub best: u32,
 }
 
+/// The two rungs of the element-wise ladders.
+pub const VEC_RUNGS: &[(u32, &str)] = &[
+    (1, "one element per thread and step, 2- or 4-byte accesses"),
+    (2, "8 bf16 or 4 f32 per thread and step, 16-byte accesses"),
+];
+
+/// An element-wise op's ladder ([`VEC_RUNGS`], best rung 2).
+pub const fn vec_ladder(op: &'static str) -> Ladder {
+    Ladder {
+        op,
+        rungs: VEC_RUNGS,
+        best: 2,
+    }
+}
+
 /// Every op with a ladder, by bench group (kernel file).
 pub const LADDERS: &[(&str, &Ladder)] = &[
     ("gemm", &gemm::LADDER),
@@ -104,6 +119,14 @@ pub const LADDERS: &[(&str, &Ladder)] = &[
     ("sampling", &sampling::LADDER),
     ("attention", &attention::FWD_LADDER),
     ("attention", &attention::BWD_LADDER),
+    ("norm", &norm::LADDER),
+    ("mlp", &mlp::LADDER),
+    ("cast", &cast::CAST_LADDER),
+    ("cast", &cast::RESIDUAL_LADDER),
+    ("rope", &rope::LADDER),
+    ("embedding", &embedding::LADDER),
+    ("bias", &bias::BIAS_ADD_LADDER),
+    ("bias", &bias::COLSUM_LADDER),
 ];
 
 /// What `--kernel OP[:N,N..]` selects: no selection runs every entry and every rung; otherwise
@@ -235,18 +258,24 @@ pub fn bandwidth_entry(
     Ok(())
 }
 
-/// One bandwidth-bound op on each of `rungs` (rung 1 first) in turn, in the same run: each record
-/// carries its rung and launches, the first `first_note`, the others their speed-up over rung 1.
+/// One bandwidth-bound op on each rung of `ladder` that `--kernel` selects, up to `top` (the
+/// highest rung that runs at this shape), in turn in the same run: each record carries its rung
+/// and launches, the first `first_note`, the others their speed-up over rung 1.
 #[allow(clippy::too_many_arguments)]
 pub fn bandwidth_ladder(
     b: &Bencher,
     roofs: &Roofs,
     out: &mut Vec<Record>,
-    group: &'static str,
+    (group, ladder, top): (&'static str, &Ladder, u32),
     (kernel, shape, bytes, first_note): (&str, String, u64, &str),
-    rungs: &[u32],
     f: &mut dyn FnMut(u32) -> Result<()>,
 ) -> Result<()> {
+    let rungs: Vec<u32> = b
+        .rungs
+        .rungs(ladder)
+        .into_iter()
+        .filter(|&r| r <= top)
+        .collect();
     let mut rung1_ms = None;
     for (i, &rung) in rungs.iter().enumerate() {
         let note = if i == 0 { first_note } else { "" };

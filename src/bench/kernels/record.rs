@@ -38,6 +38,14 @@ pub struct Record {
 }
 
 impl Record {
+    /// The kernel as the tables show it: with `#N` when the record is rung N of a ladder.
+    pub fn label(&self) -> String {
+        match self.rung {
+            Some(n) => format!("{} #{n}", self.kernel),
+            None => self.kernel.clone(),
+        }
+    }
+
     pub fn new(group: &'static str, kernel: &str, shape: String) -> Self {
         Record {
             group,
@@ -164,10 +172,7 @@ impl Report {
         for r in &self.records {
             println!(
                 "{:<24} {:<40} {:>10} {:>9} {:>9} {:<24} {:>7} {:<34} {:<4}{}",
-                match r.rung {
-                    Some(n) => format!("{} #{n}", r.kernel),
-                    None => r.kernel.clone(),
-                },
+                r.label(),
                 r.shape,
                 opt(r.median_ms, 4),
                 rate(r.tflops),
@@ -220,7 +225,7 @@ impl Report {
         for (r, e) in rows {
             println!(
                 "{:<24} {:<40} {:>8} {:>8} {:>8} {:>9} {:>9} {:>10} {:<10}",
-                r.kernel,
+                r.label(),
                 r.shape,
                 e.launches,
                 opt(e.tc_flop_share, 2),

@@ -6,7 +6,7 @@ use super::counts as c;
 use super::record::Record;
 use super::shapes::Plan;
 use super::timing::Bencher;
-use super::{bandwidth_entry, bandwidth_ladder, random_bf16, Roofs};
+use super::{bandwidth_entry, bandwidth_ladder, random_bf16, Ladder, Roofs};
 use crate::backend::cuda::device::{alloc, upload};
 use crate::backend::cuda::rope::{
     rope_bwd_bf16, rope_fwd_bf16, rope_qk_bwd_bf16, rope_qk_fits, rope_qk_fwd_bf16,
@@ -14,8 +14,21 @@ use crate::backend::cuda::rope::{
 use anyhow::Result;
 use half::bf16;
 
+pub const LADDER: Ladder = Ladder {
+    op: "rope",
+    rungs: &[
+        (1, "q and k one launch each, 2-byte accesses"),
+        (
+            2,
+            "q and k in one launch, 16-byte accesses, sincos once per pair",
+        ),
+    ],
+    best: 2,
+};
+
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
-    let plain = b.wants("rope_fwd_bf16") || b.wants("rope_bwd_bf16");
+    // The single-tensor entries are not on the ladder: `--kernel` leaves them out.
+    let plain = !b.rungs.is_selective() && (b.wants("rope_fwd_bf16") || b.wants("rope_bwd_bf16"));
     let qk = b.wants("rope_qk_fwd_bf16") || b.wants("rope_qk_bwd_bf16");
     if !plain && !qk {
         return Ok(());
@@ -56,20 +69,26 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
             }
             let note = "rung 1: q and k one launch each, 2-byte accesses";
             let spec = (kernel, shape.clone(), bytes, note);
-            bandwidth_ladder(b, roofs, out, "rope", spec, &[1, 2], &mut |rung| match (
-                rung, backward,
-            ) {
-                (1, false) => {
-                    rope_fwd_bf16(&b.dev, &y, &y, &pos, &inv, hq)?;
-                    rope_fwd_bf16(&b.dev, &k, &k, &pos, &inv, hkv)
-                }
-                (1, true) => {
-                    rope_bwd_bf16(&b.dev, &y, &y, &pos, &inv, hq)?;
-                    rope_bwd_bf16(&b.dev, &k, &k, &pos, &inv, hkv)
-                }
-                (_, false) => rope_qk_fwd_bf16(&b.dev, &y, &k, &pos, &inv, hq, hkv),
-                (_, true) => rope_qk_bwd_bf16(&b.dev, &y, &k, &pos, &inv, hq, hkv),
-            })?;
+            let ladder = ("rope", &LADDER, 2);
+            bandwidth_ladder(
+                b,
+                roofs,
+                out,
+                ladder,
+                spec,
+                &mut |rung| match (rung, backward) {
+                    (1, false) => {
+                        rope_fwd_bf16(&b.dev, &y, &y, &pos, &inv, hq)?;
+                        rope_fwd_bf16(&b.dev, &k, &k, &pos, &inv, hkv)
+                    }
+                    (1, true) => {
+                        rope_bwd_bf16(&b.dev, &y, &y, &pos, &inv, hq)?;
+                        rope_bwd_bf16(&b.dev, &k, &k, &pos, &inv, hkv)
+                    }
+                    (_, false) => rope_qk_fwd_bf16(&b.dev, &y, &k, &pos, &inv, hq, hkv),
+                    (_, true) => rope_qk_bwd_bf16(&b.dev, &y, &k, &pos, &inv, hq, hkv),
+                },
+            )?;
         }
     }
     Ok(())

@@ -1,7 +1,8 @@
 //! kernels/bias.cu: the bias add of a linear layer and its gradient (the column sum, fresh and
 //! accumulated) against `backend::cpu::bias`.
-use super::super::bias::{bias_add_bf16, colsum_bf16_f32};
+use super::super::bias::{bias_add_bf16, bias_add_rung, colsum_bf16_f32, colsum_rung};
 use super::super::device::{download, filled, upload, KernelDevice};
+use super::super::launch::vec_rung;
 use super::{bf16_inputs, compare, download_bf16, CheckRow, Checks, ShapeSet, TOL_BF16, TOL_F32};
 use crate::backend::cpu::bias::{bias_add, colsum};
 use crate::rng::SplitMix64;
@@ -70,5 +71,19 @@ fn check_bias(
         &twice,
         0.0,
     ));
+    if vec_rung(cols, 8) == 2 {
+        // Rung 2 (16-byte accesses) against rung 1, the add and the column sums: the same bits.
+        let shape = format!("{shape} = rung 1");
+        let (x1, x2) = (upload(dev, &xh)?, upload(dev, &xh)?);
+        bias_add_rung(dev, 1, &x1, &db)?;
+        bias_add_rung(dev, 2, &x2, &db)?;
+        let (want, got) = (download_bf16(dev, &x1)?, download_bf16(dev, &x2)?);
+        out.push(compare("bias_add_x8_bf16", &shape, &got, &want, 0.0));
+        let (s1, s2) = (filled(dev, cols, f32::NAN)?, filled(dev, cols, f32::NAN)?);
+        colsum_rung(dev, 1, &s1, &dx, false)?;
+        colsum_rung(dev, 2, &s2, &dx, false)?;
+        let (want, got) = (download(dev, &s1)?, download(dev, &s2)?);
+        out.push(compare("colsum_partial_x8_bf16", &shape, &got, &want, 0.0));
+    }
     Ok(out)
 }

@@ -178,7 +178,7 @@ fn nan_f32(dev: &dyn KernelDevice, n: usize) -> Result<DevBuf<f32>> {
 /// Lengths of the element-wise checks.
 fn elementwise_sizes(set: ShapeSet) -> Vec<usize> {
     match set {
-        ShapeSet::Small => vec![1, 3, 1000, 4099],
+        ShapeSet::Small => vec![1, 3, 1000, 1004, 4099],
         ShapeSet::Full => vec![1, 3, 1000, 4099, 1 << 20, 3584 * 18944 / 8 + 1],
     }
 }
