@@ -24,6 +24,11 @@
 //    forward's output and the sampler's log-probs are the trainer's bit for bit. One CTA per
 //    (tile, kv head [× slice of 64 query heads], sequence); K and V once per kv head.
 //    Bytes: K/V once + (D + 2) f32 per (query head, tile) written and read back.
+// 4. Rung 3 in one launch: attn_decode_tiles_fold_d{64,128}_bf16 runs rung 3's tile CTAs, and the
+//    last of a (kv head slice, sequence)'s CTAs to finish (an atomic count, reset by that CTA for
+//    the next launch) folds the slice's query heads with rung 3's fold code, so rung 3's bits
+//    with one launch fewer per layer. Which CTA folds varies; what it reads and the order it
+//    folds in do not.
 // attn_decode_append_bf16 writes the step's new K/V rows into the cache, one launch for the batch;
 // attn_decode_rope_append_bf16 also applies RoPE to the step's q and k first (the same rounding as
 // rope_fwd_bf16 then the append), so the step's q/k/v reach the attention in one launch.
@@ -281,43 +286,15 @@ RLVR_KERNEL_BOUNDED(attn_decode_merge_bf16, ADEC_THREADS, bf16* __restrict__ o, 
     if (threadIdx.x == 0) lse[int64_t(b) * hq + h] = (mt + log2f(lt)) * ADEC_LN2;
 }
 
-// Rung 3. Grid (tiles, Hkv · slices, B), slices = ceil((Hq / Hkv) / 64), 128 threads; dynamic
-// shared memory: the query rows, K and V tiles, each [64][DT + 8] bf16. Warp w computes query
-// heads h0 + 16w .. + 15 (rows past the group are zero and not stored) against keys
-// [64 t, 64 t + 64) of the sequence, masked past its last position len - 1 as the forward masks a
-// row at that position; writes the tile's state (max in the log2 domain, sum, P V) into
-// part_ml / part_acc as rung 2 does for a chunk.
+// One warp's 16 query rows of rung 3's tile (heads h0 + 16 warp ..), from the staged Qs, Ks, Vs:
+// scores, the tile's softmax as the forward computes it, P V, and the tile's state written out.
 template <int DT>
-__device__ __forceinline__ void attn_decode_tiles(float* __restrict__ part_acc, float* __restrict__ part_ml,
-                                                  const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
-                                                  const bf16* __restrict__ v_cache, const int* __restrict__ seqs,
-                                                  int hq, int hkv, int d, int tiles, float scale) {
+__device__ __forceinline__ void attn_decode_tile_rows(float* __restrict__ part_acc, float* __restrict__ part_ml,
+                                                      const bf16* Qs, const bf16* Ks, const bf16* Vs, int warp,
+                                                      int lane, int b, int h0, int nh, int hq, int d, int tiles,
+                                                      int tile, int k0, int len, float scale) {
     using T = AttTile<DT>;
     constexpr int BK = ATT_TC_ROWS;
-    const int b = blockIdx.z, tile = blockIdx.x;
-    const int group = hq / hkv;
-    const int slices = (group + ATT_TC_ROWS - 1) / ATT_TC_ROWS;
-    const int g = blockIdx.y / slices;
-    const int h0 = g * group + (blockIdx.y % slices) * ATT_TC_ROWS;
-    const int nh = min(ATT_TC_ROWS, (g + 1) * group - h0);
-    const int64_t start = seqs[2 * b];
-    const int len = seqs[2 * b + 1];
-    const int k0 = tile * BK;
-    if (k0 >= len) return;  // whole CTA: this tile lies past the sequence
-    const int64_t ks = int64_t(hkv) * d;
-    const bool vec = (d & 7) == 0;
-
-    bf16* Qs = att_smem();
-    bf16* Ks = Qs + T::TILE;
-    bf16* Vs = Ks + T::TILE;
-    att_tile_load<DT, true>(Qs, q + (int64_t(b) * hq + h0) * d, d, 0, ATT_TC_ROWS, nh, d, vec);
-    att_tile_load<DT, true>(Ks, k_cache + start * ks + int64_t(g) * d, ks, k0, BK, len, d, vec);
-    att_tile_load<DT, true>(Vs, v_cache + start * ks + int64_t(g) * d, ks, k0, BK, len, d, vec);
-    cp_async_commit();
-    cp_async_wait<0>();
-    __syncthreads();
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-    if (warp * 16 >= nh) return;  // no barrier follows
     const int gr = lane >> 2, tq = lane & 3;
 
     float s[BK / 8][4];
@@ -350,6 +327,53 @@ __device__ __forceinline__ void attn_decode_tiles(float* __restrict__ part_acc, 
     }
 }
 
+// The kv head g and query heads [h0, h0 + nh) of rung 3's CTA row blockIdx.y: a GQA group's heads
+// in slices of at most 64.
+static __device__ __forceinline__ void attn_decode_slice(int hq, int hkv, int& g, int& h0, int& nh) {
+    const int group = hq / hkv;
+    const int slices = (group + ATT_TC_ROWS - 1) / ATT_TC_ROWS;
+    g = blockIdx.y / slices;
+    h0 = g * group + (blockIdx.y % slices) * ATT_TC_ROWS;
+    nh = min(ATT_TC_ROWS, (g + 1) * group - h0);
+}
+
+// Rung 3. Grid (tiles, Hkv · slices, B), slices = ceil((Hq / Hkv) / 64), 128 threads; dynamic
+// shared memory: the query rows, K and V tiles, each [64][DT + 8] bf16. Warp w computes query
+// heads h0 + 16w .. + 15 (rows past the group are zero and not stored) against keys
+// [64 t, 64 t + 64) of the sequence, masked past its last position len - 1 as the forward masks a
+// row at that position; writes the tile's state (max in the log2 domain, sum, P V) into
+// part_ml / part_acc as rung 2 does for a chunk.
+template <int DT>
+__device__ __forceinline__ bool attn_decode_tiles(float* __restrict__ part_acc, float* __restrict__ part_ml,
+                                                  const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
+                                                  const bf16* __restrict__ v_cache, const int* __restrict__ seqs,
+                                                  int hq, int hkv, int d, int tiles, float scale) {
+    using T = AttTile<DT>;
+    constexpr int BK = ATT_TC_ROWS;
+    const int b = blockIdx.z, tile = blockIdx.x;
+    int g, h0, nh;
+    attn_decode_slice(hq, hkv, g, h0, nh);
+    const int64_t start = seqs[2 * b];
+    const int len = seqs[2 * b + 1];
+    const int k0 = tile * BK;
+    if (k0 >= len) return false;  // whole CTA: this tile lies past the sequence
+    const int64_t ks = int64_t(hkv) * d;
+    const bool vec = (d & 7) == 0;
+
+    bf16* Qs = att_smem();
+    bf16* Ks = Qs + T::TILE;
+    bf16* Vs = Ks + T::TILE;
+    att_tile_load<DT, true>(Qs, q + (int64_t(b) * hq + h0) * d, d, 0, ATT_TC_ROWS, nh, d, vec);
+    att_tile_load<DT, true>(Ks, k_cache + start * ks + int64_t(g) * d, ks, k0, BK, len, d, vec);
+    att_tile_load<DT, true>(Vs, v_cache + start * ks + int64_t(g) * d, ks, k0, BK, len, d, vec);
+    cp_async_commit();
+    cp_async_wait<0>();
+    __syncthreads();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+    if (warp * 16 < nh) attn_decode_tile_rows<DT>(part_acc, part_ml, Qs, Ks, Vs, warp, lane, b, h0, nh, hq, d,
+                                                   tiles, tile, k0, len, scale);
+    return true;
+}
 RLVR_KERNEL_BOUNDED(attn_decode_tiles_d64_bf16, ADEC_THREADS, float* __restrict__ part_acc,
                     float* __restrict__ part_ml, const bf16* __restrict__ q, const bf16* __restrict__ k_cache,
                     const bf16* __restrict__ v_cache, const int* __restrict__ seqs, int hq, int hkv, int d,
@@ -363,28 +387,84 @@ RLVR_KERNEL_BOUNDED(attn_decode_tiles_d128_bf16, ADEC_THREADS, float* __restrict
     attn_decode_tiles<128>(part_acc, part_ml, q, k_cache, v_cache, seqs, hq, hkv, d, tiles, scale);
 }
 
-// Rung 3's fold. Grid (Hq, B), 128 threads over D: each thread folds its column of the sequence's
-// tiles in key order with att_fold, starting from the empty state as the forward does, then
-// o = acc * (1 / l) and lse as the forward writes them.
+// Rung 3's fold of one output element: column e of query head slot `base` ((b · Hq + h) · tiles)
+// folds its first nt tile states in key order with att_fold, starting from the empty state as the
+// forward does, then o = acc * (1 / l) and (e = 0) lse as the forward writes them. With L2, the
+// states are read through L2 (other CTAs of the same launch wrote them).
+template <bool L2>
+static __device__ __forceinline__ void attn_decode_fold_column(bf16* __restrict__ o, float* __restrict__ lse,
+                                                               const float* __restrict__ part_acc,
+                                                               const float* __restrict__ part_ml, int64_t base,
+                                                               int nt, int d, int e) {
+    auto ld = [](const float* p) { return L2 ? ld_cg_f32(p) : *p; };
+    float m = -INFINITY, l = 0.0f, acc = 0.0f;
+    for (int t = 0; t < nt; ++t) {
+        float m_new, alpha, beta;
+        att_fold_weights(m, ld(part_ml + 2 * (base + t)), m_new, alpha, beta);
+        acc = att_fold(acc, alpha, ld(part_acc + (base + t) * d + e), beta);
+        l = att_fold(l, alpha, ld(part_ml + 2 * (base + t) + 1), beta);
+        m = m_new;
+    }
+    st_bf16(o + e, acc * (1.0f / l));
+    if (e == 0) *lse = att_lse(m, l);
+}
+
+// Rung 3's fold. Grid (Hq, B), 128 threads over D.
 RLVR_KERNEL_BOUNDED(attn_decode_fold_bf16, ADEC_THREADS, bf16* __restrict__ o, float* __restrict__ lse,
                     const float* __restrict__ part_acc, const float* __restrict__ part_ml,
                     const int* __restrict__ seqs, int hq, int d, int tiles) {
     const int h = blockIdx.x, b = blockIdx.y;
     const int len = seqs[2 * b + 1];
     const int nt = min(tiles, (len + ATT_TC_ROWS - 1) / ATT_TC_ROWS);
-    const int64_t base = (int64_t(b) * hq + h) * tiles;
-    for (int e = threadIdx.x; e < d; e += blockDim.x) {
-        float m = -INFINITY, l = 0.0f, acc = 0.0f;
-        for (int t = 0; t < nt; ++t) {
-            float m_new, alpha, beta;
-            att_fold_weights(m, part_ml[2 * (base + t)], m_new, alpha, beta);
-            acc = att_fold(acc, alpha, part_acc[(base + t) * d + e], beta);
-            l = att_fold(l, alpha, part_ml[2 * (base + t) + 1], beta);
-            m = m_new;
-        }
-        st_bf16(o + (int64_t(b) * hq + h) * d + e, acc * (1.0f / l));
-        if (e == 0) lse[int64_t(b) * hq + h] = att_lse(m, l);
+    const int64_t head = int64_t(b) * hq + h;
+    for (int e = threadIdx.x; e < d; e += blockDim.x)
+        attn_decode_fold_column<false>(o + head * d, lse + head, part_acc, part_ml, head * tiles, nt, d, e);
+}
+
+// Rung 4: rung 3's grid and tile CTAs; counters [B · gridDim.y] int, zero before the launch and
+// after it. Each active CTA publishes its states (__threadfence) and counts itself; the CTA that
+// counts last for its (slice, sequence) folds the slice's nh query heads, every (head, column)
+// with rung 3's fold code, and resets the count.
+template <int DT>
+__device__ __forceinline__ void attn_decode_tiles_fold(bf16* __restrict__ o, float* __restrict__ lse,
+                                                       float* __restrict__ part_acc, float* __restrict__ part_ml,
+                                                       int* __restrict__ counters, const bf16* __restrict__ q,
+                                                       const bf16* __restrict__ k_cache,
+                                                       const bf16* __restrict__ v_cache, const int* __restrict__ seqs,
+                                                       int hq, int hkv, int d, int tiles, float scale) {
+    if (!attn_decode_tiles<DT>(part_acc, part_ml, q, k_cache, v_cache, seqs, hq, hkv, d, tiles, scale)) return;
+    __shared__ int last;
+    const int b = blockIdx.z;
+    const int nt = min(tiles, (seqs[2 * b + 1] + ATT_TC_ROWS - 1) / ATT_TC_ROWS);
+    int* count = counters + int64_t(b) * gridDim.y + blockIdx.y;
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(count, 1) == nt - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    int g, h0, nh;
+    attn_decode_slice(hq, hkv, g, h0, nh);
+    for (int i = threadIdx.x; i < nh * d; i += blockDim.x) {
+        const int64_t head = int64_t(b) * hq + h0 + i / d;
+        attn_decode_fold_column<true>(o + head * d, lse + head, part_acc, part_ml, head * tiles, nt, d, i % d);
     }
+    if (threadIdx.x == 0) *count = 0;
+}
+
+RLVR_KERNEL_BOUNDED(attn_decode_tiles_fold_d64_bf16, ADEC_THREADS, bf16* __restrict__ o, float* __restrict__ lse,
+                    float* __restrict__ part_acc, float* __restrict__ part_ml, int* __restrict__ counters,
+                    const bf16* __restrict__ q, const bf16* __restrict__ k_cache, const bf16* __restrict__ v_cache,
+                    const int* __restrict__ seqs, int hq, int hkv, int d, int tiles, float scale) {
+    attn_decode_tiles_fold<64>(o, lse, part_acc, part_ml, counters, q, k_cache, v_cache, seqs, hq, hkv, d, tiles,
+                               scale);
+}
+RLVR_KERNEL_BOUNDED(attn_decode_tiles_fold_d128_bf16, ADEC_THREADS, bf16* __restrict__ o, float* __restrict__ lse,
+                    float* __restrict__ part_acc, float* __restrict__ part_ml, int* __restrict__ counters,
+                    const bf16* __restrict__ q, const bf16* __restrict__ k_cache, const bf16* __restrict__ v_cache,
+                    const int* __restrict__ seqs, int hq, int hkv, int d, int tiles, float scale) {
+    attn_decode_tiles_fold<128>(o, lse, part_acc, part_ml, counters, q, k_cache, v_cache, seqs, hq, hkv, d, tiles,
+                                scale);
 }
 
 // The decode step's KV append, every row in one launch: row b's new K and V (k_new, v_new

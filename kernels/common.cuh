@@ -195,6 +195,15 @@ static __device__ __forceinline__ void st_u32x4(void* p, uint4 v) {
     *reinterpret_cast<uint4*>(p) = v;
 #endif
 }
+// A float another CTA of the same launch wrote (after a __threadfence and an atomic that ordered
+// it), read through L2: this SM's L1 may hold an older copy of the line.
+static __device__ __forceinline__ float ld_cg_f32(const float* p) {
+#ifdef RLVR_EMU
+    return *p;
+#else
+    return __ldcg(p);
+#endif
+}
 static __device__ __forceinline__ uint2 ld_u32x2(const void* p) {
 #ifdef RLVR_EMU
     uint2 v;

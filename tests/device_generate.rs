@@ -8,7 +8,7 @@ mod emu_common;
 use emu_common::*;
 use half::bf16;
 use rlvr::backend::cuda::attention::AttnRung;
-use rlvr::backend::cuda::attn_decode::Rung;
+use rlvr::backend::cuda::attn_decode::{tiles_fold_kernel, Rung};
 use rlvr::backend::cuda::device::{download, KernelArgs, KernelDevice, LaunchCfg, RawBuf};
 use rlvr::backend::cuda::model::decode::Fusion;
 use rlvr::backend::cuda::model::kv_cache::KvCache;
@@ -505,11 +505,12 @@ fn skewed_workload_launch_counts() {
     let fwd_kernel = AttnRung::FORWARD.fwd_kernel(model.config.head_dim);
     let [fwd, _, prompts] = counting.of(fwd_kernel);
     // one decode attention per layer and step: rung 1, or the merge of rung 2 or the fold of
-    // rung 3 (grid.y = rows)
+    // rung 3 (grid.y = rows), or rung 4's one launch (grid.z = rows)
     let [dec1, rows1, _] = counting.of("attn_decode_bf16");
     let [dec2, rows2, _] = counting.of("attn_decode_merge_bf16");
     let [dec3, rows3, _] = counting.of("attn_decode_fold_bf16");
-    let (dec, rows) = (dec1 + dec2 + dec3, rows1 + rows2 + rows3);
+    let [dec4, _, rows4] = counting.of(tiles_fold_kernel(model.config.head_dim));
+    let (dec, rows) = (dec1 + dec2 + dec3 + dec4, rows1 + rows2 + rows3 + rows4);
     // the fixed waves of `max_batch` sequences: each wave decodes until its longest
     // response ends and prefills every sample's prompt
     let samples: Vec<&GenRequest> = reqs.iter().flat_map(|r| vec![r; r.n]).collect();
@@ -593,11 +594,14 @@ fn decode_step_launches_do_not_grow_with_the_batch() {
             );
         }
     }
-    // Per layer: input RMSNorm, the q/k/v product, RoPE + KV append, the attention (rung 1: one
-    // launch; rungs 2 and 3: split + merge or tiles + fold), the o product (+ residual), post
-    // RMSNorm, the gate/up product with SwiGLU, the down product (+ residual): 8 or 9. Per step:
-    // the embedding and the final RMSNorm. (Unfused: 14 or 15 per layer.)
-    let per_layer = |rung| if rung == Rung::PerHead { 8 } else { 9 };
+    // Per layer: input RMSNorm, the q/k/v product, RoPE + KV append, the attention (rungs 1 and
+    // 4: one launch; rungs 2 and 3: split + merge or tiles + fold), the o product (+ residual),
+    // post RMSNorm, the gate/up product with SwiGLU, the down product (+ residual): 8 or 9. Per
+    // step: the embedding and the final RMSNorm. (Unfused: 14 or 15 per layer.)
+    let per_layer = |rung| match rung {
+        Rung::PerHead | Rung::TilesFold => 8,
+        Rung::Split | Rung::Tiles => 9,
+    };
     for &(rung, launches) in &per_batch {
         assert_eq!(
             launches,

@@ -45,6 +45,8 @@ fn both_rungs_match_the_cpu_reference() {
         DecodeCase::new(&[2, 40], 9, 3, 128),
         DecodeCase::new(&[70], 7, 1, 33),
         DecodeCase::new(&[c, 2 * c + 1, 9], 18, 2, 8),
+        // a GQA group of 72 query heads: two head slices per kv head, each with its own count
+        DecodeCase::new(&[3, 70], 72, 1, 16),
     ] {
         assert_all_pass(
             &check_case(&dev, &mut rng, &case, Rung::PerHead).unwrap(),
@@ -54,6 +56,10 @@ fn both_rungs_match_the_cpu_reference() {
             assert_all_pass(&check_case(&dev, &mut rng, &case, Rung::Split).unwrap(), 3);
         }
         assert_all_pass(&check_case(&dev, &mut rng, &case, Rung::Tiles).unwrap(), 4);
+        assert_all_pass(
+            &check_case(&dev, &mut rng, &case, Rung::TilesFold).unwrap(),
+            4,
+        );
         assert_all_pass(&check_append(&dev, &mut rng, &case).unwrap(), 2);
     }
 }

@@ -7,12 +7,14 @@
 //! one read of K/V, then a log-sum-exp merge. [`attn_decode_split_seqs`] is rung 2 for sequences
 //! whose (first row, length) only exist on the device. Rung 3, [`attn_decode_tiles`], splits the
 //! cache the same way into the training forward's key tiles of [`TILE`] and reproduces that
-//! forward's arithmetic (attention rung 5) bit for bit: what the device model decodes with. [`attn_decode_append_bf16`] writes a
+//! forward's arithmetic (attention rung 5) bit for bit; rung 4, [`attn_decode_tiles_fold`], is
+//! rung 3 in one launch (the last tile CTA of each head slice folds it): what the device model
+//! decodes with. [`attn_decode_append_bf16`] writes a
 //! step's new K/V rows into the cache, one launch for the whole batch
 //! ([`attn_decode_rope_append_bf16`] with the step's RoPE on q and k as well), and [`attend`] runs the
 //! rung a [`Rung`] names (falling back to rung 1 where rung 2 does not apply).
 use super::attention::{check_dims, tc_tile_bytes, AttnSeqs};
-use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
+use super::device::{alloc, upload, DevBuf, KernelArgs, KernelDevice, LaunchCfg};
 use crate::backend::cpu::attention::AttnDims;
 use anyhow::{bail, Result};
 use half::bf16;
@@ -39,21 +41,25 @@ pub enum Rung {
     /// `attn_decode_tiles_d{64,128}_bf16` + `attn_decode_fold_bf16`: flash-decoding over the
     /// training forward's key tiles on tensor cores, with that forward's bits.
     Tiles = 3,
+    /// `attn_decode_tiles_fold_d{64,128}_bf16`: rung 3 in one launch, the last tile CTA of each
+    /// (head slice, sequence) folding it; rung 3's bits.
+    TilesFold = 4,
 }
 
 impl Rung {
-    pub fn all() -> [Rung; 3] {
-        [Rung::PerHead, Rung::Split, Rung::Tiles]
+    pub fn all() -> [Rung; 4] {
+        [Rung::PerHead, Rung::Split, Rung::Tiles, Rung::TilesFold]
     }
 
-    /// Rung `n` (1 to 3), for command-line options.
+    /// Rung `n` (1 to 4), for command-line options.
     pub fn from_number(n: usize) -> Result<Rung> {
         match n {
             1 => Ok(Rung::PerHead),
             2 => Ok(Rung::Split),
             3 => Ok(Rung::Tiles),
+            4 => Ok(Rung::TilesFold),
             _ => bail!(
-                "decode attention rung {n} does not exist (1: per head, 2: flash-decoding, 3: the training forward's tiles)"
+                "decode attention rung {n} does not exist (1: per head, 2: flash-decoding, 3: the training forward's tiles, 4: rung 3 in one launch)"
             ),
         }
     }
@@ -61,7 +67,7 @@ impl Rung {
     /// Keys per partial state of the rung's scratch (rung 1 keeps none).
     pub fn part_keys(self) -> usize {
         match self {
-            Rung::Tiles => TILE,
+            Rung::Tiles | Rung::TilesFold => TILE,
             _ => CHUNK,
         }
     }
@@ -178,6 +184,21 @@ pub fn tiles_kernel(head_dim: usize) -> &'static str {
     }
 }
 
+/// Rung 4's kernel at `head_dim` (the buckets of [`tiles_kernel`]).
+pub fn tiles_fold_kernel(head_dim: usize) -> &'static str {
+    if head_dim > 64 {
+        "attn_decode_tiles_fold_d128_bf16"
+    } else {
+        "attn_decode_tiles_fold_d64_bf16"
+    }
+}
+
+/// CTA rows of rungs 3 and 4 per sequence: each kv head's query heads in slices of at most
+/// [`TILE_HEADS_PER_CTA`].
+fn tile_slices(dims: AttnDims) -> usize {
+    dims.n_kv_heads * dims.group().div_ceil(TILE_HEADS_PER_CTA)
+}
+
 /// Tiles of rung 3 for caches of up to `max_len` keys per sequence.
 pub fn tiles_for(max_len: usize) -> usize {
     max_len.div_ceil(TILE).max(1)
@@ -194,6 +215,8 @@ pub fn split_supports(dims: AttnDims) -> bool {
 pub struct SplitScratch {
     pub acc: DevBuf<f32>,
     pub ml: DevBuf<f32>,
+    /// Rung 4's count of finished tile CTAs per (head slice, sequence): zero between launches.
+    pub counters: DevBuf<i32>,
     pub batch: usize,
     pub chunks: usize,
     /// Keys per chunk.
@@ -226,6 +249,7 @@ impl SplitScratch {
         Ok(SplitScratch {
             acc: alloc(dev, slots * dims.head_dim)?,
             ml: alloc(dev, slots * 2)?,
+            counters: upload(dev, &vec![0i32; batch.max(1) * tile_slices(dims)])?,
             batch: batch.max(1),
             chunks,
             keys,
@@ -470,27 +494,10 @@ pub fn attn_decode_tiles_seqs(
     if b == 0 {
         return Ok(());
     }
-    let (hq, hkv, d) = (dims.n_q_heads, dims.n_kv_heads, dims.head_dim);
-    let slices = dims.group().div_ceil(TILE_HEADS_PER_CTA);
     let mut a = KernelArgs::new();
-    a.buf(&scratch.acc)
-        .buf(&scratch.ml)
-        .buf(q)
-        .buf(k_cache)
-        .buf(v_cache)
-        .buf(seqs);
-    a.i32(hq as i32)
-        .i32(hkv as i32)
-        .i32(d as i32)
-        .i32(scratch.chunks as i32)
-        .f32(dims.scale());
-    // Query rows, K and V: three padded [64][bucket + 8] bf16 tiles.
-    let cfg = LaunchCfg {
-        grid: [scratch.chunks as u32, (hkv * slices) as u32, b as u32],
-        block: [THREADS, 1, 1],
-        smem_bytes: (3 * tc_tile_bytes(TILE, d)) as u32,
-    };
-    dev.launch(kernel, &cfg, &mut a)?;
+    a.buf(&scratch.acc).buf(&scratch.ml);
+    tile_args(&mut a, q, k_cache, v_cache, seqs, scratch, dims);
+    dev.launch(kernel, &tiles_cfg(dims, b, scratch), &mut a)?;
     combine_parts(
         dev,
         "attn_decode_fold_bf16",
@@ -501,6 +508,95 @@ pub fn attn_decode_tiles_seqs(
         scratch,
         dims,
     )
+}
+
+/// The tile kernels' arguments after their output buffers.
+fn tile_args(
+    a: &mut KernelArgs,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    seqs: &DevBuf<i32>,
+    scratch: &SplitScratch,
+    dims: AttnDims,
+) {
+    a.buf(q).buf(k_cache).buf(v_cache).buf(seqs);
+    a.i32(dims.n_q_heads as i32)
+        .i32(dims.n_kv_heads as i32)
+        .i32(dims.head_dim as i32)
+        .i32(scratch.chunks as i32)
+        .f32(dims.scale());
+}
+
+/// Rungs 3 and 4's grid (tiles, head slices, B); dynamic shared memory for the query rows, K and
+/// V: three padded [64][bucket + 8] bf16 tiles.
+fn tiles_cfg(dims: AttnDims, b: usize, scratch: &SplitScratch) -> LaunchCfg {
+    LaunchCfg {
+        grid: [scratch.chunks as u32, tile_slices(dims) as u32, b as u32],
+        block: [THREADS, 1, 1],
+        smem_bytes: (3 * tc_tile_bytes(TILE, dims.head_dim)) as u32,
+    }
+}
+
+/// Rung 4 with host-known sequences (checked like rung 1).
+#[allow(clippy::too_many_arguments)]
+pub fn attn_decode_tiles_fold(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    cache: &AttnSeqs,
+    scratch: &SplitScratch,
+    dims: AttnDims,
+) -> Result<()> {
+    let b = cache.host.len();
+    check_host_parts(
+        "attn_decode_tiles_fold",
+        dims,
+        cache,
+        scratch,
+        out,
+        lse,
+        q,
+        k_cache,
+        v_cache,
+    )?;
+    attn_decode_tiles_fold_seqs(
+        dev, out, lse, q, k_cache, v_cache, &cache.dev, b, scratch, dims,
+    )
+}
+
+/// Rung 4 for `b` sequences whose (first row, length) pairs are in `seqs` [b][2] on the device
+/// (the caller guarantees what [`attn_decode_split_seqs`] asks): one launch, rung 3's bits.
+#[allow(clippy::too_many_arguments)]
+pub fn attn_decode_tiles_fold_seqs(
+    dev: &dyn KernelDevice,
+    out: &DevBuf<bf16>,
+    lse: &DevBuf<f32>,
+    q: &DevBuf<bf16>,
+    k_cache: &DevBuf<bf16>,
+    v_cache: &DevBuf<bf16>,
+    seqs: &DevBuf<i32>,
+    b: usize,
+    scratch: &SplitScratch,
+    dims: AttnDims,
+) -> Result<()> {
+    let kernel = tiles_fold_kernel(dims.head_dim);
+    check_shapes(kernel, dims, b, out, lse, q, k_cache, v_cache, 0)?;
+    check_scratch(kernel, Rung::TilesFold, dims, b, scratch, seqs)?;
+    if b == 0 {
+        return Ok(());
+    }
+    let mut a = KernelArgs::new();
+    a.buf(out)
+        .buf(lse)
+        .buf(&scratch.acc)
+        .buf(&scratch.ml)
+        .buf(&scratch.counters);
+    tile_args(&mut a, q, k_cache, v_cache, seqs, scratch, dims);
+    dev.launch(kernel, &tiles_cfg(dims, b, scratch), &mut a)
 }
 
 /// The caches hold every row a sequence of the step reaches, K and V alike.
@@ -670,6 +766,9 @@ pub fn attend(
         }
         (Rung::Tiles, Some(s)) if s.keys == TILE => {
             attn_decode_tiles(dev, out, lse, q, k_cache, v_cache, cache, s, dims)
+        }
+        (Rung::TilesFold, Some(s)) if s.keys == TILE => {
+            attn_decode_tiles_fold(dev, out, lse, q, k_cache, v_cache, cache, s, dims)
         }
         _ => attn_decode_bf16(dev, out, lse, q, k_cache, v_cache, cache, dims),
     }

@@ -16,7 +16,8 @@ use crate::backend::cpu::attention::AttnDims;
 use crate::backend::cuda::attention::AttnSeqs;
 use crate::backend::cuda::attn_decode::{
     attn_decode_append_bf16, attn_decode_bf16, attn_decode_rope_append_bf16, attn_decode_split,
-    attn_decode_tiles, tiles_kernel, Rung, SplitScratch, StepQkv,
+    attn_decode_tiles, attn_decode_tiles_fold, tiles_fold_kernel, tiles_kernel, Rung, SplitScratch,
+    StepQkv,
 };
 use crate::backend::cuda::device::{alloc, upload};
 use crate::backend::cuda::rope::rope_fwd_bf16;
@@ -29,6 +30,7 @@ pub fn rung_kernel(rung: Rung, head_dim: usize) -> &'static str {
         Rung::PerHead => "attn_decode_bf16",
         Rung::Split => "attn_decode_split_bf16",
         Rung::Tiles => tiles_kernel(head_dim),
+        Rung::TilesFold => tiles_fold_kernel(head_dim),
     }
 }
 
@@ -140,6 +142,9 @@ pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -
                 }
                 Rung::Tiles => {
                     attn_decode_tiles(&b.dev, &o, &lse, &q, &kc, &vc, &cache, &tiles, dims)
+                }
+                Rung::TilesFold => {
+                    attn_decode_tiles_fold(&b.dev, &o, &lse, &q, &kc, &vc, &cache, &tiles, dims)
                 }
             })?;
             let median_ms = t.median_ms;

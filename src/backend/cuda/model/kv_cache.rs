@@ -55,11 +55,11 @@ impl KvCache {
             split: None,
             slots,
         };
-        cache.with_rung(dev, dm, Rung::Tiles)
+        cache.with_rung(dev, dm, Rung::TilesFold)
     }
 
     /// This cache with the decode attention `rung` and its scratch (rung 2 falls back to rung 1
-    /// where the head layout does not allow it). Only rung 3 gives the training forward's bits.
+    /// where the head layout does not allow it). Only rungs 3 and 4 give the training forward's bits.
     pub fn with_rung(
         mut self,
         dev: &dyn KernelDevice,

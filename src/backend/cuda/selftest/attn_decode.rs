@@ -10,7 +10,8 @@
 use super::super::attention::{attn_fwd_bf16_rung, AttnRung, AttnSeqs};
 use super::super::attn_decode::{
     attn_decode_append_bf16, attn_decode_bf16, attn_decode_rope_append_bf16, attn_decode_split,
-    attn_decode_tiles, split_supports, tiles_kernel, Rung, SplitScratch, StepQkv, CHUNK, TILE,
+    attn_decode_tiles, attn_decode_tiles_fold, split_supports, tiles_fold_kernel, tiles_kernel,
+    Rung, SplitScratch, StepQkv, CHUNK, TILE,
 };
 use super::super::device::{download, filled, upload, DevBuf, KernelDevice};
 use super::super::rope::rope_fwd_bf16;
@@ -18,7 +19,7 @@ use super::{bf16_inputs, compare, nan_bf16, CheckRow, Checks, ShapeSet, TOL_BF16
 use crate::backend::cpu::attention::{attend_head, gather_head, AttnDims};
 use crate::backend::cpu::rope::rope_append;
 use crate::rng::SplitMix64;
-use anyhow::Result;
+use anyhow::{bail, Result};
 use half::bf16;
 
 /// One decode problem: the cached length of each sequence and the head layout.
@@ -104,6 +105,9 @@ pub fn run(c: &mut Checks) {
         }
         c.check(tiles_kernel(case.dims.head_dim), &shape, |dev, rng| {
             check_case(dev, rng, &case, Rung::Tiles)
+        });
+        c.check(tiles_fold_kernel(case.dims.head_dim), &shape, |dev, rng| {
+            check_case(dev, rng, &case, Rung::TilesFold)
         });
         c.check("attn_decode_append_bf16", &shape, |dev, rng| {
             check_append(dev, rng, &case)
@@ -346,6 +350,26 @@ fn run_rung(
             let scratch = SplitScratch::alloc_for(dev, rung, b, case.max_len(), dims)?;
             attn_decode_tiles(dev, &o, &lse, q, &x.kb, &x.vb, &cache, &scratch, dims)?
         }
+        Rung::TilesFold => {
+            // Twice on one scratch into NaN-filled outputs: the second launch must find every
+            // count back at zero (else no CTA folds and the NaNs stay) and give the same bits.
+            let scratch = SplitScratch::alloc_for(dev, rung, b, case.max_len(), dims)?;
+            attn_decode_tiles_fold(dev, &o, &lse, q, &x.kb, &x.vb, &cache, &scratch, dims)?;
+            let first = (download(dev, &o)?, download(dev, &lse)?);
+            let (o, lse) = (
+                filled(dev, o.len(), bf16::NAN)?,
+                filled(dev, lse.len(), f32::NAN)?,
+            );
+            attn_decode_tiles_fold(dev, &o, &lse, q, &x.kb, &x.vb, &cache, &scratch, dims)?;
+            let second = (download(dev, &o)?, download(dev, &lse)?);
+            let counts = download(dev, &scratch.counters)?;
+            if bit_diffs(&first.0, &first.1, &second.0, &second.1) > 0
+                || counts.iter().any(|&c| c != 0)
+            {
+                bail!("a second launch on the same scratch differs (counts left: {counts:?})");
+            }
+            return Ok(first);
+        }
     }
     Ok((download(dev, &o)?, download(dev, &lse)?))
 }
@@ -421,6 +445,7 @@ pub fn check_case(
         Rung::PerHead => "attn_decode_bf16",
         Rung::Split => "attn_decode_split_bf16",
         Rung::Tiles => tiles_kernel(case.dims.head_dim),
+        Rung::TilesFold => tiles_fold_kernel(case.dims.head_dim),
     };
     let shape = format!("decode {}", case.label());
     let x = inputs(dev, rng, case)?;
@@ -434,7 +459,7 @@ pub fn check_case(
     ];
     let bits = |v: &[bf16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     let bits32 = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-    if rung == Rung::Tiles {
+    if matches!(rung, Rung::Tiles | Rung::TilesFold) {
         let (fo, fl) = forward_last_rows(dev, rng, case, &x, AttnRung::FORWARD)?;
         let mut row = compare(
             &format!("{name} = forward rung 5"),
