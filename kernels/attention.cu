@@ -15,7 +15,8 @@
 //   rung 6: attn_fwd_wgmma_d{64,128}_bf16 — forward only, sm_90a: rung 5's arithmetic (its bits)
 //           with TMA, mbarriers, producer / consumer warpgroups and wgmma (attention_sm90.cuh);
 //           the device model's forward only when RLVR_ATTN_WGMMA=1 on an sm_90 device.
-// attn_bwd_delta_bf16 (the backward's row statistic) serves every rung.
+// attn_bwd_delta_bf16 (the backward's row statistic) serves every rung; attn_bwd_delta_x8_bf16 is
+// its second rung (16-byte loads) where the head dim allows.
 //
 // Layout (as backend::cpu::attention): q, o, dq [N, Hq, D]; k, v, dk, dv [N, Hkv, D] bf16, rows are
 // the tokens of all sequences laid end to end; seqs [nseq][2] int32 = (first row, length); lse and
@@ -27,6 +28,7 @@
 //   backward 2.5x the forward FLOPs (plus a recomputation of QK^T and dO V^T in the dQ kernel,
 //            which buys determinism without float atomics); reads Q, dO once per key tile.
 #include "common.cuh"
+#include "vec16.cuh"
 
 #define ATT_THREADS 128
 #define ATT_MAX_D 128
@@ -173,6 +175,35 @@ RLVR_KERNEL_BOUNDED(attn_bwd_delta_bf16, ATT_THREADS, float* __restrict__ delta,
         for (int c = lane; c < d; c += 32) s = fmaf(ld_bf16(dout + row * d + c), ld_bf16(out + row * d + c), s);
         s = warp_sum(s);
         if (lane == 0) delta[row] = s;
+    }
+}
+
+// Rung 2 of the row statistic, for D = 8, 16, .., 256 (D / 8 lanes per row, a power of two): each
+// lane reads 8 consecutive columns of dO and O as one 16-byte load each, a warp takes 256 / D rows
+// at once (lanes [r D / 8, (r + 1) D / 8) row r), and a butterfly within those lanes sums them.
+// The sum runs in another order than rung 1's (lane chains of 8, then the butterfly).
+RLVR_KERNEL_BOUNDED(attn_bwd_delta_x8_bf16, ATT_THREADS, float* __restrict__ delta, const bf16* __restrict__ dout,
+                    const bf16* __restrict__ out, int64_t rows, int d) {
+    const int lane = threadIdx.x & 31;
+    const int per_row = d >> 3;
+    const int rows_per_warp = 32 / per_row;
+    const int64_t sub = lane / per_row;
+    const int col = (lane % per_row) * 8;
+    const int64_t step = int64_t(gridDim.x) * (blockDim.x >> 5) * rows_per_warp;
+    // r0 is the same for the whole warp, so every lane takes every shuffle.
+    for (int64_t r0 = (int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5)) * rows_per_warp; r0 < rows;
+         r0 += step) {
+        const int64_t row = r0 + sub;
+        float s = 0.0f;
+        if (row < rows) {
+            float a[8], b[8];
+            unpack8(ld_u32x4(dout + row * d + col), a);
+            unpack8(ld_u32x4(out + row * d + col), b);
+#pragma unroll
+            for (int j = 0; j < 8; ++j) s = fmaf(a[j], b[j], s);
+        }
+        for (int off = per_row >> 1; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+        if (col == 0 && row < rows) delta[row] = s;
     }
 }
 

@@ -556,9 +556,31 @@ pub fn launch_fwd_wgmma(
     dev.launch(kernel, &cfg, &mut a)
 }
 
-/// delta[t, h] = Σ_c dout·out, the backward's row statistic (f32 [N, Hq]).
+/// The row statistic's best rung at `head_dim`: 2 (16-byte loads, `attn_bwd_delta_x8_bf16`) for
+/// head dims 8, 16, .., 256 (a power of two), else 1.
+pub fn delta_rung(head_dim: usize) -> u32 {
+    if head_dim.is_power_of_two() && (8..=256).contains(&head_dim) {
+        2
+    } else {
+        1
+    }
+}
+
+/// delta[t, h] = Σ_c dout·out, the backward's row statistic (f32 [N, Hq]), on the best rung.
 pub fn attn_bwd_delta_bf16(
     dev: &dyn KernelDevice,
+    delta: &DevBuf<f32>,
+    dout: &DevBuf<bf16>,
+    out: &DevBuf<bf16>,
+    head_dim: usize,
+) -> Result<()> {
+    attn_bwd_delta_rung(dev, delta_rung(head_dim), delta, dout, out, head_dim)
+}
+
+/// [`attn_bwd_delta_bf16`] on a given rung.
+pub fn attn_bwd_delta_rung(
+    dev: &dyn KernelDevice,
+    rung: u32,
     delta: &DevBuf<f32>,
     dout: &DevBuf<bf16>,
     out: &DevBuf<bf16>,
@@ -573,16 +595,22 @@ pub fn attn_bwd_delta_bf16(
             delta.len()
         );
     }
+    let (kernel, rows_per_warp) = match rung {
+        1 => (W, 1),
+        2 if delta_rung(head_dim) == 2 => ("attn_bwd_delta_x8_bf16", 256 / head_dim),
+        2 => bail!("{W} rung 2: head_dim {head_dim} is not a power of two in 8..=256"),
+        _ => bail!("{W}: no rung {rung} (rungs 1 and 2)"),
+    };
     let rows = delta.len();
     let warps = THREADS as usize / 32;
-    let blocks = rows.div_ceil(warps).clamp(1, 4096) as u32;
+    let blocks = rows.div_ceil(warps * rows_per_warp).clamp(1, 4096) as u32;
     let mut a = KernelArgs::new();
     a.buf(delta)
         .buf(dout)
         .buf(out)
         .i64(rows as i64)
         .i32(head_dim as i32);
-    dev.launch(W, &LaunchCfg::linear(blocks, THREADS, 0), &mut a)
+    dev.launch(kernel, &LaunchCfg::linear(blocks, THREADS, 0), &mut a)
 }
 
 /// Gradients of the forward (the saved `out` and `lse` are its outputs), on the model's backward

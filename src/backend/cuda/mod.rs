@@ -14,7 +14,7 @@
 //!
 //! | op `X` | kernels | CPU reference |
 //! |---|---|---|
-//! | `attention` | `attn_fwd_bf16`, `attn_bwd_{delta,dkdv,dq}_bf16` (rung 1), `attn_{fwd,bwd_dkdv,bwd_dq}_{mma,fa2}_d{64,128}_bf16` (rungs 2, 3), `attn_fwd_fa2split_d{64,128}_bf16` (rung 4) | `backend::cpu::attention` |
+//! | `attention` | `attn_fwd_bf16`, `attn_bwd_{delta,dkdv,dq}_bf16` (rung 1), `attn_bwd_delta_x8_bf16` (the row statistic's rung 2), `attn_{fwd,bwd_dkdv,bwd_dq}_{mma,fa2}_d{64,128}_bf16` (rungs 2, 3), `attn_fwd_fa2split_d{64,128}_bf16` (rung 4) | `backend::cpu::attention` |
 //! | `attn_decode` | `attn_decode_bf16` (rung 1), `attn_decode_{split,merge}_bf16` (rung 2), `attn_decode_tiles_d{64,128}_bf16`, `attn_decode_fold_bf16` (rung 3), `attn_decode_tiles_fold_d{64,128}_bf16` (rung 4), `attn_decode_append_bf16`, `attn_decode_rope_append_bf16` | `backend::cpu::attention::attend_head`, `backend::cpu::rope::rope_append` |
 //! | `bias` | `bias_add_bf16`, `colsum_partial_bf16` (rung 1), `bias_add_x8_bf16`, `colsum_partial_x8_bf16` (rung 2) | `backend::cpu::bias` |
 //! | `cast` | `cast_f32_to_bf16`, `cast_bf16_to_f32`, `residual_add_bf16` (rung 1), `cast_f32_to_bf16_x4`, `cast_bf16_to_f32_x4`, `residual_add_x8_bf16` (rung 2) | `backend::cpu::cast` |

@@ -4,14 +4,17 @@
 //! the op's (rung 4's forward executes 2x them: P·V three times); the backward rows skip rung 4,
 //! whose backward is rung 3's. Ladders `attn_fwd` (rungs 1-6) and `attn_bwd` (rungs 1-3; the
 //! forward-only rungs 4-6 run rung 3's backward), so `--kernel attn_fwd:5,6` compares rung 6
-//! (sm_90a wgmma) with rung 5 in one run.
+//! (sm_90a wgmma) with rung 5 in one run. The backward's row statistic has its own ladder
+//! (`attn_bwd_delta`, against the copy bandwidth).
 use super::counts::{attn_bwd_flops, attn_fwd_flops};
 use super::record::Record;
 use super::shapes::{LayerShape, Plan};
 use super::timing::{Bencher, Timing};
-use super::{random_bf16, Ladder, Roofs};
+use super::{bandwidth_ladder, random_bf16, Ladder, Roofs};
 use crate::backend::cpu::attention::AttnDims;
-use crate::backend::cuda::attention::{attn_bwd_bf16_rung, attn_fwd_bf16_rung, AttnRung, AttnSeqs};
+use crate::backend::cuda::attention::{
+    attn_bwd_bf16_rung, attn_bwd_delta_rung, attn_fwd_bf16_rung, delta_rung, AttnRung, AttnSeqs,
+};
 use crate::backend::cuda::device::alloc;
 use anyhow::Result;
 use half::bf16;
@@ -194,9 +197,47 @@ fn training_entries(
     Ok(())
 }
 
+pub const DELTA_LADDER: Ladder = Ladder {
+    op: "attn_bwd_delta",
+    rungs: &[
+        (1, "one warp per row, lanes strided over D, 2-byte loads"),
+        (
+            2,
+            "8 columns per lane as 16-byte loads, 256 / D rows per warp",
+        ),
+    ],
+    best: 2,
+};
+
+/// The backward's row statistic delta = Σ dO·O on [tokens, Hq, D]: dO and O read once, one f32
+/// written per row.
+fn delta_entry(
+    b: &mut Bencher,
+    plan: &Plan,
+    roofs: &Roofs,
+    m: &LayerShape,
+    out: &mut Vec<Record>,
+) -> Result<()> {
+    const KERNEL: &str = "attn_bwd_delta_bf16";
+    if !b.wants(KERNEL) {
+        return Ok(());
+    }
+    let (t, hq, d) = (plan.tokens, m.n_q_heads, m.head_dim);
+    let dout = random_bf16(b, t * hq * d)?;
+    let o = random_bf16(b, t * hq * d)?;
+    let delta = alloc::<f32>(&b.dev, t * hq)?;
+    let bytes = (t * hq * (2 * d * 2 + 4)) as u64;
+    let spec = (KERNEL, format!("{} [{t}, {hq}, {d}]", m.short), bytes, "");
+    let ladder = ("attention", &DELTA_LADDER, delta_rung(d));
+    bandwidth_ladder(b, roofs, out, ladder, spec, &mut |rung| {
+        attn_bwd_delta_rung(&b.dev, rung, &delta, &dout, &o, d)
+    })
+}
+
 pub fn run(b: &mut Bencher, plan: &Plan, roofs: &Roofs, out: &mut Vec<Record>) -> Result<()> {
     for m in &plan.models {
         training_entries(b, plan, roofs, m, out)?;
+        delta_entry(b, plan, roofs, m, out)?;
     }
     // Not in a count-only run: that one keeps to the GPU run's entries, whose heads are 128 wide.
     if !b.is_gpu() && !b.dev.is_count_only() {

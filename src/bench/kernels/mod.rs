@@ -119,6 +119,7 @@ pub const LADDERS: &[(&str, &Ladder)] = &[
     ("sampling", &sampling::LADDER),
     ("attention", &attention::FWD_LADDER),
     ("attention", &attention::BWD_LADDER),
+    ("attention", &attention::DELTA_LADDER),
     ("norm", &norm::LADDER),
     ("mlp", &mlp::LADDER),
     ("cast", &cast::CAST_LADDER),

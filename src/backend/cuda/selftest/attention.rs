@@ -367,8 +367,6 @@ pub fn check_fwd_bwd(
     let o_b = upload(dev, &o_rh)?;
     let lse_b = upload(dev, &want_lse)?;
     let dout_b = upload(dev, &douth)?;
-    let delta = filled(dev, n * hq, f32::NAN)?;
-    att::attn_bwd_delta_bf16(dev, &delta, &dout_b, &o_b, d)?;
     let want_delta: Vec<f32> = dout
         .chunks(d)
         .zip(o_r.chunks(d))
@@ -379,13 +377,14 @@ pub fn check_fwd_bwd(
                 .sum::<f64>() as f32
         })
         .collect();
-    rows.push(compare(
-        "attn_bwd_delta_bf16",
-        &shape,
-        &download(dev, &delta)?,
-        &want_delta,
-        TOL_GEMM,
-    ));
+    // Every rung of the row statistic that runs at this head dim.
+    for rung in 1..=att::delta_rung(d) {
+        let delta = filled(dev, n * hq, f32::NAN)?;
+        att::attn_bwd_delta_rung(dev, rung, &delta, &dout_b, &o_b, d)?;
+        let kernel = ["attn_bwd_delta_bf16", "attn_bwd_delta_x8_bf16"][rung as usize - 1];
+        let got = download(dev, &delta)?;
+        rows.push(compare(kernel, &shape, &got, &want_delta, TOL_GEMM));
+    }
 
     let (want_dq, want_dk, want_dv) =
         attention_bwd(&dout, &q, &k, &v, &o_r, &want_lse, &seq_list, dims);
