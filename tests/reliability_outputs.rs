@@ -390,29 +390,32 @@ fn train_keeps_runs_apart_and_resume_checks_the_fingerprint() {
     );
 }
 
+/// `rlvr eval` of model m on d.jsonl (one sample of at most 2 tokens) into `output`.
+fn eval_into(dir: &Path, output: &str) -> Output {
+    rlvr(
+        dir,
+        &[
+            "eval",
+            "--model",
+            "m",
+            "--data",
+            "d.jsonl",
+            "--n",
+            "1",
+            "--max-tokens",
+            "2",
+            "--output",
+            output,
+        ],
+    )
+}
+
 #[test]
 fn eval_resume_refuses_changed_gold_answers_and_models() {
     let d = tempfile::tempdir().unwrap();
     let p = d.path();
     write_task(p);
-    let eval = || {
-        rlvr(
-            p,
-            &[
-                "eval",
-                "--model",
-                "m",
-                "--data",
-                "d.jsonl",
-                "--n",
-                "1",
-                "--max-tokens",
-                "2",
-                "--output",
-                "ev",
-            ],
-        )
-    };
+    let eval = || eval_into(p, "ev");
     ok(&eval());
     let text = std::fs::read_to_string(p.join("d.jsonl")).unwrap();
     std::fs::write(
@@ -441,24 +444,7 @@ fn eval_killed_while_writing_run_json_starts_again() {
     let debris = p.join("ev/.run.json.tmp-999999999");
     std::fs::create_dir_all(p.join("ev")).unwrap();
     std::fs::write(&debris, "{\"n\": ").unwrap();
-    let eval = |out: &str| {
-        rlvr(
-            p,
-            &[
-                "eval",
-                "--model",
-                "m",
-                "--data",
-                "d.jsonl",
-                "--n",
-                "1",
-                "--max-tokens",
-                "2",
-                "--output",
-                out,
-            ],
-        )
-    };
+    let eval = |out: &str| eval_into(p, out);
     ok(&eval("ev"));
     assert!(!debris.exists() && p.join("ev/run.json").exists());
     // A file the user put there is still theirs: refused, not deleted.

@@ -300,6 +300,45 @@ fn check_host_parts(
     check_shapes(what, dims, b, out, lse, q, k_cache, v_cache, cache.rows)
 }
 
+/// The buffers every decode-attention launcher takes: out and lse, q, and the caches.
+struct DecodeBufs<'a> {
+    out: &'a DevBuf<bf16>,
+    lse: &'a DevBuf<f32>,
+    q: &'a DevBuf<bf16>,
+    k_cache: &'a DevBuf<bf16>,
+    v_cache: &'a DevBuf<bf16>,
+}
+
+/// A split rung's launcher for sequences on the device (`attn_decode_*_seqs`).
+type SeqsLauncher = fn(
+    &dyn KernelDevice,
+    &DevBuf<bf16>,
+    &DevBuf<f32>,
+    &DevBuf<bf16>,
+    &DevBuf<bf16>,
+    &DevBuf<bf16>,
+    &DevBuf<i32>,
+    usize,
+    &SplitScratch,
+    AttnDims,
+) -> Result<()>;
+
+/// A split rung with host-known sequences: checked like rung 1, then `launch` on their device copy.
+fn on_host_seqs(
+    what: &str,
+    launch: SeqsLauncher,
+    dev: &dyn KernelDevice,
+    x: DecodeBufs,
+    cache: &AttnSeqs,
+    scratch: &SplitScratch,
+    dims: AttnDims,
+) -> Result<()> {
+    let (out, lse, q, k, v) = (x.out, x.lse, x.q, x.k_cache, x.v_cache);
+    check_host_parts(what, dims, cache, scratch, out, lse, q, k, v)?;
+    let b = cache.host.len();
+    launch(dev, out, lse, q, k, v, &cache.dev, b, scratch, dims)
+}
+
 /// Rung 2 with host-known sequences (checked like rung 1).
 #[allow(clippy::too_many_arguments)]
 pub fn attn_decode_split(
@@ -313,20 +352,21 @@ pub fn attn_decode_split(
     scratch: &SplitScratch,
     dims: AttnDims,
 ) -> Result<()> {
-    let b = cache.host.len();
-    check_host_parts(
-        "attn_decode_split",
-        dims,
-        cache,
-        scratch,
+    let bufs = DecodeBufs {
         out,
         lse,
         q,
         k_cache,
         v_cache,
-    )?;
-    attn_decode_split_seqs(
-        dev, out, lse, q, k_cache, v_cache, &cache.dev, b, scratch, dims,
+    };
+    on_host_seqs(
+        "attn_decode_split",
+        attn_decode_split_seqs,
+        dev,
+        bufs,
+        cache,
+        scratch,
+        dims,
     )
 }
 
@@ -456,20 +496,21 @@ pub fn attn_decode_tiles(
     scratch: &SplitScratch,
     dims: AttnDims,
 ) -> Result<()> {
-    let b = cache.host.len();
-    check_host_parts(
-        "attn_decode_tiles",
-        dims,
-        cache,
-        scratch,
+    let bufs = DecodeBufs {
         out,
         lse,
         q,
         k_cache,
         v_cache,
-    )?;
-    attn_decode_tiles_seqs(
-        dev, out, lse, q, k_cache, v_cache, &cache.dev, b, scratch, dims,
+    };
+    on_host_seqs(
+        "attn_decode_tiles",
+        attn_decode_tiles_seqs,
+        dev,
+        bufs,
+        cache,
+        scratch,
+        dims,
     )
 }
 
@@ -551,20 +592,21 @@ pub fn attn_decode_tiles_fold(
     scratch: &SplitScratch,
     dims: AttnDims,
 ) -> Result<()> {
-    let b = cache.host.len();
-    check_host_parts(
-        "attn_decode_tiles_fold",
-        dims,
-        cache,
-        scratch,
+    let bufs = DecodeBufs {
         out,
         lse,
         q,
         k_cache,
         v_cache,
-    )?;
-    attn_decode_tiles_fold_seqs(
-        dev, out, lse, q, k_cache, v_cache, &cache.dev, b, scratch, dims,
+    };
+    on_host_seqs(
+        "attn_decode_tiles_fold",
+        attn_decode_tiles_fold_seqs,
+        dev,
+        bufs,
+        cache,
+        scratch,
+        dims,
     )
 }
 
