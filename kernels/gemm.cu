@@ -21,6 +21,10 @@
 //           32) columns, so the grid has N / 8 blocks instead of N / 128, with rung 3's bits;
 //           gemm_bf16_rows_swiglu_kk / rows2_swiglu_kk: the decode step's gate and up products
 //           and SwiGLU in one launch, the unfused path's bits.
+//   rung 7  gemm_bf16_t64_kk: rung 6, and for more rows rung 3's pipeline on 64x64 tiles where the
+//           128x128 grid would leave most SMs idle (a decode step's narrow products at batch
+//           65-256: every CTA then reads half the panel bytes, and four times as many share the
+//           work), with rung 3's bits.
 // (Rung 5, wgmma/TMA for sm_90a, is kernels/gemm_sm90.cu.)
 // Layout suffixes name the contiguous index of A then B: k (A = x [M, K], B = W [N, K]) or m / n
 // (A stored [K, M], B stored [K, N]); x W^T is kk, dY W is kn, dY^T X is mn.
@@ -452,6 +456,13 @@ RLVR_KERNEL_BOUNDED(gemm_bf16_t128_kk, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(true,
 RLVR_KERNEL_BOUNDED(gemm_bf16_t128_kn, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(true, false); }
 RLVR_KERNEL_BOUNDED(gemm_bf16_t128_mk, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(false, true); }
 RLVR_KERNEL_BOUNDED(gemm_bf16_t128_mn, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(false, false); }
+
+// Rung 7's tile: 64 x 64, 4 warps of 32 x 32, rung 3's stages, swizzle, tile order and staged
+// epilogue. Every element of C runs rung 3's mma sequence (K tiles of 32 in order from zero), so
+// the bits are rung 3's whichever tile the launcher picks.
+RLVR_KERNEL_BOUNDED(gemm_bf16_t64_kk, 128, GEMM_PIPE_PARAMS) {
+    gemm_pipeline<64, 64, 2, 2, 4, true, true, true, true, 8>(GEMM_PIPE_ARGS);
+}
 
 // Rung 6 (A = x [M, K], B = W [N, K], both k-contiguous; M <= 64, splits = 1): one warp per n8
 // tile (or four) of C and every row (up to GEMM_ROWS_MT m16 tiles), the whole K in order, the operands

@@ -78,22 +78,27 @@ pub enum GemmRung {
     /// columns, `gemm_bf16_rows4_kk`, where N / 32 blocks still fill the GPU), every element the
     /// same mma.sync sequence as rung 3, so the same bits without splitting K.
     Rows = 6,
+    /// Rung 6, with token-row products of more rows on `gemm_bf16_t64_kk` (rung 3's pipeline on
+    /// 64×64 tiles) where the 128×128 grid would leave SMs idle ([`small_tiles_win`]): a decode
+    /// step's narrow products at batch 65–256. Rung 3's bits.
+    GridFill = 7,
 }
 
 /// Most rows rung 6's few-row kernel takes (four m16 tiles per warp; GEMM_ROWS_MT).
 pub const ROWS_MAX_M: usize = 64;
 
 impl GemmRung {
-    pub const ALL: [GemmRung; 6] = [
+    pub const ALL: [GemmRung; 7] = [
         GemmRung::Strided,
         GemmRung::Layouts,
         GemmRung::Tiles,
         GemmRung::SplitK,
         GemmRung::Wgmma,
         GemmRung::Rows,
+        GemmRung::GridFill,
     ];
     /// The best rung on every device (mma.sync).
-    pub const BEST: GemmRung = GemmRung::Rows;
+    pub const BEST: GemmRung = GemmRung::GridFill;
 
     /// What the device model runs: [`GemmRung::BEST`], or the wgmma rung when `RLVR_GEMM_WGMMA=1`
     /// (it has not run on a GPU yet; on devices other than sm_90 the plan still takes rung 3/4).
@@ -126,6 +131,9 @@ impl GemmRung {
                 "sm_90a: TMA + mbarrier ring, producer/consumer warpgroups, wgmma 128x256, persistent"
             }
             GemmRung::Rows => "rung 4 + a warp per 8 columns for <= 64 token rows, rung 3's bits",
+            GemmRung::GridFill => {
+                "rung 6 + 64x64 tiles where 128x128 ones leave SMs idle, rung 3's bits"
+            }
         }
     }
 }
@@ -634,6 +642,25 @@ const ROWS_TILE: TileCfg = TileCfg {
     swizzled: false,
     staged_epilogue: false,
 };
+/// Rung 7's tile for token rows past rung 6's: rung 3's pipeline on 64×64 tiles.
+const SMALL_TILE: TileCfg = TileCfg {
+    bm: 64,
+    bn: 64,
+    ..BIG_TILE
+};
+
+/// Whether rung 7's 64×64 tiles beat rung 3's 128×128 ones on `g`. A CTA walks the whole K for
+/// its tile (no split: the bits stay rung 3's), reading (bm + bn) · K operand elements, so with
+/// the grid in rounds of [`SPLIT_TARGET_CTAS`] blocks the time goes as rounds · (bm + bn): the
+/// small tile wins where its four times as many blocks need fewer than twice the rounds. (A fixed
+/// count, not the device's, so that every device plans alike.)
+pub fn small_tiles_win(g: &Gemm) -> bool {
+    let cost = |t: &TileCfg| {
+        let ctas = g.m.div_ceil(t.bm) * g.n.div_ceil(t.bn) * g.batch;
+        ctas.div_ceil(SPLIT_TARGET_CTAS) * (t.bm + t.bn)
+    };
+    cost(&SMALL_TILE) < cost(&BIG_TILE)
+}
 const ROWS4_TILE: TileCfg = TileCfg {
     bn: 32,
     ..ROWS_TILE
@@ -815,7 +842,7 @@ fn plan_for(
         GemmRung::Wgmma if split_k => GemmRung::SplitK,
         GemmRung::Wgmma => GemmRung::Tiles,
         // Token rows only: a product that may split K (weight gradients) is rung 4's.
-        GemmRung::Rows if a_k && b_k && !split_k && g.m <= ROWS_MAX_M => {
+        GemmRung::Rows | GemmRung::GridFill if a_k && b_k && !split_k && g.m <= ROWS_MAX_M => {
             // Four n8 tiles per warp read each A fragment once for 32 columns: worth it above 8
             // rows (A's traffic grows with them), where that still leaves a block per SM (a fixed
             // count, like split-K's, so every device plans alike).
@@ -826,13 +853,22 @@ fn plan_for(
                 } else {
                     "gemm_bf16_rows_kk"
                 },
-                rung,
+                rung: GemmRung::Rows,
                 tile: if wide { ROWS4_TILE } else { ROWS_TILE },
                 splits: 1,
                 kind: Kind::Rows,
             };
         }
-        GemmRung::Rows => GemmRung::SplitK,
+        GemmRung::GridFill if a_k && b_k && !split_k && small_tiles_win(g) => {
+            return GemmPlan {
+                kernel: "gemm_bf16_t64_kk",
+                rung,
+                tile: SMALL_TILE,
+                splits: 1,
+                kind: Kind::Pipe { a_k, b_k },
+            };
+        }
+        GemmRung::Rows | GemmRung::GridFill => GemmRung::SplitK,
         r => r,
     };
     let tile = if rung == GemmRung::Layouts {
@@ -871,6 +907,53 @@ fn pipe_kernel(rung: GemmRung, a_k: bool, b_k: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn x_wt(batch: usize, m: usize, n: usize, k: usize) -> Gemm {
+        Gemm {
+            batch,
+            m,
+            n,
+            k,
+            a: Strides::rows(m, k),
+            b: Strides::rows(n, k),
+            alpha: 1.0,
+            beta: 0.0,
+        }
+    }
+
+    #[test]
+    fn rung_7_takes_small_tiles_only_where_the_big_grid_leaves_sms_idle() {
+        let kernel = |g: &Gemm| gemm_plan_aligned(g, GemmRung::GridFill, false).kernel;
+        // Qwen2.5-1.5B decode at batch 256: qkv, o and down fill a quarter of the GPU at most
+        // with 128-wide tiles; gate|up (2 x 8960 wide) and the LM head fill it several times.
+        for (batch, n, k) in [(1, 2048, 1536), (1, 1536, 1536), (1, 1536, 8960)] {
+            assert_eq!(
+                kernel(&x_wt(batch, 256, n, k)),
+                "gemm_bf16_t64_kk",
+                "{n}x{k}"
+            );
+        }
+        for (batch, n, k) in [(2, 8960, 1536), (1, 151936, 1536)] {
+            assert_eq!(
+                kernel(&x_wt(batch, 256, n, k)),
+                "gemm_bf16_t128_kk",
+                "{n}x{k}"
+            );
+        }
+        // Few rows stay on rung 6's kernels, training-sized products on rung 3's tiles.
+        let few = gemm_plan_aligned(&x_wt(1, 64, 1536, 1536), GemmRung::GridFill, false);
+        assert_eq!(
+            (few.kernel, few.rung),
+            ("gemm_bf16_rows_kk", GemmRung::Rows)
+        );
+        assert_eq!(kernel(&x_wt(1, 4096, 1536, 1536)), "gemm_bf16_t128_kk");
+        // A product that may split K (a weight gradient) is rung 4's, whatever its grid.
+        let dw = gemm_plan_aligned(&x_wt(1, 256, 1536, 1536), GemmRung::GridFill, true);
+        assert_eq!(dw.rung, GemmRung::SplitK);
+        // Rung 6 never takes the small tiles.
+        let r6 = gemm_plan_aligned(&x_wt(1, 256, 1536, 1536), GemmRung::Rows, false);
+        assert_eq!(r6.kernel, "gemm_bf16_t128_kk");
+    }
 
     #[test]
     fn gemm_strides_extent() {

@@ -28,6 +28,7 @@ pub const LADDER: Ladder = Ladder {
         (4, GemmRung::SplitK.idea()),
         (5, GemmRung::Wgmma.idea()),
         (6, GemmRung::Rows.idea()),
+        (7, GemmRung::GridFill.idea()),
     ],
     best: GemmRung::BEST.number(),
 };
@@ -106,8 +107,9 @@ fn cases(plan: &Plan) -> Vec<Case> {
         v.push(case(format!("{p} down dYᵀ·X {h}x{f}x{t}"), h, f, t, "dw"));
         // The narrow k/v projections' weight gradient: few output tiles, deep K (split-K's case).
         v.push(case(format!("{p} k dYᵀ·X {kv}x{h}x{t}"), kv, h, t, "dw"));
-        // A decode step's q/k/v and down products at batch 1 and 64 (rung 6's case).
-        for rows in [1, 64] {
+        // A decode step's q/k/v and down products at batch 1 and 64 (rung 6's case) and 256
+        // (rung 7's).
+        for rows in [1, 64, 256] {
             let q = m.qkv_width();
             v.push(case(
                 format!("{p} decode qkv {rows}x{q}x{h}"),
@@ -334,10 +336,10 @@ mod tests {
             gemm_flops(cs[0].g.m, cs[0].g.n, cs[0].g.k),
             2 * 4096u64.pow(3)
         );
-        // the squares, six per model (seven for 7B) and four decode products each (rung 6's), the
+        // the squares, six per model (seven for 7B) and six decode products each (rungs 6, 7), the
         // two that reach every kernel of rungs 1-4, the wide few-row one and the four 256-wide
         // ones that reach rung 5's wide kernels
-        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 3 * 4 + 2 + 1 + 4);
+        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 3 * 6 + 2 + 1 + 4);
         let dw = cs
             .iter()
             .find(|c| c.label.starts_with("7B down dYᵀ"))

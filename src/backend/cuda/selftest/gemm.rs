@@ -2,9 +2,9 @@
 //! dYᵀ·x and the fourth), with an f32 output accumulated onto a prior value (beta = 1), a bf16
 //! output, a NaN-filled f32 output that beta = 0 must not read, the fused bias + residual
 //! epilogue, and split-K, against `backend::cpu::gemm` (f32) on the same bf16-rounded operands;
-//! rung 6's few-row kernel also bit for bit against rung 3 (the decode step's products must keep
-//! the training forward's bits), and its fused gate/up + SwiGLU kernel bit for bit against the
-//! batched product followed by `swiglu_fwd_bf16`.
+//! rung 6's few-row kernel and rung 7's small tiles also bit for bit against rung 3 (the decode
+//! step's products must keep the training forward's bits at every batch), and the fused gate/up +
+//! SwiGLU kernel bit for bit against the batched product followed by `swiglu_fwd_bf16`.
 use super::super::device::{download, upload, DevBuf, KernelDevice};
 use super::super::gemm::{
     gate_up_gemm, gemm_bf16_rows_swiglu, gemm_bf16_with, gemm_plan, rows_swiglu_kernel, Gemm,
@@ -84,15 +84,16 @@ pub fn run(c: &mut Checks) {
     if !c.wants("gemm") {
         return;
     }
-    // Rung 5 runs in selftest/gemm_sm90.rs, rung 6 below, each on its own copy of the input
-    // stream (the checks after them keep the inputs they had before those rungs existed).
+    // Rung 5 runs in selftest/gemm_sm90.rs, rungs 6 and 7 below, each on its own copy of the
+    // input stream (the checks after them keep the inputs they had before those rungs existed).
     for rung in GemmRung::ALL
         .into_iter()
-        .filter(|r| !matches!(r, GemmRung::Wgmma | GemmRung::Rows))
+        .filter(|r| !matches!(r, GemmRung::Wgmma | GemmRung::Rows | GemmRung::GridFill))
     {
         run_rung(c, rung);
     }
     run_rows(c);
+    run_grid_fill(c);
     for (batch, m, n, k) in split_shapes(c.set) {
         for layout in ["kk", "mn"] {
             let shape = format!("r4 split {layout} b{batch} {m}x{n}x{k}");
@@ -118,7 +119,7 @@ fn run_rows(c: &mut Checks) {
         let (batch, m, n, k) = dims;
         let shape = format!("r6 b{batch} {m}x{n}x{k} = r3");
         c.check("gemm_bf16_rows_kk", &shape, |dev, rng| {
-            check_rows_bits(dev, rng, dims, &shape)
+            check_same_bits(dev, rng, dims, GemmRung::Rows, &shape)
         });
     }
     for (_, m, f, d) in rows_shapes(c.set) {
@@ -128,6 +129,50 @@ fn run_rows(c: &mut Checks) {
         });
     }
     c.rng = stream;
+}
+
+/// Rung 7 on the x·Wᵀ checks (in the other layouts it is rung 4 unsplit, checked as rung 6), and
+/// bit for bit against rung 3 where it picks its small tiles, on a copy of the input stream.
+fn run_grid_fill(c: &mut Checks) {
+    let stream = c.rng.clone();
+    let rung = GemmRung::GridFill;
+    for (batch, m, n, k) in shapes(c.set) {
+        let shape = format!("r7 kk b{batch} {m}x{n}x{k}");
+        c.check("gemm_bf16", &shape, |dev, rng| {
+            let p = Problem {
+                dims: (batch, m, n, k),
+                layout: "kk",
+                rung,
+                split_k: false,
+            };
+            check_gemm(dev, rng, &p, &shape)
+        });
+    }
+    for (batch, m, n, k) in [(1, 33, 64, 40), (1, 130, 136, 72)] {
+        let shape = format!("r7 kk {m}x{n}x{k} bias+residual");
+        c.check("gemm_bf16", &shape, |dev, rng| {
+            check_epilogue(dev, rng, (batch, m, n, k), rung, &shape)
+        });
+    }
+    for dims in grid_fill_shapes(c.set) {
+        let (batch, m, n, k) = dims;
+        let shape = format!("r7 b{batch} {m}x{n}x{k} = r3");
+        c.check("gemm_bf16_t64_kk", &shape, |dev, rng| {
+            check_same_bits(dev, rng, dims, rung, &shape)
+        });
+    }
+    c.rng = stream;
+}
+
+/// Products past rung 6's rows whose 128×128 grid is small: partial 64-row and 64-column tiles,
+/// K not a multiple of the 32-wide K tile, a batch of two (gate|up), a decode step's o and qkv
+/// products at batch 256 (Qwen2.5-1.5B).
+pub fn grid_fill_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
+    let mut v = vec![(1, 65, 33, 48), (2, 100, 136, 72), (1, 256, 1536, 40)];
+    if set == ShapeSet::Full {
+        v.extend([(1, 256, 2048, 1536), (1, 192, 1536, 8960)]);
+    }
+    v
 }
 
 /// The fused gate/up + SwiGLU launch gives the bits of the batched few-row product followed by
@@ -211,12 +256,14 @@ pub fn rows_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
     v
 }
 
-/// Rung 6 and rung 3 on the same x·Wᵀ problem give the same bits: a bf16 output with the fused
-/// bias and residual, and an f32 output with alpha and beta onto a prior value.
-pub fn check_rows_bits(
+/// `rung` (6 or 7, which must run itself) and rung 3 on the same x·Wᵀ problem give the same bits:
+/// a bf16 output with the fused bias and residual, and an f32 output with alpha and beta onto a
+/// prior value.
+pub fn check_same_bits(
     dev: &dyn KernelDevice,
     rng: &mut SplitMix64,
     dims: (usize, usize, usize, usize),
+    rung: GemmRung,
     shape: &str,
 ) -> Result<Vec<CheckRow>> {
     let (batch, m, n, k) = dims;
@@ -234,7 +281,7 @@ pub fn check_rows_bits(
     let (da, db) = (upload(dev, &ah)?, upload(dev, &bh)?);
     let (dbias, dres) = (upload(dev, &biash)?, upload(dev, &resh)?);
     let mut outs = Vec::new();
-    for rung in [GemmRung::Tiles, GemmRung::Rows] {
+    for rung in [GemmRung::Tiles, rung] {
         let y = nan_bf16(dev, batch * m * n)?;
         let opts = GemmOpts {
             rung,
@@ -269,10 +316,10 @@ pub fn check_rows_bits(
         let bits32: Vec<u32> = download(dev, &c)?.iter().map(|v| v.to_bits()).collect();
         outs.push((bits16, bits32));
     }
-    let g = p(GemmRung::Rows).gemm(1.0, 0.0);
-    let plan = gemm_plan(dev, &g, &da, &db, GemmRung::Rows, false);
+    let g = p(rung).gemm(1.0, 0.0);
+    let plan = gemm_plan(dev, &g, &da, &db, rung, false);
     let mut row = compare(
-        &format!("r6 {} = r3", plan.kernel),
+        &format!("r{} {} = r3", rung.number(), plan.kernel),
         shape,
         &[0.0],
         &[0.0],
@@ -286,7 +333,7 @@ pub fn check_rows_bits(
         .zip(&outs[1].1)
         .filter(|(x, y)| x != y)
         .count();
-    if plan.rung != GemmRung::Rows || d16 + d32 > 0 {
+    if plan.rung != rung || d16 + d32 > 0 {
         row.pass = false;
         row.note = format!(
             "{} ran; {d16} bf16 and {d32} f32 outputs differ bitwise from rung 3",
