@@ -16,19 +16,24 @@ namespace {
 
 rlvr_emu_counters* g_strata = nullptr;
 rlvr_emu_counters* g_c = nullptr;  // the current block's stratum
+bool g_edge_block = false;         // the current block is the grid's first or last
 uintptr_t g_shared_lo = 0, g_shared_hi = 0, g_dyn_lo = 0, g_dyn_hi = 0;
 uintptr_t g_stack_lo = 0, g_stack_len = 0;
 
-// Device allocations this launch touched, with the range of bytes it touched in each.
+// Device allocations this launch touched, with the range of bytes it touched in each and whether
+// the grid's first or last block touched it (then the sample's range brackets the grid's reach).
 struct Touched {
     uintptr_t base, end, lo, hi;
+    bool edge;
 };
 std::vector<Touched> g_touched;
 size_t g_last_touched = 0;
 
-// Distinct 32-byte sectors touched: one bit per sector, 128 sectors per 4 KiB page.
+// Distinct 32-byte sectors read and written: one bit per sector and direction, 128 sectors per
+// 4 KiB page (w[0..2) loads, w[2..4) stores). A sector both read and written moves twice: read
+// in, written back.
 struct PageBits {
-    uint64_t w[2];
+    uint64_t w[4];
 };
 std::unordered_map<uintptr_t, PageBits> g_pages;
 
@@ -58,7 +63,7 @@ Touched* allocation_of(uintptr_t a) {
         g_not_device[g_not_device_next++ & 15] = page;
         return nullptr;
     }
-    g_touched.push_back(Touched{base, base + bytes, UINTPTR_MAX, 0});
+    g_touched.push_back(Touched{base, base + bytes, UINTPTR_MAX, 0, false});
     g_last_touched = g_touched.size() - 1;
     return &g_touched.back();
 }
@@ -76,8 +81,8 @@ struct Lane {
     Touched* alloc;
 };
 
-// Distinct 32-byte sectors of a request; marks them in the launch's footprint.
-uint64_t sectors(const Lane* l, int n) {
+// Distinct 32-byte sectors of a request; marks them in the launch's load or store footprint.
+uint64_t sectors(const Lane* l, int n, bool store) {
     uintptr_t ids[64];
     std::vector<uintptr_t> many;
     uintptr_t* v = ids;
@@ -91,13 +96,14 @@ uint64_t sectors(const Lane* l, int n) {
         Touched* t = l[i].alloc;
         t->lo = std::min(t->lo, l[i].addr);
         t->hi = std::max(t->hi, l[i].addr + l[i].size);
+        t->edge |= g_edge_block;
         for (uintptr_t s = l[i].addr >> 5; s <= (l[i].addr + l[i].size - 1) >> 5; ++s) v[count++] = s;
     }
     std::sort(v, v + count);
     size_t u = size_t(std::unique(v, v + count) - v);
     for (size_t i = 0; i < u; ++i) {
         PageBits& p = g_pages[v[i] >> 7];
-        p.w[(v[i] >> 6) & 1] |= 1ull << (v[i] & 63);
+        p.w[(store ? 2 : 0) + ((v[i] >> 6) & 1)] |= 1ull << (v[i] & 63);
     }
     return u;
 }
@@ -178,7 +184,7 @@ void count_request(const Member* m, int n) {
         const bool store = kind == kStore;
         (store ? c.global_store_requests : c.global_load_requests) += 1;
         (store ? c.global_store_bytes : c.global_load_bytes) += gbytes;
-        (store ? c.global_store_sectors : c.global_load_sectors) += sectors(global, ng);
+        (store ? c.global_store_sectors : c.global_load_sectors) += sectors(global, ng, store);
         (store ? c.global_store_used_bytes : c.global_load_used_bytes) += used_bytes(global, ng);
     }
     if (ns && kind != kCpAsyncSrc) {
@@ -230,8 +236,9 @@ void begin_launch(rlvr_emu_counters* strata, uintptr_t shared_lo, uintptr_t shar
     std::memset(g_not_device, 0, sizeof g_not_device);
 }
 
-void begin_block(int s, int threads) {
+void begin_block(int s, int threads, bool edge) {
     g_c = g_strata + s;
+    g_edge_block = edge;
     g_c->blocks += 1;
     g_c->warps += uint64_t(threads + 31) / 32;
     g_c->threads += uint64_t(threads);
@@ -329,24 +336,27 @@ void count_warp_op(int op) {
 void count_barrier() { g_c->barriers += 1; }
 
 int end_launch(rlvr_emu_footprint* out, int cap) {
-    std::vector<uint64_t> unique(g_touched.size(), 0);
+    std::vector<uint64_t> loads(g_touched.size(), 0), stores(g_touched.size(), 0);
     for (const auto& [page, bits] : g_pages) {
         // Any marked sector of the page names its allocation (allocations never share a page).
-        const int first = bits.w[0] ? __builtin_ctzll(bits.w[0]) : 64 + __builtin_ctzll(bits.w[1]);
+        const uint64_t w0 = bits.w[0] | bits.w[2], w1 = bits.w[1] | bits.w[3];
+        const int first = w0 ? __builtin_ctzll(w0) : 64 + __builtin_ctzll(w1);
         // An allocation starts 16-byte aligned, so it holds the sector's first or middle byte.
         const uintptr_t sector = ((page << 7) + uintptr_t(first)) << 5;
         Touched* t = allocation_of(sector);
         if (!t) t = allocation_of(sector + 16);
         if (!t) continue;
-        unique[size_t(t - g_touched.data())] += uint64_t(__builtin_popcountll(bits.w[0]) + __builtin_popcountll(bits.w[1]));
+        const size_t i = size_t(t - g_touched.data());
+        loads[i] += uint64_t(__builtin_popcountll(bits.w[0]) + __builtin_popcountll(bits.w[1]));
+        stores[i] += uint64_t(__builtin_popcountll(bits.w[2]) + __builtin_popcountll(bits.w[3]));
     }
     int n = 0;
     for (size_t i = 0; i < g_touched.size(); ++i) {
         const Touched& t = g_touched[i];
         if (t.hi == 0) continue;  // looked up (classified) but never read or written
         if (n < cap)
-            out[n] = rlvr_emu_footprint{uint64_t(t.base), uint64_t(t.end - t.base), unique[i], uint64_t(t.lo),
-                                        uint64_t(t.hi)};
+            out[n] = rlvr_emu_footprint{uint64_t(t.base), uint64_t(t.end - t.base), loads[i],     stores[i],
+                                        uint64_t(t.lo),   uint64_t(t.hi),           uint64_t(t.edge)};
         ++n;
     }
     g_strata = g_c = nullptr;

@@ -62,14 +62,17 @@ struct rlvr_emu_counters {
     uint64_t tma_store_bytes;
 };
 
-// The global memory one launch touched in one device allocation: distinct 32-byte sectors and
-// the lowest and highest byte address touched (layout shared with counters.rs).
+// The global memory one launch touched in one device allocation: distinct 32-byte sectors read and
+// distinct sectors written, the lowest and highest byte address touched, and whether the grid's
+// first or last block touched it (layout shared with counters.rs).
 struct rlvr_emu_footprint {
     uint64_t alloc_base;
     uint64_t alloc_bytes;
-    uint64_t unique_sectors;
+    uint64_t load_sectors;
+    uint64_t store_sectors;
     uint64_t lo;
     uint64_t hi;  // one past the last byte touched
+    uint64_t edge;
 };
 
 namespace rlvr_emu::counters {
@@ -96,8 +99,8 @@ extern Trace* g_trace;
 // Called by emu.cpp. `shared` ranges are the traced shared section and the dynamic shared memory.
 void begin_launch(rlvr_emu_counters* strata, uintptr_t shared_lo, uintptr_t shared_hi, uintptr_t dyn_lo,
                   uintptr_t dyn_hi, uintptr_t stack_lo, uintptr_t stack_hi);
-// Blocks that follow count into stratum `s`.
-void begin_block(int s, int threads);
+// Blocks that follow count into stratum `s`; `edge`: the block is the grid's first or last.
+void begin_block(int s, int threads, bool edge);
 // Groups the traces of one warp's lanes (null for lanes that do not exist) into requests; clears them.
 void flush_warp(Trace* const lanes[32]);
 void count_ldmatrix(const void* const rows[32], int num);

@@ -980,7 +980,9 @@ int launch(const char* name, const uint32_t grid[3], const uint32_t block[3], ui
         g_in_kernel = 1;
         for (uint64_t b : blocks) {
             blockIdx = uint3{unsigned(b % grid[0]), unsigned((b / grid[0]) % grid[1]), unsigned(b / (uint64_t(grid[0]) * grid[1]))};
-            if (count) counters::begin_block(stratum_of.empty() ? 0 : int(stratum_of[b]), int(threads));
+            if (count)
+                counters::begin_block(stratum_of.empty() ? 0 : int(stratum_of[b]), int(threads),
+                                      b == 0 || b + 1 == nblocks);
             std::mt19937_64 brng(seed * 0x100000001b3ull + b);
             if (!run_block(blockDim, brng)) break;
         }

@@ -154,14 +154,20 @@ impl Counters {
 }
 
 /// The layout of `rlvr_emu_footprint`: what one launch touched in one device allocation.
+/// A sector both read and written is in both counts (DRAM reads it in and writes it back).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RawFootprint {
     pub alloc_base: u64,
     pub alloc_bytes: u64,
-    pub unique_sectors: u64,
+    /// Distinct 32-byte sectors read.
+    pub load_sectors: u64,
+    /// Distinct 32-byte sectors written.
+    pub store_sectors: u64,
     pub lo: u64,
     pub hi: u64,
+    /// Non-zero when the grid's first or last block touched the allocation.
+    pub edge: u64,
 }
 
 /// Blocks to run for a sampled launch: `blocks[i]` (linear index) stands for `weights[strata[i]]`
@@ -211,18 +217,21 @@ fn bins(n: u64, count: u64) -> Vec<(u64, u64)> {
     v
 }
 
-/// A stratified sample of at most `max_blocks` blocks of `grid`, or `None` when the grid is that
+/// A stratified sample of about `max_blocks` blocks of `grid`, or `None` when the grid is that
 /// small (it then runs whole and the counts are exact). Every dimension is split into bins
-/// ([`bins`]), the coarsest dimension first, while the product of the bin counts fits; each cell
-/// of the bin grid is one stratum, run as its representative block.
+/// ([`bins`]), at least its first index, a middle bin and its last index (so the grid's first and
+/// last blocks always run and the sample's reach into every operand brackets the grid's: up to 27
+/// blocks whatever `max_blocks`), then more bins, the coarsest dimension first, while the product
+/// of the bin counts fits; each cell of the bin grid is one stratum, run as its representative
+/// block.
 pub fn plan_sample(grid: [u32; 3], max_blocks: usize) -> Option<Sample> {
     let n: [u64; 3] = grid.map(u64::from);
     let total: u64 = n.iter().product();
-    let max = (max_blocks as u64).max(1);
+    let mut count = n.map(|d| d.min(3));
+    let max = (max_blocks as u64).max(count.iter().product());
     if total <= max {
         return None;
     }
-    let mut count = [1u64; 3];
     let mut frozen = [false; 3];
     loop {
         let pick = (0..3)
@@ -231,11 +240,7 @@ pub fn plan_sample(grid: [u32; 3], max_blocks: usize) -> Option<Sample> {
             // grid's first and last blocks are among the sampled ones
             .max_by(|&a, &b| (n[a] * count[b]).cmp(&(n[b] * count[a])).then(b.cmp(&a)));
         let Some(d) = pick else { break };
-        let next = if count[d] == 1 {
-            n[d].min(3)
-        } else {
-            count[d] + 1
-        };
+        let next = count[d] + 1;
         let product: u64 = (0..3)
             .map(|e| if e == d { next } else { count[e] })
             .product();
@@ -265,12 +270,17 @@ pub fn plan_sample(grid: [u32; 3], max_blocks: usize) -> Option<Sample> {
     Some(s)
 }
 
-/// Global memory a launch touched, in whole 32-byte sectors.
+/// Global memory a launch moves to or from DRAM, in whole 32-byte sectors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Footprint {
-    /// Distinct sectors x 32: exact when every block ran; for a sample, per allocation the smaller
-    /// of the sampled distinct bytes scaled like the traffic and the span the sample touched (the
-    /// first and last blocks always run, so the span covers what the grid reaches).
+    /// (Distinct sectors read + distinct sectors written) x 32: a read-modify-write sector counts
+    /// twice, as it is read in and written back. Exact when every block ran; for a sample, per
+    /// allocation and direction the sampled distinct bytes scaled like the traffic, capped by the
+    /// span the sample touched when the grid's first or last block (always run) touched the
+    /// allocation, so the sample brackets the grid's reach (operands shared across the grid).
+    /// An allocation only interior blocks touched (a multi-tensor kernel's tensors, of which the
+    /// sample ran a few and saw none of the rest) keeps the scaled bytes: they stand for the
+    /// tensors the sample did not reach.
     pub unique_bytes: f64,
     pub exact: bool,
 }
@@ -279,13 +289,17 @@ impl Footprint {
     pub fn from_raw(f: &[RawFootprint], traffic_scale: f64, exact: bool) -> Footprint {
         let unique_bytes = f
             .iter()
-            .map(|a| {
-                let sampled = 32.0 * a.unique_sectors as f64;
+            .flat_map(|a| [(a, a.load_sectors), (a, a.store_sectors)])
+            .map(|(a, sectors)| {
+                let sampled = 32.0 * sectors as f64;
+                let scaled = sampled * traffic_scale;
                 if exact {
                     sampled
-                } else {
+                } else if a.edge != 0 {
                     let span = 32.0 * (a.hi.div_ceil(32) - a.lo / 32) as f64;
-                    (sampled * traffic_scale).min(span).max(sampled)
+                    scaled.min(span).max(sampled)
+                } else {
+                    scaled
                 }
             })
             .sum();
@@ -308,6 +322,8 @@ mod tests {
     fn a_small_grid_runs_whole() {
         assert_eq!(plan_sample([4, 2, 1], 8), None);
         assert_eq!(plan_sample([1, 1, 1], 1), None);
+        // Every dimension's first and last index is at least the whole of a 2×2×2 grid.
+        assert_eq!(plan_sample([2, 2, 2], 4), None);
     }
 
     #[test]
@@ -317,11 +333,20 @@ mod tests {
             ([64, 12, 4], 32),
             ([140, 128, 1], 24),
             ([7, 3, 2], 5),
-            ([2, 2, 2], 4),
+            ([12, 64, 4], 24),
+            ([4, 4, 4], 1),
         ] {
             let s = plan_sample(grid, max).expect("sampled");
             let total: u64 = grid.iter().map(|&g| g as u64).product();
-            assert!(s.blocks.len() <= max, "{grid:?}: {} blocks", s.blocks.len());
+            assert!(
+                s.blocks.len() <= max.max(27),
+                "{grid:?}: {} blocks",
+                s.blocks.len()
+            );
+            assert!(
+                s.blocks.contains(&0) && s.blocks.contains(&(total - 1)),
+                "{grid:?}: the first and last blocks"
+            );
             assert_eq!(weight_sum(&s), total as f64, "{grid:?}");
             // The coarsest dimension (x here) is always split, its first and last index alone.
             let xs: Vec<u64> = s.blocks.iter().map(|&b| b % grid[0] as u64).collect();
@@ -378,9 +403,11 @@ mod tests {
         let f = [RawFootprint {
             alloc_base: 0,
             alloc_bytes: 1 << 20,
-            unique_sectors: 10,
+            load_sectors: 10,
+            store_sectors: 0,
             lo: 0,
             hi: 32 * 100,
+            edge: 1,
         }];
         assert_eq!(
             Footprint::from_raw(&f, 5.0, false).unique_bytes,
@@ -394,5 +421,46 @@ mod tests {
             Footprint::from_raw(&f, 50.0, true).unique_bytes,
             32.0 * 10.0
         );
+    }
+
+    #[test]
+    fn footprint_of_an_allocation_only_interior_blocks_touched_scales_with_the_traffic() {
+        // One sampled block standing for 46 that stream tensors the sample never saw: its own span
+        // says nothing of theirs, so its bytes scale like the traffic.
+        let f = [RawFootprint {
+            alloc_base: 1 << 20,
+            alloc_bytes: 1 << 20,
+            load_sectors: 683,
+            store_sectors: 0,
+            lo: (1 << 20) + 32 * 683 * 5,
+            hi: (1 << 20) + 32 * 683 * 6,
+            edge: 0,
+        }];
+        assert_eq!(
+            Footprint::from_raw(&f, 46.0, false).unique_bytes,
+            32.0 * 683.0 * 46.0
+        );
+        // The same touch by an edge block keeps the span cap.
+        let edge = [RawFootprint { edge: 1, ..f[0] }];
+        assert_eq!(
+            Footprint::from_raw(&edge, 46.0, false).unique_bytes,
+            32.0 * 683.0
+        );
+    }
+
+    #[test]
+    fn footprint_counts_a_sector_read_and_written_twice() {
+        let f = [RawFootprint {
+            alloc_base: 0,
+            alloc_bytes: 1 << 20,
+            load_sectors: 100,
+            store_sectors: 100,
+            lo: 0,
+            hi: 32 * 100,
+            edge: 1,
+        }];
+        assert_eq!(Footprint::from_raw(&f, 1.0, true).unique_bytes, 6400.0);
+        // Sampled: each direction is capped by the span on its own.
+        assert_eq!(Footprint::from_raw(&f, 3.0, false).unique_bytes, 6400.0);
     }
 }

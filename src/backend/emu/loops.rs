@@ -81,16 +81,19 @@ pub fn extend(short: &Raw, long: &Raw, k: f64) -> Raw {
                 .copied()
                 .copied()
                 .unwrap_or(RawFootprint {
-                    unique_sectors: 0,
+                    load_sectors: 0,
+                    store_sectors: 0,
                     hi: b.lo,
                     ..*b
                 });
             let end = b.alloc_base + b.alloc_bytes;
+            let most = b.alloc_bytes.div_ceil(32) + 1;
             RawFootprint {
-                unique_sectors: affine(a.unique_sectors, b.unique_sectors, k)
-                    .min(b.alloc_bytes.div_ceil(32) + 1),
+                load_sectors: affine(a.load_sectors, b.load_sectors, k).min(most),
+                store_sectors: affine(a.store_sectors, b.store_sectors, k).min(most),
                 lo: a.lo.min(b.lo),
                 hi: affine(a.hi, b.hi, k).min(end).max(b.lo),
+                edge: a.edge | b.edge,
                 ..*b
             }
         })
@@ -132,9 +135,11 @@ mod tests {
         let foot = |t: u64| RawFootprint {
             alloc_base: 4096,
             alloc_bytes: 1 << 20,
-            unique_sectors: 2 * t,
+            load_sectors: 2 * t,
+            store_sectors: t,
             lo: 4096,
             hi: 4096 + 64 * t,
+            edge: 1,
         };
         let (cs, fs) = extend(
             &(vec![c(KEEP)], vec![foot(KEEP)]),
