@@ -25,6 +25,15 @@
 //           128x128 grid would leave most SMs idle (a decode step's narrow products at batch
 //           65-256: every CTA then reads half the panel bytes, and four times as many share the
 //           work), with rung 3's bits.
+//   rung 8  gemm_bf16_t128x256_{kk,kn,mk,mn}: rung 7, and 128x256 tiles (8 warps of rung 3's
+//           64x64 warp tile) for the products whose grid still fills the GPU with them: a K step
+//           moves (128 + 256) x 32 operand elements for 2 x 128 x 256 x 32 FLOPs, a third more
+//           FLOPs per byte of L2 traffic than 128x128, with rung 3's bits (no split, the same
+//           mma sequence per element).
+//   rung 9  gemm_bf16_rows2_kk: rung 8, and the few-row kernel's columns per warp (8, 16 or 32)
+//           chosen for the least operand traffic per round of blocks: every warp reads all of
+//           A's rows, so at 64 rows and 8 columns A's re-reads are eight times the weights' bytes;
+//           16 columns halve them and keep a block per SM on a 1536-wide product. Rung 3's bits.
 // (Rung 5, wgmma/TMA for sm_90a, is kernels/gemm_sm90.cu.)
 // Layout suffixes name the contiguous index of A then B: k (A = x [M, K], B = W [N, K]) or m / n
 // (A stored [K, M], B stored [K, N]); x W^T is kk, dY W is kn, dY^T X is mn.
@@ -464,6 +473,16 @@ RLVR_KERNEL_BOUNDED(gemm_bf16_t64_kk, 128, GEMM_PIPE_PARAMS) {
     gemm_pipeline<64, 64, 2, 2, 4, true, true, true, true, 8>(GEMM_PIPE_ARGS);
 }
 
+// Rung 8's tile: 128 x 256, 8 warps (2 x 4) of rung 3's 64 x 64 warp tile, rung 3's stages,
+// swizzle, tile order and staged epilogue (the f32 tile, 132 KiB, is the shared-memory peak).
+// Per warp the ldmatrix : mma ratio is rung 3's; per block each operand byte feeds twice the
+// columns (A) or as many rows (B), so the L2 traffic per FLOP falls by a quarter.
+#define GEMM_RUNG8(AK, BK) gemm_pipeline<128, 256, 2, 4, 4, AK, BK, true, true, 8>(GEMM_PIPE_ARGS)
+RLVR_KERNEL_BOUNDED(gemm_bf16_t128x256_kk, 256, GEMM_PIPE_PARAMS) { GEMM_RUNG8(true, true); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_t128x256_kn, 256, GEMM_PIPE_PARAMS) { GEMM_RUNG8(true, false); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_t128x256_mk, 256, GEMM_PIPE_PARAMS) { GEMM_RUNG8(false, true); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_t128x256_mn, 256, GEMM_PIPE_PARAMS) { GEMM_RUNG8(false, false); }
+
 // Rung 6 (A = x [M, K], B = W [N, K], both k-contiguous; M <= 64, splits = 1): one warp per n8
 // tile (or four) of C and every row (up to GEMM_ROWS_MT m16 tiles), the whole K in order, the operands
 // straight from global memory into the mma fragments. Every element of C runs the mma.sync
@@ -515,8 +534,9 @@ static __device__ __forceinline__ void rows_a_frag(uint32_t (&af)[4], const bf16
     rows_frag(af[1], af[3], a + int64_t(min(m1, M - 1)) * lda, m1 < M, ks, K);
 }
 
-// NT n8 tiles per warp: 1 keeps the grid at N / 8 blocks for narrow products; 4 reads each A
-// fragment once for 32 columns where the grid is wide enough anyway (the launcher picks).
+// NT n8 tiles per warp: 1 keeps the grid at N / 8 blocks for narrow products; 2 and 4 read each
+// A fragment once for 16 or 32 columns, where the A re-reads they save outweigh the blocks they
+// take from the grid (the launcher picks, rung 9; rung 6 knows only 1 and 4).
 template <int NT>
 static __device__ __forceinline__ void gemm_rows(GEMM_PIPE_PARAMS) {
     const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
@@ -567,6 +587,7 @@ static __device__ __forceinline__ void gemm_rows(GEMM_PIPE_PARAMS) {
 
 RLVR_KERNEL_BOUNDED(gemm_bf16_rows_kk, 32, GEMM_PIPE_PARAMS) { gemm_rows<1>(GEMM_PIPE_ARGS); }
 RLVR_KERNEL_BOUNDED(gemm_bf16_rows4_kk, 32, GEMM_PIPE_PARAMS) { gemm_rows<4>(GEMM_PIPE_ARGS); }
+RLVR_KERNEL_BOUNDED(gemm_bf16_rows2_kk, 32, GEMM_PIPE_PARAMS) { gemm_rows<2>(GEMM_PIPE_ARGS); }
 
 // Rung 6 with SwiGLU fused (the decode step's MLP input): gate = A Bᵀ and up = A (B + batch_b)ᵀ
 // (the two halves of a packed [2, N, K] weight), out [M, N] = silu(gate) * up. Each gate and up

@@ -145,6 +145,7 @@ fn cost_of(l: &LaunchCount, a: &AttnWork) -> OpCost {
         _ if k.starts_with("gemm_bf16_ldsm_")
             || k.starts_with("gemm_bf16_t128_")
             || k.starts_with("gemm_bf16_t64_")
+            || k.starts_with("gemm_bf16_t128x256_")
             || k.starts_with("gemm_bf16_rows") =>
         {
             let splits = arg(16).max(1.0);

@@ -304,6 +304,8 @@ pub enum TensorMapArg {
 
 /// SMs of an H100 SXM: what the emulator reports as its multiprocessor count.
 pub const H100_SMS: usize = 132;
+/// Dynamic shared memory an H100 block may opt in to (227 KiB).
+pub const H100_SMEM_PER_BLOCK: usize = 227 * 1024;
 
 /// What a kernel launcher needs from a device. Implemented by the CUDA `Gpu` and the `EmuDevice`.
 pub trait KernelDevice: Send + Sync {
@@ -315,6 +317,10 @@ pub trait KernelDevice: Send + Sync {
     /// Streaming multiprocessors (persistent kernels launch one block per SM).
     fn sm_count(&self) -> usize {
         H100_SMS
+    }
+    /// Most dynamic shared memory one block may opt in to (the emulator: an H100's 227 KiB).
+    fn max_smem_per_block(&self) -> usize {
+        H100_SMEM_PER_BLOCK
     }
     /// Encodes a 2-D tensor map (`cuTensorMapEncodeTiled`) as the device's kernels take it.
     fn tensor_map(&self, _spec: &TensorMapSpec) -> Result<TensorMapArg> {

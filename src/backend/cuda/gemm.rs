@@ -2,7 +2,9 @@
 //! accumulation), its ladder of kernels (`GemmRung`) and the choice of kernel for a problem.
 use super::bias::bias_add_bf16;
 use super::cast::residual_add_bf16;
-use super::device::{alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg, LoopArg};
+use super::device::{
+    alloc, DevBuf, KernelArgs, KernelDevice, LaunchCfg, LoopArg, H100_SMEM_PER_BLOCK,
+};
 use super::gemm_sm90::{launch_wgmma, wgmma_kernel, wgmma_opted_in, wgmma_tile};
 use anyhow::{bail, Result};
 use half::bf16;
@@ -82,13 +84,21 @@ pub enum GemmRung {
     /// 64×64 tiles) where the 128×128 grid would leave SMs idle ([`small_tiles_win`]): a decode
     /// step's narrow products at batch 65–256. Rung 3's bits.
     GridFill = 7,
+    /// Rung 7, with 128×256 tiles (`gemm_bf16_t128x256_*`, 8 warps of rung 3's 64×64) for the
+    /// unsplit products whose grid those still fill ([`wide_tiles_win`]): a third more FLOPs per
+    /// byte of operand traffic. Rung 3's bits.
+    WideTiles = 8,
+    /// Rung 8, with rung 6's few-row kernel taking 8, 16 (`gemm_bf16_rows2_kk`) or 32 columns per
+    /// warp, whichever moves the fewest operand bytes per round of blocks ([`rows_columns`]).
+    /// Rung 3's bits.
+    RowsBalanced = 9,
 }
 
 /// Most rows rung 6's few-row kernel takes (four m16 tiles per warp; GEMM_ROWS_MT).
 pub const ROWS_MAX_M: usize = 64;
 
 impl GemmRung {
-    pub const ALL: [GemmRung; 7] = [
+    pub const ALL: [GemmRung; 9] = [
         GemmRung::Strided,
         GemmRung::Layouts,
         GemmRung::Tiles,
@@ -96,9 +106,11 @@ impl GemmRung {
         GemmRung::Wgmma,
         GemmRung::Rows,
         GemmRung::GridFill,
+        GemmRung::WideTiles,
+        GemmRung::RowsBalanced,
     ];
     /// The best rung on every device (mma.sync).
-    pub const BEST: GemmRung = GemmRung::GridFill;
+    pub const BEST: GemmRung = GemmRung::RowsBalanced;
 
     /// What the device model runs: [`GemmRung::BEST`], or the wgmma rung when `RLVR_GEMM_WGMMA=1`
     /// (it has not run on a GPU yet; on devices other than sm_90 the plan still takes rung 3/4).
@@ -133,6 +145,12 @@ impl GemmRung {
             GemmRung::Rows => "rung 4 + a warp per 8 columns for <= 64 token rows, rung 3's bits",
             GemmRung::GridFill => {
                 "rung 6 + 64x64 tiles where 128x128 ones leave SMs idle, rung 3's bits"
+            }
+            GemmRung::WideTiles => {
+                "rung 7 + 128x256 tiles (8 warps) where their grid still fills the GPU, rung 3's bits"
+            }
+            GemmRung::RowsBalanced => {
+                "rung 8 + 8/16/32 columns per warp for <= 64 rows by operand traffic, rung 3's bits"
             }
         }
     }
@@ -274,7 +292,7 @@ pub fn gemm_bf16_with(
     {
         bail!("gemm_bf16: problem {g:?} exceeds the launch limits");
     }
-    let plan = plan_at(g, a, b, off, o.rung, o.split_k, dev.has_sm90a());
+    let plan = plan_at(g, a, b, off, o.rung, o.split_k, device_caps(dev));
     let epilogue = o.bias.is_some() || o.residual.is_some();
     if epilogue && !plan.fused_epilogue() && c_f32.is_some() {
         bail!(
@@ -427,9 +445,9 @@ fn launch_pipe(
     o: &GemmOpts<'_>,
     plan: &GemmPlan,
 ) -> Result<()> {
-    let (a_k, b_k, threads, smem) = match plan.kind {
-        Kind::Pipe { a_k, b_k } => (a_k, b_k, 128, plan.tile.smem_bytes(a_k, b_k)),
-        Kind::Rows => (true, true, 32, 0),
+    let (a_k, b_k, smem) = match plan.kind {
+        Kind::Pipe { a_k, b_k } => (a_k, b_k, plan.tile.smem_bytes(a_k, b_k)),
+        Kind::Rows => (true, true, 0),
         _ => bail!("gemm_bf16: {} is not a pipelined kernel", plan.kernel),
     };
     let t = plan.tile;
@@ -439,7 +457,7 @@ fn launch_pipe(
     }
     let cfg = LaunchCfg {
         grid: [tiles as u32, 1, (g.batch * plan.splits) as u32],
-        block: [threads, 1, 1],
+        block: [32 * t.warps as u32, 1, 1],
         smem_bytes: smem as u32,
     };
     let fused = plan.fused_epilogue();
@@ -496,7 +514,7 @@ pub fn gemm_bf16_rows_swiglu(
         GemmOffsets::default(),
         rung,
         false,
-        dev.has_sm90a(),
+        device_caps(dev),
     );
     if plan.kind != Kind::Rows || m == 0 || f == 0 {
         return Ok(false);
@@ -597,6 +615,8 @@ pub struct TileCfg {
     pub swizzled: bool,
     /// Accumulators staged through shared memory for the vectorised epilogue.
     pub staged_epilogue: bool,
+    /// Warps of a block.
+    pub warps: usize,
 }
 
 impl TileCfg {
@@ -630,6 +650,7 @@ const FIRST_TILE: TileCfg = TileCfg {
     stages: 2,
     swizzled: false,
     staged_epilogue: false,
+    warps: 4,
 };
 const LAYOUTS_TILE: TileCfg = FIRST_TILE;
 /// Rung 6's few-row kernels: all rows (at most 64) by 8 (or 32) columns per one-warp block, K in
@@ -641,6 +662,7 @@ const ROWS_TILE: TileCfg = TileCfg {
     stages: 0,
     swizzled: false,
     staged_epilogue: false,
+    warps: 1,
 };
 /// Rung 7's tile for token rows past rung 6's: rung 3's pipeline on 64×64 tiles.
 const SMALL_TILE: TileCfg = TileCfg {
@@ -655,16 +677,33 @@ const SMALL_TILE: TileCfg = TileCfg {
 /// small tile wins where its four times as many blocks need fewer than twice the rounds. (A fixed
 /// count, not the device's, so that every device plans alike.)
 pub fn small_tiles_win(g: &Gemm) -> bool {
-    let cost = |t: &TileCfg| {
-        let ctas = g.m.div_ceil(t.bm) * g.n.div_ceil(t.bn) * g.batch;
-        ctas.div_ceil(SPLIT_TARGET_CTAS) * (t.bm + t.bn)
-    };
-    cost(&SMALL_TILE) < cost(&BIG_TILE)
+    tile_cost(g, &SMALL_TILE) < tile_cost(g, &BIG_TILE)
 }
 const ROWS4_TILE: TileCfg = TileCfg {
     bn: 32,
     ..ROWS_TILE
 };
+const ROWS2_TILE: TileCfg = TileCfg {
+    bn: 16,
+    ..ROWS_TILE
+};
+
+/// Columns per warp (8, 16 or 32) of rung 9's few-row kernel for `g` (at most 64 rows). Every
+/// warp reads all of A's rows (padded to m16 tiles) and its columns of B over the whole K, so a
+/// block moves (rows + columns) · K operand elements and, as for the tiles, the cost is that
+/// times the rounds of [`SPLIT_TARGET_CTAS`] blocks; ties go to the narrower warp (more blocks in
+/// flight). Up to 8 rows A is small next to the weights and a warp per 8 columns stays.
+pub fn rows_columns(g: &Gemm) -> usize {
+    if g.m <= 8 {
+        return 8;
+    }
+    let rows = g.m.div_ceil(16) * 16;
+    let cost =
+        |cols: usize| (g.n.div_ceil(cols) * g.batch).div_ceil(SPLIT_TARGET_CTAS) * (rows + cols);
+    [16, 32]
+        .into_iter()
+        .fold(8, |best, c| if cost(c) < cost(best) { c } else { best })
+}
 const BIG_TILE: TileCfg = TileCfg {
     bm: 128,
     bn: 128,
@@ -672,7 +711,37 @@ const BIG_TILE: TileCfg = TileCfg {
     stages: 4,
     swizzled: true,
     staged_epilogue: true,
+    warps: 4,
 };
+/// Rung 8's tile: rung 3's pipeline on 128×256 tiles, 8 warps of 64×64.
+const WIDE_TILE: TileCfg = TileCfg {
+    bn: 256,
+    warps: 8,
+    ..BIG_TILE
+};
+
+/// Whether rung 8's 128×256 tiles beat rung 3's 128×128 ones on an unsplit product `g` on a
+/// device whose blocks may opt in to `smem_limit` bytes of shared memory. The cost model of
+/// [`small_tiles_win`] (rounds of [`SPLIT_TARGET_CTAS`] blocks times bm + bn), and at least one
+/// whole round of wide blocks: a 128×128 block shares its SM with a second one, so half as many
+/// wide blocks that leave SMs idle lose to the full grid of small ones on hardware, whatever
+/// the round count says. And more than one row of tiles: with one, every B tile is read once
+/// whatever the width, and the wide tile saves only re-reads of A's few rows (a decode step's
+/// LM head at 128 rows, bound by reading the weights).
+pub fn wide_tiles_win(g: &Gemm, a_k: bool, b_k: bool, smem_limit: usize) -> bool {
+    let wide_ctas = g.m.div_ceil(WIDE_TILE.bm) * g.n.div_ceil(WIDE_TILE.bn) * g.batch;
+    WIDE_TILE.smem_bytes(a_k, b_k) <= smem_limit
+        && g.m > WIDE_TILE.bm
+        && wide_ctas >= SPLIT_TARGET_CTAS
+        && tile_cost(g, &WIDE_TILE) < tile_cost(g, &BIG_TILE)
+}
+
+/// Rounds of [`SPLIT_TARGET_CTAS`] blocks `g` needs on tile `t`, times the operand elements per K
+/// step of one block (its time where L2 traffic binds).
+fn tile_cost(g: &Gemm, t: &TileCfg) -> usize {
+    let ctas = g.m.div_ceil(t.bm) * g.n.div_ceil(t.bn) * g.batch;
+    ctas.div_ceil(SPLIT_TARGET_CTAS) * (t.bm + t.bn)
+}
 
 /// CTAs that fill the GPU once (an H100 SXM has 132 SMs). A fixed number, not the device's, so
 /// that the split — and with it the summation order — is the same on every device.
@@ -753,14 +822,34 @@ pub fn gemm_plan(
         GemmOffsets::default(),
         rung,
         split_k,
-        dev.has_sm90a(),
+        device_caps(dev),
     )
+}
+
+/// What the plan needs to know of a device. The bits never depend on it: a device without sm_90a
+/// runs rung 5's products on rung 3 (or 4), one without 132 KiB of shared memory per block runs
+/// rung 8's 128×256 tiles as 128×128 ones, with the same bits.
+#[derive(Clone, Copy, Debug)]
+struct DeviceCaps {
+    sm90a: bool,
+    smem_per_block: usize,
+}
+
+fn device_caps(dev: &dyn KernelDevice) -> DeviceCaps {
+    DeviceCaps {
+        sm90a: dev.has_sm90a(),
+        smem_per_block: dev.max_smem_per_block(),
+    }
 }
 
 /// [`gemm_plan`] on an sm_90 device for operands with 16-byte aligned bases (for counts and tests
 /// without buffers).
 pub fn gemm_plan_aligned(g: &Gemm, rung: GemmRung, split_k: bool) -> GemmPlan {
-    plan_for(g, true, true, rung, split_k, true)
+    let h100 = DeviceCaps {
+        sm90a: true,
+        smem_per_block: H100_SMEM_PER_BLOCK,
+    };
+    plan_for(g, true, true, rung, split_k, h100)
 }
 
 fn plan_at(
@@ -770,18 +859,11 @@ fn plan_at(
     off: GemmOffsets,
     rung: GemmRung,
     split_k: bool,
-    sm90a: bool,
+    caps: DeviceCaps,
 ) -> GemmPlan {
     let base_ok =
         |buf: &DevBuf<bf16>, at: usize| (buf.raw().device_ptr() + 2 * at as u64).is_multiple_of(16);
-    plan_for(
-        g,
-        base_ok(a, off.a),
-        base_ok(b, off.b),
-        rung,
-        split_k,
-        sm90a,
-    )
+    plan_for(g, base_ok(a, off.a), base_ok(b, off.b), rung, split_k, caps)
 }
 
 /// Whether an operand with strides `s` can be staged by 16-byte cp.async: contiguous along k or
@@ -805,7 +887,7 @@ fn plan_for(
     b_base: bool,
     rung: GemmRung,
     split_k: bool,
-    sm90a: bool,
+    caps: DeviceCaps,
 ) -> GemmPlan {
     let layouts = (stageable(&g.a, g.batch), stageable(&g.b, g.batch));
     let first = |kind, kernel| GemmPlan {
@@ -828,8 +910,9 @@ fn plan_for(
     }
     // Rung 5 needs an sm_90 device and K >= 1 (TMA takes the same 16-byte aligned rows as
     // cp.async); elsewhere the same problem runs on rung 3 (rung 4 when it may split).
+    let requested = rung;
     let rung = match rung {
-        GemmRung::Wgmma if sm90a && g.k > 0 => {
+        GemmRung::Wgmma if caps.sm90a && g.k > 0 => {
             let tile = wgmma_tile(g.n);
             return GemmPlan {
                 kernel: wgmma_kernel(&tile, a_k, b_k),
@@ -842,35 +925,55 @@ fn plan_for(
         GemmRung::Wgmma if split_k => GemmRung::SplitK,
         GemmRung::Wgmma => GemmRung::Tiles,
         // Token rows only: a product that may split K (weight gradients) is rung 4's.
-        GemmRung::Rows | GemmRung::GridFill if a_k && b_k && !split_k && g.m <= ROWS_MAX_M => {
-            // Four n8 tiles per warp read each A fragment once for 32 columns: worth it above 8
-            // rows (A's traffic grows with them), where that still leaves a block per SM (a fixed
-            // count, like split-K's, so every device plans alike).
-            let wide = g.m > 8 && g.n.div_ceil(ROWS4_TILE.bn) >= SPLIT_TARGET_CTAS;
+        GemmRung::Rows | GemmRung::GridFill | GemmRung::WideTiles | GemmRung::RowsBalanced
+            if a_k && b_k && !split_k && g.m <= ROWS_MAX_M =>
+        {
+            let columns = if rung == GemmRung::RowsBalanced {
+                rows_columns(g)
+            } else if g.m > 8 && g.n.div_ceil(ROWS4_TILE.bn) >= SPLIT_TARGET_CTAS {
+                // Rung 6: four n8 tiles per warp read each A fragment once for 32 columns, worth
+                // it above 8 rows (A's traffic grows with them) where that still leaves a block
+                // per SM (a fixed count, like split-K's, so every device plans alike).
+                32
+            } else {
+                8
+            };
+            let (kernel, tile) = match columns {
+                32 => ("gemm_bf16_rows4_kk", ROWS4_TILE),
+                16 => ("gemm_bf16_rows2_kk", ROWS2_TILE),
+                _ => ("gemm_bf16_rows_kk", ROWS_TILE),
+            };
             return GemmPlan {
-                kernel: if wide {
-                    "gemm_bf16_rows4_kk"
+                kernel,
+                rung: if columns == 16 {
+                    GemmRung::RowsBalanced
                 } else {
-                    "gemm_bf16_rows_kk"
+                    GemmRung::Rows
                 },
-                rung: GemmRung::Rows,
-                tile: if wide { ROWS4_TILE } else { ROWS_TILE },
+                tile,
                 splits: 1,
                 kind: Kind::Rows,
             };
         }
-        GemmRung::GridFill if a_k && b_k && !split_k && small_tiles_win(g) => {
+        GemmRung::GridFill | GemmRung::WideTiles | GemmRung::RowsBalanced
+            if a_k && b_k && !split_k && small_tiles_win(g) =>
+        {
             return GemmPlan {
                 kernel: "gemm_bf16_t64_kk",
-                rung,
+                rung: GemmRung::GridFill,
                 tile: SMALL_TILE,
                 splits: 1,
                 kind: Kind::Pipe { a_k, b_k },
             };
         }
-        GemmRung::Rows | GemmRung::GridFill => GemmRung::SplitK,
+        GemmRung::Rows | GemmRung::GridFill | GemmRung::WideTiles | GemmRung::RowsBalanced => {
+            GemmRung::SplitK
+        }
         r => r,
     };
+    let wide = rung == GemmRung::SplitK
+        && matches!(requested, GemmRung::WideTiles | GemmRung::RowsBalanced)
+        && wide_tiles_win(g, a_k, b_k, caps.smem_per_block);
     let tile = if rung == GemmRung::Layouts {
         LAYOUTS_TILE
     } else {
@@ -882,12 +985,30 @@ fn plan_for(
     } else {
         1
     };
+    if wide && splits == 1 {
+        return GemmPlan {
+            kernel: wide_kernel(a_k, b_k),
+            rung: GemmRung::WideTiles,
+            tile: WIDE_TILE,
+            splits,
+            kind: Kind::Pipe { a_k, b_k },
+        };
+    }
     GemmPlan {
         kernel: pipe_kernel(rung, a_k, b_k),
         rung,
         tile,
         splits,
         kind: Kind::Pipe { a_k, b_k },
+    }
+}
+
+fn wide_kernel(a_k: bool, b_k: bool) -> &'static str {
+    match (a_k, b_k) {
+        (true, true) => "gemm_bf16_t128x256_kk",
+        (true, false) => "gemm_bf16_t128x256_kn",
+        (false, true) => "gemm_bf16_t128x256_mk",
+        (false, false) => "gemm_bf16_t128x256_mn",
     }
 }
 
@@ -953,6 +1074,100 @@ mod tests {
         // Rung 6 never takes the small tiles.
         let r6 = gemm_plan_aligned(&x_wt(1, 256, 1536, 1536), GemmRung::Rows, false);
         assert_eq!(r6.kernel, "gemm_bf16_t128_kk");
+    }
+
+    #[test]
+    fn rung_8_takes_wide_tiles_only_where_their_grid_still_fills_the_gpu() {
+        let plan = |g: &Gemm, split_k| gemm_plan_aligned(g, GemmRung::WideTiles, split_k);
+        // Qwen2.5-1.5B training products at 8 x 1024 tokens: q/o, gate|up, down and the LM head's
+        // chunk forward, and their dY·W products, fill the GPU several times with 128×256 tiles.
+        for (batch, n, k) in [(1, 1536, 1536), (2, 8960, 1536), (1, 1536, 8960)] {
+            let p = plan(&x_wt(batch, 8192, n, k), false);
+            assert_eq!(
+                (p.kernel, p.rung, p.splits),
+                ("gemm_bf16_t128x256_kk", GemmRung::WideTiles, 1),
+                "{n}x{k}"
+            );
+        }
+        let dx = Gemm {
+            b: Strides::cols(1536, 8960),
+            ..x_wt(1, 8192, 1536, 8960)
+        };
+        assert_eq!(plan(&dx, false).kernel, "gemm_bf16_t128x256_kn");
+        // k/v (256 wide): 64 tiles of 128×128 fill half the GPU in one round; 128×256 would
+        // leave three quarters idle.
+        assert_eq!(
+            plan(&x_wt(1, 8192, 256, 1536), false).kernel,
+            "gemm_bf16_t128_kk"
+        );
+        // A weight gradient that rung 4 would split keeps its split (and bits); one whose wide
+        // grid fills the GPU takes the wide tiles (up/gate: 70 × 6 blocks), one whose wide grid
+        // would leave SMs idle keeps 128×128 (q/o: 12 × 6 = 72 wide blocks against 144).
+        let dw = |m: usize, n: usize| Gemm {
+            a: Strides::cols(m, 8192),
+            b: Strides::cols(n, 8192),
+            ..x_wt(1, m, n, 8192)
+        };
+        let narrow = plan(&dw(256, 1536), true);
+        assert_eq!((narrow.rung, narrow.splits > 1), (GemmRung::SplitK, true));
+        assert_eq!(plan(&dw(8960, 1536), true).kernel, "gemm_bf16_t128x256_mn");
+        assert_eq!(plan(&dw(1536, 1536), true).kernel, "gemm_bf16_t128_mn");
+        // Decode at batch 128: gate|up's 70 wide blocks would leave SMs idle, and the LM head
+        // has one row of tiles (each weight tile read once either way); at batch 256 it has two.
+        assert_eq!(
+            plan(&x_wt(2, 128, 8960, 1536), false).kernel,
+            "gemm_bf16_t128_kk"
+        );
+        assert_eq!(
+            plan(&x_wt(1, 128, 151936, 1536), false).kernel,
+            "gemm_bf16_t128_kk"
+        );
+        assert_eq!(
+            plan(&x_wt(1, 256, 151936, 1536), false).kernel,
+            "gemm_bf16_t128x256_kk"
+        );
+        // Decode-sized products keep rung 6's and 7's kernels.
+        assert_eq!(
+            plan(&x_wt(1, 64, 1536, 1536), false).kernel,
+            "gemm_bf16_rows_kk"
+        );
+        assert_eq!(
+            plan(&x_wt(1, 256, 1536, 1536), false).kernel,
+            "gemm_bf16_t64_kk"
+        );
+        // A device without 132 KiB of shared memory per block runs the 128×128 tiles.
+        let small_smem = DeviceCaps {
+            sm90a: false,
+            smem_per_block: 99 * 1024,
+        };
+        let g = x_wt(1, 8192, 1536, 1536);
+        let p = plan_for(&g, true, true, GemmRung::WideTiles, false, small_smem);
+        assert_eq!(p.kernel, "gemm_bf16_t128_kk");
+        assert_eq!(WIDE_TILE.smem_bytes(true, true), 4 * 128 * (256 + 8));
+    }
+
+    #[test]
+    fn rung_9_takes_16_columns_per_warp_where_they_move_the_fewest_bytes_per_round() {
+        let plan = |g: &Gemm| gemm_plan_aligned(g, GemmRung::RowsBalanced, false);
+        // Qwen2.5-1.5B decode at batch 64: qkv (2048), o and down (1536) as 96–128 blocks of 16
+        // columns (rung 6: 192–256 one-warp blocks, each reading all 64 rows of x).
+        for (n, k) in [(2048, 1536), (1536, 1536), (1536, 8960)] {
+            let p = plan(&x_wt(1, 64, n, k));
+            assert_eq!(
+                (p.kernel, p.rung),
+                ("gemm_bf16_rows2_kk", GemmRung::RowsBalanced),
+                "{n}x{k}"
+            );
+        }
+        // gate|up (2 × 8960) keeps 32 columns, batch 1 keeps 8, as rung 6.
+        assert_eq!(plan(&x_wt(2, 64, 8960, 1536)).kernel, "gemm_bf16_rows4_kk");
+        assert_eq!(plan(&x_wt(1, 1, 1536, 1536)).kernel, "gemm_bf16_rows_kk");
+        assert_eq!(rows_columns(&x_wt(1, 8, 1536, 1536)), 8);
+        // A narrow product whose 16-column grid would not save a round keeps 8.
+        assert_eq!(rows_columns(&x_wt(1, 64, 96, 64)), 8);
+        // Rung 6 never takes 16 columns.
+        let r6 = gemm_plan_aligned(&x_wt(1, 64, 1536, 1536), GemmRung::Rows, false);
+        assert_eq!(r6.kernel, "gemm_bf16_rows_kk");
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub fn wgmma_tile(n: usize) -> TileCfg {
         stages: if wide { 4 } else { 5 },
         swizzled: true,
         staged_epilogue: false,
+        warps: 12,
     }
 }
 

@@ -230,6 +230,15 @@ impl KernelDevice for Gpu {
             .map_or(super::device::H100_SMS, |n| n.max(1) as usize)
     }
 
+    fn max_smem_per_block(&self) -> usize {
+        // Unknown: the 48 KiB every device has (the largest tiles then stay off).
+        self.ctx
+            .attribute(
+                sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+            )
+            .map_or(DEFAULT_SMEM_LIMIT as usize, |n| n.max(0) as usize)
+    }
+
     fn tensor_map(&self, spec: &TensorMapSpec) -> Result<TensorMapArg> {
         Ok(TensorMapArg::Value(encode_tensor_map(spec)?))
     }

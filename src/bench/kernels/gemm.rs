@@ -29,6 +29,8 @@ pub const LADDER: Ladder = Ladder {
         (5, GemmRung::Wgmma.idea()),
         (6, GemmRung::Rows.idea()),
         (7, GemmRung::GridFill.idea()),
+        (8, GemmRung::WideTiles.idea()),
+        (9, GemmRung::RowsBalanced.idea()),
     ],
     best: GemmRung::BEST.number(),
 };
@@ -155,6 +157,25 @@ fn cases(plan: &Plan) -> Vec<Case> {
             64,
             256,
             64,
+            kind,
+        ));
+    }
+    // All 64 rows by 1536 columns: rung 9's 16 columns per warp (96 blocks in one round).
+    v.push(case(
+        "64x1536x32 x·Wᵀ (few rows, 16 per warp)".into(),
+        64,
+        1536,
+        32,
+        "fwd",
+    ));
+    // Two rows of 128-row tiles and 66 of 256 columns in every layout: rung 8's 128x256 kernels
+    // (132 blocks, one round, against two rounds of 264 128x128 blocks).
+    for kind in ["fwd", "dx", "dw", "mk"] {
+        v.push(case(
+            format!("136x16896x32 {kind} (128x256 grid)"),
+            136,
+            16896,
+            32,
             kind,
         ));
     }
@@ -337,9 +358,10 @@ mod tests {
             2 * 4096u64.pow(3)
         );
         // the squares, six per model (seven for 7B) and six decode products each (rungs 6, 7), the
-        // two that reach every kernel of rungs 1-4, the wide few-row one and the four 256-wide
-        // ones that reach rung 5's wide kernels
-        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 3 * 6 + 2 + 1 + 4);
+        // two that reach every kernel of rungs 1-4, the wide few-row one, the four 256-wide ones
+        // that reach rung 5's wide kernels, the 16-column few-row one (rung 9) and the four that
+        // reach rung 8's 128x256 kernels
+        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 3 * 6 + 2 + 1 + 4 + 1 + 4);
         let dw = cs
             .iter()
             .find(|c| c.label.starts_with("7B down dYᵀ"))
@@ -383,5 +405,19 @@ mod tests {
         let up4 = get("1.5B up x·Wᵀ 8192x8960x1536", 4);
         let up3 = get("1.5B up x·Wᵀ 8192x8960x1536", 3);
         assert_eq!(up4, up3);
+        // 128×256 tiles move three quarters of 128×128's operand bytes in half the blocks.
+        let f8 = get("4096x4096x4096 x·Wᵀ", 8);
+        assert_eq!(
+            (4 * f8.operand_bytes, 2 * f8.ctas),
+            (3 * f3.operand_bytes, f3.ctas)
+        );
+        // At 64 rows, 16 columns per warp read x half as often as 8 (o: 1536 wide, K 1536).
+        let o6 = get("1.5B decode qkv 64x2048x1536", 6);
+        let o9 = get("1.5B decode qkv 64x2048x1536", 9);
+        assert_eq!((o6.ctas, o9.ctas), (256, 128));
+        let x_bytes = |ctas: u64| ctas * 64 * 1536 * 2;
+        let w_bytes = 2048 * 1536 * 2;
+        assert_eq!(o6.operand_bytes, x_bytes(256) + w_bytes);
+        assert_eq!(o9.operand_bytes, x_bytes(128) + w_bytes);
     }
 }

@@ -92,6 +92,10 @@ impl KernelDevice for Tracked<'_> {
         self.inner.sm_count()
     }
 
+    fn max_smem_per_block(&self) -> usize {
+        self.inner.max_smem_per_block()
+    }
+
     fn tensor_map(&self, spec: &TensorMapSpec) -> Result<TensorMapArg> {
         self.inner.tensor_map(spec)
     }

@@ -68,6 +68,10 @@ impl KernelDevice for MemoryMeter<'_> {
         self.inner.sm_count()
     }
 
+    fn max_smem_per_block(&self) -> usize {
+        self.inner.max_smem_per_block()
+    }
+
     fn tensor_map(&self, spec: &TensorMapSpec) -> Result<TensorMapArg> {
         self.inner.tensor_map(spec)
     }

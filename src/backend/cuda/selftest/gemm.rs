@@ -3,8 +3,10 @@
 //! output, a NaN-filled f32 output that beta = 0 must not read, the fused bias + residual
 //! epilogue, and split-K, against `backend::cpu::gemm` (f32) on the same bf16-rounded operands;
 //! rung 6's few-row kernel and rung 7's small tiles also bit for bit against rung 3 (the decode
-//! step's products must keep the training forward's bits at every batch), and the fused gate/up +
-//! SwiGLU kernel bit for bit against the batched product followed by `swiglu_fwd_bf16`.
+//! step's products must keep the training forward's bits at every batch), rung 8's wide tiles in
+//! every layout against the CPU and bit for bit against rung 3, rung 9's 16-column few-row
+//! kernel bit for bit against rung 3, and the fused gate/up + SwiGLU
+//! kernel bit for bit against the batched product followed by `swiglu_fwd_bf16`.
 use super::super::device::{download, upload, DevBuf, KernelDevice};
 use super::super::gemm::{
     gate_up_gemm, gemm_bf16_rows_swiglu, gemm_bf16_with, gemm_plan, rows_swiglu_kernel, Gemm,
@@ -89,16 +91,18 @@ pub fn run(c: &mut Checks) {
     if !c.wants("gemm") {
         return;
     }
-    // Rung 5 runs in selftest/gemm_sm90.rs, rungs 6 and 7 below, each on its own copy of the
-    // input stream (the checks after them keep the inputs they had before those rungs existed).
+    // Rung 5 runs in selftest/gemm_sm90.rs, rungs 6-9 below, each on its own copy of the input
+    // stream (the checks after them keep the inputs they had before those rungs existed).
     for rung in GemmRung::ALL
         .into_iter()
-        .filter(|r| !matches!(r, GemmRung::Wgmma | GemmRung::Rows | GemmRung::GridFill))
+        .filter(|r| r.number() <= 4 && *r != GemmRung::Wgmma)
     {
         run_rung(c, rung);
     }
     run_rows(c);
     run_grid_fill(c);
+    run_wide_tiles(c);
+    run_rows_balanced(c);
     for (batch, m, n, k) in split_shapes(c.set) {
         for layout in ["kk", "mn"] {
             let shape = format!("r4 split {layout} b{batch} {m}x{n}x{k}");
@@ -124,7 +128,7 @@ fn run_rows(c: &mut Checks) {
         let (batch, m, n, k) = dims;
         let shape = format!("r6 b{batch} {m}x{n}x{k} = r3");
         c.check("gemm_bf16_rows_kk", &shape, |dev, rng| {
-            check_same_bits(dev, rng, dims, GemmRung::Rows, &shape)
+            check_same_bits(dev, rng, dims, "kk", GemmRung::Rows, &shape)
         });
     }
     for (_, m, f, d) in rows_shapes(c.set) {
@@ -146,10 +150,79 @@ fn run_grid_fill(c: &mut Checks) {
         let (batch, m, n, k) = dims;
         let shape = format!("r7 b{batch} {m}x{n}x{k} = r3");
         c.check("gemm_bf16_t64_kk", &shape, |dev, rng| {
-            check_same_bits(dev, rng, dims, rung, &shape)
+            check_same_bits(dev, rng, dims, "kk", rung, &shape)
         });
     }
     c.rng = stream;
+}
+
+/// Rung 8 on the ladder's checks (where its tiles do not win it runs rung 7's plan) and, where it
+/// picks its 128×256 tiles, in every layout against the CPU and bit for bit against rung 3, on a
+/// copy of the input stream.
+fn run_wide_tiles(c: &mut Checks) {
+    let stream = c.rng.clone();
+    let rung = GemmRung::WideTiles;
+    run_rung(c, rung);
+    for dims in wide_tiles_shapes(c.set) {
+        let (batch, m, n, k) = dims;
+        for layout in LAYOUTS {
+            let shape = format!("r8 {layout} b{batch} {m}x{n}x{k}");
+            c.check("gemm_bf16", &shape, |dev, rng| {
+                let p = Problem {
+                    dims,
+                    layout,
+                    rung,
+                    split_k: false,
+                };
+                check_gemm(dev, rng, &p, &shape)
+            });
+            let shape = format!("r8 {layout} b{batch} {m}x{n}x{k} = r3");
+            c.check("gemm_bf16_t128x256", &shape, |dev, rng| {
+                check_same_bits(dev, rng, dims, layout, rung, &shape)
+            });
+        }
+    }
+    c.rng = stream;
+}
+
+/// Rung 9 on the x·Wᵀ checks (elsewhere it plans as rung 8) and bit for bit against rung 3 where
+/// its few-row kernel takes 16 columns per warp, on a copy of the input stream.
+fn run_rows_balanced(c: &mut Checks) {
+    let stream = c.rng.clone();
+    let rung = GemmRung::RowsBalanced;
+    run_rung_in(c, rung, &["kk"]);
+    for dims in rows_balanced_shapes(c.set) {
+        let (batch, m, n, k) = dims;
+        let shape = format!("r9 b{batch} {m}x{n}x{k} = r3");
+        c.check("gemm_bf16_rows2_kk", &shape, |dev, rng| {
+            check_same_bits(dev, rng, dims, "kk", rung, &shape)
+        });
+    }
+    c.rng = stream;
+}
+
+/// Few-row products where 16 columns per warp move the fewest bytes per round: 9 rows (one m16
+/// tile, partial), 33 rows in a batch of two with N not a multiple of 16, all 64 rows with K not
+/// a multiple of the 32-wide K tile; in the full set a decode step's o and down products at
+/// batch 64 (Qwen2.5-1.5B).
+pub fn rows_balanced_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
+    let mut v = vec![(1, 9, 2056, 104), (2, 33, 1000, 40), (1, 64, 1536, 72)];
+    if set == ShapeSet::Full {
+        v.extend([(1, 64, 1536, 1536), (1, 64, 1536, 8960)]);
+    }
+    v
+}
+
+/// Products whose 128×256 grid fills the GPU in fewer rounds than the 128×128 one: a batch of
+/// three with a partial last 128-row and 256-column tile (132 wide blocks against 258) and K not
+/// a multiple of the 32-wide K tile (M and N multiples of 8, so transposed operands stay on the
+/// pipeline).
+pub fn wide_tiles_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
+    let mut v = vec![(3, 136, 5400, 72)];
+    if set == ShapeSet::Full {
+        v.push((1, 1920, 4096, 104));
+    }
+    v
 }
 
 /// Products past rung 6's rows whose 128×128 grid is small: partial 64-row and 64-column tiles,
@@ -244,20 +317,21 @@ pub fn rows_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
     v
 }
 
-/// `rung` (6 or 7, which must run itself) and rung 3 on the same x·Wᵀ problem give the same bits:
-/// a bf16 output with the fused bias and residual, and an f32 output with alpha and beta onto a
-/// prior value.
+/// `rung` (6 to 9, which must run itself) and rung 3 on the same problem in `layout` give the
+/// same bits: a bf16 output with the fused bias and residual, and an f32 output with alpha and
+/// beta onto a prior value.
 pub fn check_same_bits(
     dev: &dyn KernelDevice,
     rng: &mut SplitMix64,
     dims: (usize, usize, usize, usize),
+    layout: &'static str,
     rung: GemmRung,
     shape: &str,
 ) -> Result<Vec<CheckRow>> {
     let (batch, m, n, k) = dims;
     let p = |rung| Problem {
         dims,
-        layout: "kk",
+        layout,
         rung,
         split_k: false,
     };
