@@ -34,6 +34,9 @@
 //           chosen for the least operand traffic per round of blocks: every warp reads all of
 //           A's rows, so at 64 rows and 8 columns A's re-reads are eight times the weights' bytes;
 //           16 columns halve them and keep a block per SM on a 1536-wide product. Rung 3's bits.
+//   rung 10 gemm_bf16_t64x32_kk / t128x64_kk: rung 9, and for 65-256 token rows the tile of least
+//           rounds x (BM + BN) among 64x32, 64x64, 128x64 and 128x128 (a 7B decode step's 3584-wide
+//           products at batch 256 have 56 blocks of 128x128, 224 of 64x64 and 112 of 128x64).
 // (Rung 5, wgmma/TMA for sm_90a, is kernels/gemm_sm90.cu.)
 // Layout suffixes name the contiguous index of A then B: k (A = x [M, K], B = W [N, K]) or m / n
 // (A stored [K, M], B stored [K, N]); x W^T is kk, dY W is kn, dY^T X is mn.
@@ -471,6 +474,16 @@ RLVR_KERNEL_BOUNDED(gemm_bf16_t128_mn, 128, GEMM_PIPE_PARAMS) { GEMM_RUNG3(false
 // the bits are rung 3's whichever tile the launcher picks.
 RLVR_KERNEL_BOUNDED(gemm_bf16_t64_kk, 128, GEMM_PIPE_PARAMS) {
     gemm_pipeline<64, 64, 2, 2, 4, true, true, true, true, 8>(GEMM_PIPE_ARGS);
+}
+
+// Rung 10's tiles for 65-256 token rows, where neither 128x128 nor 64x64 fills the GPU: 64 x 32
+// (4 warps of 32 x 16) and 128 x 64 (4 warps of 64 x 32), rung 3's stages, swizzle, tile order
+// and staged epilogue, so rung 3's bits.
+RLVR_KERNEL_BOUNDED(gemm_bf16_t64x32_kk, 128, GEMM_PIPE_PARAMS) {
+    gemm_pipeline<64, 32, 2, 2, 4, true, true, true, true, 8>(GEMM_PIPE_ARGS);
+}
+RLVR_KERNEL_BOUNDED(gemm_bf16_t128x64_kk, 128, GEMM_PIPE_PARAMS) {
+    gemm_pipeline<128, 64, 2, 2, 4, true, true, true, true, 8>(GEMM_PIPE_ARGS);
 }
 
 // Rung 8's tile: 128 x 256, 8 warps (2 x 4) of rung 3's 64 x 64 warp tile, rung 3's stages,

@@ -90,13 +90,14 @@ fn k_contiguous_pipelined_gemm_with_a_partial_last_tile() {
     if !emu_common::emu_available() {
         return;
     }
-    // 21 K tiles, the last one 8 deep; 2 x 2 tiles of 128 x 128 (rung 3) or 4 x 3 of 64 x 64
-    // (the best rung), the last row and column partial
+    // 21 K tiles, the last one 8 deep; 2 x 2 tiles of 128 x 128 (rung 3), 4 x 3 of 64 x 64
+    // (rung 7) or 4 x 5 of 64 x 32 (the best rung), the last row and column partial
     let (m, n, k) = (200, 136, 32 * 20 + 8);
     let g = gemm(m, n, k, Strides::rows(m, k), Strides::rows(n, k));
     for (seed, rung, kernel) in [
         (21, GemmRung::Tiles, "gemm_bf16_t128_kk"),
-        (25, GemmRung::BEST, "gemm_bf16_t64_kk"),
+        (25, GemmRung::GridFill, "gemm_bf16_t64_kk"),
+        (27, GemmRung::BEST, "gemm_bf16_t64x32_kk"),
     ] {
         assert_eq!(compare(seed, g, rung, false).kernel, kernel);
     }

@@ -143,9 +143,7 @@ fn cost_of(l: &LaunchCount, a: &AttnWork) -> OpCost {
         // The pipelined rungs: (c_f32, c_bf16, a, b, bias, residual, M, N, K, lda, ldb,
         // batch_a, batch_b, batch_c, alpha, beta, splits), grid z = batch × splits.
         _ if k.starts_with("gemm_bf16_ldsm_")
-            || k.starts_with("gemm_bf16_t128_")
-            || k.starts_with("gemm_bf16_t64_")
-            || k.starts_with("gemm_bf16_t128x256_")
+            || k.starts_with("gemm_bf16_t")
             || k.starts_with("gemm_bf16_rows") =>
         {
             let splits = arg(16).max(1.0);

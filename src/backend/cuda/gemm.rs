@@ -92,13 +92,18 @@ pub enum GemmRung {
     /// warp, whichever moves the fewest operand bytes per round of blocks ([`rows_columns`]).
     /// Rung 3's bits.
     RowsBalanced = 9,
+    /// Rung 9, with token-row products past 64 rows taking the tile of the least rounds ·
+    /// (bm + bn) among 64×32 (`gemm_bf16_t64x32_kk`), 64×64, 128×64 (`gemm_bf16_t128x64_kk`) and
+    /// 128×128 ([`menu_tile`]): a decode step's narrow products at batch 65–256, whose 128- or
+    /// 64-square grids leave SMs idle. Rung 3's bits.
+    TileMenu = 10,
 }
 
 /// Most rows rung 6's few-row kernel takes (four m16 tiles per warp; GEMM_ROWS_MT).
 pub const ROWS_MAX_M: usize = 64;
 
 impl GemmRung {
-    pub const ALL: [GemmRung; 9] = [
+    pub const ALL: [GemmRung; 10] = [
         GemmRung::Strided,
         GemmRung::Layouts,
         GemmRung::Tiles,
@@ -108,9 +113,10 @@ impl GemmRung {
         GemmRung::GridFill,
         GemmRung::WideTiles,
         GemmRung::RowsBalanced,
+        GemmRung::TileMenu,
     ];
     /// The best rung on every device (mma.sync).
-    pub const BEST: GemmRung = GemmRung::RowsBalanced;
+    pub const BEST: GemmRung = GemmRung::TileMenu;
 
     /// What the device model runs: [`GemmRung::BEST`], or the wgmma rung when `RLVR_GEMM_WGMMA=1`
     /// (it has not run on a GPU yet; on devices other than sm_90 the plan still takes rung 3/4).
@@ -151,6 +157,9 @@ impl GemmRung {
             }
             GemmRung::RowsBalanced => {
                 "rung 8 + 8/16/32 columns per warp for <= 64 rows by operand traffic, rung 3's bits"
+            }
+            GemmRung::TileMenu => {
+                "rung 9 + 64x32 / 128x64 tiles for 65-256 token rows where they fill more SMs, rung 3's bits"
             }
         }
     }
@@ -713,6 +722,44 @@ const BIG_TILE: TileCfg = TileCfg {
     staged_epilogue: true,
     warps: 4,
 };
+/// Rung 10's tiles for token rows past 64: rung 3's pipeline on 64×32 (4 warps of 32×16) and
+/// 128×64 (4 warps of 64×32).
+const NARROW_TILE: TileCfg = TileCfg {
+    bm: 64,
+    bn: 32,
+    ..BIG_TILE
+};
+const HALF_TILE: TileCfg = TileCfg {
+    bm: 128,
+    bn: 64,
+    ..BIG_TILE
+};
+
+/// Rung 10's tile for a token-row product `g` of more than 64 rows: of 64×32, 64×64, 128×64 and
+/// 128×128 the one of least [`tile_cost`], the larger tile on a tie (fewer blocks, less operand
+/// traffic). 128×128 means: plan as rung 8.
+pub fn menu_tile(g: &Gemm) -> TileCfg {
+    [HALF_TILE, SMALL_TILE, NARROW_TILE]
+        .into_iter()
+        .fold(BIG_TILE, |best, t| {
+            if tile_cost(g, &t) < tile_cost(g, &best) {
+                t
+            } else {
+                best
+            }
+        })
+}
+
+/// The kernel of a tile [`menu_tile`] picks and the rung that brought it; None for 128×128.
+fn menu_kernel(t: &TileCfg) -> Option<(&'static str, GemmRung)> {
+    match (t.bm, t.bn) {
+        (64, 32) => Some(("gemm_bf16_t64x32_kk", GemmRung::TileMenu)),
+        (128, 64) => Some(("gemm_bf16_t128x64_kk", GemmRung::TileMenu)),
+        (64, 64) => Some(("gemm_bf16_t64_kk", GemmRung::GridFill)),
+        _ => None,
+    }
+}
+
 /// Rung 8's tile: rung 3's pipeline on 128×256 tiles, 8 warps of 64×64.
 const WIDE_TILE: TileCfg = TileCfg {
     bn: 256,
@@ -925,10 +972,8 @@ fn plan_for(
         GemmRung::Wgmma if split_k => GemmRung::SplitK,
         GemmRung::Wgmma => GemmRung::Tiles,
         // Token rows only: a product that may split K (weight gradients) is rung 4's.
-        GemmRung::Rows | GemmRung::GridFill | GemmRung::WideTiles | GemmRung::RowsBalanced
-            if a_k && b_k && !split_k && g.m <= ROWS_MAX_M =>
-        {
-            let columns = if rung == GemmRung::RowsBalanced {
+        r if r >= GemmRung::Rows && a_k && b_k && !split_k && g.m <= ROWS_MAX_M => {
+            let columns = if rung >= GemmRung::RowsBalanced {
                 rows_columns(g)
             } else if g.m > 8 && g.n.div_ceil(ROWS4_TILE.bn) >= SPLIT_TARGET_CTAS {
                 // Rung 6: four n8 tiles per warp read each A fragment once for 32 columns, worth
@@ -955,8 +1000,28 @@ fn plan_for(
                 kind: Kind::Rows,
             };
         }
-        GemmRung::GridFill | GemmRung::WideTiles | GemmRung::RowsBalanced
-            if a_k && b_k && !split_k && small_tiles_win(g) =>
+        GemmRung::TileMenu if a_k && b_k && !split_k => {
+            let tile = menu_tile(g);
+            match menu_kernel(&tile) {
+                Some((kernel, rung)) => {
+                    return GemmPlan {
+                        kernel,
+                        rung,
+                        tile,
+                        splits: 1,
+                        kind: Kind::Pipe { a_k, b_k },
+                    }
+                }
+                // 128×128: as rung 8, which may still take 128×256
+                None => GemmRung::SplitK,
+            }
+        }
+        r if r >= GemmRung::GridFill
+            && r != GemmRung::TileMenu
+            && a_k
+            && b_k
+            && !split_k
+            && small_tiles_win(g) =>
         {
             return GemmPlan {
                 kernel: "gemm_bf16_t64_kk",
@@ -966,13 +1031,11 @@ fn plan_for(
                 kind: Kind::Pipe { a_k, b_k },
             };
         }
-        GemmRung::Rows | GemmRung::GridFill | GemmRung::WideTiles | GemmRung::RowsBalanced => {
-            GemmRung::SplitK
-        }
+        r if r >= GemmRung::Rows => GemmRung::SplitK,
         r => r,
     };
     let wide = rung == GemmRung::SplitK
-        && matches!(requested, GemmRung::WideTiles | GemmRung::RowsBalanced)
+        && requested >= GemmRung::WideTiles
         && wide_tiles_win(g, a_k, b_k, caps.smem_per_block);
     let tile = if rung == GemmRung::Layouts {
         LAYOUTS_TILE
@@ -1114,27 +1177,16 @@ mod tests {
         assert_eq!(plan(&dw(1536, 1536), true).kernel, "gemm_bf16_t128_mn");
         // Decode at batch 128: gate|up's 70 wide blocks would leave SMs idle, and the LM head
         // has one row of tiles (each weight tile read once either way); at batch 256 it has two.
-        assert_eq!(
-            plan(&x_wt(2, 128, 8960, 1536), false).kernel,
-            "gemm_bf16_t128_kk"
-        );
-        assert_eq!(
-            plan(&x_wt(1, 128, 151936, 1536), false).kernel,
-            "gemm_bf16_t128_kk"
-        );
-        assert_eq!(
-            plan(&x_wt(1, 256, 151936, 1536), false).kernel,
-            "gemm_bf16_t128x256_kk"
-        );
-        // Decode-sized products keep rung 6's and 7's kernels.
-        assert_eq!(
-            plan(&x_wt(1, 64, 1536, 1536), false).kernel,
-            "gemm_bf16_rows_kk"
-        );
-        assert_eq!(
-            plan(&x_wt(1, 256, 1536, 1536), false).kernel,
-            "gemm_bf16_t64_kk"
-        );
+        // Decode-sized products otherwise keep rung 6's and 7's kernels.
+        for (g, kernel) in [
+            (x_wt(2, 128, 8960, 1536), "gemm_bf16_t128_kk"),
+            (x_wt(1, 128, 151936, 1536), "gemm_bf16_t128_kk"),
+            (x_wt(1, 256, 151936, 1536), "gemm_bf16_t128x256_kk"),
+            (x_wt(1, 64, 1536, 1536), "gemm_bf16_rows_kk"),
+            (x_wt(1, 256, 1536, 1536), "gemm_bf16_t64_kk"),
+        ] {
+            assert_eq!(plan(&g, false).kernel, kernel, "{g:?}");
+        }
         // A device without 132 KiB of shared memory per block runs the 128×128 tiles.
         let small_smem = DeviceCaps {
             sm90a: false,
@@ -1168,6 +1220,41 @@ mod tests {
         // Rung 6 never takes 16 columns.
         let r6 = gemm_plan_aligned(&x_wt(1, 64, 1536, 1536), GemmRung::Rows, false);
         assert_eq!(r6.kernel, "gemm_bf16_rows_kk");
+    }
+
+    #[test]
+    fn rung_10_takes_the_tile_of_fewest_rounds_for_65_to_256_rows() {
+        let kernel = |g: &Gemm| gemm_plan_aligned(g, GemmRung::TileMenu, false).kernel;
+        // Qwen2.5-1.5B decode at batch 128: q/k/v, o and down as 64×32 tiles (96–128 blocks).
+        for (n, k) in [(2048, 1536), (1536, 1536), (1536, 8960)] {
+            assert_eq!(
+                kernel(&x_wt(1, 128, n, k)),
+                "gemm_bf16_t64x32_kk",
+                "{n}x{k}"
+            );
+        }
+        // Qwen2.5-Math-7B decode at batch 256: o and down (3584 wide) as 112 blocks of 128×64.
+        for (n, k) in [(3584, 3584), (3584, 18944)] {
+            let p = gemm_plan_aligned(&x_wt(1, 256, n, k), GemmRung::TileMenu, false);
+            assert_eq!(
+                (p.kernel, p.rung),
+                ("gemm_bf16_t128x64_kk", GemmRung::TileMenu),
+                "{n}x{k}"
+            );
+        }
+        // Where rung 7's 64×64 or rung 3's 128×128 already win, they stay (1.5B q/k/v at 256
+        // rows; gate|up at 256 rows), and training products plan as rung 8.
+        let t64 = gemm_plan_aligned(&x_wt(1, 256, 2048, 1536), GemmRung::TileMenu, false);
+        assert_eq!(
+            (t64.kernel, t64.rung),
+            ("gemm_bf16_t64_kk", GemmRung::GridFill)
+        );
+        assert_eq!(kernel(&x_wt(2, 256, 8960, 1536)), "gemm_bf16_t128_kk");
+        assert_eq!(kernel(&x_wt(1, 8192, 1536, 1536)), "gemm_bf16_t128x256_kk");
+        assert_eq!(menu_tile(&x_wt(1, 8192, 1536, 1536)), BIG_TILE);
+        // Rung 9 never takes the menu's tiles.
+        let r9 = gemm_plan_aligned(&x_wt(1, 128, 2048, 1536), GemmRung::RowsBalanced, false);
+        assert_eq!(r9.kernel, "gemm_bf16_t64_kk");
     }
 
     #[test]

@@ -20,7 +20,7 @@
 //! | `cast` | `cast_f32_to_bf16`, `cast_bf16_to_f32`, `residual_add_bf16` (rung 1), `cast_f32_to_bf16_x4`, `cast_bf16_to_f32_x4`, `residual_add_x8_bf16` (rung 2) | `backend::cpu::cast` |
 //! | `embedding` | `embedding_fwd_bf16`, `embedding_bwd_f32` (rung 1), `embedding_fwd_x8_bf16`, `embedding_bwd_x4_f32` (rung 2) | `backend::cpu::embedding` |
 //! | `fill` | `fill_f32` | the value itself |
-//! | `gemm` | `gemm_bf16_mma`, `gemm_bf16_mma_kc` (rung 1), `gemm_bf16_ldsm_*` (rung 2), `gemm_bf16_t128_*` (rungs 3, 4), `gemm_bf16_splitk_sum`, `gemm_bf16_rows*_kk` (rungs 6, 9), `gemm_bf16_t64_kk` (rung 7), `gemm_bf16_t128x256_*` (rung 8) | `backend::cpu::gemm` |
+//! | `gemm` | `gemm_bf16_mma`, `gemm_bf16_mma_kc` (rung 1), `gemm_bf16_ldsm_*` (rung 2), `gemm_bf16_t128_*` (rungs 3, 4), `gemm_bf16_splitk_sum`, `gemm_bf16_rows*_kk` (rungs 6, 9), `gemm_bf16_t64_kk` (rung 7), `gemm_bf16_t64x32_kk`, `gemm_bf16_t128x64_kk` (rung 10), `gemm_bf16_t128x256_*` (rung 8) | `backend::cpu::gemm` |
 //! | `gemm_sm90` | `gemm_bf16_wgmma_n{256,128}_{kk,kn,mk,mn}` (rung 5 of `gemm`, sm_90a) | `backend::cpu::gemm` |
 //! | `logprob` | `logprob_fwd_rows_f32`, `logprob_bwd_rows_f32` | `backend::cpu::logprob` |
 //! | `mlp` | `swiglu_fwd_bf16`, `swiglu_bwd_bf16` (rung 1), `swiglu_fwd_x8_bf16`, `swiglu_bwd_x8_bf16` (rung 2) | `backend::cpu::mlp` |

@@ -31,6 +31,7 @@ pub const LADDER: Ladder = Ladder {
         (7, GemmRung::GridFill.idea()),
         (8, GemmRung::WideTiles.idea()),
         (9, GemmRung::RowsBalanced.idea()),
+        (10, GemmRung::TileMenu.idea()),
     ],
     best: GemmRung::BEST.number(),
 };
@@ -165,6 +166,21 @@ fn cases(plan: &Plan) -> Vec<Case> {
         "64x1536x32 x·Wᵀ (few rows, 16 per warp)".into(),
         64,
         1536,
+        32,
+        "fwd",
+    ));
+    // Past 64 rows, grids that 64x32 and 128x64 tiles fill best (rung 10).
+    v.push(case(
+        "100x1000x32 x·Wᵀ (64x32 tiles)".into(),
+        100,
+        1000,
+        32,
+        "fwd",
+    ));
+    v.push(case(
+        "200x3600x32 x·Wᵀ (128x64 tiles)".into(),
+        200,
+        3600,
         32,
         "fwd",
     ));
@@ -359,9 +375,9 @@ mod tests {
         );
         // the squares, six per model (seven for 7B) and six decode products each (rungs 6, 7), the
         // two that reach every kernel of rungs 1-4, the wide few-row one, the four 256-wide ones
-        // that reach rung 5's wide kernels, the 16-column few-row one (rung 9) and the four that
-        // reach rung 8's 128x256 kernels
-        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 3 * 6 + 2 + 1 + 4 + 1 + 4);
+        // that reach rung 5's wide kernels, the 16-column few-row one (rung 9), rung 10's two and
+        // the four that reach rung 8's 128x256 kernels
+        assert_eq!(cs.len(), 3 + 3 * 6 + 1 + 3 * 6 + 2 + 1 + 4 + 1 + 2 + 4);
         let dw = cs
             .iter()
             .find(|c| c.label.starts_with("7B down dYᵀ"))

@@ -437,7 +437,7 @@ mod tests {
     fn no_kernel_flag_runs_every_group_and_rung() {
         let f = parse(&[]).unwrap();
         assert!(!f.is_selective());
-        assert_eq!(f.rungs(&gemm::LADDER), vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(f.rungs(&gemm::LADDER), vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         assert!(f.runs_group("gemm") && f.runs_group("norm"));
     }
 
@@ -467,9 +467,9 @@ mod tests {
     fn unknown_ops_and_rungs_are_errors_that_list_what_exists() {
         let e = format!("{:#}", parse(&["gemmm:1"]).unwrap_err());
         assert!(e.contains("gemm, logprob"), "{e}");
-        let e = format!("{:#}", parse(&["gemm:10"]).unwrap_err());
+        let e = format!("{:#}", parse(&["gemm:11"]).unwrap_err());
         assert!(
-            e.contains("no rung \"10\"") && e.contains("1,2,3,4,5,6,7,8,9"),
+            e.contains("no rung \"11\"") && e.contains("1,2,3,4,5,6,7,8,9,10"),
             "{e}"
         );
         assert!(parse(&["gemm:x"]).is_err());

@@ -5,7 +5,8 @@
 //! rung 6's few-row kernel and rung 7's small tiles also bit for bit against rung 3 (the decode
 //! step's products must keep the training forward's bits at every batch), rung 8's wide tiles in
 //! every layout against the CPU and bit for bit against rung 3, rung 9's 16-column few-row
-//! kernel bit for bit against rung 3, and the fused gate/up + SwiGLU
+//! kernel and rung 10's 64×32 and 128×64 tiles bit for bit against rung 3, and the fused gate/up +
+//! SwiGLU
 //! kernel bit for bit against the batched product followed by `swiglu_fwd_bf16`.
 use super::super::device::{download, upload, DevBuf, KernelDevice};
 use super::super::gemm::{
@@ -103,6 +104,7 @@ pub fn run(c: &mut Checks) {
     run_grid_fill(c);
     run_wide_tiles(c);
     run_rows_balanced(c);
+    run_tile_menu(c);
     for (batch, m, n, k) in split_shapes(c.set) {
         for layout in ["kk", "mn"] {
             let shape = format!("r4 split {layout} b{batch} {m}x{n}x{k}");
@@ -141,15 +143,27 @@ fn run_rows(c: &mut Checks) {
 }
 
 /// Rung 7 on the x·Wᵀ checks (in the other layouts it is rung 4 unsplit, checked as rung 6), and
-/// bit for bit against rung 3 where it picks its small tiles, on a copy of the input stream.
+/// bit for bit against rung 3 where it picks its small tiles.
 fn run_grid_fill(c: &mut Checks) {
+    let shapes = grid_fill_shapes(c.set);
+    run_same_bits_rung(c, GemmRung::GridFill, "gemm_bf16_t64_kk", shapes);
+}
+
+/// `rung` on the x·Wᵀ checks, and bit for bit against rung 3 on `shapes` (where it runs a kernel
+/// of its own, under the check name `kernel`), on a copy of the input stream (the checks after
+/// it keep the inputs they had before the rung existed).
+fn run_same_bits_rung(
+    c: &mut Checks,
+    rung: GemmRung,
+    kernel: &'static str,
+    shapes: Vec<(usize, usize, usize, usize)>,
+) {
     let stream = c.rng.clone();
-    let rung = GemmRung::GridFill;
     run_rung_in(c, rung, &["kk"]);
-    for dims in grid_fill_shapes(c.set) {
+    for dims in shapes {
         let (batch, m, n, k) = dims;
-        let shape = format!("r7 b{batch} {m}x{n}x{k} = r3");
-        c.check("gemm_bf16_t64_kk", &shape, |dev, rng| {
+        let shape = format!("r{} b{batch} {m}x{n}x{k} = r3", rung.number());
+        c.check(kernel, &shape, |dev, rng| {
             check_same_bits(dev, rng, dims, "kk", rung, &shape)
         });
     }
@@ -186,19 +200,10 @@ fn run_wide_tiles(c: &mut Checks) {
 }
 
 /// Rung 9 on the x·Wᵀ checks (elsewhere it plans as rung 8) and bit for bit against rung 3 where
-/// its few-row kernel takes 16 columns per warp, on a copy of the input stream.
+/// its few-row kernel takes 16 columns per warp.
 fn run_rows_balanced(c: &mut Checks) {
-    let stream = c.rng.clone();
-    let rung = GemmRung::RowsBalanced;
-    run_rung_in(c, rung, &["kk"]);
-    for dims in rows_balanced_shapes(c.set) {
-        let (batch, m, n, k) = dims;
-        let shape = format!("r9 b{batch} {m}x{n}x{k} = r3");
-        c.check("gemm_bf16_rows2_kk", &shape, |dev, rng| {
-            check_same_bits(dev, rng, dims, "kk", rung, &shape)
-        });
-    }
-    c.rng = stream;
+    let shapes = rows_balanced_shapes(c.set);
+    run_same_bits_rung(c, GemmRung::RowsBalanced, "gemm_bf16_rows2_kk", shapes);
 }
 
 /// Few-row products where 16 columns per warp move the fewest bytes per round: 9 rows (one m16
@@ -209,6 +214,24 @@ pub fn rows_balanced_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> 
     let mut v = vec![(1, 9, 2056, 104), (2, 33, 1000, 40), (1, 64, 1536, 72)];
     if set == ShapeSet::Full {
         v.extend([(1, 64, 1536, 1536), (1, 64, 1536, 8960)]);
+    }
+    v
+}
+
+/// Rung 10 on the x·Wᵀ checks and bit for bit against rung 3 where it picks its 64×32 or
+/// 128×64 tiles.
+fn run_tile_menu(c: &mut Checks) {
+    let shapes = tile_menu_shapes(c.set);
+    run_same_bits_rung(c, GemmRung::TileMenu, "gemm_bf16_t", shapes);
+}
+
+/// Token-row products past 64 rows where a 64×32 tile (100 rows, N not a multiple of 32) or a
+/// 128×64 one (a batch of two, 200 rows, N not a multiple of 64) gives the fewest rounds; in the
+/// full set Qwen2.5-1.5B's q/k/v at batch 128 and Qwen2.5-Math-7B's o at batch 256.
+pub fn tile_menu_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
+    let mut v = vec![(1, 100, 1000, 40), (2, 200, 1800, 40)];
+    if set == ShapeSet::Full {
+        v.extend([(1, 128, 2048, 1536), (1, 256, 3584, 3584)]);
     }
     v
 }
@@ -317,7 +340,7 @@ pub fn rows_shapes(set: ShapeSet) -> Vec<(usize, usize, usize, usize)> {
     v
 }
 
-/// `rung` (6 to 9, which must run itself) and rung 3 on the same problem in `layout` give the
+/// `rung` (6 to 10, which must run itself) and rung 3 on the same problem in `layout` give the
 /// same bits: a bf16 output with the fused bias and residual, and an f32 output with alpha and
 /// beta onto a prior value.
 pub fn check_same_bits(
